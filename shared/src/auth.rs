@@ -1,0 +1,115 @@
+//! The CRM's bearer tokens: HS256 JWTs naming the user and their organization.
+
+use crate::domain::{OrganizationId, UserId};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The claims every CRM token carries.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub organization_id: String,
+    pub exp: i64,
+}
+
+/// Who is calling, from a verified token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: UserId,
+    pub organization_id: OrganizationId,
+}
+
+/// Why a token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("invalid token: {0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("token names no organization")]
+    NoOrganization,
+}
+
+/// Verifies and issues tokens with one shared secret.
+#[derive(Clone)]
+pub struct JwtVerifier {
+    decoding: DecodingKey,
+    encoding: EncodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtVerifier(..)")
+    }
+}
+
+impl JwtVerifier {
+    /// A verifier for `secret`.
+    pub fn new(secret: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 30;
+        Self {
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            validation,
+        }
+    }
+
+    /// Verifies a token and returns its caller.
+    pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
+        let claims = data.claims;
+        if claims.organization_id.trim().is_empty() || claims.sub.trim().is_empty() {
+            return Err(AuthError::NoOrganization);
+        }
+        Ok(Caller { user_id: UserId::new(claims.sub), organization_id: OrganizationId::new(claims.organization_id) })
+    }
+
+    /// Verifies the `Authorization: Bearer …` header value.
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
+        let token = header
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::Missing)?;
+        self.verify(token)
+    }
+
+    /// Issues a token (the local demo and tests; production tokens come from the CRM's login).
+    pub fn issue(&self, user: &str, organization: &str, expires_at: chrono::DateTime<chrono::Utc>) -> String {
+        let claims = Claims { sub: user.into(), organization_id: organization.into(), exp: expires_at.timestamp() };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 encoding of plain claims cannot fail")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, Utc};
+
+    #[test]
+    fn a_token_issued_with_the_secret_names_its_caller() {
+        let jwt = JwtVerifier::new("secret");
+        let token = jwt.issue("user-1", "org-1", Utc::now() + Duration::hours(1));
+        let caller = jwt.verify_header(Some(&format!("Bearer {token}"))).unwrap();
+        assert_eq!(caller.organization_id.as_str(), "org-1");
+        assert_eq!(caller.user_id.as_str(), "user-1");
+    }
+
+    #[test]
+    fn forged_expired_and_garbage_tokens_are_refused() {
+        let jwt = JwtVerifier::new("secret");
+        let forged = JwtVerifier::new("other").issue("u", "o", Utc::now() + Duration::hours(1));
+        assert!(jwt.verify(&forged).is_err());
+        let expired = jwt.issue("u", "o", Utc::now() - Duration::hours(1));
+        assert!(jwt.verify(&expired).is_err());
+        assert!(jwt.verify("not.a.jwt").is_err());
+        assert!(matches!(jwt.verify_header(None), Err(AuthError::Missing)));
+        assert!(matches!(jwt.verify_header(Some("Basic abc")), Err(AuthError::Missing)));
+        let no_org = jwt.issue("u", "", Utc::now() + Duration::hours(1));
+        assert!(matches!(jwt.verify(&no_org), Err(AuthError::NoOrganization)));
+    }
+}

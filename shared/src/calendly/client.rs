@@ -1,0 +1,218 @@
+//! The reqwest adapter of `CalendlyApi`.
+
+use super::*;
+use reqwest::{Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// Where Calendly lives and who we are to it.
+#[derive(Clone, Debug)]
+pub struct CalendlySettings {
+    pub client_id: String,
+    pub client_secret: crate::config::Secret,
+    pub redirect_uri: String,
+    pub api_base_url: String,
+    pub auth_base_url: String,
+}
+
+/// Calendly over HTTPS.
+pub struct HttpCalendly {
+    http: reqwest::Client,
+    settings: CalendlySettings,
+}
+
+impl HttpCalendly {
+    /// A client with timeouts that fit inside a Lambda invocation.
+    pub fn new(settings: CalendlySettings) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .user_agent("velvena-calendly/0.1")
+            .build()
+            .expect("the HTTP client's fixed configuration is valid");
+        Self { http, settings }
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("{}{path}", self.settings.api_base_url)
+    }
+
+    async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, CalendlyError> {
+        let response = self
+            .http
+            .post(format!("{}/oauth/token", self.settings.auth_base_url))
+            .basic_auth(&self.settings.client_id, Some(self.settings.client_secret.expose()))
+            .form(form)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        if status.is_success() {
+            return decode(response).await;
+        }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        match (status, body.get("error").and_then(Value::as_str)) {
+            (StatusCode::TOO_MANY_REQUESTS, _) => Err(CalendlyError::RateLimited { retry_after_secs: 60 }),
+            (s, _) if s.is_server_error() => Err(CalendlyError::Unavailable(format!("token endpoint answered {s}"))),
+            (_, Some(error)) => Err(CalendlyError::OAuth {
+                error: error.to_string(),
+                description: body.get("error_description").and_then(Value::as_str).unwrap_or(error).to_string(),
+            }),
+            (s, None) => Err(CalendlyError::Api { status: s.as_u16(), message: body.to_string() }),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, access_token: &str, url: &str, query: &[(&str, String)]) -> Result<T, CalendlyError> {
+        let response = self.http.get(url).bearer_auth(access_token).query(query).send().await.map_err(unreachable)?;
+        decode(check(response).await?).await
+    }
+}
+
+fn unreachable(error: reqwest::Error) -> CalendlyError {
+    CalendlyError::Unavailable(error.to_string())
+}
+
+async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, CalendlyError> {
+    let bytes = response.bytes().await.map_err(unreachable)?;
+    serde_json::from_slice(&bytes).map_err(|e| CalendlyError::Decode(e.to_string()))
+}
+
+/// Maps a non-success status to an error (branching on the status: titles are inconsistent).
+async fn check(response: Response) -> Result<Response, CalendlyError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let reset = response
+        .headers()
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let message = body.get("message").and_then(Value::as_str).unwrap_or_default().to_string();
+    Err(match status {
+        StatusCode::UNAUTHORIZED => CalendlyError::Unauthorized,
+        StatusCode::FORBIDDEN => CalendlyError::Forbidden(message),
+        StatusCode::NOT_FOUND => CalendlyError::NotFound,
+        StatusCode::CONFLICT => CalendlyError::AlreadyExists,
+        StatusCode::TOO_MANY_REQUESTS => CalendlyError::RateLimited { retry_after_secs: reset.unwrap_or(60) },
+        s if s.is_server_error() => CalendlyError::Unavailable(format!("Calendly answered {s}")),
+        s => CalendlyError::Api { status: s.as_u16(), message },
+    })
+}
+
+fn calendly_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[async_trait]
+impl CalendlyApi for HttpCalendly {
+    fn authorize_url(&self, state: &str, code_challenge: &str) -> String {
+        let mut url = url::Url::parse(&format!("{}/oauth/authorize", self.settings.auth_base_url))
+            .expect("the auth base URL was validated at start-up");
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.settings.client_id)
+            .append_pair("response_type", "code")
+            .append_pair("redirect_uri", &self.settings.redirect_uri)
+            .append_pair("scope", "users:read scheduled_events:read webhooks:write")
+            .append_pair("state", state)
+            .append_pair("code_challenge", code_challenge)
+            .append_pair("code_challenge_method", "S256");
+        url.into()
+    }
+
+    async fn exchange_code(&self, code: &str, code_verifier: &str) -> Result<TokenResponse, CalendlyError> {
+        self.token_request(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &self.settings.redirect_uri),
+            ("code_verifier", code_verifier),
+        ])
+        .await
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, CalendlyError> {
+        self.token_request(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]).await
+    }
+
+    async fn revoke(&self, token: &str) -> Result<(), CalendlyError> {
+        let response = self
+            .http
+            .post(format!("{}/oauth/revoke", self.settings.auth_base_url))
+            .form(&[
+                ("client_id", self.settings.client_id.as_str()),
+                ("client_secret", self.settings.client_secret.expose()),
+                ("token", token),
+            ])
+            .send()
+            .await
+            .map_err(unreachable)?;
+        check(response).await.map(|_| ())
+    }
+
+    async fn current_user(&self, access_token: &str) -> Result<CalendlyUser, CalendlyError> {
+        self.get::<Resource<CalendlyUser>>(access_token, &self.api("/users/me"), &[]).await.map(|r| r.resource)
+    }
+
+    async fn list_scheduled_events(&self, access_token: &str, query: &EventQuery) -> Result<Page<ScheduledEvent>, CalendlyError> {
+        let mut params = vec![
+            ("user", query.user_uri.clone()),
+            ("min_start_time", calendly_time(query.min_start_time)),
+            ("max_start_time", calendly_time(query.max_start_time)),
+            ("count", "100".to_string()),
+            ("sort", "start_time:asc".to_string()),
+        ];
+        if let Some(token) = &query.page_token {
+            params.push(("page_token", token.clone()));
+        }
+        self.get(access_token, &self.api("/scheduled_events"), &params).await
+    }
+
+    async fn list_invitees(&self, access_token: &str, event_uuid: &str, page_token: Option<&str>) -> Result<Page<Invitee>, CalendlyError> {
+        let mut params = vec![("count", "100".to_string())];
+        if let Some(token) = page_token {
+            params.push(("page_token", token.to_string()));
+        }
+        self.get(access_token, &self.api(&format!("/scheduled_events/{event_uuid}/invitees")), &params).await
+    }
+
+    async fn list_webhook_subscriptions(&self, access_token: &str, organization_uri: &str, user_uri: &str) -> Result<Vec<WebhookSubscription>, CalendlyError> {
+        let params = [
+            ("organization", organization_uri.to_string()),
+            ("user", user_uri.to_string()),
+            ("scope", "user".to_string()),
+            ("count", "100".to_string()),
+        ];
+        let page: Page<WebhookSubscription> = self.get(access_token, &self.api("/webhook_subscriptions"), &params).await?;
+        Ok(page.collection)
+    }
+
+    async fn create_webhook_subscription(&self, access_token: &str, request: &NewWebhookSubscription) -> Result<WebhookSubscription, CalendlyError> {
+        let body = json!({
+            "url": request.url,
+            "events": WEBHOOK_EVENTS,
+            "organization": request.organization_uri,
+            "user": request.user_uri,
+            "scope": "user",
+        });
+        let response = self
+            .http
+            .post(self.api("/webhook_subscriptions"))
+            .bearer_auth(access_token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let created: Resource<WebhookSubscription> = decode(check(response).await?).await?;
+        Ok(created.resource)
+    }
+
+    async fn delete_webhook_subscription(&self, access_token: &str, subscription_uri: &str) -> Result<(), CalendlyError> {
+        let url = self.api(&format!("/webhook_subscriptions/{}", last_segment(subscription_uri)));
+        let response = self.http.delete(url).bearer_auth(access_token).send().await.map_err(unreachable)?;
+        match check(response).await {
+            Ok(_) | Err(CalendlyError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

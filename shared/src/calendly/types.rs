@@ -1,0 +1,226 @@
+//! Calendly API v2 payloads, parsed at the edge. Unknown fields are tolerated everywhere.
+
+use crate::domain::{BookingSnapshot, BookingStatus};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The OAuth token endpoint's answer.
+#[derive(Clone, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    #[serde(default = "bearer")]
+    pub token_type: String,
+    pub expires_in: i64,
+    pub created_at: Option<i64>,
+    pub scope: Option<String>,
+    pub owner: Option<String>,
+    pub organization: Option<String>,
+}
+
+fn bearer() -> String {
+    "Bearer".into()
+}
+
+impl TokenResponse {
+    /// When the access token expires (Calendly's `created_at` when given, else `now`).
+    pub fn expires_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let issued = self.created_at.and_then(|t| Utc.timestamp_opt(t, 0).single()).unwrap_or(now);
+        issued + chrono::Duration::seconds(self.expires_in)
+    }
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse").field("expires_in", &self.expires_in).field("owner", &self.owner).finish_non_exhaustive()
+    }
+}
+
+/// `{"resource": …}`
+#[derive(Debug, Deserialize)]
+pub struct Resource<T> {
+    pub resource: T,
+}
+
+/// `{"collection": […], "pagination": {…}}`
+#[derive(Debug, Deserialize)]
+pub struct Page<T> {
+    pub collection: Vec<T>,
+    #[serde(default)]
+    pub pagination: Pagination,
+}
+
+/// Calendly's pagination block; a null `next_page_token` ends a list.
+#[derive(Debug, Default, Deserialize)]
+pub struct Pagination {
+    pub next_page_token: Option<String>,
+}
+
+/// `GET /users/me`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CalendlyUser {
+    pub uri: String,
+    pub name: String,
+    pub email: String,
+    pub scheduling_url: Option<String>,
+    pub timezone: Option<String>,
+    pub current_organization: String,
+}
+
+/// A scheduled event.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScheduledEvent {
+    pub uri: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub event_type: Option<String>,
+    pub location: Option<Value>,
+    pub invitees_counter: Option<Value>,
+    pub cancellation: Option<Cancellation>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ScheduledEvent {
+    /// The event's UUID (last segment of its URI).
+    pub fn uuid(&self) -> &str {
+        last_segment(&self.uri)
+    }
+
+    /// What must change for the event's invitees to be fetched again.
+    pub fn fingerprint(&self) -> String {
+        let counter = self.invitees_counter.as_ref().map(Value::to_string).unwrap_or_default();
+        format!("{}|{}|{}", self.updated_at.timestamp_micros(), self.status, counter)
+    }
+
+    /// A readable location: the join URL of a conference, or the place's text.
+    pub fn location_text(&self) -> Option<String> {
+        let location = self.location.as_ref()?;
+        ["join_url", "location"]
+            .iter()
+            .find_map(|key| location.get(key).and_then(Value::as_str))
+            .map(String::from)
+    }
+}
+
+/// A cancellation block (events and invitees).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Cancellation {
+    pub canceled_by: Option<String>,
+    pub reason: Option<String>,
+    pub canceler_type: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// An invitee: one booking of a scheduled event.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Invitee {
+    pub uri: String,
+    pub email: String,
+    pub name: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub status: String,
+    pub timezone: Option<String>,
+    pub text_reminder_number: Option<String>,
+    #[serde(default)]
+    pub rescheduled: bool,
+    pub old_invitee: Option<String>,
+    pub new_invitee: Option<String>,
+    pub cancellation: Option<Cancellation>,
+    pub no_show: Option<Value>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    /// Present in webhook payloads: the full event, so no API call is needed.
+    pub scheduled_event: Option<ScheduledEvent>,
+}
+
+impl Invitee {
+    /// The invitee's UUID (last segment of its URI).
+    pub fn uuid(&self) -> &str {
+        last_segment(&self.uri)
+    }
+
+    /// Combines the invitee with its event into what the CRM records.
+    pub fn snapshot(&self, event: &ScheduledEvent) -> BookingSnapshot {
+        let canceled = self.status == "canceled" || event.status == "canceled";
+        let cancellation = self.cancellation.as_ref().or(event.cancellation.as_ref()).filter(|_| canceled);
+        BookingSnapshot {
+            invitee_uri: self.uri.clone(),
+            invitee_uuid: self.uuid().to_string(),
+            event_uri: event.uri.clone(),
+            event_uuid: event.uuid().to_string(),
+            event_type_uri: event.event_type.clone(),
+            event_name: event.name.clone(),
+            start_time: event.start_time,
+            end_time: event.end_time,
+            status: if canceled { BookingStatus::Canceled } else { BookingStatus::Active },
+            invitee_email: self.email.trim().to_string(),
+            invitee_name: self.name.trim().to_string(),
+            invitee_first_name: self.first_name.clone(),
+            invitee_last_name: self.last_name.clone(),
+            invitee_phone: self.text_reminder_number.clone(),
+            invitee_timezone: self.timezone.clone(),
+            location: event.location_text(),
+            rescheduled: self.rescheduled,
+            old_invitee_uri: self.old_invitee.clone(),
+            new_invitee_uri: self.new_invitee.clone(),
+            no_show: self.no_show.as_ref().is_some_and(|v| !v.is_null()),
+            cancel_reason: cancellation.and_then(|c| c.reason.clone()),
+            canceled_by: cancellation.and_then(|c| c.canceled_by.clone()),
+            canceled_at: cancellation.and_then(|c| c.created_at),
+            invitee_updated_at: self.updated_at,
+        }
+    }
+}
+
+/// A webhook subscription.
+#[derive(Clone, Debug, Deserialize)]
+pub struct WebhookSubscription {
+    pub uri: String,
+    pub callback_url: String,
+    pub state: String,
+    pub retry_started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+impl WebhookSubscription {
+    /// Whether Calendly is delivering to it.
+    pub fn is_active(&self) -> bool {
+        self.state == "active"
+    }
+}
+
+/// The events our subscriptions ask for.
+pub const WEBHOOK_EVENTS: [&str; 4] =
+    ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"];
+
+/// The UUID at the end of a Calendly URI.
+pub fn last_segment(uri: &str) -> &str {
+    uri.trim_end_matches('/').rsplit('/').next().unwrap_or(uri)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAPTURED: &str = include_str!("../../tests/fixtures/webhook_invitee_created.json");
+
+    #[test]
+    fn a_captured_delivery_becomes_a_booking_snapshot() {
+        let envelope: Value = serde_json::from_str(CAPTURED).unwrap();
+        let invitee: Invitee = serde_json::from_value(envelope["payload"].clone()).unwrap();
+        let event = invitee.scheduled_event.clone().unwrap();
+        let snap = invitee.snapshot(&event);
+        assert_eq!(snap.invitee_uuid, "3e39fe12-9338-448d-b760-2217a35cc0a7");
+        assert_eq!(snap.event_uuid, "9a15cc4a-c99d-48e4-bc2b-b363b35c669c");
+        assert_eq!(snap.status, BookingStatus::Active);
+        assert_eq!(snap.names(), (Some("test".into()), Some("account".into())));
+        assert_eq!(snap.location.as_deref(), Some("https://calendly.com/events/9a15cc4a-c99d-48e4-bc2b-b363b35c669c/google_meet"));
+        assert!(!snap.no_show);
+    }
+}

@@ -1,0 +1,29 @@
+//! Time as a port, so tests and the local stack can move it forward (token expiry, schedules).
+
+use chrono::{DateTime, Duration, Utc};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// A source of the current time.
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock, optionally shifted forward (the local stack's `POST /_local/advance-clock`).
+#[derive(Debug, Default)]
+pub struct SystemClock {
+    offset_ms: AtomicI64,
+}
+
+impl SystemClock {
+    /// Moves this clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        self.offset_ms.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
+    }
+}

@@ -1,0 +1,154 @@
+//! Configuration from the environment. Secrets are wrapped so they cannot be logged.
+
+use crate::crypto::{SealError, Sealer};
+use std::fmt;
+
+/// A secret string: `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Why start-up cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing required environment variable {0}")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Everything the functions need to know about their surroundings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub calendly_client_id: String,
+    pub calendly_client_secret: Secret,
+    pub calendly_webhook_signing_key: Secret,
+    pub calendly_redirect_uri: String,
+    pub calendly_api_base_url: String,
+    pub calendly_auth_base_url: String,
+    pub webhook_base_url: String,
+    pub encryption_key: Secret,
+    pub jwt_secret: Secret,
+    pub table_name: String,
+    /// Where the browser is sent after `GET /auth/calendly/callback` (optional).
+    pub frontend_url: Option<String>,
+    /// The rolling sync window: days back and days ahead of now.
+    pub sync_days_past: i64,
+    pub sync_days_ahead: i64,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let days = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|d| (0..=3650).contains(d))
+                    .ok_or(ConfigError::Invalid { name, reason: "expected a number of days (0..=3650)".into() }),
+            }
+        };
+        let encryption_key = required("ENCRYPTION_KEY")?;
+        if let Err(SealError::InvalidKey) = Sealer::from_hex_key(&encryption_key) {
+            return Err(ConfigError::Invalid {
+                name: "ENCRYPTION_KEY",
+                reason: "expected 64 hexadecimal characters (a 32-byte AES-256 key), e.g. `openssl rand -hex 32`".into(),
+            });
+        }
+        let url = |name: &'static str, value: String| -> Result<String, ConfigError> {
+            url::Url::parse(&value).map_err(|e| ConfigError::Invalid { name, reason: e.to_string() })?;
+            Ok(value.trim_end_matches('/').to_string())
+        };
+        Ok(Self {
+            calendly_client_id: required("CALENDLY_CLIENT_ID")?,
+            calendly_client_secret: Secret::new(required("CALENDLY_CLIENT_SECRET")?),
+            calendly_webhook_signing_key: Secret::new(required("CALENDLY_WEBHOOK_SIGNING_KEY")?),
+            calendly_redirect_uri: url("CALENDLY_REDIRECT_URI", required("CALENDLY_REDIRECT_URI")?)?,
+            calendly_api_base_url: url(
+                "CALENDLY_API_BASE_URL",
+                get("CALENDLY_API_BASE_URL").unwrap_or_else(|| "https://api.calendly.com".into()),
+            )?,
+            calendly_auth_base_url: url(
+                "CALENDLY_AUTH_BASE_URL",
+                get("CALENDLY_AUTH_BASE_URL").unwrap_or_else(|| "https://auth.calendly.com".into()),
+            )?,
+            webhook_base_url: url("WEBHOOK_BASE_URL", required("WEBHOOK_BASE_URL")?)?,
+            encryption_key: Secret::new(encryption_key),
+            jwt_secret: Secret::new(required("JWT_SECRET")?),
+            table_name: required("TABLE_NAME")?,
+            frontend_url: get("FRONTEND_URL"),
+            sync_days_past: days("SYNC_DAYS_PAST", 30)?,
+            sync_days_ahead: days("SYNC_DAYS_AHEAD", 365)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("CALENDLY_CLIENT_ID", "id".to_string()),
+            ("CALENDLY_CLIENT_SECRET", "client-secret".to_string()),
+            ("CALENDLY_WEBHOOK_SIGNING_KEY", "signing".to_string()),
+            ("CALENDLY_REDIRECT_URI", "http://127.0.0.1:3000/auth/calendly/callback".to_string()),
+            ("WEBHOOK_BASE_URL", "http://127.0.0.1:3000/".to_string()),
+            ("ENCRYPTION_KEY", "ab".repeat(32)),
+            ("JWT_SECRET", "jwt".to_string()),
+            ("TABLE_NAME", "velvena".to_string()),
+        ])
+    }
+
+    #[test]
+    fn complete_environment_parses_with_defaults() {
+        let vars = env();
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        assert_eq!(config.calendly_api_base_url, "https://api.calendly.com");
+        assert_eq!(config.webhook_base_url, "http://127.0.0.1:3000");
+        assert!(!format!("{config:?}").contains("client-secret"));
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let mut vars = env();
+        vars.remove("JWT_SECRET");
+        let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+        assert_eq!(err.to_string(), "missing required environment variable JWT_SECRET");
+    }
+
+    #[test]
+    fn a_short_encryption_key_stops_start_up_with_a_clear_message() {
+        let mut vars = env();
+        vars.insert("ENCRYPTION_KEY", "abcd".into());
+        let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+        assert!(err.to_string().contains("ENCRYPTION_KEY"));
+        assert!(err.to_string().contains("64 hexadecimal"));
+    }
+}

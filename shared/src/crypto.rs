@@ -1,0 +1,185 @@
+//! Sealing of tokens at rest (AES-256-GCM), PKCE, and random values.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Fills `buf` from the operating system's secure random source.
+pub fn fill_random(buf: &mut [u8]) {
+    // The OS random source failing means the machine cannot do cryptography at all.
+    getrandom::fill(buf).expect("the operating system's random source is unavailable");
+}
+
+/// A URL-safe random string carrying `bytes` bytes of entropy.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    fill_random(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A PKCE pair (RFC 7636, S256).
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Pkce {
+    /// A fresh verifier (64 characters) and its S256 challenge.
+    pub fn generate() -> Self {
+        let verifier = random_token(48);
+        let challenge = pkce_challenge(&verifier);
+        Self { verifier, challenge }
+    }
+}
+
+/// `BASE64URL(SHA256(verifier))` without padding.
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// A value sealed with AES-256-GCM: `v1:` + base64(nonce ‖ ciphertext ‖ tag). Opaque to logs.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sealed(String);
+
+impl Sealed {
+    /// Wraps a stored sealed value.
+    pub fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+    /// The stored form.
+    pub fn as_stored(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealed(..)")
+    }
+}
+
+/// Why a sealed value did not open.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    #[error("ENCRYPTION_KEY must be 64 hexadecimal characters (32 bytes)")]
+    InvalidKey,
+    #[error("sealed value has an unknown format or version")]
+    Malformed,
+    #[error("sealed value does not open with this key and context")]
+    Tampered,
+}
+
+const VERSION: &str = "v1:";
+const NONCE_LEN: usize = 12;
+
+/// Seals and opens secrets bound to a context (organization, integration, purpose), so a
+/// sealed token copied into another tenant's item does not open.
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: Aes256Gcm,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealer(..)")
+    }
+}
+
+impl Sealer {
+    /// A sealer from a 64-hex-character key.
+    pub fn from_hex_key(hex_key: &str) -> Result<Self, SealError> {
+        let bytes = hex::decode(hex_key.trim()).map_err(|_| SealError::InvalidKey)?;
+        if bytes.len() != 32 {
+            return Err(SealError::InvalidKey);
+        }
+        let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| SealError::InvalidKey)?;
+        Ok(Self { cipher })
+    }
+
+    /// Seals `plaintext` for `context`, with a fresh 96-bit nonce.
+    pub fn seal(&self, plaintext: &str, context: &str) -> Sealed {
+        let mut nonce_bytes = [0u8; NONCE_LEN];
+        fill_random(&mut nonce_bytes);
+        let nonce = Nonce::from(nonce_bytes);
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() })
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&ciphertext);
+        Sealed(format!("{VERSION}{}", STANDARD.encode(out)))
+    }
+
+    /// Opens a value sealed for the same `context`.
+    pub fn open(&self, sealed: &Sealed, context: &str) -> Result<String, SealError> {
+        let body = sealed.0.strip_prefix(VERSION).ok_or(SealError::Malformed)?;
+        let raw = STANDARD.decode(body).map_err(|_| SealError::Malformed)?;
+        if raw.len() < NONCE_LEN + 16 {
+            return Err(SealError::Malformed);
+        }
+        let (nonce_bytes, ciphertext) = raw.split_at(NONCE_LEN);
+        let nonce_array: [u8; NONCE_LEN] = nonce_bytes.try_into().map_err(|_| SealError::Malformed)?;
+        let plaintext = self
+            .cipher
+            .decrypt(&Nonce::from(nonce_array), Payload { msg: ciphertext, aad: context.as_bytes() })
+            .map_err(|_| SealError::Tampered)?;
+        String::from_utf8(plaintext).map_err(|_| SealError::Tampered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    #[test]
+    fn sealed_token_opens_only_in_its_own_context() {
+        let sealer = Sealer::from_hex_key(KEY).unwrap();
+        let sealed = sealer.seal("secret-access-token", "org-a|int-1|access");
+        assert!(!sealed.as_stored().contains("secret"));
+        assert_eq!(sealer.open(&sealed, "org-a|int-1|access").unwrap(), "secret-access-token");
+        assert_eq!(sealer.open(&sealed, "org-b|int-1|access"), Err(SealError::Tampered));
+    }
+
+    #[test]
+    fn each_seal_uses_a_fresh_nonce() {
+        let sealer = Sealer::from_hex_key(KEY).unwrap();
+        assert_ne!(sealer.seal("x", "c"), sealer.seal("x", "c"));
+    }
+
+    #[test]
+    fn another_key_or_a_flipped_byte_does_not_open() {
+        let sealer = Sealer::from_hex_key(KEY).unwrap();
+        let other = Sealer::from_hex_key(&"ab".repeat(32)).unwrap();
+        let sealed = sealer.seal("token", "ctx");
+        assert_eq!(other.open(&sealed, "ctx"), Err(SealError::Tampered));
+        let mut raw = STANDARD.decode(&sealed.as_stored()[3..]).unwrap();
+        raw[20] ^= 1;
+        let flipped = Sealed::from_stored(format!("v1:{}", STANDARD.encode(raw)));
+        assert_eq!(sealer.open(&flipped, "ctx"), Err(SealError::Tampered));
+        assert_eq!(sealer.open(&Sealed::from_stored("v0:xx".into()), "ctx"), Err(SealError::Malformed));
+    }
+
+    #[test]
+    fn keys_that_are_not_64_hex_characters_are_refused() {
+        assert_eq!(Sealer::from_hex_key("abc").unwrap_err(), SealError::InvalidKey);
+        assert_eq!(Sealer::from_hex_key(&"zz".repeat(32)).unwrap_err(), SealError::InvalidKey);
+    }
+
+    #[test]
+    fn pkce_challenge_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGGgjrXB-cM"
+        );
+        let pair = Pkce::generate();
+        assert_eq!(pair.verifier.len(), 64);
+        assert_eq!(pair.challenge, pkce_challenge(&pair.verifier));
+    }
+}

@@ -1,0 +1,499 @@
+//! A booking is one invitee of one Calendly scheduled event, keyed by the invitee URI.
+//! `plan` decides, from what Calendly says now and what is stored, what must be written:
+//! the store then writes it all-or-nothing, guarded by the revision it was planned against.
+
+use super::{Email, IntegrationId, NoteStyle, Notification, NotificationId, OrganizationId, Prospect, ProspectId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Whether the booking still holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BookingStatus {
+    Active,
+    Canceled,
+}
+
+impl BookingStatus {
+    /// The status as Calendly and our API write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Canceled => "canceled",
+        }
+    }
+}
+
+/// What Calendly says about one booking, parsed from an invitee and its scheduled event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BookingSnapshot {
+    pub invitee_uri: String,
+    pub invitee_uuid: String,
+    pub event_uri: String,
+    pub event_uuid: String,
+    pub event_type_uri: Option<String>,
+    pub event_name: Option<String>,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub status: BookingStatus,
+    pub invitee_email: String,
+    pub invitee_name: String,
+    pub invitee_first_name: Option<String>,
+    pub invitee_last_name: Option<String>,
+    pub invitee_phone: Option<String>,
+    pub invitee_timezone: Option<String>,
+    pub location: Option<String>,
+    pub rescheduled: bool,
+    pub old_invitee_uri: Option<String>,
+    pub new_invitee_uri: Option<String>,
+    pub no_show: bool,
+    pub cancel_reason: Option<String>,
+    pub canceled_by: Option<String>,
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub invitee_updated_at: DateTime<Utc>,
+}
+
+impl BookingSnapshot {
+    /// The invitee's first and last names: Calendly's own when given, else `name` split once.
+    pub fn names(&self) -> (Option<String>, Option<String>) {
+        let clean = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+        let (first, last) = (clean(&self.invitee_first_name), clean(&self.invitee_last_name));
+        if first.is_some() || last.is_some() {
+            return (first, last);
+        }
+        let full = self.invitee_name.trim();
+        match full.split_once(char::is_whitespace) {
+            Some((f, l)) => (Some(f.to_string()), Some(l.trim().to_string()).filter(|s| !s.is_empty())),
+            None if full.is_empty() => (None, None),
+            None => (Some(full.to_string()), None),
+        }
+    }
+}
+
+/// A booking as stored: what Calendly said, plus what the CRM did with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Booking {
+    pub organization_id: OrganizationId,
+    pub integration_id: IntegrationId,
+    #[serde(flatten)]
+    pub details: BookingSnapshot,
+    pub prospect_id: Option<ProspectId>,
+    /// Whether the no-show note was written (it is written once, even if the flag flips again).
+    pub no_show_noted: bool,
+    /// Bumped on every write: the optimistic-concurrency guard.
+    pub revision: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Booking {
+    /// The key of a booking within its organization (the invitee's UUID).
+    pub fn id(&self) -> &str {
+        &self.details.invitee_uuid
+    }
+
+    /// The API representation (the seed's CalendlyEvent fields).
+    pub fn to_json(&self) -> serde_json::Value {
+        let d = &self.details;
+        json!({
+            "id": d.invitee_uuid,
+            "integration_id": self.integration_id,
+            "calendly_event_uri": d.event_uri,
+            "calendly_invitee_uri": d.invitee_uri,
+            "event_type_uri": d.event_type_uri,
+            "event_name": d.event_name,
+            "start_time": d.start_time,
+            "end_time": d.end_time,
+            "status": d.status.as_str(),
+            "invitee_email": d.invitee_email,
+            "invitee_name": d.invitee_name,
+            "invitee_timezone": d.invitee_timezone,
+            "location": d.location,
+            "prospect_id": self.prospect_id,
+            "rescheduled": d.rescheduled,
+            "old_invitee_uri": d.old_invitee_uri,
+            "new_invitee_uri": d.new_invitee_uri,
+            "no_show": d.no_show,
+            "cancel_reason": d.cancel_reason,
+            "canceled_at": d.canceled_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+}
+
+/// What happens to the prospect in the same all-or-nothing write as the booking.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProspectChange {
+    /// Nothing (e.g. the old half of a reschedule).
+    None,
+    /// A new prospect, with its email claim; fails if the email was claimed meanwhile.
+    Create(Prospect),
+    /// Notes appended to an existing prospect; fails if the prospect is gone.
+    Append { prospect_id: ProspectId, notes: Vec<String> },
+}
+
+/// Which kind of change a plan records (for sync counters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    New,
+    Changed,
+}
+
+/// Everything one booking change writes, at once.
+#[derive(Clone, Debug)]
+pub struct BookingPlan {
+    pub booking: Booking,
+    /// `None`: the booking must not exist yet; `Some(r)`: its stored revision must still be `r`.
+    pub expected_revision: Option<u64>,
+    pub prospect: ProspectChange,
+    pub notification: Option<Notification>,
+    pub kind: ChangeKind,
+}
+
+impl BookingPlan {
+    /// How many note entries this plan appends or creates.
+    pub fn notes_added(&self) -> usize {
+        match &self.prospect {
+            ProspectChange::None => 0,
+            ProspectChange::Create(p) => p.notes.len(),
+            ProspectChange::Append { notes, .. } => notes.len(),
+        }
+    }
+}
+
+/// What the store knows that the plan depends on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Known<'a> {
+    /// The stored booking with this invitee URI.
+    pub stored: Option<&'a Booking>,
+    /// The prospect holding the invitee's email in this organization.
+    pub prospect_with_email: Option<&'a Prospect>,
+    /// For a replacement booking: the stored booking it replaces.
+    pub replaced: Option<&'a Booking>,
+    /// False once a write found the stored booking's prospect deleted.
+    pub stored_prospect_missing: bool,
+}
+
+/// Decides what to write for `snapshot`; `None` when nothing changed (or it is an old delivery).
+pub fn plan(
+    organization_id: &OrganizationId,
+    integration_id: &IntegrationId,
+    snapshot: &BookingSnapshot,
+    known: Known<'_>,
+    style: NoteStyle,
+    now: DateTime<Utc>,
+) -> Option<BookingPlan> {
+    let name = snapshot.event_name.as_deref();
+    let start = snapshot.start_time;
+    let who = snapshot.invitee_name.trim();
+
+    let Some(stored) = known.stored else {
+        return Some(plan_first_sight(organization_id, integration_id, snapshot, known, style, now));
+    };
+
+    // A delivery older than what is stored (Calendly retries for 24 h, in no order) changes nothing.
+    if snapshot.invitee_updated_at < stored.details.invitee_updated_at || *snapshot == stored.details {
+        return None;
+    }
+
+    let mut notes = Vec::new();
+    let mut notification = None;
+    let became_canceled = stored.details.status == BookingStatus::Active && snapshot.status == BookingStatus::Canceled;
+    if became_canceled && !snapshot.rescheduled {
+        notes.push(style.canceled(start, name));
+        notification = Some(("calendly_appointment_canceled", "Rendez-vous Calendly annulé", style.canceled_message(who, start, name)));
+    }
+    let no_show_note_due = snapshot.no_show && !stored.no_show_noted;
+    if no_show_note_due {
+        notes.push(style.no_show(start, name));
+        notification.get_or_insert(("calendly_no_show", "Absence au rendez-vous Calendly", style.no_show_message(who, start, name)));
+    }
+
+    let prospect_id = stored.prospect_id.clone().filter(|_| !known.stored_prospect_missing);
+    let prospect = match (&prospect_id, notes.is_empty()) {
+        (Some(id), false) => ProspectChange::Append { prospect_id: id.clone(), notes },
+        _ => ProspectChange::None,
+    };
+    let booking = Booking {
+        details: snapshot.clone(),
+        prospect_id: prospect_id.clone(),
+        no_show_noted: stored.no_show_noted || no_show_note_due,
+        revision: stored.revision + 1,
+        updated_at: now,
+        ..stored.clone()
+    };
+    let notification = notification.map(|(kind, title, message)| {
+        notification_for(organization_id, kind, title, message, prospect_id.as_ref(), snapshot, now)
+    });
+    Some(BookingPlan { booking, expected_revision: Some(stored.revision), prospect, notification, kind: ChangeKind::Changed })
+}
+
+fn plan_first_sight(
+    organization_id: &OrganizationId,
+    integration_id: &IntegrationId,
+    snapshot: &BookingSnapshot,
+    known: Known<'_>,
+    style: NoteStyle,
+    now: DateTime<Utc>,
+) -> BookingPlan {
+    let name = snapshot.event_name.as_deref();
+    let start = snapshot.start_time;
+    let who = snapshot.invitee_name.trim();
+    let booking = |prospect_id: Option<ProspectId>, no_show_noted: bool| Booking {
+        organization_id: organization_id.clone(),
+        integration_id: integration_id.clone(),
+        details: snapshot.clone(),
+        prospect_id,
+        no_show_noted,
+        revision: 1,
+        created_at: now,
+        updated_at: now,
+    };
+
+    // The old half of a reschedule: recorded (its start date is needed by the replacement's
+    // note), but it is not a lost lead, so no note and no notification.
+    if snapshot.status == BookingStatus::Canceled && snapshot.rescheduled {
+        let prospect_id = known.prospect_with_email.map(|p| p.id.clone());
+        return BookingPlan {
+            booking: booking(prospect_id, false),
+            expected_revision: None,
+            prospect: ProspectChange::None,
+            notification: None,
+            kind: ChangeKind::New,
+        };
+    }
+
+    let mut notes = vec![match (&snapshot.old_invitee_uri, known.replaced) {
+        (Some(_), Some(old)) => style.rescheduled(start, old.details.start_time, name),
+        _ => style.booked(start, name),
+    }];
+    let (mut kind, mut title, mut message) = match known.prospect_with_email {
+        None => ("calendly_prospect_created", "Nouveau prospect Calendly", style.booked_message(who, start, name)),
+        Some(_) => ("calendly_appointment_booked", "Nouveau rendez-vous Calendly", style.booked_message(who, start, name)),
+    };
+    if snapshot.old_invitee_uri.is_some() && known.replaced.is_some() && known.prospect_with_email.is_some() {
+        (kind, title, message) = ("calendly_appointment_rescheduled", "Rendez-vous Calendly reporté", style.rescheduled_message(who, start, name));
+    }
+    // Seen for the first time already canceled: the lead still booked, then canceled.
+    if snapshot.status == BookingStatus::Canceled {
+        notes.push(style.canceled(start, name));
+        if known.prospect_with_email.is_some() {
+            (kind, title, message) = ("calendly_appointment_canceled", "Rendez-vous Calendly annulé", style.canceled_message(who, start, name));
+        }
+    }
+    if snapshot.no_show {
+        notes.push(style.no_show(start, name));
+    }
+
+    let email = Email::parse(&snapshot.invitee_email).ok();
+    let prospect = match (known.prospect_with_email, email) {
+        (Some(existing), _) => ProspectChange::Append { prospect_id: existing.id.clone(), notes },
+        (None, Some(email)) => {
+            let (firstname, lastname) = snapshot.names();
+            ProspectChange::Create(Prospect {
+                id: ProspectId::generate(),
+                organization_id: organization_id.clone(),
+                firstname,
+                lastname,
+                email: Some(email),
+                phone: snapshot.invitee_phone.clone().filter(|p| !p.trim().is_empty()),
+                status: super::STATUS_NEW.to_string(),
+                source: super::SOURCE_CALENDLY.to_string(),
+                notes,
+                created_at: now,
+                updated_at: now,
+            })
+        }
+        // Calendly validates emails, so this is a guard, not a path: keep the booking, skip the CRM.
+        (None, None) => ProspectChange::None,
+    };
+    let prospect_id = match &prospect {
+        ProspectChange::Create(p) => Some(p.id.clone()),
+        ProspectChange::Append { prospect_id, .. } => Some(prospect_id.clone()),
+        ProspectChange::None => None,
+    };
+    let notification = prospect_id
+        .as_ref()
+        .map(|id| notification_for(organization_id, kind, title, message, Some(id), snapshot, now));
+    BookingPlan {
+        booking: booking(prospect_id, snapshot.no_show),
+        expected_revision: None,
+        prospect,
+        notification,
+        kind: ChangeKind::New,
+    }
+}
+
+fn notification_for(
+    organization_id: &OrganizationId,
+    kind: &str,
+    title: &str,
+    message: String,
+    prospect_id: Option<&ProspectId>,
+    snapshot: &BookingSnapshot,
+    now: DateTime<Utc>,
+) -> Notification {
+    Notification {
+        id: NotificationId::new(super::ids::time_ordered_id(now)),
+        organization_id: organization_id.clone(),
+        kind: kind.to_string(),
+        title: title.to_string(),
+        message,
+        meta: json!({
+            "prospect_id": prospect_id,
+            "calendly_event_uri": snapshot.event_uri,
+            "calendly_invitee_uri": snapshot.invitee_uri,
+            "event_name": snapshot.event_name,
+            "start_time": snapshot.start_time,
+        }),
+        read: false,
+        created_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(uuid: &str, email: &str) -> BookingSnapshot {
+        BookingSnapshot {
+            invitee_uri: format!("https://api.calendly.com/scheduled_events/E{uuid}/invitees/{uuid}"),
+            invitee_uuid: uuid.to_string(),
+            event_uri: format!("https://api.calendly.com/scheduled_events/E{uuid}"),
+            event_uuid: format!("E{uuid}"),
+            event_type_uri: None,
+            event_name: Some("Découverte 30min".into()),
+            start_time: "2026-01-16T15:30:00Z".parse().unwrap(),
+            end_time: "2026-01-16T16:00:00Z".parse().unwrap(),
+            status: BookingStatus::Active,
+            invitee_email: email.to_string(),
+            invitee_name: "John Doe".into(),
+            invitee_first_name: None,
+            invitee_last_name: None,
+            invitee_phone: Some("+33 6 12 34 56 78".into()),
+            invitee_timezone: Some("Europe/Paris".into()),
+            location: None,
+            rescheduled: false,
+            old_invitee_uri: None,
+            new_invitee_uri: None,
+            no_show: false,
+            cancel_reason: None,
+            canceled_by: None,
+            canceled_at: None,
+            invitee_updated_at: "2026-01-10T10:00:00Z".parse().unwrap(),
+        }
+    }
+
+    fn ids() -> (OrganizationId, IntegrationId) {
+        (OrganizationId::new("org"), IntegrationId::new("int"))
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-01-10T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn unknown_email_creates_a_calendly_prospect_with_one_note() {
+        let (org, int) = ids();
+        let plan = plan(&org, &int, &snapshot("a", "john@example.com"), Known::default(), NoteStyle::default(), now()).unwrap();
+        let ProspectChange::Create(prospect) = &plan.prospect else { panic!("expected a new prospect") };
+        assert_eq!(prospect.source, "calendly");
+        assert_eq!(prospect.status, "new");
+        assert_eq!(prospect.firstname.as_deref(), Some("John"));
+        assert_eq!(prospect.lastname.as_deref(), Some("Doe"));
+        assert_eq!(prospect.phone.as_deref(), Some("+33 6 12 34 56 78"));
+        assert_eq!(prospect.notes, vec!["Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min"]);
+        assert_eq!(plan.notification.unwrap().kind, "calendly_prospect_created");
+        assert_eq!(plan.expected_revision, None);
+    }
+
+    #[test]
+    fn unchanged_booking_plans_nothing() {
+        let (org, int) = ids();
+        let snap = snapshot("a", "john@example.com");
+        let first = plan(&org, &int, &snap, Known::default(), NoteStyle::default(), now()).unwrap();
+        let known = Known { stored: Some(&first.booking), ..Known::default() };
+        assert!(plan(&org, &int, &snap, known, NoteStyle::default(), now()).is_none());
+    }
+
+    #[test]
+    fn cancellation_appends_one_note_and_a_stale_delivery_changes_nothing() {
+        let (org, int) = ids();
+        let snap = snapshot("a", "john@example.com");
+        let first = plan(&org, &int, &snap, Known::default(), NoteStyle::default(), now()).unwrap();
+        let mut canceled = snap.clone();
+        canceled.status = BookingStatus::Canceled;
+        canceled.invitee_updated_at = "2026-01-11T10:00:00Z".parse().unwrap();
+        let known = Known { stored: Some(&first.booking), ..Known::default() };
+        let second = plan(&org, &int, &canceled, known, NoteStyle::default(), now()).unwrap();
+        assert_eq!(second.expected_revision, Some(1));
+        assert_eq!(second.notes_added(), 1);
+        assert_eq!(second.notification.as_ref().unwrap().kind, "calendly_appointment_canceled");
+        // The older "created" delivery arriving after the cancellation is ignored.
+        let known = Known { stored: Some(&second.booking), ..Known::default() };
+        assert!(plan(&org, &int, &snap, known, NoteStyle::default(), now()).is_none());
+    }
+
+    #[test]
+    fn reschedule_writes_no_cancellation_and_one_reported_note() {
+        let (org, int) = ids();
+        let old = snapshot("old", "john@example.com");
+        let first = plan(&org, &int, &old, Known::default(), NoteStyle::default(), now()).unwrap();
+        let ProspectChange::Create(prospect) = first.prospect.clone() else { panic!() };
+
+        let mut old_canceled = old.clone();
+        old_canceled.status = BookingStatus::Canceled;
+        old_canceled.rescheduled = true;
+        old_canceled.invitee_updated_at = "2026-01-11T10:00:00Z".parse().unwrap();
+        let known = Known { stored: Some(&first.booking), prospect_with_email: Some(&prospect), ..Known::default() };
+        let cancel = plan(&org, &int, &old_canceled, known, NoteStyle::default(), now()).unwrap();
+        assert_eq!(cancel.notes_added(), 0);
+        assert!(cancel.notification.is_none());
+
+        let mut new = snapshot("new", "john@example.com");
+        new.start_time = "2026-01-17T09:00:00Z".parse().unwrap();
+        new.old_invitee_uri = Some(old.invitee_uri.clone());
+        let known = Known { prospect_with_email: Some(&prospect), replaced: Some(&first.booking), ..Known::default() };
+        let created = plan(&org, &int, &new, known, NoteStyle::default(), now()).unwrap();
+        let ProspectChange::Append { notes, .. } = &created.prospect else { panic!() };
+        assert_eq!(
+            notes,
+            &vec!["Rendez-vous Calendly reporté au 17/01/2026 10:00:00 (initialement le 16/01/2026 16:30:00) - Découverte 30min".to_string()]
+        );
+        assert_eq!(created.notification.unwrap().kind, "calendly_appointment_rescheduled");
+    }
+
+    #[test]
+    fn no_show_is_noted_once_even_when_toggled() {
+        let (org, int) = ids();
+        let snap = snapshot("a", "john@example.com");
+        let first = plan(&org, &int, &snap, Known::default(), NoteStyle::default(), now()).unwrap();
+        let mut absent = snap.clone();
+        absent.no_show = true;
+        absent.invitee_updated_at = "2026-01-17T10:00:00Z".parse().unwrap();
+        let second = plan(&org, &int, &absent, Known { stored: Some(&first.booking), ..Known::default() }, NoteStyle::default(), now()).unwrap();
+        assert_eq!(second.notes_added(), 1);
+        let mut present = absent.clone();
+        present.no_show = false;
+        present.invitee_updated_at = "2026-01-17T11:00:00Z".parse().unwrap();
+        let third = plan(&org, &int, &present, Known { stored: Some(&second.booking), ..Known::default() }, NoteStyle::default(), now()).unwrap();
+        assert_eq!(third.notes_added(), 0);
+        let mut again = present.clone();
+        again.no_show = true;
+        again.invitee_updated_at = "2026-01-17T12:00:00Z".parse().unwrap();
+        let fourth = plan(&org, &int, &again, Known { stored: Some(&third.booking), ..Known::default() }, NoteStyle::default(), now()).unwrap();
+        assert_eq!(fourth.notes_added(), 0);
+    }
+
+    #[test]
+    fn separate_first_and_last_names_win_over_splitting() {
+        let mut snap = snapshot("a", "x@example.com");
+        snap.invitee_name = "Jean Pierre Martin".into();
+        assert_eq!(snap.names(), (Some("Jean".into()), Some("Pierre Martin".into())));
+        snap.invitee_first_name = Some("Jean-Pierre".into());
+        snap.invitee_last_name = Some("Martin".into());
+        assert_eq!(snap.names(), (Some("Jean-Pierre".into()), Some("Martin".into())));
+    }
+}

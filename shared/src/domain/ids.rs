@@ -1,0 +1,79 @@
+//! Identifiers. Each is parsed once at the edge and carried typed inside.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps an id that comes from a trusted source (our own store or a verified token).
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+            /// A fresh random id.
+            pub fn generate() -> Self {
+                Self(random_id())
+            }
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// The tenant: every item the product stores belongs to one organization.
+    OrganizationId
+);
+string_id!(
+    /// A Velvena user (the JWT `sub`).
+    UserId
+);
+string_id!(
+    /// One Calendly connection of an organization.
+    IntegrationId
+);
+string_id!(
+    /// A CRM prospect.
+    ProspectId
+);
+string_id!(
+    /// A notification shown in the CRM.
+    NotificationId
+);
+
+/// A random UUID-v4-shaped identifier.
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    crate::crypto::fill_random(&mut bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// An id that sorts by creation time (milliseconds, then randomness), for newest-first lists.
+pub fn time_ordered_id(now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut bytes = [0u8; 6];
+    crate::crypto::fill_random(&mut bytes);
+    format!("{:013}-{}", now.timestamp_millis(), hex::encode(bytes))
+}

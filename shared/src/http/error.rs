@@ -1,0 +1,66 @@
+//! One mapping from failures to HTTP answers: `{"error": {"code", "message"}}`.
+
+use crate::auth::AuthError;
+use crate::service::AppError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An HTTP-level failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl ApiError {
+    /// A 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { code, message: message.into() }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        Self::Unauthorized(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, retry_after) = match &self {
+            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
+            Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
+            Self::App(e) => match e {
+                AppError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
+                AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", e.to_string(), None),
+                AppError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone(), None),
+                AppError::CalendlyRejected(_) => (StatusCode::BAD_REQUEST, "calendly_rejected", e.to_string(), None),
+                AppError::CalendlyUnavailable(_) => (StatusCode::BAD_GATEWAY, "calendly_unavailable", e.to_string(), None),
+                AppError::CalendlyRateLimited { retry_after_secs } => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "calendly_rate_limited", e.to_string(), Some(*retry_after_secs))
+                }
+                AppError::StoreBusy => (StatusCode::SERVICE_UNAVAILABLE, "store_busy", e.to_string(), Some(1)),
+                AppError::Internal(detail) => {
+                    // Logged once here, inside the request span; the caller gets no internals.
+                    tracing::error!(error = %detail, "internal error");
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_string(), None)
+                }
+            },
+        };
+        if status.is_server_error() && status != StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::warn!(%status, code, %message, "request failed on a dependency");
+        }
+        let mut response = (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response();
+        if let Some(secs) = retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}

@@ -1,0 +1,244 @@
+//! The HTTP API as axum routers, declared once: each Lambda function serves its own router
+//! and the local stack merges them all.
+
+pub mod error;
+pub mod extract;
+mod prospects;
+mod webhook;
+
+pub use error::ApiError;
+
+use crate::domain::{NotificationId, OrganizationId};
+use crate::service::Services;
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use extract::{Authenticated, PageParams, json_body};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// Routes of the `api` function: everything but OAuth callback, sync and webhooks.
+pub fn api_routes() -> Router<Services> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/calendly/connect", post(connect))
+        .route("/calendly/status", get(status))
+        .route("/calendly/settings", axum::routing::patch(update_settings))
+        .route("/calendly/events", get(list_events))
+        .route("/calendly/disconnect", post(disconnect))
+        .route("/prospects", get(prospects::list).post(prospects::create))
+        .route("/prospects/{id}", get(prospects::get).patch(prospects::update).delete(prospects::delete))
+        .route("/notifications", get(list_notifications))
+        .route("/notifications/{id}/read", post(mark_notification_read))
+        .route("/organization", get(get_organization).patch(patch_organization))
+}
+
+/// Routes of the `oauth-callback` function.
+pub fn oauth_routes() -> Router<Services> {
+    Router::new().route("/auth/calendly/callback", get(callback_redirect).post(callback_json))
+}
+
+/// Routes of the `sync-manual` function.
+pub fn sync_routes() -> Router<Services> {
+    Router::new().route("/calendly/sync", post(sync_now))
+}
+
+/// Routes of the `webhook` function.
+pub fn webhook_routes() -> Router<Services> {
+    Router::new()
+        .route("/calendly/webhook", post(webhook::receive_unrouted))
+        .route("/calendly/webhook/{integration_id}", post(webhook::receive_for_integration))
+}
+
+/// Every route, as one service (the local stack).
+pub fn all_routes() -> Router<Services> {
+    api_routes().merge(oauth_routes()).merge(sync_routes()).merge(webhook_routes())
+}
+
+/// Serves `routes` with request tracing and JSON 404s.
+pub fn serve(routes: Router<Services>, services: Services) -> Router {
+    routes
+        .fallback(|| async { ApiError::App(crate::service::AppError::NotFound("route")) })
+        .layer(axum::middleware::from_fn(trace_request))
+        .with_state(services)
+}
+
+async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(%method, %path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    response
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn connect(State(services): State<Services>, Authenticated(caller): Authenticated) -> Result<Json<Value>, ApiError> {
+    Ok(Json(serde_json::to_value(services.start_connect(&caller).await?).unwrap_or_default()))
+}
+
+#[derive(Deserialize)]
+struct CallbackBody {
+    code: String,
+    state: String,
+}
+
+async fn callback_json(State(services): State<Services>, Authenticated(caller): Authenticated, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let body: CallbackBody = json_body(&body)?;
+    let outcome = services.complete_connect(&body.code, &body.state, Some(&caller.organization_id)).await?;
+    Ok(Json(json!({
+        "connected": outcome.connected,
+        "email": outcome.email,
+        "name": outcome.name,
+        "user_uri": outcome.user_uri,
+        "sync": outcome.sync,
+    })))
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// The browser's redirect from Calendly: the organization comes from the state.
+async fn callback_redirect(State(services): State<Services>, Query(query): Query<CallbackQuery>) -> Response {
+    let result = match (&query.code, &query.state, &query.error) {
+        (_, _, Some(error)) => Err(ApiError::bad_request(
+            "calendly_denied",
+            format!("Calendly did not grant access: {}", query.error_description.as_deref().unwrap_or(error)),
+        )),
+        (Some(code), Some(state), None) => services.complete_connect(code, state, None).await.map_err(ApiError::from),
+        _ => Err(ApiError::bad_request("invalid_callback", "code and state are required")),
+    };
+    match (&services.frontend_url, result) {
+        (Some(frontend), Ok(_)) => Redirect::to(&format!("{frontend}/settings/integrations?calendly=connected")).into_response(),
+        (None, Ok(outcome)) => Html(format!(
+            "<!doctype html><meta charset=utf-8><title>Calendly connecté</title><h1>Calendly connecté</h1><p>{} ({}) est connecté. Vous pouvez fermer cette fenêtre.</p>",
+            escape_html(&outcome.name),
+            escape_html(&outcome.email)
+        ))
+        .into_response(),
+        (_, Err(e)) => {
+            let message = e.to_string();
+            let mut response = e.into_response();
+            let status = response.status();
+            *response.body_mut() = axum::body::Body::from(format!(
+                "<!doctype html><meta charset=utf-8><title>Calendly</title><h1>La connexion à Calendly a échoué</h1><p>{}</p>",
+                escape_html(&message)
+            ));
+            response.headers_mut().insert(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8".parse().expect("static header"));
+            *response.status_mut() = status;
+            response
+        }
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+async fn status(State(services): State<Services>, Authenticated(caller): Authenticated) -> Result<Json<Value>, ApiError> {
+    Ok(Json(services.status(&caller.organization_id).await?))
+}
+
+async fn update_settings(State(services): State<Services>, Authenticated(caller): Authenticated, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let body: Map<String, Value> = json_body(&body)?;
+    let mut auto_sync = None;
+    let mut interval = None;
+    for (key, value) in &body {
+        match key.as_str() {
+            "auto_sync_enabled" => {
+                auto_sync = Some(value.as_bool().ok_or_else(|| ApiError::bad_request("invalid_field", "auto_sync_enabled must be a boolean"))?)
+            }
+            "sync_interval_minutes" => {
+                interval = Some(
+                    value
+                        .as_u64()
+                        .and_then(|v| u32::try_from(v).ok())
+                        .ok_or_else(|| ApiError::bad_request("invalid_field", "sync_interval_minutes must be a whole number"))?,
+                )
+            }
+            other => return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'"))),
+        }
+    }
+    Ok(Json(services.update_sync_settings(&caller.organization_id, auto_sync, interval).await?))
+}
+
+async fn sync_now(State(services): State<Services>, Authenticated(caller): Authenticated) -> Result<Json<Value>, ApiError> {
+    let report = services.sync_now(&caller.organization_id).await?;
+    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+}
+
+async fn list_events(State(services): State<Services>, Authenticated(caller): Authenticated, Query(page): Query<PageParams>) -> Result<Json<Value>, ApiError> {
+    let result = services
+        .store
+        .list_bookings(&caller.organization_id, page.limit()?, page.cursor.as_deref())
+        .await
+        .map_err(crate::service::AppError::from)?;
+    Ok(Json(json!({ "items": result.items.iter().map(|b| b.to_json()).collect::<Vec<_>>(), "next_cursor": result.next_cursor })))
+}
+
+async fn disconnect(State(services): State<Services>, Authenticated(caller): Authenticated) -> Result<Json<Value>, ApiError> {
+    Ok(Json(services.disconnect(&caller.organization_id).await?))
+}
+
+async fn list_notifications(State(services): State<Services>, Authenticated(caller): Authenticated, Query(page): Query<PageParams>) -> Result<Json<Value>, ApiError> {
+    let result = services
+        .store
+        .list_notifications(&caller.organization_id, page.limit()?, page.cursor.as_deref())
+        .await
+        .map_err(crate::service::AppError::from)?;
+    Ok(Json(json!({ "items": result.items.iter().map(|n| n.to_json()).collect::<Vec<_>>(), "next_cursor": result.next_cursor })))
+}
+
+async fn mark_notification_read(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let found = services
+        .store
+        .mark_notification_read(&caller.organization_id, &NotificationId::new(id.clone()))
+        .await
+        .map_err(crate::service::AppError::from)?;
+    if !found {
+        return Err(crate::service::AppError::NotFound("notification").into());
+    }
+    Ok(Json(json!({ "id": id, "read": true })))
+}
+
+async fn get_organization(State(services): State<Services>, Authenticated(caller): Authenticated) -> Result<Json<Value>, ApiError> {
+    organization_json(&services, &caller.organization_id).await
+}
+
+async fn organization_json(services: &Services, org: &OrganizationId) -> Result<Json<Value>, ApiError> {
+    let organization = services.store.get_organization(org).await.map_err(crate::service::AppError::from)?;
+    Ok(Json(json!({ "id": organization.id, "settings": organization.settings })))
+}
+
+async fn patch_organization(State(services): State<Services>, Authenticated(caller): Authenticated, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let body: Map<String, Value> = json_body(&body)?;
+    let settings = match body.get("settings") {
+        Some(Value::Object(settings)) => settings.clone(),
+        _ => return Err(ApiError::bad_request("invalid_body", "expected {\"settings\": {...}}")),
+    };
+    if let Some(other) = body.keys().find(|k| *k != "settings") {
+        return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'")));
+    }
+    if let Some(tz) = settings.get("timezone").filter(|v| !v.is_null()) {
+        let valid = tz.as_str().is_some_and(|t| t.parse::<chrono_tz::Tz>().is_ok());
+        if !valid {
+            return Err(ApiError::bad_request("invalid_timezone", "settings.timezone must be an IANA timezone name such as Europe/Paris"));
+        }
+    }
+    services.store.merge_settings(&caller.organization_id, &settings).await.map_err(crate::service::AppError::from)?;
+    organization_json(&services, &caller.organization_id).await
+}

@@ -1,0 +1,18 @@
+//! Velvena's Calendly integration: the domain (prospects, bookings, notes), the ports
+//! (store, Calendly, push, clock) and their adapters, the sync engine, the use cases and the
+//! HTTP routes. Nothing here knows about Lambda: `functions/*` wire it to the runtime.
+
+pub mod auth;
+pub mod calendly;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod push;
+pub mod service;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+pub mod tokens;
+pub mod webhook_signature;

@@ -1,0 +1,464 @@
+//! The product's use cases, over the ports: connect, status, sync, disconnect, prospects.
+//! HTTP, Lambda and the local stack all call these; none of them holds business rules.
+
+use crate::auth::{Caller, JwtVerifier};
+use crate::calendly::{CalendlyApi, CalendlyError, NewWebhookSubscription, WEBHOOK_EVENTS};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::{Pkce, Sealer, random_token};
+use crate::domain::{
+    DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState, OrganizationId, Prospect, ProspectId,
+    SYNC_INTERVAL_RANGE,
+};
+use crate::push::{PushMessage, Pusher};
+use crate::store::{ProspectPatch, Store, StoreError};
+use crate::sync::{SyncEngine, SyncError, SyncReport};
+use crate::tokens::{TokenError, TokenKeeper, seal_context};
+use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// How long a started connect may take (Calendly codes live 10 minutes too).
+const OAUTH_STATE_TTL: Duration = Duration::minutes(10);
+/// A manual sync answers an HTTP request: it may not wait long for a rate limit.
+const MANUAL_RATE_LIMIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+/// A scheduled sync runs in the background and may wait for Calendly's minute to reset.
+const SCHEDULED_RATE_LIMIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
+/// Integrations synced at once by one scheduled run.
+const SCHEDULED_CONCURRENCY: usize = 4;
+
+/// A use case's failure, in terms a caller can act on (mapped to HTTP statuses in one place).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("Calendly refused: {0}")]
+    CalendlyRejected(String),
+    #[error("Calendly is unreachable: {0}")]
+    CalendlyUnavailable(String),
+    #[error("Calendly's rate limit is reached; retry in {retry_after_secs} s")]
+    CalendlyRateLimited { retry_after_secs: u64 },
+    #[error("the store is busy; retry shortly")]
+    StoreBusy,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { code, message: message.into() }
+    }
+    fn not_connected() -> Self {
+        Self::Conflict { code: "calendly_not_connected", message: "Calendly is not connected for this organization".into() }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound("resource"),
+            StoreError::Conflict(message) => Self::Conflict { code: "conflict", message },
+            StoreError::InvalidCursor => Self::bad_request("invalid_cursor", "the cursor is not valid"),
+            StoreError::Throttled | StoreError::Unavailable(_) => Self::StoreBusy,
+            StoreError::Corrupt(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl From<CalendlyError> for AppError {
+    fn from(e: CalendlyError) -> Self {
+        match e {
+            CalendlyError::RateLimited { retry_after_secs } => Self::CalendlyRateLimited { retry_after_secs },
+            CalendlyError::Unavailable(m) => Self::CalendlyUnavailable(m),
+            CalendlyError::Decode(m) => Self::CalendlyUnavailable(format!("unexpected answer: {m}")),
+            CalendlyError::Unauthorized => Self::Conflict {
+                code: "calendly_needs_reconnect",
+                message: "Calendly no longer accepts this integration's token; reconnect Calendly".into(),
+            },
+            other => Self::CalendlyRejected(other.to_string()),
+        }
+    }
+}
+
+impl From<TokenError> for AppError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::NotConnected => Self::not_connected(),
+            TokenError::NeedsReconnect => Self::Conflict {
+                code: "calendly_needs_reconnect",
+                message: "Calendly refused the stored refresh token; reconnect Calendly".into(),
+            },
+            TokenError::RefreshTimedOut => Self::CalendlyUnavailable("token refresh did not finish in time".into()),
+            TokenError::Calendly(c) => c.into(),
+            TokenError::Store(s) => s.into(),
+            TokenError::Seal(s) => Self::Internal(s.to_string()),
+        }
+    }
+}
+
+impl From<SyncError> for AppError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Token(t) => t.into(),
+            SyncError::Calendly(c) => c.into(),
+            SyncError::Store(s) => s.into(),
+            SyncError::Contended => Self::StoreBusy,
+        }
+    }
+}
+
+/// The answer to `POST /calendly/connect`.
+#[derive(Debug, Serialize)]
+pub struct ConnectStart {
+    pub authorize_url: String,
+    pub state: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The answer to a completed connect.
+#[derive(Debug, Serialize)]
+pub struct ConnectOutcome {
+    pub connected: bool,
+    pub organization_id: OrganizationId,
+    pub email: String,
+    pub name: String,
+    pub user_uri: String,
+    pub sync: Value,
+}
+
+/// The product's use cases and the ports they drive.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub calendly: Arc<dyn CalendlyApi>,
+    pub pusher: Arc<dyn Pusher>,
+    pub clock: Arc<dyn Clock>,
+    pub sealer: Sealer,
+    pub jwt: JwtVerifier,
+    pub engine: SyncEngine,
+    pub webhook_base_url: String,
+    pub webhook_signing_key: crate::config::Secret,
+    pub frontend_url: Option<String>,
+}
+
+impl Services {
+    /// Wires the use cases from configuration and adapters.
+    pub fn new(config: &Config, store: Arc<dyn Store>, calendly: Arc<dyn CalendlyApi>, pusher: Arc<dyn Pusher>, clock: Arc<dyn Clock>) -> Self {
+        let sealer = Sealer::from_hex_key(config.encryption_key.expose()).expect("ENCRYPTION_KEY was validated at start-up");
+        let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone());
+        let engine = SyncEngine::new(store.clone(), calendly.clone(), pusher.clone(), clock.clone(), tokens, config.sync_days_past, config.sync_days_ahead);
+        Self {
+            store,
+            calendly,
+            pusher,
+            clock,
+            sealer,
+            jwt: JwtVerifier::new(config.jwt_secret.expose()),
+            engine,
+            webhook_base_url: config.webhook_base_url.clone(),
+            webhook_signing_key: config.calendly_webhook_signing_key.clone(),
+            frontend_url: config.frontend_url.clone(),
+        }
+    }
+
+    // ---- OAuth connect -------------------------------------------------------------------
+
+    /// Starts a connect: a single-use state bound to the caller, and the PKCE verifier sealed.
+    pub async fn start_connect(&self, caller: &Caller) -> Result<ConnectStart, AppError> {
+        let state = random_token(32);
+        let pkce = Pkce::generate();
+        let expires_at = self.clock.now() + OAUTH_STATE_TTL;
+        let pending = OAuthState {
+            state: state.clone(),
+            organization_id: caller.organization_id.clone(),
+            user_id: caller.user_id.clone(),
+            pkce_verifier: self.sealer.seal(&pkce.verifier, &state_context(&state)),
+            expires_at,
+        };
+        self.store.put_oauth_state(&pending).await?;
+        Ok(ConnectStart { authorize_url: self.calendly.authorize_url(&state, &pkce.challenge), state, expires_at })
+    }
+
+    /// Completes a connect: exchanges the code, stores the integration, mirrors the settings,
+    /// runs the initial sync and makes sure the webhook subscription exists.
+    pub async fn complete_connect(&self, code: &str, state: &str, caller_org: Option<&OrganizationId>) -> Result<ConnectOutcome, AppError> {
+        let now = self.clock.now();
+        let pending = self
+            .store
+            .take_oauth_state(state, now)
+            .await?
+            .ok_or_else(|| AppError::bad_request("invalid_state", "unknown, expired or already used OAuth state"))?;
+        if caller_org.is_some_and(|org| org != &pending.organization_id) {
+            return Err(AppError::bad_request("invalid_state", "this OAuth state belongs to another organization"));
+        }
+        let org = pending.organization_id.clone();
+        let verifier = self
+            .sealer
+            .open(&pending.pkce_verifier, &state_context(state))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
+        let tokens = session.call(|api| { let (c, v) = (code.to_string(), verifier.clone()); async move { api.exchange_code(&c, &v).await } }).await.map_err(|e| match e {
+            CalendlyError::OAuth { error, description } => AppError::CalendlyRejected(format!("{error}: {description}")),
+            other => other.into(),
+        })?;
+        let access = tokens.access_token.clone();
+        let user = session.call(|api| { let a = access.clone(); async move { api.current_user(&a).await } }).await?;
+
+        let previous = self.store.get_integration(&org).await?;
+        let mut integration = Integration {
+            id: previous.as_ref().map(|p| p.id.clone()).unwrap_or_else(IntegrationId::generate),
+            organization_id: org.clone(),
+            connected_by: pending.user_id.clone(),
+            calendly_user_uri: user.uri.clone(),
+            calendly_organization_uri: user.current_organization.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            scheduling_url: user.scheduling_url.clone(),
+            access_token: crate::crypto::Sealed::from_stored(String::new()),
+            refresh_token: crate::crypto::Sealed::from_stored(String::new()),
+            token_type: tokens.token_type.clone(),
+            scope: tokens.scope.clone(),
+            expires_at: tokens.expires_at(now),
+            token_version: 1,
+            refresh_lease_until: None,
+            webhook_subscription_uri: previous.as_ref().and_then(|p| p.webhook_subscription_uri.clone()),
+            webhook_active: false,
+            webhook_signing_key: None,
+            auto_sync_enabled: previous.as_ref().is_none_or(|p| p.auto_sync_enabled),
+            sync_interval_minutes: previous.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |p| p.sync_interval_minutes),
+            last_synced_at: None,
+            next_sync_at: Some(now),
+            needs_reconnect: false,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+        };
+        integration.access_token = self.sealer.seal(&tokens.access_token, &seal_context(&integration, "access"));
+        integration.refresh_token = self.sealer.seal(&tokens.refresh_token, &seal_context(&integration, "refresh"));
+        let integration = self.store.save_connected_integration(integration).await?;
+
+        let mut mirror = Map::new();
+        mirror.insert("enabled".into(), json!(true));
+        mirror.insert("mode".into(), json!("oauth"));
+        mirror.insert("calendly_link".into(), json!(user.scheduling_url));
+        mirror.insert("oauth_connected".into(), json!(true));
+        mirror.insert("oauth_email".into(), json!(user.email));
+        mirror.insert("oauth_user_uri".into(), json!(user.uri));
+        mirror.insert("oauth_user_name".into(), json!(user.name));
+        mirror.insert("oauth_expires_at".into(), json!(integration.expires_at));
+        mirror.insert("oauth_token_type".into(), json!(integration.token_type));
+        self.store.merge_calendly_settings(&org, &mirror).await?;
+
+        let sync = match self.engine.sync_integration(&integration, MANUAL_RATE_LIMIT_BUDGET).await {
+            Ok(report) => serde_json::to_value(report).unwrap_or(Value::Null),
+            Err(e) => {
+                tracing::warn!(organization_id = %org, error = %e, "initial Calendly sync failed; the scheduled sync will retry");
+                json!({ "error": e.to_string() })
+            }
+        };
+        if let Err(e) = self.ensure_webhook(&integration).await {
+            tracing::warn!(organization_id = %org, error = %e, "could not subscribe to Calendly webhooks; the scheduled sync still runs");
+        }
+        tracing::info!(organization_id = %org, integration_id = %integration.id, "Calendly connected");
+        Ok(ConnectOutcome { connected: true, organization_id: org, email: user.email, name: user.name, user_uri: user.uri, sync })
+    }
+
+    /// The webhook URL of an integration: one URL per integration, so Calendly's
+    /// one-subscription-per-URL rule keeps reconnects from creating a second one.
+    pub fn webhook_url(&self, integration: &Integration) -> String {
+        format!("{}/calendly/webhook/{}", self.webhook_base_url, integration.id)
+    }
+
+    /// Makes sure an active subscription delivers to this integration's URL: keeps a working
+    /// one, replaces a disabled one (delete, then create), creates a missing one.
+    pub async fn ensure_webhook(&self, integration: &Integration) -> Result<bool, AppError> {
+        let org = &integration.organization_id;
+        let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
+        let (token, _) = self.engine.tokens().access_token(&session, integration).await?;
+        let url = self.webhook_url(integration);
+        let (org_uri, user_uri) = (integration.calendly_organization_uri.clone(), integration.calendly_user_uri.clone());
+        let existing = session
+            .call(|api| { let (t, o, u) = (token.clone(), org_uri.clone(), user_uri.clone()); async move { api.list_webhook_subscriptions(&t, &o, &u).await } })
+            .await?;
+        let ours = existing.into_iter().find(|s| s.callback_url == url);
+        let covers_events = |events: &[String]| WEBHOOK_EVENTS.iter().all(|e| events.iter().any(|x| x == e));
+        if let Some(current) = &ours {
+            if current.is_active() && covers_events(&current.events) {
+                self.store.set_webhook(org, Some(current.uri.clone()), true).await?;
+                return Ok(true);
+            }
+            let uri = current.uri.clone();
+            session.call(|api| { let (t, u) = (token.clone(), uri.clone()); async move { api.delete_webhook_subscription(&t, &u).await } }).await?;
+        }
+        let request = NewWebhookSubscription { url, organization_uri: org_uri, user_uri };
+        match session.call(|api| { let (t, r) = (token.clone(), request.clone()); async move { api.create_webhook_subscription(&t, &r).await } }).await {
+            Ok(created) => {
+                self.store.set_webhook(org, Some(created.uri), created.state == "active").await?;
+                Ok(true)
+            }
+            Err(e) => {
+                self.store.set_webhook(org, None, false).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    // ---- Status, settings, sync, disconnect ------------------------------------------------
+
+    /// The connection's state, as the settings page shows it.
+    pub async fn status(&self, org: &OrganizationId) -> Result<Value, AppError> {
+        Ok(match self.store.get_integration(org).await?.filter(|i| i.is_active) {
+            Some(i) => json!({
+                "connected": true,
+                "email": i.email,
+                "name": i.name,
+                "user_uri": i.calendly_user_uri,
+                "last_synced_at": i.last_synced_at,
+                "next_sync_at": i.next_sync_at,
+                "auto_sync_enabled": i.auto_sync_enabled,
+                "sync_interval_minutes": i.sync_interval_minutes,
+                "webhook_active": i.webhook_active,
+                "needs_reconnect": i.needs_reconnect,
+            }),
+            None => json!({
+                "connected": false,
+                "email": null,
+                "name": null,
+                "user_uri": null,
+                "last_synced_at": null,
+                "next_sync_at": null,
+                "auto_sync_enabled": null,
+                "sync_interval_minutes": null,
+                "webhook_active": null,
+                "needs_reconnect": null,
+            }),
+        })
+    }
+
+    /// Changes auto-sync settings.
+    pub async fn update_sync_settings(&self, org: &OrganizationId, auto_sync_enabled: Option<bool>, interval_minutes: Option<u32>) -> Result<Value, AppError> {
+        let integration = self.active_integration(org).await?;
+        if let Some(m) = interval_minutes.filter(|m| !SYNC_INTERVAL_RANGE.contains(m)) {
+            return Err(AppError::bad_request("invalid_interval", format!("sync_interval_minutes must be between 5 and 1440, got {m}")));
+        }
+        let interval = interval_minutes.unwrap_or(integration.sync_interval_minutes);
+        let enabled = auto_sync_enabled.unwrap_or(integration.auto_sync_enabled);
+        let next = integration.last_synced_at.map(|last| last + Duration::minutes(i64::from(interval)));
+        self.store.update_sync_settings(org, enabled, interval, next).await?;
+        self.status(org).await
+    }
+
+    /// Syncs now (manual sync).
+    pub async fn sync_now(&self, org: &OrganizationId) -> Result<SyncReport, AppError> {
+        let integration = self.active_integration(org).await?;
+        if integration.needs_reconnect {
+            return Err(TokenError::NeedsReconnect.into());
+        }
+        Ok(self.engine.sync_integration(&integration, MANUAL_RATE_LIMIT_BUDGET).await?)
+    }
+
+    /// Syncs every integration that is due (the EventBridge schedule).
+    pub async fn run_scheduled_syncs(&self) -> Result<Value, AppError> {
+        let due = self.store.list_due_integrations(self.clock.now(), 100).await?;
+        let results: Vec<(OrganizationId, Result<SyncReport, SyncError>)> = futures::stream::iter(due)
+            .map(|integration| async move {
+                let result = self.engine.sync_integration(&integration, SCHEDULED_RATE_LIMIT_BUDGET).await;
+                (integration.organization_id.clone(), result)
+            })
+            .buffer_unordered(SCHEDULED_CONCURRENCY)
+            .collect()
+            .await;
+        let mut synced = 0;
+        let mut failed = Vec::new();
+        for (org, result) in results {
+            match result {
+                Ok(_) => synced += 1,
+                Err(e) => {
+                    tracing::warn!(organization_id = %org, error = %e, "scheduled Calendly sync failed");
+                    failed.push(json!({ "organization_id": org, "error": e.to_string() }));
+                }
+            }
+        }
+        Ok(json!({ "synced": synced, "failed": failed }))
+    }
+
+    /// Disconnects: revokes at Calendly, deletes the subscription, soft-deletes the
+    /// integration and mirrors the settings. Idempotent; prospects stay.
+    pub async fn disconnect(&self, org: &OrganizationId) -> Result<Value, AppError> {
+        let Some(integration) = self.store.get_integration(org).await?.filter(|i| i.is_active) else {
+            return Ok(json!({ "connected": false }));
+        };
+        // Best-effort at Calendly: a dead token or an outage must not keep the user connected.
+        let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
+        if let Ok((token, _)) = self.engine.tokens().access_token(&session, &integration).await {
+            if let Some(uri) = integration.webhook_subscription_uri.clone() {
+                let t = token.clone();
+                if let Err(e) = session.call(|api| { let (t, u) = (t.clone(), uri.clone()); async move { api.delete_webhook_subscription(&t, &u).await } }).await {
+                    tracing::warn!(organization_id = %org, error = %e, "could not delete the Calendly webhook subscription");
+                }
+            }
+            if let Err(e) = session.call(|api| { let t = token.clone(); async move { api.revoke(&t).await } }).await {
+                tracing::warn!(organization_id = %org, error = %e, "could not revoke the Calendly token");
+            }
+        }
+        if let Ok(refresh) = self.sealer.open(&integration.refresh_token, &seal_context(&integration, "refresh")) {
+            let _ = session.call(|api| { let t = refresh.clone(); async move { api.revoke(&t).await } }).await;
+        }
+        self.store.deactivate_integration(org, self.clock.now()).await?;
+        let mut mirror = Map::new();
+        mirror.insert("enabled".into(), json!(false));
+        mirror.insert("oauth_connected".into(), json!(false));
+        self.store.merge_calendly_settings(org, &mirror).await?;
+        tracing::info!(organization_id = %org, "Calendly disconnected");
+        Ok(json!({ "connected": false }))
+    }
+
+    async fn active_integration(&self, org: &OrganizationId) -> Result<Integration, AppError> {
+        self.store.get_integration(org).await?.filter(|i| i.is_active).ok_or_else(AppError::not_connected)
+    }
+
+    // ---- Prospects -------------------------------------------------------------------------
+
+    /// Creates a prospect by hand; 409 when the email is taken in this organization.
+    pub async fn create_prospect(&self, prospect: Prospect) -> Result<Prospect, AppError> {
+        self.store.create_prospect(&prospect).await.map_err(email_conflict)?;
+        self.pusher.push(&prospect.organization_id, PushMessage::prospect_created(&prospect)).await;
+        Ok(prospect)
+    }
+
+    /// Updates a prospect; 404 when it is not this organization's.
+    pub async fn update_prospect(&self, org: &OrganizationId, id: &ProspectId, patch: &ProspectPatch) -> Result<Prospect, AppError> {
+        let updated = self.store.update_prospect(org, id, patch, self.clock.now()).await.map_err(|e| match e {
+            StoreError::NotFound => AppError::NotFound("prospect"),
+            other => email_conflict(other),
+        })?;
+        self.pusher.push(org, PushMessage::prospect_updated(&updated)).await;
+        Ok(updated)
+    }
+
+    /// Deletes a prospect; 404 when it is not this organization's.
+    pub async fn delete_prospect(&self, org: &OrganizationId, id: &ProspectId) -> Result<(), AppError> {
+        if !self.store.delete_prospect(org, id).await? {
+            return Err(AppError::NotFound("prospect"));
+        }
+        self.pusher.push(org, PushMessage::ProspectDeleted(id.clone())).await;
+        Ok(())
+    }
+}
+
+fn email_conflict(e: StoreError) -> AppError {
+    match e {
+        StoreError::Conflict(message) => AppError::Conflict { code: "email_taken", message },
+        other => other.into(),
+    }
+}
+
+fn state_context(state: &str) -> String {
+    format!("oauth-state|{state}")
+}

@@ -1,0 +1,127 @@
+//! Access tokens, refreshed ahead of expiry, single-flight per integration.
+//!
+//! Calendly refresh tokens are single-use, so two Lambdas refreshing at once would kill the
+//! integration. The store arbitrates: whoever takes the lease refreshes and stores the new
+//! pair with a `token_version` compare-and-swap; everyone else waits and re-reads.
+
+use crate::calendly::{CalendlyError, CalendlySession};
+use crate::clock::Clock;
+use crate::crypto::{SealError, Sealer};
+use crate::domain::Integration;
+use crate::store::{Store, StoreError, TokenUpdate};
+use chrono::Duration;
+use std::sync::Arc;
+
+/// Refresh this long before the access token expires.
+const REFRESH_AHEAD: Duration = Duration::minutes(5);
+/// A refresh that takes longer than this is presumed dead and its lease can be taken over.
+const LEASE: Duration = Duration::seconds(30);
+/// How long a loser waits for the winner's new pair.
+const WAIT_FOR_REFRESH: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Why no access token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the Calendly integration is not connected")]
+    NotConnected,
+    #[error("the Calendly integration must be reconnected")]
+    NeedsReconnect,
+    #[error("another refresh of this integration did not finish in time")]
+    RefreshTimedOut,
+    #[error(transparent)]
+    Calendly(#[from] CalendlyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored token does not open: {0}")]
+    Seal(#[from] SealError),
+}
+
+/// Which secret of an integration a sealed value is, for the sealing context.
+pub fn seal_context(integration: &Integration, purpose: &str) -> String {
+    format!("{}|{}|{purpose}", integration.organization_id, integration.id)
+}
+
+/// Hands out valid access tokens.
+#[derive(Clone)]
+pub struct TokenKeeper {
+    store: Arc<dyn Store>,
+    sealer: Sealer,
+    clock: Arc<dyn Clock>,
+}
+
+impl TokenKeeper {
+    /// A keeper over the integration store.
+    pub fn new(store: Arc<dyn Store>, sealer: Sealer, clock: Arc<dyn Clock>) -> Self {
+        Self { store, sealer, clock }
+    }
+
+    /// A valid access token and the token version it belongs to.
+    pub async fn access_token(&self, session: &CalendlySession, integration: &Integration) -> Result<(String, u64), TokenError> {
+        self.token_newer_than(session, integration, None).await
+    }
+
+    /// A token newer than `rejected_version` (Calendly answered 401 to that one).
+    pub async fn replace_rejected(&self, session: &CalendlySession, integration: &Integration, rejected_version: u64) -> Result<(String, u64), TokenError> {
+        self.token_newer_than(session, integration, Some(rejected_version)).await
+    }
+
+    async fn token_newer_than(&self, session: &CalendlySession, integration: &Integration, rejected: Option<u64>) -> Result<(String, u64), TokenError> {
+        let org = &integration.organization_id;
+        let deadline = tokio::time::Instant::now() + WAIT_FOR_REFRESH;
+        let mut current = integration.clone();
+        loop {
+            if !current.is_active {
+                return Err(TokenError::NotConnected);
+            }
+            if current.needs_reconnect {
+                return Err(TokenError::NeedsReconnect);
+            }
+            let now = self.clock.now();
+            let usable = current.expires_at > now + REFRESH_AHEAD && rejected.is_none_or(|r| current.token_version > r);
+            if usable {
+                let token = self.sealer.open(&current.access_token, &seal_context(&current, "access"))?;
+                return Ok((token, current.token_version));
+            }
+            let version = current.token_version;
+            if self.store.try_acquire_refresh_lease(org, version, now, now + LEASE).await? {
+                return self.refresh_holding_lease(session, &current).await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(TokenError::RefreshTimedOut);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            current = self.store.get_integration(org).await?.ok_or(TokenError::NotConnected)?;
+        }
+    }
+
+    async fn refresh_holding_lease(&self, session: &CalendlySession, current: &Integration) -> Result<(String, u64), TokenError> {
+        let org = &current.organization_id;
+        let version = current.token_version;
+        let refresh_token = self.sealer.open(&current.refresh_token, &seal_context(current, "refresh"))?;
+        match session.call(|api| { let rt = refresh_token.clone(); async move { api.refresh(&rt).await } }).await {
+            Ok(tokens) => {
+                let update = TokenUpdate {
+                    access_token: self.sealer.seal(&tokens.access_token, &seal_context(current, "access")),
+                    refresh_token: self.sealer.seal(&tokens.refresh_token, &seal_context(current, "refresh")),
+                    expires_at: tokens.expires_at(self.clock.now()),
+                };
+                if self.store.store_refreshed_tokens(org, version, update).await? {
+                    tracing::info!(organization_id = %org, token_version = version + 1, "Calendly tokens refreshed");
+                    Ok((tokens.access_token, version + 1))
+                } else {
+                    // The integration was reconnected while we refreshed: its new tokens win.
+                    Err(TokenError::NotConnected)
+                }
+            }
+            Err(e) if e.is_invalid_grant() => {
+                tracing::warn!(organization_id = %org, "Calendly refused the refresh token; the integration needs reconnecting");
+                self.store.mark_needs_reconnect(org, version).await?;
+                Err(TokenError::NeedsReconnect)
+            }
+            Err(e) => {
+                self.store.release_refresh_lease(org, version).await?;
+                Err(e.into())
+            }
+        }
+    }
+}
