@@ -16,3 +16,4 @@ pub mod sync;
 pub mod telemetry;
 pub mod tokens;
 pub mod webhook_signature;
+pub mod wiring;

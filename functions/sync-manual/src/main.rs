@@ -1,1 +1,8 @@
-fn main() {}
+//! The `sync-manual` Lambda function: serves `shared::http::sync_routes` behind API Gateway (HTTP API).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init(true);
+    let services = shared::wiring::services_from_env()?;
+    lambda_http::run(shared::http::serve(shared::http::sync_routes(), services)).await
+}

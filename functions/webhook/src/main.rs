@@ -1,1 +1,8 @@
-fn main() {}
+//! The `webhook` Lambda function: serves `shared::http::webhook_routes` behind API Gateway (HTTP API).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init(true);
+    let services = shared::wiring::services_from_env()?;
+    lambda_http::run(shared::http::serve(shared::http::webhook_routes(), services)).await
+}

@@ -1,1 +1,263 @@
+//! A Calendly simulator that behaves like the real API v2 (as documented in the team's
+//! Calendly notes), not like our client: PKCE S256 and HTTP Basic on the token endpoint,
+//! 2-hour access tokens, single-use refresh tokens (`400 invalid_grant` on reuse), `count`
+//! capped at 100 with `next_page_token`, rate-limit headers and 429s, `409` on a webhook URL
+//! subscribed twice, and signed webhook deliveries. It runs in-process on a loopback port.
 
+mod model;
+mod routes;
+
+pub use model::{BookingSpec, Booked};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use model::SimState;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Who the simulated Calendly thinks our app is.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// The app-wide webhook signing key deliveries are signed with.
+    pub webhook_signing_key: String,
+    /// Requests per user per minute before 429 (Calendly: 500 on paid plans, 50 on Free).
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            client_id: "sim-client-id".into(),
+            client_secret: "sim-client-secret".into(),
+            webhook_signing_key: "sim-webhook-signing-key".into(),
+            rate_limit_per_minute: 500,
+        }
+    }
+}
+
+/// A simulated Calendly user (a host).
+#[derive(Clone, Debug)]
+pub struct SimUser {
+    pub uuid: String,
+    pub uri: String,
+    pub name: String,
+    pub email: String,
+    pub organization_uri: String,
+}
+
+/// A running simulator: a handle to its state and its base URL.
+#[derive(Clone)]
+pub struct CalendlySim {
+    inner: Arc<Shared>,
+    base_url: String,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: SimConfig,
+    pub(crate) state: Mutex<SimState>,
+    pub(crate) http: reqwest::Client,
+}
+
+impl Shared {
+    pub(crate) fn state(&self) -> MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl CalendlySim {
+    /// Starts the simulator on `127.0.0.1:port` (0 for any free port).
+    pub async fn start(config: SimConfig, port: u16) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let inner = Arc::new(Shared {
+            config,
+            state: Mutex::new(SimState::new()),
+            http: reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().map_err(std::io::Error::other)?,
+        });
+        let app = routes::router(inner.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "Calendly simulator stopped");
+            }
+        });
+        Ok(Self { inner, base_url })
+    }
+
+    /// `http://127.0.0.1:PORT`: both the API and the auth base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The simulator's configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.config
+    }
+
+    /// Adds a host user.
+    pub fn add_user(&self, name: &str, email: &str) -> SimUser {
+        self.inner.state().add_user(name, email)
+    }
+
+    /// What Calendly's consent screen does when `user` clicks "Allow": an authorization code
+    /// bound to the redirect URI and PKCE challenge of the authorize URL.
+    pub fn approve(&self, user: &SimUser, authorize_url: &str) -> Result<String, String> {
+        let url = url::Url::parse(authorize_url).map_err(|e| e.to_string())?;
+        let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+        self.inner.state().approve(&self.inner.config, &user.uuid, &query)
+    }
+
+    /// Books a slot with `user` (an invitee creates a scheduled event); delivers webhooks.
+    pub async fn book(&self, user: &SimUser, spec: BookingSpec) -> Booked {
+        let (booked, deliveries) = self.inner.state().book(&user.uuid, spec);
+        self.deliver(deliveries).await;
+        booked
+    }
+
+    /// Books many slots at once (no webhook deliveries): seeding for syncs and benchmarks.
+    pub fn seed_bookings(&self, user: &SimUser, specs: Vec<BookingSpec>) -> Vec<Booked> {
+        let mut state = self.inner.state();
+        specs.into_iter().map(|spec| state.book_silently(&user.uuid, spec)).collect()
+    }
+
+    /// The invitee cancels; delivers `invitee.canceled`.
+    pub async fn cancel(&self, booked: &Booked, reason: &str) {
+        let deliveries = self.inner.state().cancel(booked, reason);
+        self.deliver(deliveries).await;
+    }
+
+    /// The invitee reschedules to `new_start`: the old booking is canceled with
+    /// `rescheduled: true` and a new event is created; delivers both webhooks.
+    pub async fn reschedule(&self, booked: &Booked, new_start: DateTime<Utc>) -> Booked {
+        let (new, deliveries) = self.inner.state().reschedule(booked, new_start);
+        self.deliver(deliveries).await;
+        new
+    }
+
+    /// The host marks the invitee as a no-show (`invitee_no_show.created`), or clears it.
+    pub async fn set_no_show(&self, booked: &Booked, no_show: bool) {
+        let deliveries = self.inner.state().set_no_show(booked, no_show);
+        self.deliver(deliveries).await;
+    }
+
+    /// Whether bookings trigger webhook deliveries (default on).
+    pub fn set_webhook_deliveries(&self, enabled: bool) {
+        self.inner.state().deliveries_enabled = enabled;
+    }
+
+    /// Answers the next `n` API requests with 429 (as if the minute's budget were spent).
+    pub fn rate_limit_next(&self, n: u32) {
+        self.inner.state().forced_429 = n;
+    }
+
+    /// Makes every request fail with 503 (Calendly down) until called with false.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.inner.state().unavailable = unavailable;
+    }
+
+    /// Adds latency to every API request (benchmarks).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.inner.state().latency = latency;
+    }
+
+    /// Moves the simulator's clock forward (token expiry).
+    pub fn advance_clock(&self, by: Duration) {
+        self.inner.state().clock_offset += by;
+    }
+
+    /// Requests received so far, by kind (`token`, `users_me`, `scheduled_events`,
+    /// `invitees`, `webhook_subscriptions`, `revoke`).
+    pub fn request_count(&self, kind: &str) -> u64 {
+        self.inner.state().requests.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Every API request so far (token endpoint excluded).
+    pub fn api_request_count(&self) -> u64 {
+        let state = self.inner.state();
+        ["users_me", "scheduled_events", "invitees", "webhook_subscriptions"].iter().map(|k| state.requests.get(*k).copied().unwrap_or(0)).sum()
+    }
+
+    /// Refresh-token reuses refused with `invalid_grant`.
+    pub fn refused_refresh_count(&self) -> u64 {
+        self.inner.state().refused_refreshes
+    }
+
+    /// The webhook subscriptions of `user`: `(uri, callback_url, state)`.
+    pub fn webhook_subscriptions(&self, user: &SimUser) -> Vec<(String, String, String)> {
+        self.inner
+            .state()
+            .webhooks
+            .iter()
+            .filter(|w| w.user_uuid == user.uuid)
+            .map(|w| (w.uri(), w.callback_url.clone(), w.state.clone()))
+            .collect()
+    }
+
+    /// Disables `user`'s subscriptions, as Calendly does after 24 h of failed deliveries.
+    pub fn disable_webhook_subscriptions(&self, user: &SimUser) {
+        let now = self.inner.state().now();
+        for w in self.inner.state().webhooks.iter_mut().filter(|w| w.user_uuid == user.uuid) {
+            w.state = "disabled".into();
+            w.retry_started_at = Some(now);
+        }
+    }
+
+    /// Tokens revoked so far.
+    pub fn revoked_token_count(&self) -> usize {
+        self.inner.state().revoked
+    }
+
+    /// A signed delivery body and header for `event` about `booked` (tests of our receiver).
+    pub fn signed_delivery(&self, event: &str, booked: &Booked, signed_at: DateTime<Utc>) -> (Vec<u8>, String) {
+        let body = self.inner.state().delivery_body(event, booked);
+        let header = sign_header(&self.inner.config.webhook_signing_key, signed_at.timestamp(), &body);
+        (body, header)
+    }
+
+    async fn deliver(&self, deliveries: Vec<model::Delivery>) {
+        for delivery in deliveries {
+            let header = sign_header(&self.inner.config.webhook_signing_key, Utc::now().timestamp(), &delivery.body);
+            let result = self
+                .inner
+                .http
+                .post(&delivery.url)
+                .header("content-type", "application/json")
+                .header("user-agent", "Calendly")
+                .header("calendly-webhook-signature", header)
+                .body(delivery.body)
+                .send()
+                .await;
+            match result {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!(status = %r.status(), url = %delivery.url, "simulated webhook delivery refused"),
+                Err(e) => tracing::warn!(error = %e, url = %delivery.url, "simulated webhook delivery failed"),
+            }
+        }
+    }
+}
+
+/// Calendly's signature header: `t=<unix>,v1=<hex HMAC-SHA256(key, t + "." + body)>`.
+pub fn sign_header(key: &str, timestamp: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub(crate) fn random(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("OS random source");
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+pub(crate) fn uuid() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("OS random source");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}

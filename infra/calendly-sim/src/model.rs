@@ -1,0 +1,516 @@
+//! The simulator's data: users, OAuth grants, scheduled events, invitees, subscriptions.
+
+use crate::{SimConfig, SimUser, random, uuid};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+pub(crate) const API: &str = "https://api.calendly.com";
+pub(crate) const ACCESS_TOKEN_SECONDS: i64 = 7200;
+
+/// A booking to make: who, when, for what.
+#[derive(Clone, Debug)]
+pub struct BookingSpec {
+    pub invitee_name: String,
+    pub invitee_email: String,
+    pub event_name: String,
+    pub start_time: DateTime<Utc>,
+    pub duration_minutes: i64,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub text_reminder_number: Option<String>,
+}
+
+impl BookingSpec {
+    /// A 30-minute booking.
+    pub fn new(invitee_name: &str, invitee_email: &str, event_name: &str, start_time: DateTime<Utc>) -> Self {
+        Self {
+            invitee_name: invitee_name.into(),
+            invitee_email: invitee_email.into(),
+            event_name: event_name.into(),
+            start_time,
+            duration_minutes: 30,
+            first_name: None,
+            last_name: None,
+            text_reminder_number: None,
+        }
+    }
+}
+
+/// A made booking: the event and invitee it created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Booked {
+    pub event_uuid: String,
+    pub invitee_uuid: String,
+}
+
+impl Booked {
+    /// The invitee's URI, as Calendly writes it.
+    pub fn invitee_uri(&self) -> String {
+        format!("{API}/scheduled_events/{}/invitees/{}", self.event_uuid, self.invitee_uuid)
+    }
+}
+
+pub(crate) struct Code {
+    pub user_uuid: String,
+    pub redirect_uri: String,
+    pub challenge: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub(crate) struct AccessToken {
+    pub user_uuid: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub(crate) struct Event {
+    pub uuid: String,
+    pub user_uuid: String,
+    pub name: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub cancellation: Option<Value>,
+}
+
+pub(crate) struct InviteeRecord {
+    pub uuid: String,
+    pub event_uuid: String,
+    pub spec: BookingSpec,
+    pub status: String,
+    pub rescheduled: bool,
+    pub old_invitee: Option<String>,
+    pub new_invitee: Option<String>,
+    pub cancellation: Option<Value>,
+    pub no_show: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub(crate) struct Webhook {
+    pub uuid: String,
+    pub callback_url: String,
+    pub user_uuid: String,
+    pub organization_uri: String,
+    pub events: Vec<String>,
+    pub state: String,
+    pub retry_started_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Webhook {
+    pub fn uri(&self) -> String {
+        format!("{API}/webhook_subscriptions/{}", self.uuid)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "uri": self.uri(),
+            "callback_url": self.callback_url,
+            "created_at": time(self.created_at),
+            "updated_at": time(self.created_at),
+            "retry_started_at": self.retry_started_at.map(time),
+            "state": self.state,
+            "events": self.events,
+            "scope": "user",
+            "organization": self.organization_uri,
+            "user": format!("{API}/users/{}", self.user_uuid),
+            "creator": format!("{API}/users/{}", self.user_uuid),
+        })
+    }
+}
+
+pub(crate) struct Delivery {
+    pub url: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Default)]
+pub(crate) struct SimState {
+    pub users: Vec<SimUser>,
+    pub codes: HashMap<String, Code>,
+    pub access_tokens: HashMap<String, AccessToken>,
+    pub refresh_tokens: HashMap<String, String>,
+    pub used_refresh_tokens: HashMap<String, String>,
+    pub events: Vec<Event>,
+    pub invitees: Vec<InviteeRecord>,
+    pub webhooks: Vec<Webhook>,
+    pub requests: HashMap<String, u64>,
+    pub refused_refreshes: u64,
+    pub revoked: usize,
+    pub deliveries_enabled: bool,
+    pub forced_429: u32,
+    pub unavailable: bool,
+    pub latency: std::time::Duration,
+    pub clock_offset: Duration,
+    /// Requests per user in the current minute window: (window start, count).
+    pub rate_windows: HashMap<String, (DateTime<Utc>, u32)>,
+}
+
+/// Calendly's time format: UTC with microseconds.
+pub(crate) fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl SimState {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+
+    pub fn new() -> Self {
+        Self { deliveries_enabled: true, ..Self::default() }
+    }
+
+    pub fn count(&mut self, kind: &str) {
+        *self.requests.entry(kind.to_string()).or_default() += 1;
+    }
+
+    pub fn add_user(&mut self, name: &str, email: &str) -> SimUser {
+        let uuid = uuid();
+        let user = SimUser {
+            uri: format!("{API}/users/{uuid}"),
+            organization_uri: format!("{API}/organizations/{}", uuid::org_for(&uuid)),
+            uuid,
+            name: name.into(),
+            email: email.into(),
+        };
+        self.users.push(user.clone());
+        user
+    }
+
+    pub fn user(&self, uuid: &str) -> Option<&SimUser> {
+        self.users.iter().find(|u| u.uuid == uuid)
+    }
+
+    pub fn user_json(&self, user: &SimUser) -> Value {
+        let slug = user.name.to_lowercase().replace(' ', "-");
+        json!({
+            "uri": user.uri,
+            "name": user.name,
+            "slug": slug,
+            "email": user.email,
+            "scheduling_url": format!("https://calendly.com/{slug}"),
+            "timezone": "Europe/Paris",
+            "avatar_url": null,
+            "created_at": "2024-01-02T03:04:05.678123Z",
+            "updated_at": "2024-01-02T03:04:05.678123Z",
+            "current_organization": user.organization_uri,
+            "resource_type": "User",
+            "locale": "fr",
+        })
+    }
+
+    pub fn approve(&mut self, config: &SimConfig, user_uuid: &str, query: &HashMap<String, String>) -> Result<String, String> {
+        let param = |k: &str| query.get(k).cloned().ok_or_else(|| format!("missing {k}"));
+        if param("client_id")? != config.client_id {
+            return Err("unknown client_id".into());
+        }
+        if param("response_type")? != "code" {
+            return Err("response_type must be code".into());
+        }
+        if param("code_challenge_method")? != "S256" {
+            return Err("code_challenge_method must be S256".into());
+        }
+        let scope = param("scope")?;
+        for needed in ["users:read", "scheduled_events:read", "webhooks:write"] {
+            if !scope.split(' ').any(|s| s == needed) {
+                return Err(format!("scope lacks {needed}"));
+            }
+        }
+        let code = random(24);
+        let expires_at = self.now() + Duration::minutes(10);
+        self.codes.insert(
+            code.clone(),
+            Code { user_uuid: user_uuid.into(), redirect_uri: param("redirect_uri")?, challenge: param("code_challenge")?, expires_at },
+        );
+        Ok(code)
+    }
+
+    /// Exchanges a code; Err is an RFC 6749 error code.
+    pub fn exchange_code(&mut self, code: &str, redirect_uri: Option<&str>, verifier: Option<&str>) -> Result<Value, (&'static str, &'static str)> {
+        let grant = self.codes.remove(code).ok_or(("invalid_grant", "The provided authorization grant is invalid, expired or revoked"))?;
+        if grant.expires_at < self.now() {
+            return Err(("invalid_grant", "The authorization code has expired"));
+        }
+        if redirect_uri != Some(grant.redirect_uri.as_str()) {
+            return Err(("invalid_grant", "The redirect_uri does not match the authorization request"));
+        }
+        let verifier = verifier.ok_or(("invalid_request", "code_verifier is required"))?;
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        if challenge != grant.challenge {
+            return Err(("invalid_grant", "The code_verifier does not match the code_challenge"));
+        }
+        Ok(self.issue_tokens(&grant.user_uuid))
+    }
+
+    /// Single-use refresh: the old token dies at once.
+    pub fn refresh(&mut self, token: &str) -> Result<Value, (&'static str, &'static str)> {
+        match self.refresh_tokens.remove(token) {
+            Some(user) => {
+                self.used_refresh_tokens.insert(token.to_string(), user.clone());
+                Ok(self.issue_tokens(&user))
+            }
+            None => {
+                self.refused_refreshes += 1;
+                Err(("invalid_grant", "The provided authorization grant is invalid, expired, revoked, or was issued to another client"))
+            }
+        }
+    }
+
+    fn issue_tokens(&mut self, user_uuid: &str) -> Value {
+        let now = self.now();
+        let access = random(48);
+        let refresh = random(32);
+        self.access_tokens.insert(access.clone(), AccessToken { user_uuid: user_uuid.into(), expires_at: now + Duration::seconds(ACCESS_TOKEN_SECONDS) });
+        self.refresh_tokens.insert(refresh.clone(), user_uuid.into());
+        let org = self.user(user_uuid).map(|u| u.organization_uri.clone()).unwrap_or_default();
+        json!({
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_SECONDS,
+            "created_at": now.timestamp(),
+            "refresh_token": refresh,
+            "access_token": access,
+            "scope": "users:read scheduled_events:read webhooks:write",
+            "owner": format!("{API}/users/{user_uuid}"),
+            "organization": org,
+        })
+    }
+
+    pub fn revoke(&mut self, token: &str) {
+        let removed = self.access_tokens.remove(token).is_some() | self.refresh_tokens.remove(token).is_some();
+        if removed {
+            self.revoked += 1;
+        }
+    }
+
+    /// The user an access token belongs to, if it is valid now.
+    pub fn authenticate(&self, token: &str) -> Option<String> {
+        let t = self.access_tokens.get(token)?;
+        (t.expires_at > self.now()).then(|| t.user_uuid.clone())
+    }
+
+    /// Counts a request against the user's minute; returns (limit, remaining, reset secs) or 429.
+    pub fn rate_limit(&mut self, user: &str, limit: u32) -> Result<(u32, u32, i64), i64> {
+        let now = Utc::now();
+        let window = self.rate_windows.entry(user.to_string()).or_insert((now, 0));
+        if now - window.0 >= Duration::minutes(1) {
+            *window = (now, 0);
+        }
+        let reset = (window.0 + Duration::minutes(1) - now).num_seconds().max(1);
+        if self.forced_429 > 0 {
+            self.forced_429 -= 1;
+            return Err(1);
+        }
+        if window.1 >= limit {
+            return Err(reset);
+        }
+        window.1 += 1;
+        Ok((limit, limit - window.1, reset))
+    }
+
+    fn new_booking(&mut self, user_uuid: &str, spec: BookingSpec, old_invitee: Option<String>) -> Booked {
+        let now = self.now();
+        let event_uuid = uuid();
+        let invitee_uuid = uuid();
+        self.events.push(Event {
+            uuid: event_uuid.clone(),
+            user_uuid: user_uuid.into(),
+            name: spec.event_name.clone(),
+            start: spec.start_time,
+            end: spec.start_time + Duration::minutes(spec.duration_minutes),
+            status: "active".into(),
+            created_at: now,
+            updated_at: now,
+            cancellation: None,
+        });
+        self.invitees.push(InviteeRecord {
+            uuid: invitee_uuid.clone(),
+            event_uuid: event_uuid.clone(),
+            spec,
+            status: "active".into(),
+            rescheduled: false,
+            old_invitee,
+            new_invitee: None,
+            cancellation: None,
+            no_show: None,
+            created_at: now,
+            updated_at: now,
+        });
+        Booked { event_uuid, invitee_uuid }
+    }
+
+    pub fn book_silently(&mut self, user_uuid: &str, spec: BookingSpec) -> Booked {
+        let booked = self.new_booking(user_uuid, spec, None);
+        self.events.sort_by_key(|e| e.start);
+        booked
+    }
+
+    pub fn book(&mut self, user_uuid: &str, spec: BookingSpec) -> (Booked, Vec<Delivery>) {
+        let booked = self.book_silently(user_uuid, spec);
+        let deliveries = self.deliveries_for("invitee.created", &booked);
+        (booked, deliveries)
+    }
+
+    fn cancel_record(&mut self, booked: &Booked, reason: &str, rescheduled_to: Option<String>) {
+        let now = self.now();
+        let user_uri = self.event(&booked.event_uuid).map(|e| format!("{API}/users/{}", e.user_uuid)).unwrap_or_default();
+        let cancellation = json!({
+            "canceled_by": "Invitee",
+            "reason": reason,
+            "canceler_type": "invitee",
+            "created_at": time(now),
+        });
+        if let Some(i) = self.invitees.iter_mut().find(|i| i.uuid == booked.invitee_uuid) {
+            i.status = "canceled".into();
+            i.rescheduled = rescheduled_to.is_some();
+            i.new_invitee = rescheduled_to;
+            i.cancellation = Some(cancellation.clone());
+            i.updated_at = now;
+        }
+        if let Some(e) = self.events.iter_mut().find(|e| e.uuid == booked.event_uuid) {
+            e.status = "canceled".into();
+            e.cancellation = Some(cancellation);
+            e.updated_at = now;
+        }
+        let _ = user_uri;
+    }
+
+    pub fn cancel(&mut self, booked: &Booked, reason: &str) -> Vec<Delivery> {
+        self.cancel_record(booked, reason, None);
+        self.deliveries_for("invitee.canceled", booked)
+    }
+
+    pub fn reschedule(&mut self, booked: &Booked, new_start: DateTime<Utc>) -> (Booked, Vec<Delivery>) {
+        let Some(old) = self.invitees.iter().find(|i| i.uuid == booked.invitee_uuid) else {
+            return (booked.clone(), Vec::new());
+        };
+        let mut spec = old.spec.clone();
+        spec.start_time = new_start;
+        let user_uuid = self.event(&booked.event_uuid).map(|e| e.user_uuid.clone()).unwrap_or_default();
+        let new = self.new_booking(&user_uuid, spec, Some(booked.invitee_uri()));
+        self.events.sort_by_key(|e| e.start);
+        self.cancel_record(booked, "Rescheduled", Some(new.invitee_uri()));
+        let mut deliveries = self.deliveries_for("invitee.canceled", booked);
+        deliveries.extend(self.deliveries_for("invitee.created", &new));
+        (new, deliveries)
+    }
+
+    pub fn set_no_show(&mut self, booked: &Booked, no_show: bool) -> Vec<Delivery> {
+        let now = self.now();
+        if let Some(i) = self.invitees.iter_mut().find(|i| i.uuid == booked.invitee_uuid) {
+            i.no_show = no_show.then(|| json!({ "uri": format!("{API}/invitee_no_shows/{}", uuid()), "created_at": time(now) }));
+            i.updated_at = now;
+        }
+        self.deliveries_for(if no_show { "invitee_no_show.created" } else { "invitee_no_show.deleted" }, booked)
+    }
+
+    fn event(&self, uuid: &str) -> Option<&Event> {
+        self.events.iter().find(|e| e.uuid == uuid)
+    }
+
+    pub fn event_json(&self, e: &Event) -> Value {
+        let user = self.user(&e.user_uuid);
+        let invitees: Vec<&InviteeRecord> = self.invitees.iter().filter(|i| i.event_uuid == e.uuid).collect();
+        let active = invitees.iter().filter(|i| i.status == "active").count();
+        let mut event = json!({
+            "uri": format!("{API}/scheduled_events/{}", e.uuid),
+            "name": e.name,
+            "meeting_notes_plain": null,
+            "meeting_notes_html": null,
+            "status": e.status,
+            "start_time": time(e.start),
+            "end_time": time(e.end),
+            "event_type": format!("{API}/event_types/{}", uuid::org_for(&e.name)),
+            "location": { "type": "google_conference", "status": "pushed", "join_url": format!("https://calendly.com/events/{}/google_meet", e.uuid) },
+            "invitees_counter": { "total": invitees.len(), "active": active, "limit": 1 },
+            "created_at": time(e.created_at),
+            "updated_at": time(e.updated_at),
+            "event_memberships": [{ "user": user.map(|u| u.uri.clone()), "user_email": user.map(|u| u.email.clone()), "user_name": user.map(|u| u.name.clone()) }],
+            "event_guests": [],
+        });
+        if let Some(c) = &e.cancellation {
+            event["cancellation"] = c.clone();
+        }
+        event
+    }
+
+    pub fn invitee_json(&self, i: &InviteeRecord) -> Value {
+        json!({
+            "uri": format!("{API}/scheduled_events/{}/invitees/{}", i.event_uuid, i.uuid),
+            "email": i.spec.invitee_email,
+            "first_name": i.spec.first_name,
+            "last_name": i.spec.last_name,
+            "name": i.spec.invitee_name,
+            "status": i.status,
+            "questions_and_answers": [],
+            "timezone": "Europe/Paris",
+            "event": format!("{API}/scheduled_events/{}", i.event_uuid),
+            "created_at": time(i.created_at),
+            "updated_at": time(i.updated_at),
+            "tracking": { "utm_campaign": null, "utm_source": null, "utm_medium": null, "utm_content": null, "utm_term": null, "salesforce_uuid": null },
+            "text_reminder_number": i.spec.text_reminder_number,
+            "rescheduled": i.rescheduled,
+            "old_invitee": i.old_invitee,
+            "new_invitee": i.new_invitee,
+            "cancel_url": format!("https://calendly.com/cancellations/{}", i.uuid),
+            "reschedule_url": format!("https://calendly.com/reschedulings/{}", i.uuid),
+            "routing_form_submission": null,
+            "cancellation": i.cancellation,
+            "payment": null,
+            "no_show": i.no_show,
+            "reconfirmation": null,
+            "scheduling_method": null,
+            "invitee_scheduled_by": null,
+        })
+    }
+
+    /// The envelope Calendly posts for `event` about `booked`.
+    pub fn delivery_body(&self, event: &str, booked: &Booked) -> Vec<u8> {
+        let Some(invitee) = self.invitees.iter().find(|i| i.uuid == booked.invitee_uuid) else {
+            return b"{}".to_vec();
+        };
+        let scheduled = self.event(&booked.event_uuid);
+        let mut payload = self.invitee_json(invitee);
+        if let Some(e) = scheduled {
+            payload["scheduled_event"] = self.event_json(e);
+        }
+        let created_by = scheduled.and_then(|e| self.user(&e.user_uuid)).map(|u| u.uri.clone());
+        let envelope = json!({
+            "created_at": time(self.now()),
+            "created_by": created_by,
+            "event": event,
+            "payload": payload,
+        });
+        serde_json::to_vec(&envelope).unwrap_or_default()
+    }
+
+    fn deliveries_for(&mut self, event: &str, booked: &Booked) -> Vec<Delivery> {
+        if !self.deliveries_enabled {
+            return Vec::new();
+        }
+        let Some(user_uuid) = self.event(&booked.event_uuid).map(|e| e.user_uuid.clone()) else {
+            return Vec::new();
+        };
+        let body = self.delivery_body(event, booked);
+        self.webhooks
+            .iter()
+            .filter(|w| w.user_uuid == user_uuid && w.state == "active" && w.events.iter().any(|e| e == event))
+            .map(|w| Delivery { url: w.callback_url.clone(), body: body.clone() })
+            .collect()
+    }
+}
+
+pub(crate) mod uuid {
+    use sha2::{Digest, Sha256};
+
+    /// A stable UUID-shaped id derived from `seed` (organization of a user, event type of a name).
+    pub fn org_for(seed: &str) -> String {
+        let h = hex::encode(Sha256::digest(seed.as_bytes()));
+        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    }
+}

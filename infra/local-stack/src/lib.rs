@@ -1,0 +1,164 @@
+//! The local stack: every function of the product in one process, on the embedded store,
+//! with the Calendly simulator standing in for Calendly when no real credentials are set.
+//! The routers are the functions' own (`shared::http`), mounted unchanged.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use calendly_sim::{BookingSpec, CalendlySim, SimConfig, SimUser};
+use chrono::{Duration, Utc};
+use shared::calendly::HttpCalendly;
+use shared::calendly::client::CalendlySettings;
+use shared::clock::SystemClock;
+use shared::config::{Config, ConfigError};
+use shared::push::{NoPushEndpoint, Pusher};
+use shared::service::Services;
+use shared::store::MemoryStore;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// How to start the stack.
+#[derive(Clone, Debug, Default)]
+pub struct StackOptions {
+    /// Port on 127.0.0.1 (0: any free port).
+    pub port: u16,
+    /// Environment values; anything missing falls back to the process environment, then to
+    /// local defaults (the simulator when `CALENDLY_CLIENT_ID` is absent).
+    pub env: HashMap<String, String>,
+    /// Seconds between scheduled-sync runs (None: no timer).
+    pub schedule_every: Option<u64>,
+    /// Whether to read the process environment at all (tests don't).
+    pub read_process_env: bool,
+    /// Simulator settings, when the simulator runs.
+    pub simulator: SimConfig,
+}
+
+/// A running stack.
+pub struct LocalStack {
+    pub addr: SocketAddr,
+    pub services: Services,
+    pub clock: Arc<SystemClock>,
+    pub store: Arc<MemoryStore>,
+    /// The simulator, when no real Calendly credentials were given.
+    pub simulator: Option<CalendlySim>,
+    pub config: Config,
+}
+
+/// Why the stack did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A fixed development key: the local stack's data lives in memory and dies with it.
+const LOCAL_ENCRYPTION_KEY: &str = "6c6f63616c2d737461636b2d6f6e6c792d6e6f742d666f722d70726f64756374";
+/// The demo JWT secret (only when `JWT_SECRET` is not set).
+pub const LOCAL_JWT_SECRET: &str = "local-stack-jwt-secret";
+
+impl LocalStack {
+    /// Binds, wires and serves every route; returns once the stack accepts requests.
+    pub async fn start(options: StackOptions) -> Result<Self, StackError> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port))).await?;
+        let addr = listener.local_addr()?;
+        let local_url = format!("http://{addr}");
+
+        let lookup = |name: &str| -> Option<String> {
+            options
+                .env
+                .get(name)
+                .cloned()
+                .or_else(|| if options.read_process_env { std::env::var(name).ok() } else { None })
+                .filter(|v| !v.trim().is_empty())
+        };
+        let simulator = match lookup("CALENDLY_CLIENT_ID") {
+            Some(_) => None,
+            None => Some(CalendlySim::start(options.simulator.clone(), 0).await?),
+        };
+        let mut defaults: HashMap<&str, String> = HashMap::from([
+            ("CALENDLY_REDIRECT_URI", format!("{local_url}/auth/calendly/callback")),
+            ("WEBHOOK_BASE_URL", local_url.clone()),
+            ("ENCRYPTION_KEY", LOCAL_ENCRYPTION_KEY.to_string()),
+            ("JWT_SECRET", LOCAL_JWT_SECRET.to_string()),
+            ("TABLE_NAME", "velvena-local".to_string()),
+        ]);
+        if let Some(sim) = &simulator {
+            defaults.insert("CALENDLY_CLIENT_ID", sim.config().client_id.clone());
+            defaults.insert("CALENDLY_CLIENT_SECRET", sim.config().client_secret.clone());
+            defaults.insert("CALENDLY_WEBHOOK_SIGNING_KEY", sim.config().webhook_signing_key.clone());
+            defaults.insert("CALENDLY_API_BASE_URL", sim.base_url().to_string());
+            defaults.insert("CALENDLY_AUTH_BASE_URL", sim.base_url().to_string());
+        }
+        let config = Config::from_lookup(|name| {
+            let simulated = simulator.is_some() && name.starts_with("CALENDLY_") && name != "CALENDLY_REDIRECT_URI";
+            if simulated { defaults.get(name).cloned() } else { lookup(name).or_else(|| defaults.get(name).cloned()) }
+        })?;
+
+        let clock = Arc::new(SystemClock::default());
+        let store = Arc::new(MemoryStore::new());
+        let calendly = Arc::new(HttpCalendly::new(CalendlySettings {
+            client_id: config.calendly_client_id.clone(),
+            client_secret: config.calendly_client_secret.clone(),
+            redirect_uri: config.calendly_redirect_uri.clone(),
+            api_base_url: config.calendly_api_base_url.clone(),
+            auth_base_url: config.calendly_auth_base_url.clone(),
+        }));
+        let pusher: Arc<dyn Pusher> = Arc::new(NoPushEndpoint);
+        let services = Services::new(&config, store.clone(), calendly, pusher, clock.clone());
+
+        let app = shared::http::serve(shared::http::all_routes(), services.clone())
+            .merge(Router::new().route("/_local/scheduled-sync", post(scheduled_sync)).with_state(services.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "local stack stopped serving");
+            }
+        });
+        if let Some(every) = options.schedule_every.filter(|s| *s > 0) {
+            let services = services.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = services.run_scheduled_syncs().await {
+                        tracing::warn!(error = %e, "scheduled sync run failed");
+                    }
+                }
+            });
+        }
+        Ok(Self { addr, services, clock, store, simulator, config })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A CRM token for `user` of `organization`, valid for a day (demo and tests).
+    pub fn jwt(&self, user: &str, organization: &str) -> String {
+        self.services.jwt.issue(user, organization, Utc::now() + Duration::days(1))
+    }
+
+    /// Seeds the simulator with a demo host and a few bookings; returns the host.
+    pub fn seed_demo(&self) -> Option<SimUser> {
+        let sim = self.simulator.as_ref()?;
+        let host = sim.add_user("Camille Martin", "camille@velvena.example");
+        let day = |d: i64, h: u32| (Utc::now() + Duration::days(d)).date_naive().and_hms_opt(h, 30, 0).map(|t| t.and_utc());
+        let specs = [
+            ("John Doe", "john.doe@example.com", "Découverte 30min", day(1, 15)),
+            ("Marie Curie", "marie@example.org", "Démo produit", day(2, 9)),
+            ("Ada Lovelace", "ada@example.net", "Découverte 30min", day(3, 13)),
+            ("John Doe", "JOHN.DOE@example.com", "Suivi 15min", day(8, 10)),
+        ];
+        let bookings = specs.into_iter().filter_map(|(n, e, ev, t)| t.map(|t| BookingSpec::new(n, e, ev, t))).collect();
+        sim.seed_bookings(&host, bookings);
+        Some(host)
+    }
+}
+
+async fn scheduled_sync(State(services): State<Services>) -> Result<axum::Json<serde_json::Value>, shared::http::ApiError> {
+    Ok(axum::Json(services.run_scheduled_syncs().await?))
+}
