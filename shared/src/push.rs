@@ -40,7 +40,9 @@ impl PushMessage {
     /// The wire form.
     pub fn to_json(&self) -> Value {
         let data = match self {
-            Self::ProspectCreated(v) | Self::ProspectUpdated(v) | Self::Notification(v) => v.clone(),
+            Self::ProspectCreated(v) | Self::ProspectUpdated(v) | Self::Notification(v) => {
+                v.clone()
+            }
             Self::ProspectDeleted(id) => json!({ "id": id }),
         };
         json!({ "event": self.event(), "data": data })

@@ -22,5 +22,11 @@ pub fn services_from_env() -> Result<Services, ConfigError> {
         api_base_url: config.calendly_api_base_url.clone(),
         auth_base_url: config.calendly_auth_base_url.clone(),
     }));
-    Ok(Services::new(&config, Arc::new(MemoryStore::new()), calendly, Arc::new(NoPushEndpoint), Arc::new(SystemClock::default())))
+    Ok(Services::new(
+        &config,
+        Arc::new(MemoryStore::new()),
+        calendly,
+        Arc::new(NoPushEndpoint),
+        Arc::new(SystemClock::default()),
+    ))
 }

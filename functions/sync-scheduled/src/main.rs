@@ -12,7 +12,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let services = services.clone();
         async move {
             tracing::info!(source = ?event.payload.get("source"), "scheduled sync");
-            services.run_scheduled_syncs().await.map_err(|e| lambda_runtime::Error::from(e.to_string()))
+            services
+                .run_scheduled_syncs()
+                .await
+                .map_err(|e| lambda_runtime::Error::from(e.to_string()))
         }
     }))
     .await

@@ -4,5 +4,9 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init(true);
     let services = shared::wiring::services_from_env()?;
-    lambda_http::run(shared::http::serve(shared::http::webhook_routes(), services)).await
+    lambda_http::run(shared::http::serve(
+        shared::http::webhook_routes(),
+        services,
+    ))
+    .await
 }

@@ -55,14 +55,16 @@ pub enum StackError {
 }
 
 /// A fixed development key: the local stack's data lives in memory and dies with it.
-const LOCAL_ENCRYPTION_KEY: &str = "6c6f63616c2d737461636b2d6f6e6c792d6e6f742d666f722d70726f64756374";
+const LOCAL_ENCRYPTION_KEY: &str =
+    "6c6f63616c2d737461636b2d6f6e6c792d6e6f742d666f722d70726f64756374";
 /// The demo JWT secret (only when `JWT_SECRET` is not set).
 pub const LOCAL_JWT_SECRET: &str = "local-stack-jwt-secret";
 
 impl LocalStack {
     /// Binds, wires and serves every route; returns once the stack accepts requests.
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port))).await?;
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port))).await?;
         let addr = listener.local_addr()?;
         let local_url = format!("http://{addr}");
 
@@ -71,7 +73,13 @@ impl LocalStack {
                 .env
                 .get(name)
                 .cloned()
-                .or_else(|| if options.read_process_env { std::env::var(name).ok() } else { None })
+                .or_else(|| {
+                    if options.read_process_env {
+                        std::env::var(name).ok()
+                    } else {
+                        None
+                    }
+                })
                 .filter(|v| !v.trim().is_empty())
         };
         let simulator = match lookup("CALENDLY_CLIENT_ID") {
@@ -79,7 +87,10 @@ impl LocalStack {
             None => Some(CalendlySim::start(options.simulator.clone(), 0).await?),
         };
         let mut defaults: HashMap<&str, String> = HashMap::from([
-            ("CALENDLY_REDIRECT_URI", format!("{local_url}/auth/calendly/callback")),
+            (
+                "CALENDLY_REDIRECT_URI",
+                format!("{local_url}/auth/calendly/callback"),
+            ),
             ("WEBHOOK_BASE_URL", local_url.clone()),
             ("ENCRYPTION_KEY", LOCAL_ENCRYPTION_KEY.to_string()),
             ("JWT_SECRET", LOCAL_JWT_SECRET.to_string()),
@@ -88,13 +99,22 @@ impl LocalStack {
         if let Some(sim) = &simulator {
             defaults.insert("CALENDLY_CLIENT_ID", sim.config().client_id.clone());
             defaults.insert("CALENDLY_CLIENT_SECRET", sim.config().client_secret.clone());
-            defaults.insert("CALENDLY_WEBHOOK_SIGNING_KEY", sim.config().webhook_signing_key.clone());
+            defaults.insert(
+                "CALENDLY_WEBHOOK_SIGNING_KEY",
+                sim.config().webhook_signing_key.clone(),
+            );
             defaults.insert("CALENDLY_API_BASE_URL", sim.base_url().to_string());
             defaults.insert("CALENDLY_AUTH_BASE_URL", sim.base_url().to_string());
         }
         let config = Config::from_lookup(|name| {
-            let simulated = simulator.is_some() && name.starts_with("CALENDLY_") && name != "CALENDLY_REDIRECT_URI";
-            if simulated { defaults.get(name).cloned() } else { lookup(name).or_else(|| defaults.get(name).cloned()) }
+            let simulated = simulator.is_some()
+                && name.starts_with("CALENDLY_")
+                && name != "CALENDLY_REDIRECT_URI";
+            if simulated {
+                defaults.get(name).cloned()
+            } else {
+                lookup(name).or_else(|| defaults.get(name).cloned())
+            }
         })?;
 
         let clock = Arc::new(SystemClock::default());
@@ -109,8 +129,11 @@ impl LocalStack {
         let pusher: Arc<dyn Pusher> = Arc::new(NoPushEndpoint);
         let services = Services::new(&config, store.clone(), calendly, pusher, clock.clone());
 
-        let app = shared::http::serve(shared::http::all_routes(), services.clone())
-            .merge(Router::new().route("/_local/scheduled-sync", post(scheduled_sync)).with_state(services.clone()));
+        let app = shared::http::serve(shared::http::all_routes(), services.clone()).merge(
+            Router::new()
+                .route("/_local/scheduled-sync", post(scheduled_sync))
+                .with_state(services.clone()),
+        );
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "local stack stopped serving");
@@ -129,7 +152,14 @@ impl LocalStack {
                 }
             });
         }
-        Ok(Self { addr, services, clock, store, simulator, config })
+        Ok(Self {
+            addr,
+            services,
+            clock,
+            store,
+            simulator,
+            config,
+        })
     }
 
     /// `http://127.0.0.1:PORT`
@@ -139,26 +169,58 @@ impl LocalStack {
 
     /// A CRM token for `user` of `organization`, valid for a day (demo and tests).
     pub fn jwt(&self, user: &str, organization: &str) -> String {
-        self.services.jwt.issue(user, organization, Utc::now() + Duration::days(1))
+        self.services
+            .jwt
+            .issue(user, organization, Utc::now() + Duration::days(1))
     }
 
     /// Seeds the simulator with a demo host and a few bookings; returns the host.
     pub fn seed_demo(&self) -> Option<SimUser> {
         let sim = self.simulator.as_ref()?;
         let host = sim.add_user("Camille Martin", "camille@velvena.example");
-        let day = |d: i64, h: u32| (Utc::now() + Duration::days(d)).date_naive().and_hms_opt(h, 30, 0).map(|t| t.and_utc());
+        let day = |d: i64, h: u32| {
+            (Utc::now() + Duration::days(d))
+                .date_naive()
+                .and_hms_opt(h, 30, 0)
+                .map(|t| t.and_utc())
+        };
         let specs = [
-            ("John Doe", "john.doe@example.com", "Découverte 30min", day(1, 15)),
-            ("Marie Curie", "marie@example.org", "Démo produit", day(2, 9)),
-            ("Ada Lovelace", "ada@example.net", "Découverte 30min", day(3, 13)),
-            ("John Doe", "JOHN.DOE@example.com", "Suivi 15min", day(8, 10)),
+            (
+                "John Doe",
+                "john.doe@example.com",
+                "Découverte 30min",
+                day(1, 15),
+            ),
+            (
+                "Marie Curie",
+                "marie@example.org",
+                "Démo produit",
+                day(2, 9),
+            ),
+            (
+                "Ada Lovelace",
+                "ada@example.net",
+                "Découverte 30min",
+                day(3, 13),
+            ),
+            (
+                "John Doe",
+                "JOHN.DOE@example.com",
+                "Suivi 15min",
+                day(8, 10),
+            ),
         ];
-        let bookings = specs.into_iter().filter_map(|(n, e, ev, t)| t.map(|t| BookingSpec::new(n, e, ev, t))).collect();
+        let bookings = specs
+            .into_iter()
+            .filter_map(|(n, e, ev, t)| t.map(|t| BookingSpec::new(n, e, ev, t)))
+            .collect();
         sim.seed_bookings(&host, bookings);
         Some(host)
     }
 }
 
-async fn scheduled_sync(State(services): State<Services>) -> Result<axum::Json<serde_json::Value>, shared::http::ApiError> {
+async fn scheduled_sync(
+    State(services): State<Services>,
+) -> Result<axum::Json<serde_json::Value>, shared::http::ApiError> {
     Ok(axum::Json(services.run_scheduled_syncs().await?))
 }

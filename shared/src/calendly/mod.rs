@@ -66,7 +66,11 @@ pub trait CalendlyApi: Send + Sync {
     /// The browser URL that starts the OAuth consent.
     fn authorize_url(&self, state: &str, code_challenge: &str) -> String;
     /// Exchanges an authorization code (with its PKCE verifier) for tokens.
-    async fn exchange_code(&self, code: &str, code_verifier: &str) -> Result<TokenResponse, CalendlyError>;
+    async fn exchange_code(
+        &self,
+        code: &str,
+        code_verifier: &str,
+    ) -> Result<TokenResponse, CalendlyError>;
     /// Exchanges a (single-use) refresh token for a new pair.
     async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, CalendlyError>;
     /// Revokes a token.
@@ -74,15 +78,37 @@ pub trait CalendlyApi: Send + Sync {
     /// The user who owns the access token.
     async fn current_user(&self, access_token: &str) -> Result<CalendlyUser, CalendlyError>;
     /// One page (up to 100) of a user's scheduled events, by start time.
-    async fn list_scheduled_events(&self, access_token: &str, query: &EventQuery) -> Result<Page<ScheduledEvent>, CalendlyError>;
+    async fn list_scheduled_events(
+        &self,
+        access_token: &str,
+        query: &EventQuery,
+    ) -> Result<Page<ScheduledEvent>, CalendlyError>;
     /// One page (up to 100) of an event's invitees.
-    async fn list_invitees(&self, access_token: &str, event_uuid: &str, page_token: Option<&str>) -> Result<Page<Invitee>, CalendlyError>;
+    async fn list_invitees(
+        &self,
+        access_token: &str,
+        event_uuid: &str,
+        page_token: Option<&str>,
+    ) -> Result<Page<Invitee>, CalendlyError>;
     /// The user's webhook subscriptions (first page of 100: we create one per integration).
-    async fn list_webhook_subscriptions(&self, access_token: &str, organization_uri: &str, user_uri: &str) -> Result<Vec<WebhookSubscription>, CalendlyError>;
+    async fn list_webhook_subscriptions(
+        &self,
+        access_token: &str,
+        organization_uri: &str,
+        user_uri: &str,
+    ) -> Result<Vec<WebhookSubscription>, CalendlyError>;
     /// Creates a subscription; `AlreadyExists` when the URL is subscribed.
-    async fn create_webhook_subscription(&self, access_token: &str, request: &NewWebhookSubscription) -> Result<WebhookSubscription, CalendlyError>;
+    async fn create_webhook_subscription(
+        &self,
+        access_token: &str,
+        request: &NewWebhookSubscription,
+    ) -> Result<WebhookSubscription, CalendlyError>;
     /// Deletes a subscription (by its URI).
-    async fn delete_webhook_subscription(&self, access_token: &str, subscription_uri: &str) -> Result<(), CalendlyError>;
+    async fn delete_webhook_subscription(
+        &self,
+        access_token: &str,
+        subscription_uri: &str,
+    ) -> Result<(), CalendlyError>;
 }
 
 /// One run's view of Calendly: counts requests and waits out 429s within a budget.
@@ -95,7 +121,11 @@ pub struct CalendlySession {
 impl CalendlySession {
     /// A session that may spend up to `rate_limit_budget` waiting for rate limits to reset.
     pub fn new(api: Arc<dyn CalendlyApi>, rate_limit_budget: Duration) -> Self {
-        Self { api, requests: AtomicU64::new(0), rate_limit_budget }
+        Self {
+            api,
+            requests: AtomicU64::new(0),
+            rate_limit_budget,
+        }
     }
 
     /// The API behind the session.
@@ -123,7 +153,10 @@ impl CalendlySession {
                     if waited + wait > self.rate_limit_budget {
                         return Err(CalendlyError::RateLimited { retry_after_secs });
                     }
-                    tracing::warn!(retry_after_secs, "Calendly rate limit reached; waiting for the reset");
+                    tracing::warn!(
+                        retry_after_secs,
+                        "Calendly rate limit reached; waiting for the reset"
+                    );
                     tokio::time::sleep(wait).await;
                     waited += wait;
                 }

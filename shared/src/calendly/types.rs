@@ -26,14 +26,20 @@ fn bearer() -> String {
 impl TokenResponse {
     /// When the access token expires (Calendly's `created_at` when given, else `now`).
     pub fn expires_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let issued = self.created_at.and_then(|t| Utc.timestamp_opt(t, 0).single()).unwrap_or(now);
+        let issued = self
+            .created_at
+            .and_then(|t| Utc.timestamp_opt(t, 0).single())
+            .unwrap_or(now);
         issued + chrono::Duration::seconds(self.expires_in)
     }
 }
 
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse").field("expires_in", &self.expires_in).field("owner", &self.owner).finish_non_exhaustive()
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,8 +98,17 @@ impl ScheduledEvent {
 
     /// What must change for the event's invitees to be fetched again.
     pub fn fingerprint(&self) -> String {
-        let counter = self.invitees_counter.as_ref().map(Value::to_string).unwrap_or_default();
-        format!("{}|{}|{}", self.updated_at.timestamp_micros(), self.status, counter)
+        let counter = self
+            .invitees_counter
+            .as_ref()
+            .map(Value::to_string)
+            .unwrap_or_default();
+        format!(
+            "{}|{}|{}",
+            self.updated_at.timestamp_micros(),
+            self.status,
+            counter
+        )
     }
 
     /// A readable location: the join URL of a conference, or the place's text.
@@ -147,7 +162,11 @@ impl Invitee {
     /// Combines the invitee with its event into what the CRM records.
     pub fn snapshot(&self, event: &ScheduledEvent) -> BookingSnapshot {
         let canceled = self.status == "canceled" || event.status == "canceled";
-        let cancellation = self.cancellation.as_ref().or(event.cancellation.as_ref()).filter(|_| canceled);
+        let cancellation = self
+            .cancellation
+            .as_ref()
+            .or(event.cancellation.as_ref())
+            .filter(|_| canceled);
         BookingSnapshot {
             invitee_uri: self.uri.clone(),
             invitee_uuid: self.uuid().to_string(),
@@ -157,7 +176,11 @@ impl Invitee {
             event_name: event.name.clone(),
             start_time: event.start_time,
             end_time: event.end_time,
-            status: if canceled { BookingStatus::Canceled } else { BookingStatus::Active },
+            status: if canceled {
+                BookingStatus::Canceled
+            } else {
+                BookingStatus::Active
+            },
             invitee_email: self.email.trim().to_string(),
             invitee_name: self.name.trim().to_string(),
             invitee_first_name: self.first_name.clone(),
@@ -196,8 +219,12 @@ impl WebhookSubscription {
 }
 
 /// The events our subscriptions ask for.
-pub const WEBHOOK_EVENTS: [&str; 4] =
-    ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"];
+pub const WEBHOOK_EVENTS: [&str; 4] = [
+    "invitee.created",
+    "invitee.canceled",
+    "invitee_no_show.created",
+    "invitee_no_show.deleted",
+];
 
 /// The UUID at the end of a Calendly URI.
 pub fn last_segment(uri: &str) -> &str {
@@ -220,7 +247,10 @@ mod tests {
         assert_eq!(snap.event_uuid, "9a15cc4a-c99d-48e4-bc2b-b363b35c669c");
         assert_eq!(snap.status, BookingStatus::Active);
         assert_eq!(snap.names(), (Some("test".into()), Some("account".into())));
-        assert_eq!(snap.location.as_deref(), Some("https://calendly.com/events/9a15cc4a-c99d-48e4-bc2b-b363b35c669c/google_meet"));
+        assert_eq!(
+            snap.location.as_deref(),
+            Some("https://calendly.com/events/9a15cc4a-c99d-48e4-bc2b-b363b35c669c/google_meet")
+        );
         assert!(!snap.no_show);
     }
 }

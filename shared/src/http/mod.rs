@@ -30,15 +30,26 @@ pub fn api_routes() -> Router<Services> {
         .route("/calendly/events", get(list_events))
         .route("/calendly/disconnect", post(disconnect))
         .route("/prospects", get(prospects::list).post(prospects::create))
-        .route("/prospects/{id}", get(prospects::get).patch(prospects::update).delete(prospects::delete))
+        .route(
+            "/prospects/{id}",
+            get(prospects::get)
+                .patch(prospects::update)
+                .delete(prospects::delete),
+        )
         .route("/notifications", get(list_notifications))
         .route("/notifications/{id}/read", post(mark_notification_read))
-        .route("/organization", get(get_organization).patch(patch_organization))
+        .route(
+            "/organization",
+            get(get_organization).patch(patch_organization),
+        )
 }
 
 /// Routes of the `oauth-callback` function.
 pub fn oauth_routes() -> Router<Services> {
-    Router::new().route("/auth/calendly/callback", get(callback_redirect).post(callback_json))
+    Router::new().route(
+        "/auth/calendly/callback",
+        get(callback_redirect).post(callback_json),
+    )
 }
 
 /// Routes of the `sync-manual` function.
@@ -50,12 +61,18 @@ pub fn sync_routes() -> Router<Services> {
 pub fn webhook_routes() -> Router<Services> {
     Router::new()
         .route("/calendly/webhook", post(webhook::receive_unrouted))
-        .route("/calendly/webhook/{integration_id}", post(webhook::receive_for_integration))
+        .route(
+            "/calendly/webhook/{integration_id}",
+            post(webhook::receive_for_integration),
+        )
 }
 
 /// Every route, as one service (the local stack).
 pub fn all_routes() -> Router<Services> {
-    api_routes().merge(oauth_routes()).merge(sync_routes()).merge(webhook_routes())
+    api_routes()
+        .merge(oauth_routes())
+        .merge(sync_routes())
+        .merge(webhook_routes())
 }
 
 /// Serves `routes` with request tracing and JSON 404s.
@@ -78,8 +95,13 @@ async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn connect(State(services): State<Services>, Authenticated(caller): Authenticated) -> Result<Json<Value>, ApiError> {
-    Ok(Json(serde_json::to_value(services.start_connect(&caller).await?).unwrap_or_default()))
+async fn connect(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        serde_json::to_value(services.start_connect(&caller).await?).unwrap_or_default(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -88,9 +110,15 @@ struct CallbackBody {
     state: String,
 }
 
-async fn callback_json(State(services): State<Services>, Authenticated(caller): Authenticated, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn callback_json(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let body: CallbackBody = json_body(&body)?;
-    let outcome = services.complete_connect(&body.code, &body.state, Some(&caller.organization_id)).await?;
+    let outcome = services
+        .complete_connect(&body.code, &body.state, Some(&caller.organization_id))
+        .await?;
     Ok(Json(json!({
         "connected": outcome.connected,
         "email": outcome.email,
@@ -109,14 +137,26 @@ struct CallbackQuery {
 }
 
 /// The browser's redirect from Calendly: the organization comes from the state.
-async fn callback_redirect(State(services): State<Services>, Query(query): Query<CallbackQuery>) -> Response {
+async fn callback_redirect(
+    State(services): State<Services>,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
     let result = match (&query.code, &query.state, &query.error) {
         (_, _, Some(error)) => Err(ApiError::bad_request(
             "calendly_denied",
-            format!("Calendly did not grant access: {}", query.error_description.as_deref().unwrap_or(error)),
+            format!(
+                "Calendly did not grant access: {}",
+                query.error_description.as_deref().unwrap_or(error)
+            ),
         )),
-        (Some(code), Some(state), None) => services.complete_connect(code, state, None).await.map_err(ApiError::from),
-        _ => Err(ApiError::bad_request("invalid_callback", "code and state are required")),
+        (Some(code), Some(state), None) => services
+            .complete_connect(code, state, None)
+            .await
+            .map_err(ApiError::from),
+        _ => Err(ApiError::bad_request(
+            "invalid_callback",
+            "code and state are required",
+        )),
     };
     match (&services.frontend_url, result) {
         (Some(frontend), Ok(_)) => Redirect::to(&format!("{frontend}/settings/integrations?calendly=connected")).into_response(),
@@ -142,61 +182,113 @@ async fn callback_redirect(State(services): State<Services>, Query(query): Query
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
-async fn status(State(services): State<Services>, Authenticated(caller): Authenticated) -> Result<Json<Value>, ApiError> {
+async fn status(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(services.status(&caller.organization_id).await?))
 }
 
-async fn update_settings(State(services): State<Services>, Authenticated(caller): Authenticated, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn update_settings(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let body: Map<String, Value> = json_body(&body)?;
     let mut auto_sync = None;
     let mut interval = None;
     for (key, value) in &body {
         match key.as_str() {
             "auto_sync_enabled" => {
-                auto_sync = Some(value.as_bool().ok_or_else(|| ApiError::bad_request("invalid_field", "auto_sync_enabled must be a boolean"))?)
+                auto_sync = Some(value.as_bool().ok_or_else(|| {
+                    ApiError::bad_request("invalid_field", "auto_sync_enabled must be a boolean")
+                })?)
             }
             "sync_interval_minutes" => {
                 interval = Some(
                     value
                         .as_u64()
                         .and_then(|v| u32::try_from(v).ok())
-                        .ok_or_else(|| ApiError::bad_request("invalid_field", "sync_interval_minutes must be a whole number"))?,
+                        .ok_or_else(|| {
+                            ApiError::bad_request(
+                                "invalid_field",
+                                "sync_interval_minutes must be a whole number",
+                            )
+                        })?,
                 )
             }
-            other => return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'"))),
+            other => {
+                return Err(ApiError::bad_request(
+                    "unknown_field",
+                    format!("unknown field '{other}'"),
+                ));
+            }
         }
     }
-    Ok(Json(services.update_sync_settings(&caller.organization_id, auto_sync, interval).await?))
+    Ok(Json(
+        services
+            .update_sync_settings(&caller.organization_id, auto_sync, interval)
+            .await?,
+    ))
 }
 
-async fn sync_now(State(services): State<Services>, Authenticated(caller): Authenticated) -> Result<Json<Value>, ApiError> {
+async fn sync_now(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
     let report = services.sync_now(&caller.organization_id).await?;
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }
 
-async fn list_events(State(services): State<Services>, Authenticated(caller): Authenticated, Query(page): Query<PageParams>) -> Result<Json<Value>, ApiError> {
+async fn list_events(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Value>, ApiError> {
     let result = services
         .store
-        .list_bookings(&caller.organization_id, page.limit()?, page.cursor.as_deref())
+        .list_bookings(
+            &caller.organization_id,
+            page.limit()?,
+            page.cursor.as_deref(),
+        )
         .await
         .map_err(crate::service::AppError::from)?;
-    Ok(Json(json!({ "items": result.items.iter().map(|b| b.to_json()).collect::<Vec<_>>(), "next_cursor": result.next_cursor })))
+    Ok(Json(
+        json!({ "items": result.items.iter().map(|b| b.to_json()).collect::<Vec<_>>(), "next_cursor": result.next_cursor }),
+    ))
 }
 
-async fn disconnect(State(services): State<Services>, Authenticated(caller): Authenticated) -> Result<Json<Value>, ApiError> {
+async fn disconnect(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(services.disconnect(&caller.organization_id).await?))
 }
 
-async fn list_notifications(State(services): State<Services>, Authenticated(caller): Authenticated, Query(page): Query<PageParams>) -> Result<Json<Value>, ApiError> {
+async fn list_notifications(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Value>, ApiError> {
     let result = services
         .store
-        .list_notifications(&caller.organization_id, page.limit()?, page.cursor.as_deref())
+        .list_notifications(
+            &caller.organization_id,
+            page.limit()?,
+            page.cursor.as_deref(),
+        )
         .await
         .map_err(crate::service::AppError::from)?;
-    Ok(Json(json!({ "items": result.items.iter().map(|n| n.to_json()).collect::<Vec<_>>(), "next_cursor": result.next_cursor })))
+    Ok(Json(
+        json!({ "items": result.items.iter().map(|n| n.to_json()).collect::<Vec<_>>(), "next_cursor": result.next_cursor }),
+    ))
 }
 
 async fn mark_notification_read(
@@ -215,30 +307,63 @@ async fn mark_notification_read(
     Ok(Json(json!({ "id": id, "read": true })))
 }
 
-async fn get_organization(State(services): State<Services>, Authenticated(caller): Authenticated) -> Result<Json<Value>, ApiError> {
+async fn get_organization(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
     organization_json(&services, &caller.organization_id).await
 }
 
-async fn organization_json(services: &Services, org: &OrganizationId) -> Result<Json<Value>, ApiError> {
-    let organization = services.store.get_organization(org).await.map_err(crate::service::AppError::from)?;
-    Ok(Json(json!({ "id": organization.id, "settings": organization.settings })))
+async fn organization_json(
+    services: &Services,
+    org: &OrganizationId,
+) -> Result<Json<Value>, ApiError> {
+    let organization = services
+        .store
+        .get_organization(org)
+        .await
+        .map_err(crate::service::AppError::from)?;
+    Ok(Json(
+        json!({ "id": organization.id, "settings": organization.settings }),
+    ))
 }
 
-async fn patch_organization(State(services): State<Services>, Authenticated(caller): Authenticated, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn patch_organization(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let body: Map<String, Value> = json_body(&body)?;
     let settings = match body.get("settings") {
         Some(Value::Object(settings)) => settings.clone(),
-        _ => return Err(ApiError::bad_request("invalid_body", "expected {\"settings\": {...}}")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "expected {\"settings\": {...}}",
+            ));
+        }
     };
     if let Some(other) = body.keys().find(|k| *k != "settings") {
-        return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'")));
+        return Err(ApiError::bad_request(
+            "unknown_field",
+            format!("unknown field '{other}'"),
+        ));
     }
     if let Some(tz) = settings.get("timezone").filter(|v| !v.is_null()) {
-        let valid = tz.as_str().is_some_and(|t| t.parse::<chrono_tz::Tz>().is_ok());
+        let valid = tz
+            .as_str()
+            .is_some_and(|t| t.parse::<chrono_tz::Tz>().is_ok());
         if !valid {
-            return Err(ApiError::bad_request("invalid_timezone", "settings.timezone must be an IANA timezone name such as Europe/Paris"));
+            return Err(ApiError::bad_request(
+                "invalid_timezone",
+                "settings.timezone must be an IANA timezone name such as Europe/Paris",
+            ));
         }
     }
-    services.store.merge_settings(&caller.organization_id, &settings).await.map_err(crate::service::AppError::from)?;
+    services
+        .store
+        .merge_settings(&caller.organization_id, &settings)
+        .await
+        .map_err(crate::service::AppError::from)?;
     organization_json(&services, &caller.organization_id).await
 }

@@ -42,36 +42,68 @@ impl MemoryStore {
 }
 
 /// Pages `items` (already sorted) after the position in `cursor`, by `position`.
-fn paginate<T: Clone>(items: Vec<T>, position: impl Fn(&T) -> String, limit: usize, cursor: Option<&str>) -> Result<PageOf<T>, StoreError> {
+fn paginate<T: Clone>(
+    items: Vec<T>,
+    position: impl Fn(&T) -> String,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<PageOf<T>, StoreError> {
     let after = cursor::decode(cursor)?;
     let start = match &after {
         None => 0,
-        Some(after) => items.iter().position(|i| &position(i) == after).map(|i| i + 1).ok_or(StoreError::InvalidCursor)?,
+        Some(after) => items
+            .iter()
+            .position(|i| &position(i) == after)
+            .map(|i| i + 1)
+            .ok_or(StoreError::InvalidCursor)?,
     };
     let limit = limit.max(1);
     let page: Vec<T> = items.iter().skip(start).take(limit).cloned().collect();
-    let next_cursor = (start + page.len() < items.len()).then(|| cursor::encode(&position(page.last().expect("a non-final page is not empty"))));
-    Ok(PageOf { items: page, next_cursor })
+    let next_cursor = (start + page.len() < items.len()).then(|| {
+        cursor::encode(&position(
+            page.last().expect("a non-final page is not empty"),
+        ))
+    });
+    Ok(PageOf {
+        items: page,
+        next_cursor,
+    })
 }
 
 #[async_trait]
 impl OrganizationStore for MemoryStore {
     async fn get_organization(&self, org: &OrganizationId) -> Result<Organization, StoreError> {
-        Ok(self.with(|s| Organization { id: org.clone(), settings: s.organizations.get(org).cloned().unwrap_or_default() }))
-    }
-
-    async fn merge_settings(&self, org: &OrganizationId, patch: &Map<String, Value>) -> Result<Organization, StoreError> {
-        Ok(self.with(|s| {
-            let settings = s.organizations.entry(org.clone()).or_default();
-            crate::domain::merge_settings(settings, patch);
-            Organization { id: org.clone(), settings: settings.clone() }
+        Ok(self.with(|s| Organization {
+            id: org.clone(),
+            settings: s.organizations.get(org).cloned().unwrap_or_default(),
         }))
     }
 
-    async fn merge_calendly_settings(&self, org: &OrganizationId, patch: &Map<String, Value>) -> Result<(), StoreError> {
+    async fn merge_settings(
+        &self,
+        org: &OrganizationId,
+        patch: &Map<String, Value>,
+    ) -> Result<Organization, StoreError> {
+        Ok(self.with(|s| {
+            let settings = s.organizations.entry(org.clone()).or_default();
+            crate::domain::merge_settings(settings, patch);
+            Organization {
+                id: org.clone(),
+                settings: settings.clone(),
+            }
+        }))
+    }
+
+    async fn merge_calendly_settings(
+        &self,
+        org: &OrganizationId,
+        patch: &Map<String, Value>,
+    ) -> Result<(), StoreError> {
         self.with(|s| {
             let settings = s.organizations.entry(org.clone()).or_default();
-            let calendly = settings.entry("calendly").or_insert_with(|| Value::Object(Map::new()));
+            let calendly = settings
+                .entry("calendly")
+                .or_insert_with(|| Value::Object(Map::new()));
             if !calendly.is_object() {
                 *calendly = Value::Object(Map::new());
             }
@@ -90,39 +122,73 @@ impl OAuthStateStore for MemoryStore {
         Ok(())
     }
 
-    async fn take_oauth_state(&self, state: &str, now: DateTime<Utc>) -> Result<Option<OAuthState>, StoreError> {
-        Ok(self.with(|s| s.oauth_states.remove(state)).filter(|st| st.expires_at > now))
+    async fn take_oauth_state(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OAuthState>, StoreError> {
+        Ok(self
+            .with(|s| s.oauth_states.remove(state))
+            .filter(|st| st.expires_at > now))
     }
 }
 
 #[async_trait]
 impl IntegrationStore for MemoryStore {
-    async fn get_integration(&self, org: &OrganizationId) -> Result<Option<Integration>, StoreError> {
+    async fn get_integration(
+        &self,
+        org: &OrganizationId,
+    ) -> Result<Option<Integration>, StoreError> {
         Ok(self.with(|s| s.integrations.get(org).cloned()))
     }
 
-    async fn get_integration_by_id(&self, id: &IntegrationId) -> Result<Option<Integration>, StoreError> {
+    async fn get_integration_by_id(
+        &self,
+        id: &IntegrationId,
+    ) -> Result<Option<Integration>, StoreError> {
         Ok(self.with(|s| s.integrations.values().find(|i| &i.id == id).cloned()))
     }
 
-    async fn find_integration_by_calendly_user(&self, user_uri: &str) -> Result<Option<Integration>, StoreError> {
-        Ok(self.with(|s| s.integrations.values().find(|i| i.is_active && i.calendly_user_uri == user_uri).cloned()))
+    async fn find_integration_by_calendly_user(
+        &self,
+        user_uri: &str,
+    ) -> Result<Option<Integration>, StoreError> {
+        Ok(self.with(|s| {
+            s.integrations
+                .values()
+                .find(|i| i.is_active && i.calendly_user_uri == user_uri)
+                .cloned()
+        }))
     }
 
-    async fn save_connected_integration(&self, mut integration: Integration) -> Result<Integration, StoreError> {
+    async fn save_connected_integration(
+        &self,
+        mut integration: Integration,
+    ) -> Result<Integration, StoreError> {
         Ok(self.with(|s| {
             if let Some(previous) = s.integrations.get(&integration.organization_id) {
-                integration.token_version = integration.token_version.max(previous.token_version + 1);
+                integration.token_version =
+                    integration.token_version.max(previous.token_version + 1);
                 integration.created_at = previous.created_at;
             }
-            s.integrations.insert(integration.organization_id.clone(), integration.clone());
+            s.integrations
+                .insert(integration.organization_id.clone(), integration.clone());
             integration
         }))
     }
 
-    async fn try_acquire_refresh_lease(&self, org: &OrganizationId, token_version: u64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn try_acquire_refresh_lease(
+        &self,
+        org: &OrganizationId,
+        token_version: u64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         Ok(self.with(|s| match s.integrations.get_mut(org) {
-            Some(i) if i.token_version == token_version && i.refresh_lease_until.is_none_or(|l| l <= now) => {
+            Some(i)
+                if i.token_version == token_version
+                    && i.refresh_lease_until.is_none_or(|l| l <= now) =>
+            {
                 i.refresh_lease_until = Some(until);
                 true
             }
@@ -130,7 +196,12 @@ impl IntegrationStore for MemoryStore {
         }))
     }
 
-    async fn store_refreshed_tokens(&self, org: &OrganizationId, expected_version: u64, tokens: TokenUpdate) -> Result<bool, StoreError> {
+    async fn store_refreshed_tokens(
+        &self,
+        org: &OrganizationId,
+        expected_version: u64,
+        tokens: TokenUpdate,
+    ) -> Result<bool, StoreError> {
         Ok(self.with(|s| match s.integrations.get_mut(org) {
             Some(i) if i.token_version == expected_version => {
                 i.access_token = tokens.access_token;
@@ -145,18 +216,34 @@ impl IntegrationStore for MemoryStore {
         }))
     }
 
-    async fn release_refresh_lease(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
+    async fn release_refresh_lease(
+        &self,
+        org: &OrganizationId,
+        token_version: u64,
+    ) -> Result<(), StoreError> {
         self.with(|s| {
-            if let Some(i) = s.integrations.get_mut(org).filter(|i| i.token_version == token_version) {
+            if let Some(i) = s
+                .integrations
+                .get_mut(org)
+                .filter(|i| i.token_version == token_version)
+            {
                 i.refresh_lease_until = None;
             }
         });
         Ok(())
     }
 
-    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
+    async fn mark_needs_reconnect(
+        &self,
+        org: &OrganizationId,
+        token_version: u64,
+    ) -> Result<(), StoreError> {
         self.with(|s| {
-            if let Some(i) = s.integrations.get_mut(org).filter(|i| i.token_version == token_version) {
+            if let Some(i) = s
+                .integrations
+                .get_mut(org)
+                .filter(|i| i.token_version == token_version)
+            {
                 i.needs_reconnect = true;
                 i.refresh_lease_until = None;
             }
@@ -164,7 +251,12 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
-    async fn record_sync(&self, org: &OrganizationId, synced_at: DateTime<Utc>, next_sync_at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn record_sync(
+        &self,
+        org: &OrganizationId,
+        synced_at: DateTime<Utc>,
+        next_sync_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.with(|s| {
             if let Some(i) = s.integrations.get_mut(org) {
                 i.last_synced_at = Some(synced_at);
@@ -174,7 +266,13 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
-    async fn update_sync_settings(&self, org: &OrganizationId, auto_sync_enabled: bool, interval_minutes: u32, next_sync_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+    async fn update_sync_settings(
+        &self,
+        org: &OrganizationId,
+        auto_sync_enabled: bool,
+        interval_minutes: u32,
+        next_sync_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         self.with(|s| match s.integrations.get_mut(org) {
             Some(i) => {
                 i.auto_sync_enabled = auto_sync_enabled;
@@ -188,7 +286,12 @@ impl IntegrationStore for MemoryStore {
         })
     }
 
-    async fn set_webhook(&self, org: &OrganizationId, subscription_uri: Option<String>, active: bool) -> Result<(), StoreError> {
+    async fn set_webhook(
+        &self,
+        org: &OrganizationId,
+        subscription_uri: Option<String>,
+        active: bool,
+    ) -> Result<(), StoreError> {
         self.with(|s| {
             if let Some(i) = s.integrations.get_mut(org) {
                 i.webhook_subscription_uri = subscription_uri;
@@ -198,7 +301,11 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
-    async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn deactivate_integration(
+        &self,
+        org: &OrganizationId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.with(|s| {
             if let Some(i) = s.integrations.get_mut(org) {
                 i.is_active = false;
@@ -210,12 +317,18 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
-    async fn list_due_integrations(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Integration>, StoreError> {
+    async fn list_due_integrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Integration>, StoreError> {
         Ok(self.with(|s| {
             let mut due: Vec<Integration> = s
                 .integrations
                 .values()
-                .filter(|i| i.is_active && i.auto_sync_enabled && i.next_sync_at.is_none_or(|n| n <= now))
+                .filter(|i| {
+                    i.is_active && i.auto_sync_enabled && i.next_sync_at.is_none_or(|n| n <= now)
+                })
                 .cloned()
                 .collect();
             due.sort_by_key(|i| i.next_sync_at);
@@ -227,8 +340,16 @@ impl IntegrationStore for MemoryStore {
 
 #[async_trait]
 impl BookingStore for MemoryStore {
-    async fn get_booking(&self, org: &OrganizationId, invitee_uuid: &str) -> Result<Option<Booking>, StoreError> {
-        Ok(self.with(|s| s.bookings.get(&(org.clone(), invitee_uuid.to_string())).cloned()))
+    async fn get_booking(
+        &self,
+        org: &OrganizationId,
+        invitee_uuid: &str,
+    ) -> Result<Option<Booking>, StoreError> {
+        Ok(self.with(|s| {
+            s.bookings
+                .get(&(org.clone(), invitee_uuid.to_string()))
+                .cloned()
+        }))
     }
 
     async fn commit_booking(&self, plan: &BookingPlan) -> Result<(), CommitError> {
@@ -243,12 +364,18 @@ impl BookingStore for MemoryStore {
             match &plan.prospect {
                 ProspectChange::Create(p) => {
                     let claim = p.email.as_ref().map(|e| (org.clone(), e.key()));
-                    if claim.as_ref().is_some_and(|c| s.email_claims.contains_key(c)) {
+                    if claim
+                        .as_ref()
+                        .is_some_and(|c| s.email_claims.contains_key(c))
+                    {
                         return Err(CommitConflict::EmailClaimed.into());
                     }
                 }
                 ProspectChange::Append { prospect_id, .. } => {
-                    if !s.prospects.contains_key(&(org.clone(), prospect_id.clone())) {
+                    if !s
+                        .prospects
+                        .contains_key(&(org.clone(), prospect_id.clone()))
+                    {
                         return Err(CommitConflict::ProspectMissing.into());
                     }
                 }
@@ -257,7 +384,8 @@ impl BookingStore for MemoryStore {
             match &plan.prospect {
                 ProspectChange::Create(p) => {
                     if let Some(email) = &p.email {
-                        s.email_claims.insert((org.clone(), email.key()), p.id.clone());
+                        s.email_claims
+                            .insert((org.clone(), email.key()), p.id.clone());
                     }
                     s.prospects.insert((org.clone(), p.id.clone()), p.clone());
                 }
@@ -270,42 +398,81 @@ impl BookingStore for MemoryStore {
                 ProspectChange::None => {}
             }
             if let Some(n) = &plan.notification {
-                s.notifications.insert((org.clone(), n.id.clone()), n.clone());
+                s.notifications
+                    .insert((org.clone(), n.id.clone()), n.clone());
             }
             s.bookings.insert(booking_key, plan.booking.clone());
             Ok(())
         })
     }
 
-    async fn list_bookings(&self, org: &OrganizationId, limit: usize, cursor: Option<&str>) -> Result<PageOf<Booking>, StoreError> {
-        let mut bookings: Vec<Booking> = self.with(|s| s.bookings.values().filter(|b| &b.organization_id == org).cloned().collect());
-        let position = |b: &Booking| format!("{}#{}", b.details.start_time.timestamp_micros(), b.id());
+    async fn list_bookings(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Booking>, StoreError> {
+        let mut bookings: Vec<Booking> = self.with(|s| {
+            s.bookings
+                .values()
+                .filter(|b| &b.organization_id == org)
+                .cloned()
+                .collect()
+        });
+        let position =
+            |b: &Booking| format!("{}#{}", b.details.start_time.timestamp_micros(), b.id());
         bookings.sort_by_key(|b| std::cmp::Reverse(position(b)));
         paginate(bookings, position, limit, cursor)
     }
 
-    async fn event_fingerprints(&self, org: &OrganizationId, event_uuids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+    async fn event_fingerprints(
+        &self,
+        org: &OrganizationId,
+        event_uuids: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
         Ok(self.with(|s| {
             event_uuids
                 .iter()
-                .filter_map(|uuid| s.fingerprints.get(&(org.clone(), uuid.clone())).map(|f| (uuid.clone(), f.clone())))
+                .filter_map(|uuid| {
+                    s.fingerprints
+                        .get(&(org.clone(), uuid.clone()))
+                        .map(|f| (uuid.clone(), f.clone()))
+                })
                 .collect()
         }))
     }
 
-    async fn put_event_fingerprint(&self, org: &OrganizationId, event_uuid: &str, fingerprint: &str) -> Result<(), StoreError> {
-        self.with(|s| s.fingerprints.insert((org.clone(), event_uuid.to_string()), fingerprint.to_string()));
+    async fn put_event_fingerprint(
+        &self,
+        org: &OrganizationId,
+        event_uuid: &str,
+        fingerprint: &str,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.fingerprints.insert(
+                (org.clone(), event_uuid.to_string()),
+                fingerprint.to_string(),
+            )
+        });
         Ok(())
     }
 }
 
 #[async_trait]
 impl ProspectStore for MemoryStore {
-    async fn get_prospect(&self, org: &OrganizationId, id: &ProspectId) -> Result<Option<Prospect>, StoreError> {
+    async fn get_prospect(
+        &self,
+        org: &OrganizationId,
+        id: &ProspectId,
+    ) -> Result<Option<Prospect>, StoreError> {
         Ok(self.with(|s| s.prospects.get(&(org.clone(), id.clone())).cloned()))
     }
 
-    async fn find_prospect_by_email(&self, org: &OrganizationId, email_key: &str) -> Result<Option<Prospect>, StoreError> {
+    async fn find_prospect_by_email(
+        &self,
+        org: &OrganizationId,
+        email_key: &str,
+    ) -> Result<Option<Prospect>, StoreError> {
         Ok(self.with(|s| {
             let id = s.email_claims.get(&(org.clone(), email_key.to_string()))?;
             s.prospects.get(&(org.clone(), id.clone())).cloned()
@@ -318,16 +485,25 @@ impl ProspectStore for MemoryStore {
             if let Some(email) = &prospect.email {
                 let claim = (org.clone(), email.key());
                 if s.email_claims.contains_key(&claim) {
-                    return Err(StoreError::Conflict(format!("a prospect with email {email} already exists")));
+                    return Err(StoreError::Conflict(format!(
+                        "a prospect with email {email} already exists"
+                    )));
                 }
                 s.email_claims.insert(claim, prospect.id.clone());
             }
-            s.prospects.insert((org.clone(), prospect.id.clone()), prospect.clone());
+            s.prospects
+                .insert((org.clone(), prospect.id.clone()), prospect.clone());
             Ok(())
         })
     }
 
-    async fn update_prospect(&self, org: &OrganizationId, id: &ProspectId, patch: &ProspectPatch, now: DateTime<Utc>) -> Result<Prospect, StoreError> {
+    async fn update_prospect(
+        &self,
+        org: &OrganizationId,
+        id: &ProspectId,
+        patch: &ProspectPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Prospect, StoreError> {
         self.with(|s| {
             let key = (org.clone(), id.clone());
             let current = s.prospects.get(&key).ok_or(StoreError::NotFound)?.clone();
@@ -338,7 +514,9 @@ impl ProspectStore for MemoryStore {
                 if new_key != old_key {
                     if let Some(k) = &new_key {
                         if s.email_claims.contains_key(&(org.clone(), k.clone())) {
-                            return Err(StoreError::Conflict(format!("a prospect with email {k} already exists")));
+                            return Err(StoreError::Conflict(format!(
+                                "a prospect with email {k} already exists"
+                            )));
                         }
                         s.email_claims.insert((org.clone(), k.clone()), id.clone());
                     }
@@ -369,19 +547,31 @@ impl ProspectStore for MemoryStore {
         })
     }
 
-    async fn delete_prospect(&self, org: &OrganizationId, id: &ProspectId) -> Result<bool, StoreError> {
-        Ok(self.with(|s| match s.prospects.remove(&(org.clone(), id.clone())) {
-            Some(p) => {
-                if let Some(email) = p.email {
-                    s.email_claims.remove(&(org.clone(), email.key()));
+    async fn delete_prospect(
+        &self,
+        org: &OrganizationId,
+        id: &ProspectId,
+    ) -> Result<bool, StoreError> {
+        Ok(
+            self.with(|s| match s.prospects.remove(&(org.clone(), id.clone())) {
+                Some(p) => {
+                    if let Some(email) = p.email {
+                        s.email_claims.remove(&(org.clone(), email.key()));
+                    }
+                    true
                 }
-                true
-            }
-            None => false,
-        }))
+                None => false,
+            }),
+        )
     }
 
-    async fn list_prospects(&self, org: &OrganizationId, source: Option<&str>, limit: usize, cursor: Option<&str>) -> Result<PageOf<Prospect>, StoreError> {
+    async fn list_prospects(
+        &self,
+        org: &OrganizationId,
+        source: Option<&str>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Prospect>, StoreError> {
         let mut prospects: Vec<Prospect> = self.with(|s| {
             s.prospects
                 .values()
@@ -397,19 +587,36 @@ impl ProspectStore for MemoryStore {
 
 #[async_trait]
 impl NotificationStore for MemoryStore {
-    async fn list_notifications(&self, org: &OrganizationId, limit: usize, cursor: Option<&str>) -> Result<PageOf<Notification>, StoreError> {
-        let notifications: Vec<Notification> =
-            self.with(|s| s.notifications.values().rev().filter(|n| &n.organization_id == org).cloned().collect());
+    async fn list_notifications(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Notification>, StoreError> {
+        let notifications: Vec<Notification> = self.with(|s| {
+            s.notifications
+                .values()
+                .rev()
+                .filter(|n| &n.organization_id == org)
+                .cloned()
+                .collect()
+        });
         paginate(notifications, |n| n.id.to_string(), limit, cursor)
     }
 
-    async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError> {
-        Ok(self.with(|s| match s.notifications.get_mut(&(org.clone(), id.clone())) {
-            Some(n) => {
-                n.read = true;
-                true
-            }
-            None => false,
-        }))
+    async fn mark_notification_read(
+        &self,
+        org: &OrganizationId,
+        id: &NotificationId,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(
+            |s| match s.notifications.get_mut(&(org.clone(), id.clone())) {
+                Some(n) => {
+                    n.read = true;
+                    true
+                }
+                None => false,
+            },
+        ))
     }
 }

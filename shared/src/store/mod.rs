@@ -5,10 +5,13 @@ pub mod memory;
 
 pub use memory::MemoryStore;
 
-use crate::domain::booking::BookingPlan;
-use crate::domain::{Booking, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId};
-use crate::domain::{Email, IntegrationId, NotificationId};
 use crate::crypto::Sealed;
+use crate::domain::booking::BookingPlan;
+use crate::domain::{
+    Booking, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect,
+    ProspectId,
+};
+use crate::domain::{Email, IntegrationId, NotificationId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -83,9 +86,17 @@ pub trait OrganizationStore: Send + Sync {
     /// The organization (empty settings when it has none yet).
     async fn get_organization(&self, org: &OrganizationId) -> Result<Organization, StoreError>;
     /// Merges top-level settings keys (`null` removes one) and returns the result.
-    async fn merge_settings(&self, org: &OrganizationId, patch: &Map<String, Value>) -> Result<Organization, StoreError>;
+    async fn merge_settings(
+        &self,
+        org: &OrganizationId,
+        patch: &Map<String, Value>,
+    ) -> Result<Organization, StoreError>;
     /// Merges keys into `settings.calendly` only, leaving every other setting untouched.
-    async fn merge_calendly_settings(&self, org: &OrganizationId, patch: &Map<String, Value>) -> Result<(), StoreError>;
+    async fn merge_calendly_settings(
+        &self,
+        org: &OrganizationId,
+        patch: &Map<String, Value>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Pending OAuth connects.
@@ -94,86 +105,212 @@ pub trait OAuthStateStore: Send + Sync {
     /// Stores a pending connect.
     async fn put_oauth_state(&self, state: &OAuthState) -> Result<(), StoreError>;
     /// Removes and returns a pending connect, atomically; expired ones count as absent.
-    async fn take_oauth_state(&self, state: &str, now: DateTime<Utc>) -> Result<Option<OAuthState>, StoreError>;
+    async fn take_oauth_state(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OAuthState>, StoreError>;
 }
 
 /// Calendly integrations (one per organization).
 #[async_trait]
 pub trait IntegrationStore: Send + Sync {
     /// The organization's integration, active or not.
-    async fn get_integration(&self, org: &OrganizationId) -> Result<Option<Integration>, StoreError>;
+    async fn get_integration(
+        &self,
+        org: &OrganizationId,
+    ) -> Result<Option<Integration>, StoreError>;
     /// An integration by id (webhook routing).
-    async fn get_integration_by_id(&self, id: &IntegrationId) -> Result<Option<Integration>, StoreError>;
+    async fn get_integration_by_id(
+        &self,
+        id: &IntegrationId,
+    ) -> Result<Option<Integration>, StoreError>;
     /// The active integration connected to this Calendly user (webhooks without an id).
-    async fn find_integration_by_calendly_user(&self, user_uri: &str) -> Result<Option<Integration>, StoreError>;
+    async fn find_integration_by_calendly_user(
+        &self,
+        user_uri: &str,
+    ) -> Result<Option<Integration>, StoreError>;
     /// Stores a (re)connected integration, replacing the organization's previous one; the
     /// stored `token_version` moves past the previous one so refreshes in flight lose.
-    async fn save_connected_integration(&self, integration: Integration) -> Result<Integration, StoreError>;
+    async fn save_connected_integration(
+        &self,
+        integration: Integration,
+    ) -> Result<Integration, StoreError>;
     /// Takes the refresh lease if nobody holds it and the tokens are still `token_version`.
-    async fn try_acquire_refresh_lease(&self, org: &OrganizationId, token_version: u64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn try_acquire_refresh_lease(
+        &self,
+        org: &OrganizationId,
+        token_version: u64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Stores a refreshed pair if the tokens are still `expected_version`; frees the lease.
-    async fn store_refreshed_tokens(&self, org: &OrganizationId, expected_version: u64, tokens: TokenUpdate) -> Result<bool, StoreError>;
+    async fn store_refreshed_tokens(
+        &self,
+        org: &OrganizationId,
+        expected_version: u64,
+        tokens: TokenUpdate,
+    ) -> Result<bool, StoreError>;
     /// Frees the lease after a failed refresh.
-    async fn release_refresh_lease(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError>;
+    async fn release_refresh_lease(
+        &self,
+        org: &OrganizationId,
+        token_version: u64,
+    ) -> Result<(), StoreError>;
     /// Marks the integration as needing the user to reconnect (the refresh token is dead).
-    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError>;
+    async fn mark_needs_reconnect(
+        &self,
+        org: &OrganizationId,
+        token_version: u64,
+    ) -> Result<(), StoreError>;
     /// Records a finished sync.
-    async fn record_sync(&self, org: &OrganizationId, synced_at: DateTime<Utc>, next_sync_at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn record_sync(
+        &self,
+        org: &OrganizationId,
+        synced_at: DateTime<Utc>,
+        next_sync_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Changes the auto-sync settings (and the next due time).
-    async fn update_sync_settings(&self, org: &OrganizationId, auto_sync_enabled: bool, interval_minutes: u32, next_sync_at: Option<DateTime<Utc>>) -> Result<(), StoreError>;
+    async fn update_sync_settings(
+        &self,
+        org: &OrganizationId,
+        auto_sync_enabled: bool,
+        interval_minutes: u32,
+        next_sync_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
     /// Records the webhook subscription's URI and state.
-    async fn set_webhook(&self, org: &OrganizationId, subscription_uri: Option<String>, active: bool) -> Result<(), StoreError>;
+    async fn set_webhook(
+        &self,
+        org: &OrganizationId,
+        subscription_uri: Option<String>,
+        active: bool,
+    ) -> Result<(), StoreError>;
     /// Soft-deletes the integration (`is_active: false`).
-    async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn deactivate_integration(
+        &self,
+        org: &OrganizationId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Active, auto-syncing integrations whose `next_sync_at` has passed (oldest first).
-    async fn list_due_integrations(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Integration>, StoreError>;
+    async fn list_due_integrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Integration>, StoreError>;
 }
 
 /// Bookings, and the all-or-nothing write that records one with its note and notification.
 #[async_trait]
 pub trait BookingStore: Send + Sync {
     /// A booking by invitee UUID.
-    async fn get_booking(&self, org: &OrganizationId, invitee_uuid: &str) -> Result<Option<Booking>, StoreError>;
+    async fn get_booking(
+        &self,
+        org: &OrganizationId,
+        invitee_uuid: &str,
+    ) -> Result<Option<Booking>, StoreError>;
     /// Writes the booking, the prospect change and the notification at once, or nothing if
     /// any guard fails (booking revision, email claim, prospect existence).
     async fn commit_booking(&self, plan: &BookingPlan) -> Result<(), CommitError>;
     /// Bookings, newest start first.
-    async fn list_bookings(&self, org: &OrganizationId, limit: usize, cursor: Option<&str>) -> Result<PageOf<Booking>, StoreError>;
+    async fn list_bookings(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Booking>, StoreError>;
     /// The stored fingerprints of these scheduled events (absent when never synced).
-    async fn event_fingerprints(&self, org: &OrganizationId, event_uuids: &[String]) -> Result<HashMap<String, String>, StoreError>;
+    async fn event_fingerprints(
+        &self,
+        org: &OrganizationId,
+        event_uuids: &[String],
+    ) -> Result<HashMap<String, String>, StoreError>;
     /// Remembers an event's fingerprint once all its invitees are recorded.
-    async fn put_event_fingerprint(&self, org: &OrganizationId, event_uuid: &str, fingerprint: &str) -> Result<(), StoreError>;
+    async fn put_event_fingerprint(
+        &self,
+        org: &OrganizationId,
+        event_uuid: &str,
+        fingerprint: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// Prospects and their per-organization email uniqueness.
 #[async_trait]
 pub trait ProspectStore: Send + Sync {
     /// A prospect of this organization.
-    async fn get_prospect(&self, org: &OrganizationId, id: &ProspectId) -> Result<Option<Prospect>, StoreError>;
+    async fn get_prospect(
+        &self,
+        org: &OrganizationId,
+        id: &ProspectId,
+    ) -> Result<Option<Prospect>, StoreError>;
     /// The prospect holding this email (lower-cased key) in this organization.
-    async fn find_prospect_by_email(&self, org: &OrganizationId, email_key: &str) -> Result<Option<Prospect>, StoreError>;
+    async fn find_prospect_by_email(
+        &self,
+        org: &OrganizationId,
+        email_key: &str,
+    ) -> Result<Option<Prospect>, StoreError>;
     /// Creates a prospect with its email claim; `Conflict` when the email is taken.
     async fn create_prospect(&self, prospect: &Prospect) -> Result<(), StoreError>;
     /// Applies a patch (moving the email claim atomically); `NotFound`, or `Conflict` on email.
-    async fn update_prospect(&self, org: &OrganizationId, id: &ProspectId, patch: &ProspectPatch, now: DateTime<Utc>) -> Result<Prospect, StoreError>;
+    async fn update_prospect(
+        &self,
+        org: &OrganizationId,
+        id: &ProspectId,
+        patch: &ProspectPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Prospect, StoreError>;
     /// Deletes a prospect and its email claim; false when it did not exist.
-    async fn delete_prospect(&self, org: &OrganizationId, id: &ProspectId) -> Result<bool, StoreError>;
+    async fn delete_prospect(
+        &self,
+        org: &OrganizationId,
+        id: &ProspectId,
+    ) -> Result<bool, StoreError>;
     /// Prospects, newest first, optionally of one source.
-    async fn list_prospects(&self, org: &OrganizationId, source: Option<&str>, limit: usize, cursor: Option<&str>) -> Result<PageOf<Prospect>, StoreError>;
+    async fn list_prospects(
+        &self,
+        org: &OrganizationId,
+        source: Option<&str>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Prospect>, StoreError>;
 }
 
 /// Notifications (written by booking commits).
 #[async_trait]
 pub trait NotificationStore: Send + Sync {
     /// Notifications, newest first.
-    async fn list_notifications(&self, org: &OrganizationId, limit: usize, cursor: Option<&str>) -> Result<PageOf<Notification>, StoreError>;
+    async fn list_notifications(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Notification>, StoreError>;
     /// Marks one as read; false when it does not exist.
-    async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError>;
+    async fn mark_notification_read(
+        &self,
+        org: &OrganizationId,
+        id: &NotificationId,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Every store capability, for wiring that needs them all.
-pub trait Store: OrganizationStore + OAuthStateStore + IntegrationStore + BookingStore + ProspectStore + NotificationStore {}
-impl<T> Store for T where T: OrganizationStore + OAuthStateStore + IntegrationStore + BookingStore + ProspectStore + NotificationStore {}
+pub trait Store:
+    OrganizationStore
+    + OAuthStateStore
+    + IntegrationStore
+    + BookingStore
+    + ProspectStore
+    + NotificationStore
+{
+}
+impl<T> Store for T where
+    T: OrganizationStore
+        + OAuthStateStore
+        + IntegrationStore
+        + BookingStore
+        + ProspectStore
+        + NotificationStore
+{
+}
 
 /// Opaque cursors: callers can't read or forge positions into other partitions.
 pub(crate) mod cursor {

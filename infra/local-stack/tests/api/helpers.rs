@@ -1,0 +1,206 @@
+//! The TestApp harness: the real local stack on a random port, the Calendly simulator
+//! behind it, and a real HTTP client in front.
+
+use calendly_sim::{Booked, BookingSpec, CalendlySim, SimUser};
+use chrono::{DateTime, Duration, Utc};
+use local_stack::{LocalStack, StackOptions};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub struct TestApp {
+    pub stack: LocalStack,
+    pub sim: CalendlySim,
+    pub http: reqwest::Client,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(StackOptions::default()).await
+    }
+
+    pub async fn spawn_with(options: StackOptions) -> Self {
+        let stack = LocalStack::start(options)
+            .await
+            .expect("the local stack starts");
+        let sim = stack
+            .simulator
+            .clone()
+            .expect("tests run against the simulator");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { stack, sim, http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.stack.url())
+    }
+
+    pub fn token(&self, org: &str) -> String {
+        self.stack.jwt(&format!("user-of-{org}"), org)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        org: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(org) = org {
+            request = request.bearer_auth(self.token(org));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the local stack answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, path: &str, org: &str) -> Reply {
+        self.request(Method::GET, path, Some(org), None).await
+    }
+
+    pub async fn post(&self, path: &str, org: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(org), Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, org: &str, body: Value) -> Reply {
+        self.request(Method::PATCH, path, Some(org), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, org: &str) -> Reply {
+        self.request(Method::DELETE, path, Some(org), None).await
+    }
+
+    /// A Calendly host with its own account.
+    pub fn host(&self, name: &str) -> SimUser {
+        self.sim.add_user(
+            name,
+            &format!("{}@host.example", name.to_lowercase().replace(' ', ".")),
+        )
+    }
+
+    /// Starts a connect for `org` and has `host` approve it; returns (code, state).
+    pub async fn authorize(&self, org: &str, host: &SimUser) -> (String, String) {
+        let start = self
+            .post("/calendly/connect", org, json!({}))
+            .await
+            .expect(200);
+        let url = start["authorize_url"].as_str().unwrap();
+        let code = self
+            .sim
+            .approve(host, url)
+            .expect("the simulator approves the authorize URL");
+        (code, start["state"].as_str().unwrap().to_string())
+    }
+
+    /// The whole OAuth connect of `org` to `host`'s Calendly; returns the callback's answer.
+    pub async fn connect(&self, org: &str, host: &SimUser) -> Value {
+        let (code, state) = self.authorize(org, host).await;
+        self.post(
+            "/auth/calendly/callback",
+            org,
+            json!({ "code": code, "state": state }),
+        )
+        .await
+        .expect(200)
+    }
+
+    pub async fn sync(&self, org: &str) -> Value {
+        self.post("/calendly/sync", org, json!({}))
+            .await
+            .expect(200)
+    }
+
+    pub async fn prospects(&self, org: &str) -> Vec<Value> {
+        self.get("/prospects?limit=100", org).await.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub async fn notifications(&self, org: &str) -> Vec<Value> {
+        self.get("/notifications?limit=100", org).await.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub async fn prospect_by_email(&self, org: &str, email: &str) -> Option<Value> {
+        self.prospects(org).await.into_iter().find(|p| {
+            p["email"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        })
+    }
+
+    /// Books silently (no webhook), so only a sync sees it.
+    pub fn seed(
+        &self,
+        host: &SimUser,
+        name: &str,
+        email: &str,
+        event: &str,
+        start: DateTime<Utc>,
+    ) -> Booked {
+        self.sim
+            .seed_bookings(host, vec![BookingSpec::new(name, email, event, start)])
+            .remove(0)
+    }
+
+    /// Moves both clocks (ours and Calendly's) forward.
+    pub fn advance_clocks(&self, by: Duration) {
+        self.stack.clock.advance(by);
+        self.sim.advance_clock(by);
+    }
+}
+
+/// 16/01/2026 16:30 in Paris (winter time: UTC+1), a date the notes tests can spell out.
+pub fn jan_16_1630_paris() -> DateTime<Utc> {
+    "2026-01-16T15:30:00Z".parse().unwrap()
+}
+
+/// A start time inside the default sync window (days from now, at 10:00 UTC).
+pub fn in_days(days: i64) -> DateTime<Utc> {
+    (Utc::now() + Duration::days(days))
+        .date_naive()
+        .and_hms_opt(10, 0, 0)
+        .unwrap()
+        .and_utc()
+}

@@ -1,0 +1,11 @@
+//! The product's HTTP API, driven over real HTTP against the local stack and the simulator.
+
+mod helpers;
+
+mod auth;
+mod connect;
+mod organization;
+mod prospects;
+mod sync;
+mod tenancy;
+mod webhook;

@@ -1,0 +1,178 @@
+use crate::helpers::{TestApp, in_days};
+use calendly_sim::BookingSpec;
+use serde_json::Value;
+
+async fn connected_app() -> (TestApp, calendly_sim::SimUser, String) {
+    let app = TestApp::spawn().await;
+    let host = app.host("Camille Martin");
+    app.connect("org-a", &host).await;
+    let url = app.sim.webhook_subscriptions(&host)[0].1.clone();
+    (app, host, url)
+}
+
+#[tokio::test]
+async fn a_signed_delivery_records_the_booking_without_calling_calendly() {
+    let (app, host, _) = connected_app().await;
+    let api_calls = app.sim.api_request_count();
+    app.sim
+        .book(
+            &host,
+            BookingSpec::new(
+                "John Doe",
+                "john@example.com",
+                "Découverte 30min",
+                in_days(2),
+            ),
+        )
+        .await;
+    assert_eq!(
+        app.sim.api_request_count(),
+        api_calls,
+        "processed from the payload alone"
+    );
+    let p = app
+        .prospect_by_email("org-a", "john@example.com")
+        .await
+        .expect("the delivery created the prospect");
+    assert_eq!(p["source"], "calendly");
+    // The next sync sees the same booking and adds nothing.
+    let report = app.sync("org-a").await;
+    assert_eq!(report["bookings_new"], 0);
+    assert_eq!(report["notes_added"], 0);
+}
+
+#[tokio::test]
+async fn forged_stale_and_unsigned_deliveries_are_401_and_write_nothing() {
+    let (app, host, url) = connected_app().await;
+    app.sim.set_webhook_deliveries(false);
+    let booked = app
+        .sim
+        .book(
+            &host,
+            BookingSpec::new(
+                "John Doe",
+                "john@example.com",
+                "Découverte 30min",
+                in_days(2),
+            ),
+        )
+        .await;
+    let now = chrono::Utc::now();
+    let (body, _) = app.sim.signed_delivery("invitee.created", &booked, now);
+    let forged = calendly_sim::sign_header("not-the-key", now.timestamp(), &body);
+    let stale = calendly_sim::sign_header(
+        &app.sim.config().webhook_signing_key,
+        (now - chrono::Duration::minutes(5)).timestamp(),
+        &body,
+    );
+    for header in [Some(forged), Some(stale), Some("t=abc".to_string()), None] {
+        let mut request = app
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(h) = &header {
+            request = request.header("calendly-webhook-signature", h);
+        }
+        let reply = request.send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 401, "{header:?}");
+    }
+    assert!(app.prospects("org-a").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_signed_body_that_is_not_an_envelope_is_a_400() {
+    let (app, _, url) = connected_app().await;
+    let body = b"{\"hello\": \"world\"}".to_vec();
+    let header = calendly_sim::sign_header(
+        &app.sim.config().webhook_signing_key,
+        chrono::Utc::now().timestamp(),
+        &body,
+    );
+    let reply = app
+        .http
+        .post(&url)
+        .header("calendly-webhook-signature", header)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note() {
+    let (app, host, url) = connected_app().await;
+    app.sim.set_webhook_deliveries(false);
+    let booked = app
+        .sim
+        .book(
+            &host,
+            BookingSpec::new(
+                "John Doe",
+                "john@example.com",
+                "Découverte 30min",
+                in_days(2),
+            ),
+        )
+        .await;
+    let (body, header) = app
+        .sim
+        .signed_delivery("invitee.created", &booked, chrono::Utc::now());
+    let deliveries = (0..20).map(|_| {
+        app.http
+            .post(&url)
+            .header("calendly-webhook-signature", header.clone())
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    });
+    let sync = app.post("/calendly/sync", "org-a", serde_json::json!({}));
+    let (replies, sync) = futures::join!(futures::future::join_all(deliveries), sync);
+    sync.expect(200);
+    for r in replies {
+        assert_eq!(r.unwrap().status().as_u16(), 200);
+    }
+    let p = app
+        .prospect_by_email("org-a", "john@example.com")
+        .await
+        .unwrap();
+    assert_eq!(p["notes"].as_str().unwrap().split("\n\n").count(), 1);
+    assert_eq!(app.notifications("org-a").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_delivery_for_a_disconnected_integration_is_acknowledged_and_ignored() {
+    let (app, host, url) = connected_app().await;
+    app.sim.set_webhook_deliveries(false);
+    let booked = app
+        .sim
+        .book(
+            &host,
+            BookingSpec::new(
+                "John Doe",
+                "john@example.com",
+                "Découverte 30min",
+                in_days(2),
+            ),
+        )
+        .await;
+    app.post("/calendly/disconnect", "org-a", serde_json::json!({}))
+        .await
+        .expect(200);
+    let (body, header) = app
+        .sim
+        .signed_delivery("invitee.created", &booked, chrono::Utc::now());
+    let reply = app
+        .http
+        .post(&url)
+        .header("calendly-webhook-signature", header)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let answer: Value = reply.json().await.unwrap();
+    assert_eq!(answer["status"], "ignored");
+    assert!(app.prospects("org-a").await.is_empty());
+}
