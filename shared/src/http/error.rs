@@ -92,7 +92,8 @@ impl IntoResponse for ApiError {
             axum::Json(json!({ "error": { "code": code, "message": message } })),
         )
             .into_response();
-        if let Some(v) = retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
+        if let Some(v) = retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok())
+        {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
