@@ -64,19 +64,13 @@ impl JwtVerifier {
         if claims.organization_id.trim().is_empty() || claims.sub.trim().is_empty() {
             return Err(AuthError::NoOrganization);
         }
-        Ok(Caller {
-            user_id: UserId::new(claims.sub),
-            organization_id: OrganizationId::new(claims.organization_id),
-        })
+        Ok(Caller { user_id: UserId::new(claims.sub), organization_id: OrganizationId::new(claims.organization_id) })
     }
 
     /// Verifies the `Authorization: Bearer …` header value.
     pub fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let token = header
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
@@ -84,17 +78,8 @@ impl JwtVerifier {
     }
 
     /// Issues a token (the local demo and tests; production tokens come from the CRM's login).
-    pub fn issue(
-        &self,
-        user: &str,
-        organization: &str,
-        expires_at: chrono::DateTime<chrono::Utc>,
-    ) -> String {
-        let claims = Claims {
-            sub: user.into(),
-            organization_id: organization.into(),
-            exp: expires_at.timestamp(),
-        };
+    pub fn issue(&self, user: &str, organization: &str, expires_at: chrono::DateTime<chrono::Utc>) -> String {
+        let claims = Claims { sub: user.into(), organization_id: organization.into(), exp: expires_at.timestamp() };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail")
     }
@@ -123,14 +108,8 @@ mod tests {
         assert!(jwt.verify(&expired).is_err());
         assert!(jwt.verify("not.a.jwt").is_err());
         assert!(matches!(jwt.verify_header(None), Err(AuthError::Missing)));
-        assert!(matches!(
-            jwt.verify_header(Some("Basic abc")),
-            Err(AuthError::Missing)
-        ));
+        assert!(matches!(jwt.verify_header(Some("Basic abc")), Err(AuthError::Missing)));
         let no_org = jwt.issue("u", "", Utc::now() + Duration::hours(1));
-        assert!(matches!(
-            jwt.verify(&no_org),
-            Err(AuthError::NoOrganization)
-        ));
+        assert!(matches!(jwt.verify(&no_org), Err(AuthError::NoOrganization)));
     }
 }

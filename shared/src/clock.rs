@@ -18,8 +18,7 @@ pub struct SystemClock {
 impl SystemClock {
     /// Moves this clock forward by `by`.
     pub fn advance(&self, by: Duration) {
-        self.offset_ms
-            .fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+        self.offset_ms.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
     }
 }
 

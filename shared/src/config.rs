@@ -61,11 +61,7 @@ impl Config {
 
     /// Reads configuration through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &'static str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
         let days = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
             match get(name) {
@@ -74,34 +70,26 @@ impl Config {
                     .parse::<i64>()
                     .ok()
                     .filter(|d| (0..=3650).contains(d))
-                    .ok_or(ConfigError::Invalid {
-                        name,
-                        reason: "expected a number of days (0..=3650)".into(),
-                    }),
+                    .ok_or(ConfigError::Invalid { name, reason: "expected a number of days (0..=3650)".into() }),
             }
         };
         let encryption_key = required("ENCRYPTION_KEY")?;
         if let Err(SealError::InvalidKey) = Sealer::from_hex_key(&encryption_key) {
             return Err(ConfigError::Invalid {
                 name: "ENCRYPTION_KEY",
-                reason: "expected 64 hexadecimal characters (a 32-byte AES-256 key), e.g. `openssl rand -hex 32`".into(),
+                reason: "expected 64 hexadecimal characters (a 32-byte AES-256 key), e.g. `openssl rand -hex 32`"
+                    .into(),
             });
         }
         let url = |name: &'static str, value: String| -> Result<String, ConfigError> {
-            url::Url::parse(&value).map_err(|e| ConfigError::Invalid {
-                name,
-                reason: e.to_string(),
-            })?;
+            url::Url::parse(&value).map_err(|e| ConfigError::Invalid { name, reason: e.to_string() })?;
             Ok(value.trim_end_matches('/').to_string())
         };
         Ok(Self {
             calendly_client_id: required("CALENDLY_CLIENT_ID")?,
             calendly_client_secret: Secret::new(required("CALENDLY_CLIENT_SECRET")?),
             calendly_webhook_signing_key: Secret::new(required("CALENDLY_WEBHOOK_SIGNING_KEY")?),
-            calendly_redirect_uri: url(
-                "CALENDLY_REDIRECT_URI",
-                required("CALENDLY_REDIRECT_URI")?,
-            )?,
+            calendly_redirect_uri: url("CALENDLY_REDIRECT_URI", required("CALENDLY_REDIRECT_URI")?)?,
             calendly_api_base_url: url(
                 "CALENDLY_API_BASE_URL",
                 get("CALENDLY_API_BASE_URL").unwrap_or_else(|| "https://api.calendly.com".into()),
@@ -131,10 +119,7 @@ mod tests {
             ("CALENDLY_CLIENT_ID", "id".to_string()),
             ("CALENDLY_CLIENT_SECRET", "client-secret".to_string()),
             ("CALENDLY_WEBHOOK_SIGNING_KEY", "signing".to_string()),
-            (
-                "CALENDLY_REDIRECT_URI",
-                "http://127.0.0.1:3000/auth/calendly/callback".to_string(),
-            ),
+            ("CALENDLY_REDIRECT_URI", "http://127.0.0.1:3000/auth/calendly/callback".to_string()),
             ("WEBHOOK_BASE_URL", "http://127.0.0.1:3000/".to_string()),
             ("ENCRYPTION_KEY", "ab".repeat(32)),
             ("JWT_SECRET", "jwt".to_string()),
@@ -156,10 +141,7 @@ mod tests {
         let mut vars = env();
         vars.remove("JWT_SECRET");
         let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "missing required environment variable JWT_SECRET"
-        );
+        assert_eq!(err.to_string(), "missing required environment variable JWT_SECRET");
     }
 
     #[test]

@@ -32,10 +32,7 @@ impl Pkce {
     pub fn generate() -> Self {
         let verifier = random_token(48);
         let challenge = pkce_challenge(&verifier);
-        Self {
-            verifier,
-            challenge,
-        }
+        Self { verifier, challenge }
     }
 }
 
@@ -111,13 +108,7 @@ impl Sealer {
         let nonce = Nonce::from(nonce_bytes);
         let ciphertext = self
             .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: context.as_bytes(),
-                },
-            )
+            .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() })
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&ciphertext);
@@ -132,17 +123,10 @@ impl Sealer {
             return Err(SealError::Malformed);
         }
         let (nonce_bytes, ciphertext) = raw.split_at(NONCE_LEN);
-        let nonce_array: [u8; NONCE_LEN] =
-            nonce_bytes.try_into().map_err(|_| SealError::Malformed)?;
+        let nonce_array: [u8; NONCE_LEN] = nonce_bytes.try_into().map_err(|_| SealError::Malformed)?;
         let plaintext = self
             .cipher
-            .decrypt(
-                &Nonce::from(nonce_array),
-                Payload {
-                    msg: ciphertext,
-                    aad: context.as_bytes(),
-                },
-            )
+            .decrypt(&Nonce::from(nonce_array), Payload { msg: ciphertext, aad: context.as_bytes() })
             .map_err(|_| SealError::Tampered)?;
         String::from_utf8(plaintext).map_err(|_| SealError::Tampered)
     }
@@ -159,14 +143,8 @@ mod tests {
         let sealer = Sealer::from_hex_key(KEY).unwrap();
         let sealed = sealer.seal("secret-access-token", "org-a|int-1|access");
         assert!(!sealed.as_stored().contains("secret"));
-        assert_eq!(
-            sealer.open(&sealed, "org-a|int-1|access").unwrap(),
-            "secret-access-token"
-        );
-        assert_eq!(
-            sealer.open(&sealed, "org-b|int-1|access"),
-            Err(SealError::Tampered)
-        );
+        assert_eq!(sealer.open(&sealed, "org-a|int-1|access").unwrap(), "secret-access-token");
+        assert_eq!(sealer.open(&sealed, "org-b|int-1|access"), Err(SealError::Tampered));
     }
 
     #[test]
@@ -185,22 +163,13 @@ mod tests {
         raw[20] ^= 1;
         let flipped = Sealed::from_stored(format!("v1:{}", STANDARD.encode(raw)));
         assert_eq!(sealer.open(&flipped, "ctx"), Err(SealError::Tampered));
-        assert_eq!(
-            sealer.open(&Sealed::from_stored("v0:xx".into()), "ctx"),
-            Err(SealError::Malformed)
-        );
+        assert_eq!(sealer.open(&Sealed::from_stored("v0:xx".into()), "ctx"), Err(SealError::Malformed));
     }
 
     #[test]
     fn keys_that_are_not_64_hex_characters_are_refused() {
-        assert_eq!(
-            Sealer::from_hex_key("abc").unwrap_err(),
-            SealError::InvalidKey
-        );
-        assert_eq!(
-            Sealer::from_hex_key(&"zz".repeat(32)).unwrap_err(),
-            SealError::InvalidKey
-        );
+        assert_eq!(Sealer::from_hex_key("abc").unwrap_err(), SealError::InvalidKey);
+        assert_eq!(Sealer::from_hex_key(&"zz".repeat(32)).unwrap_err(), SealError::InvalidKey);
     }
 
     #[test]

@@ -7,11 +7,11 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{Pkce, Sealer, random_token};
 use crate::domain::{
-    DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState, OrganizationId,
-    Prospect, ProspectId, SYNC_INTERVAL_RANGE,
+    DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState, OrganizationId, Prospect, ProspectId,
+    SYNC_INTERVAL_RANGE,
 };
 use crate::push::{PushMessage, Pusher};
-use crate::store::{ProspectPatch, Store, StoreError};
+use crate::store::{Connection, ProspectPatch, Store, StoreError};
 use crate::sync::{SyncEngine, SyncError, SyncReport};
 use crate::tokens::{TokenError, TokenKeeper, seal_context};
 use chrono::{DateTime, Duration, Utc};
@@ -26,12 +26,16 @@ const OAUTH_STATE_TTL: Duration = Duration::minutes(10);
 const MANUAL_RATE_LIMIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 /// A scheduled sync runs in the background and may wait for Calendly's minute to reset.
 const SCHEDULED_RATE_LIMIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
+/// API Gateway closes WebSocket connections after 2 hours at the most.
+const CONNECTION_LIFETIME: Duration = Duration::hours(2);
 /// Integrations synced at once by one scheduled run.
 const SCHEDULED_CONCURRENCY: usize = 4;
 
 /// A use case's failure, in terms a caller can act on (mapped to HTTP statuses in one place).
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
     #[error("{0} not found")]
@@ -52,10 +56,7 @@ pub enum AppError {
 
 impl AppError {
     fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            code,
-            message: message.into(),
-        }
+        Self::BadRequest { code, message: message.into() }
     }
     fn not_connected() -> Self {
         Self::Conflict {
@@ -69,13 +70,8 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound("resource"),
-            StoreError::Conflict(message) => Self::Conflict {
-                code: "conflict",
-                message,
-            },
-            StoreError::InvalidCursor => {
-                Self::bad_request("invalid_cursor", "the cursor is not valid")
-            }
+            StoreError::Conflict(message) => Self::Conflict { code: "conflict", message },
+            StoreError::InvalidCursor => Self::bad_request("invalid_cursor", "the cursor is not valid"),
             StoreError::Throttled | StoreError::Unavailable(_) => Self::StoreBusy,
             StoreError::Corrupt(m) => Self::Internal(m),
         }
@@ -85,17 +81,12 @@ impl From<StoreError> for AppError {
 impl From<CalendlyError> for AppError {
     fn from(e: CalendlyError) -> Self {
         match e {
-            CalendlyError::RateLimited { retry_after_secs } => {
-                Self::CalendlyRateLimited { retry_after_secs }
-            }
+            CalendlyError::RateLimited { retry_after_secs } => Self::CalendlyRateLimited { retry_after_secs },
             CalendlyError::Unavailable(m) => Self::CalendlyUnavailable(m),
-            CalendlyError::Decode(m) => {
-                Self::CalendlyUnavailable(format!("unexpected answer: {m}"))
-            }
+            CalendlyError::Decode(m) => Self::CalendlyUnavailable(format!("unexpected answer: {m}")),
             CalendlyError::Unauthorized => Self::Conflict {
                 code: "calendly_needs_reconnect",
-                message: "Calendly no longer accepts this integration's token; reconnect Calendly"
-                    .into(),
+                message: "Calendly no longer accepts this integration's token; reconnect Calendly".into(),
             },
             other => Self::CalendlyRejected(other.to_string()),
         }
@@ -110,9 +101,7 @@ impl From<TokenError> for AppError {
                 code: "calendly_needs_reconnect",
                 message: "Calendly refused the stored refresh token; reconnect Calendly".into(),
             },
-            TokenError::RefreshTimedOut => {
-                Self::CalendlyUnavailable("token refresh did not finish in time".into())
-            }
+            TokenError::RefreshTimedOut => Self::CalendlyUnavailable("token refresh did not finish in time".into()),
             TokenError::Calendly(c) => c.into(),
             TokenError::Store(s) => s.into(),
             TokenError::Seal(s) => Self::Internal(s.to_string()),
@@ -174,8 +163,8 @@ impl Services {
         pusher: Arc<dyn Pusher>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let sealer = Sealer::from_hex_key(config.encryption_key.expose())
-            .expect("ENCRYPTION_KEY was validated at start-up");
+        let sealer =
+            Sealer::from_hex_key(config.encryption_key.expose()).expect("ENCRYPTION_KEY was validated at start-up");
         let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone());
         let engine = SyncEngine::new(
             store.clone(),
@@ -215,11 +204,7 @@ impl Services {
             expires_at,
         };
         self.store.put_oauth_state(&pending).await?;
-        Ok(ConnectStart {
-            authorize_url: self.calendly.authorize_url(&state, &pkce.challenge),
-            state,
-            expires_at,
-        })
+        Ok(ConnectStart { authorize_url: self.calendly.authorize_url(&state, &pkce.challenge), state, expires_at })
     }
 
     /// Completes a connect: exchanges the code, stores the integration, mirrors the settings,
@@ -231,21 +216,12 @@ impl Services {
         caller_org: Option<&OrganizationId>,
     ) -> Result<ConnectOutcome, AppError> {
         let now = self.clock.now();
-        let pending = self
-            .store
-            .take_oauth_state(state, now)
-            .await?
-            .ok_or_else(|| {
-                AppError::bad_request(
-                    "invalid_state",
-                    "unknown, expired or already used OAuth state",
-                )
+        let pending =
+            self.store.take_oauth_state(state, now).await?.ok_or_else(|| {
+                AppError::bad_request("invalid_state", "unknown, expired or already used OAuth state")
             })?;
         if caller_org.is_some_and(|org| org != &pending.organization_id) {
-            return Err(AppError::bad_request(
-                "invalid_state",
-                "this OAuth state belongs to another organization",
-            ));
+            return Err(AppError::bad_request("invalid_state", "this OAuth state belongs to another organization"));
         }
         let org = pending.organization_id.clone();
         let verifier = self
@@ -275,10 +251,7 @@ impl Services {
 
         let previous = self.store.get_integration(&org).await?;
         let mut integration = Integration {
-            id: previous
-                .as_ref()
-                .map(|p| p.id.clone())
-                .unwrap_or_else(IntegrationId::generate),
+            id: previous.as_ref().map(|p| p.id.clone()).unwrap_or_else(IntegrationId::generate),
             organization_id: org.clone(),
             connected_by: pending.user_id.clone(),
             calendly_user_uri: user.uri.clone(),
@@ -293,15 +266,11 @@ impl Services {
             expires_at: tokens.expires_at(now),
             token_version: 1,
             refresh_lease_until: None,
-            webhook_subscription_uri: previous
-                .as_ref()
-                .and_then(|p| p.webhook_subscription_uri.clone()),
+            webhook_subscription_uri: previous.as_ref().and_then(|p| p.webhook_subscription_uri.clone()),
             webhook_active: false,
             webhook_signing_key: None,
             auto_sync_enabled: previous.as_ref().is_none_or(|p| p.auto_sync_enabled),
-            sync_interval_minutes: previous
-                .as_ref()
-                .map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |p| p.sync_interval_minutes),
+            sync_interval_minutes: previous.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |p| p.sync_interval_minutes),
             last_synced_at: None,
             next_sync_at: Some(now),
             needs_reconnect: false,
@@ -309,13 +278,8 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        integration.access_token = self
-            .sealer
-            .seal(&tokens.access_token, &seal_context(&integration, "access"));
-        integration.refresh_token = self.sealer.seal(
-            &tokens.refresh_token,
-            &seal_context(&integration, "refresh"),
-        );
+        integration.access_token = self.sealer.seal(&tokens.access_token, &seal_context(&integration, "access"));
+        integration.refresh_token = self.sealer.seal(&tokens.refresh_token, &seal_context(&integration, "refresh"));
         let integration = self.store.save_connected_integration(integration).await?;
 
         let mut mirror = Map::new();
@@ -330,11 +294,7 @@ impl Services {
         mirror.insert("oauth_token_type".into(), json!(integration.token_type));
         self.store.merge_calendly_settings(&org, &mirror).await?;
 
-        let sync = match self
-            .engine
-            .sync_integration(&integration, MANUAL_RATE_LIMIT_BUDGET)
-            .await
-        {
+        let sync = match self.engine.sync_integration(&integration, MANUAL_RATE_LIMIT_BUDGET).await {
             Ok(report) => serde_json::to_value(report).unwrap_or(Value::Null),
             Err(e) => {
                 tracing::warn!(organization_id = %org, error = %e, "initial Calendly sync failed; the scheduled sync will retry");
@@ -358,10 +318,7 @@ impl Services {
     /// The webhook URL of an integration: one URL per integration, so Calendly's
     /// one-subscription-per-URL rule keeps reconnects from creating a second one.
     pub fn webhook_url(&self, integration: &Integration) -> String {
-        format!(
-            "{}/calendly/webhook/{}",
-            self.webhook_base_url, integration.id
-        )
+        format!("{}/calendly/webhook/{}", self.webhook_base_url, integration.id)
     }
 
     /// Makes sure an active subscription delivers to this integration's URL: keeps a working
@@ -369,16 +326,10 @@ impl Services {
     pub async fn ensure_webhook(&self, integration: &Integration) -> Result<bool, AppError> {
         let org = &integration.organization_id;
         let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
-        let (token, _) = self
-            .engine
-            .tokens()
-            .access_token(&session, integration)
-            .await?;
+        let (token, _) = self.engine.tokens().access_token(&session, integration).await?;
         let url = self.webhook_url(integration);
-        let (org_uri, user_uri) = (
-            integration.calendly_organization_uri.clone(),
-            integration.calendly_user_uri.clone(),
-        );
+        let (org_uri, user_uri) =
+            (integration.calendly_organization_uri.clone(), integration.calendly_user_uri.clone());
         let existing = session
             .call(|api| {
                 let (t, o, u) = (token.clone(), org_uri.clone(), user_uri.clone());
@@ -386,13 +337,10 @@ impl Services {
             })
             .await?;
         let ours = existing.into_iter().find(|s| s.callback_url == url);
-        let covers_events =
-            |events: &[String]| WEBHOOK_EVENTS.iter().all(|e| events.iter().any(|x| x == e));
+        let covers_events = |events: &[String]| WEBHOOK_EVENTS.iter().all(|e| events.iter().any(|x| x == e));
         if let Some(current) = &ours {
             if current.is_active() && covers_events(&current.events) {
-                self.store
-                    .set_webhook(org, Some(current.uri.clone()), true)
-                    .await?;
+                self.store.set_webhook(org, Some(current.uri.clone()), true).await?;
                 return Ok(true);
             }
             let uri = current.uri.clone();
@@ -403,11 +351,7 @@ impl Services {
                 })
                 .await?;
         }
-        let request = NewWebhookSubscription {
-            url,
-            organization_uri: org_uri,
-            user_uri,
-        };
+        let request = NewWebhookSubscription { url, organization_uri: org_uri, user_uri };
         match session
             .call(|api| {
                 let (t, r) = (token.clone(), request.clone());
@@ -416,9 +360,7 @@ impl Services {
             .await
         {
             Ok(created) => {
-                self.store
-                    .set_webhook(org, Some(created.uri), created.state == "active")
-                    .await?;
+                self.store.set_webhook(org, Some(created.uri), created.state == "active").await?;
                 Ok(true)
             }
             Err(e) => {
@@ -432,39 +374,32 @@ impl Services {
 
     /// The connection's state, as the settings page shows it.
     pub async fn status(&self, org: &OrganizationId) -> Result<Value, AppError> {
-        Ok(
-            match self
-                .store
-                .get_integration(org)
-                .await?
-                .filter(|i| i.is_active)
-            {
-                Some(i) => json!({
-                    "connected": true,
-                    "email": i.email,
-                    "name": i.name,
-                    "user_uri": i.calendly_user_uri,
-                    "last_synced_at": i.last_synced_at,
-                    "next_sync_at": i.next_sync_at,
-                    "auto_sync_enabled": i.auto_sync_enabled,
-                    "sync_interval_minutes": i.sync_interval_minutes,
-                    "webhook_active": i.webhook_active,
-                    "needs_reconnect": i.needs_reconnect,
-                }),
-                None => json!({
-                    "connected": false,
-                    "email": null,
-                    "name": null,
-                    "user_uri": null,
-                    "last_synced_at": null,
-                    "next_sync_at": null,
-                    "auto_sync_enabled": null,
-                    "sync_interval_minutes": null,
-                    "webhook_active": null,
-                    "needs_reconnect": null,
-                }),
-            },
-        )
+        Ok(match self.store.get_integration(org).await?.filter(|i| i.is_active) {
+            Some(i) => json!({
+                "connected": true,
+                "email": i.email,
+                "name": i.name,
+                "user_uri": i.calendly_user_uri,
+                "last_synced_at": i.last_synced_at,
+                "next_sync_at": i.next_sync_at,
+                "auto_sync_enabled": i.auto_sync_enabled,
+                "sync_interval_minutes": i.sync_interval_minutes,
+                "webhook_active": i.webhook_active,
+                "needs_reconnect": i.needs_reconnect,
+            }),
+            None => json!({
+                "connected": false,
+                "email": null,
+                "name": null,
+                "user_uri": null,
+                "last_synced_at": null,
+                "next_sync_at": null,
+                "auto_sync_enabled": null,
+                "sync_interval_minutes": null,
+                "webhook_active": null,
+                "needs_reconnect": null,
+            }),
+        })
     }
 
     /// Changes auto-sync settings.
@@ -483,12 +418,8 @@ impl Services {
         }
         let interval = interval_minutes.unwrap_or(integration.sync_interval_minutes);
         let enabled = auto_sync_enabled.unwrap_or(integration.auto_sync_enabled);
-        let next = integration
-            .last_synced_at
-            .map(|last| last + Duration::minutes(i64::from(interval)));
-        self.store
-            .update_sync_settings(org, enabled, interval, next)
-            .await?;
+        let next = integration.last_synced_at.map(|last| last + Duration::minutes(i64::from(interval)));
+        self.store.update_sync_settings(org, enabled, interval, next).await?;
         self.status(org).await
     }
 
@@ -498,30 +429,20 @@ impl Services {
         if integration.needs_reconnect {
             return Err(TokenError::NeedsReconnect.into());
         }
-        Ok(self
-            .engine
-            .sync_integration(&integration, MANUAL_RATE_LIMIT_BUDGET)
-            .await?)
+        Ok(self.engine.sync_integration(&integration, MANUAL_RATE_LIMIT_BUDGET).await?)
     }
 
     /// Syncs every integration that is due (the EventBridge schedule).
     pub async fn run_scheduled_syncs(&self) -> Result<Value, AppError> {
-        let due = self
-            .store
-            .list_due_integrations(self.clock.now(), 100)
-            .await?;
-        let results: Vec<(OrganizationId, Result<SyncReport, SyncError>)> =
-            futures::stream::iter(due)
-                .map(|integration| async move {
-                    let result = self
-                        .engine
-                        .sync_integration(&integration, SCHEDULED_RATE_LIMIT_BUDGET)
-                        .await;
-                    (integration.organization_id.clone(), result)
-                })
-                .buffer_unordered(SCHEDULED_CONCURRENCY)
-                .collect()
-                .await;
+        let due = self.store.list_due_integrations(self.clock.now(), 100).await?;
+        let results: Vec<(OrganizationId, Result<SyncReport, SyncError>)> = futures::stream::iter(due)
+            .map(|integration| async move {
+                let result = self.engine.sync_integration(&integration, SCHEDULED_RATE_LIMIT_BUDGET).await;
+                (integration.organization_id.clone(), result)
+            })
+            .buffer_unordered(SCHEDULED_CONCURRENCY)
+            .collect()
+            .await;
         let mut synced = 0;
         let mut failed = Vec::new();
         for (org, result) in results {
@@ -539,22 +460,12 @@ impl Services {
     /// Disconnects: revokes at Calendly, deletes the subscription, soft-deletes the
     /// integration and mirrors the settings. Idempotent; prospects stay.
     pub async fn disconnect(&self, org: &OrganizationId) -> Result<Value, AppError> {
-        let Some(integration) = self
-            .store
-            .get_integration(org)
-            .await?
-            .filter(|i| i.is_active)
-        else {
+        let Some(integration) = self.store.get_integration(org).await?.filter(|i| i.is_active) else {
             return Ok(json!({ "connected": false }));
         };
         // Best-effort at Calendly: a dead token or an outage must not keep the user connected.
         let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
-        if let Ok((token, _)) = self
-            .engine
-            .tokens()
-            .access_token(&session, &integration)
-            .await
-        {
+        if let Ok((token, _)) = self.engine.tokens().access_token(&session, &integration).await {
             if let Some(uri) = integration.webhook_subscription_uri.clone() {
                 let t = token.clone();
                 if let Err(e) = session
@@ -577,10 +488,7 @@ impl Services {
                 tracing::warn!(organization_id = %org, error = %e, "could not revoke the Calendly token");
             }
         }
-        if let Ok(refresh) = self.sealer.open(
-            &integration.refresh_token,
-            &seal_context(&integration, "refresh"),
-        ) {
+        if let Ok(refresh) = self.sealer.open(&integration.refresh_token, &seal_context(&integration, "refresh")) {
             let _ = session
                 .call(|api| {
                     let t = refresh.clone();
@@ -588,9 +496,7 @@ impl Services {
                 })
                 .await;
         }
-        self.store
-            .deactivate_integration(org, self.clock.now())
-            .await?;
+        self.store.deactivate_integration(org, self.clock.now()).await?;
         let mut mirror = Map::new();
         mirror.insert("enabled".into(), json!(false));
         mirror.insert("oauth_connected".into(), json!(false));
@@ -600,27 +506,46 @@ impl Services {
     }
 
     async fn active_integration(&self, org: &OrganizationId) -> Result<Integration, AppError> {
-        self.store
-            .get_integration(org)
-            .await?
-            .filter(|i| i.is_active)
-            .ok_or_else(AppError::not_connected)
+        self.store.get_integration(org).await?.filter(|i| i.is_active).ok_or_else(AppError::not_connected)
+    }
+
+    // ---- Real time -------------------------------------------------------------------------
+
+    /// `$connect`: authenticates the browser by its JWT and stores the connection under its
+    /// organization; a missing or invalid token stores nothing.
+    pub async fn ws_connect(&self, token: Option<&str>, connection_id: &str) -> Result<Connection, AppError> {
+        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| AppError::Unauthorized("missing token".into()))?;
+        let caller = self.jwt.verify(token).map_err(|e| AppError::Unauthorized(e.to_string()))?;
+        if connection_id.is_empty() {
+            return Err(AppError::bad_request("invalid_connection", "missing connection id"));
+        }
+        let now = self.clock.now();
+        let connection = Connection {
+            connection_id: connection_id.to_string(),
+            organization_id: caller.organization_id,
+            user_id: caller.user_id,
+            connected_at: now,
+            expires_at: now + CONNECTION_LIFETIME,
+        };
+        self.store.put_connection(&connection).await?;
+        tracing::info!(organization_id = %connection.organization_id, %connection_id, "WebSocket connected");
+        Ok(connection)
+    }
+
+    /// `$disconnect`: forgets the connection (best-effort in API Gateway, hence the `ttl`).
+    pub async fn ws_disconnect(&self, connection_id: &str) -> Result<(), AppError> {
+        if let Some(c) = self.store.remove_connection(connection_id).await? {
+            tracing::info!(organization_id = %c.organization_id, %connection_id, "WebSocket disconnected");
+        }
+        Ok(())
     }
 
     // ---- Prospects -------------------------------------------------------------------------
 
     /// Creates a prospect by hand; 409 when the email is taken in this organization.
     pub async fn create_prospect(&self, prospect: Prospect) -> Result<Prospect, AppError> {
-        self.store
-            .create_prospect(&prospect)
-            .await
-            .map_err(email_conflict)?;
-        self.pusher
-            .push(
-                &prospect.organization_id,
-                PushMessage::prospect_created(&prospect),
-            )
-            .await;
+        self.store.create_prospect(&prospect).await.map_err(email_conflict)?;
+        self.pusher.push(&prospect.organization_id, PushMessage::prospect_created(&prospect)).await;
         Ok(prospect)
     }
 
@@ -631,42 +556,27 @@ impl Services {
         id: &ProspectId,
         patch: &ProspectPatch,
     ) -> Result<Prospect, AppError> {
-        let updated = self
-            .store
-            .update_prospect(org, id, patch, self.clock.now())
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => AppError::NotFound("prospect"),
-                other => email_conflict(other),
-            })?;
-        self.pusher
-            .push(org, PushMessage::prospect_updated(&updated))
-            .await;
+        let updated = self.store.update_prospect(org, id, patch, self.clock.now()).await.map_err(|e| match e {
+            StoreError::NotFound => AppError::NotFound("prospect"),
+            other => email_conflict(other),
+        })?;
+        self.pusher.push(org, PushMessage::prospect_updated(&updated)).await;
         Ok(updated)
     }
 
     /// Deletes a prospect; 404 when it is not this organization's.
-    pub async fn delete_prospect(
-        &self,
-        org: &OrganizationId,
-        id: &ProspectId,
-    ) -> Result<(), AppError> {
+    pub async fn delete_prospect(&self, org: &OrganizationId, id: &ProspectId) -> Result<(), AppError> {
         if !self.store.delete_prospect(org, id).await? {
             return Err(AppError::NotFound("prospect"));
         }
-        self.pusher
-            .push(org, PushMessage::ProspectDeleted(id.clone()))
-            .await;
+        self.pusher.push(org, PushMessage::ProspectDeleted(id.clone())).await;
         Ok(())
     }
 }
 
 fn email_conflict(e: StoreError) -> AppError {
     match e {
-        StoreError::Conflict(message) => AppError::Conflict {
-            code: "email_taken",
-            message,
-        },
+        StoreError::Conflict(message) => AppError::Conflict { code: "email_taken", message },
         other => other.into(),
     }
 }

@@ -1,9 +1,7 @@
 //! The one sync engine: initial, manual and scheduled syncs, and webhook deliveries (a
 //! delivery is a sync of one invitee whose data came in the payload).
 
-use crate::calendly::{
-    CalendlyApi, CalendlyError, CalendlySession, EventQuery, Invitee, ScheduledEvent,
-};
+use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, EventQuery, Invitee, ScheduledEvent};
 use crate::clock::Clock;
 use crate::domain::booking::{self, ChangeKind, Known, ProspectChange};
 use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle};
@@ -60,9 +58,7 @@ pub enum SyncError {
     Calendly(#[from] CalendlyError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(
-        "a booking kept changing under concurrent writers; giving up after {MAX_COMMIT_ATTEMPTS} attempts"
-    )]
+    #[error("a booking kept changing under concurrent writers; giving up after {MAX_COMMIT_ATTEMPTS} attempts")]
     Contended,
 }
 
@@ -98,15 +94,7 @@ impl SyncEngine {
         days_past: i64,
         days_ahead: i64,
     ) -> Self {
-        Self {
-            store,
-            calendly,
-            pusher,
-            clock,
-            tokens,
-            days_past,
-            days_ahead,
-        }
+        Self { store, calendly, pusher, clock, tokens, days_past, days_ahead }
     }
 
     /// A Calendly session for one run.
@@ -131,18 +119,12 @@ impl SyncEngine {
         report.calendly_requests = session.requests();
         let now = self.clock.now();
         let next = now + chrono::Duration::minutes(i64::from(integration.sync_interval_minutes));
-        self.store
-            .record_sync(&integration.organization_id, now, next)
-            .await?;
+        self.store.record_sync(&integration.organization_id, now, next).await?;
         tracing::info!(organization_id = %integration.organization_id, ?report, "Calendly sync finished");
         Ok(report)
     }
 
-    async fn sync_window(
-        &self,
-        session: &CalendlySession,
-        integration: &Integration,
-    ) -> Result<SyncReport, SyncError> {
+    async fn sync_window(&self, session: &CalendlySession, integration: &Integration) -> Result<SyncReport, SyncError> {
         let org = &integration.organization_id;
         let style = self.store.get_organization(org).await?.note_style();
         let now = self.clock.now();
@@ -162,28 +144,16 @@ impl SyncEngine {
                 .await?;
             report.events_seen += page.collection.len() as u64;
 
-            let uuids: Vec<String> = page
-                .collection
-                .iter()
-                .map(|e| e.uuid().to_string())
-                .collect();
+            let uuids: Vec<String> = page.collection.iter().map(|e| e.uuid().to_string()).collect();
             let known = self.store.event_fingerprints(org, &uuids).await?;
-            let changed: Vec<ScheduledEvent> = page
-                .collection
-                .iter()
-                .filter(|e| known.get(e.uuid()) != Some(&e.fingerprint()))
-                .cloned()
-                .collect();
+            let changed: Vec<ScheduledEvent> =
+                page.collection.iter().filter(|e| known.get(e.uuid()) != Some(&e.fingerprint())).cloned().collect();
 
             // Boxed so the stream's futures have one concrete, Send type.
             let mut results = futures::stream::iter(changed)
-                .map(
-                    |event| -> futures::future::BoxFuture<'_, Result<Vec<Applied>, SyncError>> {
-                        Box::pin(async move {
-                            self.sync_event(session, integration, &event, style).await
-                        })
-                    },
-                )
+                .map(|event| -> futures::future::BoxFuture<'_, Result<Vec<Applied>, SyncError>> {
+                    Box::pin(async move { self.sync_event(session, integration, &event, style).await })
+                })
                 .buffer_unordered(INVITEE_CONCURRENCY);
             while let Some(result) = results.next().await {
                 for applied in result? {
@@ -214,17 +184,11 @@ impl SyncEngine {
             let page = self
                 .authorized(session, integration, |api, token| {
                     let (uuid, token_param) = (uuid.clone(), token_param.clone());
-                    async move {
-                        api.list_invitees(&token, &uuid, token_param.as_deref())
-                            .await
-                    }
+                    async move { api.list_invitees(&token, &uuid, token_param.as_deref()).await }
                 })
                 .await?;
             for invitee in &page.collection {
-                applied.push(
-                    self.apply(integration, &invitee.snapshot(event), style)
-                        .await?,
-                );
+                applied.push(self.apply(integration, &invitee.snapshot(event), style).await?);
             }
             match page.pagination.next_page_token {
                 Some(token) => page_token = Some(token),
@@ -232,13 +196,7 @@ impl SyncEngine {
             }
         }
         // Only once every invitee is recorded: a failure above makes the next sync retry it.
-        self.store
-            .put_event_fingerprint(
-                &integration.organization_id,
-                event.uuid(),
-                &event.fingerprint(),
-            )
-            .await?;
+        self.store.put_event_fingerprint(&integration.organization_id, event.uuid(), &event.fingerprint()).await?;
         Ok(applied)
     }
 
@@ -256,10 +214,7 @@ impl SyncEngine {
         let (token, version) = self.tokens.access_token(session, integration).await?;
         match session.call(|api| call(api, token.clone())).await {
             Err(CalendlyError::Unauthorized) => {
-                let (token, _) = self
-                    .tokens
-                    .replace_rejected(session, integration, version)
-                    .await?;
+                let (token, _) = self.tokens.replace_rejected(session, integration, version).await?;
                 Ok(session.call(|api| call(api, token.clone())).await?)
             }
             other => Ok(other?),
@@ -273,13 +228,8 @@ impl SyncEngine {
         invitee: &Invitee,
         event: &ScheduledEvent,
     ) -> Result<Applied, SyncError> {
-        let style = self
-            .store
-            .get_organization(&integration.organization_id)
-            .await?
-            .note_style();
-        self.apply(integration, &invitee.snapshot(event), style)
-            .await
+        let style = self.store.get_organization(&integration.organization_id).await?.note_style();
+        self.apply(integration, &invitee.snapshot(event), style).await
     }
 
     /// Records one booking exactly once: plan against what is stored, commit all-or-nothing
@@ -299,11 +249,7 @@ impl SyncEngine {
                 (None, Some(key)) => {
                     let prospect = self.store.find_prospect_by_email(org, key).await?;
                     let replaced = match &snapshot.old_invitee_uri {
-                        Some(old) => {
-                            self.store
-                                .get_booking(org, crate::calendly::last_segment(old))
-                                .await?
-                        }
+                        Some(old) => self.store.get_booking(org, crate::calendly::last_segment(old)).await?,
                         None => None,
                     };
                     (prospect, replaced)
@@ -316,14 +262,7 @@ impl SyncEngine {
                 replaced: replaced.as_ref(),
                 stored_prospect_missing,
             };
-            let Some(plan) = booking::plan(
-                org,
-                &integration.id,
-                snapshot,
-                known,
-                style,
-                self.clock.now(),
-            ) else {
+            let Some(plan) = booking::plan(org, &integration.id, snapshot, known, style, self.clock.now()) else {
                 return Ok(Applied::default());
             };
             match self.store.commit_booking(&plan).await {
@@ -335,9 +274,7 @@ impl SyncEngine {
                         notes_added: plan.notes_added(),
                     });
                 }
-                Err(CommitError::Conflict(CommitConflict::ProspectMissing)) => {
-                    stored_prospect_missing = true
-                }
+                Err(CommitError::Conflict(CommitConflict::ProspectMissing)) => stored_prospect_missing = true,
                 Err(CommitError::Conflict(conflict)) => {
                     tracing::debug!(%conflict, invitee = %snapshot.invitee_uri, "lost a race recording a booking; re-planning");
                 }
@@ -350,24 +287,14 @@ impl SyncEngine {
     async fn push_committed(&self, plan: &booking::BookingPlan) {
         let org = &plan.booking.organization_id;
         match &plan.prospect {
-            ProspectChange::Create(p) => {
-                self.pusher
-                    .push(org, PushMessage::prospect_created(p))
-                    .await
-            }
-            ProspectChange::Append { prospect_id, .. } => {
-                match self.store.get_prospect(org, prospect_id).await {
-                    Ok(Some(p)) => {
-                        self.pusher
-                            .push(org, PushMessage::prospect_updated(&p))
-                            .await
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not read the prospect to push its update")
-                    }
+            ProspectChange::Create(p) => self.pusher.push(org, PushMessage::prospect_created(p)).await,
+            ProspectChange::Append { prospect_id, .. } => match self.store.get_prospect(org, prospect_id).await {
+                Ok(Some(p)) => self.pusher.push(org, PushMessage::prospect_updated(&p)).await,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the prospect to push its update")
                 }
-            }
+            },
             ProspectChange::None => {}
         }
         if let Some(n) = &plan.notification {

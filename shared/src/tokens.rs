@@ -38,10 +38,7 @@ pub enum TokenError {
 
 /// Which secret of an integration a sealed value is, for the sealing context.
 pub fn seal_context(integration: &Integration, purpose: &str) -> String {
-    format!(
-        "{}|{}|{purpose}",
-        integration.organization_id, integration.id
-    )
+    format!("{}|{}|{purpose}", integration.organization_id, integration.id)
 }
 
 /// Hands out valid access tokens.
@@ -55,11 +52,7 @@ pub struct TokenKeeper {
 impl TokenKeeper {
     /// A keeper over the integration store.
     pub fn new(store: Arc<dyn Store>, sealer: Sealer, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            store,
-            sealer,
-            clock,
-        }
+        Self { store, sealer, clock }
     }
 
     /// A valid access token and the token version it belongs to.
@@ -78,8 +71,7 @@ impl TokenKeeper {
         integration: &Integration,
         rejected_version: u64,
     ) -> Result<(String, u64), TokenError> {
-        self.token_newer_than(session, integration, Some(rejected_version))
-            .await
+        self.token_newer_than(session, integration, Some(rejected_version)).await
     }
 
     async fn token_newer_than(
@@ -99,31 +91,20 @@ impl TokenKeeper {
                 return Err(TokenError::NeedsReconnect);
             }
             let now = self.clock.now();
-            let usable = current.expires_at > now + REFRESH_AHEAD
-                && rejected.is_none_or(|r| current.token_version > r);
+            let usable = current.expires_at > now + REFRESH_AHEAD && rejected.is_none_or(|r| current.token_version > r);
             if usable {
-                let token = self
-                    .sealer
-                    .open(&current.access_token, &seal_context(&current, "access"))?;
+                let token = self.sealer.open(&current.access_token, &seal_context(&current, "access"))?;
                 return Ok((token, current.token_version));
             }
             let version = current.token_version;
-            if self
-                .store
-                .try_acquire_refresh_lease(org, version, now, now + LEASE)
-                .await?
-            {
+            if self.store.try_acquire_refresh_lease(org, version, now, now + LEASE).await? {
                 return self.refresh_holding_lease(session, &current).await;
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(TokenError::RefreshTimedOut);
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            current = self
-                .store
-                .get_integration(org)
-                .await?
-                .ok_or(TokenError::NotConnected)?;
+            current = self.store.get_integration(org).await?.ok_or(TokenError::NotConnected)?;
         }
     }
 
@@ -134,9 +115,7 @@ impl TokenKeeper {
     ) -> Result<(String, u64), TokenError> {
         let org = &current.organization_id;
         let version = current.token_version;
-        let refresh_token = self
-            .sealer
-            .open(&current.refresh_token, &seal_context(current, "refresh"))?;
+        let refresh_token = self.sealer.open(&current.refresh_token, &seal_context(current, "refresh"))?;
         match session
             .call(|api| {
                 let rt = refresh_token.clone();
@@ -146,19 +125,11 @@ impl TokenKeeper {
         {
             Ok(tokens) => {
                 let update = TokenUpdate {
-                    access_token: self
-                        .sealer
-                        .seal(&tokens.access_token, &seal_context(current, "access")),
-                    refresh_token: self
-                        .sealer
-                        .seal(&tokens.refresh_token, &seal_context(current, "refresh")),
+                    access_token: self.sealer.seal(&tokens.access_token, &seal_context(current, "access")),
+                    refresh_token: self.sealer.seal(&tokens.refresh_token, &seal_context(current, "refresh")),
                     expires_at: tokens.expires_at(self.clock.now()),
                 };
-                if self
-                    .store
-                    .store_refreshed_tokens(org, version, update)
-                    .await?
-                {
+                if self.store.store_refreshed_tokens(org, version, update).await? {
                     tracing::info!(organization_id = %org, token_version = version + 1, "Calendly tokens refreshed");
                     Ok((tokens.access_token, version + 1))
                 } else {

@@ -34,8 +34,7 @@ pub fn signature_header(key: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 fn mac(key: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes())
-        .expect("HMAC accepts keys of any length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -55,9 +54,7 @@ pub fn verify_signature(
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
-            Some(("v1", v)) => {
-                signatures.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?)
-            }
+            Some(("v1", v)) => signatures.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?),
             _ => {}
         }
     }
@@ -65,21 +62,13 @@ pub fn verify_signature(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    let signed_at =
-        DateTime::<Utc>::from_timestamp(timestamp, 0).ok_or(SignatureError::Malformed)?;
+    let signed_at = DateTime::<Utc>::from_timestamp(timestamp, 0).ok_or(SignatureError::Malformed)?;
     if signed_at < now - MAX_AGE || signed_at > now + MAX_FUTURE {
         return Err(SignatureError::Stale);
     }
-    let matches = keys.iter().any(|key| {
-        signatures
-            .iter()
-            .any(|sig| mac(key, timestamp, body).verify_slice(sig).is_ok())
-    });
-    if matches {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    let matches =
+        keys.iter().any(|key| signatures.iter().any(|sig| mac(key, timestamp, body).verify_slice(sig).is_ok()));
+    if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
 #[cfg(test)]
@@ -90,47 +79,23 @@ mod tests {
     fn a_fresh_signature_from_the_key_is_accepted() {
         let now = Utc::now();
         let header = signature_header("key", now.timestamp(), b"{}");
-        assert_eq!(
-            verify_signature(Some(&header), b"{}", &["other", "key"], now),
-            Ok(())
-        );
+        assert_eq!(verify_signature(Some(&header), b"{}", &["other", "key"], now), Ok(()));
     }
 
     #[test]
     fn forged_stale_future_and_malformed_signatures_are_refused() {
         let now = Utc::now();
         let forged = signature_header("wrong", now.timestamp(), b"{}");
-        assert_eq!(
-            verify_signature(Some(&forged), b"{}", &["key"], now),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify_signature(Some(&forged), b"{}", &["key"], now), Err(SignatureError::Mismatch));
         let tampered = signature_header("key", now.timestamp(), b"{}");
-        assert_eq!(
-            verify_signature(Some(&tampered), b"{ }", &["key"], now),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify_signature(Some(&tampered), b"{ }", &["key"], now), Err(SignatureError::Mismatch));
         let stale = signature_header("key", (now - Duration::minutes(4)).timestamp(), b"{}");
-        assert_eq!(
-            verify_signature(Some(&stale), b"{}", &["key"], now),
-            Err(SignatureError::Stale)
-        );
+        assert_eq!(verify_signature(Some(&stale), b"{}", &["key"], now), Err(SignatureError::Stale));
         let future = signature_header("key", (now + Duration::minutes(2)).timestamp(), b"{}");
-        assert_eq!(
-            verify_signature(Some(&future), b"{}", &["key"], now),
-            Err(SignatureError::Stale)
-        );
-        assert_eq!(
-            verify_signature(None, b"{}", &["key"], now),
-            Err(SignatureError::Missing)
-        );
-        assert_eq!(
-            verify_signature(Some("t=1,v1=zz"), b"{}", &["key"], now),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify_signature(Some("v1=abcd"), b"{}", &["key"], now),
-            Err(SignatureError::Malformed)
-        );
+        assert_eq!(verify_signature(Some(&future), b"{}", &["key"], now), Err(SignatureError::Stale));
+        assert_eq!(verify_signature(None, b"{}", &["key"], now), Err(SignatureError::Missing));
+        assert_eq!(verify_signature(Some("t=1,v1=zz"), b"{}", &["key"], now), Err(SignatureError::Malformed));
+        assert_eq!(verify_signature(Some("v1=abcd"), b"{}", &["key"], now), Err(SignatureError::Malformed));
     }
 
     #[test]
@@ -138,9 +103,6 @@ mod tests {
         // t + "." + body, HMAC-SHA256, lowercase hex.
         let sig = sign("secret", 1492774577, b"{\"a\":1}");
         assert_eq!(sig.len(), 64);
-        assert!(
-            sig.chars()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
+        assert!(sig.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     }
 }

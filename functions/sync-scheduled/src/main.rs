@@ -7,15 +7,12 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
-    let services = shared::wiring::services_from_env()?;
+    let services = shared::wiring::services_from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let services = services.clone();
         async move {
             tracing::info!(source = ?event.payload.get("source"), "scheduled sync");
-            services
-                .run_scheduled_syncs()
-                .await
-                .map_err(|e| lambda_runtime::Error::from(e.to_string()))
+            services.run_scheduled_syncs().await.map_err(|e| lambda_runtime::Error::from(e.to_string()))
         }
     }))
     .await

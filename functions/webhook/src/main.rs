@@ -3,10 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init(true);
-    let services = shared::wiring::services_from_env()?;
-    lambda_http::run(shared::http::serve(
-        shared::http::webhook_routes(),
-        services,
-    ))
-    .await
+    let services = shared::wiring::services_from_env().await?;
+    lambda_http::run(shared::http::serve(shared::http::webhook_routes(), services)).await
 }

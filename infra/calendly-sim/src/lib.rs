@@ -70,8 +70,7 @@ impl Shared {
 impl CalendlySim {
     /// Starts the simulator on `127.0.0.1:port` (0 for any free port).
     pub async fn start(config: SimConfig, port: u16) -> std::io::Result<Self> {
-        let listener =
-            tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let inner = Arc::new(Shared {
             config,
@@ -109,11 +108,8 @@ impl CalendlySim {
     /// bound to the redirect URI and PKCE challenge of the authorize URL.
     pub fn approve(&self, user: &SimUser, authorize_url: &str) -> Result<String, String> {
         let url = url::Url::parse(authorize_url).map_err(|e| e.to_string())?;
-        let query: std::collections::HashMap<String, String> =
-            url.query_pairs().into_owned().collect();
-        self.inner
-            .state()
-            .approve(&self.inner.config, &user.uuid, &query)
+        let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+        self.inner.state().approve(&self.inner.config, &user.uuid, &query)
     }
 
     /// Books a slot with `user` (an invitee creates a scheduled event); delivers webhooks.
@@ -126,10 +122,7 @@ impl CalendlySim {
     /// Books many slots at once (no webhook deliveries): seeding for syncs and benchmarks.
     pub fn seed_bookings(&self, user: &SimUser, specs: Vec<BookingSpec>) -> Vec<Booked> {
         let mut state = self.inner.state();
-        specs
-            .into_iter()
-            .map(|spec| state.book_silently(&user.uuid, spec))
-            .collect()
+        specs.into_iter().map(|spec| state.book_silently(&user.uuid, spec)).collect()
     }
 
     /// The invitee cancels; delivers `invitee.canceled`.
@@ -186,15 +179,10 @@ impl CalendlySim {
     /// Every API request so far (token endpoint excluded).
     pub fn api_request_count(&self) -> u64 {
         let state = self.inner.state();
-        [
-            "users_me",
-            "scheduled_events",
-            "invitees",
-            "webhook_subscriptions",
-        ]
-        .iter()
-        .map(|k| state.requests.get(*k).copied().unwrap_or(0))
-        .sum()
+        ["users_me", "scheduled_events", "invitees", "webhook_subscriptions"]
+            .iter()
+            .map(|k| state.requests.get(*k).copied().unwrap_or(0))
+            .sum()
     }
 
     /// Refresh-token reuses refused with `invalid_grant`.
@@ -216,13 +204,7 @@ impl CalendlySim {
     /// Disables `user`'s subscriptions, as Calendly does after 24 h of failed deliveries.
     pub fn disable_webhook_subscriptions(&self, user: &SimUser) {
         let now = self.inner.state().now();
-        for w in self
-            .inner
-            .state()
-            .webhooks
-            .iter_mut()
-            .filter(|w| w.user_uuid == user.uuid)
-        {
+        for w in self.inner.state().webhooks.iter_mut().filter(|w| w.user_uuid == user.uuid) {
             w.state = "disabled".into();
             w.retry_started_at = Some(now);
         }
@@ -234,18 +216,9 @@ impl CalendlySim {
     }
 
     /// A signed delivery body and header for `event` about `booked` (tests of our receiver).
-    pub fn signed_delivery(
-        &self,
-        event: &str,
-        booked: &Booked,
-        signed_at: DateTime<Utc>,
-    ) -> (Vec<u8>, String) {
+    pub fn signed_delivery(&self, event: &str, booked: &Booked, signed_at: DateTime<Utc>) -> (Vec<u8>, String) {
         let body = self.inner.state().delivery_body(event, booked);
-        let header = sign_header(
-            &self.inner.config.webhook_signing_key,
-            signed_at.timestamp(),
-            &body,
-        );
+        let header = sign_header(&self.inner.config.webhook_signing_key, signed_at.timestamp(), &body);
         (body, header)
     }
 
@@ -253,11 +226,7 @@ impl CalendlySim {
         // Signed on the simulator's clock, which tests move forward together with ours.
         let signed_at = self.inner.state().now().timestamp();
         for delivery in deliveries {
-            let header = sign_header(
-                &self.inner.config.webhook_signing_key,
-                signed_at,
-                &delivery.body,
-            );
+            let header = sign_header(&self.inner.config.webhook_signing_key, signed_at, &delivery.body);
             let result = self
                 .inner
                 .http
@@ -284,14 +253,10 @@ impl CalendlySim {
 /// Calendly's signature header: `t=<unix>,v1=<hex HMAC-SHA256(key, t + "." + body)>`.
 pub fn sign_header(key: &str, timestamp: i64, body: &[u8]) -> String {
     use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes())
-        .expect("HMAC takes any key length");
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
+    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 pub(crate) fn random(bytes: usize) -> String {
@@ -306,12 +271,5 @@ pub(crate) fn uuid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }

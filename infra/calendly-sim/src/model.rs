@@ -26,12 +26,7 @@ pub struct BookingSpec {
 
 impl BookingSpec {
     /// A 30-minute booking.
-    pub fn new(
-        invitee_name: &str,
-        invitee_email: &str,
-        event_name: &str,
-        start_time: DateTime<Utc>,
-    ) -> Self {
+    pub fn new(invitee_name: &str, invitee_email: &str, event_name: &str, start_time: DateTime<Utc>) -> Self {
         Self {
             invitee_name: invitee_name.into(),
             invitee_email: invitee_email.into(),
@@ -55,10 +50,7 @@ pub struct Booked {
 impl Booked {
     /// The invitee's URI, as Calendly writes it.
     pub fn invitee_uri(&self) -> String {
-        format!(
-            "{API}/scheduled_events/{}/invitees/{}",
-            self.event_uuid, self.invitee_uuid
-        )
+        format!("{API}/scheduled_events/{}/invitees/{}", self.event_uuid, self.invitee_uuid)
     }
 }
 
@@ -171,10 +163,7 @@ impl SimState {
     }
 
     pub fn new() -> Self {
-        Self {
-            deliveries_enabled: true,
-            ..Self::default()
-        }
+        Self { deliveries_enabled: true, ..Self::default() }
     }
 
     pub fn count(&mut self, kind: &str) {
@@ -259,26 +248,20 @@ impl SimState {
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
     ) -> Result<Value, (&'static str, &'static str)> {
-        let grant = self.codes.remove(code).ok_or((
-            "invalid_grant",
-            "The provided authorization grant is invalid, expired or revoked",
-        ))?;
+        let grant = self
+            .codes
+            .remove(code)
+            .ok_or(("invalid_grant", "The provided authorization grant is invalid, expired or revoked"))?;
         if grant.expires_at < self.now() {
             return Err(("invalid_grant", "The authorization code has expired"));
         }
         if redirect_uri != Some(grant.redirect_uri.as_str()) {
-            return Err((
-                "invalid_grant",
-                "The redirect_uri does not match the authorization request",
-            ));
+            return Err(("invalid_grant", "The redirect_uri does not match the authorization request"));
         }
         let verifier = verifier.ok_or(("invalid_request", "code_verifier is required"))?;
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         if challenge != grant.challenge {
-            return Err((
-                "invalid_grant",
-                "The code_verifier does not match the code_challenge",
-            ));
+            return Err(("invalid_grant", "The code_verifier does not match the code_challenge"));
         }
         Ok(self.issue_tokens(&grant.user_uuid))
     }
@@ -287,8 +270,7 @@ impl SimState {
     pub fn refresh(&mut self, token: &str) -> Result<Value, (&'static str, &'static str)> {
         match self.refresh_tokens.remove(token) {
             Some(user) => {
-                self.used_refresh_tokens
-                    .insert(token.to_string(), user.clone());
+                self.used_refresh_tokens.insert(token.to_string(), user.clone());
                 Ok(self.issue_tokens(&user))
             }
             None => {
@@ -307,17 +289,10 @@ impl SimState {
         let refresh = random(32);
         self.access_tokens.insert(
             access.clone(),
-            AccessToken {
-                user_uuid: user_uuid.into(),
-                expires_at: now + Duration::seconds(ACCESS_TOKEN_SECONDS),
-            },
+            AccessToken { user_uuid: user_uuid.into(), expires_at: now + Duration::seconds(ACCESS_TOKEN_SECONDS) },
         );
-        self.refresh_tokens
-            .insert(refresh.clone(), user_uuid.into());
-        let org = self
-            .user(user_uuid)
-            .map(|u| u.organization_uri.clone())
-            .unwrap_or_default();
+        self.refresh_tokens.insert(refresh.clone(), user_uuid.into());
+        let org = self.user(user_uuid).map(|u| u.organization_uri.clone()).unwrap_or_default();
         json!({
             "token_type": "Bearer",
             "expires_in": ACCESS_TOKEN_SECONDS,
@@ -331,8 +306,7 @@ impl SimState {
     }
 
     pub fn revoke(&mut self, token: &str) {
-        let removed = self.access_tokens.remove(token).is_some()
-            | self.refresh_tokens.remove(token).is_some();
+        let removed = self.access_tokens.remove(token).is_some() | self.refresh_tokens.remove(token).is_some();
         if removed {
             self.revoked += 1;
         }
@@ -347,10 +321,7 @@ impl SimState {
     /// Counts a request against the user's minute; returns (limit, remaining, reset secs) or 429.
     pub fn rate_limit(&mut self, user: &str, limit: u32) -> Result<(u32, u32, i64), i64> {
         let now = Utc::now();
-        let window = self
-            .rate_windows
-            .entry(user.to_string())
-            .or_insert((now, 0));
+        let window = self.rate_windows.entry(user.to_string()).or_insert((now, 0));
         if now - window.0 >= Duration::minutes(1) {
             *window = (now, 0);
         }
@@ -366,12 +337,7 @@ impl SimState {
         Ok((limit, limit - window.1, reset))
     }
 
-    fn new_booking(
-        &mut self,
-        user_uuid: &str,
-        spec: BookingSpec,
-        old_invitee: Option<String>,
-    ) -> Booked {
+    fn new_booking(&mut self, user_uuid: &str, spec: BookingSpec, old_invitee: Option<String>) -> Booked {
         let now = self.now();
         let event_uuid = uuid();
         let invitee_uuid = uuid();
@@ -399,10 +365,7 @@ impl SimState {
             created_at: now,
             updated_at: now,
         });
-        Booked {
-            event_uuid,
-            invitee_uuid,
-        }
+        Booked { event_uuid, invitee_uuid }
     }
 
     pub fn book_silently(&mut self, user_uuid: &str, spec: BookingSpec) -> Booked {
@@ -425,11 +388,7 @@ impl SimState {
             "canceler_type": "invitee",
             "created_at": time(now),
         });
-        if let Some(i) = self
-            .invitees
-            .iter_mut()
-            .find(|i| i.uuid == booked.invitee_uuid)
-        {
+        if let Some(i) = self.invitees.iter_mut().find(|i| i.uuid == booked.invitee_uuid) {
             i.status = "canceled".into();
             i.rescheduled = rescheduled_to.is_some();
             i.new_invitee = rescheduled_to;
@@ -448,20 +407,13 @@ impl SimState {
         self.deliveries_for("invitee.canceled", booked)
     }
 
-    pub fn reschedule(
-        &mut self,
-        booked: &Booked,
-        new_start: DateTime<Utc>,
-    ) -> (Booked, Vec<Delivery>) {
+    pub fn reschedule(&mut self, booked: &Booked, new_start: DateTime<Utc>) -> (Booked, Vec<Delivery>) {
         let Some(old) = self.invitees.iter().find(|i| i.uuid == booked.invitee_uuid) else {
             return (booked.clone(), Vec::new());
         };
         let mut spec = old.spec.clone();
         spec.start_time = new_start;
-        let user_uuid = self
-            .event(&booked.event_uuid)
-            .map(|e| e.user_uuid.clone())
-            .unwrap_or_default();
+        let user_uuid = self.event(&booked.event_uuid).map(|e| e.user_uuid.clone()).unwrap_or_default();
         let new = self.new_booking(&user_uuid, spec, Some(booked.invitee_uri()));
         self.events.sort_by_key(|e| e.start);
         self.cancel_record(booked, "Rescheduled", Some(new.invitee_uri()));
@@ -472,22 +424,12 @@ impl SimState {
 
     pub fn set_no_show(&mut self, booked: &Booked, no_show: bool) -> Vec<Delivery> {
         let now = self.now();
-        if let Some(i) = self
-            .invitees
-            .iter_mut()
-            .find(|i| i.uuid == booked.invitee_uuid)
-        {
-            i.no_show = no_show.then(|| json!({ "uri": format!("{API}/invitee_no_shows/{}", uuid()), "created_at": time(now) }));
+        if let Some(i) = self.invitees.iter_mut().find(|i| i.uuid == booked.invitee_uuid) {
+            i.no_show = no_show
+                .then(|| json!({ "uri": format!("{API}/invitee_no_shows/{}", uuid()), "created_at": time(now) }));
             i.updated_at = now;
         }
-        self.deliveries_for(
-            if no_show {
-                "invitee_no_show.created"
-            } else {
-                "invitee_no_show.deleted"
-            },
-            booked,
-        )
+        self.deliveries_for(if no_show { "invitee_no_show.created" } else { "invitee_no_show.deleted" }, booked)
     }
 
     fn event(&self, uuid: &str) -> Option<&Event> {
@@ -496,11 +438,7 @@ impl SimState {
 
     pub fn event_json(&self, e: &Event) -> Value {
         let user = self.user(&e.user_uuid);
-        let invitees: Vec<&InviteeRecord> = self
-            .invitees
-            .iter()
-            .filter(|i| i.event_uuid == e.uuid)
-            .collect();
+        let invitees: Vec<&InviteeRecord> = self.invitees.iter().filter(|i| i.event_uuid == e.uuid).collect();
         let active = invitees.iter().filter(|i| i.status == "active").count();
         let mut event = json!({
             "uri": format!("{API}/scheduled_events/{}", e.uuid),
@@ -564,9 +502,7 @@ impl SimState {
         if let Some(e) = scheduled {
             payload["scheduled_event"] = self.event_json(e);
         }
-        let created_by = scheduled
-            .and_then(|e| self.user(&e.user_uuid))
-            .map(|u| u.uri.clone());
+        let created_by = scheduled.and_then(|e| self.user(&e.user_uuid)).map(|u| u.uri.clone());
         let envelope = json!({
             "created_at": time(self.now()),
             "created_by": created_by,
@@ -586,15 +522,8 @@ impl SimState {
         let body = self.delivery_body(event, booked);
         self.webhooks
             .iter()
-            .filter(|w| {
-                w.user_uuid == user_uuid
-                    && w.state == "active"
-                    && w.events.iter().any(|e| e == event)
-            })
-            .map(|w| Delivery {
-                url: w.callback_url.clone(),
-                body: body.clone(),
-            })
+            .filter(|w| w.user_uuid == user_uuid && w.state == "active" && w.events.iter().any(|e| e == event))
+            .map(|w| Delivery { url: w.callback_url.clone(), body: body.clone() })
             .collect()
     }
 }
@@ -605,13 +534,6 @@ pub(crate) mod uuid {
     /// A stable UUID-shaped id derived from `seed` (organization of a user, event type of a name).
     pub fn org_for(seed: &str) -> String {
         let h = hex::encode(Sha256::digest(seed.as_bytes()));
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
     }
 }

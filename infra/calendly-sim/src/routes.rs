@@ -27,31 +27,17 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/users/me", get(users_me))
         .route("/scheduled_events", get(scheduled_events))
         .route("/scheduled_events/{uuid}/invitees", get(invitees))
-        .route(
-            "/webhook_subscriptions",
-            get(list_webhooks).post(create_webhook),
-        )
-        .route(
-            "/webhook_subscriptions/{uuid}",
-            axum::routing::delete(delete_webhook),
-        )
+        .route("/webhook_subscriptions", get(list_webhooks).post(create_webhook))
+        .route("/webhook_subscriptions/{uuid}", axum::routing::delete(delete_webhook))
         .with_state(shared)
 }
 
 fn error(status: StatusCode, title: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({ "title": title, "message": message })),
-    )
-        .into_response()
+    (status, axum::Json(json!({ "title": title, "message": message }))).into_response()
 }
 
 fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({ "error": code, "error_description": description })),
-    )
-        .into_response()
+    (status, axum::Json(json!({ "error": code, "error_description": description }))).into_response()
 }
 
 /// The browser's consent: approves at once as the first user (or `login=<email>`).
@@ -70,11 +56,7 @@ async fn authorize(State(sim): Sim, Query(q): Params) -> Response {
             let mut url = match url::Url::parse(&redirect_uri) {
                 Ok(u) => u,
                 Err(_) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        "Invalid Argument",
-                        "invalid redirect_uri",
-                    );
+                    return error(StatusCode::BAD_REQUEST, "Invalid Argument", "invalid redirect_uri");
                 }
             };
             url.query_pairs_mut().append_pair("code", &code);
@@ -88,37 +70,23 @@ async fn authorize(State(sim): Sim, Query(q): Params) -> Response {
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Basic ")?;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Basic ")?;
     let decoded = String::from_utf8(STANDARD.decode(value).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
 }
 
 async fn token(State(sim): Sim, headers: HeaderMap, body: String) -> Response {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let mut state = sim.state();
     state.count("token");
     if state.unavailable {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service Unavailable",
-            "try again later",
-        );
+        return error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", "try again later");
     }
     match basic_credentials(&headers) {
         Some((id, secret)) if id == sim.config.client_id && secret == sim.config.client_secret => {}
         _ => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "Client authentication failed",
-            );
+            return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed");
         }
     }
     let result = match form.get("grant_type").map(String::as_str) {
@@ -127,15 +95,8 @@ async fn token(State(sim): Sim, headers: HeaderMap, body: String) -> Response {
             form.get("redirect_uri").map(String::as_str),
             form.get("code_verifier").map(String::as_str),
         ),
-        Some("refresh_token") => state.refresh(
-            form.get("refresh_token")
-                .map(String::as_str)
-                .unwrap_or_default(),
-        ),
-        _ => Err((
-            "unsupported_grant_type",
-            "The authorization grant type is not supported",
-        )),
+        Some("refresh_token") => state.refresh(form.get("refresh_token").map(String::as_str).unwrap_or_default()),
+        _ => Err(("unsupported_grant_type", "The authorization grant type is not supported")),
     };
     match result {
         Ok(tokens) => axum::Json(tokens).into_response(),
@@ -144,30 +105,20 @@ async fn token(State(sim): Sim, headers: HeaderMap, body: String) -> Response {
 }
 
 async fn revoke(State(sim): Sim, body: String) -> Response {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let mut state = sim.state();
     state.count("revoke");
     if form.get("client_id") != Some(&sim.config.client_id)
         || form.get("client_secret") != Some(&sim.config.client_secret)
     {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "Client authentication failed",
-        );
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed");
     }
     state.revoke(form.get("token").map(String::as_str).unwrap_or_default());
     axum::Json(json!({})).into_response()
 }
 
 /// Authenticates an API request, applies latency, availability and the rate limit.
-async fn gate(
-    sim: &Shared,
-    headers: &HeaderMap,
-    kind: &str,
-) -> Result<(String, [(String, String); 3]), Response> {
+async fn gate(sim: &Shared, headers: &HeaderMap, kind: &str) -> Result<(String, [(String, String); 3]), Response> {
     let latency = sim.state().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -187,11 +138,7 @@ async fn gate(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     let Some(user) = state.authenticate(token) else {
-        return Err(error(
-            StatusCode::UNAUTHORIZED,
-            "Unauthenticated",
-            "The access token is invalid",
-        ));
+        return Err(error(StatusCode::UNAUTHORIZED, "Unauthenticated", "The access token is invalid"));
     };
     match state.rate_limit(&user, sim.config.rate_limit_per_minute) {
         Ok((limit, remaining, reset)) => Ok((
@@ -203,11 +150,8 @@ async fn gate(
             ],
         )),
         Err(reset) => {
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too Many Requests",
-                "You have exceeded the rate limit",
-            );
+            let mut response =
+                error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", "You have exceeded the rate limit");
             let headers = response.headers_mut();
             headers.insert("x-ratelimit-limit", sim.config.rate_limit_per_minute.into());
             headers.insert("x-ratelimit-remaining", 0.into());
@@ -219,10 +163,7 @@ async fn gate(
 
 fn with_headers(mut response: Response, headers: [(String, String); 3]) -> Response {
     for (k, v) in headers {
-        if let (Ok(k), Ok(v)) = (
-            header::HeaderName::try_from(k),
-            header::HeaderValue::try_from(v),
-        ) {
+        if let (Ok(k), Ok(v)) = (header::HeaderName::try_from(k), header::HeaderValue::try_from(v)) {
             response.headers_mut().insert(k, v);
         }
     }
@@ -236,21 +177,11 @@ fn count_param(q: &HashMap<String, String>) -> Result<usize, Response> {
             .parse::<usize>()
             .ok()
             .filter(|c| (1..=100).contains(c))
-            .ok_or_else(|| {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    "Invalid Argument",
-                    "count must be between 1 and 100",
-                )
-            }),
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "Invalid Argument", "count must be between 1 and 100")),
     }
 }
 
-fn page<T: Clone>(
-    items: &[T],
-    q: &HashMap<String, String>,
-    path: &str,
-) -> Result<(Vec<T>, Value), Response> {
+fn page<T: Clone>(items: &[T], q: &HashMap<String, String>, path: &str) -> Result<(Vec<T>, Value), Response> {
     let count = count_param(q)?;
     let offset = match q.get("page_token") {
         None => 0,
@@ -259,17 +190,11 @@ fn page<T: Clone>(
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse::<usize>().ok()))
-            .ok_or_else(|| {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    "Invalid Argument",
-                    "invalid page_token",
-                )
-            })?,
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "Invalid Argument", "invalid page_token"))?,
     };
     let slice: Vec<T> = items.iter().skip(offset).take(count).cloned().collect();
-    let next = (offset + slice.len() < items.len())
-        .then(|| URL_SAFE_NO_PAD.encode(format!("o:{}", offset + slice.len())));
+    let next =
+        (offset + slice.len() < items.len()).then(|| URL_SAFE_NO_PAD.encode(format!("o:{}", offset + slice.len())));
     let pagination = json!({
         "count": slice.len(),
         "next_page": next.as_ref().map(|t| format!("https://api.calendly.com{path}?count={count}&page_token={t}")),
@@ -289,21 +214,14 @@ async fn users_me(State(sim): Sim, headers: HeaderMap) -> Response {
     let Some(u) = state.user(&user).cloned() else {
         return error(StatusCode::NOT_FOUND, "Resource Not Found", "user");
     };
-    with_headers(
-        axum::Json(json!({ "resource": state.user_json(&u) })).into_response(),
-        rl,
-    )
+    with_headers(axum::Json(json!({ "resource": state.user_json(&u) })).into_response(), rl)
 }
 
 fn parse_time(q: &HashMap<String, String>, key: &str) -> Result<Option<DateTime<Utc>>, Response> {
     q.get(key)
         .map(|v| {
             v.parse::<DateTime<Utc>>().map_err(|_| {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    "Invalid Argument",
-                    &format!("{key} must be a UTC timestamp"),
-                )
+                error(StatusCode::BAD_REQUEST, "Invalid Argument", &format!("{key} must be a UTC timestamp"))
             })
         })
         .transpose()
@@ -322,11 +240,7 @@ async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params)
         (Some(u), _) if u == &me.uri => {}
         (None, Some(o)) if o == &me.organization_uri => {}
         (None, None) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "Invalid Argument",
-                "user or organization is required",
-            );
+            return error(StatusCode::BAD_REQUEST, "Invalid Argument", "user or organization is required");
         }
         _ => {
             return error(
@@ -336,10 +250,7 @@ async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params)
             );
         }
     }
-    let (min, max) = match (
-        parse_time(&q, "min_start_time"),
-        parse_time(&q, "max_start_time"),
-    ) {
+    let (min, max) = match (parse_time(&q, "min_start_time"), parse_time(&q, "max_start_time")) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(r), _) | (_, Err(r)) => return r,
     };
@@ -367,49 +278,28 @@ async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params)
         matching.reverse();
     }
     match page(&matching, &q, "/scheduled_events") {
-        Ok((collection, pagination)) => with_headers(
-            axum::Json(json!({ "collection": collection, "pagination": pagination }))
-                .into_response(),
-            rl,
-        ),
+        Ok((collection, pagination)) => {
+            with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
+        }
         Err(r) => r,
     }
 }
 
-async fn invitees(
-    State(sim): Sim,
-    headers: HeaderMap,
-    Path(uuid): Path<String>,
-    Query(q): Params,
-) -> Response {
+async fn invitees(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>, Query(q): Params) -> Response {
     let (user, rl) = match gate(&sim, &headers, "invitees").await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let state = sim.state();
-    if !state
-        .events
-        .iter()
-        .any(|e| e.uuid == uuid && e.user_uuid == user)
-    {
-        return error(
-            StatusCode::NOT_FOUND,
-            "Resource Not Found",
-            "The server could not find the requested resource.",
-        );
+    if !state.events.iter().any(|e| e.uuid == uuid && e.user_uuid == user) {
+        return error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource.");
     }
-    let list: Vec<Value> = state
-        .invitees
-        .iter()
-        .filter(|i| i.event_uuid == uuid)
-        .map(|i| state.invitee_json(i))
-        .collect();
+    let list: Vec<Value> =
+        state.invitees.iter().filter(|i| i.event_uuid == uuid).map(|i| state.invitee_json(i)).collect();
     match page(&list, &q, &format!("/scheduled_events/{uuid}/invitees")) {
-        Ok((collection, pagination)) => with_headers(
-            axum::Json(json!({ "collection": collection, "pagination": pagination }))
-                .into_response(),
-            rl,
-        ),
+        Ok((collection, pagination)) => {
+            with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
+        }
         Err(r) => r,
     }
 }
@@ -420,25 +310,14 @@ async fn list_webhooks(State(sim): Sim, headers: HeaderMap, Query(q): Params) ->
         Err(r) => return r,
     };
     if !q.contains_key("organization") || !q.contains_key("scope") {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Invalid Argument",
-            "organization and scope are required",
-        );
+        return error(StatusCode::BAD_REQUEST, "Invalid Argument", "organization and scope are required");
     }
     let state = sim.state();
-    let list: Vec<Value> = state
-        .webhooks
-        .iter()
-        .filter(|w| w.user_uuid == user)
-        .map(|w| w.to_json())
-        .collect();
+    let list: Vec<Value> = state.webhooks.iter().filter(|w| w.user_uuid == user).map(|w| w.to_json()).collect();
     match page(&list, &q, "/webhook_subscriptions") {
-        Ok((collection, pagination)) => with_headers(
-            axum::Json(json!({ "collection": collection, "pagination": pagination }))
-                .into_response(),
-            rl,
-        ),
+        Ok((collection, pagination)) => {
+            with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
+        }
         Err(r) => r,
     }
 }
@@ -449,51 +328,23 @@ async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Re
         Err(r) => return r,
     };
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Invalid Argument",
-            "body must be JSON",
-        );
+        return error(StatusCode::BAD_REQUEST, "Invalid Argument", "body must be JSON");
     };
-    let url = body
-        .get("url")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let url = body.get("url").and_then(Value::as_str).unwrap_or_default().to_string();
     let events: Vec<String> = body
         .get("events")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e.as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|e| e.as_str().map(String::from)).collect())
         .unwrap_or_default();
-    let scope = body
-        .get("scope")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let organization = body
-        .get("organization")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let known = [
-        "invitee.created",
-        "invitee.canceled",
-        "invitee_no_show.created",
-        "invitee_no_show.deleted",
-    ];
+    let scope = body.get("scope").and_then(Value::as_str).unwrap_or_default();
+    let organization = body.get("organization").and_then(Value::as_str).unwrap_or_default().to_string();
+    let known = ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"];
     if url::Url::parse(&url).is_err()
         || events.is_empty()
         || events.iter().any(|e| !known.contains(&e.as_str()))
         || organization.is_empty()
     {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Invalid Argument",
-            "url, events and organization are required",
-        );
+        return error(StatusCode::BAD_REQUEST, "Invalid Argument", "url, events and organization are required");
     }
     let mut state = sim.state();
     let Some(me) = state.user(&user).cloned() else {
@@ -503,18 +354,10 @@ async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Re
         || body.get("user").and_then(Value::as_str) != Some(me.uri.as_str())
         || organization != me.organization_uri
     {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Invalid Argument",
-            "scope user requires this user and organization",
-        );
+        return error(StatusCode::BAD_REQUEST, "Invalid Argument", "scope user requires this user and organization");
     }
     if state.webhooks.iter().any(|w| w.callback_url == url) {
-        return error(
-            StatusCode::CONFLICT,
-            "Already Exists",
-            "Hook with this url already exists",
-        );
+        return error(StatusCode::CONFLICT, "Already Exists", "Hook with this url already exists");
     }
     let now = state.now();
     let hook = crate::model::Webhook {
@@ -529,10 +372,7 @@ async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Re
     };
     let json = hook.to_json();
     state.webhooks.push(hook);
-    with_headers(
-        (StatusCode::CREATED, axum::Json(json!({ "resource": json }))).into_response(),
-        rl,
-    )
+    with_headers((StatusCode::CREATED, axum::Json(json!({ "resource": json }))).into_response(), rl)
 }
 
 async fn delete_webhook(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>) -> Response {
@@ -542,15 +382,9 @@ async fn delete_webhook(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<St
     };
     let mut state = sim.state();
     let before = state.webhooks.len();
-    state
-        .webhooks
-        .retain(|w| !(w.uuid == uuid && w.user_uuid == user));
+    state.webhooks.retain(|w| !(w.uuid == uuid && w.user_uuid == user));
     if state.webhooks.len() == before {
-        return error(
-            StatusCode::NOT_FOUND,
-            "Resource Not Found",
-            "The server could not find the requested resource.",
-        );
+        return error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource.");
     }
     with_headers(StatusCode::NO_CONTENT.into_response(), rl)
 }

@@ -1,17 +1,19 @@
 //! The local stack: every function of the product in one process, on the embedded store,
 //! with the Calendly simulator standing in for Calendly when no real credentials are set.
-//! The routers are the functions' own (`shared::http`), mounted unchanged.
+//! The routers are the functions' own (`shared::http`), mounted unchanged, and the
+//! WebSocket side runs the `ws-connect`/`ws-disconnect` handlers behind a local API Gateway.
+
+pub mod gateway;
 
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
 use calendly_sim::{BookingSpec, CalendlySim, SimConfig, SimUser};
 use chrono::{Duration, Utc};
-use shared::calendly::HttpCalendly;
-use shared::calendly::client::CalendlySettings;
 use shared::clock::SystemClock;
 use shared::config::{Config, ConfigError};
-use shared::push::{NoPushEndpoint, Pusher};
+use shared::push::apigateway::ApiGatewayConnections;
+use shared::push::{ConnectionPusher, Pusher};
 use shared::service::Services;
 use shared::store::MemoryStore;
 use std::collections::HashMap;
@@ -55,16 +57,14 @@ pub enum StackError {
 }
 
 /// A fixed development key: the local stack's data lives in memory and dies with it.
-const LOCAL_ENCRYPTION_KEY: &str =
-    "6c6f63616c2d737461636b2d6f6e6c792d6e6f742d666f722d70726f64756374";
+const LOCAL_ENCRYPTION_KEY: &str = "6c6f63616c2d737461636b2d6f6e6c792d6e6f742d666f722d70726f64756374";
 /// The demo JWT secret (only when `JWT_SECRET` is not set).
 pub const LOCAL_JWT_SECRET: &str = "local-stack-jwt-secret";
 
 impl LocalStack {
     /// Binds, wires and serves every route; returns once the stack accepts requests.
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
-        let listener =
-            tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port))).await?;
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port))).await?;
         let addr = listener.local_addr()?;
         let local_url = format!("http://{addr}");
 
@@ -73,13 +73,7 @@ impl LocalStack {
                 .env
                 .get(name)
                 .cloned()
-                .or_else(|| {
-                    if options.read_process_env {
-                        std::env::var(name).ok()
-                    } else {
-                        None
-                    }
-                })
+                .or_else(|| if options.read_process_env { std::env::var(name).ok() } else { None })
                 .filter(|v| !v.trim().is_empty())
         };
         let simulator = match lookup("CALENDLY_CLIENT_ID") {
@@ -87,10 +81,7 @@ impl LocalStack {
             None => Some(CalendlySim::start(options.simulator.clone(), 0).await?),
         };
         let mut defaults: HashMap<&str, String> = HashMap::from([
-            (
-                "CALENDLY_REDIRECT_URI",
-                format!("{local_url}/auth/calendly/callback"),
-            ),
+            ("CALENDLY_REDIRECT_URI", format!("{local_url}/auth/calendly/callback")),
             ("WEBHOOK_BASE_URL", local_url.clone()),
             ("ENCRYPTION_KEY", LOCAL_ENCRYPTION_KEY.to_string()),
             ("JWT_SECRET", LOCAL_JWT_SECRET.to_string()),
@@ -99,41 +90,29 @@ impl LocalStack {
         if let Some(sim) = &simulator {
             defaults.insert("CALENDLY_CLIENT_ID", sim.config().client_id.clone());
             defaults.insert("CALENDLY_CLIENT_SECRET", sim.config().client_secret.clone());
-            defaults.insert(
-                "CALENDLY_WEBHOOK_SIGNING_KEY",
-                sim.config().webhook_signing_key.clone(),
-            );
+            defaults.insert("CALENDLY_WEBHOOK_SIGNING_KEY", sim.config().webhook_signing_key.clone());
             defaults.insert("CALENDLY_API_BASE_URL", sim.base_url().to_string());
             defaults.insert("CALENDLY_AUTH_BASE_URL", sim.base_url().to_string());
         }
         let config = Config::from_lookup(|name| {
-            let simulated = simulator.is_some()
-                && name.starts_with("CALENDLY_")
-                && name != "CALENDLY_REDIRECT_URI";
-            if simulated {
-                defaults.get(name).cloned()
-            } else {
-                lookup(name).or_else(|| defaults.get(name).cloned())
-            }
+            let simulated = simulator.is_some() && name.starts_with("CALENDLY_") && name != "CALENDLY_REDIRECT_URI";
+            if simulated { defaults.get(name).cloned() } else { lookup(name).or_else(|| defaults.get(name).cloned()) }
         })?;
 
         let clock = Arc::new(SystemClock::default());
         let store = Arc::new(MemoryStore::new());
-        let calendly = Arc::new(HttpCalendly::new(CalendlySettings {
-            client_id: config.calendly_client_id.clone(),
-            client_secret: config.calendly_client_secret.clone(),
-            redirect_uri: config.calendly_redirect_uri.clone(),
-            api_base_url: config.calendly_api_base_url.clone(),
-            auth_base_url: config.calendly_auth_base_url.clone(),
-        }));
-        let pusher: Arc<dyn Pusher> = Arc::new(NoPushEndpoint);
+        let calendly = shared::wiring::calendly_client(&config);
+        // Pushes go through the real SDK client, to our own management endpoint by default.
+        let management_endpoint = lookup("WEBSOCKET_MANAGEMENT_ENDPOINT")
+            .unwrap_or_else(|| format!("{local_url}{}", gateway::MANAGEMENT_PATH));
+        let gateway_client = ApiGatewayConnections::new(management_client(&management_endpoint));
+        let pusher: Arc<dyn Pusher> =
+            Arc::new(ConnectionPusher::new(store.clone(), Arc::new(gateway_client), clock.clone()));
         let services = Services::new(&config, store.clone(), calendly, pusher, clock.clone());
 
-        let app = shared::http::serve(shared::http::all_routes(), services.clone()).merge(
-            Router::new()
-                .route("/_local/scheduled-sync", post(scheduled_sync))
-                .with_state(services.clone()),
-        );
+        let app = shared::http::serve(shared::http::all_routes(), services.clone())
+            .merge(Router::new().route("/_local/scheduled-sync", post(scheduled_sync)).with_state(services.clone()))
+            .merge(gateway::routes(services.clone()));
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "local stack stopped serving");
@@ -152,14 +131,7 @@ impl LocalStack {
                 }
             });
         }
-        Ok(Self {
-            addr,
-            services,
-            clock,
-            store,
-            simulator,
-            config,
-        })
+        Ok(Self { addr, services, clock, store, simulator, config })
     }
 
     /// `http://127.0.0.1:PORT`
@@ -167,56 +139,44 @@ impl LocalStack {
         format!("http://{}", self.addr)
     }
 
+    /// `ws://127.0.0.1:PORT/ws?token=` + a CRM JWT: where browsers connect.
+    pub fn websocket_url(&self, token: &str) -> String {
+        format!("ws://{}/ws?token={token}", self.addr)
+    }
+
     /// A CRM token for `user` of `organization`, valid for a day (demo and tests).
     pub fn jwt(&self, user: &str, organization: &str) -> String {
-        self.services
-            .jwt
-            .issue(user, organization, Utc::now() + Duration::days(1))
+        self.services.jwt.issue(user, organization, Utc::now() + Duration::days(1))
     }
 
     /// Seeds the simulator with a demo host and a few bookings; returns the host.
     pub fn seed_demo(&self) -> Option<SimUser> {
         let sim = self.simulator.as_ref()?;
         let host = sim.add_user("Camille Martin", "camille@velvena.example");
-        let day = |d: i64, h: u32| {
-            (Utc::now() + Duration::days(d))
-                .date_naive()
-                .and_hms_opt(h, 30, 0)
-                .map(|t| t.and_utc())
-        };
+        let day =
+            |d: i64, h: u32| (Utc::now() + Duration::days(d)).date_naive().and_hms_opt(h, 30, 0).map(|t| t.and_utc());
         let specs = [
-            (
-                "John Doe",
-                "john.doe@example.com",
-                "Découverte 30min",
-                day(1, 15),
-            ),
-            (
-                "Marie Curie",
-                "marie@example.org",
-                "Démo produit",
-                day(2, 9),
-            ),
-            (
-                "Ada Lovelace",
-                "ada@example.net",
-                "Découverte 30min",
-                day(3, 13),
-            ),
-            (
-                "John Doe",
-                "JOHN.DOE@example.com",
-                "Suivi 15min",
-                day(8, 10),
-            ),
+            ("John Doe", "john.doe@example.com", "Découverte 30min", day(1, 15)),
+            ("Marie Curie", "marie@example.org", "Démo produit", day(2, 9)),
+            ("Ada Lovelace", "ada@example.net", "Découverte 30min", day(3, 13)),
+            ("John Doe", "JOHN.DOE@example.com", "Suivi 15min", day(8, 10)),
         ];
-        let bookings = specs
-            .into_iter()
-            .filter_map(|(n, e, ev, t)| t.map(|t| BookingSpec::new(n, e, ev, t)))
-            .collect();
+        let bookings = specs.into_iter().filter_map(|(n, e, ev, t)| t.map(|t| BookingSpec::new(n, e, ev, t))).collect();
         sim.seed_bookings(&host, bookings);
         Some(host)
     }
+}
+
+/// The management API client with local credentials (the local endpoint does not check them).
+fn management_client(endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
+    use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_apigatewaymanagement::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-west-3"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_apigatewaymanagement::Client::from_conf(config)
 }
 
 async fn scheduled_sync(

@@ -5,16 +5,8 @@ use local_stack::{LocalStack, StackOptions};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::telemetry::init(false);
-    let port = std::env::var("PORT")
-        .ok()
-        .map(|p| p.parse::<u16>())
-        .transpose()?
-        .unwrap_or(3000);
-    let schedule = std::env::var("LOCAL_SCHEDULE_SECONDS")
-        .ok()
-        .map(|s| s.parse::<u64>())
-        .transpose()?
-        .unwrap_or(60);
+    let port = std::env::var("PORT").ok().map(|p| p.parse::<u16>()).transpose()?.unwrap_or(3000);
+    let schedule = std::env::var("LOCAL_SCHEDULE_SECONDS").ok().map(|s| s.parse::<u64>()).transpose()?.unwrap_or(60);
     let stack = LocalStack::start(StackOptions {
         port,
         schedule_every: Some(schedule),
@@ -39,9 +31,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              Scheduled sync every {schedule} s, or now: curl -s -X POST {url}/_local/scheduled-sync\n",
             host.name, host.email
         ),
-        None => println!(
-            "\nVelvena Calendly — local stack on {url}, talking to the real Calendly.\nexport TOKEN={token}\n"
-        ),
+        None => {
+            println!("\nVelvena Calendly — local stack on {url}, talking to the real Calendly.\nexport TOKEN={token}\n")
+        }
     }
     tokio::signal::ctrl_c().await?;
     Ok(())

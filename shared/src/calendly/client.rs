@@ -41,10 +41,7 @@ impl HttpCalendly {
         let response = self
             .http
             .post(format!("{}/oauth/token", self.settings.auth_base_url))
-            .basic_auth(
-                &self.settings.client_id,
-                Some(self.settings.client_secret.expose()),
-            )
+            .basic_auth(&self.settings.client_id, Some(self.settings.client_secret.expose()))
             .form(form)
             .send()
             .await
@@ -55,24 +52,13 @@ impl HttpCalendly {
         }
         let body: Value = response.json().await.unwrap_or(Value::Null);
         match (status, body.get("error").and_then(Value::as_str)) {
-            (StatusCode::TOO_MANY_REQUESTS, _) => Err(CalendlyError::RateLimited {
-                retry_after_secs: 60,
-            }),
-            (s, _) if s.is_server_error() => Err(CalendlyError::Unavailable(format!(
-                "token endpoint answered {s}"
-            ))),
+            (StatusCode::TOO_MANY_REQUESTS, _) => Err(CalendlyError::RateLimited { retry_after_secs: 60 }),
+            (s, _) if s.is_server_error() => Err(CalendlyError::Unavailable(format!("token endpoint answered {s}"))),
             (_, Some(error)) => Err(CalendlyError::OAuth {
                 error: error.to_string(),
-                description: body
-                    .get("error_description")
-                    .and_then(Value::as_str)
-                    .unwrap_or(error)
-                    .to_string(),
+                description: body.get("error_description").and_then(Value::as_str).unwrap_or(error).to_string(),
             }),
-            (s, None) => Err(CalendlyError::Api {
-                status: s.as_u16(),
-                message: body.to_string(),
-            }),
+            (s, None) => Err(CalendlyError::Api { status: s.as_u16(), message: body.to_string() }),
         }
     }
 
@@ -82,14 +68,7 @@ impl HttpCalendly {
         url: &str,
         query: &[(&str, String)],
     ) -> Result<T, CalendlyError> {
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(access_token)
-            .query(query)
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let response = self.http.get(url).bearer_auth(access_token).query(query).send().await.map_err(unreachable)?;
         decode(check(response).await?).await
     }
 }
@@ -109,30 +88,18 @@ async fn check(response: Response) -> Result<Response, CalendlyError> {
     if status.is_success() {
         return Ok(response);
     }
-    let reset = response
-        .headers()
-        .get("x-ratelimit-reset")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let reset =
+        response.headers().get("x-ratelimit-reset").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    let message = body
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let message = body.get("message").and_then(Value::as_str).unwrap_or_default().to_string();
     Err(match status {
         StatusCode::UNAUTHORIZED => CalendlyError::Unauthorized,
         StatusCode::FORBIDDEN => CalendlyError::Forbidden(message),
         StatusCode::NOT_FOUND => CalendlyError::NotFound,
         StatusCode::CONFLICT => CalendlyError::AlreadyExists,
-        StatusCode::TOO_MANY_REQUESTS => CalendlyError::RateLimited {
-            retry_after_secs: reset.unwrap_or(60),
-        },
+        StatusCode::TOO_MANY_REQUESTS => CalendlyError::RateLimited { retry_after_secs: reset.unwrap_or(60) },
         s if s.is_server_error() => CalendlyError::Unavailable(format!("Calendly answered {s}")),
-        s => CalendlyError::Api {
-            status: s.as_u16(),
-            message,
-        },
+        s => CalendlyError::Api { status: s.as_u16(), message },
     })
 }
 
@@ -156,11 +123,7 @@ impl CalendlyApi for HttpCalendly {
         url.into()
     }
 
-    async fn exchange_code(
-        &self,
-        code: &str,
-        code_verifier: &str,
-    ) -> Result<TokenResponse, CalendlyError> {
+    async fn exchange_code(&self, code: &str, code_verifier: &str) -> Result<TokenResponse, CalendlyError> {
         self.token_request(&[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -171,11 +134,7 @@ impl CalendlyApi for HttpCalendly {
     }
 
     async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, CalendlyError> {
-        self.token_request(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ])
-        .await
+        self.token_request(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]).await
     }
 
     async fn revoke(&self, token: &str) -> Result<(), CalendlyError> {
@@ -194,9 +153,7 @@ impl CalendlyApi for HttpCalendly {
     }
 
     async fn current_user(&self, access_token: &str) -> Result<CalendlyUser, CalendlyError> {
-        self.get::<Resource<CalendlyUser>>(access_token, &self.api("/users/me"), &[])
-            .await
-            .map(|r| r.resource)
+        self.get::<Resource<CalendlyUser>>(access_token, &self.api("/users/me"), &[]).await.map(|r| r.resource)
     }
 
     async fn list_scheduled_events(
@@ -214,8 +171,7 @@ impl CalendlyApi for HttpCalendly {
         if let Some(token) = &query.page_token {
             params.push(("page_token", token.clone()));
         }
-        self.get(access_token, &self.api("/scheduled_events"), &params)
-            .await
+        self.get(access_token, &self.api("/scheduled_events"), &params).await
     }
 
     async fn list_invitees(
@@ -228,12 +184,7 @@ impl CalendlyApi for HttpCalendly {
         if let Some(token) = page_token {
             params.push(("page_token", token.to_string()));
         }
-        self.get(
-            access_token,
-            &self.api(&format!("/scheduled_events/{event_uuid}/invitees")),
-            &params,
-        )
-        .await
+        self.get(access_token, &self.api(&format!("/scheduled_events/{event_uuid}/invitees")), &params).await
     }
 
     async fn list_webhook_subscriptions(
@@ -248,9 +199,8 @@ impl CalendlyApi for HttpCalendly {
             ("scope", "user".to_string()),
             ("count", "100".to_string()),
         ];
-        let page: Page<WebhookSubscription> = self
-            .get(access_token, &self.api("/webhook_subscriptions"), &params)
-            .await?;
+        let page: Page<WebhookSubscription> =
+            self.get(access_token, &self.api("/webhook_subscriptions"), &params).await?;
         Ok(page.collection)
     }
 
@@ -283,17 +233,8 @@ impl CalendlyApi for HttpCalendly {
         access_token: &str,
         subscription_uri: &str,
     ) -> Result<(), CalendlyError> {
-        let url = self.api(&format!(
-            "/webhook_subscriptions/{}",
-            last_segment(subscription_uri)
-        ));
-        let response = self
-            .http
-            .delete(url)
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let url = self.api(&format!("/webhook_subscriptions/{}", last_segment(subscription_uri)));
+        let response = self.http.delete(url).bearer_auth(access_token).send().await.map_err(unreachable)?;
         match check(response).await {
             Ok(_) | Err(CalendlyError::NotFound) => Ok(()),
             Err(e) => Err(e),

@@ -66,11 +66,7 @@ pub trait CalendlyApi: Send + Sync {
     /// The browser URL that starts the OAuth consent.
     fn authorize_url(&self, state: &str, code_challenge: &str) -> String;
     /// Exchanges an authorization code (with its PKCE verifier) for tokens.
-    async fn exchange_code(
-        &self,
-        code: &str,
-        code_verifier: &str,
-    ) -> Result<TokenResponse, CalendlyError>;
+    async fn exchange_code(&self, code: &str, code_verifier: &str) -> Result<TokenResponse, CalendlyError>;
     /// Exchanges a (single-use) refresh token for a new pair.
     async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, CalendlyError>;
     /// Revokes a token.
@@ -121,11 +117,7 @@ pub struct CalendlySession {
 impl CalendlySession {
     /// A session that may spend up to `rate_limit_budget` waiting for rate limits to reset.
     pub fn new(api: Arc<dyn CalendlyApi>, rate_limit_budget: Duration) -> Self {
-        Self {
-            api,
-            requests: AtomicU64::new(0),
-            rate_limit_budget,
-        }
+        Self { api, requests: AtomicU64::new(0), rate_limit_budget }
     }
 
     /// The API behind the session.
@@ -153,10 +145,7 @@ impl CalendlySession {
                     if waited + wait > self.rate_limit_budget {
                         return Err(CalendlyError::RateLimited { retry_after_secs });
                     }
-                    tracing::warn!(
-                        retry_after_secs,
-                        "Calendly rate limit reached; waiting for the reset"
-                    );
+                    tracing::warn!(retry_after_secs, "Calendly rate limit reached; waiting for the reset");
                     tokio::time::sleep(wait).await;
                     waited += wait;
                 }

@@ -26,10 +26,7 @@ fn bearer() -> String {
 impl TokenResponse {
     /// When the access token expires (Calendly's `created_at` when given, else `now`).
     pub fn expires_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let issued = self
-            .created_at
-            .and_then(|t| Utc.timestamp_opt(t, 0).single())
-            .unwrap_or(now);
+        let issued = self.created_at.and_then(|t| Utc.timestamp_opt(t, 0).single()).unwrap_or(now);
         issued + chrono::Duration::seconds(self.expires_in)
     }
 }
@@ -98,26 +95,14 @@ impl ScheduledEvent {
 
     /// What must change for the event's invitees to be fetched again.
     pub fn fingerprint(&self) -> String {
-        let counter = self
-            .invitees_counter
-            .as_ref()
-            .map(Value::to_string)
-            .unwrap_or_default();
-        format!(
-            "{}|{}|{}",
-            self.updated_at.timestamp_micros(),
-            self.status,
-            counter
-        )
+        let counter = self.invitees_counter.as_ref().map(Value::to_string).unwrap_or_default();
+        format!("{}|{}|{}", self.updated_at.timestamp_micros(), self.status, counter)
     }
 
     /// A readable location: the join URL of a conference, or the place's text.
     pub fn location_text(&self) -> Option<String> {
         let location = self.location.as_ref()?;
-        ["join_url", "location"]
-            .iter()
-            .find_map(|key| location.get(key).and_then(Value::as_str))
-            .map(String::from)
+        ["join_url", "location"].iter().find_map(|key| location.get(key).and_then(Value::as_str)).map(String::from)
     }
 }
 
@@ -162,11 +147,7 @@ impl Invitee {
     /// Combines the invitee with its event into what the CRM records.
     pub fn snapshot(&self, event: &ScheduledEvent) -> BookingSnapshot {
         let canceled = self.status == "canceled" || event.status == "canceled";
-        let cancellation = self
-            .cancellation
-            .as_ref()
-            .or(event.cancellation.as_ref())
-            .filter(|_| canceled);
+        let cancellation = self.cancellation.as_ref().or(event.cancellation.as_ref()).filter(|_| canceled);
         BookingSnapshot {
             invitee_uri: self.uri.clone(),
             invitee_uuid: self.uuid().to_string(),
@@ -176,11 +157,7 @@ impl Invitee {
             event_name: event.name.clone(),
             start_time: event.start_time,
             end_time: event.end_time,
-            status: if canceled {
-                BookingStatus::Canceled
-            } else {
-                BookingStatus::Active
-            },
+            status: if canceled { BookingStatus::Canceled } else { BookingStatus::Active },
             invitee_email: self.email.trim().to_string(),
             invitee_name: self.name.trim().to_string(),
             invitee_first_name: self.first_name.clone(),
@@ -219,12 +196,8 @@ impl WebhookSubscription {
 }
 
 /// The events our subscriptions ask for.
-pub const WEBHOOK_EVENTS: [&str; 4] = [
-    "invitee.created",
-    "invitee.canceled",
-    "invitee_no_show.created",
-    "invitee_no_show.deleted",
-];
+pub const WEBHOOK_EVENTS: [&str; 4] =
+    ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"];
 
 /// The UUID at the end of a Calendly URI.
 pub fn last_segment(uri: &str) -> &str {

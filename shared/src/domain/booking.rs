@@ -2,10 +2,7 @@
 //! `plan` decides, from what Calendly says now and what is stored, what must be written:
 //! the store then writes it all-or-nothing, guarded by the revision it was planned against.
 
-use super::{
-    Email, IntegrationId, NoteStyle, Notification, NotificationId, OrganizationId, Prospect,
-    ProspectId,
-};
+use super::{Email, IntegrationId, NoteStyle, Notification, NotificationId, OrganizationId, Prospect, ProspectId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -60,25 +57,14 @@ pub struct BookingSnapshot {
 impl BookingSnapshot {
     /// The invitee's first and last names: Calendly's own when given, else `name` split once.
     pub fn names(&self) -> (Option<String>, Option<String>) {
-        let clean = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-        };
-        let (first, last) = (
-            clean(&self.invitee_first_name),
-            clean(&self.invitee_last_name),
-        );
+        let clean = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+        let (first, last) = (clean(&self.invitee_first_name), clean(&self.invitee_last_name));
         if first.is_some() || last.is_some() {
             return (first, last);
         }
         let full = self.invitee_name.trim();
         match full.split_once(char::is_whitespace) {
-            Some((f, l)) => (
-                Some(f.to_string()),
-                Some(l.trim().to_string()).filter(|s| !s.is_empty()),
-            ),
+            Some((f, l)) => (Some(f.to_string()), Some(l.trim().to_string()).filter(|s| !s.is_empty())),
             None if full.is_empty() => (None, None),
             None => (Some(full.to_string()), None),
         }
@@ -145,10 +131,7 @@ pub enum ProspectChange {
     /// A new prospect, with its email claim; fails if the email was claimed meanwhile.
     Create(Prospect),
     /// Notes appended to an existing prospect; fails if the prospect is gone.
-    Append {
-        prospect_id: ProspectId,
-        notes: Vec<String>,
-    },
+    Append { prospect_id: ProspectId, notes: Vec<String> },
 }
 
 /// Which kind of change a plan records (for sync counters).
@@ -207,27 +190,17 @@ pub fn plan(
     let who = snapshot.invitee_name.trim();
 
     let Some(stored) = known.stored else {
-        return Some(plan_first_sight(
-            organization_id,
-            integration_id,
-            snapshot,
-            known,
-            style,
-            now,
-        ));
+        return Some(plan_first_sight(organization_id, integration_id, snapshot, known, style, now));
     };
 
     // A delivery older than what is stored (Calendly retries for 24 h, in no order) changes nothing.
-    if snapshot.invitee_updated_at < stored.details.invitee_updated_at
-        || *snapshot == stored.details
-    {
+    if snapshot.invitee_updated_at < stored.details.invitee_updated_at || *snapshot == stored.details {
         return None;
     }
 
     let mut notes = Vec::new();
     let mut notification = None;
-    let became_canceled = stored.details.status == BookingStatus::Active
-        && snapshot.status == BookingStatus::Canceled;
+    let became_canceled = stored.details.status == BookingStatus::Active && snapshot.status == BookingStatus::Canceled;
     if became_canceled && !snapshot.rescheduled {
         notes.push(style.canceled(start, name));
         notification = Some((
@@ -246,15 +219,9 @@ pub fn plan(
         ));
     }
 
-    let prospect_id = stored
-        .prospect_id
-        .clone()
-        .filter(|_| !known.stored_prospect_missing);
+    let prospect_id = stored.prospect_id.clone().filter(|_| !known.stored_prospect_missing);
     let prospect = match (&prospect_id, notes.is_empty()) {
-        (Some(id), false) => ProspectChange::Append {
-            prospect_id: id.clone(),
-            notes,
-        },
+        (Some(id), false) => ProspectChange::Append { prospect_id: id.clone(), notes },
         _ => ProspectChange::None,
     };
     let booking = Booking {
@@ -266,15 +233,7 @@ pub fn plan(
         ..stored.clone()
     };
     let notification = notification.map(|(kind, title, message)| {
-        notification_for(
-            organization_id,
-            kind,
-            title,
-            message,
-            prospect_id.as_ref(),
-            snapshot,
-            now,
-        )
+        notification_for(organization_id, kind, title, message, prospect_id.as_ref(), snapshot, now)
     });
     Some(BookingPlan {
         booking,
@@ -325,21 +284,12 @@ fn plan_first_sight(
         _ => style.booked(start, name),
     }];
     let (mut kind, mut title, mut message) = match known.prospect_with_email {
-        None => (
-            "calendly_prospect_created",
-            "Nouveau prospect Calendly",
-            style.booked_message(who, start, name),
-        ),
-        Some(_) => (
-            "calendly_appointment_booked",
-            "Nouveau rendez-vous Calendly",
-            style.booked_message(who, start, name),
-        ),
+        None => ("calendly_prospect_created", "Nouveau prospect Calendly", style.booked_message(who, start, name)),
+        Some(_) => {
+            ("calendly_appointment_booked", "Nouveau rendez-vous Calendly", style.booked_message(who, start, name))
+        }
     };
-    if snapshot.old_invitee_uri.is_some()
-        && known.replaced.is_some()
-        && known.prospect_with_email.is_some()
-    {
+    if snapshot.old_invitee_uri.is_some() && known.replaced.is_some() && known.prospect_with_email.is_some() {
         (kind, title, message) = (
             "calendly_appointment_rescheduled",
             "Rendez-vous Calendly reporté",
@@ -363,10 +313,7 @@ fn plan_first_sight(
 
     let email = Email::parse(&snapshot.invitee_email).ok();
     let prospect = match (known.prospect_with_email, email) {
-        (Some(existing), _) => ProspectChange::Append {
-            prospect_id: existing.id.clone(),
-            notes,
-        },
+        (Some(existing), _) => ProspectChange::Append { prospect_id: existing.id.clone(), notes },
         (None, Some(email)) => {
             let (firstname, lastname) = snapshot.names();
             ProspectChange::Create(Prospect {
@@ -375,10 +322,7 @@ fn plan_first_sight(
                 firstname,
                 lastname,
                 email: Some(email),
-                phone: snapshot
-                    .invitee_phone
-                    .clone()
-                    .filter(|p| !p.trim().is_empty()),
+                phone: snapshot.invitee_phone.clone().filter(|p| !p.trim().is_empty()),
                 status: super::STATUS_NEW.to_string(),
                 source: super::SOURCE_CALENDLY.to_string(),
                 notes,
@@ -394,17 +338,8 @@ fn plan_first_sight(
         ProspectChange::Append { prospect_id, .. } => Some(prospect_id.clone()),
         ProspectChange::None => None,
     };
-    let notification = prospect_id.as_ref().map(|id| {
-        notification_for(
-            organization_id,
-            kind,
-            title,
-            message,
-            Some(id),
-            snapshot,
-            now,
-        )
-    });
+    let notification =
+        prospect_id.as_ref().map(|id| notification_for(organization_id, kind, title, message, Some(id), snapshot, now));
     BookingPlan {
         booking: booking(prospect_id, snapshot.no_show),
         expected_revision: None,
@@ -447,9 +382,7 @@ mod tests {
 
     fn snapshot(uuid: &str, email: &str) -> BookingSnapshot {
         BookingSnapshot {
-            invitee_uri: format!(
-                "https://api.calendly.com/scheduled_events/E{uuid}/invitees/{uuid}"
-            ),
+            invitee_uri: format!("https://api.calendly.com/scheduled_events/E{uuid}/invitees/{uuid}"),
             invitee_uuid: uuid.to_string(),
             event_uri: format!("https://api.calendly.com/scheduled_events/E{uuid}"),
             event_uuid: format!("E{uuid}"),
@@ -487,27 +420,15 @@ mod tests {
     #[test]
     fn unknown_email_creates_a_calendly_prospect_with_one_note() {
         let (org, int) = ids();
-        let plan = plan(
-            &org,
-            &int,
-            &snapshot("a", "john@example.com"),
-            Known::default(),
-            NoteStyle::default(),
-            now(),
-        )
-        .unwrap();
-        let ProspectChange::Create(prospect) = &plan.prospect else {
-            panic!("expected a new prospect")
-        };
+        let plan = plan(&org, &int, &snapshot("a", "john@example.com"), Known::default(), NoteStyle::default(), now())
+            .unwrap();
+        let ProspectChange::Create(prospect) = &plan.prospect else { panic!("expected a new prospect") };
         assert_eq!(prospect.source, "calendly");
         assert_eq!(prospect.status, "new");
         assert_eq!(prospect.firstname.as_deref(), Some("John"));
         assert_eq!(prospect.lastname.as_deref(), Some("Doe"));
         assert_eq!(prospect.phone.as_deref(), Some("+33 6 12 34 56 78"));
-        assert_eq!(
-            prospect.notes,
-            vec!["Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min"]
-        );
+        assert_eq!(prospect.notes, vec!["Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min"]);
         assert_eq!(plan.notification.unwrap().kind, "calendly_prospect_created");
         assert_eq!(plan.expected_revision, None);
     }
@@ -516,19 +437,8 @@ mod tests {
     fn unchanged_booking_plans_nothing() {
         let (org, int) = ids();
         let snap = snapshot("a", "john@example.com");
-        let first = plan(
-            &org,
-            &int,
-            &snap,
-            Known::default(),
-            NoteStyle::default(),
-            now(),
-        )
-        .unwrap();
-        let known = Known {
-            stored: Some(&first.booking),
-            ..Known::default()
-        };
+        let first = plan(&org, &int, &snap, Known::default(), NoteStyle::default(), now()).unwrap();
+        let known = Known { stored: Some(&first.booking), ..Known::default() };
         assert!(plan(&org, &int, &snap, known, NoteStyle::default(), now()).is_none());
     }
 
@@ -536,34 +446,17 @@ mod tests {
     fn cancellation_appends_one_note_and_a_stale_delivery_changes_nothing() {
         let (org, int) = ids();
         let snap = snapshot("a", "john@example.com");
-        let first = plan(
-            &org,
-            &int,
-            &snap,
-            Known::default(),
-            NoteStyle::default(),
-            now(),
-        )
-        .unwrap();
+        let first = plan(&org, &int, &snap, Known::default(), NoteStyle::default(), now()).unwrap();
         let mut canceled = snap.clone();
         canceled.status = BookingStatus::Canceled;
         canceled.invitee_updated_at = "2026-01-11T10:00:00Z".parse().unwrap();
-        let known = Known {
-            stored: Some(&first.booking),
-            ..Known::default()
-        };
+        let known = Known { stored: Some(&first.booking), ..Known::default() };
         let second = plan(&org, &int, &canceled, known, NoteStyle::default(), now()).unwrap();
         assert_eq!(second.expected_revision, Some(1));
         assert_eq!(second.notes_added(), 1);
-        assert_eq!(
-            second.notification.as_ref().unwrap().kind,
-            "calendly_appointment_canceled"
-        );
+        assert_eq!(second.notification.as_ref().unwrap().kind, "calendly_appointment_canceled");
         // The older "created" delivery arriving after the cancellation is ignored.
-        let known = Known {
-            stored: Some(&second.booking),
-            ..Known::default()
-        };
+        let known = Known { stored: Some(&second.booking), ..Known::default() };
         assert!(plan(&org, &int, &snap, known, NoteStyle::default(), now()).is_none());
     }
 
@@ -571,75 +464,36 @@ mod tests {
     fn reschedule_writes_no_cancellation_and_one_reported_note() {
         let (org, int) = ids();
         let old = snapshot("old", "john@example.com");
-        let first = plan(
-            &org,
-            &int,
-            &old,
-            Known::default(),
-            NoteStyle::default(),
-            now(),
-        )
-        .unwrap();
-        let ProspectChange::Create(prospect) = first.prospect.clone() else {
-            panic!()
-        };
+        let first = plan(&org, &int, &old, Known::default(), NoteStyle::default(), now()).unwrap();
+        let ProspectChange::Create(prospect) = first.prospect.clone() else { panic!() };
 
         let mut old_canceled = old.clone();
         old_canceled.status = BookingStatus::Canceled;
         old_canceled.rescheduled = true;
         old_canceled.invitee_updated_at = "2026-01-11T10:00:00Z".parse().unwrap();
-        let known = Known {
-            stored: Some(&first.booking),
-            prospect_with_email: Some(&prospect),
-            ..Known::default()
-        };
-        let cancel = plan(
-            &org,
-            &int,
-            &old_canceled,
-            known,
-            NoteStyle::default(),
-            now(),
-        )
-        .unwrap();
+        let known = Known { stored: Some(&first.booking), prospect_with_email: Some(&prospect), ..Known::default() };
+        let cancel = plan(&org, &int, &old_canceled, known, NoteStyle::default(), now()).unwrap();
         assert_eq!(cancel.notes_added(), 0);
         assert!(cancel.notification.is_none());
 
         let mut new = snapshot("new", "john@example.com");
         new.start_time = "2026-01-17T09:00:00Z".parse().unwrap();
         new.old_invitee_uri = Some(old.invitee_uri.clone());
-        let known = Known {
-            prospect_with_email: Some(&prospect),
-            replaced: Some(&first.booking),
-            ..Known::default()
-        };
+        let known = Known { prospect_with_email: Some(&prospect), replaced: Some(&first.booking), ..Known::default() };
         let created = plan(&org, &int, &new, known, NoteStyle::default(), now()).unwrap();
-        let ProspectChange::Append { notes, .. } = &created.prospect else {
-            panic!()
-        };
+        let ProspectChange::Append { notes, .. } = &created.prospect else { panic!() };
         assert_eq!(
             notes,
             &vec!["Rendez-vous Calendly reporté au 17/01/2026 10:00:00 (initialement le 16/01/2026 16:30:00) - Découverte 30min".to_string()]
         );
-        assert_eq!(
-            created.notification.unwrap().kind,
-            "calendly_appointment_rescheduled"
-        );
+        assert_eq!(created.notification.unwrap().kind, "calendly_appointment_rescheduled");
     }
 
     #[test]
     fn no_show_is_noted_once_even_when_toggled() {
         let (org, int) = ids();
         let snap = snapshot("a", "john@example.com");
-        let first = plan(
-            &org,
-            &int,
-            &snap,
-            Known::default(),
-            NoteStyle::default(),
-            now(),
-        )
-        .unwrap();
+        let first = plan(&org, &int, &snap, Known::default(), NoteStyle::default(), now()).unwrap();
         let mut absent = snap.clone();
         absent.no_show = true;
         absent.invitee_updated_at = "2026-01-17T10:00:00Z".parse().unwrap();
@@ -647,10 +501,7 @@ mod tests {
             &org,
             &int,
             &absent,
-            Known {
-                stored: Some(&first.booking),
-                ..Known::default()
-            },
+            Known { stored: Some(&first.booking), ..Known::default() },
             NoteStyle::default(),
             now(),
         )
@@ -663,10 +514,7 @@ mod tests {
             &org,
             &int,
             &present,
-            Known {
-                stored: Some(&second.booking),
-                ..Known::default()
-            },
+            Known { stored: Some(&second.booking), ..Known::default() },
             NoteStyle::default(),
             now(),
         )
@@ -679,10 +527,7 @@ mod tests {
             &org,
             &int,
             &again,
-            Known {
-                stored: Some(&third.booking),
-                ..Known::default()
-            },
+            Known { stored: Some(&third.booking), ..Known::default() },
             NoteStyle::default(),
             now(),
         )
@@ -694,15 +539,9 @@ mod tests {
     fn separate_first_and_last_names_win_over_splitting() {
         let mut snap = snapshot("a", "x@example.com");
         snap.invitee_name = "Jean Pierre Martin".into();
-        assert_eq!(
-            snap.names(),
-            (Some("Jean".into()), Some("Pierre Martin".into()))
-        );
+        assert_eq!(snap.names(), (Some("Jean".into()), Some("Pierre Martin".into())));
         snap.invitee_first_name = Some("Jean-Pierre".into());
         snap.invitee_last_name = Some("Martin".into());
-        assert_eq!(
-            snap.names(),
-            (Some("Jean-Pierre".into()), Some("Martin".into()))
-        );
+        assert_eq!(snap.names(), (Some("Jean-Pierre".into()), Some("Martin".into())));
     }
 }

@@ -18,44 +18,29 @@ pub struct NoteStyle {
 
 impl Default for NoteStyle {
     fn default() -> Self {
-        Self {
-            timezone: DEFAULT_TIMEZONE,
-        }
+        Self { timezone: DEFAULT_TIMEZONE }
     }
 }
 
 impl NoteStyle {
     /// A style for an IANA timezone name; unknown names fall back to Europe/Paris.
     pub fn for_timezone(name: Option<&str>) -> Self {
-        let timezone = name
-            .and_then(|n| n.parse::<Tz>().ok())
-            .unwrap_or(DEFAULT_TIMEZONE);
+        let timezone = name.and_then(|n| n.parse::<Tz>().ok()).unwrap_or(DEFAULT_TIMEZONE);
         Self { timezone }
     }
 
     /// `16/01/2026 16:30:00` in the organization's timezone.
     pub fn date(&self, at: DateTime<Utc>) -> String {
-        at.with_timezone(&self.timezone)
-            .format("%d/%m/%Y %H:%M:%S")
-            .to_string()
+        at.with_timezone(&self.timezone).format("%d/%m/%Y %H:%M:%S").to_string()
     }
 
     /// The note for a new booking.
     pub fn booked(&self, start: DateTime<Utc>, event_name: Option<&str>) -> String {
-        format!(
-            "Rendez-vous Calendly prévu le {} - {}",
-            self.date(start),
-            name(event_name)
-        )
+        format!("Rendez-vous Calendly prévu le {} - {}", self.date(start), name(event_name))
     }
 
     /// The note for a booking that replaced an earlier one (a reschedule).
-    pub fn rescheduled(
-        &self,
-        new_start: DateTime<Utc>,
-        old_start: DateTime<Utc>,
-        event_name: Option<&str>,
-    ) -> String {
+    pub fn rescheduled(&self, new_start: DateTime<Utc>, old_start: DateTime<Utc>, event_name: Option<&str>) -> String {
         format!(
             "Rendez-vous Calendly reporté au {} (initialement le {}) - {}",
             self.date(new_start),
@@ -66,84 +51,37 @@ impl NoteStyle {
 
     /// The note for a canceled booking (not a reschedule).
     pub fn canceled(&self, start: DateTime<Utc>, event_name: Option<&str>) -> String {
-        format!(
-            "Rendez-vous Calendly annulé ({}) - {}",
-            self.date(start),
-            name(event_name)
-        )
+        format!("Rendez-vous Calendly annulé ({}) - {}", self.date(start), name(event_name))
     }
 
     /// The note for an invitee marked as a no-show.
     pub fn no_show(&self, start: DateTime<Utc>, event_name: Option<&str>) -> String {
-        format!(
-            "Absence au rendez-vous Calendly du {} - {}",
-            self.date(start),
-            name(event_name)
-        )
+        format!("Absence au rendez-vous Calendly du {} - {}", self.date(start), name(event_name))
     }
 
     /// The notification message for a booking: `John Doe a réservé un rendez-vous "X" le ...`.
-    pub fn booked_message(
-        &self,
-        invitee: &str,
-        start: DateTime<Utc>,
-        event_name: Option<&str>,
-    ) -> String {
-        format!(
-            "{invitee} a réservé un rendez-vous \"{}\" le {}",
-            name(event_name),
-            self.date(start)
-        )
+    pub fn booked_message(&self, invitee: &str, start: DateTime<Utc>, event_name: Option<&str>) -> String {
+        format!("{invitee} a réservé un rendez-vous \"{}\" le {}", name(event_name), self.date(start))
     }
 
     /// The notification message for a reschedule.
-    pub fn rescheduled_message(
-        &self,
-        invitee: &str,
-        new_start: DateTime<Utc>,
-        event_name: Option<&str>,
-    ) -> String {
-        format!(
-            "{invitee} a reporté le rendez-vous \"{}\" au {}",
-            name(event_name),
-            self.date(new_start)
-        )
+    pub fn rescheduled_message(&self, invitee: &str, new_start: DateTime<Utc>, event_name: Option<&str>) -> String {
+        format!("{invitee} a reporté le rendez-vous \"{}\" au {}", name(event_name), self.date(new_start))
     }
 
     /// The notification message for a cancellation.
-    pub fn canceled_message(
-        &self,
-        invitee: &str,
-        start: DateTime<Utc>,
-        event_name: Option<&str>,
-    ) -> String {
-        format!(
-            "{invitee} a annulé le rendez-vous \"{}\" du {}",
-            name(event_name),
-            self.date(start)
-        )
+    pub fn canceled_message(&self, invitee: &str, start: DateTime<Utc>, event_name: Option<&str>) -> String {
+        format!("{invitee} a annulé le rendez-vous \"{}\" du {}", name(event_name), self.date(start))
     }
 
     /// The notification message for a no-show.
-    pub fn no_show_message(
-        &self,
-        invitee: &str,
-        start: DateTime<Utc>,
-        event_name: Option<&str>,
-    ) -> String {
-        format!(
-            "{invitee} ne s'est pas présenté au rendez-vous \"{}\" du {}",
-            name(event_name),
-            self.date(start)
-        )
+    pub fn no_show_message(&self, invitee: &str, start: DateTime<Utc>, event_name: Option<&str>) -> String {
+        format!("{invitee} ne s'est pas présenté au rendez-vous \"{}\" du {}", name(event_name), self.date(start))
     }
 }
 
 fn name(event_name: Option<&str>) -> &str {
-    event_name
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(UNNAMED_EVENT)
+    event_name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(UNNAMED_EVENT)
 }
 
 /// Notes are stored as a list of entries and shown as one string, entries joined by a blank line.
@@ -161,63 +99,37 @@ mod tests {
 
     #[test]
     fn booked_note_is_written_in_paris_time_by_default() {
-        let note = NoteStyle::default()
-            .booked(utc("2026-01-16T15:30:00.000000Z"), Some("Découverte 30min"));
-        assert_eq!(
-            note,
-            "Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min"
-        );
+        let note = NoteStyle::default().booked(utc("2026-01-16T15:30:00.000000Z"), Some("Découverte 30min"));
+        assert_eq!(note, "Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min");
     }
 
     #[test]
     fn summer_time_shifts_paris_by_two_hours() {
         let style = NoteStyle::for_timezone(Some("Europe/Paris"));
-        assert_eq!(
-            style.date(utc("2026-07-01T08:00:00Z")),
-            "01/07/2026 10:00:00"
-        );
+        assert_eq!(style.date(utc("2026-07-01T08:00:00Z")), "01/07/2026 10:00:00");
         // The night the clocks go forward (29 March 2026, 01:00 UTC).
-        assert_eq!(
-            style.date(utc("2026-03-29T00:59:59Z")),
-            "29/03/2026 01:59:59"
-        );
-        assert_eq!(
-            style.date(utc("2026-03-29T01:00:00Z")),
-            "29/03/2026 03:00:00"
-        );
+        assert_eq!(style.date(utc("2026-03-29T00:59:59Z")), "29/03/2026 01:59:59");
+        assert_eq!(style.date(utc("2026-03-29T01:00:00Z")), "29/03/2026 03:00:00");
     }
 
     #[test]
     fn organization_timezone_changes_the_written_date() {
         let style = NoteStyle::for_timezone(Some("America/New_York"));
-        assert_eq!(
-            style.date(utc("2026-01-16T03:30:00Z")),
-            "15/01/2026 22:30:00"
-        );
+        assert_eq!(style.date(utc("2026-01-16T03:30:00Z")), "15/01/2026 22:30:00");
         let legacy_alias = NoteStyle::for_timezone(Some("Asia/Calcutta"));
-        assert_eq!(
-            legacy_alias.date(utc("2026-01-16T00:00:00Z")),
-            "16/01/2026 05:30:00"
-        );
+        assert_eq!(legacy_alias.date(utc("2026-01-16T00:00:00Z")), "16/01/2026 05:30:00");
     }
 
     #[test]
     fn unknown_timezone_falls_back_to_paris() {
-        assert_eq!(
-            NoteStyle::for_timezone(Some("Mars/Olympus")),
-            NoteStyle::default()
-        );
+        assert_eq!(NoteStyle::for_timezone(Some("Mars/Olympus")), NoteStyle::default());
     }
 
     #[test]
     fn reschedule_and_cancel_notes_name_both_dates() {
         let style = NoteStyle::default();
         assert_eq!(
-            style.rescheduled(
-                utc("2026-01-17T09:00:00Z"),
-                utc("2026-01-16T15:30:00Z"),
-                Some("Découverte 30min")
-            ),
+            style.rescheduled(utc("2026-01-17T09:00:00Z"), utc("2026-01-16T15:30:00Z"), Some("Découverte 30min")),
             "Rendez-vous Calendly reporté au 17/01/2026 10:00:00 (initialement le 16/01/2026 16:30:00) - Découverte 30min"
         );
         assert_eq!(
@@ -225,11 +137,7 @@ mod tests {
             "Rendez-vous Calendly annulé (16/01/2026 16:30:00) - Découverte 30min"
         );
         assert_eq!(
-            style.booked_message(
-                "John Doe",
-                utc("2026-01-16T15:30:00Z"),
-                Some("Découverte 30min")
-            ),
+            style.booked_message("John Doe", utc("2026-01-16T15:30:00Z"), Some("Découverte 30min")),
             "John Doe a réservé un rendez-vous \"Découverte 30min\" le 16/01/2026 16:30:00"
         );
     }

@@ -20,10 +20,7 @@ pub enum ApiError {
 impl ApiError {
     /// A 400 with a code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            code,
-            message: message.into(),
-        }
+        Self::BadRequest { code, message: message.into() }
     }
 }
 
@@ -37,63 +34,33 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message, retry_after) = match &self {
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
-            Self::BadRequest { code, message } => {
-                (StatusCode::BAD_REQUEST, *code, message.clone(), None)
-            }
+            Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
             Self::App(e) => match e {
-                AppError::BadRequest { code, message } => {
-                    (StatusCode::BAD_REQUEST, *code, message.clone(), None)
-                }
+                AppError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
+                AppError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
                 AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", e.to_string(), None),
-                AppError::Conflict { code, message } => {
-                    (StatusCode::CONFLICT, *code, message.clone(), None)
+                AppError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone(), None),
+                AppError::CalendlyRejected(_) => (StatusCode::BAD_REQUEST, "calendly_rejected", e.to_string(), None),
+                AppError::CalendlyUnavailable(_) => {
+                    (StatusCode::BAD_GATEWAY, "calendly_unavailable", e.to_string(), None)
                 }
-                AppError::CalendlyRejected(_) => (
-                    StatusCode::BAD_REQUEST,
-                    "calendly_rejected",
-                    e.to_string(),
-                    None,
-                ),
-                AppError::CalendlyUnavailable(_) => (
-                    StatusCode::BAD_GATEWAY,
-                    "calendly_unavailable",
-                    e.to_string(),
-                    None,
-                ),
-                AppError::CalendlyRateLimited { retry_after_secs } => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "calendly_rate_limited",
-                    e.to_string(),
-                    Some(*retry_after_secs),
-                ),
-                AppError::StoreBusy => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_busy",
-                    e.to_string(),
-                    Some(1),
-                ),
+                AppError::CalendlyRateLimited { retry_after_secs } => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "calendly_rate_limited", e.to_string(), Some(*retry_after_secs))
+                }
+                AppError::StoreBusy => (StatusCode::SERVICE_UNAVAILABLE, "store_busy", e.to_string(), Some(1)),
                 AppError::Internal(detail) => {
                     // Logged once here, inside the request span; the caller gets no internals.
                     tracing::error!(error = %detail, "internal error");
-                    (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "internal error".to_string(),
-                        None,
-                    )
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_string(), None)
                 }
             },
         };
         if status.is_server_error() && status != StatusCode::INTERNAL_SERVER_ERROR {
             tracing::warn!(%status, code, %message, "request failed on a dependency");
         }
-        let mut response = (
-            status,
-            axum::Json(json!({ "error": { "code": code, "message": message } })),
-        )
-            .into_response();
-        if let Some(v) = retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok())
-        {
+        let mut response =
+            (status, axum::Json(json!({ "error": { "code": code, "message": message } }))).into_response();
+        if let Some(v) = retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response

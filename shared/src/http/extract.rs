@@ -21,10 +21,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let services = Services::from_ref(state);
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         Ok(Self(services.jwt.verify_header(header)?))
     }
 }
@@ -32,13 +29,9 @@ where
 /// Parses a JSON body; anything malformed or mistyped is a 400 that says what is wrong.
 pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "a JSON body is required",
-        ));
+        return Err(ApiError::bad_request("invalid_body", "a JSON body is required"));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
 }
 
 /// `?limit=&cursor=` (limit 1..=100, default 50).
@@ -58,12 +51,7 @@ impl PageParams {
                 .parse::<usize>()
                 .ok()
                 .filter(|l| (1..=100).contains(l))
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_limit",
-                        "limit must be a number between 1 and 100",
-                    )
-                }),
+                .ok_or_else(|| ApiError::bad_request("invalid_limit", "limit must be a number between 1 and 100")),
         }
     }
 }

@@ -30,26 +30,15 @@ pub fn api_routes() -> Router<Services> {
         .route("/calendly/events", get(list_events))
         .route("/calendly/disconnect", post(disconnect))
         .route("/prospects", get(prospects::list).post(prospects::create))
-        .route(
-            "/prospects/{id}",
-            get(prospects::get)
-                .patch(prospects::update)
-                .delete(prospects::delete),
-        )
+        .route("/prospects/{id}", get(prospects::get).patch(prospects::update).delete(prospects::delete))
         .route("/notifications", get(list_notifications))
         .route("/notifications/{id}/read", post(mark_notification_read))
-        .route(
-            "/organization",
-            get(get_organization).patch(patch_organization),
-        )
+        .route("/organization", get(get_organization).patch(patch_organization))
 }
 
 /// Routes of the `oauth-callback` function.
 pub fn oauth_routes() -> Router<Services> {
-    Router::new().route(
-        "/auth/calendly/callback",
-        get(callback_redirect).post(callback_json),
-    )
+    Router::new().route("/auth/calendly/callback", get(callback_redirect).post(callback_json))
 }
 
 /// Routes of the `sync-manual` function.
@@ -61,18 +50,12 @@ pub fn sync_routes() -> Router<Services> {
 pub fn webhook_routes() -> Router<Services> {
     Router::new()
         .route("/calendly/webhook", post(webhook::receive_unrouted))
-        .route(
-            "/calendly/webhook/{integration_id}",
-            post(webhook::receive_for_integration),
-        )
+        .route("/calendly/webhook/{integration_id}", post(webhook::receive_for_integration))
 }
 
 /// Every route, as one service (the local stack).
 pub fn all_routes() -> Router<Services> {
-    api_routes()
-        .merge(oauth_routes())
-        .merge(sync_routes())
-        .merge(webhook_routes())
+    api_routes().merge(oauth_routes()).merge(sync_routes()).merge(webhook_routes())
 }
 
 /// Serves `routes` with request tracing and JSON 404s.
@@ -99,9 +82,7 @@ async fn connect(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        serde_json::to_value(services.start_connect(&caller).await?).unwrap_or_default(),
-    ))
+    Ok(Json(serde_json::to_value(services.start_connect(&caller).await?).unwrap_or_default()))
 }
 
 #[derive(Deserialize)]
@@ -116,9 +97,7 @@ async fn callback_json(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let body: CallbackBody = json_body(&body)?;
-    let outcome = services
-        .complete_connect(&body.code, &body.state, Some(&caller.organization_id))
-        .await?;
+    let outcome = services.complete_connect(&body.code, &body.state, Some(&caller.organization_id)).await?;
     Ok(Json(json!({
         "connected": outcome.connected,
         "email": outcome.email,
@@ -137,26 +116,14 @@ struct CallbackQuery {
 }
 
 /// The browser's redirect from Calendly: the organization comes from the state.
-async fn callback_redirect(
-    State(services): State<Services>,
-    Query(query): Query<CallbackQuery>,
-) -> Response {
+async fn callback_redirect(State(services): State<Services>, Query(query): Query<CallbackQuery>) -> Response {
     let result = match (&query.code, &query.state, &query.error) {
         (_, _, Some(error)) => Err(ApiError::bad_request(
             "calendly_denied",
-            format!(
-                "Calendly did not grant access: {}",
-                query.error_description.as_deref().unwrap_or(error)
-            ),
+            format!("Calendly did not grant access: {}", query.error_description.as_deref().unwrap_or(error)),
         )),
-        (Some(code), Some(state), None) => services
-            .complete_connect(code, state, None)
-            .await
-            .map_err(ApiError::from),
-        _ => Err(ApiError::bad_request(
-            "invalid_callback",
-            "code and state are required",
-        )),
+        (Some(code), Some(state), None) => services.complete_connect(code, state, None).await.map_err(ApiError::from),
+        _ => Err(ApiError::bad_request("invalid_callback", "code and state are required")),
     };
     match (&services.frontend_url, result) {
         (Some(frontend), Ok(_)) => Redirect::to(&format!("{frontend}/settings/integrations?calendly=connected")).into_response(),
@@ -182,10 +149,7 @@ async fn callback_redirect(
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 async fn status(
@@ -206,36 +170,23 @@ async fn update_settings(
     for (key, value) in &body {
         match key.as_str() {
             "auto_sync_enabled" => {
-                auto_sync = Some(value.as_bool().ok_or_else(|| {
-                    ApiError::bad_request("invalid_field", "auto_sync_enabled must be a boolean")
-                })?)
-            }
-            "sync_interval_minutes" => {
-                interval = Some(
+                auto_sync = Some(
                     value
-                        .as_u64()
-                        .and_then(|v| u32::try_from(v).ok())
-                        .ok_or_else(|| {
-                            ApiError::bad_request(
-                                "invalid_field",
-                                "sync_interval_minutes must be a whole number",
-                            )
-                        })?,
+                        .as_bool()
+                        .ok_or_else(|| ApiError::bad_request("invalid_field", "auto_sync_enabled must be a boolean"))?,
                 )
             }
+            "sync_interval_minutes" => {
+                interval = Some(value.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
+                    ApiError::bad_request("invalid_field", "sync_interval_minutes must be a whole number")
+                })?)
+            }
             other => {
-                return Err(ApiError::bad_request(
-                    "unknown_field",
-                    format!("unknown field '{other}'"),
-                ));
+                return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'")));
             }
         }
     }
-    Ok(Json(
-        services
-            .update_sync_settings(&caller.organization_id, auto_sync, interval)
-            .await?,
-    ))
+    Ok(Json(services.update_sync_settings(&caller.organization_id, auto_sync, interval).await?))
 }
 
 async fn sync_now(
@@ -253,11 +204,7 @@ async fn list_events(
 ) -> Result<Json<Value>, ApiError> {
     let result = services
         .store
-        .list_bookings(
-            &caller.organization_id,
-            page.limit()?,
-            page.cursor.as_deref(),
-        )
+        .list_bookings(&caller.organization_id, page.limit()?, page.cursor.as_deref())
         .await
         .map_err(crate::service::AppError::from)?;
     Ok(Json(
@@ -279,11 +226,7 @@ async fn list_notifications(
 ) -> Result<Json<Value>, ApiError> {
     let result = services
         .store
-        .list_notifications(
-            &caller.organization_id,
-            page.limit()?,
-            page.cursor.as_deref(),
-        )
+        .list_notifications(&caller.organization_id, page.limit()?, page.cursor.as_deref())
         .await
         .map_err(crate::service::AppError::from)?;
     Ok(Json(
@@ -314,18 +257,9 @@ async fn get_organization(
     organization_json(&services, &caller.organization_id).await
 }
 
-async fn organization_json(
-    services: &Services,
-    org: &OrganizationId,
-) -> Result<Json<Value>, ApiError> {
-    let organization = services
-        .store
-        .get_organization(org)
-        .await
-        .map_err(crate::service::AppError::from)?;
-    Ok(Json(
-        json!({ "id": organization.id, "settings": organization.settings }),
-    ))
+async fn organization_json(services: &Services, org: &OrganizationId) -> Result<Json<Value>, ApiError> {
+    let organization = services.store.get_organization(org).await.map_err(crate::service::AppError::from)?;
+    Ok(Json(json!({ "id": organization.id, "settings": organization.settings })))
 }
 
 async fn patch_organization(
@@ -337,22 +271,14 @@ async fn patch_organization(
     let settings = match body.get("settings") {
         Some(Value::Object(settings)) => settings.clone(),
         _ => {
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                "expected {\"settings\": {...}}",
-            ));
+            return Err(ApiError::bad_request("invalid_body", "expected {\"settings\": {...}}"));
         }
     };
     if let Some(other) = body.keys().find(|k| *k != "settings") {
-        return Err(ApiError::bad_request(
-            "unknown_field",
-            format!("unknown field '{other}'"),
-        ));
+        return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'")));
     }
     if let Some(tz) = settings.get("timezone").filter(|v| !v.is_null()) {
-        let valid = tz
-            .as_str()
-            .is_some_and(|t| t.parse::<chrono_tz::Tz>().is_ok());
+        let valid = tz.as_str().is_some_and(|t| t.parse::<chrono_tz::Tz>().is_ok());
         if !valid {
             return Err(ApiError::bad_request(
                 "invalid_timezone",
@@ -360,10 +286,6 @@ async fn patch_organization(
             ));
         }
     }
-    services
-        .store
-        .merge_settings(&caller.organization_id, &settings)
-        .await
-        .map_err(crate::service::AppError::from)?;
+    services.store.merge_settings(&caller.organization_id, &settings).await.map_err(crate::service::AppError::from)?;
     organization_json(&services, &caller.organization_id).await
 }

@@ -16,10 +16,7 @@ use serde_json::{Map, Value, json};
 const READ_ONLY: [&str; 3] = ["id", "created_at", "updated_at"];
 const MAX_FIELD_LEN: usize = 10_000;
 
-fn optional_string(
-    body: &Map<String, Value>,
-    field: &str,
-) -> Result<Option<Option<String>>, ApiError> {
+fn optional_string(body: &Map<String, Value>, field: &str) -> Result<Option<Option<String>>, ApiError> {
     match body.get(field) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
@@ -27,38 +24,23 @@ fn optional_string(
             let trimmed = s.trim();
             Ok(Some((!trimmed.is_empty()).then(|| trimmed.to_string())))
         }
-        Some(Value::String(_)) => Err(ApiError::bad_request(
-            "invalid_field",
-            format!("{field} is too long"),
-        )),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_field",
-            format!("{field} must be a string or null"),
-        )),
+        Some(Value::String(_)) => Err(ApiError::bad_request("invalid_field", format!("{field} is too long"))),
+        Some(_) => Err(ApiError::bad_request("invalid_field", format!("{field} must be a string or null"))),
     }
 }
 
 fn parse_email(value: Option<Option<String>>) -> Result<Option<Option<Email>>, ApiError> {
     value
         .map(|v| {
-            v.map(|e| {
-                Email::parse(&e)
-                    .map_err(|err| ApiError::bad_request("invalid_email", err.to_string()))
-            })
-            .transpose()
+            v.map(|e| Email::parse(&e).map_err(|err| ApiError::bad_request("invalid_email", err.to_string())))
+                .transpose()
         })
         .transpose()
 }
 
 fn reject_unknown(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
-    match body
-        .keys()
-        .find(|k| !allowed.contains(&k.as_str()) && !READ_ONLY.contains(&k.as_str()))
-    {
-        Some(k) => Err(ApiError::bad_request(
-            "unknown_field",
-            format!("unknown field '{k}'"),
-        )),
+    match body.keys().find(|k| !allowed.contains(&k.as_str()) && !READ_ONLY.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::bad_request("unknown_field", format!("unknown field '{k}'"))),
         None => Ok(()),
     }
 }
@@ -74,12 +56,7 @@ pub(super) async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let result = services
         .store
-        .list_prospects(
-            &caller.organization_id,
-            page.source.as_deref(),
-            page.limit()?,
-            page.cursor.as_deref(),
-        )
+        .list_prospects(&caller.organization_id, page.source.as_deref(), page.limit()?, page.cursor.as_deref())
         .await
         .map_err(AppError::from)?;
     Ok(Json(
@@ -93,18 +70,7 @@ pub(super) async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body: Map<String, Value> = json_body(&body)?;
-    reject_unknown(
-        &body,
-        &[
-            "firstname",
-            "lastname",
-            "email",
-            "phone",
-            "status",
-            "source",
-            "notes",
-        ],
-    )?;
+    reject_unknown(&body, &["firstname", "lastname", "email", "phone", "status", "source", "notes"])?;
     let now = services.clock.now();
     let prospect = Prospect {
         id: ProspectId::generate(),
@@ -113,21 +79,14 @@ pub(super) async fn create(
         lastname: optional_string(&body, "lastname")?.flatten(),
         email: parse_email(optional_string(&body, "email")?)?.flatten(),
         phone: optional_string(&body, "phone")?.flatten(),
-        status: optional_string(&body, "status")?
-            .flatten()
-            .unwrap_or_else(|| crate::domain::STATUS_NEW.to_string()),
-        source: optional_string(&body, "source")?
-            .flatten()
-            .unwrap_or_else(|| "manual".to_string()),
+        status: optional_string(&body, "status")?.flatten().unwrap_or_else(|| crate::domain::STATUS_NEW.to_string()),
+        source: optional_string(&body, "source")?.flatten().unwrap_or_else(|| "manual".to_string()),
         notes: notes_entries(optional_string(&body, "notes")?.flatten()),
         created_at: now,
         updated_at: now,
     };
     if prospect.email.is_none() && prospect.firstname.is_none() && prospect.lastname.is_none() {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "a prospect needs at least an email or a name",
-        ));
+        return Err(ApiError::bad_request("invalid_body", "a prospect needs at least an email or a name"));
     }
     let created = services.create_prospect(prospect).await?;
     Ok((StatusCode::CREATED, Json(created.to_json())))
@@ -154,33 +113,13 @@ pub(super) async fn update(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let body: Map<String, Value> = json_body(&body)?;
-    reject_unknown(
-        &body,
-        &[
-            "firstname",
-            "lastname",
-            "email",
-            "phone",
-            "status",
-            "notes",
-            "source",
-        ],
-    )?;
-    if body
-        .get("source")
-        .is_some_and(|s| !s.is_string() && !s.is_null())
-    {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            "source must be a string",
-        ));
+    reject_unknown(&body, &["firstname", "lastname", "email", "phone", "status", "notes", "source"])?;
+    if body.get("source").is_some_and(|s| !s.is_string() && !s.is_null()) {
+        return Err(ApiError::bad_request("invalid_field", "source must be a string"));
     }
     let status = match optional_string(&body, "status")? {
         Some(None) => {
-            return Err(ApiError::bad_request(
-                "invalid_field",
-                "status cannot be empty",
-            ));
+            return Err(ApiError::bad_request("invalid_field", "status cannot be empty"));
         }
         other => other.flatten(),
     };
@@ -192,9 +131,7 @@ pub(super) async fn update(
         status,
         notes: optional_string(&body, "notes")?.map(notes_entries),
     };
-    let updated = services
-        .update_prospect(&caller.organization_id, &ProspectId::new(id), &patch)
-        .await?;
+    let updated = services.update_prospect(&caller.organization_id, &ProspectId::new(id), &patch).await?;
     Ok(Json(updated.to_json()))
 }
 
@@ -203,8 +140,6 @@ pub(super) async fn delete(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    services
-        .delete_prospect(&caller.organization_id, &ProspectId::new(id))
-        .await?;
+    services.delete_prospect(&caller.organization_id, &ProspectId::new(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

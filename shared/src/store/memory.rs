@@ -19,6 +19,8 @@ struct State {
     prospects: HashMap<Key<ProspectId>, Prospect>,
     email_claims: HashMap<Key<String>, ProspectId>,
     notifications: BTreeMap<Key<NotificationId>, Notification>,
+    connections: BTreeMap<Key<String>, Connection>,
+    connection_owners: HashMap<String, OrganizationId>,
 }
 
 /// The in-memory store used by the local stack and fast tests.
@@ -51,23 +53,15 @@ fn paginate<T: Clone>(
     let after = cursor::decode(cursor)?;
     let start = match &after {
         None => 0,
-        Some(after) => items
-            .iter()
-            .position(|i| &position(i) == after)
-            .map(|i| i + 1)
-            .ok_or(StoreError::InvalidCursor)?,
+        Some(after) => {
+            items.iter().position(|i| &position(i) == after).map(|i| i + 1).ok_or(StoreError::InvalidCursor)?
+        }
     };
     let limit = limit.max(1);
     let page: Vec<T> = items.iter().skip(start).take(limit).cloned().collect();
-    let next_cursor = (start + page.len() < items.len()).then(|| {
-        cursor::encode(&position(
-            page.last().expect("a non-final page is not empty"),
-        ))
-    });
-    Ok(PageOf {
-        items: page,
-        next_cursor,
-    })
+    let next_cursor = (start + page.len() < items.len())
+        .then(|| cursor::encode(&position(page.last().expect("a non-final page is not empty"))));
+    Ok(PageOf { items: page, next_cursor })
 }
 
 #[async_trait]
@@ -87,10 +81,7 @@ impl OrganizationStore for MemoryStore {
         Ok(self.with(|s| {
             let settings = s.organizations.entry(org.clone()).or_default();
             crate::domain::merge_settings(settings, patch);
-            Organization {
-                id: org.clone(),
-                settings: settings.clone(),
-            }
+            Organization { id: org.clone(), settings: settings.clone() }
         }))
     }
 
@@ -101,9 +92,7 @@ impl OrganizationStore for MemoryStore {
     ) -> Result<(), StoreError> {
         self.with(|s| {
             let settings = s.organizations.entry(org.clone()).or_default();
-            let calendly = settings
-                .entry("calendly")
-                .or_insert_with(|| Value::Object(Map::new()));
+            let calendly = settings.entry("calendly").or_insert_with(|| Value::Object(Map::new()));
             if !calendly.is_object() {
                 *calendly = Value::Object(Map::new());
             }
@@ -122,57 +111,32 @@ impl OAuthStateStore for MemoryStore {
         Ok(())
     }
 
-    async fn take_oauth_state(
-        &self,
-        state: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<OAuthState>, StoreError> {
-        Ok(self
-            .with(|s| s.oauth_states.remove(state))
-            .filter(|st| st.expires_at > now))
+    async fn take_oauth_state(&self, state: &str, now: DateTime<Utc>) -> Result<Option<OAuthState>, StoreError> {
+        Ok(self.with(|s| s.oauth_states.remove(state)).filter(|st| st.expires_at > now))
     }
 }
 
 #[async_trait]
 impl IntegrationStore for MemoryStore {
-    async fn get_integration(
-        &self,
-        org: &OrganizationId,
-    ) -> Result<Option<Integration>, StoreError> {
+    async fn get_integration(&self, org: &OrganizationId) -> Result<Option<Integration>, StoreError> {
         Ok(self.with(|s| s.integrations.get(org).cloned()))
     }
 
-    async fn get_integration_by_id(
-        &self,
-        id: &IntegrationId,
-    ) -> Result<Option<Integration>, StoreError> {
+    async fn get_integration_by_id(&self, id: &IntegrationId) -> Result<Option<Integration>, StoreError> {
         Ok(self.with(|s| s.integrations.values().find(|i| &i.id == id).cloned()))
     }
 
-    async fn find_integration_by_calendly_user(
-        &self,
-        user_uri: &str,
-    ) -> Result<Option<Integration>, StoreError> {
-        Ok(self.with(|s| {
-            s.integrations
-                .values()
-                .find(|i| i.is_active && i.calendly_user_uri == user_uri)
-                .cloned()
-        }))
+    async fn find_integration_by_calendly_user(&self, user_uri: &str) -> Result<Option<Integration>, StoreError> {
+        Ok(self.with(|s| s.integrations.values().find(|i| i.is_active && i.calendly_user_uri == user_uri).cloned()))
     }
 
-    async fn save_connected_integration(
-        &self,
-        mut integration: Integration,
-    ) -> Result<Integration, StoreError> {
+    async fn save_connected_integration(&self, mut integration: Integration) -> Result<Integration, StoreError> {
         Ok(self.with(|s| {
             if let Some(previous) = s.integrations.get(&integration.organization_id) {
-                integration.token_version =
-                    integration.token_version.max(previous.token_version + 1);
+                integration.token_version = integration.token_version.max(previous.token_version + 1);
                 integration.created_at = previous.created_at;
             }
-            s.integrations
-                .insert(integration.organization_id.clone(), integration.clone());
+            s.integrations.insert(integration.organization_id.clone(), integration.clone());
             integration
         }))
     }
@@ -185,10 +149,7 @@ impl IntegrationStore for MemoryStore {
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         Ok(self.with(|s| match s.integrations.get_mut(org) {
-            Some(i)
-                if i.token_version == token_version
-                    && i.refresh_lease_until.is_none_or(|l| l <= now) =>
-            {
+            Some(i) if i.token_version == token_version && i.refresh_lease_until.is_none_or(|l| l <= now) => {
                 i.refresh_lease_until = Some(until);
                 true
             }
@@ -216,34 +177,18 @@ impl IntegrationStore for MemoryStore {
         }))
     }
 
-    async fn release_refresh_lease(
-        &self,
-        org: &OrganizationId,
-        token_version: u64,
-    ) -> Result<(), StoreError> {
+    async fn release_refresh_lease(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
         self.with(|s| {
-            if let Some(i) = s
-                .integrations
-                .get_mut(org)
-                .filter(|i| i.token_version == token_version)
-            {
+            if let Some(i) = s.integrations.get_mut(org).filter(|i| i.token_version == token_version) {
                 i.refresh_lease_until = None;
             }
         });
         Ok(())
     }
 
-    async fn mark_needs_reconnect(
-        &self,
-        org: &OrganizationId,
-        token_version: u64,
-    ) -> Result<(), StoreError> {
+    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
         self.with(|s| {
-            if let Some(i) = s
-                .integrations
-                .get_mut(org)
-                .filter(|i| i.token_version == token_version)
-            {
+            if let Some(i) = s.integrations.get_mut(org).filter(|i| i.token_version == token_version) {
                 i.needs_reconnect = true;
                 i.refresh_lease_until = None;
             }
@@ -301,11 +246,7 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
-    async fn deactivate_integration(
-        &self,
-        org: &OrganizationId,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.with(|s| {
             if let Some(i) = s.integrations.get_mut(org) {
                 i.is_active = false;
@@ -317,18 +258,12 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
-    async fn list_due_integrations(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Integration>, StoreError> {
+    async fn list_due_integrations(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Integration>, StoreError> {
         Ok(self.with(|s| {
             let mut due: Vec<Integration> = s
                 .integrations
                 .values()
-                .filter(|i| {
-                    i.is_active && i.auto_sync_enabled && i.next_sync_at.is_none_or(|n| n <= now)
-                })
+                .filter(|i| i.is_active && i.auto_sync_enabled && i.next_sync_at.is_none_or(|n| n <= now))
                 .cloned()
                 .collect();
             due.sort_by_key(|i| i.next_sync_at);
@@ -340,16 +275,8 @@ impl IntegrationStore for MemoryStore {
 
 #[async_trait]
 impl BookingStore for MemoryStore {
-    async fn get_booking(
-        &self,
-        org: &OrganizationId,
-        invitee_uuid: &str,
-    ) -> Result<Option<Booking>, StoreError> {
-        Ok(self.with(|s| {
-            s.bookings
-                .get(&(org.clone(), invitee_uuid.to_string()))
-                .cloned()
-        }))
+    async fn get_booking(&self, org: &OrganizationId, invitee_uuid: &str) -> Result<Option<Booking>, StoreError> {
+        Ok(self.with(|s| s.bookings.get(&(org.clone(), invitee_uuid.to_string())).cloned()))
     }
 
     async fn commit_booking(&self, plan: &BookingPlan) -> Result<(), CommitError> {
@@ -364,18 +291,12 @@ impl BookingStore for MemoryStore {
             match &plan.prospect {
                 ProspectChange::Create(p) => {
                     let claim = p.email.as_ref().map(|e| (org.clone(), e.key()));
-                    if claim
-                        .as_ref()
-                        .is_some_and(|c| s.email_claims.contains_key(c))
-                    {
+                    if claim.as_ref().is_some_and(|c| s.email_claims.contains_key(c)) {
                         return Err(CommitConflict::EmailClaimed.into());
                     }
                 }
                 ProspectChange::Append { prospect_id, .. } => {
-                    if !s
-                        .prospects
-                        .contains_key(&(org.clone(), prospect_id.clone()))
-                    {
+                    if !s.prospects.contains_key(&(org.clone(), prospect_id.clone())) {
                         return Err(CommitConflict::ProspectMissing.into());
                     }
                 }
@@ -384,8 +305,7 @@ impl BookingStore for MemoryStore {
             match &plan.prospect {
                 ProspectChange::Create(p) => {
                     if let Some(email) = &p.email {
-                        s.email_claims
-                            .insert((org.clone(), email.key()), p.id.clone());
+                        s.email_claims.insert((org.clone(), email.key()), p.id.clone());
                     }
                     s.prospects.insert((org.clone(), p.id.clone()), p.clone());
                 }
@@ -398,8 +318,7 @@ impl BookingStore for MemoryStore {
                 ProspectChange::None => {}
             }
             if let Some(n) = &plan.notification {
-                s.notifications
-                    .insert((org.clone(), n.id.clone()), n.clone());
+                s.notifications.insert((org.clone(), n.id.clone()), n.clone());
             }
             s.bookings.insert(booking_key, plan.booking.clone());
             Ok(())
@@ -412,15 +331,9 @@ impl BookingStore for MemoryStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<PageOf<Booking>, StoreError> {
-        let mut bookings: Vec<Booking> = self.with(|s| {
-            s.bookings
-                .values()
-                .filter(|b| &b.organization_id == org)
-                .cloned()
-                .collect()
-        });
-        let position =
-            |b: &Booking| format!("{}#{}", b.details.start_time.timestamp_micros(), b.id());
+        let mut bookings: Vec<Booking> =
+            self.with(|s| s.bookings.values().filter(|b| &b.organization_id == org).cloned().collect());
+        let position = |b: &Booking| format!("{}#{}", b.details.start_time.timestamp_micros(), b.id());
         bookings.sort_by_key(|b| std::cmp::Reverse(position(b)));
         paginate(bookings, position, limit, cursor)
     }
@@ -433,11 +346,7 @@ impl BookingStore for MemoryStore {
         Ok(self.with(|s| {
             event_uuids
                 .iter()
-                .filter_map(|uuid| {
-                    s.fingerprints
-                        .get(&(org.clone(), uuid.clone()))
-                        .map(|f| (uuid.clone(), f.clone()))
-                })
+                .filter_map(|uuid| s.fingerprints.get(&(org.clone(), uuid.clone())).map(|f| (uuid.clone(), f.clone())))
                 .collect()
         }))
     }
@@ -448,23 +357,14 @@ impl BookingStore for MemoryStore {
         event_uuid: &str,
         fingerprint: &str,
     ) -> Result<(), StoreError> {
-        self.with(|s| {
-            s.fingerprints.insert(
-                (org.clone(), event_uuid.to_string()),
-                fingerprint.to_string(),
-            )
-        });
+        self.with(|s| s.fingerprints.insert((org.clone(), event_uuid.to_string()), fingerprint.to_string()));
         Ok(())
     }
 }
 
 #[async_trait]
 impl ProspectStore for MemoryStore {
-    async fn get_prospect(
-        &self,
-        org: &OrganizationId,
-        id: &ProspectId,
-    ) -> Result<Option<Prospect>, StoreError> {
+    async fn get_prospect(&self, org: &OrganizationId, id: &ProspectId) -> Result<Option<Prospect>, StoreError> {
         Ok(self.with(|s| s.prospects.get(&(org.clone(), id.clone())).cloned()))
     }
 
@@ -485,14 +385,11 @@ impl ProspectStore for MemoryStore {
             if let Some(email) = &prospect.email {
                 let claim = (org.clone(), email.key());
                 if s.email_claims.contains_key(&claim) {
-                    return Err(StoreError::Conflict(format!(
-                        "a prospect with email {email} already exists"
-                    )));
+                    return Err(StoreError::Conflict(format!("a prospect with email {email} already exists")));
                 }
                 s.email_claims.insert(claim, prospect.id.clone());
             }
-            s.prospects
-                .insert((org.clone(), prospect.id.clone()), prospect.clone());
+            s.prospects.insert((org.clone(), prospect.id.clone()), prospect.clone());
             Ok(())
         })
     }
@@ -514,9 +411,7 @@ impl ProspectStore for MemoryStore {
                 if new_key != old_key {
                     if let Some(k) = &new_key {
                         if s.email_claims.contains_key(&(org.clone(), k.clone())) {
-                            return Err(StoreError::Conflict(format!(
-                                "a prospect with email {k} already exists"
-                            )));
+                            return Err(StoreError::Conflict(format!("a prospect with email {k} already exists")));
                         }
                         s.email_claims.insert((org.clone(), k.clone()), id.clone());
                     }
@@ -547,22 +442,16 @@ impl ProspectStore for MemoryStore {
         })
     }
 
-    async fn delete_prospect(
-        &self,
-        org: &OrganizationId,
-        id: &ProspectId,
-    ) -> Result<bool, StoreError> {
-        Ok(
-            self.with(|s| match s.prospects.remove(&(org.clone(), id.clone())) {
-                Some(p) => {
-                    if let Some(email) = p.email {
-                        s.email_claims.remove(&(org.clone(), email.key()));
-                    }
-                    true
+    async fn delete_prospect(&self, org: &OrganizationId, id: &ProspectId) -> Result<bool, StoreError> {
+        Ok(self.with(|s| match s.prospects.remove(&(org.clone(), id.clone())) {
+            Some(p) => {
+                if let Some(email) = p.email {
+                    s.email_claims.remove(&(org.clone(), email.key()));
                 }
-                None => false,
-            }),
-        )
+                true
+            }
+            None => false,
+        }))
     }
 
     async fn list_prospects(
@@ -593,30 +482,49 @@ impl NotificationStore for MemoryStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<PageOf<Notification>, StoreError> {
-        let notifications: Vec<Notification> = self.with(|s| {
-            s.notifications
-                .values()
-                .rev()
-                .filter(|n| &n.organization_id == org)
-                .cloned()
-                .collect()
-        });
+        let notifications: Vec<Notification> =
+            self.with(|s| s.notifications.values().rev().filter(|n| &n.organization_id == org).cloned().collect());
         paginate(notifications, |n| n.id.to_string(), limit, cursor)
     }
 
-    async fn mark_notification_read(
-        &self,
-        org: &OrganizationId,
-        id: &NotificationId,
-    ) -> Result<bool, StoreError> {
-        Ok(self.with(
-            |s| match s.notifications.get_mut(&(org.clone(), id.clone())) {
-                Some(n) => {
-                    n.read = true;
-                    true
-                }
-                None => false,
-            },
-        ))
+    async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError> {
+        Ok(self.with(|s| match s.notifications.get_mut(&(org.clone(), id.clone())) {
+            Some(n) => {
+                n.read = true;
+                true
+            }
+            None => false,
+        }))
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for MemoryStore {
+    async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.connection_owners.insert(connection.connection_id.clone(), connection.organization_id.clone());
+            s.connections
+                .insert((connection.organization_id.clone(), connection.connection_id.clone()), connection.clone());
+        });
+        Ok(())
+    }
+
+    async fn remove_connection(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(self.with(|s| {
+            let org = s.connection_owners.remove(connection_id)?;
+            s.connections.remove(&(org, connection_id.to_string()))
+        }))
+    }
+
+    async fn live_connections(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<Vec<Connection>, StoreError> {
+        Ok(self.with(|s| {
+            s.connections
+                .range((org.clone(), String::new())..)
+                .take_while(|((o, _), _)| o == org)
+                .map(|(_, c)| c)
+                .filter(|c| c.expires_at > now)
+                .cloned()
+                .collect()
+        }))
     }
 }

@@ -8,8 +8,7 @@ pub use memory::MemoryStore;
 use crate::crypto::Sealed;
 use crate::domain::booking::BookingPlan;
 use crate::domain::{
-    Booking, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect,
-    ProspectId,
+    Booking, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId,
 };
 use crate::domain::{Email, IntegrationId, NotificationId};
 use async_trait::async_trait;
@@ -92,11 +91,8 @@ pub trait OrganizationStore: Send + Sync {
         patch: &Map<String, Value>,
     ) -> Result<Organization, StoreError>;
     /// Merges keys into `settings.calendly` only, leaving every other setting untouched.
-    async fn merge_calendly_settings(
-        &self,
-        org: &OrganizationId,
-        patch: &Map<String, Value>,
-    ) -> Result<(), StoreError>;
+    async fn merge_calendly_settings(&self, org: &OrganizationId, patch: &Map<String, Value>)
+    -> Result<(), StoreError>;
 }
 
 /// Pending OAuth connects.
@@ -105,37 +101,21 @@ pub trait OAuthStateStore: Send + Sync {
     /// Stores a pending connect.
     async fn put_oauth_state(&self, state: &OAuthState) -> Result<(), StoreError>;
     /// Removes and returns a pending connect, atomically; expired ones count as absent.
-    async fn take_oauth_state(
-        &self,
-        state: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<OAuthState>, StoreError>;
+    async fn take_oauth_state(&self, state: &str, now: DateTime<Utc>) -> Result<Option<OAuthState>, StoreError>;
 }
 
 /// Calendly integrations (one per organization).
 #[async_trait]
 pub trait IntegrationStore: Send + Sync {
     /// The organization's integration, active or not.
-    async fn get_integration(
-        &self,
-        org: &OrganizationId,
-    ) -> Result<Option<Integration>, StoreError>;
+    async fn get_integration(&self, org: &OrganizationId) -> Result<Option<Integration>, StoreError>;
     /// An integration by id (webhook routing).
-    async fn get_integration_by_id(
-        &self,
-        id: &IntegrationId,
-    ) -> Result<Option<Integration>, StoreError>;
+    async fn get_integration_by_id(&self, id: &IntegrationId) -> Result<Option<Integration>, StoreError>;
     /// The active integration connected to this Calendly user (webhooks without an id).
-    async fn find_integration_by_calendly_user(
-        &self,
-        user_uri: &str,
-    ) -> Result<Option<Integration>, StoreError>;
+    async fn find_integration_by_calendly_user(&self, user_uri: &str) -> Result<Option<Integration>, StoreError>;
     /// Stores a (re)connected integration, replacing the organization's previous one; the
     /// stored `token_version` moves past the previous one so refreshes in flight lose.
-    async fn save_connected_integration(
-        &self,
-        integration: Integration,
-    ) -> Result<Integration, StoreError>;
+    async fn save_connected_integration(&self, integration: Integration) -> Result<Integration, StoreError>;
     /// Takes the refresh lease if nobody holds it and the tokens are still `token_version`.
     async fn try_acquire_refresh_lease(
         &self,
@@ -152,17 +132,9 @@ pub trait IntegrationStore: Send + Sync {
         tokens: TokenUpdate,
     ) -> Result<bool, StoreError>;
     /// Frees the lease after a failed refresh.
-    async fn release_refresh_lease(
-        &self,
-        org: &OrganizationId,
-        token_version: u64,
-    ) -> Result<(), StoreError>;
+    async fn release_refresh_lease(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError>;
     /// Marks the integration as needing the user to reconnect (the refresh token is dead).
-    async fn mark_needs_reconnect(
-        &self,
-        org: &OrganizationId,
-        token_version: u64,
-    ) -> Result<(), StoreError>;
+    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError>;
     /// Records a finished sync.
     async fn record_sync(
         &self,
@@ -186,28 +158,16 @@ pub trait IntegrationStore: Send + Sync {
         active: bool,
     ) -> Result<(), StoreError>;
     /// Soft-deletes the integration (`is_active: false`).
-    async fn deactivate_integration(
-        &self,
-        org: &OrganizationId,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Active, auto-syncing integrations whose `next_sync_at` has passed (oldest first).
-    async fn list_due_integrations(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Integration>, StoreError>;
+    async fn list_due_integrations(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Integration>, StoreError>;
 }
 
 /// Bookings, and the all-or-nothing write that records one with its note and notification.
 #[async_trait]
 pub trait BookingStore: Send + Sync {
     /// A booking by invitee UUID.
-    async fn get_booking(
-        &self,
-        org: &OrganizationId,
-        invitee_uuid: &str,
-    ) -> Result<Option<Booking>, StoreError>;
+    async fn get_booking(&self, org: &OrganizationId, invitee_uuid: &str) -> Result<Option<Booking>, StoreError>;
     /// Writes the booking, the prospect change and the notification at once, or nothing if
     /// any guard fails (booking revision, email claim, prospect existence).
     async fn commit_booking(&self, plan: &BookingPlan) -> Result<(), CommitError>;
@@ -237,11 +197,7 @@ pub trait BookingStore: Send + Sync {
 #[async_trait]
 pub trait ProspectStore: Send + Sync {
     /// A prospect of this organization.
-    async fn get_prospect(
-        &self,
-        org: &OrganizationId,
-        id: &ProspectId,
-    ) -> Result<Option<Prospect>, StoreError>;
+    async fn get_prospect(&self, org: &OrganizationId, id: &ProspectId) -> Result<Option<Prospect>, StoreError>;
     /// The prospect holding this email (lower-cased key) in this organization.
     async fn find_prospect_by_email(
         &self,
@@ -259,11 +215,7 @@ pub trait ProspectStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Prospect, StoreError>;
     /// Deletes a prospect and its email claim; false when it did not exist.
-    async fn delete_prospect(
-        &self,
-        org: &OrganizationId,
-        id: &ProspectId,
-    ) -> Result<bool, StoreError>;
+    async fn delete_prospect(&self, org: &OrganizationId, id: &ProspectId) -> Result<bool, StoreError>;
     /// Prospects, newest first, optionally of one source.
     async fn list_prospects(
         &self,
@@ -285,11 +237,29 @@ pub trait NotificationStore: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<PageOf<Notification>, StoreError>;
     /// Marks one as read; false when it does not exist.
-    async fn mark_notification_read(
-        &self,
-        org: &OrganizationId,
-        id: &NotificationId,
-    ) -> Result<bool, StoreError>;
+    async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError>;
+}
+
+/// A browser's WebSocket connection, keyed by organization (API Gateway's connection id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    pub connection_id: String,
+    pub organization_id: OrganizationId,
+    pub user_id: crate::domain::UserId,
+    pub connected_at: DateTime<Utc>,
+    /// API Gateway closes a connection after 2 hours at the most; past this it is dead.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Live WebSocket connections, by organization (plus the reverse record for `$disconnect`).
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Stores a connection and its reverse record.
+    async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError>;
+    /// Removes a connection (from `$disconnect`, which only knows its id); returns it if known.
+    async fn remove_connection(&self, connection_id: &str) -> Result<Option<Connection>, StoreError>;
+    /// The organization's connections that have not expired at `now`.
+    async fn live_connections(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<Vec<Connection>, StoreError>;
 }
 
 /// Every store capability, for wiring that needs them all.
@@ -300,6 +270,7 @@ pub trait Store:
     + BookingStore
     + ProspectStore
     + NotificationStore
+    + ConnectionStore
 {
 }
 impl<T> Store for T where
@@ -309,6 +280,7 @@ impl<T> Store for T where
         + BookingStore
         + ProspectStore
         + NotificationStore
+        + ConnectionStore
 {
 }
 
@@ -325,11 +297,7 @@ pub(crate) mod cursor {
     pub fn decode(cursor: Option<&str>) -> Result<Option<String>, StoreError> {
         cursor
             .map(|c| {
-                URL_SAFE_NO_PAD
-                    .decode(c)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or(StoreError::InvalidCursor)
+                URL_SAFE_NO_PAD.decode(c).ok().and_then(|b| String::from_utf8(b).ok()).ok_or(StoreError::InvalidCursor)
             })
             .transpose()
     }

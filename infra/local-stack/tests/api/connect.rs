@@ -6,20 +6,14 @@ use std::collections::HashMap;
 #[tokio::test]
 async fn connect_returns_an_authorize_url_with_pkce_scopes_and_state() {
     let app = TestApp::spawn().await;
-    let start = app
-        .post("/calendly/connect", "org-a", json!({}))
-        .await
-        .expect(200);
+    let start = app.post("/calendly/connect", "org-a", json!({})).await.expect(200);
     let url = url::Url::parse(start["authorize_url"].as_str().unwrap()).unwrap();
     let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
     assert_eq!(url.path(), "/oauth/authorize");
     assert_eq!(q["client_id"], app.sim.config().client_id);
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["redirect_uri"], app.url("/auth/calendly/callback"));
-    assert_eq!(
-        q["scope"],
-        "users:read scheduled_events:read webhooks:write"
-    );
+    assert_eq!(q["scope"], "users:read scheduled_events:read webhooks:write");
     assert_eq!(q["state"], start["state"].as_str().unwrap());
     assert_eq!(q["code_challenge_method"], "S256");
     assert_eq!(q["code_challenge"].len(), 43);
@@ -30,13 +24,7 @@ async fn connect_returns_an_authorize_url_with_pkce_scopes_and_state() {
 async fn callback_connects_syncs_subscribes_and_mirrors_settings() {
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
-    app.seed(
-        &host,
-        "John Doe",
-        "john@example.com",
-        "Découverte 30min",
-        in_days(2),
-    );
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(2));
     app.patch(
         "/organization",
         "org-a",
@@ -64,18 +52,11 @@ async fn callback_connects_syncs_subscribes_and_mirrors_settings() {
 
     let subscriptions = app.sim.webhook_subscriptions(&host);
     assert_eq!(subscriptions.len(), 1);
-    assert!(
-        subscriptions[0]
-            .1
-            .starts_with(&app.url("/calendly/webhook/"))
-    );
+    assert!(subscriptions[0].1.starts_with(&app.url("/calendly/webhook/")));
 
     let org = app.get("/organization", "org-a").await.expect(200);
     let calendly = &org["settings"]["calendly"];
-    assert_eq!(
-        org["settings"]["currency"], "EUR",
-        "other settings stay untouched"
-    );
+    assert_eq!(org["settings"]["currency"], "EUR", "other settings stay untouched");
     assert_eq!(calendly["enabled"], true);
     assert_eq!(calendly["mode"], "oauth");
     assert_eq!(calendly["oauth_connected"], true);
@@ -84,12 +65,7 @@ async fn callback_connects_syncs_subscribes_and_mirrors_settings() {
     assert_eq!(calendly["oauth_user_name"], host.name);
     assert_eq!(calendly["oauth_token_type"], "Bearer");
     assert!(calendly["oauth_expires_at"].is_string());
-    assert!(
-        calendly["calendly_link"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://calendly.com/")
-    );
+    assert!(calendly["calendly_link"].as_str().unwrap().starts_with("https://calendly.com/"));
 }
 
 #[tokio::test]
@@ -106,29 +82,11 @@ async fn a_state_is_single_use_and_unknown_states_are_refused() {
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
     let (code, state) = app.authorize("org-a", &host).await;
-    app.post(
-        "/auth/calendly/callback",
-        "org-a",
-        json!({ "code": code, "state": state }),
-    )
-    .await
-    .expect(200);
-    let reused = app
-        .post(
-            "/auth/calendly/callback",
-            "org-a",
-            json!({ "code": code, "state": state }),
-        )
-        .await;
+    app.post("/auth/calendly/callback", "org-a", json!({ "code": code, "state": state })).await.expect(200);
+    let reused = app.post("/auth/calendly/callback", "org-a", json!({ "code": code, "state": state })).await;
     assert_eq!(reused.status.as_u16(), 400);
     assert_eq!(reused.error_code(), "invalid_state");
-    let unknown = app
-        .post(
-            "/auth/calendly/callback",
-            "org-a",
-            json!({ "code": "x", "state": "never-issued" }),
-        )
-        .await;
+    let unknown = app.post("/auth/calendly/callback", "org-a", json!({ "code": "x", "state": "never-issued" })).await;
     assert_eq!(unknown.status.as_u16(), 400);
 }
 
@@ -138,13 +96,7 @@ async fn an_expired_state_is_refused() {
     let host = app.host("Camille Martin");
     let (code, state) = app.authorize("org-a", &host).await;
     app.advance_clocks(chrono::Duration::minutes(11));
-    let reply = app
-        .post(
-            "/auth/calendly/callback",
-            "org-a",
-            json!({ "code": code, "state": state }),
-        )
-        .await;
+    let reply = app.post("/auth/calendly/callback", "org-a", json!({ "code": code, "state": state })).await;
     assert_eq!(reply.status.as_u16(), 400);
     assert_eq!(reply.error_code(), "invalid_state");
 }
@@ -154,46 +106,21 @@ async fn another_organizations_state_is_refused() {
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
     let (code, state) = app.authorize("org-a", &host).await;
-    let reply = app
-        .post(
-            "/auth/calendly/callback",
-            "org-b",
-            json!({ "code": code, "state": state }),
-        )
-        .await;
+    let reply = app.post("/auth/calendly/callback", "org-b", json!({ "code": code, "state": state })).await;
     assert_eq!(reply.status.as_u16(), 400);
-    assert_eq!(
-        app.get("/calendly/status", "org-b").await.expect(200)["connected"],
-        false
-    );
-    assert_eq!(
-        app.get("/calendly/status", "org-a").await.expect(200)["connected"],
-        false
-    );
+    assert_eq!(app.get("/calendly/status", "org-b").await.expect(200)["connected"], false);
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["connected"], false);
 }
 
 #[tokio::test]
 async fn a_code_calendly_refuses_is_a_400_with_its_reason() {
     let app = TestApp::spawn().await;
-    let start = app
-        .post("/calendly/connect", "org-a", json!({}))
-        .await
-        .expect(200);
-    let reply = app
-        .post(
-            "/auth/calendly/callback",
-            "org-a",
-            json!({ "code": "forged-code", "state": start["state"] }),
-        )
-        .await;
+    let start = app.post("/calendly/connect", "org-a", json!({})).await.expect(200);
+    let reply =
+        app.post("/auth/calendly/callback", "org-a", json!({ "code": "forged-code", "state": start["state"] })).await;
     assert_eq!(reply.status.as_u16(), 400);
     assert_eq!(reply.error_code(), "calendly_rejected");
-    assert!(
-        reply.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("invalid_grant")
-    );
+    assert!(reply.body["error"]["message"].as_str().unwrap().contains("invalid_grant"));
 }
 
 #[tokio::test]
@@ -202,13 +129,7 @@ async fn calendly_unreachable_during_connect_is_a_502() {
     let host = app.host("Camille Martin");
     let (code, state) = app.authorize("org-a", &host).await;
     app.sim.set_unavailable(true);
-    let reply = app
-        .post(
-            "/auth/calendly/callback",
-            "org-a",
-            json!({ "code": code, "state": state }),
-        )
-        .await;
+    let reply = app.post("/auth/calendly/callback", "org-a", json!({ "code": code, "state": state })).await;
     assert_eq!(reply.status.as_u16(), 502);
     assert_eq!(reply.error_code(), "calendly_unavailable");
 }
@@ -234,36 +155,21 @@ async fn a_malformed_callback_body_is_a_400() {
 async fn reconnecting_replaces_the_integration_and_keeps_one_subscription() {
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
-    app.seed(
-        &host,
-        "John Doe",
-        "john@example.com",
-        "Découverte 30min",
-        in_days(2),
-    );
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(2));
     app.connect("org-a", &host).await;
     let second = app.connect("org-a", &host).await;
     assert_eq!(second["connected"], true);
-    assert_eq!(
-        second["sync"]["bookings_new"], 0,
-        "the bookings are already known"
-    );
+    assert_eq!(second["sync"]["bookings_new"], 0, "the bookings are already known");
     assert_eq!(app.sim.webhook_subscriptions(&host).len(), 1);
     assert_eq!(app.prospects("org-a").await.len(), 1);
-    assert_eq!(
-        app.get("/calendly/status", "org-a").await.expect(200)["webhook_active"],
-        true
-    );
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["webhook_active"], true);
 }
 
 #[tokio::test]
 async fn the_browser_redirect_callback_connects_through_the_state_alone() {
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
-    let start = app
-        .post("/calendly/connect", "org-a", json!({}))
-        .await
-        .expect(200);
+    let start = app.post("/calendly/connect", "org-a", json!({})).await.expect(200);
     // The browser follows the authorize URL; the simulator's consent redirects back to us.
     let consent = app
         .http
@@ -278,10 +184,7 @@ async fn the_browser_redirect_callback_connects_through_the_state_alone() {
     let page = app.http.get(&back).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
     assert!(page.text().await.unwrap().contains("Calendly connecté"));
-    assert_eq!(
-        app.get("/calendly/status", "org-a").await.expect(200)["email"],
-        host.email
-    );
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["email"], host.email);
 
     let again = app.http.get(&back).send().await.unwrap();
     assert_eq!(again.status().as_u16(), 400, "the state was used");
@@ -291,38 +194,22 @@ async fn the_browser_redirect_callback_connects_through_the_state_alone() {
 async fn disconnect_revokes_unsubscribes_soft_deletes_and_keeps_prospects() {
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
-    app.seed(
-        &host,
-        "John Doe",
-        "john@example.com",
-        "Découverte 30min",
-        in_days(2),
-    );
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(2));
     app.connect("org-a", &host).await;
     let revoked_before = app.sim.revoked_token_count();
 
-    let reply = app
-        .post("/calendly/disconnect", "org-a", json!({}))
-        .await
-        .expect(200);
+    let reply = app.post("/calendly/disconnect", "org-a", json!({})).await.expect(200);
     assert_eq!(reply["connected"], false);
     assert!(app.sim.revoked_token_count() > revoked_before);
     assert!(app.sim.webhook_subscriptions(&host).is_empty());
-    assert_eq!(
-        app.get("/calendly/status", "org-a").await.expect(200)["connected"],
-        false
-    );
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["connected"], false);
     let org = app.get("/organization", "org-a").await.expect(200);
     assert_eq!(org["settings"]["calendly"]["enabled"], false);
     assert_eq!(org["settings"]["calendly"]["oauth_connected"], false);
     assert_eq!(app.prospects("org-a").await.len(), 1, "prospects stay");
 
-    app.post("/calendly/disconnect", "org-a", json!({}))
-        .await
-        .expect(200);
-    let sync = app
-        .request(Method::POST, "/calendly/sync", Some("org-a"), None)
-        .await;
+    app.post("/calendly/disconnect", "org-a", json!({})).await.expect(200);
+    let sync = app.request(Method::POST, "/calendly/sync", Some("org-a"), None).await;
     assert_eq!(sync.status.as_u16(), 409);
 }
 
@@ -337,21 +224,10 @@ async fn settings_validate_the_interval_and_drive_the_schedule() {
         json!({ "auto_sync_enabled": "yes" }),
         json!({ "other": 1 }),
     ] {
-        assert_eq!(
-            app.patch("/calendly/settings", "org-a", bad.clone())
-                .await
-                .status
-                .as_u16(),
-            400,
-            "{bad}"
-        );
+        assert_eq!(app.patch("/calendly/settings", "org-a", bad.clone()).await.status.as_u16(), 400, "{bad}");
     }
     let status = app
-        .patch(
-            "/calendly/settings",
-            "org-a",
-            json!({ "sync_interval_minutes": 60, "auto_sync_enabled": false }),
-        )
+        .patch("/calendly/settings", "org-a", json!({ "sync_interval_minutes": 60, "auto_sync_enabled": false }))
         .await
         .expect(200);
     assert_eq!(status["sync_interval_minutes"], 60);

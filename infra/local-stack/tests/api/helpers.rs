@@ -22,12 +22,7 @@ pub struct Reply {
 impl Reply {
     #[track_caller]
     pub fn expect(self, status: u16) -> Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected status; body: {}",
-            self.body
-        );
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
         self.body
     }
 
@@ -42,17 +37,9 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: StackOptions) -> Self {
-        let stack = LocalStack::start(options)
-            .await
-            .expect("the local stack starts");
-        let sim = stack
-            .simulator
-            .clone()
-            .expect("tests run against the simulator");
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let stack = LocalStack::start(options).await.expect("the local stack starts");
+        let sim = stack.simulator.clone().expect("tests run against the simulator");
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { stack, sim, http }
     }
 
@@ -64,13 +51,7 @@ impl TestApp {
         self.stack.jwt(&format!("user-of-{org}"), org)
     }
 
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        org: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn request(&self, method: Method, path: &str, org: Option<&str>, body: Option<Value>) -> Reply {
         let mut request = self.http.request(method, self.url(path));
         if let Some(org) = org {
             request = request.bearer_auth(self.token(org));
@@ -83,11 +64,7 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        Reply { status, body, headers }
     }
 
     pub async fn get(&self, path: &str, org: &str) -> Reply {
@@ -95,13 +72,11 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, org: &str, body: Value) -> Reply {
-        self.request(Method::POST, path, Some(org), Some(body))
-            .await
+        self.request(Method::POST, path, Some(org), Some(body)).await
     }
 
     pub async fn patch(&self, path: &str, org: &str, body: Value) -> Reply {
-        self.request(Method::PATCH, path, Some(org), Some(body))
-            .await
+        self.request(Method::PATCH, path, Some(org), Some(body)).await
     }
 
     pub async fn delete(&self, path: &str, org: &str) -> Reply {
@@ -110,78 +85,52 @@ impl TestApp {
 
     /// A Calendly host with its own account.
     pub fn host(&self, name: &str) -> SimUser {
-        self.sim.add_user(
-            name,
-            &format!("{}@host.example", name.to_lowercase().replace(' ', ".")),
-        )
+        self.sim.add_user(name, &format!("{}@host.example", name.to_lowercase().replace(' ', ".")))
     }
 
     /// Starts a connect for `org` and has `host` approve it; returns (code, state).
     pub async fn authorize(&self, org: &str, host: &SimUser) -> (String, String) {
-        let start = self
-            .post("/calendly/connect", org, json!({}))
-            .await
-            .expect(200);
+        let start = self.post("/calendly/connect", org, json!({})).await.expect(200);
         let url = start["authorize_url"].as_str().unwrap();
-        let code = self
-            .sim
-            .approve(host, url)
-            .expect("the simulator approves the authorize URL");
+        let code = self.sim.approve(host, url).expect("the simulator approves the authorize URL");
         (code, start["state"].as_str().unwrap().to_string())
     }
 
     /// The whole OAuth connect of `org` to `host`'s Calendly; returns the callback's answer.
     pub async fn connect(&self, org: &str, host: &SimUser) -> Value {
         let (code, state) = self.authorize(org, host).await;
-        self.post(
-            "/auth/calendly/callback",
-            org,
-            json!({ "code": code, "state": state }),
-        )
-        .await
-        .expect(200)
+        self.post("/auth/calendly/callback", org, json!({ "code": code, "state": state })).await.expect(200)
     }
 
     pub async fn sync(&self, org: &str) -> Value {
-        self.post("/calendly/sync", org, json!({}))
-            .await
-            .expect(200)
+        self.post("/calendly/sync", org, json!({})).await.expect(200)
     }
 
     pub async fn prospects(&self, org: &str) -> Vec<Value> {
-        self.get("/prospects?limit=100", org).await.expect(200)["items"]
-            .as_array()
-            .unwrap()
-            .clone()
+        self.get("/prospects?limit=100", org).await.expect(200)["items"].as_array().unwrap().clone()
     }
 
     pub async fn notifications(&self, org: &str) -> Vec<Value> {
-        self.get("/notifications?limit=100", org).await.expect(200)["items"]
-            .as_array()
-            .unwrap()
-            .clone()
+        self.get("/notifications?limit=100", org).await.expect(200)["items"].as_array().unwrap().clone()
     }
 
     pub async fn prospect_by_email(&self, org: &str, email: &str) -> Option<Value> {
-        self.prospects(org).await.into_iter().find(|p| {
-            p["email"]
-                .as_str()
-                .is_some_and(|e| e.eq_ignore_ascii_case(email))
-        })
+        self.prospects(org)
+            .await
+            .into_iter()
+            .find(|p| p["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(email)))
     }
 
     /// Books silently (no webhook), so only a sync sees it.
-    pub fn seed(
-        &self,
-        host: &SimUser,
-        name: &str,
-        email: &str,
-        event: &str,
-        start: DateTime<Utc>,
-    ) -> Booked {
-        self.sim
-            .seed_bookings(host, vec![BookingSpec::new(name, email, event, start)])
-            .remove(0)
+    pub fn seed(&self, host: &SimUser, name: &str, email: &str, event: &str, start: DateTime<Utc>) -> Booked {
+        self.sim.seed_bookings(host, vec![BookingSpec::new(name, email, event, start)]).remove(0)
+    }
+
+    /// A browser's WebSocket, connected with `org`'s token.
+    pub async fn browser(&self, org: &str) -> Browser {
+        let url = self.stack.websocket_url(&self.token(org));
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("the WebSocket is accepted");
+        Browser { socket }
     }
 
     /// Moves both clocks (ours and Calendly's) forward.
@@ -198,9 +147,47 @@ pub fn jan_16_1630_paris() -> DateTime<Utc> {
 
 /// A start time inside the default sync window (days from now, at 10:00 UTC).
 pub fn in_days(days: i64) -> DateTime<Utc> {
-    (Utc::now() + Duration::days(days))
-        .date_naive()
-        .and_hms_opt(10, 0, 0)
-        .unwrap()
-        .and_utc()
+    (Utc::now() + Duration::days(days)).date_naive().and_hms_opt(10, 0, 0).unwrap().and_utc()
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A browser's WebSocket connection to the local API Gateway.
+pub struct Browser {
+    socket: Socket,
+}
+
+impl Browser {
+    /// The next pushed message, if one arrives within `within`.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<Value> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??;
+            match frame.ok()? {
+                Message::Text(text) => return serde_json::from_str(&text).ok(),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next message with this event name (skipping others), within `within`.
+    pub async fn expect_event(&mut self, event: &str, within: std::time::Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some(m) if m["event"] == event => return m["data"].clone(),
+                Some(_) => continue,
+                None => panic!("no {event} message within {within:?}"),
+            }
+        }
+    }
+
+    /// Closes the connection like a browser tab does.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
 }

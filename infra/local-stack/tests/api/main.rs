@@ -6,6 +6,7 @@ mod auth;
 mod connect;
 mod organization;
 mod prospects;
+mod realtime;
 mod sync;
 mod tenancy;
 mod webhook;

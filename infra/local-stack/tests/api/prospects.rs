@@ -11,53 +11,25 @@ async fn a_prospect_can_be_created_read_updated_and_deleted() {
     let id = created["id"].as_str().unwrap();
     assert_eq!(created["source"], "manual");
     assert_eq!(created["status"], "new");
-    for field in [
-        "id",
-        "firstname",
-        "lastname",
-        "email",
-        "phone",
-        "status",
-        "source",
-        "notes",
-        "created_at",
-        "updated_at",
-    ] {
+    for field in
+        ["id", "firstname", "lastname", "email", "phone", "status", "source", "notes", "created_at", "updated_at"]
+    {
         assert!(created.get(field).is_some(), "missing {field}");
     }
-    assert_eq!(
-        app.get(&format!("/prospects/{id}"), "org-a")
-            .await
-            .expect(200)["email"],
-        "ada@example.com"
-    );
+    assert_eq!(app.get(&format!("/prospects/{id}"), "org-a").await.expect(200)["email"], "ada@example.com");
 
     let updated = app
-        .patch(
-            &format!("/prospects/{id}"),
-            "org-a",
-            json!({ "status": "qualified", "phone": null }),
-        )
+        .patch(&format!("/prospects/{id}"), "org-a", json!({ "status": "qualified", "phone": null }))
         .await
         .expect(200);
     assert_eq!(updated["status"], "qualified");
     assert!(updated["phone"].is_null());
     assert_eq!(updated["notes"], "Première note");
 
-    app.delete(&format!("/prospects/{id}"), "org-a")
-        .await
-        .expect(204);
-    assert_eq!(
-        app.get(&format!("/prospects/{id}"), "org-a")
-            .await
-            .status
-            .as_u16(),
-        404
-    );
+    app.delete(&format!("/prospects/{id}"), "org-a").await.expect(204);
+    assert_eq!(app.get(&format!("/prospects/{id}"), "org-a").await.status.as_u16(), 404);
     // The email is free again.
-    app.post("/prospects", "org-a", json!({ "email": "ADA@example.com" }))
-        .await
-        .expect(201);
+    app.post("/prospects", "org-a", json!({ "email": "ADA@example.com" })).await.expect(201);
 }
 
 #[tokio::test]
@@ -67,10 +39,7 @@ async fn invalid_bodies_are_400s_that_say_why() {
         (json!({ "email": "not-an-email" }), "invalid_email"),
         (json!({ "email": 42 }), "invalid_field"),
         (json!({ "firstname": ["x"] }), "invalid_field"),
-        (
-            json!({ "email": "a@example.com", "favourite_colour": "blue" }),
-            "unknown_field",
-        ),
+        (json!({ "email": "a@example.com", "favourite_colour": "blue" }), "unknown_field"),
         (json!({}), "invalid_body"),
         (json!([1, 2]), "invalid_body"),
     ];
@@ -94,38 +63,13 @@ async fn invalid_bodies_are_400s_that_say_why() {
 #[tokio::test]
 async fn an_email_is_unique_per_organization_whatever_its_case() {
     let app = TestApp::spawn().await;
-    app.post(
-        "/prospects",
-        "org-a",
-        json!({ "email": "john@example.com" }),
-    )
-    .await
-    .expect(201);
-    let dup = app
-        .post(
-            "/prospects",
-            "org-a",
-            json!({ "email": "John@Example.COM" }),
-        )
-        .await;
+    app.post("/prospects", "org-a", json!({ "email": "john@example.com" })).await.expect(201);
+    let dup = app.post("/prospects", "org-a", json!({ "email": "John@Example.COM" })).await;
     assert_eq!(dup.status.as_u16(), 409);
     assert_eq!(dup.error_code(), "email_taken");
-    app.post(
-        "/prospects",
-        "org-b",
-        json!({ "email": "john@example.com" }),
-    )
-    .await
-    .expect(201);
+    app.post("/prospects", "org-b", json!({ "email": "john@example.com" })).await.expect(201);
 
-    let other = app
-        .post(
-            "/prospects",
-            "org-a",
-            json!({ "email": "other@example.com" }),
-        )
-        .await
-        .expect(201);
+    let other = app.post("/prospects", "org-a", json!({ "email": "other@example.com" })).await.expect(201);
     let clash = app
         .patch(
             &format!("/prospects/{}", other["id"].as_str().unwrap()),
@@ -140,69 +84,28 @@ async fn an_email_is_unique_per_organization_whatever_its_case() {
 async fn lists_page_with_a_cursor_and_filter_by_source() {
     let app = TestApp::spawn().await;
     for i in 0..5 {
-        app.post(
-            "/prospects",
-            "org-a",
-            json!({ "email": format!("m{i}@example.com") }),
-        )
-        .await
-        .expect(201);
+        app.post("/prospects", "org-a", json!({ "email": format!("m{i}@example.com") })).await.expect(201);
     }
-    app.post(
-        "/prospects",
-        "org-a",
-        json!({ "email": "c@example.com", "source": "calendly" }),
-    )
-    .await
-    .expect(201);
+    app.post("/prospects", "org-a", json!({ "email": "c@example.com", "source": "calendly" })).await.expect(201);
     let page1 = app.get("/prospects?limit=4", "org-a").await.expect(200);
     assert_eq!(page1["items"].as_array().unwrap().len(), 4);
     let cursor = page1["next_cursor"].as_str().unwrap();
-    let page2 = app
-        .get(&format!("/prospects?limit=4&cursor={cursor}"), "org-a")
-        .await
-        .expect(200);
+    let page2 = app.get(&format!("/prospects?limit=4&cursor={cursor}"), "org-a").await.expect(200);
     assert_eq!(page2["items"].as_array().unwrap().len(), 2);
     assert!(page2["next_cursor"].is_null());
-    let calendly = app
-        .get("/prospects?source=calendly", "org-a")
-        .await
-        .expect(200);
+    let calendly = app.get("/prospects?source=calendly", "org-a").await.expect(200);
     assert_eq!(calendly["items"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        app.get("/prospects?limit=abc", "org-a")
-            .await
-            .status
-            .as_u16(),
-        400
-    );
+    assert_eq!(app.get("/prospects?limit=abc", "org-a").await.status.as_u16(), 400);
 }
 
 #[tokio::test]
 async fn notifications_can_be_marked_read() {
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
-    app.seed(
-        &host,
-        "John Doe",
-        "john@example.com",
-        "Découverte 30min",
-        crate::helpers::in_days(2),
-    );
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", crate::helpers::in_days(2));
     app.connect("org-a", &host).await;
-    let id = app.notifications("org-a").await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.post(&format!("/notifications/{id}/read"), "org-a", json!({}))
-        .await
-        .expect(200);
+    let id = app.notifications("org-a").await[0]["id"].as_str().unwrap().to_string();
+    app.post(&format!("/notifications/{id}/read"), "org-a", json!({})).await.expect(200);
     assert_eq!(app.notifications("org-a").await[0]["read"], true);
-    assert_eq!(
-        app.post(&format!("/notifications/{id}/read"), "org-b", json!({}))
-            .await
-            .status
-            .as_u16(),
-        404
-    );
+    assert_eq!(app.post(&format!("/notifications/{id}/read"), "org-b", json!({})).await.status.as_u16(), 404);
 }

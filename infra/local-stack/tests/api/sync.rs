@@ -7,23 +7,14 @@ use std::collections::HashMap;
 async fn long_window_app() -> TestApp {
     // Reach back far enough to see 16/01/2026, the date the product's examples use.
     let env = HashMap::from([("SYNC_DAYS_PAST".to_string(), "3650".to_string())]);
-    TestApp::spawn_with(StackOptions {
-        env,
-        ..Default::default()
-    })
-    .await
+    TestApp::spawn_with(StackOptions { env, ..Default::default() }).await
 }
 
 #[tokio::test]
 async fn a_booking_by_an_unknown_email_creates_a_calendly_prospect_with_its_note() {
     let app = long_window_app().await;
     let host = app.host("Camille Martin");
-    let mut spec = BookingSpec::new(
-        "John Doe",
-        "john.doe@example.com",
-        "Découverte 30min",
-        jan_16_1630_paris(),
-    );
+    let mut spec = BookingSpec::new("John Doe", "john.doe@example.com", "Découverte 30min", jan_16_1630_paris());
     spec.text_reminder_number = Some("+33 6 12 34 56 78".into());
     app.sim.seed_bookings(&host, vec![spec]);
     app.connect("org-a", &host).await;
@@ -37,27 +28,16 @@ async fn a_booking_by_an_unknown_email_creates_a_calendly_prospect_with_its_note
     assert_eq!(p["lastname"], "Doe");
     assert_eq!(p["email"], "john.doe@example.com");
     assert_eq!(p["phone"], "+33 6 12 34 56 78");
-    assert_eq!(
-        p["notes"],
-        "Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min"
-    );
+    assert_eq!(p["notes"], "Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min");
 
     let notifications = app.notifications("org-a").await;
     assert_eq!(notifications.len(), 1);
     let n = &notifications[0];
     assert_eq!(n["type"], "calendly_prospect_created");
     assert_eq!(n["title"], "Nouveau prospect Calendly");
-    assert_eq!(
-        n["message"],
-        "John Doe a réservé un rendez-vous \"Découverte 30min\" le 16/01/2026 16:30:00"
-    );
+    assert_eq!(n["message"], "John Doe a réservé un rendez-vous \"Découverte 30min\" le 16/01/2026 16:30:00");
     assert_eq!(n["meta"]["prospect_id"], p["id"]);
-    assert!(
-        n["meta"]["calendly_event_uri"]
-            .as_str()
-            .unwrap()
-            .contains("/scheduled_events/")
-    );
+    assert!(n["meta"]["calendly_event_uri"].as_str().unwrap().contains("/scheduled_events/"));
     assert_eq!(n["read"], false);
 }
 
@@ -68,12 +48,7 @@ async fn a_further_booking_by_a_known_email_appends_one_note_line() {
     app.post("/prospects", "org-a", json!({ "firstname": "John", "lastname": "Doe", "email": "John.Doe@Example.com", "notes": "Rencontré au salon" })).await.expect(201);
     app.sim.seed_bookings(
         &host,
-        vec![BookingSpec::new(
-            "John Doe",
-            "john.doe@example.com",
-            "Découverte 30min",
-            jan_16_1630_paris(),
-        )],
+        vec![BookingSpec::new("John Doe", "john.doe@example.com", "Découverte 30min", jan_16_1630_paris())],
     );
     app.connect("org-a", &host).await;
     app.sim.seed_bookings(
@@ -91,29 +66,15 @@ async fn a_further_booking_by_a_known_email_appends_one_note_line() {
     assert_eq!(report["notes_added"], 1);
 
     let prospects = app.prospects("org-a").await;
-    assert_eq!(
-        prospects.len(),
-        1,
-        "one prospect per email, whatever its case"
-    );
-    assert_eq!(
-        prospects[0]["source"], "manual",
-        "an existing prospect keeps its source"
-    );
+    assert_eq!(prospects.len(), 1, "one prospect per email, whatever its case");
+    assert_eq!(prospects[0]["source"], "manual", "an existing prospect keeps its source");
     assert_eq!(
         prospects[0]["notes"],
         "Rencontré au salon\n\nRendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min\n\nRendez-vous Calendly prévu le 17/01/2026 10:00:00 - Suivi 15min"
     );
-    let kinds: Vec<String> = app
-        .notifications("org-a")
-        .await
-        .iter()
-        .map(|n| n["type"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        kinds,
-        vec!["calendly_appointment_booked", "calendly_appointment_booked"]
-    );
+    let kinds: Vec<String> =
+        app.notifications("org-a").await.iter().map(|n| n["type"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, vec!["calendly_appointment_booked", "calendly_appointment_booked"]);
 }
 
 #[tokio::test]
@@ -142,29 +103,13 @@ async fn an_unchanged_resync_makes_no_invitee_calls_and_writes_nothing() {
     assert_eq!(again["bookings_new"], 0);
     assert_eq!(again["bookings_changed"], 0);
     assert_eq!(again["notes_added"], 0);
-    assert_eq!(
-        again["calendly_requests"], 2,
-        "two pages of 100, nothing else"
-    );
+    assert_eq!(again["calendly_requests"], 2, "two pages of 100, nothing else");
     assert_eq!(app.sim.request_count("invitees"), invitee_calls);
     assert_eq!(app.sim.request_count("scheduled_events"), events_calls + 2);
-    let first_page = app
-        .get("/notifications?limit=100", "org-a")
-        .await
-        .expect(200);
+    let first_page = app.get("/notifications?limit=100", "org-a").await.expect(200);
     let cursor = first_page["next_cursor"].as_str().unwrap();
-    let second_page = app
-        .get(
-            &format!("/notifications?limit=100&cursor={cursor}"),
-            "org-a",
-        )
-        .await
-        .expect(200);
-    assert_eq!(
-        second_page["items"].as_array().unwrap().len(),
-        50,
-        "150 notifications in all, one per booking"
-    );
+    let second_page = app.get(&format!("/notifications?limit=100&cursor={cursor}"), "org-a").await.expect(200);
+    assert_eq!(second_page["items"].as_array().unwrap().len(), 50, "150 notifications in all, one per booking");
 }
 
 #[tokio::test]
@@ -176,12 +121,7 @@ async fn a_cancellation_is_reflected_with_one_note_and_a_notification() {
         .sim
         .seed_bookings(
             &host,
-            vec![BookingSpec::new(
-                "John Doe",
-                "john@example.com",
-                "Découverte 30min",
-                jan_16_1630_paris(),
-            )],
+            vec![BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", jan_16_1630_paris())],
         )
         .remove(0);
     app.connect("org-a", &host).await;
@@ -190,10 +130,7 @@ async fn a_cancellation_is_reflected_with_one_note_and_a_notification() {
     assert_eq!(report["bookings_changed"], 1);
     app.sync("org-a").await;
 
-    let p = app
-        .prospect_by_email("org-a", "john@example.com")
-        .await
-        .unwrap();
+    let p = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
     assert_eq!(
         p["notes"],
         "Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min\n\nRendez-vous Calendly annulé (16/01/2026 16:30:00) - Découverte 30min"
@@ -215,73 +152,36 @@ async fn a_reschedule_is_one_reported_note_and_no_cancellation() {
         .sim
         .seed_bookings(
             &host,
-            vec![BookingSpec::new(
-                "John Doe",
-                "john@example.com",
-                "Découverte 30min",
-                jan_16_1630_paris(),
-            )],
+            vec![BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", jan_16_1630_paris())],
         )
         .remove(0);
     app.connect("org-a", &host).await;
-    app.sim
-        .reschedule(&booked, "2026-01-17T09:00:00Z".parse().unwrap())
-        .await;
+    app.sim.reschedule(&booked, "2026-01-17T09:00:00Z".parse().unwrap()).await;
     app.sync("org-a").await;
 
-    let p = app
-        .prospect_by_email("org-a", "john@example.com")
-        .await
-        .unwrap();
+    let p = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
     assert_eq!(
         p["notes"],
         "Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min\n\nRendez-vous Calendly reporté au 17/01/2026 10:00:00 (initialement le 16/01/2026 16:30:00) - Découverte 30min"
     );
-    let kinds: Vec<String> = app
-        .notifications("org-a")
-        .await
-        .iter()
-        .map(|n| n["type"].as_str().unwrap().to_string())
-        .collect();
-    assert!(
-        !kinds.contains(&"calendly_appointment_canceled".to_string()),
-        "{kinds:?}"
-    );
-    assert!(
-        kinds.contains(&"calendly_appointment_rescheduled".to_string()),
-        "{kinds:?}"
-    );
+    let kinds: Vec<String> =
+        app.notifications("org-a").await.iter().map(|n| n["type"].as_str().unwrap().to_string()).collect();
+    assert!(!kinds.contains(&"calendly_appointment_canceled".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"calendly_appointment_rescheduled".to_string()), "{kinds:?}");
 }
 
 #[tokio::test]
 async fn notes_follow_the_organization_timezone() {
     let app = long_window_app().await;
     let host = app.host("Camille Martin");
-    app.patch(
-        "/organization",
-        "org-a",
-        json!({ "settings": { "timezone": "America/New_York" } }),
-    )
-    .await
-    .expect(200);
+    app.patch("/organization", "org-a", json!({ "settings": { "timezone": "America/New_York" } })).await.expect(200);
     app.sim.seed_bookings(
         &host,
-        vec![BookingSpec::new(
-            "John Doe",
-            "john@example.com",
-            "Découverte 30min",
-            jan_16_1630_paris(),
-        )],
+        vec![BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", jan_16_1630_paris())],
     );
     app.connect("org-a", &host).await;
-    let p = app
-        .prospect_by_email("org-a", "john@example.com")
-        .await
-        .unwrap();
-    assert_eq!(
-        p["notes"],
-        "Rendez-vous Calendly prévu le 16/01/2026 10:30:00 - Découverte 30min"
-    );
+    let p = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
+    assert_eq!(p["notes"], "Rendez-vous Calendly prévu le 16/01/2026 10:30:00 - Découverte 30min");
 }
 
 #[tokio::test]
@@ -298,21 +198,13 @@ async fn twenty_concurrent_syncs_give_one_prospect_per_email_and_one_note_per_bo
             "Découverte 30min",
             in_days(2 + i),
         ));
-        specs.push(BookingSpec::new(
-            &format!("P {i}"),
-            &format!("P{i}@Example.com"),
-            "Suivi 15min",
-            in_days(10 + i),
-        ));
+        specs.push(BookingSpec::new(&format!("P {i}"), &format!("P{i}@Example.com"), "Suivi 15min", in_days(10 + i)));
     }
     app.sim.seed_bookings(&host, specs);
 
     let syncs = (0..20).map(|_| app.post("/calendly/sync", "org-a", json!({})));
     let replies = futures::future::join_all(syncs).await;
-    let new: u64 = replies
-        .into_iter()
-        .map(|r| r.expect(200)["bookings_new"].as_u64().unwrap())
-        .sum();
+    let new: u64 = replies.into_iter().map(|r| r.expect(200)["bookings_new"].as_u64().unwrap()).sum();
     assert_eq!(new, 10, "each booking is new exactly once across all syncs");
 
     let prospects = app.prospects("org-a").await;
@@ -328,13 +220,7 @@ async fn concurrent_syncs_after_the_token_expired_refresh_once_and_stay_healthy(
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
-    app.seed(
-        &host,
-        "John Doe",
-        "john@example.com",
-        "Découverte 30min",
-        in_days(3),
-    );
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(3));
     app.advance_clocks(chrono::Duration::hours(3));
     let refreshes_before = app.sim.request_count("token");
 
@@ -342,16 +228,8 @@ async fn concurrent_syncs_after_the_token_expired_refresh_once_and_stay_healthy(
     for reply in futures::future::join_all(syncs).await {
         reply.expect(200);
     }
-    assert_eq!(
-        app.sim.refused_refresh_count(),
-        0,
-        "no refresh token was used twice"
-    );
-    assert_eq!(
-        app.sim.request_count("token") - refreshes_before,
-        1,
-        "one refresh for twenty syncs"
-    );
+    assert_eq!(app.sim.refused_refresh_count(), 0, "no refresh token was used twice");
+    assert_eq!(app.sim.request_count("token") - refreshes_before, 1, "one refresh for twenty syncs");
     let status = app.get("/calendly/status", "org-a").await.expect(200);
     assert_eq!(status["needs_reconnect"], false);
     assert_eq!(status["connected"], true);
@@ -365,22 +243,13 @@ async fn a_dead_refresh_token_marks_the_integration_for_reconnection() {
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
     // The user revoked our access in Calendly: every token of ours dies.
-    let integration = app
-        .stack
-        .services
-        .store
-        .get_integration(&shared::domain::OrganizationId::new("org-a"))
-        .await
-        .unwrap()
-        .unwrap();
+    let integration =
+        app.stack.services.store.get_integration(&shared::domain::OrganizationId::new("org-a")).await.unwrap().unwrap();
     let refresh = app
         .stack
         .services
         .sealer
-        .open(
-            &integration.refresh_token,
-            &shared::tokens::seal_context(&integration, "refresh"),
-        )
+        .open(&integration.refresh_token, &shared::tokens::seal_context(&integration, "refresh"))
         .unwrap();
     app.http
         .post(format!("{}/oauth/revoke", app.sim.base_url()))
@@ -401,10 +270,7 @@ async fn a_dead_refresh_token_marks_the_integration_for_reconnection() {
     assert_eq!(status["needs_reconnect"], true);
     // Reconnecting heals it.
     app.connect("org-a", &host).await;
-    assert_eq!(
-        app.get("/calendly/status", "org-a").await.expect(200)["needs_reconnect"],
-        false
-    );
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["needs_reconnect"], false);
 }
 
 #[tokio::test]
@@ -412,21 +278,12 @@ async fn calendly_down_during_a_sync_is_a_502_and_loses_nothing() {
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
-    app.seed(
-        &host,
-        "John Doe",
-        "john@example.com",
-        "Découverte 30min",
-        in_days(3),
-    );
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(3));
     app.sim.set_unavailable(true);
     let reply = app.post("/calendly/sync", "org-a", json!({})).await;
     assert_eq!(reply.status.as_u16(), 502);
     assert_eq!(reply.error_code(), "calendly_unavailable");
-    assert_eq!(
-        app.get("/calendly/status", "org-a").await.expect(200)["needs_reconnect"],
-        false
-    );
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["needs_reconnect"], false);
     app.sim.set_unavailable(false);
     assert_eq!(app.sync("org-a").await["bookings_new"], 1);
 }
@@ -436,20 +293,11 @@ async fn a_rate_limited_sync_waits_for_the_reset_and_completes() {
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
-    app.seed(
-        &host,
-        "John Doe",
-        "john@example.com",
-        "Découverte 30min",
-        in_days(3),
-    );
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(3));
     app.sim.rate_limit_next(2);
     let report = app.sync("org-a").await;
     assert_eq!(report["bookings_new"], 1);
-    assert_eq!(
-        report["calendly_requests"], 4,
-        "two refused, then the list and the invitees"
-    );
+    assert_eq!(report["calendly_requests"], 4, "two refused, then the list and the invitees");
 }
 
 #[tokio::test]
@@ -478,45 +326,17 @@ async fn the_schedule_syncs_due_integrations_only() {
     let (a, b) = (app.host("Host A"), app.host("Host B"));
     app.connect("org-a", &a).await;
     app.connect("org-b", &b).await;
-    app.patch(
-        "/calendly/settings",
-        "org-b",
-        json!({ "auto_sync_enabled": false }),
-    )
-    .await
-    .expect(200);
-    app.seed(
-        &a,
-        "John Doe",
-        "john@example.com",
-        "Découverte 30min",
-        in_days(3),
-    );
-    app.seed(
-        &b,
-        "Jane Roe",
-        "jane@example.com",
-        "Découverte 30min",
-        in_days(3),
-    );
+    app.patch("/calendly/settings", "org-b", json!({ "auto_sync_enabled": false })).await.expect(200);
+    app.seed(&a, "John Doe", "john@example.com", "Découverte 30min", in_days(3));
+    app.seed(&b, "Jane Roe", "jane@example.com", "Découverte 30min", in_days(3));
 
-    let run = app
-        .request(reqwest::Method::POST, "/_local/scheduled-sync", None, None)
-        .await
-        .expect(200);
+    let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
     assert_eq!(run["synced"], 0, "nothing is due yet");
     app.advance_clocks(chrono::Duration::minutes(31));
-    let run = app
-        .request(reqwest::Method::POST, "/_local/scheduled-sync", None, None)
-        .await
-        .expect(200);
+    let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
     assert_eq!(run["synced"], 1);
     assert_eq!(app.prospects("org-a").await.len(), 1);
-    assert_eq!(
-        app.prospects("org-b").await.len(),
-        0,
-        "auto-sync is off for B"
-    );
+    assert_eq!(app.prospects("org-b").await.len(), 0, "auto-sync is off for B");
 }
 
 #[tokio::test]
@@ -524,46 +344,18 @@ async fn events_are_listed_newest_start_first_with_a_cursor() {
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
     let specs = (0..5)
-        .map(|i| {
-            BookingSpec::new(
-                &format!("P {i}"),
-                &format!("p{i}@example.com"),
-                "Découverte 30min",
-                in_days(1 + i),
-            )
-        })
+        .map(|i| BookingSpec::new(&format!("P {i}"), &format!("p{i}@example.com"), "Découverte 30min", in_days(1 + i)))
         .collect();
     app.sim.seed_bookings(&host, specs);
     app.connect("org-a", &host).await;
-    let first = app
-        .get("/calendly/events?limit=3", "org-a")
-        .await
-        .expect(200);
+    let first = app.get("/calendly/events?limit=3", "org-a").await.expect(200);
     assert_eq!(first["items"].as_array().unwrap().len(), 3);
     assert_eq!(first["items"][0]["invitee_email"], "p4@example.com");
     let cursor = first["next_cursor"].as_str().unwrap();
-    let second = app
-        .get(
-            &format!("/calendly/events?limit=3&cursor={cursor}"),
-            "org-a",
-        )
-        .await
-        .expect(200);
+    let second = app.get(&format!("/calendly/events?limit=3&cursor={cursor}"), "org-a").await.expect(200);
     assert_eq!(second["items"].as_array().unwrap().len(), 2);
     assert_eq!(second["items"][1]["invitee_email"], "p0@example.com");
     assert!(second["next_cursor"].is_null());
-    assert_eq!(
-        app.get("/calendly/events?cursor=bogus!", "org-a")
-            .await
-            .status
-            .as_u16(),
-        400
-    );
-    assert_eq!(
-        app.get("/calendly/events?limit=0", "org-a")
-            .await
-            .status
-            .as_u16(),
-        400
-    );
+    assert_eq!(app.get("/calendly/events?cursor=bogus!", "org-a").await.status.as_u16(), 400);
+    assert_eq!(app.get("/calendly/events?limit=0", "org-a").await.status.as_u16(), 400);
 }

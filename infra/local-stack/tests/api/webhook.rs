@@ -14,26 +14,9 @@ async fn connected_app() -> (TestApp, calendly_sim::SimUser, String) {
 async fn a_signed_delivery_records_the_booking_without_calling_calendly() {
     let (app, host, _) = connected_app().await;
     let api_calls = app.sim.api_request_count();
-    app.sim
-        .book(
-            &host,
-            BookingSpec::new(
-                "John Doe",
-                "john@example.com",
-                "Découverte 30min",
-                in_days(2),
-            ),
-        )
-        .await;
-    assert_eq!(
-        app.sim.api_request_count(),
-        api_calls,
-        "processed from the payload alone"
-    );
-    let p = app
-        .prospect_by_email("org-a", "john@example.com")
-        .await
-        .expect("the delivery created the prospect");
+    app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    assert_eq!(app.sim.api_request_count(), api_calls, "processed from the payload alone");
+    let p = app.prospect_by_email("org-a", "john@example.com").await.expect("the delivery created the prospect");
     assert_eq!(p["source"], "calendly");
     // The next sync sees the same booking and adds nothing.
     let report = app.sync("org-a").await;
@@ -45,18 +28,8 @@ async fn a_signed_delivery_records_the_booking_without_calling_calendly() {
 async fn forged_stale_and_unsigned_deliveries_are_401_and_write_nothing() {
     let (app, host, url) = connected_app().await;
     app.sim.set_webhook_deliveries(false);
-    let booked = app
-        .sim
-        .book(
-            &host,
-            BookingSpec::new(
-                "John Doe",
-                "john@example.com",
-                "Découverte 30min",
-                in_days(2),
-            ),
-        )
-        .await;
+    let booked =
+        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
     let now = chrono::Utc::now();
     let (body, _) = app.sim.signed_delivery("invitee.created", &booked, now);
     let forged = calendly_sim::sign_header("not-the-key", now.timestamp(), &body);
@@ -66,11 +39,7 @@ async fn forged_stale_and_unsigned_deliveries_are_401_and_write_nothing() {
         &body,
     );
     for header in [Some(forged), Some(stale), Some("t=abc".to_string()), None] {
-        let mut request = app
-            .http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(body.clone());
+        let mut request = app.http.post(&url).header("content-type", "application/json").body(body.clone());
         if let Some(h) = &header {
             request = request.header("calendly-webhook-signature", h);
         }
@@ -84,19 +53,9 @@ async fn forged_stale_and_unsigned_deliveries_are_401_and_write_nothing() {
 async fn a_signed_body_that_is_not_an_envelope_is_a_400() {
     let (app, _, url) = connected_app().await;
     let body = b"{\"hello\": \"world\"}".to_vec();
-    let header = calendly_sim::sign_header(
-        &app.sim.config().webhook_signing_key,
-        chrono::Utc::now().timestamp(),
-        &body,
-    );
-    let reply = app
-        .http
-        .post(&url)
-        .header("calendly-webhook-signature", header)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let header =
+        calendly_sim::sign_header(&app.sim.config().webhook_signing_key, chrono::Utc::now().timestamp(), &body);
+    let reply = app.http.post(&url).header("calendly-webhook-signature", header).body(body).send().await.unwrap();
     assert_eq!(reply.status().as_u16(), 400);
 }
 
@@ -104,21 +63,9 @@ async fn a_signed_body_that_is_not_an_envelope_is_a_400() {
 async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note() {
     let (app, host, url) = connected_app().await;
     app.sim.set_webhook_deliveries(false);
-    let booked = app
-        .sim
-        .book(
-            &host,
-            BookingSpec::new(
-                "John Doe",
-                "john@example.com",
-                "Découverte 30min",
-                in_days(2),
-            ),
-        )
-        .await;
-    let (body, header) = app
-        .sim
-        .signed_delivery("invitee.created", &booked, chrono::Utc::now());
+    let booked =
+        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let (body, header) = app.sim.signed_delivery("invitee.created", &booked, chrono::Utc::now());
     let deliveries = (0..20).map(|_| {
         app.http
             .post(&url)
@@ -133,10 +80,7 @@ async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note() {
     for r in replies {
         assert_eq!(r.unwrap().status().as_u16(), 200);
     }
-    let p = app
-        .prospect_by_email("org-a", "john@example.com")
-        .await
-        .unwrap();
+    let p = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
     assert_eq!(p["notes"].as_str().unwrap().split("\n\n").count(), 1);
     assert_eq!(app.notifications("org-a").await.len(), 1);
 }
@@ -145,32 +89,11 @@ async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note() {
 async fn a_delivery_for_a_disconnected_integration_is_acknowledged_and_ignored() {
     let (app, host, url) = connected_app().await;
     app.sim.set_webhook_deliveries(false);
-    let booked = app
-        .sim
-        .book(
-            &host,
-            BookingSpec::new(
-                "John Doe",
-                "john@example.com",
-                "Découverte 30min",
-                in_days(2),
-            ),
-        )
-        .await;
-    app.post("/calendly/disconnect", "org-a", serde_json::json!({}))
-        .await
-        .expect(200);
-    let (body, header) = app
-        .sim
-        .signed_delivery("invitee.created", &booked, chrono::Utc::now());
-    let reply = app
-        .http
-        .post(&url)
-        .header("calendly-webhook-signature", header)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let booked =
+        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    app.post("/calendly/disconnect", "org-a", serde_json::json!({})).await.expect(200);
+    let (body, header) = app.sim.signed_delivery("invitee.created", &booked, chrono::Utc::now());
+    let reply = app.http.post(&url).header("calendly-webhook-signature", header).body(body).send().await.unwrap();
     assert_eq!(reply.status().as_u16(), 200);
     let answer: Value = reply.json().await.unwrap();
     assert_eq!(answer["status"], "ignored");

@@ -1,0 +1,149 @@
+//! The real-time port: one message to every browser connection of an organization.
+
+use crate::domain::{Notification, OrganizationId, Prospect, ProspectId};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+/// A message pushed to browsers: `{"event": …, "data": …}`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PushMessage {
+    ProspectCreated(Value),
+    ProspectUpdated(Value),
+    ProspectDeleted(ProspectId),
+    Notification(Value),
+}
+
+impl PushMessage {
+    /// `prospect:created` with the prospect's fields.
+    pub fn prospect_created(p: &Prospect) -> Self {
+        Self::ProspectCreated(p.to_json())
+    }
+    /// `prospect:updated` with the prospect's fields.
+    pub fn prospect_updated(p: &Prospect) -> Self {
+        Self::ProspectUpdated(p.to_json())
+    }
+    /// `notification` with the notification's fields.
+    pub fn notification(n: &Notification) -> Self {
+        Self::Notification(n.to_json())
+    }
+
+    /// The event name browsers listen for.
+    pub fn event(&self) -> &'static str {
+        match self {
+            Self::ProspectCreated(_) => "prospect:created",
+            Self::ProspectUpdated(_) => "prospect:updated",
+            Self::ProspectDeleted(_) => "prospect:deleted",
+            Self::Notification(_) => "notification",
+        }
+    }
+
+    /// The wire form.
+    pub fn to_json(&self) -> Value {
+        let data = match self {
+            Self::ProspectCreated(v) | Self::ProspectUpdated(v) | Self::Notification(v) => v.clone(),
+            Self::ProspectDeleted(id) => json!({ "id": id }),
+        };
+        json!({ "event": self.event(), "data": data })
+    }
+}
+
+/// Sends messages to an organization's live connections. Never fails the write that
+/// triggered it: data is durable before anything is pushed, and clients catch up by listing.
+#[async_trait]
+pub trait Pusher: Send + Sync {
+    /// Sends `message` to every connection of `org`, and to no other organization's.
+    async fn push(&self, org: &OrganizationId, message: PushMessage);
+}
+
+/// The pusher of a deployment with no WebSocket API configured: messages are only traced.
+#[derive(Debug, Default)]
+pub struct NoPushEndpoint;
+
+#[async_trait]
+impl Pusher for NoPushEndpoint {
+    async fn push(&self, org: &OrganizationId, message: PushMessage) {
+        tracing::debug!(organization_id = %org, event = message.event(), "no WebSocket endpoint configured; push skipped");
+    }
+}
+
+pub mod apigateway;
+
+use crate::clock::Clock;
+use crate::store::Store;
+use futures::StreamExt;
+use std::sync::Arc;
+
+/// How many `PostToConnection` calls are in flight at once: fan-out costs about one round
+/// trip for an organization's usual handful of browsers, a few for thousands.
+const FAN_OUT: usize = 256;
+
+/// Why one post to one connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// The browser is gone (API Gateway's 410 `GoneException`).
+    #[error("connection is gone")]
+    Gone,
+    #[error("post to connection failed: {0}")]
+    Failed(String),
+}
+
+/// API Gateway's management API, as the pusher uses it.
+#[async_trait]
+pub trait ConnectionGateway: Send + Sync {
+    /// Sends `payload` to one connection.
+    async fn post_to_connection(&self, connection_id: &str, payload: &[u8]) -> Result<(), PostError>;
+}
+
+/// Pushes to every live connection of an organization through a `ConnectionGateway`,
+/// concurrently; a gone connection's records are deleted, other failures are logged.
+pub struct ConnectionPusher {
+    store: Arc<dyn Store>,
+    gateway: Arc<dyn ConnectionGateway>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ConnectionPusher {
+    /// A pusher over the connection store and the management API.
+    pub fn new(store: Arc<dyn Store>, gateway: Arc<dyn ConnectionGateway>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, gateway, clock }
+    }
+}
+
+#[async_trait]
+impl Pusher for ConnectionPusher {
+    async fn push(&self, org: &OrganizationId, message: PushMessage) {
+        let connections = match self.store.live_connections(org, self.clock.now()).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(organization_id = %org, error = %e, "could not list connections; push skipped");
+                return;
+            }
+        };
+        if connections.is_empty() {
+            return;
+        }
+        let payload = message.to_json().to_string().into_bytes();
+        let payload = &payload;
+        let results: Vec<(String, Result<(), PostError>)> = futures::stream::iter(connections)
+            .map(|c| async move {
+                let result = self.gateway.post_to_connection(&c.connection_id, payload).await;
+                (c.connection_id, result)
+            })
+            .buffer_unordered(FAN_OUT)
+            .collect()
+            .await;
+        for (connection_id, result) in results {
+            match result {
+                Ok(()) => {}
+                Err(PostError::Gone) => {
+                    if let Err(e) = self.store.remove_connection(&connection_id).await {
+                        tracing::warn!(%connection_id, error = %e, "could not remove a gone connection");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(organization_id = %org, %connection_id, error = %e, "push to a connection failed")
+                }
+            }
+        }
+    }
+}
