@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod connect;
+mod events;
 mod organization;
 mod prospects;
 mod realtime;
