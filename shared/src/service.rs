@@ -120,6 +120,15 @@ impl From<SyncError> for AppError {
     }
 }
 
+/// What checking an integration's webhook subscription did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookCheck {
+    /// An active subscription to our URL was there and kept.
+    Kept,
+    /// None was delivering (missing or disabled): one was created.
+    Created,
+}
+
 /// The answer to `POST /calendly/connect`.
 #[derive(Debug, Serialize)]
 pub struct ConnectStart {
@@ -323,7 +332,7 @@ impl Services {
 
     /// Makes sure an active subscription delivers to this integration's URL: keeps a working
     /// one, replaces a disabled one (delete, then create), creates a missing one.
-    pub async fn ensure_webhook(&self, integration: &Integration) -> Result<bool, AppError> {
+    pub async fn ensure_webhook(&self, integration: &Integration) -> Result<WebhookCheck, AppError> {
         let org = &integration.organization_id;
         let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
         let (token, _) = self.engine.tokens().access_token(&session, integration).await?;
@@ -341,8 +350,9 @@ impl Services {
         if let Some(current) = &ours {
             if current.is_active() && covers_events(&current.events) {
                 self.store.set_webhook(org, Some(current.uri.clone()), true).await?;
-                return Ok(true);
+                return Ok(WebhookCheck::Kept);
             }
+            tracing::warn!(organization_id = %org, state = %current.state, "webhook subscription is not delivering; replacing it");
             let uri = current.uri.clone();
             session
                 .call(|api| {
@@ -361,7 +371,7 @@ impl Services {
         {
             Ok(created) => {
                 self.store.set_webhook(org, Some(created.uri), created.state == "active").await?;
-                Ok(true)
+                Ok(WebhookCheck::Created)
             }
             Err(e) => {
                 self.store.set_webhook(org, None, false).await?;
@@ -435,17 +445,29 @@ impl Services {
     /// Syncs every integration that is due (the EventBridge schedule).
     pub async fn run_scheduled_syncs(&self) -> Result<Value, AppError> {
         let due = self.store.list_due_integrations(self.clock.now(), 100).await?;
-        let results: Vec<(OrganizationId, Result<SyncReport, SyncError>)> = futures::stream::iter(due)
+        type Outcome = (OrganizationId, Result<SyncReport, SyncError>, Option<WebhookCheck>);
+        let results: Vec<Outcome> = futures::stream::iter(due)
             .map(|integration| async move {
                 let result = self.engine.sync_integration(&integration, SCHEDULED_RATE_LIMIT_BUDGET).await;
-                (integration.organization_id.clone(), result)
+                // A subscription Calendly disabled (24 h of failed deliveries) would silently stop
+                // real-time updates: each scheduled run checks it and re-creates it if needed.
+                let webhook = match self.ensure_webhook(&integration).await {
+                    Ok(check) => Some(check),
+                    Err(e) => {
+                        tracing::warn!(organization_id = %integration.organization_id, error = %e, "webhook subscription check failed");
+                        None
+                    }
+                };
+                (integration.organization_id.clone(), result, webhook)
             })
             .buffer_unordered(SCHEDULED_CONCURRENCY)
             .collect()
             .await;
         let mut synced = 0;
+        let mut webhooks_recreated = 0;
         let mut failed = Vec::new();
-        for (org, result) in results {
+        for (org, result, webhook) in results {
+            webhooks_recreated += u32::from(webhook == Some(WebhookCheck::Created));
             match result {
                 Ok(_) => synced += 1,
                 Err(e) => {
@@ -454,7 +476,7 @@ impl Services {
                 }
             }
         }
-        Ok(json!({ "synced": synced, "failed": failed }))
+        Ok(json!({ "synced": synced, "webhooks_recreated": webhooks_recreated, "failed": failed }))
     }
 
     /// Disconnects: revokes at Calendly, deletes the subscription, soft-deletes the

@@ -263,7 +263,9 @@ impl IntegrationStore for MemoryStore {
             let mut due: Vec<Integration> = s
                 .integrations
                 .values()
-                .filter(|i| i.is_active && i.auto_sync_enabled && i.next_sync_at.is_none_or(|n| n <= now))
+                .filter(|i| {
+                    i.is_active && !i.needs_reconnect && i.auto_sync_enabled && i.next_sync_at.is_none_or(|n| n <= now)
+                })
                 .cloned()
                 .collect();
             due.sort_by_key(|i| i.next_sync_at);

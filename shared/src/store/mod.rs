@@ -159,7 +159,7 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Soft-deletes the integration (`is_active: false`).
     async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Active, auto-syncing integrations whose `next_sync_at` has passed (oldest first).
+    /// Active, healthy, auto-syncing integrations whose `next_sync_at` has passed (oldest first).
     async fn list_due_integrations(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Integration>, StoreError>;
 }
 

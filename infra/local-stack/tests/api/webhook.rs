@@ -99,3 +99,134 @@ async fn a_delivery_for_a_disconnected_integration_is_acknowledged_and_ignored()
     assert_eq!(answer["status"], "ignored");
     assert!(app.prospects("org-a").await.is_empty());
 }
+
+async fn deliver(app: &TestApp, url: &str, event: &str, booked: &calendly_sim::Booked) -> Value {
+    let (body, header) = app.sim.signed_delivery(event, booked, chrono::Utc::now());
+    let reply = app.http.post(url).header("calendly-webhook-signature", header).body(body).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    reply.json().await.unwrap()
+}
+
+fn notes(p: &Value) -> Vec<String> {
+    p["notes"].as_str().unwrap().split("\n\n").map(String::from).collect()
+}
+
+#[tokio::test]
+async fn a_delivery_without_an_integration_id_is_routed_by_its_host() {
+    let (app, host, _) = connected_app().await;
+    app.sim.set_webhook_deliveries(false);
+    let booked =
+        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let answer = deliver(&app, &app.url("/calendly/webhook"), "invitee.created", &booked).await;
+    assert_eq!(answer["status"], "processed");
+    assert!(app.prospect_by_email("org-a", "john@example.com").await.is_some());
+}
+
+#[tokio::test]
+async fn events_we_do_not_use_are_acknowledged_and_ignored() {
+    let (app, host, url) = connected_app().await;
+    app.sim.set_webhook_deliveries(false);
+    let booked =
+        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let answer = deliver(&app, &url, "routing_form_submission.created", &booked).await;
+    assert_eq!(answer["status"], "ignored");
+    assert!(app.prospects("org-a").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_reschedule_delivered_in_either_order_is_one_reported_note() {
+    for new_first in [false, true] {
+        let (app, host, url) = connected_app().await;
+        app.sim.set_webhook_deliveries(false);
+        let old =
+            app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+        deliver(&app, &url, "invitee.created", &old).await;
+        let new = app.sim.reschedule(&old, in_days(3)).await;
+        if new_first {
+            deliver(&app, &url, "invitee.created", &new).await;
+            deliver(&app, &url, "invitee.canceled", &old).await;
+        } else {
+            deliver(&app, &url, "invitee.canceled", &old).await;
+            deliver(&app, &url, "invitee.created", &new).await;
+        }
+        let p = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
+        let notes = notes(&p);
+        assert_eq!(notes.len(), 2, "new_first={new_first}: {notes:?}");
+        assert!(notes[1].starts_with("Rendez-vous Calendly reporté au "), "{notes:?}");
+        assert!(notes.iter().all(|n| !n.contains("annulé")), "{notes:?}");
+        // The next sync agrees and adds nothing.
+        assert_eq!(app.sync("org-a").await["notes_added"], 0);
+    }
+}
+
+#[tokio::test]
+async fn a_cancellation_delivered_before_its_creation_ends_canceled() {
+    let (app, host, url) = connected_app().await;
+    app.sim.set_webhook_deliveries(false);
+    let booked =
+        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let (created_body, created_header) = app.sim.signed_delivery("invitee.created", &booked, chrono::Utc::now());
+    app.sim.cancel(&booked, "Empêchement").await;
+    deliver(&app, &url, "invitee.canceled", &booked).await;
+    let late = app
+        .http
+        .post(&url)
+        .header("calendly-webhook-signature", created_header)
+        .body(created_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status().as_u16(), 200);
+
+    let events = app.get("/calendly/events", "org-a").await.expect(200);
+    assert_eq!(events["items"][0]["status"], "canceled");
+    let p = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
+    let notes = notes(&p);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[1].starts_with("Rendez-vous Calendly annulé"));
+}
+
+#[tokio::test]
+async fn a_no_show_adds_one_note_and_clearing_it_adds_none() {
+    let (app, host, url) = connected_app().await;
+    app.sim.set_webhook_deliveries(false);
+    let booked =
+        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    deliver(&app, &url, "invitee.created", &booked).await;
+    app.sim.set_no_show(&booked, true).await;
+    deliver(&app, &url, "invitee_no_show.created", &booked).await;
+    deliver(&app, &url, "invitee_no_show.created", &booked).await;
+    let events = app.get("/calendly/events", "org-a").await.expect(200);
+    assert_eq!(events["items"][0]["no_show"], true);
+    app.sim.set_no_show(&booked, false).await;
+    deliver(&app, &url, "invitee_no_show.deleted", &booked).await;
+    let events = app.get("/calendly/events", "org-a").await.expect(200);
+    assert_eq!(events["items"][0]["no_show"], false);
+
+    let notes = notes(&app.prospect_by_email("org-a", "john@example.com").await.unwrap());
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[1].starts_with("Absence au rendez-vous Calendly du "), "{notes:?}");
+}
+
+#[tokio::test]
+async fn the_schedule_recreates_a_disabled_subscription_and_keeps_a_working_one() {
+    let (app, host, _) = connected_app().await;
+    let original = app.sim.webhook_subscriptions(&host)[0].0.clone();
+    app.advance_clocks(chrono::Duration::minutes(31));
+    let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
+    assert_eq!(run["webhooks_recreated"], 0);
+    assert_eq!(app.sim.webhook_subscriptions(&host)[0].0, original, "a working subscription is never replaced");
+
+    app.sim.disable_webhook_subscriptions(&host);
+    app.advance_clocks(chrono::Duration::minutes(31));
+    let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
+    assert_eq!(run["webhooks_recreated"], 1);
+    let subscriptions = app.sim.webhook_subscriptions(&host);
+    assert_eq!(subscriptions.len(), 1);
+    assert_ne!(subscriptions[0].0, original);
+    assert_eq!(subscriptions[0].2, "active");
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["webhook_active"], true);
+    // And deliveries flow again.
+    app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    assert!(app.prospect_by_email("org-a", "john@example.com").await.is_some());
+}
