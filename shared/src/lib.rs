@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod push;
+pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod sync;

@@ -3,25 +3,28 @@
 use crate::calendly::HttpCalendly;
 use crate::calendly::client::CalendlySettings;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::push::apigateway::ApiGatewayConnections;
 use crate::push::{ConnectionPusher, NoPushEndpoint, Pusher};
+use crate::secrets::{SecretsManager, StartupError, load_config};
 use crate::service::Services;
-use crate::store::{MemoryStore, Store};
+use crate::store::{DynamoStore, Store};
 use std::sync::Arc;
 
-/// Builds the use cases from the environment. Called once per cold start.
-///
-/// The store is the embedded one until the DynamoDB adapter lands: a Lambda deployment
-/// needs that adapter to share data between invocations (see README, "Status").
-pub async fn services_from_env() -> Result<Services, ConfigError> {
-    let config = Config::from_env()?;
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+/// Builds the use cases from the environment and the secret: once per cold start, so the
+/// secret, the SDK clients and their connection pools are reused by every invocation.
+pub async fn services_from_env() -> Result<Services, StartupError> {
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
+    let config = load_config(|name| std::env::var(name).ok(), Some(&secrets)).await?;
+    let store: Arc<dyn Store> =
+        Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
     let pusher: Arc<dyn Pusher> = match std::env::var("WEBSOCKET_MANAGEMENT_ENDPOINT").ok().filter(|v| !v.is_empty()) {
         Some(endpoint) => {
-            let gateway = Arc::new(ApiGatewayConnections::from_env(&endpoint).await);
-            Arc::new(ConnectionPusher::new(store.clone(), gateway, clock.clone()))
+            let management = aws_sdk_apigatewaymanagement::config::Builder::from(&aws).endpoint_url(endpoint).build();
+            let gateway = ApiGatewayConnections::new(aws_sdk_apigatewaymanagement::Client::from_conf(management));
+            Arc::new(ConnectionPusher::new(store.clone(), Arc::new(gateway), clock.clone()))
         }
         None => Arc::new(NoPushEndpoint),
     };

@@ -3,6 +3,7 @@
 //! The routers are the functions' own (`shared::http`), mounted unchanged, and the
 //! WebSocket side runs the `ws-connect`/`ws-disconnect` handlers behind a local API Gateway.
 
+pub mod dynamo;
 pub mod gateway;
 
 use axum::Router;
@@ -15,7 +16,7 @@ use shared::config::{Config, ConfigError};
 use shared::push::apigateway::ApiGatewayConnections;
 use shared::push::{ConnectionPusher, Pusher};
 use shared::service::Services;
-use shared::store::MemoryStore;
+use shared::store::{DynamoStore, MemoryStore, Store};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,7 +42,9 @@ pub struct LocalStack {
     pub addr: SocketAddr,
     pub services: Services,
     pub clock: Arc<SystemClock>,
-    pub store: Arc<MemoryStore>,
+    pub store: Arc<dyn Store>,
+    /// The DynamoDB adapter, when the stack runs on DynamoDB (`STORE=dynamodb`).
+    pub dynamo: Option<DynamoStore>,
     /// The simulator, when no real Calendly credentials were given.
     pub simulator: Option<CalendlySim>,
     pub config: Config,
@@ -54,6 +57,8 @@ pub enum StackError {
     Config(#[from] ConfigError),
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
+    #[error("store: {0}")]
+    Store(String),
 }
 
 /// A fixed development key: the local stack's data lives in memory and dies with it.
@@ -100,7 +105,23 @@ impl LocalStack {
         })?;
 
         let clock = Arc::new(SystemClock::default());
-        let store = Arc::new(MemoryStore::new());
+        let dynamo = match lookup("STORE").as_deref() {
+            None | Some("memory") => None,
+            Some("dynamodb") => {
+                let credentials = lookup("AWS_ACCESS_KEY_ID").zip(lookup("AWS_SECRET_ACCESS_KEY"));
+                let endpoint = lookup("AWS_ENDPOINT_URL_DYNAMODB");
+                let client = dynamo::client(endpoint.as_deref(), lookup("AWS_REGION").as_deref(), credentials);
+                shared::store::dynamodb::table::create_table_if_missing(&client, &config.table_name)
+                    .await
+                    .map_err(StackError::Store)?;
+                Some(DynamoStore::new(client, config.table_name.clone()))
+            }
+            Some(other) => return Err(StackError::Store(format!("STORE must be memory or dynamodb, not {other}"))),
+        };
+        let store: Arc<dyn Store> = match &dynamo {
+            Some(d) => Arc::new(d.clone()),
+            None => Arc::new(MemoryStore::new()),
+        };
         let calendly = shared::wiring::calendly_client(&config);
         // Pushes go through the real SDK client, to our own management endpoint by default.
         let management_endpoint = lookup("WEBSOCKET_MANAGEMENT_ENDPOINT")
@@ -131,7 +152,7 @@ impl LocalStack {
                 }
             });
         }
-        Ok(Self { addr, services, clock, store, simulator, config })
+        Ok(Self { addr, services, clock, store, dynamo, simulator, config })
     }
 
     /// `http://127.0.0.1:PORT`

@@ -18,7 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let token = stack.jwt("demo-user", "demo-org");
     match stack.seed_demo() {
         Some(host) => println!(
-            "\nVelvena Calendly — local stack on {url} (embedded store, Calendly simulator)\n\
+            "\nVelvena Calendly — local stack on {url} ({} store, Calendly simulator)\n\
              Demo host: {} <{}> with 4 bookings.\n\n\
              export TOKEN={token}\n\
              1. Start the connect:   curl -s -X POST {url}/calendly/connect -H \"Authorization: Bearer $TOKEN\"\n\
@@ -29,7 +29,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         curl -s {url}/notifications -H \"Authorization: Bearer $TOKEN\"\n\
                         curl -s -X POST {url}/calendly/sync -H \"Authorization: Bearer $TOKEN\"\n\
              Scheduled sync every {schedule} s, or now: curl -s -X POST {url}/_local/scheduled-sync\n",
-            host.name, host.email
+            if stack.dynamo.is_some() { "DynamoDB" } else { "embedded" },
+            host.name,
+            host.email
         ),
         None => {
             println!("\nVelvena Calendly — local stack on {url}, talking to the real Calendly.\nexport TOKEN={token}\n")

@@ -17,14 +17,6 @@ impl ApiGatewayConnections {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
-
-    /// A client for `endpoint` (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`),
-    /// with credentials and region from the environment.
-    pub async fn from_env(endpoint: &str) -> Self {
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(&shared).endpoint_url(endpoint).build();
-        Self::new(Client::from_conf(config))
-    }
 }
 
 #[async_trait]

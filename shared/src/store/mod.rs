@@ -1,8 +1,10 @@
 //! Store ports, one narrow trait per capability, and the embedded (in-memory) adapter.
 //! Every write that must happen once says how: a revision guard, a claim, or a lease.
 
+pub mod dynamodb;
 pub mod memory;
 
+pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
 use crate::crypto::Sealed;

@@ -20,9 +20,7 @@ async fn connect_returns_an_authorize_url_with_pkce_scopes_and_state() {
     assert!(start["expires_at"].is_string());
 }
 
-#[tokio::test]
-async fn callback_connects_syncs_subscribes_and_mirrors_settings() {
-    let app = TestApp::spawn().await;
+async fn callback_connects_syncs_subscribes_and_mirrors_settings(app: TestApp) {
     let host = app.host("Camille Martin");
     app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(2));
     app.patch(
@@ -190,9 +188,7 @@ async fn the_browser_redirect_callback_connects_through_the_state_alone() {
     assert_eq!(again.status().as_u16(), 400, "the state was used");
 }
 
-#[tokio::test]
-async fn disconnect_revokes_unsubscribes_soft_deletes_and_keeps_prospects() {
-    let app = TestApp::spawn().await;
+async fn disconnect_revokes_unsubscribes_soft_deletes_and_keeps_prospects(app: TestApp) {
     let host = app.host("Camille Martin");
     app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(2));
     app.connect("org-a", &host).await;
@@ -233,3 +229,7 @@ async fn settings_validate_the_interval_and_drive_the_schedule() {
     assert_eq!(status["sync_interval_minutes"], 60);
     assert_eq!(status["auto_sync_enabled"], false);
 }
+
+crate::helpers::on_both_stores!(callback_connects_syncs_subscribes_and_mirrors_settings);
+
+crate::helpers::on_both_stores!(disconnect_revokes_unsubscribes_soft_deletes_and_keeps_prospects);

@@ -3,7 +3,6 @@
 use crate::helpers::TestApp;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use shared::domain::OrganizationId;
-use shared::store::ConnectionStore;
 
 fn sample(name: &str) -> String {
     std::fs::read_to_string(format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR")))

@@ -31,9 +31,63 @@ impl Reply {
     }
 }
 
+/// Which store the local stack runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum StoreKind {
+    Embedded,
+    /// The DynamoDB adapter against moto over the wire, on a fresh table.
+    DynamoDb,
+}
+
+/// Runs a test taking a `TestApp` (or, with `kind`, a `StoreKind`) on both stores.
+macro_rules! on_both_stores {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name(crate::helpers::TestApp::spawn_on(crate::helpers::StoreKind::Embedded).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamodb() {
+                super::$name(crate::helpers::TestApp::spawn_on(crate::helpers::StoreKind::DynamoDb).await).await;
+            }
+        }
+    };
+    ($name:ident, kind) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name(crate::helpers::StoreKind::Embedded).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamodb() {
+                super::$name(crate::helpers::StoreKind::DynamoDb).await;
+            }
+        }
+    };
+}
+pub(crate) use on_both_stores;
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(StackOptions::default()).await
+    }
+
+    pub async fn spawn_on(kind: StoreKind) -> Self {
+        match kind {
+            StoreKind::Embedded => Self::spawn().await,
+            StoreKind::DynamoDb => {
+                let endpoint = local_stack::dynamo::test_endpoint().await;
+                let table =
+                    format!("velvena-http-{}", shared::crypto::random_token(6).to_lowercase().replace(['-', '_'], "x"));
+                let env = std::collections::HashMap::from([
+                    ("STORE".to_string(), "dynamodb".to_string()),
+                    ("AWS_ENDPOINT_URL_DYNAMODB".to_string(), endpoint),
+                    ("TABLE_NAME".to_string(), table),
+                ]);
+                Self::spawn_with(StackOptions { env, ..Default::default() }).await
+            }
+        }
     }
 
     pub async fn spawn_with(options: StackOptions) -> Self {

@@ -8,6 +8,8 @@ mod events;
 mod organization;
 mod prospects;
 mod realtime;
+mod secrets;
+mod store_contract;
 mod sync;
 mod tenancy;
 mod webhook;

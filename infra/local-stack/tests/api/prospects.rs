@@ -60,9 +60,7 @@ async fn invalid_bodies_are_400s_that_say_why() {
     assert_eq!(raw.status().as_u16(), 400);
 }
 
-#[tokio::test]
-async fn an_email_is_unique_per_organization_whatever_its_case() {
-    let app = TestApp::spawn().await;
+async fn an_email_is_unique_per_organization_whatever_its_case(app: TestApp) {
     app.post("/prospects", "org-a", json!({ "email": "john@example.com" })).await.expect(201);
     let dup = app.post("/prospects", "org-a", json!({ "email": "John@Example.COM" })).await;
     assert_eq!(dup.status.as_u16(), 409);
@@ -109,3 +107,5 @@ async fn notifications_can_be_marked_read() {
     assert_eq!(app.notifications("org-a").await[0]["read"], true);
     assert_eq!(app.post(&format!("/notifications/{id}/read"), "org-b", json!({})).await.status.as_u16(), 404);
 }
+
+crate::helpers::on_both_stores!(an_email_is_unique_per_organization_whatever_its_case);

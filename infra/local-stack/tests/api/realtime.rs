@@ -2,7 +2,7 @@ use crate::helpers::{Browser, TestApp, in_days};
 use calendly_sim::BookingSpec;
 use serde_json::json;
 use shared::domain::{OrganizationId, UserId};
-use shared::store::{Connection, ConnectionStore};
+use shared::store::Connection;
 use std::time::{Duration, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -16,9 +16,7 @@ async fn browsers(app: &TestApp, org: &str, n: usize) -> Vec<Browser> {
     all
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_booking_reaches_every_connection_of_its_organization_and_no_other() {
-    let app = TestApp::spawn().await;
+async fn a_booking_reaches_every_connection_of_its_organization_and_no_other(app: TestApp) {
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
     let mut a = browsers(&app, "org-a", 3).await;
@@ -130,3 +128,5 @@ async fn two_hundred_connections_of_one_organization_all_receive_a_message() {
     // Reported, not asserted: timings belong to the benchmarks.
     eprintln!("fan-out to 200 connections: {:?} from request to last receipt", started.elapsed());
 }
+
+crate::helpers::on_both_stores!(a_booking_reaches_every_connection_of_its_organization_and_no_other);

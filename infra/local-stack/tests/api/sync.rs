@@ -184,9 +184,7 @@ async fn notes_follow_the_organization_timezone() {
     assert_eq!(p["notes"], "Rendez-vous Calendly prévu le 16/01/2026 10:30:00 - Découverte 30min");
 }
 
-#[tokio::test]
-async fn twenty_concurrent_syncs_give_one_prospect_per_email_and_one_note_per_booking() {
-    let app = TestApp::spawn().await;
+async fn twenty_concurrent_syncs_give_one_prospect_per_email_and_one_note_per_booking(app: TestApp) {
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
     // Five people, two bookings each, one of them under two spellings of the same email.
@@ -215,9 +213,7 @@ async fn twenty_concurrent_syncs_give_one_prospect_per_email_and_one_note_per_bo
     assert_eq!(app.notifications("org-a").await.len(), 10);
 }
 
-#[tokio::test]
-async fn concurrent_syncs_after_the_token_expired_refresh_once_and_stay_healthy() {
-    let app = TestApp::spawn().await;
+async fn concurrent_syncs_after_the_token_expired_refresh_once_and_stay_healthy(app: TestApp) {
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
     app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(3));
@@ -359,3 +355,7 @@ async fn events_are_listed_newest_start_first_with_a_cursor() {
     assert_eq!(app.get("/calendly/events?cursor=bogus!", "org-a").await.status.as_u16(), 400);
     assert_eq!(app.get("/calendly/events?limit=0", "org-a").await.status.as_u16(), 400);
 }
+
+crate::helpers::on_both_stores!(twenty_concurrent_syncs_give_one_prospect_per_email_and_one_note_per_booking);
+
+crate::helpers::on_both_stores!(concurrent_syncs_after_the_token_expired_refresh_once_and_stay_healthy);

@@ -1,9 +1,7 @@
 use crate::helpers::{TestApp, in_days};
 use serde_json::json;
 
-#[tokio::test]
-async fn organization_b_never_sees_or_changes_organization_a_data() {
-    let app = TestApp::spawn().await;
+async fn organization_b_never_sees_or_changes_organization_a_data(app: TestApp) {
     let host_a = app.host("Host A");
     app.seed(&host_a, "John Doe", "john@example.com", "Découverte 30min", in_days(2));
     app.connect("org-a", &host_a).await;
@@ -39,3 +37,5 @@ async fn the_same_invitee_email_in_two_organizations_makes_two_prospects() {
     assert!(a[0]["notes"].as_str().unwrap().contains("Découverte 30min"));
     assert!(b[0]["notes"].as_str().unwrap().contains("Démo"));
 }
+
+crate::helpers::on_both_stores!(organization_b_never_sees_or_changes_organization_a_data);

@@ -3,7 +3,10 @@ use calendly_sim::BookingSpec;
 use serde_json::Value;
 
 async fn connected_app() -> (TestApp, calendly_sim::SimUser, String) {
-    let app = TestApp::spawn().await;
+    connected(TestApp::spawn().await).await
+}
+
+async fn connected(app: TestApp) -> (TestApp, calendly_sim::SimUser, String) {
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
     let url = app.sim.webhook_subscriptions(&host)[0].1.clone();
@@ -59,9 +62,8 @@ async fn a_signed_body_that_is_not_an_envelope_is_a_400() {
     assert_eq!(reply.status().as_u16(), 400);
 }
 
-#[tokio::test]
-async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note() {
-    let (app, host, url) = connected_app().await;
+async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note(app: TestApp) {
+    let (app, host, url) = connected(app).await;
     app.sim.set_webhook_deliveries(false);
     let booked =
         app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
@@ -133,10 +135,9 @@ async fn events_we_do_not_use_are_acknowledged_and_ignored() {
     assert!(app.prospects("org-a").await.is_empty());
 }
 
-#[tokio::test]
-async fn a_reschedule_delivered_in_either_order_is_one_reported_note() {
+async fn a_reschedule_delivered_in_either_order_is_one_reported_note(store: crate::helpers::StoreKind) {
     for new_first in [false, true] {
-        let (app, host, url) = connected_app().await;
+        let (app, host, url) = connected(TestApp::spawn_on(store).await).await;
         app.sim.set_webhook_deliveries(false);
         let old =
             app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
@@ -230,3 +231,7 @@ async fn the_schedule_recreates_a_disabled_subscription_and_keeps_a_working_one(
     app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
     assert!(app.prospect_by_email("org-a", "john@example.com").await.is_some());
 }
+
+crate::helpers::on_both_stores!(twenty_copies_of_one_delivery_and_a_sync_give_one_note);
+
+crate::helpers::on_both_stores!(a_reschedule_delivered_in_either_order_is_one_reported_note, kind);

@@ -1,0 +1,57 @@
+//! The secret is read from a Secrets Manager-compatible server (moto) over the wire.
+
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use shared::secrets::{SecretsManager, StartupError, load_config};
+use std::collections::HashMap;
+
+async fn secrets_manager() -> aws_sdk_secretsmanager::Client {
+    let endpoint = local_stack::dynamo::test_endpoint().await;
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-west-3"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "test"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+fn environment(secret_arn: &str) -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("SECRET_ARN", secret_arn.to_string()),
+        ("CALENDLY_CLIENT_ID", "client-id".to_string()),
+        ("CALENDLY_REDIRECT_URI", "https://api.velvena.example/auth/calendly/callback".to_string()),
+        ("WEBHOOK_BASE_URL", "https://api.velvena.example".to_string()),
+        ("TABLE_NAME", "velvena".to_string()),
+        ("JWT_SECRET", "overridden-by-the-secret".to_string()),
+    ])
+}
+
+#[tokio::test]
+async fn the_secret_supplies_the_sensitive_configuration() {
+    let client = secrets_manager().await;
+    let name = format!("velvena/calendly/{}", shared::crypto::random_token(6));
+    let secret = serde_json::json!({
+        "calendly_client_secret": "from-the-secret",
+        "calendly_webhook_signing_key": "signing-from-the-secret",
+        "encryption_key": "ef".repeat(32),
+        "jwt_secret": "jwt-from-the-secret",
+    });
+    let arn = client.create_secret().name(&name).secret_string(secret.to_string()).send().await.unwrap().arn.unwrap();
+    let env = environment(&arn);
+    let source = SecretsManager::new(client);
+    let config = load_config(|k| env.get(k).cloned(), Some(&source)).await.unwrap();
+    assert_eq!(config.calendly_client_secret.expose(), "from-the-secret");
+    assert_eq!(config.calendly_webhook_signing_key.expose(), "signing-from-the-secret");
+    assert_eq!(config.jwt_secret.expose(), "jwt-from-the-secret", "the secret wins over the environment");
+    assert_eq!(config.encryption_key.expose(), "ef".repeat(32));
+    assert_eq!(config.calendly_client_id, "client-id", "non-secret values stay in the environment");
+}
+
+#[tokio::test]
+async fn a_missing_secret_stops_start_up_naming_it() {
+    let source = SecretsManager::new(secrets_manager().await);
+    let env = environment("arn:aws:secretsmanager:eu-west-3:123456789012:secret:does-not-exist");
+    let error = load_config(|k| env.get(k).cloned(), Some(&source)).await.unwrap_err();
+    assert!(matches!(error, StartupError::Secret(_)));
+    assert!(error.to_string().contains("does-not-exist"), "{error}");
+}

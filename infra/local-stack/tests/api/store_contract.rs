@@ -1,0 +1,389 @@
+//! One contract for the store ports, run against the embedded store and against the DynamoDB
+//! adapter on a DynamoDB-compatible server (moto) over the wire: same suite, same assertions.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use shared::crypto::Sealed;
+use shared::domain::booking::{self, BookingPlan, Known, ProspectChange};
+use shared::domain::{
+    BookingSnapshot, BookingStatus, Email, Integration, IntegrationId, NoteStyle, NotificationId, OAuthState,
+    OrganizationId, Prospect, ProspectId, UserId,
+};
+use shared::store::{CommitConflict, CommitError, Connection, ProspectPatch, Store, StoreError, TokenUpdate};
+use std::sync::Arc;
+
+fn org(name: &str) -> OrganizationId {
+    OrganizationId::new(name)
+}
+
+fn snapshot(uuid: &str, email: &str, start: DateTime<Utc>) -> BookingSnapshot {
+    BookingSnapshot {
+        invitee_uri: format!("https://api.calendly.com/scheduled_events/E{uuid}/invitees/{uuid}"),
+        invitee_uuid: uuid.into(),
+        event_uri: format!("https://api.calendly.com/scheduled_events/E{uuid}"),
+        event_uuid: format!("E{uuid}"),
+        event_type_uri: None,
+        event_name: Some("Découverte 30min".into()),
+        start_time: start,
+        end_time: start + Duration::minutes(30),
+        status: BookingStatus::Active,
+        invitee_email: email.into(),
+        invitee_name: "John Doe".into(),
+        invitee_first_name: None,
+        invitee_last_name: None,
+        invitee_phone: None,
+        invitee_timezone: None,
+        location: None,
+        rescheduled: false,
+        old_invitee_uri: None,
+        new_invitee_uri: None,
+        no_show: false,
+        cancel_reason: None,
+        canceled_by: None,
+        canceled_at: None,
+        invitee_updated_at: "2026-01-10T10:00:00Z".parse().unwrap(),
+    }
+}
+
+fn plan_new(o: &OrganizationId, snap: &BookingSnapshot, existing: Option<&Prospect>) -> BookingPlan {
+    let known = Known { prospect_with_email: existing, ..Known::default() };
+    booking::plan(o, &IntegrationId::new("int"), snap, known, NoteStyle::default(), Utc::now()).unwrap()
+}
+
+fn prospect(o: &OrganizationId, email: Option<&str>, source: &str, created_at: DateTime<Utc>) -> Prospect {
+    Prospect {
+        id: ProspectId::generate(),
+        organization_id: o.clone(),
+        firstname: Some("Ada".into()),
+        lastname: None,
+        email: email.map(|e| Email::parse(e).unwrap()),
+        phone: None,
+        status: "new".into(),
+        source: source.into(),
+        notes: vec!["first".into()],
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn integration(o: &OrganizationId, id: &str) -> Integration {
+    let now = Utc::now();
+    Integration {
+        id: IntegrationId::new(id),
+        organization_id: o.clone(),
+        connected_by: UserId::new("u"),
+        calendly_user_uri: format!("https://api.calendly.com/users/{id}"),
+        calendly_organization_uri: "https://api.calendly.com/organizations/x".into(),
+        email: "host@example.com".into(),
+        name: "Host".into(),
+        scheduling_url: None,
+        access_token: Sealed::from_stored("v1:a".into()),
+        refresh_token: Sealed::from_stored("v1:r".into()),
+        token_type: "Bearer".into(),
+        scope: None,
+        expires_at: now + Duration::hours(2),
+        token_version: 1,
+        refresh_lease_until: None,
+        webhook_subscription_uri: None,
+        webhook_active: false,
+        webhook_signing_key: None,
+        auto_sync_enabled: true,
+        sync_interval_minutes: 30,
+        last_synced_at: None,
+        next_sync_at: Some(now - Duration::minutes(1)),
+        needs_reconnect: false,
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn a_new_booking_is_recorded_once_among_twenty_concurrent_commits(store: Arc<dyn Store>) {
+    let o = org("org-a");
+    let snap = snapshot("b1", "john@example.com", Utc::now());
+    let commits = (0..20).map(|_| {
+        let (store, plan) = (store.clone(), plan_new(&o, &snap, None));
+        async move { store.commit_booking(&plan).await }
+    });
+    let results = futures::future::join_all(commits).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "exactly one commit wins");
+    for r in results.into_iter().filter_map(Result::err) {
+        assert!(
+            matches!(r, CommitError::Conflict(CommitConflict::BookingChanged | CommitConflict::EmailClaimed)),
+            "{r:?}"
+        );
+    }
+    let p = store.find_prospect_by_email(&o, "john@example.com").await.unwrap().unwrap();
+    assert_eq!(p.notes.len(), 1);
+    assert_eq!(store.list_notifications(&o, 100, None).await.unwrap().items.len(), 1);
+}
+
+async fn one_prospect_per_email_and_appends_keep_order(store: Arc<dyn Store>) {
+    let o = org("org-a");
+    let first = plan_new(&o, &snapshot("b1", "John@Example.com", Utc::now()), None);
+    store.commit_booking(&first).await.unwrap();
+    // Another booking planned as if the email were unknown loses on the claim.
+    let stale = plan_new(&o, &snapshot("b2", "john@example.com", Utc::now()), None);
+    assert!(matches!(store.commit_booking(&stale).await, Err(CommitError::Conflict(CommitConflict::EmailClaimed))));
+    let existing = store.find_prospect_by_email(&o, "john@example.com").await.unwrap().unwrap();
+    let second = plan_new(&o, &snapshot("b2", "john@example.com", Utc::now() + Duration::days(1)), Some(&existing));
+    assert!(matches!(second.prospect, ProspectChange::Append { .. }));
+    store.commit_booking(&second).await.unwrap();
+    let p = store.get_prospect(&o, &existing.id).await.unwrap().unwrap();
+    assert_eq!(p.notes.len(), 2);
+    assert!(p.notes[0].contains("prévu"));
+    // A re-commit of the same revision-1 booking is refused by the revision guard.
+    assert!(matches!(store.commit_booking(&second).await, Err(CommitError::Conflict(CommitConflict::BookingChanged))));
+}
+
+async fn appending_to_a_deleted_prospect_is_refused(store: Arc<dyn Store>) {
+    let o = org("org-a");
+    let p = prospect(&o, Some("ada@example.com"), "manual", Utc::now());
+    store.create_prospect(&p).await.unwrap();
+    let plan = plan_new(&o, &snapshot("b1", "ada@example.com", Utc::now()), Some(&p));
+    assert!(store.delete_prospect(&o, &p.id).await.unwrap());
+    assert!(matches!(store.commit_booking(&plan).await, Err(CommitError::Conflict(CommitConflict::ProspectMissing))));
+    assert!(store.get_booking(&o, "b1").await.unwrap().is_none(), "nothing of the transaction was written");
+}
+
+async fn oauth_states_are_single_use_and_expire(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let state = |s: &str, expires_at| OAuthState {
+        state: s.into(),
+        organization_id: org("org-a"),
+        user_id: UserId::new("u"),
+        pkce_verifier: Sealed::from_stored("v1:x".into()),
+        expires_at,
+    };
+    store.put_oauth_state(&state("s1", now + Duration::minutes(10))).await.unwrap();
+    store.put_oauth_state(&state("s2", now - Duration::seconds(1))).await.unwrap();
+    assert_eq!(store.take_oauth_state("s1", now).await.unwrap().unwrap().organization_id, org("org-a"));
+    assert!(store.take_oauth_state("s1", now).await.unwrap().is_none(), "single use");
+    assert!(store.take_oauth_state("s2", now).await.unwrap().is_none(), "expired");
+}
+
+async fn one_refresh_lease_at_a_time_and_tokens_swap_by_version(store: Arc<dyn Store>) {
+    let o = org("org-a");
+    store.save_connected_integration(integration(&o, "int-1")).await.unwrap();
+    let now = Utc::now();
+    let attempts = (0..10).map(|_| {
+        let (store, o) = (store.clone(), o.clone());
+        async move { store.try_acquire_refresh_lease(&o, 1, now, now + Duration::seconds(30)).await.unwrap() }
+    });
+    let won = futures::future::join_all(attempts).await.into_iter().filter(|w| *w).count();
+    assert_eq!(won, 1);
+    let update = TokenUpdate {
+        access_token: Sealed::from_stored("v1:a2".into()),
+        refresh_token: Sealed::from_stored("v1:r2".into()),
+        expires_at: now + Duration::hours(2),
+    };
+    assert!(!store.store_refreshed_tokens(&o, 7, update.clone()).await.unwrap(), "stale version refused");
+    assert!(store.store_refreshed_tokens(&o, 1, update.clone()).await.unwrap());
+    let i = store.get_integration(&o).await.unwrap().unwrap();
+    assert_eq!(i.token_version, 2);
+    assert!(i.refresh_lease_until.is_none());
+    assert_eq!(i.refresh_token.as_stored(), "v1:r2");
+    // A reconnect moves the version past any refresh in flight.
+    let saved = store.save_connected_integration(integration(&o, "int-1")).await.unwrap();
+    assert_eq!(saved.token_version, 3);
+    assert!(!store.store_refreshed_tokens(&o, 2, update).await.unwrap());
+}
+
+async fn integrations_are_found_by_id_user_and_due_time(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let (a, b, c) = (org("org-a"), org("org-b"), org("org-c"));
+    store.save_connected_integration(integration(&a, "int-a")).await.unwrap();
+    store.save_connected_integration(integration(&b, "int-b")).await.unwrap();
+    store.save_connected_integration(integration(&c, "int-c")).await.unwrap();
+    store.update_sync_settings(&b, false, 30, None).await.unwrap();
+    store.mark_needs_reconnect(&c, 1).await.unwrap();
+    let due = store.list_due_integrations(now, 100).await.unwrap();
+    assert_eq!(due.iter().map(|i| i.organization_id.clone()).collect::<Vec<_>>(), vec![a.clone()]);
+    store.record_sync(&a, now, now + Duration::minutes(30)).await.unwrap();
+    assert!(store.list_due_integrations(now, 100).await.unwrap().is_empty());
+    assert_eq!(store.list_due_integrations(now + Duration::minutes(31), 100).await.unwrap().len(), 1);
+
+    assert_eq!(store.get_integration_by_id(&IntegrationId::new("int-b")).await.unwrap().unwrap().organization_id, b);
+    let by_user = store.find_integration_by_calendly_user("https://api.calendly.com/users/int-a").await.unwrap();
+    assert_eq!(by_user.unwrap().organization_id, a);
+    store.deactivate_integration(&a, now).await.unwrap();
+    assert!(store.find_integration_by_calendly_user("https://api.calendly.com/users/int-a").await.unwrap().is_none());
+    assert!(store.list_due_integrations(now + Duration::hours(1), 100).await.unwrap().is_empty());
+    assert!(!store.get_integration(&a).await.unwrap().unwrap().is_active, "soft-deleted, not gone");
+}
+
+async fn prospects_keep_emails_unique_and_page_per_organization(store: Arc<dyn Store>) {
+    let (a, b) = (org("org-a"), org("org-b"));
+    let t0 = Utc::now();
+    let ids: Vec<ProspectId> = futures::future::join_all((0..5).map(|i| {
+        let (store, a) = (store.clone(), a.clone());
+        async move {
+            let p = prospect(
+                &a,
+                Some(&format!("p{i}@example.com")),
+                if i == 0 { "calendly" } else { "manual" },
+                t0 + Duration::seconds(i),
+            );
+            store.create_prospect(&p).await.unwrap();
+            p.id
+        }
+    }))
+    .await;
+    assert!(matches!(
+        store.create_prospect(&prospect(&a, Some("P1@EXAMPLE.com"), "manual", t0)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.create_prospect(&prospect(&b, Some("p1@example.com"), "manual", t0)).await.unwrap();
+
+    let page1 = store.list_prospects(&a, None, 3, None).await.unwrap();
+    assert_eq!(page1.items.len(), 3);
+    assert_eq!(page1.items[0].id, ids[4], "newest first");
+    let page2 = store.list_prospects(&a, None, 3, page1.next_cursor.as_deref()).await.unwrap();
+    assert_eq!(page2.items.len(), 2);
+    assert!(
+        page2.next_cursor.is_none()
+            || store.list_prospects(&a, None, 3, page2.next_cursor.as_deref()).await.unwrap().items.is_empty()
+    );
+    assert!(
+        matches!(store.list_prospects(&b, None, 3, page1.next_cursor.as_deref()).await, Err(StoreError::InvalidCursor)),
+        "no cursor crosses tenants"
+    );
+    assert_eq!(store.list_prospects(&a, Some("calendly"), 10, None).await.unwrap().items.len(), 1);
+
+    // Moving an email moves its claim; deleting frees it.
+    let patch = ProspectPatch { email: Some(Some(Email::parse("moved@example.com").unwrap())), ..Default::default() };
+    store.update_prospect(&a, &ids[1], &patch, Utc::now()).await.unwrap();
+    store.create_prospect(&prospect(&a, Some("p1@example.com"), "manual", t0)).await.unwrap();
+    let clash = ProspectPatch { email: Some(Some(Email::parse("p2@example.com").unwrap())), ..Default::default() };
+    assert!(matches!(store.update_prospect(&a, &ids[3], &clash, Utc::now()).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.update_prospect(&b, &ids[3], &ProspectPatch::default(), Utc::now()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.delete_prospect(&a, &ids[2]).await.unwrap());
+    assert!(!store.delete_prospect(&a, &ids[2]).await.unwrap());
+    store.create_prospect(&prospect(&a, Some("p2@example.com"), "manual", t0)).await.unwrap();
+}
+
+async fn notifications_are_newest_first_and_marked_read_per_organization(store: Arc<dyn Store>) {
+    let o = org("org-a");
+    for (i, uuid) in ["n1", "n2", "n3"].iter().enumerate() {
+        let plan = plan_new(&o, &snapshot(uuid, &format!("{uuid}@example.com"), Utc::now()), None);
+        store.commit_booking(&plan).await.unwrap();
+        if i < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    let page = store.list_notifications(&o, 2, None).await.unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert!(page.items[0].created_at >= page.items[1].created_at);
+    assert!(page.items[0].meta["calendly_invitee_uri"].as_str().unwrap().ends_with("n3"));
+    let rest = store.list_notifications(&o, 2, page.next_cursor.as_deref()).await.unwrap();
+    assert_eq!(rest.items.len(), 1);
+    let id = page.items[0].id.clone();
+    assert!(!store.mark_notification_read(&org("org-b"), &id).await.unwrap());
+    assert!(store.mark_notification_read(&o, &id).await.unwrap());
+    assert!(store.list_notifications(&o, 1, None).await.unwrap().items[0].read);
+    assert!(!store.mark_notification_read(&o, &NotificationId::new("nope")).await.unwrap());
+}
+
+async fn connections_are_per_organization_and_expire(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let conn = |id: &str, o: &str, expires_at| Connection {
+        connection_id: id.into(),
+        organization_id: org(o),
+        user_id: UserId::new("u"),
+        connected_at: now,
+        expires_at,
+    };
+    store.put_connection(&conn("c1", "org-a", now + Duration::hours(2))).await.unwrap();
+    store.put_connection(&conn("c2", "org-a", now - Duration::seconds(1))).await.unwrap();
+    store.put_connection(&conn("c3", "org-b", now + Duration::hours(2))).await.unwrap();
+    let live = store.live_connections(&org("org-a"), now).await.unwrap();
+    assert_eq!(live.iter().map(|c| c.connection_id.as_str()).collect::<Vec<_>>(), vec!["c1"]);
+    assert_eq!(store.remove_connection("c1").await.unwrap().unwrap().organization_id, org("org-a"));
+    assert!(store.remove_connection("c1").await.unwrap().is_none());
+    assert!(store.live_connections(&org("org-a"), now).await.unwrap().is_empty());
+    assert_eq!(store.live_connections(&org("org-b"), now).await.unwrap().len(), 1);
+}
+
+async fn settings_merge_without_losing_concurrent_keys(store: Arc<dyn Store>) {
+    let o = org("org-a");
+    let merges = (0..8).map(|i| {
+        let (store, o) = (store.clone(), o.clone());
+        async move {
+            let patch = json!({ format!("k{i}"): i }).as_object().unwrap().clone();
+            store.merge_settings(&o, &patch).await.unwrap();
+        }
+    });
+    futures::future::join_all(merges).await;
+    let calendly = json!({ "enabled": true, "oauth_connected": true }).as_object().unwrap().clone();
+    store.merge_calendly_settings(&o, &calendly).await.unwrap();
+    let off = json!({ "enabled": false }).as_object().unwrap().clone();
+    store.merge_calendly_settings(&o, &off).await.unwrap();
+    store.merge_settings(&o, json!({ "k0": null }).as_object().unwrap()).await.unwrap();
+    let settings = store.get_organization(&o).await.unwrap().settings;
+    assert_eq!(settings.len(), 8, "{settings:?}");
+    assert_eq!(settings["calendly"], json!({ "enabled": false, "oauth_connected": true }));
+    assert!(!settings.contains_key("k0"));
+}
+
+async fn fingerprints_and_bookings_read_back_in_bulk_and_in_order(store: Arc<dyn Store>) {
+    let o = org("org-a");
+    let uuids: Vec<String> = (0..130).map(|i| format!("ev{i}")).collect();
+    for uuid in uuids.iter().step_by(2) {
+        store.put_event_fingerprint(&o, uuid, &format!("fp-{uuid}")).await.unwrap();
+    }
+    let found = store.event_fingerprints(&o, &uuids).await.unwrap();
+    assert_eq!(found.len(), 65);
+    assert_eq!(found["ev128"], "fp-ev128");
+    assert!(store.event_fingerprints(&org("org-b"), &uuids).await.unwrap().is_empty());
+
+    let base = Utc::now();
+    for i in 0..5 {
+        let plan =
+            plan_new(&o, &snapshot(&format!("bk{i}"), &format!("bk{i}@example.com"), base + Duration::days(i)), None);
+        store.commit_booking(&plan).await.unwrap();
+    }
+    let page = store.list_bookings(&o, 3, None).await.unwrap();
+    assert_eq!(page.items.iter().map(|b| b.id().to_string()).collect::<Vec<_>>(), vec!["bk4", "bk3", "bk2"]);
+    let rest = store.list_bookings(&o, 3, page.next_cursor.as_deref()).await.unwrap();
+    assert_eq!(rest.items.len(), 2);
+    assert!(store.list_bookings(&org("org-b"), 3, None).await.unwrap().items.is_empty());
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(std::sync::Arc::new(shared::store::MemoryStore::new())).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(std::sync::Arc::new(local_stack::dynamo::test_store().await)).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    a_new_booking_is_recorded_once_among_twenty_concurrent_commits,
+    one_prospect_per_email_and_appends_keep_order,
+    appending_to_a_deleted_prospect_is_refused,
+    oauth_states_are_single_use_and_expire,
+    one_refresh_lease_at_a_time_and_tokens_swap_by_version,
+    integrations_are_found_by_id_user_and_due_time,
+    prospects_keep_emails_unique_and_page_per_organization,
+    notifications_are_newest_first_and_marked_read_per_organization,
+    connections_are_per_organization_and_expire,
+    settings_merge_without_losing_concurrent_keys,
+    fingerprints_and_bookings_read_back_in_bulk_and_in_order,
+);

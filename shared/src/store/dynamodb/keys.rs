@@ -1,0 +1,85 @@
+//! The single table's keys and indexes, defined once: the adapter, the table the local stack
+//! and tests create, and the SAM template (checked by a test) all read them from here.
+
+use crate::domain::{IntegrationId, OrganizationId};
+use chrono::{DateTime, Utc};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+/// Epoch seconds; DynamoDB's TTL deletes the item some time after (reads also skip it).
+pub const TTL: &str = "ttl";
+
+/// A global secondary index: its name and key attributes (all strings, projection ALL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Index {
+    pub name: &'static str,
+    pub pk: &'static str,
+    pub sk: &'static str,
+}
+
+/// Overloaded by item type: integration by id; bookings by start; prospects by creation.
+pub const GSI1: Index = Index { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" };
+/// Overloaded: active integration by Calendly user URI; prospects by source.
+pub const GSI2: Index = Index { name: "gsi2", pk: "gsi2pk", sk: "gsi2sk" };
+/// Sparse "due" index: only active, healthy, auto-syncing integrations, by `next_sync_at`.
+pub const GSI3: Index = Index { name: "gsi3", pk: "gsi3pk", sk: "gsi3sk" };
+/// Every index of the table.
+pub const INDEXES: [Index; 3] = [GSI1, GSI2, GSI3];
+
+pub fn org_pk(org: &OrganizationId) -> String {
+    format!("ORG#{org}")
+}
+pub const ORG_SK: &str = "ORG";
+/// One integration per organization: a reconnect overwrites, it never adds a second.
+pub const INTEGRATION_SK: &str = "CALENDLY";
+pub fn booking_sk(invitee_uuid: &str) -> String {
+    format!("BOOKING#{invitee_uuid}")
+}
+pub fn event_sk(event_uuid: &str) -> String {
+    format!("EVENT#{event_uuid}")
+}
+pub fn prospect_sk(id: &str) -> String {
+    format!("PROSPECT#{id}")
+}
+pub fn email_sk(email_key: &str) -> String {
+    format!("EMAIL#{email_key}")
+}
+pub const NOTIFICATION_PREFIX: &str = "NOTIF#";
+pub fn notification_sk(id: &str) -> String {
+    format!("{NOTIFICATION_PREFIX}{id}")
+}
+pub const CONNECTION_PREFIX: &str = "CONN#";
+pub fn connection_sk(connection_id: &str) -> String {
+    format!("{CONNECTION_PREFIX}{connection_id}")
+}
+/// The reverse record of a connection, for `$disconnect` (which knows only the id).
+pub fn connection_owner_pk(connection_id: &str) -> String {
+    format!("{CONNECTION_PREFIX}{connection_id}")
+}
+pub const CONNECTION_OWNER_SK: &str = "CONN";
+pub fn oauth_state_pk(state: &str) -> String {
+    format!("STATE#{state}")
+}
+pub const OAUTH_STATE_SK: &str = "STATE";
+
+pub fn integration_gsi1pk(id: &IntegrationId) -> String {
+    format!("INTEGRATION#{id}")
+}
+pub fn calendly_user_gsi2pk(user_uri: &str) -> String {
+    format!("CALUSER#{user_uri}")
+}
+pub fn bookings_gsi1pk(org: &OrganizationId) -> String {
+    format!("BOOKINGS#{org}")
+}
+pub fn prospects_gsi1pk(org: &OrganizationId) -> String {
+    format!("PROSPECTS#{org}")
+}
+pub fn prospects_by_source_gsi2pk(org: &OrganizationId, source: &str) -> String {
+    format!("PROSPECTS#{org}#{source}")
+}
+pub const DUE_GSI3PK: &str = "DUE";
+
+/// A sort key that orders by time then id (fixed-width microseconds).
+pub fn time_sort_key(at: DateTime<Utc>, id: &str) -> String {
+    format!("{:020}#{id}", at.timestamp_micros().max(0))
+}
