@@ -42,6 +42,8 @@ pub async fn test_endpoint() -> String {
              while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
             parent = std::process::id()
         );
+        // Not waited on: the watcher script stops moto and exits when this process ends.
+        #[allow(clippy::zombie_processes)]
         std::process::Command::new("bash")
             .arg("-c")
             .arg(script)
