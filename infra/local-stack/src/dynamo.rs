@@ -25,8 +25,8 @@ pub fn client(
 static MOTO: OnceCell<String> = OnceCell::const_new();
 
 /// The DynamoDB-compatible endpoint tests use: `AWS_ENDPOINT_URL_DYNAMODB` when the test
-/// command started one, else a moto server started here (from `.venv` or PATH) that stops
-/// when this process does.
+/// command started one, else moto (`scripts/moto_server.py`, installed in `.venv` by
+/// `scripts/install-test-deps`) started here, stopping when this process does.
 pub async fn test_endpoint() -> String {
     MOTO.get_or_init(|| async {
         if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
@@ -38,7 +38,7 @@ pub async fn test_endpoint() -> String {
             .expect("a free port");
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
         let script = format!(
-            "PATH=\"{root}/.venv/bin:$PATH\"; moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+            "{root}/.venv/bin/python {root}/scripts/moto_server.py {port} >/dev/null 2>&1 & m=$!; \
              while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
             parent = std::process::id()
         );

@@ -53,6 +53,42 @@ pub fn webhook_routes() -> Router<Services> {
         .route("/calendly/webhook/{integration_id}", post(webhook::receive_for_integration))
 }
 
+/// Every HTTP route, as `(function, method, path)`: the SAM template routes exactly these
+/// (a test checks it), and each function's router serves its own.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("api", "GET", "/health"),
+    ("api", "POST", "/calendly/connect"),
+    ("api", "GET", "/calendly/status"),
+    ("api", "PATCH", "/calendly/settings"),
+    ("api", "GET", "/calendly/events"),
+    ("api", "POST", "/calendly/disconnect"),
+    ("api", "GET", "/prospects"),
+    ("api", "POST", "/prospects"),
+    ("api", "GET", "/prospects/{id}"),
+    ("api", "PATCH", "/prospects/{id}"),
+    ("api", "DELETE", "/prospects/{id}"),
+    ("api", "GET", "/notifications"),
+    ("api", "POST", "/notifications/{id}/read"),
+    ("api", "GET", "/organization"),
+    ("api", "PATCH", "/organization"),
+    ("oauth-callback", "GET", "/auth/calendly/callback"),
+    ("oauth-callback", "POST", "/auth/calendly/callback"),
+    ("sync-manual", "POST", "/calendly/sync"),
+    ("webhook", "POST", "/calendly/webhook"),
+    ("webhook", "POST", "/calendly/webhook/{integration_id}"),
+];
+
+/// The router of an HTTP function, by its binary name.
+pub fn routes_of(function: &str) -> Option<Router<Services>> {
+    match function {
+        "api" => Some(api_routes()),
+        "oauth-callback" => Some(oauth_routes()),
+        "sync-manual" => Some(sync_routes()),
+        "webhook" => Some(webhook_routes()),
+        _ => None,
+    }
+}
+
 /// Every route, as one service (the local stack).
 pub fn all_routes() -> Router<Services> {
     api_routes().merge(oauth_routes()).merge(sync_routes()).merge(webhook_routes())

@@ -11,5 +11,6 @@ mod realtime;
 mod secrets;
 mod store_contract;
 mod sync;
+mod template;
 mod tenancy;
 mod webhook;

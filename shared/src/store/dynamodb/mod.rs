@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many times a write is retried after a transaction conflict or throttling.
-const MAX_ATTEMPTS: u32 = 6;
+const MAX_ATTEMPTS: u32 = 10;
 /// Attribute guarding read-modify-writes of organizations, integrations and prospects.
 const ITEM_VERSION: &str = "item_version";
 
@@ -556,16 +556,39 @@ impl IntegrationStore for DynamoStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.update_integration(org, |i| {
-            let free = i.refresh_lease_until.is_none_or(|l| l <= now);
-            if i.token_version == token_version && free {
-                i.refresh_lease_until = Some(until);
-                true
-            } else {
-                false
+        // One conditional update, so twenty Lambdas asking at once cost one write each and
+        // exactly one wins, without read-modify-write retries.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(org_pk(org), INTEGRATION_SK)))
+            .update_expression("SET refresh_lease_until = :until, lease_until_ms = :until_ms ADD item_version :one")
+            .condition_expression(
+                "token_version = :v AND (attribute_not_exists(lease_until_ms) OR attribute_type(refresh_lease_until, :null) OR lease_until_ms <= :now_ms)",
+            )
+            .set_expression_attribute_values(Some(HashMap::from([
+                (":until".to_string(), item::to_attribute(&serde_json::to_value(until).unwrap_or_default())),
+                (":until_ms".to_string(), n(until.timestamp_millis())),
+                (":now_ms".to_string(), n(now.timestamp_millis())),
+                (":v".to_string(), n(token_version)),
+                (":null".to_string(), s("NULL")),
+                (":one".to_string(), n(1)),
+            ])))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
+                Ok(true)
             }
-        })
-        .await
+            Err(e) if is_condition_failure(&e) => {
+                self.record(Kind::Write, None);
+                Ok(false)
+            }
+            Err(e) => Err(error(e)),
+        }
     }
 
     async fn store_refreshed_tokens(
@@ -620,13 +643,34 @@ impl IntegrationStore for DynamoStore {
         synced_at: DateTime<Utc>,
         next_sync_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.update_integration(org, |i| {
-            i.last_synced_at = Some(synced_at);
-            i.next_sync_at = Some(next_sync_at);
-            true
-        })
-        .await?;
-        Ok(())
+        // A plain update: concurrent syncs of one integration must not contend on it. The due
+        // index's sort key moves with it (it only counts while the index's hash key is there).
+        let at = |t: DateTime<Utc>| item::to_attribute(&serde_json::to_value(t).unwrap_or_default());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(org_pk(org), INTEGRATION_SK)))
+            .update_expression("SET last_synced_at = :last, next_sync_at = :next, #due = :due ADD item_version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#due", GSI3.sk)
+            .set_expression_attribute_values(Some(HashMap::from([
+                (":last".to_string(), at(synced_at)),
+                (":next".to_string(), at(next_sync_at)),
+                (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
+                (":one".to_string(), n(1)),
+            ])))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
+                Ok(())
+            }
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(error(e)),
+        }
     }
 
     async fn update_sync_settings(
