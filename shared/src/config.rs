@@ -44,6 +44,8 @@ pub struct Config {
     pub calendly_auth_base_url: String,
     pub webhook_base_url: String,
     pub encryption_key: Secret,
+    /// The key being rolled away from (`ENCRYPTION_KEY_PREVIOUS`): opens old seals only.
+    pub encryption_key_previous: Option<Secret>,
     pub jwt_secret: Secret,
     pub table_name: String,
     /// Where the browser is sent after `GET /auth/calendly/callback` (optional).
@@ -81,6 +83,13 @@ impl Config {
                     .into(),
             });
         }
+        let encryption_key_previous = get("ENCRYPTION_KEY_PREVIOUS");
+        if encryption_key_previous.as_deref().is_some_and(|k| Sealer::from_hex_key(k).is_err()) {
+            return Err(ConfigError::Invalid {
+                name: "ENCRYPTION_KEY_PREVIOUS",
+                reason: "expected 64 hexadecimal characters (the key being rolled away from)".into(),
+            });
+        }
         let url = |name: &'static str, value: String| -> Result<String, ConfigError> {
             url::Url::parse(&value).map_err(|e| ConfigError::Invalid { name, reason: e.to_string() })?;
             Ok(value.trim_end_matches('/').to_string())
@@ -100,6 +109,7 @@ impl Config {
             )?,
             webhook_base_url: url("WEBHOOK_BASE_URL", required("WEBHOOK_BASE_URL")?)?,
             encryption_key: Secret::new(encryption_key),
+            encryption_key_previous: encryption_key_previous.map(Secret::new),
             jwt_secret: Secret::new(required("JWT_SECRET")?),
             table_name: required("TABLE_NAME")?,
             frontend_url: get("FRONTEND_URL"),

@@ -82,6 +82,8 @@ const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
+    /// The key being rolled away from: still opens, never seals.
+    previous: Option<Aes256Gcm>,
 }
 
 impl fmt::Debug for Sealer {
@@ -98,7 +100,14 @@ impl Sealer {
             return Err(SealError::InvalidKey);
         }
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| SealError::InvalidKey)?;
-        Ok(Self { cipher })
+        Ok(Self { cipher, previous: None })
+    }
+
+    /// During a key roll: seals with this sealer's key, and still opens what `previous_hex_key`
+    /// sealed. Tokens are re-sealed with the new key at their next refresh (within 2 hours).
+    pub fn with_previous_key(self, previous_hex_key: &str) -> Result<Self, SealError> {
+        let previous = Self::from_hex_key(previous_hex_key)?.cipher;
+        Ok(Self { previous: Some(previous), ..self })
     }
 
     /// Seals `plaintext` for `context`, with a fresh 96-bit nonce.
@@ -124,9 +133,18 @@ impl Sealer {
         }
         let (nonce_bytes, ciphertext) = raw.split_at(NONCE_LEN);
         let nonce_array: [u8; NONCE_LEN] = nonce_bytes.try_into().map_err(|_| SealError::Malformed)?;
+        let nonce = Nonce::from(nonce_array);
+        let payload = || Payload { msg: ciphertext, aad: context.as_bytes() };
         let plaintext = self
             .cipher
-            .decrypt(&Nonce::from(nonce_array), Payload { msg: ciphertext, aad: context.as_bytes() })
+            .decrypt(&nonce, payload())
+            .or_else(|_| {
+                self.previous
+                    .as_ref()
+                    .ok_or(SealError::Tampered)?
+                    .decrypt(&nonce, payload())
+                    .map_err(|_| SealError::Tampered)
+            })
             .map_err(|_| SealError::Tampered)?;
         String::from_utf8(plaintext).map_err(|_| SealError::Tampered)
     }
@@ -164,6 +182,17 @@ mod tests {
         let flipped = Sealed::from_stored(format!("v1:{}", STANDARD.encode(raw)));
         assert_eq!(sealer.open(&flipped, "ctx"), Err(SealError::Tampered));
         assert_eq!(sealer.open(&Sealed::from_stored("v0:xx".into()), "ctx"), Err(SealError::Malformed));
+    }
+
+    #[test]
+    fn during_a_key_roll_old_seals_open_and_new_seals_use_the_new_key() {
+        let old = Sealer::from_hex_key(KEY).unwrap();
+        let sealed_before = old.seal("token", "ctx");
+        let rolling = Sealer::from_hex_key(&"cd".repeat(32)).unwrap().with_previous_key(KEY).unwrap();
+        assert_eq!(rolling.open(&sealed_before, "ctx").unwrap(), "token");
+        let sealed_after = rolling.seal("token", "ctx");
+        assert_eq!(old.open(&sealed_after, "ctx"), Err(SealError::Tampered), "new seals use the new key");
+        assert_eq!(rolling.open(&sealed_before, "other-ctx"), Err(SealError::Tampered));
     }
 
     #[test]

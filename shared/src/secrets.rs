@@ -7,10 +7,11 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 /// The configuration names a secret may hold, and the keys they may have in the JSON.
-const SECRET_NAMES: [(&str, &str); 4] = [
+const SECRET_NAMES: [(&str, &str); 5] = [
     ("CALENDLY_CLIENT_SECRET", "calendly_client_secret"),
     ("CALENDLY_WEBHOOK_SIGNING_KEY", "calendly_webhook_signing_key"),
     ("ENCRYPTION_KEY", "encryption_key"),
+    ("ENCRYPTION_KEY_PREVIOUS", "encryption_key_previous"),
     ("JWT_SECRET", "jwt_secret"),
 ];
 

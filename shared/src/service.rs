@@ -174,6 +174,12 @@ impl Services {
     ) -> Self {
         let sealer =
             Sealer::from_hex_key(config.encryption_key.expose()).expect("ENCRYPTION_KEY was validated at start-up");
+        let sealer = match &config.encryption_key_previous {
+            Some(previous) => {
+                sealer.with_previous_key(previous.expose()).expect("ENCRYPTION_KEY_PREVIOUS was validated at start-up")
+            }
+            None => sealer,
+        };
         let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone());
         let engine = SyncEngine::new(
             store.clone(),

@@ -176,6 +176,11 @@ impl CalendlySim {
         self.inner.state().requests.get(kind).copied().unwrap_or(0)
     }
 
+    /// API requests answered with 429 so far.
+    pub fn rate_limited_count(&self) -> u64 {
+        self.request_count("rate_limited")
+    }
+
     /// Every API request so far (token endpoint excluded).
     pub fn api_request_count(&self) -> u64 {
         let state = self.inner.state();

@@ -150,6 +150,7 @@ async fn gate(sim: &Shared, headers: &HeaderMap, kind: &str) -> Result<(String, 
             ],
         )),
         Err(reset) => {
+            state.count("rate_limited");
             let mut response =
                 error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", "You have exceeded the rate limit");
             let headers = response.headers_mut();

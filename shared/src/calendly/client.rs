@@ -19,7 +19,19 @@ pub struct CalendlySettings {
 pub struct HttpCalendly {
     http: reqwest::Client,
     settings: CalendlySettings,
+    /// What Calendly's `X-RateLimit-*` headers last said, per access token (per user).
+    rate_windows: std::sync::Mutex<std::collections::HashMap<String, RateWindow>>,
 }
+
+/// The remaining budget of one user's rate-limit window.
+#[derive(Clone, Copy, Debug)]
+struct RateWindow {
+    remaining: u64,
+    resets_at: tokio::time::Instant,
+}
+
+/// Requests kept in reserve: the sync has up to this many in flight when it reads `remaining`.
+const RATE_LIMIT_RESERVE: u64 = 8;
 
 impl HttpCalendly {
     /// A client with timeouts that fit inside a Lambda invocation.
@@ -30,7 +42,30 @@ impl HttpCalendly {
             .user_agent("velvena-calendly/0.1")
             .build()
             .expect("the HTTP client's fixed configuration is valid");
-        Self { http, settings }
+        Self { http, settings, rate_windows: Default::default() }
+    }
+
+    /// Sends an API request, first waiting for the rate-limit window to reset when its budget
+    /// is spent, so a large sync paces itself under Calendly's limit instead of hitting 429s.
+    async fn send(&self, access_token: &str, request: reqwest::RequestBuilder) -> Result<Response, CalendlyError> {
+        let window = self.rate_windows.lock().unwrap_or_else(|e| e.into_inner()).get(access_token).copied();
+        let now = tokio::time::Instant::now();
+        if let Some(w) = window.filter(|w| w.remaining <= RATE_LIMIT_RESERVE && w.resets_at > now) {
+            tracing::info!(wait_ms = (w.resets_at - now).as_millis() as u64, "pacing under Calendly's rate limit");
+            tokio::time::sleep_until(w.resets_at).await;
+        }
+        let response = request.bearer_auth(access_token).send().await.map_err(unreachable)?;
+        let header =
+            |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        if let (Some(remaining), Some(reset)) = (header("x-ratelimit-remaining"), header("x-ratelimit-reset")) {
+            let resets_at = tokio::time::Instant::now() + Duration::from_secs(reset);
+            let mut windows = self.rate_windows.lock().unwrap_or_else(|e| e.into_inner());
+            if windows.len() > 10_000 {
+                windows.clear();
+            }
+            windows.insert(access_token.to_string(), RateWindow { remaining, resets_at });
+        }
+        Ok(response)
     }
 
     fn api(&self, path: &str) -> String {
@@ -68,7 +103,7 @@ impl HttpCalendly {
         url: &str,
         query: &[(&str, String)],
     ) -> Result<T, CalendlyError> {
-        let response = self.http.get(url).bearer_auth(access_token).query(query).send().await.map_err(unreachable)?;
+        let response = self.send(access_token, self.http.get(url).query(query)).await?;
         decode(check(response).await?).await
     }
 }
@@ -216,14 +251,7 @@ impl CalendlyApi for HttpCalendly {
             "user": request.user_uri,
             "scope": "user",
         });
-        let response = self
-            .http
-            .post(self.api("/webhook_subscriptions"))
-            .bearer_auth(access_token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let response = self.send(access_token, self.http.post(self.api("/webhook_subscriptions")).json(&body)).await?;
         let created: Resource<WebhookSubscription> = decode(check(response).await?).await?;
         Ok(created.resource)
     }
@@ -234,7 +262,7 @@ impl CalendlyApi for HttpCalendly {
         subscription_uri: &str,
     ) -> Result<(), CalendlyError> {
         let url = self.api(&format!("/webhook_subscriptions/{}", last_segment(subscription_uri)));
-        let response = self.http.delete(url).bearer_auth(access_token).send().await.map_err(unreachable)?;
+        let response = self.send(access_token, self.http.delete(url)).await?;
         match check(response).await {
             Ok(_) | Err(CalendlyError::NotFound) => Ok(()),
             Err(e) => Err(e),

@@ -1,0 +1,504 @@
+//! `bench`: measures what Rust on Lambda is chosen for, each figure beside its reference, and
+//! prints one table. Run it with `scripts/bench` (it builds the release binaries first).
+//! Benchmarks report; they never fail on a time.
+
+mod coldstart;
+
+use base64::Engine;
+use calendly_sim::{Booked, BookingSpec, SimConfig, SimUser};
+use chrono::{Duration as ChronoDuration, Utc};
+use futures::StreamExt;
+use local_stack::{LocalStack, StackOptions};
+use serde_json::{Value, json};
+use shared::domain::OrganizationId;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// One row of the table.
+struct Row {
+    measure: String,
+    value: String,
+    reference: String,
+    ratio: String,
+}
+
+fn row(
+    measure: impl Into<String>,
+    value: impl Into<String>,
+    reference: impl Into<String>,
+    ratio: impl Into<String>,
+) -> Row {
+    Row { measure: measure.into(), value: value.into(), reference: reference.into(), ratio: ratio.into() }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn ratio(value: f64, reference: f64) -> String {
+    if reference > 0.0 { format!("{:.2}×", value / reference) } else { "–".into() }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    percentile(&values, 0.5)
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn sample(name: &str) -> String {
+    std::fs::read_to_string(root().join("events").join(name)).expect("sample event")
+}
+
+// ---- 1. Cold start and memory ---------------------------------------------------------------
+
+async fn cold_starts(rows: &mut Vec<Row>) -> Result<(), String> {
+    let bin_dir = std::env::current_exe().map_err(|e| e.to_string())?.parent().ok_or("no bin dir")?.to_path_buf();
+    let endpoint = local_stack::dynamo::test_endpoint().await;
+    let sim = calendly_sim::CalendlySim::start(SimConfig::default(), 0).await.map_err(|e| e.to_string())?;
+
+    // The real configuration: a table and a secret on moto, Calendly on the simulator.
+    let store = local_stack::dynamo::test_store().await;
+    let secrets = {
+        use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-3"))
+            .credentials_provider(Credentials::new("local", "local", None, None, "bench"))
+            .endpoint_url(&endpoint)
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
+    };
+    let jwt_secret = "bench-jwt-secret";
+    let signing_key = sim.config().webhook_signing_key.clone();
+    let secret = json!({
+        "calendly_client_secret": sim.config().client_secret,
+        "calendly_webhook_signing_key": signing_key,
+        "encryption_key": "ab".repeat(32),
+        "jwt_secret": jwt_secret,
+    });
+    let arn = secrets
+        .create_secret()
+        .name(format!("bench/{}", shared::crypto::random_token(6)))
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .arn
+        .unwrap_or_default();
+    let env: HashMap<String, String> = [
+        ("AWS_REGION", "eu-west-3".to_string()),
+        ("AWS_ACCESS_KEY_ID", "local".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "local".to_string()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.clone()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint.clone()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "bench".to_string()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench".to_string()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_string()),
+        ("RUST_LOG", "warn".to_string()),
+        ("TABLE_NAME", store.table().to_string()),
+        ("SECRET_ARN", arn),
+        ("CALENDLY_CLIENT_ID", sim.config().client_id.clone()),
+        ("CALENDLY_API_BASE_URL", sim.base_url().to_string()),
+        ("CALENDLY_AUTH_BASE_URL", sim.base_url().to_string()),
+        ("CALENDLY_REDIRECT_URI", "https://api.velvena.example/auth/calendly/callback".to_string()),
+        ("WEBHOOK_BASE_URL", "https://api.velvena.example".to_string()),
+        ("WEBSOCKET_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9/local".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+
+    let jwt = shared::auth::JwtVerifier::new(jwt_secret).issue(
+        "bench-user",
+        "bench-org",
+        Utc::now() + ChronoDuration::hours(1),
+    );
+    let status_event = sample("api-get-calendly-status.json").replace("REPLACED-BY-TESTS-WITH-A-FRESH-JWT", &jwt);
+    let http_event = |method: &str, path: &str, body: Option<&str>| {
+        let mut event: Value = serde_json::from_str(&status_event).unwrap();
+        event["routeKey"] = json!(format!("{method} {path}"));
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["method"] = json!(method);
+        event["requestContext"]["http"]["path"] = json!(path);
+        if let Some(b) = body {
+            event["body"] = json!(b);
+            event["headers"]["content-type"] = json!("application/json");
+        }
+        event.to_string()
+    };
+    let webhook_event = {
+        let mut event: Value = serde_json::from_str(&sample("webhook-invitee-created.json")).unwrap();
+        let body = base64::engine::general_purpose::STANDARD.decode(event["body"].as_str().unwrap()).unwrap();
+        event["headers"]["calendly-webhook-signature"] =
+            json!(shared::webhook_signature::signature_header(&signing_key, Utc::now().timestamp(), &body));
+        event.to_string()
+    };
+    let functions: Vec<(&str, String)> = vec![
+        ("hello-lambda", status_event.clone()),
+        ("api", status_event.clone()),
+        (
+            "oauth-callback",
+            http_event("POST", "/auth/calendly/callback", Some("{\"code\":\"c\",\"state\":\"unknown\"}")),
+        ),
+        ("sync-manual", http_event("POST", "/calendly/sync", None)),
+        ("sync-scheduled", sample("sync-scheduled.json")),
+        ("webhook", webhook_event),
+        ("ws-connect", sample("ws-connect.json").replace("REPLACED-BY-TESTS-WITH-A-FRESH-JWT", &jwt)),
+        ("ws-disconnect", sample("ws-disconnect.json")),
+    ];
+
+    const RUNS: usize = 5;
+    let mut hello_init = Duration::ZERO;
+    let mut hello_rss = 0u64;
+    for (name, event) in functions {
+        let binary = bin_dir.join(name);
+        let mut inits = Vec::new();
+        let mut firsts = Vec::new();
+        let mut rss = 0;
+        let mut status = String::new();
+        for _ in 0..RUNS {
+            let run = coldstart::measure(&binary, &env, event.clone()).await?;
+            inits.push(run.init);
+            firsts.push(run.first_invocation);
+            rss = rss.max(run.peak_rss_kib);
+            status = run.status;
+        }
+        let (init, first) = (median(inits), median(firsts));
+        let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+        if name == "hello-lambda" {
+            hello_init = init;
+            hello_rss = rss;
+        }
+        rows.push(row(
+            format!("cold start `{name}`: init (exec → ready), p50 of {RUNS}"),
+            ms(init),
+            format!("hello world {} (goal ≤ 1.5×)", ms(hello_init)),
+            ratio(init.as_secs_f64(), hello_init.as_secs_f64()),
+        ));
+        rows.push(row(
+            format!("cold start `{name}`: first invocation (answer {status})"),
+            ms(first),
+            "–".to_string(),
+            "–".to_string(),
+        ));
+        rows.push(row(
+            format!("cold start `{name}`: peak RSS"),
+            format!("{:.1} MB", rss as f64 / 1024.0),
+            format!("hello world {:.1} MB; goal ≤ 32 MB", hello_rss as f64 / 1024.0),
+            ratio(rss as f64, hello_rss as f64),
+        ));
+        rows.push(row(
+            format!("binary `{name}` (host {}, release)", std::env::consts::ARCH),
+            format!("{:.1} MB", size as f64 / 1_048_576.0),
+            "goal ≤ 10 MB (arm64 bootstrap: see scripts/build-lambdas)".to_string(),
+            "–".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+// ---- 2. Sync cost --------------------------------------------------------------------------
+
+struct SyncRun {
+    wall: Duration,
+    calendly_requests: u64,
+    rate_limited: u64,
+    dynamo: Option<(u64, u64, u64, f64)>,
+}
+
+async fn stack(dynamodb: bool, rate_limit_per_minute: u32) -> LocalStack {
+    let mut env = HashMap::new();
+    if dynamodb {
+        env.insert("STORE".to_string(), "dynamodb".to_string());
+        env.insert("AWS_ENDPOINT_URL_DYNAMODB".to_string(), local_stack::dynamo::test_endpoint().await);
+        env.insert(
+            "TABLE_NAME".to_string(),
+            format!("bench-{}", shared::crypto::random_token(6).to_lowercase().replace(['-', '_'], "x")),
+        );
+    }
+    let simulator = SimConfig { rate_limit_per_minute, ..SimConfig::default() };
+    LocalStack::start(StackOptions { env, simulator, ..Default::default() }).await.expect("the local stack starts")
+}
+
+async fn connect(stack: &LocalStack, org: &str, host: &SimUser) {
+    let caller = shared::auth::Caller {
+        user_id: shared::domain::UserId::new("bench-user"),
+        organization_id: OrganizationId::new(org),
+    };
+    let start = stack.services.start_connect(&caller).await.expect("connect starts");
+    let sim = stack.simulator.as_ref().unwrap();
+    let code = sim.approve(host, &start.authorize_url).expect("approved");
+    stack.services.complete_connect(&code, &start.state, None).await.expect("connected");
+}
+
+fn dynamo_delta(stack: &LocalStack, before: Option<(u64, u64, u64, f64)>) -> Option<(u64, u64, u64, f64)> {
+    let now = stack.dynamo.as_ref()?.metrics().snapshot();
+    let b = before?;
+    Some((now.0 - b.0, now.1 - b.1, now.2 - b.2, now.3 - b.3))
+}
+
+async fn timed_sync(stack: &LocalStack, org: &str) -> SyncRun {
+    let sim = stack.simulator.as_ref().unwrap();
+    let (requests, limited) = (sim.api_request_count(), sim.rate_limited_count());
+    let before = stack.dynamo.as_ref().map(|d| d.metrics().snapshot());
+    let started = Instant::now();
+    let report = stack.services.sync_now(&OrganizationId::new(org)).await.expect("the sync succeeds");
+    let wall = started.elapsed();
+    assert!(report.events_seen > 0);
+    SyncRun {
+        wall,
+        calendly_requests: sim.api_request_count() - requests,
+        rate_limited: sim.rate_limited_count() - limited,
+        dynamo: dynamo_delta(stack, before),
+    }
+}
+
+fn dynamo_text(d: Option<(u64, u64, u64, f64)>) -> String {
+    match d {
+        Some((reads, writes, transactions, units)) => {
+            format!("; DynamoDB {reads} reads, {writes} writes, {transactions} transactions, {units:.1} capacity units")
+        }
+        None => String::new(),
+    }
+}
+
+async fn sync_cost(rows: &mut Vec<Row>, dynamodb: bool) {
+    const BOOKINGS: usize = 1000;
+    const LATENCY: Duration = Duration::from_millis(50);
+    let label = if dynamodb { "DynamoDB (moto)" } else { "embedded" };
+    let stack = stack(dynamodb, 1_000_000).await;
+    let sim = stack.simulator.clone().unwrap();
+    sim.set_webhook_deliveries(false);
+    let host = sim.add_user("Bench Host", "bench@host.example");
+    connect(&stack, "bench-org", &host).await;
+    let specs: Vec<BookingSpec> = (0..BOOKINGS)
+        .map(|i| {
+            let start = Utc::now() + ChronoDuration::hours(2 + i as i64 * 3);
+            BookingSpec::new(&format!("Invitee {i}"), &format!("invitee{i}@example.com"), "Découverte 30min", start)
+        })
+        .collect();
+    let booked = sim.seed_bookings(&host, specs);
+    sim.set_latency(LATENCY);
+
+    let pages = BOOKINGS.div_ceil(100) as u64;
+    let lat = LATENCY.as_secs_f64();
+    let first = timed_sync(&stack, "bench-org").await;
+    let floor = pages + BOOKINGS as u64;
+    let min_wall = (pages as f64 + (BOOKINGS as f64 / 8.0).ceil()) * lat;
+    rows.push(row(
+        format!("sync 1,000 new bookings, 50 ms/request, {label}: Calendly requests"),
+        format!("{}{}", first.calendly_requests, dynamo_text(first.dynamo)),
+        format!("floor {floor} (10 pages + 1 invitee list per event)"),
+        ratio(first.calendly_requests as f64, floor as f64),
+    ));
+    rows.push(row(
+        format!("sync 1,000 new bookings, {label}: wall time"),
+        format!("{:.2} s", first.wall.as_secs_f64()),
+        format!("{min_wall:.2} s (pages in sequence, 8 invitee lists at once)"),
+        ratio(first.wall.as_secs_f64(), min_wall),
+    ));
+    let again = timed_sync(&stack, "bench-org").await;
+    rows.push(row(
+        format!("unchanged re-sync of 1,000, {label}: Calendly requests"),
+        format!("{}{}", again.calendly_requests, dynamo_text(again.dynamo)),
+        format!("{pages} list requests, 0 invitee requests, 0 writes"),
+        ratio(again.calendly_requests as f64, pages as f64),
+    ));
+    for b in booked.iter().step_by(100).take(10) {
+        sim.cancel(b, "bench").await;
+    }
+    let changed = timed_sync(&stack, "bench-org").await;
+    rows.push(row(
+        format!("re-sync with 10 canceled, {label}: Calendly requests"),
+        format!("{}{} ({:.2} s)", changed.calendly_requests, dynamo_text(changed.dynamo), changed.wall.as_secs_f64()),
+        format!("floor {}", pages + 10),
+        ratio(changed.calendly_requests as f64, (pages + 10) as f64),
+    ));
+}
+
+async fn sync_under_real_limit(rows: &mut Vec<Row>) {
+    const BOOKINGS: usize = 1000;
+    let stack = stack(false, 500).await;
+    let sim = stack.simulator.clone().unwrap();
+    sim.set_webhook_deliveries(false);
+    let host = sim.add_user("Bench Host", "bench@host.example");
+    connect(&stack, "bench-org", &host).await;
+    let specs: Vec<BookingSpec> = (0..BOOKINGS)
+        .map(|i| {
+            BookingSpec::new(
+                "Invitee",
+                &format!("i{i}@example.com"),
+                "Démo",
+                Utc::now() + ChronoDuration::hours(2 + i as i64),
+            )
+        })
+        .collect();
+    sim.seed_bookings(&host, specs);
+    sim.set_latency(Duration::from_millis(50));
+    let run = timed_sync(&stack, "bench-org").await;
+    let requests = run.calendly_requests + 3; // the connect's own requests share the window
+    let floor_minutes = (requests as f64 / 500.0).floor();
+    rows.push(row(
+        "sync 1,000 new bookings under Calendly's 500 requests/min: wall time",
+        format!(
+            "{:.1} s, {} requests, {} answered 429",
+            run.wall.as_secs_f64(),
+            run.calendly_requests,
+            run.rate_limited
+        ),
+        format!("≥ {:.0} s ({requests} requests at 500/min); 0 × 429", floor_minutes * 60.0),
+        ratio(run.wall.as_secs_f64(), floor_minutes * 60.0),
+    ));
+}
+
+// ---- 3. Webhook to browser, 4. Fan-out --------------------------------------------------------
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn browser(stack: &LocalStack, org: &str) -> Socket {
+    let token = stack.jwt("bench-user", org);
+    tokio_tungstenite::connect_async(stack.websocket_url(&token)).await.expect("WebSocket accepted").0
+}
+
+async fn wait_for(socket: &mut Socket, event: &str) -> Option<Value> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.ok()??.ok()?;
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            let message: Value = serde_json::from_str(&text).ok()?;
+            if message["event"].as_str().is_some_and(|e| e.starts_with(event)) {
+                return Some(message);
+            }
+        }
+    }
+}
+
+async fn webhook_to_browser(rows: &mut Vec<Row>, dynamodb: bool) {
+    const DELIVERIES: usize = 1000;
+    let label = if dynamodb { "DynamoDB (moto)" } else { "embedded" };
+    let stack = stack(dynamodb, 1_000_000).await;
+    let sim = stack.simulator.clone().unwrap();
+    let host = sim.add_user("Bench Host", "bench@host.example");
+    connect(&stack, "bench-org", &host).await;
+    sim.set_webhook_deliveries(false);
+    let integration = stack.store.get_integration(&OrganizationId::new("bench-org")).await.unwrap().unwrap();
+    let url = format!("{}/calendly/webhook/{}", stack.url(), integration.id);
+    let mut socket = browser(&stack, "bench-org").await;
+    let http = reqwest::Client::new();
+    let mut latencies = Vec::with_capacity(DELIVERIES);
+    for i in 0..DELIVERIES {
+        let spec =
+            BookingSpec::new("Invitee", &format!("w{i}@example.com"), "Démo", Utc::now() + ChronoDuration::days(1));
+        let booked: Booked = sim.book(&host, spec).await;
+        let (body, header) = sim.signed_delivery("invitee.created", &booked, Utc::now());
+        let started = Instant::now();
+        let response = http.post(&url).header("calendly-webhook-signature", header).body(body).send().await.unwrap();
+        assert!(response.status().is_success());
+        wait_for(&mut socket, "prospect:").await.expect("the browser hears of it");
+        latencies.push(started.elapsed());
+        // The notification that follows is drained by the next wait.
+    }
+    latencies.sort();
+    rows.push(row(
+        format!("webhook → browser `prospect:*`, 1,000 deliveries, {label}: p50"),
+        ms(percentile(&latencies, 0.5)),
+        "–".to_string(),
+        "–".to_string(),
+    ));
+    rows.push(row(
+        format!("webhook → browser, {label}: p99"),
+        ms(percentile(&latencies, 0.99)),
+        if dynamodb { "–".to_string() } else { "goal ≤ 50 ms".to_string() },
+        if dynamodb { "–".to_string() } else { ratio(percentile(&latencies, 0.99).as_secs_f64(), 0.050) },
+    ));
+}
+
+async fn fan_out(rows: &mut Vec<Row>) {
+    const CONNECTIONS: usize = 1000;
+    let stack = stack(false, 1_000_000).await;
+    let mut sockets = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        sockets.push(browser(&stack, "bench-org").await);
+    }
+    let http = reqwest::Client::new();
+    let token = stack.jwt("bench-user", "bench-org");
+    // Reference: the same push to a single connection.
+    let mut single = browser(&stack, "solo-org").await;
+    let solo_token = stack.jwt("bench-user", "solo-org");
+    let started = Instant::now();
+    http.post(format!("{}/prospects", stack.url()))
+        .bearer_auth(&solo_token)
+        .json(&json!({ "email": "solo@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    wait_for(&mut single, "prospect:created").await.unwrap();
+    let one = started.elapsed();
+
+    let started = Instant::now();
+    http.post(format!("{}/prospects", stack.url()))
+        .bearer_auth(&token)
+        .json(&json!({ "email": "all@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    let received = futures::future::join_all(sockets.iter_mut().map(|s| wait_for(s, "prospect:created"))).await;
+    let all = started.elapsed();
+    let count = received.iter().filter(|r| r.is_some()).count();
+    rows.push(row(
+        format!("fan-out: one message to {CONNECTIONS} connections, last received ({count} received)"),
+        ms(all),
+        format!("1 connection: {}; goal ≤ 1 s", ms(one)),
+        ratio(all.as_secs_f64(), 1.0),
+    ));
+}
+
+#[tokio::main]
+async fn main() {
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |part: &str| only.is_empty() || only.iter().any(|o| o == part);
+    let mut rows = Vec::new();
+    if wants("coldstart")
+        && let Err(e) = cold_starts(&mut rows).await
+    {
+        rows.push(row("cold start", format!("failed: {e}"), "–", "–"));
+    }
+    if wants("sync") {
+        sync_cost(&mut rows, false).await;
+        sync_cost(&mut rows, true).await;
+    }
+    if wants("ratelimit") {
+        sync_under_real_limit(&mut rows).await;
+    }
+    if wants("webhook") {
+        webhook_to_browser(&mut rows, false).await;
+        webhook_to_browser(&mut rows, true).await;
+    }
+    if wants("fanout") {
+        fan_out(&mut rows).await;
+    }
+
+    println!(
+        "\nMachine: {} cores, {}; {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::env::consts::ARCH,
+        Utc::now().format("%Y-%m-%d")
+    );
+    println!("\n| measure | value | reference | ratio |\n|---|---|---|---|");
+    for r in rows {
+        println!("| {} | {} | {} | {} |", r.measure, r.value, r.reference, r.ratio);
+    }
+}
