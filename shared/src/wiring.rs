@@ -14,9 +14,13 @@ use std::sync::Arc;
 /// Builds the use cases from the environment and the secret: once per cold start, so the
 /// secret, the SDK clients and their connection pools are reused by every invocation.
 pub async fn services_from_env() -> Result<Services, StartupError> {
+    let started = std::time::Instant::now();
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let aws_config_ms = started.elapsed().as_secs_f64() * 1000.0;
     let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
     let config = load_config(|name| std::env::var(name).ok(), Some(&secrets)).await?;
+    // Logged at every cold start: where init time goes (SDK configuration vs the secret).
+    let secret_ms = started.elapsed().as_secs_f64() * 1000.0 - aws_config_ms;
     let store: Arc<dyn Store> =
         Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
@@ -28,7 +32,14 @@ pub async fn services_from_env() -> Result<Services, StartupError> {
         }
         None => Arc::new(NoPushEndpoint),
     };
-    Ok(Services::new(&config, store, calendly_client(&config), pusher, clock))
+    let services = Services::new(&config, store, calendly_client(&config), pusher, clock);
+    tracing::info!(
+        aws_config_ms,
+        secret_ms,
+        total_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "cold start wiring done"
+    );
+    Ok(services)
 }
 
 /// The Calendly HTTP client for this configuration.
