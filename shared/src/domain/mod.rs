@@ -108,6 +108,18 @@ pub fn merge_settings(target: &mut Map<String, Value>, patch: &Map<String, Value
     }
 }
 
+/// Merges `patch` into `settings.calendly` only (created if missing), leaving every other
+/// setting untouched.
+pub fn merge_calendly_settings(settings: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    let calendly = settings.entry("calendly").or_insert_with(|| Value::Object(Map::new()));
+    if !calendly.is_object() {
+        *calendly = Value::Object(Map::new());
+    }
+    if let Value::Object(calendly) = calendly {
+        merge_settings(calendly, patch);
+    }
+}
+
 /// One Calendly connection of an organization (there is at most one per organization).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Integration {

@@ -91,14 +91,7 @@ impl OrganizationStore for MemoryStore {
         patch: &Map<String, Value>,
     ) -> Result<(), StoreError> {
         self.with(|s| {
-            let settings = s.organizations.entry(org.clone()).or_default();
-            let calendly = settings.entry("calendly").or_insert_with(|| Value::Object(Map::new()));
-            if !calendly.is_object() {
-                *calendly = Value::Object(Map::new());
-            }
-            if let Value::Object(calendly) = calendly {
-                crate::domain::merge_settings(calendly, patch);
-            }
+            crate::domain::merge_calendly_settings(s.organizations.entry(org.clone()).or_default(), patch);
         });
         Ok(())
     }
@@ -423,21 +416,7 @@ impl ProspectStore for MemoryStore {
                 }
                 updated.email = new_email.clone();
             }
-            if let Some(v) = &patch.firstname {
-                updated.firstname = v.clone();
-            }
-            if let Some(v) = &patch.lastname {
-                updated.lastname = v.clone();
-            }
-            if let Some(v) = &patch.phone {
-                updated.phone = v.clone();
-            }
-            if let Some(v) = &patch.status {
-                updated.status = v.clone();
-            }
-            if let Some(v) = &patch.notes {
-                updated.notes = v.clone();
-            }
+            patch.apply_fields(&mut updated);
             updated.updated_at = now;
             s.prospects.insert(key, updated.clone());
             Ok(updated)

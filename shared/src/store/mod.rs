@@ -73,6 +73,27 @@ pub struct ProspectPatch {
     pub notes: Option<Vec<String>>,
 }
 
+impl ProspectPatch {
+    /// Applies every field but `email` (whose uniqueness claim each store moves itself).
+    pub fn apply_fields(&self, prospect: &mut Prospect) {
+        if let Some(v) = &self.firstname {
+            prospect.firstname = v.clone();
+        }
+        if let Some(v) = &self.lastname {
+            prospect.lastname = v.clone();
+        }
+        if let Some(v) = &self.phone {
+            prospect.phone = v.clone();
+        }
+        if let Some(v) = &self.status {
+            prospect.status = v.clone();
+        }
+        if let Some(v) = &self.notes {
+            prospect.notes = v.clone();
+        }
+    }
+}
+
 /// A freshly obtained token pair, sealed.
 #[derive(Clone, Debug)]
 pub struct TokenUpdate {

@@ -35,3 +35,51 @@ async fn the_connect_sample_event_with_its_placeholder_token_is_refused() {
     let live = app.stack.store.live_connections(&OrganizationId::new("org-a"), chrono::Utc::now()).await.unwrap();
     assert!(live.is_empty());
 }
+
+/// An HTTP API v2 sample event, through `lambda_http`'s conversion and the function's router.
+async fn run_http_event(app: &TestApp, function: &str, event: &str) -> (u16, serde_json::Value) {
+    use tower::ServiceExt;
+    let request: lambda_http::Request =
+        serde_json::from_str::<lambda_http::request::LambdaRequest>(event).unwrap().into();
+    let router = shared::http::serve(shared::http::routes_of(function).unwrap(), app.stack.services.clone());
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_oauth_callback_and_sync_sample_events_connect_and_sync() {
+    let app = TestApp::spawn().await;
+    let host = app.host("Camille Martin");
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", crate::helpers::in_days(2));
+    let (code, state) = app.authorize("org-a", &host).await;
+    let callback = sample("oauth-callback.json")
+        .replace("REPLACED-BY-TESTS-WITH-A-FRESH-JWT", &app.token("org-a"))
+        .replace("REPLACED-BY-TESTS-WITH-A-CODE", &code)
+        .replace("REPLACED-BY-TESTS-WITH-A-STATE", &state);
+    let (status, body) = run_http_event(&app, "oauth-callback", &callback).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sync"]["bookings_new"], 1);
+
+    let sync = sample("sync-manual.json").replace("REPLACED-BY-TESTS-WITH-A-FRESH-JWT", &app.token("org-a"));
+    let (status, body) = run_http_event(&app, "sync-manual", &sync).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["bookings_new"], 0);
+    assert_eq!(body["events_seen"], 1);
+}
+
+#[tokio::test]
+async fn the_scheduled_sample_event_runs_the_due_syncs() {
+    let app = TestApp::spawn().await;
+    let host = app.host("Camille Martin");
+    app.connect("org-a", &host).await;
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", crate::helpers::in_days(2));
+    app.advance_clocks(chrono::Duration::minutes(31));
+    // What `sync-scheduled` receives from EventBridge; it only needs to be well-formed.
+    let event: serde_json::Value = serde_json::from_str(&sample("sync-scheduled.json")).unwrap();
+    assert_eq!(event["detail-type"], "Scheduled Event");
+    let run = app.stack.services.run_scheduled_syncs().await.unwrap();
+    assert_eq!(run["synced"], 1);
+    assert_eq!(app.prospects("org-a").await.len(), 1);
+}

@@ -476,13 +476,7 @@ impl OrganizationStore for DynamoStore {
             |_| Vec::new(),
             |current: Option<Organization>| {
                 let mut organization = current.unwrap_or(Organization { id: org.clone(), settings: Map::new() });
-                let calendly = organization.settings.entry("calendly").or_insert_with(|| Value::Object(Map::new()));
-                if !calendly.is_object() {
-                    *calendly = Value::Object(Map::new());
-                }
-                if let Value::Object(calendly) = calendly {
-                    crate::domain::merge_settings(calendly, patch);
-                }
+                crate::domain::merge_calendly_settings(&mut organization.settings, patch);
                 Ok(Some((organization, ())))
             },
         )
@@ -923,23 +917,9 @@ impl ProspectStore for DynamoStore {
             let version = get_n(&item, ITEM_VERSION).unwrap_or(0);
             let current: Prospect = from_item(&item)?;
             let mut updated = current.clone();
-            if let Some(v) = &patch.firstname {
-                updated.firstname = v.clone();
-            }
-            if let Some(v) = &patch.lastname {
-                updated.lastname = v.clone();
-            }
+            patch.apply_fields(&mut updated);
             if let Some(v) = &patch.email {
                 updated.email = v.clone();
-            }
-            if let Some(v) = &patch.phone {
-                updated.phone = v.clone();
-            }
-            if let Some(v) = &patch.status {
-                updated.status = v.clone();
-            }
-            if let Some(v) = &patch.notes {
-                updated.notes = v.clone();
             }
             updated.updated_at = now;
 
