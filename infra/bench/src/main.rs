@@ -498,8 +498,10 @@ async fn main() {
     {
         rows.push(row("cold start", format!("failed: {e}"), "–", "–"));
     }
-    if wants("sync") {
+    if wants("sync") || wants("sync-embedded") {
         sync_cost(&mut rows, false).await;
+    }
+    if wants("sync") || wants("sync-dynamodb") {
         sync_cost(&mut rows, true).await;
     }
     if wants("ratelimit") {

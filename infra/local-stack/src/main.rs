@@ -15,6 +15,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     let url = stack.url();
+    let addr = stack.addr;
     let token = stack.jwt("demo-user", "demo-org");
     match stack.seed_demo() {
         Some(host) => println!(
@@ -28,7 +29,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         curl -s {url}/prospects -H \"Authorization: Bearer $TOKEN\"\n\
                         curl -s {url}/notifications -H \"Authorization: Bearer $TOKEN\"\n\
                         curl -s -X POST {url}/calendly/sync -H \"Authorization: Bearer $TOKEN\"\n\
-             Scheduled sync every {schedule} s, or now: curl -s -X POST {url}/_local/scheduled-sync\n",
+             Scheduled sync every {schedule} s, or now: curl -s -X POST {url}/_local/scheduled-sync\n\
+             Live pushes: connect a WebSocket client to ws://{addr}/ws?token=$TOKEN (e.g. websocat)\n",
             if stack.dynamo.is_some() { "DynamoDB" } else { "embedded" },
             host.name,
             host.email

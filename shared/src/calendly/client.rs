@@ -58,7 +58,9 @@ impl HttpCalendly {
         let header =
             |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if let (Some(remaining), Some(reset)) = (header("x-ratelimit-remaining"), header("x-ratelimit-reset")) {
-            let resets_at = tokio::time::Instant::now() + Duration::from_secs(reset);
+            // `X-RateLimit-Reset` is whole seconds, rounded down: one more keeps us from waking
+            // just before the window really resets.
+            let resets_at = tokio::time::Instant::now() + Duration::from_secs(reset + 1);
             let mut windows = self.rate_windows.lock().unwrap_or_else(|e| e.into_inner());
             if windows.len() > 10_000 {
                 windows.clear();
