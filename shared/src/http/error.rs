@@ -66,3 +66,43 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendly::CalendlyError;
+    use crate::store::StoreError;
+
+    fn answer(e: impl Into<ApiError>) -> (u16, Option<String>) {
+        let response = e.into().into_response();
+        let retry_after = response.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string());
+        (response.status().as_u16(), retry_after)
+    }
+
+    #[test]
+    fn a_dynamodb_throttle_that_outlasts_the_retries_is_a_503_with_retry_after() {
+        assert_eq!(answer(AppError::from(StoreError::Throttled)), (503, Some("1".into())));
+        assert_eq!(answer(AppError::from(StoreError::Unavailable("down".into()))).0, 503);
+    }
+
+    #[test]
+    fn calendly_failures_map_to_gateway_statuses_never_to_401() {
+        assert_eq!(answer(AppError::from(CalendlyError::Unavailable("timeout".into()))).0, 502);
+        assert_eq!(
+            answer(AppError::from(CalendlyError::RateLimited { retry_after_secs: 30 })),
+            (503, Some("30".into()))
+        );
+        assert_eq!(answer(AppError::from(CalendlyError::Unauthorized)).0, 409);
+        let refused = CalendlyError::OAuth { error: "invalid_grant".into(), description: "bad code".into() };
+        assert_eq!(answer(AppError::from(refused)).0, 400);
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_details() {
+        let response = ApiError::from(AppError::Internal("secret detail".into())).into_response();
+        assert_eq!(response.status().as_u16(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("\"internal\"") && !text.contains("secret detail"), "{text}");
+    }
+}
