@@ -153,6 +153,91 @@ pub struct Integration {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A freshly obtained token pair, sealed.
+#[derive(Clone, Debug)]
+pub struct TokenUpdate {
+    pub access_token: Sealed,
+    pub refresh_token: Sealed,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The integration's state transitions, shared by every store (each store decides how to make
+/// them atomic). Those returning `bool` say whether anything changed.
+impl Integration {
+    /// Takes the refresh lease if nobody holds a live one and the tokens are still `token_version`.
+    pub fn take_refresh_lease(&mut self, token_version: u64, now: DateTime<Utc>, until: DateTime<Utc>) -> bool {
+        let free = self.refresh_lease_until.is_none_or(|l| l <= now);
+        let taken = self.token_version == token_version && free;
+        if taken {
+            self.refresh_lease_until = Some(until);
+        }
+        taken
+    }
+
+    /// Stores a refreshed pair if the tokens are still `expected_version`; frees the lease.
+    pub fn store_refreshed_tokens(&mut self, expected_version: u64, tokens: &TokenUpdate) -> bool {
+        if self.token_version != expected_version {
+            return false;
+        }
+        self.access_token = tokens.access_token.clone();
+        self.refresh_token = tokens.refresh_token.clone();
+        self.expires_at = tokens.expires_at;
+        self.token_version += 1;
+        self.refresh_lease_until = None;
+        self.needs_reconnect = false;
+        true
+    }
+
+    /// Frees the lease after a failed refresh (if the tokens are still `token_version`).
+    pub fn release_refresh_lease(&mut self, token_version: u64) -> bool {
+        let ours = self.token_version == token_version && self.refresh_lease_until.is_some();
+        if ours {
+            self.refresh_lease_until = None;
+        }
+        ours
+    }
+
+    /// The refresh token of `token_version` is dead: the user must reconnect.
+    pub fn mark_needs_reconnect(&mut self, token_version: u64) -> bool {
+        let current = self.token_version == token_version;
+        if current {
+            self.needs_reconnect = true;
+            self.refresh_lease_until = None;
+        }
+        current
+    }
+
+    /// Auto-sync settings (and the next due time when given).
+    pub fn apply_sync_settings(
+        &mut self,
+        auto_sync_enabled: bool,
+        interval_minutes: u32,
+        next_sync_at: Option<DateTime<Utc>>,
+    ) {
+        self.auto_sync_enabled = auto_sync_enabled;
+        self.sync_interval_minutes = interval_minutes;
+        if next_sync_at.is_some() {
+            self.next_sync_at = next_sync_at;
+        }
+    }
+
+    /// The webhook subscription's URI and state.
+    pub fn set_webhook(&mut self, subscription_uri: Option<String>, active: bool) -> bool {
+        let changed = self.webhook_subscription_uri != subscription_uri || self.webhook_active != active;
+        self.webhook_subscription_uri = subscription_uri;
+        self.webhook_active = active;
+        changed
+    }
+
+    /// Soft delete.
+    pub fn deactivate(&mut self, now: DateTime<Utc>) {
+        self.is_active = false;
+        self.webhook_active = false;
+        self.webhook_subscription_uri = None;
+        self.updated_at = now;
+    }
+}
+
 /// The default interval between scheduled syncs.
 pub const DEFAULT_SYNC_INTERVAL_MINUTES: u32 = 30;
 /// The allowed range of `sync_interval_minutes`.

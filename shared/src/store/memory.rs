@@ -35,6 +35,12 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Applies a transition to the organization's integration; false when there is none or
+    /// the transition refused.
+    fn change_integration(&self, org: &OrganizationId, change: impl FnOnce(&mut Integration) -> bool) -> bool {
+        self.with(|s| s.integrations.get_mut(org).is_some_and(change))
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         // A poisoned lock means a panic mid-write in a test; the data is still consistent
         // because every write below validates before it mutates.
@@ -141,13 +147,7 @@ impl IntegrationStore for MemoryStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Ok(self.with(|s| match s.integrations.get_mut(org) {
-            Some(i) if i.token_version == token_version && i.refresh_lease_until.is_none_or(|l| l <= now) => {
-                i.refresh_lease_until = Some(until);
-                true
-            }
-            _ => false,
-        }))
+        Ok(self.change_integration(org, |i| i.take_refresh_lease(token_version, now, until)))
     }
 
     async fn store_refreshed_tokens(
@@ -156,36 +156,16 @@ impl IntegrationStore for MemoryStore {
         expected_version: u64,
         tokens: TokenUpdate,
     ) -> Result<bool, StoreError> {
-        Ok(self.with(|s| match s.integrations.get_mut(org) {
-            Some(i) if i.token_version == expected_version => {
-                i.access_token = tokens.access_token;
-                i.refresh_token = tokens.refresh_token;
-                i.expires_at = tokens.expires_at;
-                i.token_version += 1;
-                i.refresh_lease_until = None;
-                i.needs_reconnect = false;
-                true
-            }
-            _ => false,
-        }))
+        Ok(self.change_integration(org, |i| i.store_refreshed_tokens(expected_version, &tokens)))
     }
 
     async fn release_refresh_lease(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
-        self.with(|s| {
-            if let Some(i) = s.integrations.get_mut(org).filter(|i| i.token_version == token_version) {
-                i.refresh_lease_until = None;
-            }
-        });
+        self.change_integration(org, |i| i.release_refresh_lease(token_version));
         Ok(())
     }
 
     async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
-        self.with(|s| {
-            if let Some(i) = s.integrations.get_mut(org).filter(|i| i.token_version == token_version) {
-                i.needs_reconnect = true;
-                i.refresh_lease_until = None;
-            }
-        });
+        self.change_integration(org, |i| i.mark_needs_reconnect(token_version));
         Ok(())
     }
 
@@ -211,17 +191,11 @@ impl IntegrationStore for MemoryStore {
         interval_minutes: u32,
         next_sync_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        self.with(|s| match s.integrations.get_mut(org) {
-            Some(i) => {
-                i.auto_sync_enabled = auto_sync_enabled;
-                i.sync_interval_minutes = interval_minutes;
-                if next_sync_at.is_some() {
-                    i.next_sync_at = next_sync_at;
-                }
-                Ok(())
-            }
-            None => Err(StoreError::NotFound),
-        })
+        let found = self.change_integration(org, |i| {
+            i.apply_sync_settings(auto_sync_enabled, interval_minutes, next_sync_at);
+            true
+        });
+        if found { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
     async fn set_webhook(
@@ -230,23 +204,14 @@ impl IntegrationStore for MemoryStore {
         subscription_uri: Option<String>,
         active: bool,
     ) -> Result<(), StoreError> {
-        self.with(|s| {
-            if let Some(i) = s.integrations.get_mut(org) {
-                i.webhook_subscription_uri = subscription_uri;
-                i.webhook_active = active;
-            }
-        });
+        self.change_integration(org, |i| i.set_webhook(subscription_uri, active));
         Ok(())
     }
 
     async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.with(|s| {
-            if let Some(i) = s.integrations.get_mut(org) {
-                i.is_active = false;
-                i.webhook_active = false;
-                i.webhook_subscription_uri = None;
-                i.updated_at = now;
-            }
+        self.change_integration(org, |i| {
+            i.deactivate(now);
+            true
         });
         Ok(())
     }

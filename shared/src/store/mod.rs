@@ -7,7 +7,6 @@ pub mod memory;
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
-use crate::crypto::Sealed;
 use crate::domain::booking::BookingPlan;
 use crate::domain::{
     Booking, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId,
@@ -94,13 +93,7 @@ impl ProspectPatch {
     }
 }
 
-/// A freshly obtained token pair, sealed.
-#[derive(Clone, Debug)]
-pub struct TokenUpdate {
-    pub access_token: Sealed,
-    pub refresh_token: Sealed,
-    pub expires_at: DateTime<Utc>,
-}
+pub use crate::domain::TokenUpdate;
 
 /// Organizations and their settings.
 #[async_trait]

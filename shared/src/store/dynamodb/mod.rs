@@ -591,43 +591,16 @@ impl IntegrationStore for DynamoStore {
         expected_version: u64,
         tokens: TokenUpdate,
     ) -> Result<bool, StoreError> {
-        self.update_integration(org, |i| {
-            if i.token_version != expected_version {
-                return false;
-            }
-            i.access_token = tokens.access_token.clone();
-            i.refresh_token = tokens.refresh_token.clone();
-            i.expires_at = tokens.expires_at;
-            i.token_version += 1;
-            i.refresh_lease_until = None;
-            i.needs_reconnect = false;
-            true
-        })
-        .await
+        self.update_integration(org, |i| i.store_refreshed_tokens(expected_version, &tokens)).await
     }
 
     async fn release_refresh_lease(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
-        self.update_integration(org, |i| {
-            let ours = i.token_version == token_version && i.refresh_lease_until.is_some();
-            if ours {
-                i.refresh_lease_until = None;
-            }
-            ours
-        })
-        .await?;
+        self.update_integration(org, |i| i.release_refresh_lease(token_version)).await?;
         Ok(())
     }
 
     async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
-        self.update_integration(org, |i| {
-            let current = i.token_version == token_version;
-            if current {
-                i.needs_reconnect = true;
-                i.refresh_lease_until = None;
-            }
-            current
-        })
-        .await?;
+        self.update_integration(org, |i| i.mark_needs_reconnect(token_version)).await?;
         Ok(())
     }
 
@@ -676,11 +649,7 @@ impl IntegrationStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let found = self
             .update_integration(org, |i| {
-                i.auto_sync_enabled = auto_sync_enabled;
-                i.sync_interval_minutes = interval_minutes;
-                if next_sync_at.is_some() {
-                    i.next_sync_at = next_sync_at;
-                }
+                i.apply_sync_settings(auto_sync_enabled, interval_minutes, next_sync_at);
                 true
             })
             .await?;
@@ -693,22 +662,13 @@ impl IntegrationStore for DynamoStore {
         subscription_uri: Option<String>,
         active: bool,
     ) -> Result<(), StoreError> {
-        self.update_integration(org, |i| {
-            let changed = i.webhook_subscription_uri != subscription_uri || i.webhook_active != active;
-            i.webhook_subscription_uri = subscription_uri.clone();
-            i.webhook_active = active;
-            changed
-        })
-        .await?;
+        self.update_integration(org, |i| i.set_webhook(subscription_uri.clone(), active)).await?;
         Ok(())
     }
 
     async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.update_integration(org, |i| {
-            i.is_active = false;
-            i.webhook_active = false;
-            i.webhook_subscription_uri = None;
-            i.updated_at = now;
+            i.deactivate(now);
             true
         })
         .await?;
