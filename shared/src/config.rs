@@ -53,6 +53,11 @@ pub struct Config {
     /// The rolling sync window: days back and days ahead of now.
     pub sync_days_past: i64,
     pub sync_days_ahead: i64,
+    /// The longest slice a worker runs one sync job for (`SYNC_JOB_BUDGET_MS`); on Lambda the
+    /// invocation's own deadline cuts it shorter.
+    pub sync_job_budget: std::time::Duration,
+    /// The SQS queue of sync jobs (`SYNC_QUEUE_URL`); absent locally (the embedded queue).
+    pub sync_queue_url: Option<String>,
 }
 
 impl Config {
@@ -115,6 +120,14 @@ impl Config {
             frontend_url: get("FRONTEND_URL"),
             sync_days_past: days("SYNC_DAYS_PAST", 30)?,
             sync_days_ahead: days("SYNC_DAYS_AHEAD", 365)?,
+            sync_job_budget: std::time::Duration::from_millis(match get("SYNC_JOB_BUDGET_MS") {
+                None => 100_000,
+                Some(v) => v.parse::<u64>().ok().filter(|ms| (1..=900_000).contains(ms)).ok_or(ConfigError::Invalid {
+                    name: "SYNC_JOB_BUDGET_MS",
+                    reason: "expected milliseconds (1..=900000)".into(),
+                })?,
+            }),
+            sync_queue_url: get("SYNC_QUEUE_URL"),
         })
     }
 }

@@ -8,28 +8,25 @@ use crate::config::Config;
 use crate::crypto::{Pkce, Sealer, random_token};
 use crate::domain::{
     DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState, OrganizationId, Prospect, ProspectId,
-    SYNC_INTERVAL_RANGE,
+    SYNC_INTERVAL_RANGE, SyncTrigger,
 };
 use crate::push::{PushMessage, Pusher};
+use crate::queue::JobQueue;
 use crate::store::{Connection, ProspectPatch, Store, StoreError};
-use crate::sync::{SyncEngine, SyncError, SyncReport};
+use crate::sync::{SyncEngine, SyncError};
 use crate::tokens::{TokenError, TokenKeeper, seal_context};
 use chrono::{DateTime, Duration, Utc};
-use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// How long a started connect may take (Calendly codes live 10 minutes too).
 const OAUTH_STATE_TTL: Duration = Duration::minutes(10);
-/// A manual sync answers an HTTP request: it may not wait long for a rate limit.
+/// The few Calendly calls made inside a request (connect, webhook check, disconnect) may wait
+/// this long for a rate-limit reset; syncs never wait (they run as jobs).
 const MANUAL_RATE_LIMIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
-/// A scheduled sync runs in the background and may wait for Calendly's minute to reset.
-const SCHEDULED_RATE_LIMIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
 /// API Gateway closes WebSocket connections after 2 hours at the most.
 const CONNECTION_LIFETIME: Duration = Duration::hours(2);
-/// Integrations synced at once by one scheduled run.
-const SCHEDULED_CONCURRENCY: usize = 4;
 
 /// A use case's failure, in terms a caller can act on (mapped to HTTP statuses in one place).
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +47,8 @@ pub enum AppError {
     CalendlyRateLimited { retry_after_secs: u64 },
     #[error("the store is busy; retry shortly")]
     StoreBusy,
+    #[error("the sync queue is unavailable: {0}")]
+    QueueUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -81,7 +80,9 @@ impl From<StoreError> for AppError {
 impl From<CalendlyError> for AppError {
     fn from(e: CalendlyError) -> Self {
         match e {
-            CalendlyError::RateLimited { retry_after_secs } => Self::CalendlyRateLimited { retry_after_secs },
+            CalendlyError::RateLimited { retry_after_secs } | CalendlyError::Paced { retry_after_secs } => {
+                Self::CalendlyRateLimited { retry_after_secs }
+            }
             CalendlyError::Unavailable(m) => Self::CalendlyUnavailable(m),
             CalendlyError::Decode(m) => Self::CalendlyUnavailable(format!("unexpected answer: {m}")),
             CalendlyError::Unauthorized => Self::Conflict {
@@ -154,6 +155,7 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub calendly: Arc<dyn CalendlyApi>,
     pub pusher: Arc<dyn Pusher>,
+    pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     pub sealer: Sealer,
     pub jwt: JwtVerifier,
@@ -161,17 +163,23 @@ pub struct Services {
     pub webhook_base_url: String,
     pub webhook_signing_key: crate::config::Secret,
     pub frontend_url: Option<String>,
+    /// The longest slice a worker runs a sync job for before it checkpoints and re-queues.
+    pub job_budget: std::time::Duration,
+}
+
+/// The adapters the use cases drive.
+pub struct Adapters {
+    pub store: Arc<dyn Store>,
+    pub calendly: Arc<dyn CalendlyApi>,
+    pub pusher: Arc<dyn Pusher>,
+    pub queue: Arc<dyn JobQueue>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Services {
     /// Wires the use cases from configuration and adapters.
-    pub fn new(
-        config: &Config,
-        store: Arc<dyn Store>,
-        calendly: Arc<dyn CalendlyApi>,
-        pusher: Arc<dyn Pusher>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(config: &Config, adapters: Adapters) -> Self {
+        let Adapters { store, calendly, pusher, queue, clock } = adapters;
         let sealer =
             Sealer::from_hex_key(config.encryption_key.expose()).expect("ENCRYPTION_KEY was validated at start-up");
         let sealer = match &config.encryption_key_previous {
@@ -194,6 +202,7 @@ impl Services {
             store,
             calendly,
             pusher,
+            queue,
             clock,
             sealer,
             jwt: JwtVerifier::new(config.jwt_secret.expose()),
@@ -201,6 +210,7 @@ impl Services {
             webhook_base_url: config.webhook_base_url.clone(),
             webhook_signing_key: config.calendly_webhook_signing_key.clone(),
             frontend_url: config.frontend_url.clone(),
+            job_budget: config.sync_job_budget,
         }
     }
 
@@ -223,7 +233,8 @@ impl Services {
     }
 
     /// Completes a connect: exchanges the code, stores the integration, mirrors the settings,
-    /// runs the initial sync and makes sure the webhook subscription exists.
+    /// makes sure the webhook subscription exists and queues the initial sync (a job: the
+    /// answer never waits for it, whatever the account's size).
     pub async fn complete_connect(
         &self,
         code: &str,
@@ -309,16 +320,17 @@ impl Services {
         mirror.insert("oauth_token_type".into(), json!(integration.token_type));
         self.store.merge_calendly_settings(&org, &mirror).await?;
 
-        let sync = match self.engine.sync_integration(&integration, MANUAL_RATE_LIMIT_BUDGET).await {
-            Ok(report) => serde_json::to_value(report).unwrap_or(Value::Null),
-            Err(e) => {
-                tracing::warn!(organization_id = %org, error = %e, "initial Calendly sync failed; the scheduled sync will retry");
-                json!({ "error": e.to_string() })
-            }
-        };
         if let Err(e) = self.ensure_webhook(&integration).await {
             tracing::warn!(organization_id = %org, error = %e, "could not subscribe to Calendly webhooks; the scheduled sync still runs");
         }
+        // `next_sync_at` is now: if the job can't be queued, the next scheduled tick runs it.
+        let sync = match self.queue_sync(&integration, SyncTrigger::Initial).await {
+            Ok(queued) => queued.job.to_json(),
+            Err(e) => {
+                tracing::warn!(organization_id = %org, error = %e, "initial sync not queued; the scheduled sync will run it");
+                json!({ "state": "failed", "error": e.to_string() })
+            }
+        };
         tracing::info!(organization_id = %org, integration_id = %integration.id, "Calendly connected");
         Ok(ConnectOutcome {
             connected: true,
@@ -388,9 +400,10 @@ impl Services {
 
     // ---- Status, settings, sync, disconnect ------------------------------------------------
 
-    /// The connection's state, as the settings page shows it.
+    /// The connection's state, as the settings page shows it, with the latest sync job.
     pub async fn status(&self, org: &OrganizationId) -> Result<Value, AppError> {
-        Ok(match self.store.get_integration(org).await?.filter(|i| i.is_active) {
+        let sync = self.store.get_sync_job(org).await?.map_or(Value::Null, |job| job.to_json());
+        let mut status = match self.store.get_integration(org).await?.filter(|i| i.is_active) {
             Some(i) => json!({
                 "connected": true,
                 "email": i.email,
@@ -415,7 +428,9 @@ impl Services {
                 "webhook_active": null,
                 "needs_reconnect": null,
             }),
-        })
+        };
+        status["sync"] = sync;
+        Ok(status)
     }
 
     /// Changes auto-sync settings.
@@ -437,52 +452,6 @@ impl Services {
         let next = integration.last_synced_at.map(|last| last + Duration::minutes(i64::from(interval)));
         self.store.update_sync_settings(org, enabled, interval, next).await?;
         self.status(org).await
-    }
-
-    /// Syncs now (manual sync).
-    pub async fn sync_now(&self, org: &OrganizationId) -> Result<SyncReport, AppError> {
-        let integration = self.active_integration(org).await?;
-        if integration.needs_reconnect {
-            return Err(TokenError::NeedsReconnect.into());
-        }
-        Ok(self.engine.sync_integration(&integration, MANUAL_RATE_LIMIT_BUDGET).await?)
-    }
-
-    /// Syncs every integration that is due (the EventBridge schedule).
-    pub async fn run_scheduled_syncs(&self) -> Result<Value, AppError> {
-        let due = self.store.list_due_integrations(self.clock.now(), 100).await?;
-        type Outcome = (OrganizationId, Result<SyncReport, SyncError>, Option<WebhookCheck>);
-        let results: Vec<Outcome> = futures::stream::iter(due)
-            .map(|integration| async move {
-                let result = self.engine.sync_integration(&integration, SCHEDULED_RATE_LIMIT_BUDGET).await;
-                // A subscription Calendly disabled (24 h of failed deliveries) would silently stop
-                // real-time updates: each scheduled run checks it and re-creates it if needed.
-                let webhook = match self.ensure_webhook(&integration).await {
-                    Ok(check) => Some(check),
-                    Err(e) => {
-                        tracing::warn!(organization_id = %integration.organization_id, error = %e, "webhook subscription check failed");
-                        None
-                    }
-                };
-                (integration.organization_id.clone(), result, webhook)
-            })
-            .buffer_unordered(SCHEDULED_CONCURRENCY)
-            .collect()
-            .await;
-        let mut synced = 0;
-        let mut webhooks_recreated = 0;
-        let mut failed = Vec::new();
-        for (org, result, webhook) in results {
-            webhooks_recreated += u32::from(webhook == Some(WebhookCheck::Created));
-            match result {
-                Ok(_) => synced += 1,
-                Err(e) => {
-                    tracing::warn!(organization_id = %org, error = %e, "scheduled Calendly sync failed");
-                    failed.push(json!({ "organization_id": org, "error": e.to_string() }));
-                }
-            }
-        }
-        Ok(json!({ "synced": synced, "webhooks_recreated": webhooks_recreated, "failed": failed }))
     }
 
     /// Disconnects: revokes at Calendly, deletes the subscription, soft-deletes the
@@ -533,7 +502,7 @@ impl Services {
         Ok(json!({ "connected": false }))
     }
 
-    async fn active_integration(&self, org: &OrganizationId) -> Result<Integration, AppError> {
+    pub(crate) async fn active_integration(&self, org: &OrganizationId) -> Result<Integration, AppError> {
         self.store.get_integration(org).await?.filter(|i| i.is_active).ok_or_else(AppError::not_connected)
     }
 

@@ -4,30 +4,62 @@
 use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, EventQuery, Invitee, ScheduledEvent};
 use crate::clock::Clock;
 use crate::domain::booking::{self, ChangeKind, Known, ProspectChange};
-use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle};
+use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle, SyncJob};
 use crate::push::{PushMessage, Pusher};
 use crate::store::{CommitConflict, CommitError, Store, StoreError};
 use crate::tokens::{TokenError, TokenKeeper};
+use chrono::Utc;
 use futures::StreamExt;
-use serde::Serialize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// How many invitee lists are fetched at once: well under Calendly's per-user limit.
 const INVITEE_CONCURRENCY: usize = 8;
 /// How many times a booking write is re-planned after losing a race.
 const MAX_COMMIT_ATTEMPTS: usize = 10;
+/// A running job's progress is saved and pushed at least this often...
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// ...or every this many events, whichever comes first.
+const PROGRESS_EVENTS: u64 = 100;
 
-/// What a sync did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct SyncReport {
-    pub events_seen: u64,
-    pub bookings_new: u64,
-    pub bookings_changed: u64,
-    pub prospects_created: u64,
-    pub notes_added: u64,
-    pub calendly_requests: u64,
+/// How a slice of a sync job ended (errors aside).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SliceEnd {
+    /// Every page of the window is done.
+    Finished,
+    /// The time budget is spent: the next slice continues from the checkpoint right away.
+    OutOfTime,
+    /// Calendly's window for this user is spent: continue from the checkpoint at `resume_at`.
+    RateLimited { retry_after: Duration },
 }
+
+/// When a slice last reported progress.
+struct Progress {
+    at: Instant,
+    events: u64,
+}
+
+impl Progress {
+    fn new(job: &SyncJob) -> Self {
+        Self { at: Instant::now(), events: job.report.events_seen }
+    }
+
+    fn due(&self, job: &SyncJob) -> bool {
+        self.at.elapsed() >= PROGRESS_EVERY || job.report.events_seen >= self.events + PROGRESS_EVENTS
+    }
+
+    async fn report(&mut self, engine: &SyncEngine, job: &SyncJob, session: &CalendlySession) {
+        let mut snapshot = job.clone();
+        snapshot.report.calendly_requests += session.requests();
+        engine.save_progress(&snapshot).await;
+        self.at = Instant::now();
+        self.events = job.report.events_seen;
+    }
+}
+
+pub use crate::domain::SyncReport;
 
 impl SyncReport {
     fn add(&mut self, applied: &Applied) {
@@ -97,6 +129,11 @@ impl SyncEngine {
         Self { store, calendly, pusher, clock, tokens, days_past, days_ahead }
     }
 
+    /// The rolling window a sync queued at `now` covers.
+    pub fn window_at(&self, now: chrono::DateTime<Utc>) -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
+        (now - chrono::Duration::days(self.days_past), now + chrono::Duration::days(self.days_ahead))
+    }
+
     /// A Calendly session for one run.
     pub fn session(&self, rate_limit_budget: Duration) -> CalendlySession {
         CalendlySession::new(self.calendly.clone(), rate_limit_budget)
@@ -107,66 +144,158 @@ impl SyncEngine {
         &self.tokens
     }
 
-    /// Syncs one integration's rolling window, then schedules its next sync.
-    pub async fn sync_integration(
+    /// Runs one slice of a sync job: pages of scheduled events from the job's checkpoint on,
+    /// invitees of changed events only, until every page is done, the time budget
+    /// (`deadline`) is spent, or Calendly's window for this user is spent. The job's
+    /// checkpoint and counters move as it goes; progress is saved and pushed (`calendly:sync`)
+    /// at least every 5 s or every 100 events. Never sleeps through a rate-limit window.
+    pub async fn run_slice(
         &self,
+        job: &mut SyncJob,
         integration: &Integration,
-        rate_limit_budget: Duration,
-    ) -> Result<SyncReport, SyncError> {
-        let session = self.session(rate_limit_budget);
-        let result = self.sync_window(&session, integration).await;
-        let mut report = result?;
-        report.calendly_requests = session.requests();
-        let now = self.clock.now();
-        let next = now + chrono::Duration::minutes(i64::from(integration.sync_interval_minutes));
-        self.store.record_sync(&integration.organization_id, now, next).await?;
-        tracing::info!(organization_id = %integration.organization_id, ?report, "Calendly sync finished");
-        Ok(report)
+        deadline: Instant,
+    ) -> Result<SliceEnd, SyncError> {
+        let session = self.session(Duration::ZERO);
+        let user = &integration.calendly_user_uri;
+        // Pacing shared by every worker: what the last slice (maybe another instance) saw.
+        let shared_window = self.store.get_rate_window(user).await?;
+        if let Some(window) = shared_window.filter(|w| w.spent_at(Utc::now())) {
+            return Ok(SliceEnd::RateLimited { retry_after: Duration::from_secs(window.seconds_to_reset(Utc::now())) });
+        }
+        let (token, _) = self.tokens.access_token(&session, integration).await?;
+        if let Some(window) = shared_window {
+            self.calendly.restore_rate_window(&token, window);
+        }
+        let mut progress = Progress::new(job);
+        let result = self.run_pages(&session, job, integration, deadline, &mut progress).await;
+        job.report.calendly_requests += session.requests();
+        let (token, _) = self.tokens.access_token(&session, integration).await.unwrap_or((token, 0));
+        if let Some(window) = self.calendly.rate_window(&token) {
+            if let Err(e) = self.store.record_rate_window(user, &window).await {
+                tracing::warn!(error = %e, "could not share the rate-limit window");
+            }
+        }
+        match result {
+            Err(SyncError::Calendly(e)) if e.rate_limit_reset().is_some() => {
+                Ok(SliceEnd::RateLimited { retry_after: Duration::from_secs(e.rate_limit_reset().unwrap_or(60).max(1)) })
+            }
+            other => other,
+        }
     }
 
-    async fn sync_window(&self, session: &CalendlySession, integration: &Integration) -> Result<SyncReport, SyncError> {
+    async fn run_pages(
+        &self,
+        session: &CalendlySession,
+        job: &mut SyncJob,
+        integration: &Integration,
+        deadline: Instant,
+        progress: &mut Progress,
+    ) -> Result<SliceEnd, SyncError> {
         let org = &integration.organization_id;
         let style = self.store.get_organization(org).await?.note_style();
-        let now = self.clock.now();
-        let mut query = EventQuery {
-            user_uri: integration.calendly_user_uri.clone(),
-            min_start_time: now - chrono::Duration::days(self.days_past),
-            max_start_time: now + chrono::Duration::days(self.days_ahead),
-            page_token: None,
-        };
-        let mut report = SyncReport::default();
         loop {
-            let page = self
+            if Instant::now() >= deadline {
+                return Ok(SliceEnd::OutOfTime);
+            }
+            let checkpoint = job.checkpoint.clone();
+            let query = EventQuery {
+                user_uri: integration.calendly_user_uri.clone(),
+                min_start_time: checkpoint.window_start,
+                max_start_time: checkpoint.window_end,
+                page_token: checkpoint.page_token.clone(),
+            };
+            let page = match self
                 .authorized(session, integration, |api, token| {
                     let query = query.clone();
                     async move { api.list_scheduled_events(&token, &query).await }
                 })
-                .await?;
-            report.events_seen += page.collection.len() as u64;
+                .await
+            {
+                // A page token from an earlier slice that Calendly no longer takes: start the
+                // window over (unchanged events cost nothing but their page).
+                Err(SyncError::Calendly(CalendlyError::Api { status: 400, .. })) if checkpoint.page_token.is_some() => {
+                    tracing::warn!(organization_id = %org, "Calendly refused the saved page token; restarting the window");
+                    job.checkpoint.page_token = None;
+                    job.checkpoint.pages_done = 0;
+                    job.checkpoint.events_before_page = 0;
+                    job.report.events_seen = 0;
+                    continue;
+                }
+                other => other?,
+            };
 
             let uuids: Vec<String> = page.collection.iter().map(|e| e.uuid().to_string()).collect();
             let known = self.store.event_fingerprints(org, &uuids).await?;
-            let changed: Vec<ScheduledEvent> =
-                page.collection.iter().filter(|e| known.get(e.uuid()) != Some(&e.fingerprint())).cloned().collect();
+            let (changed, unchanged): (Vec<ScheduledEvent>, Vec<ScheduledEvent>) =
+                page.collection.into_iter().partition(|e| known.get(e.uuid()) != Some(&e.fingerprint()));
+            job.report.events_seen = checkpoint.events_before_page + unchanged.len() as u64;
 
+            // Stop launching events once the budget is spent or an error came back; the ones
+            // in flight finish, so counters and fingerprints stay true.
+            let stop = AtomicBool::new(false);
+            let launched = AtomicUsize::new(0);
+            let total = changed.len();
+            let launch = changed.into_iter().take_while(|_| {
+                let go = !stop.load(Ordering::Relaxed)
+                    && (launched.load(Ordering::Relaxed) == 0 || Instant::now() < deadline);
+                if go {
+                    launched.fetch_add(1, Ordering::Relaxed);
+                }
+                go
+            });
             // Boxed so the stream's futures have one concrete, Send type.
-            let mut results = futures::stream::iter(changed)
+            let mut results = futures::stream::iter(launch)
                 .map(|event| -> futures::future::BoxFuture<'_, Result<Vec<Applied>, SyncError>> {
                     Box::pin(async move { self.sync_event(session, integration, &event, style).await })
                 })
                 .buffer_unordered(INVITEE_CONCURRENCY);
+            let mut first_error = None;
+            let mut done = 0;
             while let Some(result) = results.next().await {
-                for applied in result? {
-                    report.add(&applied);
+                match result {
+                    Ok(applied) => {
+                        done += 1;
+                        job.report.events_seen += 1;
+                        for a in &applied {
+                            job.report.add(a);
+                        }
+                        if progress.due(job) {
+                            progress.report(self, job, session).await;
+                        }
+                    }
+                    Err(e) => {
+                        stop.store(true, Ordering::Relaxed);
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
-
-            match page.pagination.next_page_token {
-                Some(token) => query.page_token = Some(token),
-                None => break,
+            drop(results);
+            if let Some(e) = first_error {
+                return Err(e);
             }
+            if done < total {
+                return Ok(SliceEnd::OutOfTime);
+            }
+            job.checkpoint.pages_done += 1;
+            job.checkpoint.events_before_page = job.report.events_seen;
+            job.checkpoint.page_token = page.pagination.next_page_token;
+            if job.checkpoint.page_token.is_none() {
+                return Ok(SliceEnd::Finished);
+            }
+            progress.report(self, job, session).await;
         }
-        Ok(report)
+    }
+
+    /// Saves a running job's counters and checkpoint (if this slice still owns its turn) and
+    /// pushes them to the organization's browsers.
+    pub async fn save_progress(&self, job: &SyncJob) {
+        let snapshot = job.clone();
+        let saved = self.store.update_sync_job(&job.organization_id, &job.id, &|stored| stored.record_progress(&snapshot)).await;
+        match saved {
+            Ok(Some(_)) => self.pusher.push(&job.organization_id, PushMessage::sync(job)).await,
+            Ok(None) => tracing::debug!(job_id = %job.id, "job moved on; progress not saved"),
+            Err(e) => tracing::warn!(job_id = %job.id, error = %e, "could not save the job's progress"),
+        }
     }
 
     async fn sync_event(

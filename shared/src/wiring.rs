@@ -7,7 +7,8 @@ use crate::config::Config;
 use crate::push::apigateway::ApiGatewayConnections;
 use crate::push::{ConnectionPusher, NoPushEndpoint, Pusher};
 use crate::secrets::{SecretsManager, StartupError, load_config};
-use crate::service::Services;
+use crate::queue::{JobQueue, NoQueue, SqsQueue};
+use crate::service::{Adapters, Services};
 use crate::store::{DynamoStore, Store};
 use std::sync::Arc;
 
@@ -32,7 +33,13 @@ pub async fn services_from_env() -> Result<Services, StartupError> {
         }
         None => Arc::new(NoPushEndpoint),
     };
-    let services = Services::new(&config, store, calendly_client(&config), pusher, clock);
+    // Only the functions that queue sync jobs are given a queue (and its client).
+    let queue: Arc<dyn JobQueue> = match &config.sync_queue_url {
+        Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url.clone())),
+        None => Arc::new(NoQueue),
+    };
+    let services =
+        Services::new(&config, Adapters { store, calendly: calendly_client(&config), pusher, queue, clock });
     tracing::info!(
         aws_config_ms,
         secret_ms,

@@ -6,7 +6,7 @@ use lambda_http::request::LambdaRequest;
 use shared::clock::SystemClock;
 use shared::config::Config;
 use shared::push::NoPushEndpoint;
-use shared::service::Services;
+use shared::service::{Adapters, Services};
 use shared::store::MemoryStore;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,10 +27,13 @@ fn services() -> Services {
     let calendly = shared::wiring::calendly_client(&config);
     Services::new(
         &config,
-        Arc::new(MemoryStore::new()),
-        calendly,
-        Arc::new(NoPushEndpoint),
-        Arc::new(SystemClock::default()),
+        Adapters {
+            store: Arc::new(MemoryStore::new()),
+            calendly: calendly,
+            pusher: Arc::new(NoPushEndpoint),
+            queue: Arc::new(shared::queue::NoQueue),
+            clock: Arc::new(SystemClock::default()),
+        },
     )
 }
 

@@ -8,7 +8,7 @@ use shared::clock::SystemClock;
 use shared::config::Config;
 use shared::domain::{Integration, IntegrationId, OrganizationId, UserId};
 use shared::push::NoPushEndpoint;
-use shared::service::Services;
+use shared::service::{Adapters, Services};
 use shared::store::{IntegrationStore, MemoryStore, ProspectStore};
 use shared::tokens::seal_context;
 use std::collections::HashMap;
@@ -32,10 +32,13 @@ async fn services_with_integration() -> (Services, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     let services = Services::new(
         &config,
-        store.clone(),
-        shared::wiring::calendly_client(&config),
-        Arc::new(NoPushEndpoint),
-        Arc::new(SystemClock::default()),
+        Adapters {
+            store: store.clone(),
+            calendly: shared::wiring::calendly_client(&config),
+            pusher: Arc::new(NoPushEndpoint),
+            queue: Arc::new(shared::queue::NoQueue),
+            clock: Arc::new(SystemClock::default()),
+        },
     );
     let now = chrono::Utc::now();
     let mut integration = Integration {

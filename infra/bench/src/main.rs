@@ -243,6 +243,7 @@ async fn connect(stack: &LocalStack, org: &str, host: &SimUser) {
     let sim = stack.simulator.as_ref().unwrap();
     let code = sim.approve(host, &start.authorize_url).expect("approved");
     stack.services.complete_connect(&code, &start.state, None).await.expect("connected");
+    stack.wait_for_sync(org, Duration::from_secs(3600)).await.expect("the initial sync ends");
 }
 
 fn dynamo_delta(stack: &LocalStack, before: Option<(u64, u64, u64, f64)>) -> Option<(u64, u64, u64, f64)> {
@@ -256,9 +257,9 @@ async fn timed_sync(stack: &LocalStack, org: &str) -> SyncRun {
     let (requests, limited) = (sim.api_request_count(), sim.rate_limited_count());
     let before = stack.dynamo.as_ref().map(|d| d.metrics().snapshot());
     let started = Instant::now();
-    let report = stack.services.sync_now(&OrganizationId::new(org)).await.expect("the sync succeeds");
+    let job = stack.sync_and_wait(org, Duration::from_secs(3600)).await.expect("the sync job ends");
     let wall = started.elapsed();
-    assert!(report.events_seen > 0);
+    assert!(job.report.events_seen > 0, "the sync job failed: {:?}", job.error);
     SyncRun {
         wall,
         calendly_requests: sim.api_request_count() - requests,

@@ -5,6 +5,7 @@
 
 pub mod dynamo;
 pub mod gateway;
+pub mod jobs;
 
 use axum::Router;
 use axum::extract::State;
@@ -13,6 +14,7 @@ use calendly_sim::{BookingSpec, CalendlySim, SimConfig, SimUser};
 use chrono::{Duration, Utc};
 use shared::clock::SystemClock;
 use shared::config::{Config, ConfigError};
+use shared::domain::{OrganizationId, SyncJob, SyncTrigger};
 use shared::push::apigateway::ApiGatewayConnections;
 use shared::push::{ConnectionPusher, Pusher};
 use shared::service::Services;
@@ -59,7 +61,12 @@ pub enum StackError {
     Io(#[from] std::io::Error),
     #[error("store: {0}")]
     Store(String),
+    #[error("queue: {0}")]
+    Queue(String),
 }
+
+/// Sync jobs run at once by the local workers (Lambda's `MaximumConcurrency` × batch size).
+const DEFAULT_WORKERS: usize = 20;
 
 /// A fixed development key: the local stack's data lives in memory and dies with it.
 const LOCAL_ENCRYPTION_KEY: &str = "6c6f63616c2d737461636b2d6f6e6c792d6e6f742d666f722d70726f64756374";
@@ -129,7 +136,43 @@ impl LocalStack {
         let gateway_client = ApiGatewayConnections::new(management_client(&management_endpoint));
         let pusher: Arc<dyn Pusher> =
             Arc::new(ConnectionPusher::new(store.clone(), Arc::new(gateway_client), clock.clone()));
-        let services = Services::new(&config, store.clone(), calendly, pusher, clock.clone());
+        let queue = match lookup("QUEUE").as_deref() {
+            None | Some("embedded") => {
+                let (queue, receiver) = shared::queue::EmbeddedQueue::new();
+                jobs::LocalQueue::Embedded { queue, receiver }
+            }
+            Some("sqs") => {
+                let credentials = lookup("AWS_ACCESS_KEY_ID").zip(lookup("AWS_SECRET_ACCESS_KEY"));
+                let client = jobs::sqs_client(
+                    lookup("AWS_ENDPOINT_URL_SQS").as_deref(),
+                    lookup("AWS_REGION").as_deref(),
+                    credentials,
+                );
+                let url = match config.sync_queue_url.clone() {
+                    Some(url) => url,
+                    None => jobs::create_queue(&client, &format!("{}-sync-jobs", config.table_name))
+                        .await
+                        .map_err(StackError::Queue)?,
+                };
+                jobs::LocalQueue::Sqs { queue: shared::queue::SqsQueue::new(client.clone(), url.clone()), client, url }
+            }
+            Some(other) => return Err(StackError::Queue(format!("QUEUE must be embedded or sqs, not {other}"))),
+        };
+        let workers = match lookup("SYNC_WORKERS") {
+            None => DEFAULT_WORKERS,
+            Some(v) => v.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                StackError::Config(ConfigError::Invalid { name: "SYNC_WORKERS", reason: "expected 1..=1000".into() })
+            })?,
+        };
+        let adapters = shared::service::Adapters {
+            store: store.clone(),
+            calendly,
+            pusher,
+            queue: queue.sender(),
+            clock: clock.clone(),
+        };
+        let services = Services::new(&config, adapters);
+        queue.start_workers(services.clone(), workers);
 
         let app = shared::http::serve(shared::http::all_routes(), services.clone())
             .merge(Router::new().route("/_local/scheduled-sync", post(scheduled_sync)).with_state(services.clone()))
@@ -168,6 +211,25 @@ impl LocalStack {
     /// A CRM token for `user` of `organization`, valid for a day (demo and tests).
     pub fn jwt(&self, user: &str, organization: &str) -> String {
         self.services.jwt.issue(user, organization, Utc::now() + Duration::days(1))
+    }
+
+    /// Waits (up to `within`) until the organization's current sync job has ended; returns it.
+    pub async fn wait_for_sync(&self, org: &str, within: std::time::Duration) -> Option<SyncJob> {
+        let org = OrganizationId::new(org);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let job = self.services.current_sync(&org).await.ok().flatten();
+            if job.as_ref().is_some_and(|j| !j.state.is_active()) || tokio::time::Instant::now() >= deadline {
+                return job.filter(|j| !j.state.is_active());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Queues a manual sync of `org` and waits for it to end (benchmarks).
+    pub async fn sync_and_wait(&self, org: &str, within: std::time::Duration) -> Option<SyncJob> {
+        self.services.request_sync(&OrganizationId::new(org), SyncTrigger::Manual).await.ok()?;
+        self.wait_for_sync(org, within).await
     }
 
     /// Seeds the simulator with a demo host and a few bookings; returns the host.

@@ -23,16 +23,6 @@ pub struct HttpCalendly {
     rate_windows: std::sync::Mutex<std::collections::HashMap<String, RateWindow>>,
 }
 
-/// The remaining budget of one user's rate-limit window.
-#[derive(Clone, Copy, Debug)]
-struct RateWindow {
-    remaining: u64,
-    resets_at: tokio::time::Instant,
-}
-
-/// Requests kept in reserve: the sync has up to this many in flight when it reads `remaining`.
-const RATE_LIMIT_RESERVE: u64 = 8;
-
 impl HttpCalendly {
     /// A client with timeouts that fit inside a Lambda invocation.
     pub fn new(settings: CalendlySettings) -> Self {
@@ -45,27 +35,19 @@ impl HttpCalendly {
         Self { http, settings, rate_windows: Default::default() }
     }
 
-    /// Sends an API request, first waiting for the rate-limit window to reset when its budget
-    /// is spent, so a large sync paces itself under Calendly's limit instead of hitting 429s.
+    /// Sends an API request unless the user's rate-limit window is spent: then it answers
+    /// `Paced` without sending, so a large sync stays under Calendly's limit instead of
+    /// collecting 429s (the caller decides whether to wait or to come back later).
     async fn send(&self, access_token: &str, request: reqwest::RequestBuilder) -> Result<Response, CalendlyError> {
-        let window = self.rate_windows.lock().unwrap_or_else(|e| e.into_inner()).get(access_token).copied();
-        let now = tokio::time::Instant::now();
-        if let Some(w) = window.filter(|w| w.remaining <= RATE_LIMIT_RESERVE && w.resets_at > now) {
-            tracing::info!(wait_ms = (w.resets_at - now).as_millis() as u64, "pacing under Calendly's rate limit");
-            tokio::time::sleep_until(w.resets_at).await;
+        let now = Utc::now();
+        if let Some(w) = self.rate_window(access_token).filter(|w| w.spent_at(now)) {
+            return Err(CalendlyError::Paced { retry_after_secs: w.seconds_to_reset(now) });
         }
         let response = request.bearer_auth(access_token).send().await.map_err(unreachable)?;
         let header =
             |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if let (Some(remaining), Some(reset)) = (header("x-ratelimit-remaining"), header("x-ratelimit-reset")) {
-            // `X-RateLimit-Reset` is whole seconds, rounded down: one more keeps us from waking
-            // just before the window really resets.
-            let resets_at = tokio::time::Instant::now() + Duration::from_secs(reset + 1);
-            let mut windows = self.rate_windows.lock().unwrap_or_else(|e| e.into_inner());
-            if windows.len() > 10_000 {
-                windows.clear();
-            }
-            windows.insert(access_token.to_string(), RateWindow { remaining, resets_at });
+            self.restore_rate_window(access_token, RateWindow::observed(remaining, reset, Utc::now()));
         }
         Ok(response)
     }
@@ -268,6 +250,21 @@ impl CalendlyApi for HttpCalendly {
         match check(response).await {
             Ok(_) | Err(CalendlyError::NotFound) => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+
+    fn rate_window(&self, access_token: &str) -> Option<RateWindow> {
+        self.rate_windows.lock().unwrap_or_else(|e| e.into_inner()).get(access_token).copied()
+    }
+
+    fn restore_rate_window(&self, access_token: &str, window: RateWindow) {
+        let mut windows = self.rate_windows.lock().unwrap_or_else(|e| e.into_inner());
+        if windows.len() > 10_000 {
+            windows.clear();
+        }
+        let stored = windows.entry(access_token.to_string()).or_insert(window);
+        if window.supersedes(stored) {
+            *stored = window;
         }
     }
 }

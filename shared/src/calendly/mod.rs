@@ -24,6 +24,9 @@ pub enum CalendlyError {
     Forbidden(String),
     #[error("Calendly rate limit reached; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// Not sent: the user's window is spent by our own count (`RateWindow::spent_at`).
+    #[error("Calendly's rate-limit window for this user is spent; retry in {retry_after_secs} s")]
+    Paced { retry_after_secs: u64 },
     #[error("a webhook subscription with this URL already exists")]
     AlreadyExists,
     #[error("Calendly resource not found")]
@@ -40,6 +43,50 @@ impl CalendlyError {
     /// The refresh token is dead: only this marks an integration as needing reconnection.
     pub fn is_invalid_grant(&self) -> bool {
         matches!(self, Self::OAuth { error, .. } if error == "invalid_grant")
+    }
+
+    /// Seconds until the rate-limit window resets, when this is a rate-limit error.
+    pub fn rate_limit_reset(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs } | Self::Paced { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+}
+
+/// What Calendly's `X-RateLimit-*` headers last said of one user's window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RateWindow {
+    pub remaining: u64,
+    pub resets_at: DateTime<Utc>,
+}
+
+impl RateWindow {
+    /// Requests kept in reserve: a sync has up to this many in flight when it reads `remaining`.
+    pub const RESERVE: u64 = 8;
+
+    /// The window observed now from `X-RateLimit-Remaining` and `X-RateLimit-Reset`. The reset
+    /// is whole seconds rounded down: one more keeps us from waking just before it.
+    pub fn observed(remaining: u64, reset_secs: u64, now: DateTime<Utc>) -> Self {
+        let reset = i64::try_from(reset_secs.saturating_add(1)).unwrap_or(i64::MAX / 2_000_000);
+        Self { remaining, resets_at: now + chrono::Duration::seconds(reset) }
+    }
+
+    /// Whether no request should be sent before `resets_at`.
+    pub fn spent_at(&self, now: DateTime<Utc>) -> bool {
+        self.remaining <= Self::RESERVE && self.resets_at > now
+    }
+
+    /// Whole seconds until the reset (at least one).
+    pub fn seconds_to_reset(&self, now: DateTime<Utc>) -> u64 {
+        u64::try_from((self.resets_at - now).num_milliseconds().max(0)).unwrap_or(0).div_ceil(1000).max(1)
+    }
+
+    /// Whether this observation is newer than `stored`: a later window, or less left of the
+    /// same one (two observations of one window differ by the header's rounding at most).
+    pub fn supersedes(&self, stored: &RateWindow) -> bool {
+        let same_window = (self.resets_at - stored.resets_at).num_seconds().abs() <= 1;
+        if same_window { self.remaining < stored.remaining } else { self.resets_at > stored.resets_at }
     }
 }
 
@@ -105,9 +152,16 @@ pub trait CalendlyApi: Send + Sync {
         access_token: &str,
         subscription_uri: &str,
     ) -> Result<(), CalendlyError>;
+    /// The rate-limit window last observed for this token's user (none when not tracked).
+    fn rate_window(&self, _access_token: &str) -> Option<RateWindow> {
+        None
+    }
+    /// Seeds this token's window with what another worker observed (the shared pacing state).
+    fn restore_rate_window(&self, _access_token: &str, _window: RateWindow) {}
 }
 
-/// One run's view of Calendly: counts requests and waits out 429s within a budget.
+/// One run's view of Calendly: counts requests and waits out rate limits within a budget (a
+/// zero budget never waits: sync jobs pause and come back through the queue instead).
 pub struct CalendlySession {
     api: Arc<dyn CalendlyApi>,
     requests: AtomicU64,
@@ -138,12 +192,16 @@ impl CalendlySession {
     {
         let mut waited = Duration::ZERO;
         loop {
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            match request(self.api.clone()).await {
-                Err(CalendlyError::RateLimited { retry_after_secs }) => {
+            let result = request(self.api.clone()).await;
+            if !matches!(result, Err(CalendlyError::Paced { .. })) {
+                self.requests.fetch_add(1, Ordering::Relaxed);
+            }
+            match result {
+                Err(e) if e.rate_limit_reset().is_some() => {
+                    let retry_after_secs = e.rate_limit_reset().unwrap_or(1);
                     let wait = Duration::from_secs(retry_after_secs.max(1));
                     if waited + wait > self.rate_limit_budget {
-                        return Err(CalendlyError::RateLimited { retry_after_secs });
+                        return Err(e);
                     }
                     tracing::warn!(retry_after_secs, "Calendly rate limit reached; waiting for the reset");
                     tokio::time::sleep(wait).await;

@@ -4,11 +4,13 @@ pub mod booking;
 pub mod email;
 pub mod ids;
 pub mod notes;
+pub mod sync_job;
 
 pub use booking::{Booking, BookingSnapshot, BookingStatus};
 pub use email::{Email, InvalidEmail};
 pub use ids::{IntegrationId, NotificationId, OrganizationId, ProspectId, UserId};
 pub use notes::NoteStyle;
+pub use sync_job::{SyncCheckpoint, SyncJob, SyncJobMessage, SyncJobState, SyncReport, SyncTrigger};
 
 use crate::crypto::Sealed;
 use chrono::{DateTime, Utc};

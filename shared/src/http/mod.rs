@@ -225,12 +225,13 @@ async fn update_settings(
     Ok(Json(services.update_sync_settings(&caller.organization_id, auto_sync, interval).await?))
 }
 
+/// `202` with the queued job, once it is recorded; the job already under way if there is one.
 async fn sync_now(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
-) -> Result<Json<Value>, ApiError> {
-    let report = services.sync_now(&caller.organization_id).await?;
-    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let queued = services.request_sync(&caller.organization_id, crate::domain::SyncTrigger::Manual).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(queued.job.to_json())))
 }
 
 async fn list_events(

@@ -11,6 +11,8 @@ pub enum PushMessage {
     ProspectUpdated(Value),
     ProspectDeleted(ProspectId),
     Notification(Value),
+    /// A sync job's state and counters (`calendly:sync`).
+    Sync(Value),
 }
 
 impl PushMessage {
@@ -27,6 +29,11 @@ impl PushMessage {
         Self::Notification(n.to_json())
     }
 
+    /// `calendly:sync` with the job's state and counters.
+    pub fn sync(job: &crate::domain::SyncJob) -> Self {
+        Self::Sync(job.to_json())
+    }
+
     /// The event name browsers listen for.
     pub fn event(&self) -> &'static str {
         match self {
@@ -34,13 +41,14 @@ impl PushMessage {
             Self::ProspectUpdated(_) => "prospect:updated",
             Self::ProspectDeleted(_) => "prospect:deleted",
             Self::Notification(_) => "notification",
+            Self::Sync(_) => "calendly:sync",
         }
     }
 
     /// The wire form.
     pub fn to_json(&self) -> Value {
         let data = match self {
-            Self::ProspectCreated(v) | Self::ProspectUpdated(v) | Self::Notification(v) => v.clone(),
+            Self::ProspectCreated(v) | Self::ProspectUpdated(v) | Self::Notification(v) | Self::Sync(v) => v.clone(),
             Self::ProspectDeleted(id) => json!({ "id": id }),
         };
         json!({ "event": self.event(), "data": data })

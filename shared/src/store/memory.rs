@@ -21,6 +21,8 @@ struct State {
     notifications: BTreeMap<Key<NotificationId>, Notification>,
     connections: BTreeMap<Key<String>, Connection>,
     connection_owners: HashMap<String, OrganizationId>,
+    sync_jobs: HashMap<OrganizationId, SyncJob>,
+    rate_windows: HashMap<String, RateWindow>,
 }
 
 /// The in-memory store used by the local stack and fast tests.
@@ -172,12 +174,14 @@ impl IntegrationStore for MemoryStore {
     async fn record_sync(
         &self,
         org: &OrganizationId,
-        synced_at: DateTime<Utc>,
+        synced_at: Option<DateTime<Utc>>,
         next_sync_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.with(|s| {
             if let Some(i) = s.integrations.get_mut(org) {
-                i.last_synced_at = Some(synced_at);
+                if synced_at.is_some() {
+                    i.last_synced_at = synced_at;
+                }
                 i.next_sync_at = Some(next_sync_at);
             }
         });
@@ -216,20 +220,33 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
-    async fn list_due_integrations(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Integration>, StoreError> {
-        Ok(self.with(|s| {
-            let mut due: Vec<Integration> = s
-                .integrations
+    async fn list_due_integrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Integration>, StoreError> {
+        let position = |i: &Integration| {
+            format!("{:020}#{}", i.next_sync_at.map_or(0, |n| n.timestamp_micros().max(0)), i.organization_id)
+        };
+        let mut due: Vec<Integration> = self.with(|s| {
+            s.integrations
                 .values()
                 .filter(|i| {
                     i.is_active && !i.needs_reconnect && i.auto_sync_enabled && i.next_sync_at.is_none_or(|n| n <= now)
                 })
                 .cloned()
-                .collect();
-            due.sort_by_key(|i| i.next_sync_at);
-            due.truncate(limit);
-            due
-        }))
+                .collect()
+        });
+        due.sort_by_key(position);
+        // Like the DynamoDB index, a cursor is a position: items that left the range since
+        // the last page do not make it invalid.
+        let after = cursor::decode(cursor)?;
+        due.retain(|i| after.as_ref().is_none_or(|a| &position(i) > a));
+        let limit = limit.max(1);
+        let next_cursor = (due.len() > limit).then(|| cursor::encode(&position(&due[limit - 1])));
+        due.truncate(limit);
+        Ok(PageOf { items: due, next_cursor })
     }
 }
 
@@ -472,5 +489,55 @@ impl ConnectionStore for MemoryStore {
                 .cloned()
                 .collect()
         }))
+    }
+}
+
+#[async_trait]
+impl SyncJobStore for MemoryStore {
+    async fn get_sync_job(&self, org: &OrganizationId) -> Result<Option<SyncJob>, StoreError> {
+        Ok(self.with(|s| s.sync_jobs.get(org).cloned()))
+    }
+
+    async fn start_sync_job(&self, job: &SyncJob, now: DateTime<Utc>) -> Result<JobStart, StoreError> {
+        Ok(self.with(|s| match s.sync_jobs.get(&job.organization_id) {
+            Some(current) if !job.may_replace(current, now) => JobStart::AlreadyActive(current.clone()),
+            _ => {
+                s.sync_jobs.insert(job.organization_id.clone(), job.clone());
+                JobStart::Created(job.clone())
+            }
+        }))
+    }
+
+    async fn update_sync_job(
+        &self,
+        org: &OrganizationId,
+        job_id: &str,
+        change: JobChange<'_>,
+    ) -> Result<Option<SyncJob>, StoreError> {
+        Ok(self.with(|s| {
+            let job = s.sync_jobs.get_mut(org).filter(|j| j.id == job_id)?;
+            let mut changed = job.clone();
+            change(&mut changed).then(|| {
+                *job = changed.clone();
+                changed
+            })
+        }))
+    }
+}
+
+#[async_trait]
+impl RateLimitStore for MemoryStore {
+    async fn get_rate_window(&self, user_uri: &str) -> Result<Option<RateWindow>, StoreError> {
+        Ok(self.with(|s| s.rate_windows.get(user_uri).copied()))
+    }
+
+    async fn record_rate_window(&self, user_uri: &str, window: &RateWindow) -> Result<(), StoreError> {
+        self.with(|s| {
+            let stored = s.rate_windows.entry(user_uri.to_string()).or_insert(*window);
+            if window.supersedes(stored) {
+                *stored = *window;
+            }
+        });
+        Ok(())
     }
 }

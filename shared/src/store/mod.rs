@@ -7,9 +7,10 @@ pub mod memory;
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
+use crate::calendly::RateWindow;
 use crate::domain::booking::BookingPlan;
 use crate::domain::{
-    Booking, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId,
+    Booking, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId, SyncJob,
 };
 use crate::domain::{Email, IntegrationId, NotificationId};
 use async_trait::async_trait;
@@ -151,11 +152,12 @@ pub trait IntegrationStore: Send + Sync {
     async fn release_refresh_lease(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError>;
     /// Marks the integration as needing the user to reconnect (the refresh token is dead).
     async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError>;
-    /// Records a finished sync.
+    /// Moves the next scheduled sync (the scheduler, when it queues one) and, for a finished
+    /// sync, records when it finished.
     async fn record_sync(
         &self,
         org: &OrganizationId,
-        synced_at: DateTime<Utc>,
+        synced_at: Option<DateTime<Utc>>,
         next_sync_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Changes the auto-sync settings (and the next due time).
@@ -175,8 +177,14 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Soft-deletes the integration (`is_active: false`).
     async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Active, healthy, auto-syncing integrations whose `next_sync_at` has passed (oldest first).
-    async fn list_due_integrations(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Integration>, StoreError>;
+    /// Active, healthy, auto-syncing integrations whose `next_sync_at` has passed (oldest
+    /// first), a page at a time.
+    async fn list_due_integrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Integration>, StoreError>;
 }
 
 /// Bookings, and the all-or-nothing write that records one with its note and notification.
@@ -256,6 +264,45 @@ pub trait NotificationStore: Send + Sync {
     async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError>;
 }
 
+/// What asking to start a sync job found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobStart {
+    /// The job was recorded as the organization's current one.
+    Created(SyncJob),
+    /// Another job is queued or running: it stands for this request too.
+    AlreadyActive(SyncJob),
+}
+
+/// A change to a stored job, decided by the domain (`SyncJob::claim`, `pause`, `finish`...);
+/// returns false to leave the job as it is.
+pub type JobChange<'a> = &'a (dyn Fn(&mut SyncJob) -> bool + Send + Sync);
+
+/// Sync jobs: the organization's current (or latest) one, its lease, checkpoint and progress.
+#[async_trait]
+pub trait SyncJobStore: Send + Sync {
+    /// The organization's current or latest job.
+    async fn get_sync_job(&self, org: &OrganizationId) -> Result<Option<SyncJob>, StoreError>;
+    /// Records `job` as current unless an active job blocks it (`SyncJob::blocks_new_job`).
+    async fn start_sync_job(&self, job: &SyncJob, now: DateTime<Utc>) -> Result<JobStart, StoreError>;
+    /// Applies `change` atomically to the current job if it is `job_id`; the job as changed,
+    /// or `None` when it is gone, replaced, or the change refused.
+    async fn update_sync_job(
+        &self,
+        org: &OrganizationId,
+        job_id: &str,
+        change: JobChange<'_>,
+    ) -> Result<Option<SyncJob>, StoreError>;
+}
+
+/// Calendly's rate-limit window per Calendly user, shared by every worker of every instance.
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// The last observed window of this user.
+    async fn get_rate_window(&self, user_uri: &str) -> Result<Option<RateWindow>, StoreError>;
+    /// Stores an observation unless the stored one is newer (`RateWindow::supersedes`).
+    async fn record_rate_window(&self, user_uri: &str, window: &RateWindow) -> Result<(), StoreError>;
+}
+
 /// A browser's WebSocket connection, keyed by organization (API Gateway's connection id).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
@@ -287,6 +334,8 @@ pub trait Store:
     + ProspectStore
     + NotificationStore
     + ConnectionStore
+    + SyncJobStore
+    + RateLimitStore
 {
 }
 impl<T> Store for T where
@@ -297,6 +346,8 @@ impl<T> Store for T where
         + ProspectStore
         + NotificationStore
         + ConnectionStore
+        + SyncJobStore
+        + RateLimitStore
 {
 }
 

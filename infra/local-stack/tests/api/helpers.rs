@@ -150,14 +150,46 @@ impl TestApp {
         (code, start["state"].as_str().unwrap().to_string())
     }
 
-    /// The whole OAuth connect of `org` to `host`'s Calendly; returns the callback's answer.
+    /// The whole OAuth connect of `org` to `host`'s Calendly, then its initial sync job to the
+    /// end; returns the callback's answer with `sync` as the job ended.
     pub async fn connect(&self, org: &str, host: &SimUser) -> Value {
+        let mut answer = self.connect_queued(org, host).await;
+        assert_eq!(answer["sync"]["trigger"], "initial", "the callback queues the initial sync: {answer}");
+        answer["sync"] = self.wait_for_sync(org).await;
+        answer
+    }
+
+    /// The OAuth connect of `org` to `host`'s Calendly; the callback's answer, as it came.
+    pub async fn connect_queued(&self, org: &str, host: &SimUser) -> Value {
         let (code, state) = self.authorize(org, host).await;
         self.post("/auth/calendly/callback", org, json!({ "code": code, "state": state })).await.expect(200)
     }
 
+    /// `POST /calendly/sync` (202), then the job to its end; returns the ended job.
     pub async fn sync(&self, org: &str) -> Value {
-        self.post("/calendly/sync", org, json!({})).await.expect(200)
+        let queued = self.post("/calendly/sync", org, json!({})).await.expect(202);
+        assert!(queued["id"].is_string(), "the 202 carries the job: {queued}");
+        let ended = self.wait_for_sync(org).await;
+        assert_eq!(ended["state"], "succeeded", "the sync job failed: {ended}");
+        ended
+    }
+
+    /// Polls `GET /calendly/status` until its `sync` job has ended (a minute at the most).
+    pub async fn wait_for_sync(&self, org: &str) -> Value {
+        self.wait_for_sync_within(org, std::time::Duration::from_secs(60)).await
+    }
+
+    pub async fn wait_for_sync_within(&self, org: &str, within: std::time::Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let status = self.get("/calendly/status", org).await.expect(200);
+            let state = status["sync"]["state"].as_str().unwrap_or_default().to_string();
+            if state == "succeeded" || state == "failed" {
+                return status["sync"].clone();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the sync job did not end within {within:?}: {status}");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
     }
 
     pub async fn prospects(&self, org: &str) -> Vec<Value> {

@@ -7,9 +7,12 @@ use shared::crypto::Sealed;
 use shared::domain::booking::{self, BookingPlan, Known, ProspectChange};
 use shared::domain::{
     BookingSnapshot, BookingStatus, Email, Integration, IntegrationId, NoteStyle, NotificationId, OAuthState,
-    OrganizationId, Prospect, ProspectId, UserId,
+    OrganizationId, Prospect, ProspectId, SyncJob, SyncJobState, SyncTrigger, UserId,
 };
-use shared::store::{CommitConflict, CommitError, Connection, ProspectPatch, Store, StoreError, TokenUpdate};
+use shared::calendly::RateWindow;
+use shared::store::{
+    CommitConflict, CommitError, Connection, JobStart, ProspectPatch, Store, StoreError, TokenUpdate,
+};
 use std::sync::Arc;
 
 fn org(name: &str) -> OrganizationId {
@@ -198,18 +201,22 @@ async fn integrations_are_found_by_id_user_and_due_time(store: Arc<dyn Store>) {
     store.save_connected_integration(integration(&c, "int-c")).await.unwrap();
     store.update_sync_settings(&b, false, 30, None).await.unwrap();
     store.mark_needs_reconnect(&c, 1).await.unwrap();
-    let due = store.list_due_integrations(now, 100).await.unwrap();
+    let due = store.list_due_integrations(now, 100, None).await.unwrap().items;
     assert_eq!(due.iter().map(|i| i.organization_id.clone()).collect::<Vec<_>>(), vec![a.clone()]);
-    store.record_sync(&a, now, now + Duration::minutes(30)).await.unwrap();
-    assert!(store.list_due_integrations(now, 100).await.unwrap().is_empty());
-    assert_eq!(store.list_due_integrations(now + Duration::minutes(31), 100).await.unwrap().len(), 1);
+    store.record_sync(&a, Some(now), now + Duration::minutes(30)).await.unwrap();
+    assert!(store.list_due_integrations(now, 100, None).await.unwrap().items.is_empty());
+    assert_eq!(store.list_due_integrations(now + Duration::minutes(31), 100, None).await.unwrap().items.len(), 1);
+    // The scheduler moves only the next sync: the last one stays as it was.
+    store.record_sync(&a, None, now + Duration::minutes(60)).await.unwrap();
+    assert_eq!(store.get_integration(&a).await.unwrap().unwrap().last_synced_at.map(|t| t.timestamp()), Some(now.timestamp()));
+    assert!(store.list_due_integrations(now + Duration::minutes(31), 100, None).await.unwrap().items.is_empty());
 
     assert_eq!(store.get_integration_by_id(&IntegrationId::new("int-b")).await.unwrap().unwrap().organization_id, b);
     let by_user = store.find_integration_by_calendly_user("https://api.calendly.com/users/int-a").await.unwrap();
     assert_eq!(by_user.unwrap().organization_id, a);
     store.deactivate_integration(&a, now).await.unwrap();
     assert!(store.find_integration_by_calendly_user("https://api.calendly.com/users/int-a").await.unwrap().is_none());
-    assert!(store.list_due_integrations(now + Duration::hours(1), 100).await.unwrap().is_empty());
+    assert!(store.list_due_integrations(now + Duration::hours(2), 100, None).await.unwrap().items.is_empty());
     assert!(!store.get_integration(&a).await.unwrap().unwrap().is_active, "soft-deleted, not gone");
 }
 
@@ -353,6 +360,103 @@ async fn fingerprints_and_bookings_read_back_in_bulk_and_in_order(store: Arc<dyn
     assert!(store.list_bookings(&org("org-b"), 3, None).await.unwrap().items.is_empty());
 }
 
+async fn due_integrations_page_through_every_one_of_them(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    for i in 0..25 {
+        store.save_connected_integration(integration(&org(&format!("org-{i:02}")), &format!("int-{i:02}"))).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.list_due_integrations(now, 10, cursor.as_deref()).await.unwrap();
+        assert!(page.items.len() <= 10);
+        for i in &page.items {
+            // The scheduler moves each one off the index while it pages: no page may skip any.
+            store.record_sync(&i.organization_id, None, now + Duration::minutes(30)).await.unwrap();
+        }
+        seen.extend(page.items.into_iter().map(|i| i.organization_id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 25);
+}
+
+fn sync_job(o: &OrganizationId, trigger: SyncTrigger, now: DateTime<Utc>) -> SyncJob {
+    SyncJob::queued(o.clone(), IntegrationId::new("int"), trigger, now - Duration::days(30), now + Duration::days(365), now)
+}
+
+async fn one_active_sync_job_per_organization_and_one_worker_per_turn(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let o = org("org-a");
+    let first = sync_job(&o, SyncTrigger::Manual, now);
+    assert_eq!(store.start_sync_job(&first, now).await.unwrap(), JobStart::Created(first.clone()));
+    let second = sync_job(&o, SyncTrigger::Scheduled, now);
+    match store.start_sync_job(&second, now).await.unwrap() {
+        JobStart::AlreadyActive(active) => assert_eq!(active.id, first.id),
+        other => panic!("a second job started while one was queued: {other:?}"),
+    }
+    assert_eq!(store.get_sync_job(&org("org-b")).await.unwrap(), None, "jobs are per organization");
+
+    // Twenty deliveries of the same message at once: exactly one worker gets the lease.
+    let message = first.message();
+    let claims = futures::future::join_all((0..20).map(|_| {
+        let (store, message, o) = (store.clone(), message.clone(), o.clone());
+        async move {
+            store.update_sync_job(&o, &message.job_id, &|j| j.claim(&message, now, now + Duration::seconds(60))).await.unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(claims.iter().filter(|c| c.is_some()).count(), 1);
+    let mut running = claims.into_iter().flatten().next().unwrap();
+    assert_eq!(running.state, SyncJobState::Running);
+
+    // Progress of the current turn is kept; the pause moves the turn on, so the old message is stale.
+    running.report.events_seen = 42;
+    running.checkpoint.page_token = Some("page-2".into());
+    let snapshot = running.clone();
+    assert!(store.update_sync_job(&o, &first.id, &|j| j.record_progress(&snapshot)).await.unwrap().is_some());
+    running.pause(now, None);
+    let paused = running.clone();
+    store.update_sync_job(&o, &first.id, &|j| { *j = paused.clone(); true }).await.unwrap();
+    assert!(store.update_sync_job(&o, &first.id, &|j| j.claim(&message, now, now + Duration::seconds(60))).await.unwrap().is_none());
+    let resumed = store.update_sync_job(&o, &first.id, &|j| j.claim(&paused.message(), now, now + Duration::seconds(60))).await.unwrap().unwrap();
+    assert_eq!(resumed.report.events_seen, 42);
+    assert_eq!(resumed.checkpoint.page_token.as_deref(), Some("page-2"));
+
+    // Finished, it blocks nothing; a reconnect's initial job replaces even an active one.
+    let done = resumed.clone();
+    store.update_sync_job(&o, &first.id, &|j| { *j = done.clone(); j.finish(now, None); true }).await.unwrap();
+    let third = sync_job(&o, SyncTrigger::Manual, now);
+    assert!(matches!(store.start_sync_job(&third, now).await.unwrap(), JobStart::Created(_)));
+    let initial = sync_job(&o, SyncTrigger::Initial, now);
+    assert!(matches!(store.start_sync_job(&initial, now).await.unwrap(), JobStart::Created(_)));
+    assert_eq!(store.get_sync_job(&o).await.unwrap().unwrap().id, initial.id);
+    assert!(store.update_sync_job(&o, &third.id, &|_| true).await.unwrap().is_none(), "a replaced job takes no writes");
+}
+
+async fn rate_windows_keep_the_newest_observation(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let user = "https://api.calendly.com/users/HOST";
+    assert_eq!(store.get_rate_window(user).await.unwrap(), None);
+    let window = RateWindow { remaining: 300, resets_at: now + Duration::seconds(40) };
+    store.record_rate_window(user, &window).await.unwrap();
+    // An older, fuller observation of the same window (a slow worker) does not undo a newer one.
+    let spent = RateWindow { remaining: 3, resets_at: now + Duration::seconds(40) };
+    store.record_rate_window(user, &spent).await.unwrap();
+    store.record_rate_window(user, &window).await.unwrap();
+    assert_eq!(store.get_rate_window(user).await.unwrap(), Some(spent));
+    assert!(spent.spent_at(now));
+    // The next window replaces it.
+    let next = RateWindow { remaining: 499, resets_at: now + Duration::seconds(100) };
+    store.record_rate_window(user, &next).await.unwrap();
+    assert_eq!(store.get_rate_window(user).await.unwrap(), Some(next));
+    assert_eq!(store.get_rate_window("https://api.calendly.com/users/OTHER").await.unwrap(), None);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -386,4 +490,7 @@ contract!(
     connections_are_per_organization_and_expire,
     settings_merge_without_losing_concurrent_keys,
     fingerprints_and_bookings_read_back_in_bulk_and_in_order,
+    due_integrations_page_through_every_one_of_them,
+    one_active_sync_job_per_organization_and_one_worker_per_turn,
+    rate_windows_keep_the_newest_observation,
 );

@@ -57,6 +57,13 @@ pub fn connection_owner_pk(connection_id: &str) -> String {
     format!("{CONNECTION_PREFIX}{connection_id}")
 }
 pub const CONNECTION_OWNER_SK: &str = "CONN";
+/// The organization's current (or latest) sync job.
+pub const SYNC_JOB_SK: &str = "SYNCJOB";
+/// Calendly's rate-limit window of one Calendly user, shared by every worker.
+pub fn rate_window_pk(user_uri: &str) -> String {
+    format!("CALUSER#{user_uri}")
+}
+pub const RATE_WINDOW_SK: &str = "RATE";
 pub fn oauth_state_pk(state: &str) -> String {
     format!("STATE#{state}")
 }

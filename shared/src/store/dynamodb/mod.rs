@@ -607,26 +607,31 @@ impl IntegrationStore for DynamoStore {
     async fn record_sync(
         &self,
         org: &OrganizationId,
-        synced_at: DateTime<Utc>,
+        synced_at: Option<DateTime<Utc>>,
         next_sync_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         // A plain update: concurrent syncs of one integration must not contend on it. The due
         // index's sort key moves with it (it only counts while the index's hash key is there).
         let at = |t: DateTime<Utc>| item::to_attribute(&serde_json::to_value(t).unwrap_or_default());
+        let mut values = HashMap::from([
+            (":next".to_string(), at(next_sync_at)),
+            (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
+            (":one".to_string(), n(1)),
+        ]);
+        let mut set = "SET next_sync_at = :next, #due = :due".to_string();
+        if let Some(synced_at) = synced_at {
+            set.push_str(", last_synced_at = :last");
+            values.insert(":last".to_string(), at(synced_at));
+        }
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(org_pk(org), INTEGRATION_SK)))
-            .update_expression("SET last_synced_at = :last, next_sync_at = :next, #due = :due ADD item_version :one")
+            .update_expression(format!("{set} ADD item_version :one"))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#due", GSI3.sk)
-            .set_expression_attribute_values(Some(HashMap::from([
-                (":last".to_string(), at(synced_at)),
-                (":next".to_string(), at(next_sync_at)),
-                (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
-                (":one".to_string(), n(1)),
-            ])))
+            .set_expression_attribute_values(Some(values))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
@@ -675,13 +680,18 @@ impl IntegrationStore for DynamoStore {
         Ok(())
     }
 
-    async fn list_due_integrations(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Integration>, StoreError> {
+    async fn list_due_integrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Integration>, StoreError> {
         let query = Query {
             sk_at_most: Some(format!("{:020}#~", now.timestamp_micros())),
             ..Query::index(GSI3, DUE_GSI3PK.to_string())
         };
-        let (items, _) = self.query(query, limit, None).await?;
-        items.iter().map(from_item).collect()
+        let (items, next_cursor) = self.query(query, limit, cursor).await?;
+        Ok(PageOf { items: items.iter().map(from_item).collect::<Result<_, _>>()?, next_cursor })
     }
 }
 
@@ -1046,4 +1056,60 @@ fn connection_from(item: &Item) -> Option<Connection> {
         connected_at: at(get_n(item, "connected_at")?)?,
         expires_at: DateTime::<Utc>::from_timestamp(get_n(item, TTL)?, 0)?,
     })
+}
+
+#[async_trait]
+impl SyncJobStore for DynamoStore {
+    async fn get_sync_job(&self, org: &OrganizationId) -> Result<Option<SyncJob>, StoreError> {
+        self.get(org_pk(org), SYNC_JOB_SK).await?.map(|i| from_item(&i)).transpose()
+    }
+
+    async fn start_sync_job(&self, job: &SyncJob, now: DateTime<Utc>) -> Result<JobStart, StoreError> {
+        // The domain decides; `item_version` makes the read-decide-write atomic.
+        let blocking = std::sync::Mutex::new(None);
+        let created = self
+            .update_versioned(org_pk(&job.organization_id), SYNC_JOB_SK, |_| Vec::new(), |current: Option<SyncJob>| {
+                match current {
+                    Some(current) if !job.may_replace(&current, now) => {
+                        *blocking.lock().unwrap_or_else(|e| e.into_inner()) = Some(current);
+                        Ok(None)
+                    }
+                    _ => Ok(Some((job.clone(), ()))),
+                }
+            })
+            .await?;
+        match (created, blocking.into_inner().unwrap_or_else(|e| e.into_inner())) {
+            (Some(()), _) => Ok(JobStart::Created(job.clone())),
+            (None, Some(current)) => Ok(JobStart::AlreadyActive(current)),
+            (None, None) => Err(StoreError::Corrupt("a sync job was neither created nor found".into())),
+        }
+    }
+
+    async fn update_sync_job(
+        &self,
+        org: &OrganizationId,
+        job_id: &str,
+        change: JobChange<'_>,
+    ) -> Result<Option<SyncJob>, StoreError> {
+        self.update_versioned(org_pk(org), SYNC_JOB_SK, |_| Vec::new(), |current: Option<SyncJob>| {
+            let Some(mut job) = current.filter(|j| j.id == job_id) else { return Ok(None) };
+            Ok(change(&mut job).then(|| (job.clone(), job)))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RateLimitStore for DynamoStore {
+    async fn get_rate_window(&self, user_uri: &str) -> Result<Option<RateWindow>, StoreError> {
+        self.get(rate_window_pk(user_uri), RATE_WINDOW_SK).await?.map(|i| from_item(&i)).transpose()
+    }
+
+    async fn record_rate_window(&self, user_uri: &str, window: &RateWindow) -> Result<(), StoreError> {
+        self.update_versioned(rate_window_pk(user_uri), RATE_WINDOW_SK, |_| Vec::new(), |stored: Option<RateWindow>| {
+            Ok(stored.is_none_or(|stored| window.supersedes(&stored)).then_some((*window, ())))
+        })
+        .await?;
+        Ok(())
+    }
 }

@@ -1,0 +1,314 @@
+//! A sync job: one sync of one integration, queued, then run by workers in slices that each
+//! end at a checkpoint (time budget spent, Calendly's rate-limit window spent, or done).
+//!
+//! Which worker may run a job is decided here and made atomic by the store: a message carries
+//! the job's `turn`; only a message of the current turn may take the lease, and every pause
+//! moves the turn on, so a duplicated or stale SQS message finds nothing to do.
+
+use super::{IntegrationId, OrganizationId};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A job that nobody has touched for this long past its lease or resume time is presumed lost
+/// (its message was never sent, or went to the dead-letter queue): a new job may replace it.
+pub const STALE_AFTER: Duration = Duration::minutes(15);
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncJobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl SyncJobState {
+    /// Queued or running: the job still has work to do.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Queued | Self::Running)
+    }
+}
+
+/// What started a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncTrigger {
+    /// The first sync after a connect.
+    Initial,
+    /// `POST /calendly/sync`.
+    Manual,
+    /// The EventBridge schedule (`sync_interval_minutes`).
+    Scheduled,
+}
+
+/// What a sync did so far (counters only ever grow; a redone page adds nothing twice because
+/// unchanged events and already-recorded bookings count for nothing).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    pub events_seen: u64,
+    pub bookings_new: u64,
+    pub bookings_changed: u64,
+    pub prospects_created: u64,
+    pub notes_added: u64,
+    pub calendly_requests: u64,
+}
+
+/// Where a job resumes: the window is fixed when the job is queued so page tokens stay valid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCheckpoint {
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    /// The token of the page being worked on (`None`: the first page).
+    pub page_token: Option<String>,
+    /// Pages finished so far.
+    pub pages_done: u64,
+    /// `events_seen` when the current page started (a resumed page is counted again from here).
+    pub events_before_page: u64,
+}
+
+/// One sync of one integration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncJob {
+    pub id: String,
+    pub organization_id: OrganizationId,
+    pub integration_id: IntegrationId,
+    pub trigger: SyncTrigger,
+    pub state: SyncJobState,
+    pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    pub report: SyncReport,
+    pub checkpoint: SyncCheckpoint,
+    pub error: Option<String>,
+    /// Only a message of this turn may run the job (see the module doc).
+    pub turn: u64,
+    /// The worker running a slice holds this lease; past it, the slice is presumed dead.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// Paused until Calendly's rate-limit window resets (the message is delayed until then).
+    pub resume_at: Option<DateTime<Utc>>,
+    /// Slices run so far (one per worker invocation that took the lease).
+    pub slices: u32,
+    /// Transient failures (Calendly or the store unreachable) retried so far.
+    pub retries: u32,
+}
+
+/// The queue message that asks a worker to run a job's next slice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncJobMessage {
+    pub organization_id: OrganizationId,
+    pub job_id: String,
+    pub turn: u64,
+}
+
+impl SyncJob {
+    /// A queued job over the window `[window_start, window_end]`.
+    pub fn queued(
+        organization_id: OrganizationId,
+        integration_id: IntegrationId,
+        trigger: SyncTrigger,
+        window_start: DateTime<Utc>,
+        window_end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: super::ids::time_ordered_id(now),
+            organization_id,
+            integration_id,
+            trigger,
+            state: SyncJobState::Queued,
+            queued_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+            report: SyncReport::default(),
+            checkpoint: SyncCheckpoint {
+                window_start,
+                window_end,
+                page_token: None,
+                pages_done: 0,
+                events_before_page: 0,
+            },
+            error: None,
+            turn: 0,
+            lease_until: None,
+            resume_at: None,
+            slices: 0,
+            retries: 0,
+        }
+    }
+
+    /// The message that runs the current turn.
+    pub fn message(&self) -> SyncJobMessage {
+        SyncJobMessage { organization_id: self.organization_id.clone(), job_id: self.id.clone(), turn: self.turn }
+    }
+
+    /// When an active job is presumed lost if nothing touched it.
+    pub fn stale_at(&self) -> DateTime<Utc> {
+        [Some(self.updated_at), self.lease_until, self.resume_at].into_iter().flatten().max().unwrap_or(self.updated_at)
+            + STALE_AFTER
+    }
+
+    /// Whether this job still stands for "a sync is under way" at `now` (a new one must not start).
+    pub fn blocks_new_job(&self, now: DateTime<Utc>) -> bool {
+        self.state.is_active() && now < self.stale_at()
+    }
+
+    /// Whether this new job may take `current`'s place: when nothing is under way, or when it
+    /// is a reconnect's initial sync (the old job's window and page tokens belong to the
+    /// previous connection; its messages become stale with it).
+    pub fn may_replace(&self, current: &SyncJob, now: DateTime<Utc>) -> bool {
+        self.trigger == SyncTrigger::Initial || !current.blocks_new_job(now)
+    }
+
+    /// Takes the lease for one slice if `message` is of the current turn and no live slice
+    /// holds it. Returns whether the caller may run the slice.
+    pub fn claim(&mut self, message: &SyncJobMessage, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> bool {
+        let free = self.lease_until.is_none_or(|l| l <= now);
+        if message.job_id != self.id || message.turn != self.turn || !self.state.is_active() || !free {
+            return false;
+        }
+        self.state = SyncJobState::Running;
+        self.started_at.get_or_insert(now);
+        self.lease_until = Some(lease_until);
+        self.resume_at = None;
+        self.slices += 1;
+        self.updated_at = now;
+        true
+    }
+
+    /// Takes a running slice's counters and checkpoint, if that slice still owns this turn.
+    pub fn record_progress(&mut self, from: &SyncJob) -> bool {
+        let owns = from.id == self.id && from.turn == self.turn && self.state == SyncJobState::Running;
+        if owns {
+            self.report = from.report.clone();
+            self.checkpoint = from.checkpoint.clone();
+            self.updated_at = from.updated_at.max(self.updated_at);
+        }
+        owns
+    }
+
+    /// Ends the slice without finishing: the next turn resumes from the checkpoint, no earlier
+    /// than `resume_at` when given (a rate-limit reset).
+    pub fn pause(&mut self, now: DateTime<Utc>, resume_at: Option<DateTime<Utc>>) {
+        self.turn += 1;
+        self.lease_until = None;
+        self.resume_at = resume_at;
+        self.updated_at = now;
+    }
+
+    /// Ends the job.
+    pub fn finish(&mut self, now: DateTime<Utc>, error: Option<String>) {
+        self.state = if error.is_some() { SyncJobState::Failed } else { SyncJobState::Succeeded };
+        self.error = error;
+        self.turn += 1;
+        self.lease_until = None;
+        self.resume_at = None;
+        self.finished_at = Some(now);
+        self.updated_at = now;
+    }
+
+    /// The API and push representation (`GET /calendly/status` → `sync`, `calendly:sync`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "state": self.state,
+            "trigger": self.trigger,
+            "queued_at": self.queued_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "events_seen": self.report.events_seen,
+            "bookings_new": self.report.bookings_new,
+            "bookings_changed": self.report.bookings_changed,
+            "prospects_created": self.report.prospects_created,
+            "notes_added": self.report.notes_added,
+            "calendly_requests": self.report.calendly_requests,
+            "error": self.error,
+            "waiting_until": self.resume_at,
+            "slices": self.slices,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(now: DateTime<Utc>) -> SyncJob {
+        SyncJob::queued(
+            OrganizationId::new("org"),
+            IntegrationId::new("int"),
+            SyncTrigger::Manual,
+            now - Duration::days(30),
+            now + Duration::days(365),
+            now,
+        )
+    }
+
+    #[test]
+    fn only_a_message_of_the_current_turn_takes_the_lease() {
+        let now = Utc::now();
+        let mut job = job(now);
+        let first = job.message();
+        assert!(job.claim(&first, now, now + Duration::seconds(60)));
+        assert!(!job.clone().claim(&first, now, now + Duration::seconds(60)), "a duplicate finds the lease held");
+        job.pause(now, None);
+        assert!(!job.claim(&first, now, now + Duration::seconds(60)), "a stale turn is refused");
+        assert!(job.claim(&job.message(), now, now + Duration::seconds(60)));
+        assert_eq!(job.slices, 2);
+    }
+
+    #[test]
+    fn a_dead_slice_lease_can_be_taken_over_by_its_redelivered_message() {
+        let now = Utc::now();
+        let mut job = job(now);
+        let message = job.message();
+        assert!(job.claim(&message, now, now + Duration::seconds(60)));
+        assert!(!job.claim(&message, now + Duration::seconds(59), now + Duration::seconds(120)));
+        assert!(job.claim(&message, now + Duration::seconds(61), now + Duration::seconds(120)));
+    }
+
+    #[test]
+    fn a_finished_job_runs_no_more_and_blocks_nothing() {
+        let now = Utc::now();
+        let mut job = job(now);
+        let message = job.message();
+        assert!(job.blocks_new_job(now));
+        job.finish(now, None);
+        assert_eq!(job.state, SyncJobState::Succeeded);
+        assert!(!job.blocks_new_job(now));
+        assert!(!job.claim(&message, now, now + Duration::seconds(60)));
+    }
+
+    #[test]
+    fn an_untouched_job_stops_blocking_once_stale() {
+        let now = Utc::now();
+        let job = job(now);
+        assert!(job.blocks_new_job(now + STALE_AFTER - Duration::seconds(1)));
+        assert!(!job.blocks_new_job(now + STALE_AFTER + Duration::seconds(1)));
+    }
+
+    #[test]
+    fn the_status_shape_names_every_counter() {
+        let value = job(Utc::now()).to_json();
+        for key in [
+            "state",
+            "trigger",
+            "started_at",
+            "finished_at",
+            "events_seen",
+            "bookings_new",
+            "bookings_changed",
+            "prospects_created",
+            "notes_added",
+            "calendly_requests",
+            "error",
+        ] {
+            assert!(value.get(key).is_some(), "{key}");
+        }
+        assert_eq!(value["state"], "queued");
+        assert_eq!(value["trigger"], "manual");
+    }
+}

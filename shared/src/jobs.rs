@@ -1,0 +1,286 @@
+//! Sync jobs as use cases: queue one (connect, `POST /calendly/sync`, the schedule) and run
+//! one slice of one (the worker). A slice claims the job's lease for its turn, runs the engine
+//! until done or out of budget or rate-limited, then either finishes the job or sends the
+//! next turn's message (delayed until Calendly's window resets) *before* saving the pause:
+//! if the save fails, the message of the old turn comes back from the queue and resumes from
+//! the last saved checkpoint; the new turn's message then finds a stale turn and is dropped.
+
+use crate::domain::{Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState, SyncTrigger};
+use crate::push::PushMessage;
+use crate::queue::QueueError;
+use crate::service::{AppError, Services, WebhookCheck};
+use crate::store::{JobStart, StoreError};
+use crate::sync::{SliceEnd, SyncError};
+use crate::tokens::TokenError;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Transient failures (Calendly or the store unreachable) are retried this many times, with
+/// growing delays, before the job fails.
+const MAX_RETRIES: u32 = 5;
+/// The first retry's delay; each next one doubles it.
+const FIRST_RETRY_DELAY: Duration = Duration::from_secs(15);
+/// A slice's lease outlives its deadline by this much: requests in flight at the deadline end.
+const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
+/// Due integrations read per page by one scheduled tick...
+const SCHEDULE_PAGE: usize = 500;
+/// ...and queued at once.
+const SCHEDULE_CONCURRENCY: usize = 16;
+
+/// Why a worker could not finish with a message: the queue must bring it back.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("malformed job message: {0}")]
+    Malformed(String),
+}
+
+/// A queued (or already running) sync.
+#[derive(Clone, Debug)]
+pub struct QueuedSync {
+    pub job: SyncJob,
+    /// False when a job already under way stands for this request.
+    pub created: bool,
+}
+
+impl Services {
+    /// Queues a sync of the organization's integration, or returns the one already under way.
+    pub async fn request_sync(&self, org: &OrganizationId, trigger: SyncTrigger) -> Result<QueuedSync, AppError> {
+        let integration = self.active_integration(org).await?;
+        if integration.needs_reconnect {
+            return Err(TokenError::NeedsReconnect.into());
+        }
+        self.queue_sync(&integration, trigger).await
+    }
+
+    /// Records a queued job, then sends its message; a job the queue refused is failed at once
+    /// so it blocks nothing.
+    pub(crate) async fn queue_sync(
+        &self,
+        integration: &Integration,
+        trigger: SyncTrigger,
+    ) -> Result<QueuedSync, AppError> {
+        let org = &integration.organization_id;
+        let now = self.clock.now();
+        let (start, end) = self.engine.window_at(now);
+        let job = SyncJob::queued(org.clone(), integration.id.clone(), trigger, start, end, now);
+        let job = match self.store.start_sync_job(&job, now).await? {
+            JobStart::AlreadyActive(job) => return Ok(QueuedSync { job, created: false }),
+            JobStart::Created(job) => job,
+        };
+        if let Err(e) = self.queue.send(&[job.message()], Duration::ZERO).await {
+            tracing::error!(organization_id = %org, error = %e, "could not queue a sync job");
+            let reason = e.to_string();
+            self.store
+                .update_sync_job(org, &job.id, &|j| {
+                    j.finish(now, Some(reason.clone()));
+                    true
+                })
+                .await?;
+            return Err(AppError::QueueUnavailable(e.to_string()));
+        }
+        self.pusher.push(org, PushMessage::sync(&job)).await;
+        tracing::info!(organization_id = %org, job_id = %job.id, ?trigger, "sync job queued");
+        Ok(QueuedSync { job, created: true })
+    }
+
+    /// The organization's current or latest sync job.
+    pub async fn current_sync(&self, org: &OrganizationId) -> Result<Option<SyncJob>, AppError> {
+        Ok(self.store.get_sync_job(org).await?)
+    }
+
+    /// One scheduled tick: pages through every due integration, records a job for each
+    /// (unless one is under way), moves its next sync an interval ahead, and queues the jobs
+    /// ten messages a request. Runs no sync itself, so it returns in seconds at any scale.
+    pub async fn run_scheduled_syncs(&self) -> Result<Value, AppError> {
+        let now = self.clock.now();
+        let (mut queued, mut already_running, mut failed) = (0usize, 0usize, Vec::new());
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.store.list_due_integrations(now, SCHEDULE_PAGE, cursor.as_deref()).await?;
+            let outcomes: Vec<(Integration, Result<JobStart, StoreError>)> = futures::stream::iter(page.items)
+                .map(|integration| async move {
+                    let (start, end) = self.engine.window_at(now);
+                    let job = SyncJob::queued(
+                        integration.organization_id.clone(),
+                        integration.id.clone(),
+                        SyncTrigger::Scheduled,
+                        start,
+                        end,
+                        now,
+                    );
+                    let started = self.store.start_sync_job(&job, now).await;
+                    if started.is_ok() {
+                        // Off the due index until its next interval, whether queued now or already running.
+                        let next = now + chrono::Duration::minutes(i64::from(integration.sync_interval_minutes));
+                        if let Err(e) = self.store.record_sync(&integration.organization_id, None, next).await {
+                            tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not move the next sync");
+                        }
+                    }
+                    (integration, started)
+                })
+                .buffer_unordered(SCHEDULE_CONCURRENCY)
+                .collect()
+                .await;
+            let mut jobs = Vec::new();
+            for (integration, started) in outcomes {
+                match started {
+                    Ok(JobStart::Created(job)) => jobs.push(job),
+                    Ok(JobStart::AlreadyActive(_)) => already_running += 1,
+                    Err(e) => {
+                        tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not record a scheduled sync");
+                        failed.push(json!({ "organization_id": integration.organization_id, "error": e.to_string() }));
+                    }
+                }
+            }
+            let messages: Vec<SyncJobMessage> = jobs.iter().map(SyncJob::message).collect();
+            if let Err(e) = self.queue.send(&messages, Duration::ZERO).await {
+                // Nothing will run these: fail them (so they block nothing) and make them due again.
+                for job in &jobs {
+                    let reason = e.to_string();
+                    let _ = self
+                        .store
+                        .update_sync_job(&job.organization_id, &job.id, &|j| {
+                            j.finish(now, Some(reason.clone()));
+                            true
+                        })
+                        .await;
+                    let _ = self.store.record_sync(&job.organization_id, None, now).await;
+                }
+                return Err(AppError::QueueUnavailable(e.to_string()));
+            }
+            queued += jobs.len();
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        tracing::info!(queued, already_running, failed = failed.len(), "scheduled sync tick");
+        Ok(json!({ "queued": queued, "already_running": already_running, "failed": failed }))
+    }
+
+    /// Handles one delivery of the job queue. `Ok` when the queue may forget it (the slice
+    /// ran, or the message was stale or a duplicate); `Err` when it must come back.
+    pub async fn handle_job_delivery(&self, body: &str, deadline: Instant) -> Result<(), JobError> {
+        let message: SyncJobMessage = serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))?;
+        self.run_sync_job(&message, deadline).await
+    }
+
+    /// Runs one slice of the job `message` names, if the message is of the job's current turn
+    /// and no other worker holds the job.
+    pub async fn run_sync_job(&self, message: &SyncJobMessage, deadline: Instant) -> Result<(), JobError> {
+        let org = &message.organization_id;
+        let now = self.clock.now();
+        let slice = chrono::Duration::from_std(deadline.saturating_duration_since(Instant::now())).unwrap_or_default();
+        let lease_until = now + slice + LEASE_MARGIN;
+        let claimed = self.store.update_sync_job(org, &message.job_id, &|j| j.claim(message, now, lease_until)).await?;
+        let Some(mut job) = claimed else {
+            tracing::info!(organization_id = %org, job_id = %message.job_id, turn = message.turn, "stale or duplicate job message dropped");
+            return Ok(());
+        };
+        let turn = job.turn;
+        self.pusher.push(org, PushMessage::sync(&job)).await;
+
+        let integration = match self.store.get_integration(org).await? {
+            Some(i) if i.is_active && i.id == job.integration_id && !i.needs_reconnect => Some(i),
+            Some(i) if i.is_active && i.needs_reconnect => {
+                job.finish(now, Some(AppError::from(TokenError::NeedsReconnect).to_string()));
+                None
+            }
+            _ => {
+                job.finish(now, Some("Calendly was disconnected".into()));
+                None
+            }
+        };
+        let next_delay = match integration {
+            None => None,
+            Some(integration) => {
+                if job.trigger == SyncTrigger::Scheduled && job.slices == 1 {
+                    self.check_webhook(&integration).await;
+                }
+                let outcome = self.engine.run_slice(&mut job, &integration, deadline).await;
+                self.end_slice(&mut job, outcome)
+            }
+        };
+        if let Some(delay) = next_delay {
+            self.queue.send(&[job.message()], delay).await?;
+        }
+        let saved = self
+            .store
+            .update_sync_job(org, &job.id, &|stored| {
+                let ours = stored.turn == turn;
+                if ours {
+                    *stored = job.clone();
+                }
+                ours
+            })
+            .await?;
+        if saved.is_none() {
+            tracing::warn!(organization_id = %org, job_id = %job.id, "the job was replaced while its slice ran");
+            return Ok(());
+        }
+        if job.state == SyncJobState::Succeeded {
+            let interval = self.store.get_integration(org).await?.map_or(30, |i| i.sync_interval_minutes);
+            let finished = job.finished_at.unwrap_or(now);
+            self.store.record_sync(org, Some(finished), finished + chrono::Duration::minutes(i64::from(interval))).await?;
+            tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
+        }
+        self.pusher.push(org, PushMessage::sync(&job)).await;
+        Ok(())
+    }
+
+    /// Decides what follows a slice: finish, or pause with the delay of the next turn.
+    fn end_slice(&self, job: &mut SyncJob, outcome: Result<SliceEnd, SyncError>) -> Option<Duration> {
+        let now = self.clock.now();
+        let to_chrono = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
+        match outcome {
+            Ok(SliceEnd::Finished) => {
+                job.finish(now, None);
+                None
+            }
+            Ok(SliceEnd::OutOfTime) => {
+                job.pause(now, None);
+                Some(Duration::ZERO)
+            }
+            Ok(SliceEnd::RateLimited { retry_after }) => {
+                tracing::info!(job_id = %job.id, retry_after_secs = retry_after.as_secs(), "Calendly's window is spent; the job resumes after the reset");
+                job.pause(now, Some(now + to_chrono(retry_after)));
+                Some(retry_after)
+            }
+            Err(e) => {
+                let error = AppError::from(e);
+                let transient = matches!(error, AppError::CalendlyUnavailable(_) | AppError::StoreBusy);
+                if transient && job.retries < MAX_RETRIES {
+                    let delay = FIRST_RETRY_DELAY * 2u32.pow(job.retries);
+                    job.retries += 1;
+                    tracing::warn!(job_id = %job.id, error = %error, retry = job.retries, "sync slice failed; retrying later");
+                    job.pause(now, Some(now + to_chrono(delay)));
+                    Some(delay)
+                } else {
+                    tracing::warn!(job_id = %job.id, error = %error, "sync job failed");
+                    job.finish(now, Some(error.to_string()));
+                    None
+                }
+            }
+        }
+    }
+
+    /// A subscription Calendly disabled (24 h of failed deliveries) would silently stop
+    /// real-time updates: each scheduled job checks it first and re-creates it if needed.
+    async fn check_webhook(&self, integration: &Integration) {
+        match self.ensure_webhook(integration).await {
+            Ok(WebhookCheck::Created) => {
+                tracing::info!(organization_id = %integration.organization_id, "webhook subscription re-created")
+            }
+            Ok(WebhookCheck::Kept) => {}
+            Err(e) => {
+                tracing::warn!(organization_id = %integration.organization_id, error = %e, "webhook subscription check failed")
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The job queue port: sync jobs go through a queue (SQS on AWS, an embedded one locally), so
+//! long work never rides on an HTTP request or on one function invocation.
+
+pub mod embedded;
+pub mod sqs;
+
+pub use embedded::EmbeddedQueue;
+pub use sqs::SqsQueue;
+
+use crate::domain::SyncJobMessage;
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// SQS delays a message by at most 15 minutes; longer waits are cut to this (the job's
+/// checkpoint makes an early slice harmless: it finds the window spent and pauses again).
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
+/// The queue refused or could not take a message.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the job queue did not take the message: {0}")]
+    Send(String),
+    #[error("the job queue is gone")]
+    Closed,
+}
+
+/// Where sync job messages wait for a worker.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Sends `messages` (any number: adapters batch them), each delivered no sooner than `delay`.
+    async fn send(&self, messages: &[SyncJobMessage], delay: Duration) -> Result<(), QueueError>;
+}
+
+/// A message as a queue delivers it to a worker: its receipt id and its body.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub id: String,
+    pub body: String,
+}
+
+/// The queue of a function that queues no jobs (no `SYNC_QUEUE_URL`): refuses every message.
+#[derive(Debug, Default)]
+pub struct NoQueue;
+
+#[async_trait]
+impl JobQueue for NoQueue {
+    async fn send(&self, _messages: &[SyncJobMessage], _delay: Duration) -> Result<(), QueueError> {
+        Err(QueueError::Send("this function has no SYNC_QUEUE_URL".into()))
+    }
+}
