@@ -56,6 +56,9 @@ pub struct Config {
     /// The longest slice a worker runs one sync job for (`SYNC_JOB_BUDGET_MS`); on Lambda the
     /// invocation's own deadline cuts it shorter.
     pub sync_job_budget: std::time::Duration,
+    /// The first retry delay of a sync job after a transient failure (`SYNC_RETRY_DELAY_MS`);
+    /// each next retry doubles it.
+    pub sync_retry_delay: std::time::Duration,
     /// The SQS queue of sync jobs (`SYNC_QUEUE_URL`); absent locally (the embedded queue).
     pub sync_queue_url: Option<String>,
 }
@@ -122,10 +125,21 @@ impl Config {
             sync_days_ahead: days("SYNC_DAYS_AHEAD", 365)?,
             sync_job_budget: std::time::Duration::from_millis(match get("SYNC_JOB_BUDGET_MS") {
                 None => 100_000,
-                Some(v) => v.parse::<u64>().ok().filter(|ms| (1..=900_000).contains(ms)).ok_or(ConfigError::Invalid {
-                    name: "SYNC_JOB_BUDGET_MS",
-                    reason: "expected milliseconds (1..=900000)".into(),
-                })?,
+                Some(v) => {
+                    v.parse::<u64>().ok().filter(|ms| (1..=900_000).contains(ms)).ok_or(ConfigError::Invalid {
+                        name: "SYNC_JOB_BUDGET_MS",
+                        reason: "expected milliseconds (1..=900000)".into(),
+                    })?
+                }
+            }),
+            sync_retry_delay: std::time::Duration::from_millis(match get("SYNC_RETRY_DELAY_MS") {
+                None => 15_000,
+                Some(v) => {
+                    v.parse::<u64>().ok().filter(|ms| (1..=900_000).contains(ms)).ok_or(ConfigError::Invalid {
+                        name: "SYNC_RETRY_DELAY_MS",
+                        reason: "expected milliseconds (1..=900000)".into(),
+                    })?
+                }
             }),
             sync_queue_url: get("SYNC_QUEUE_URL"),
         })

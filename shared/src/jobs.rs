@@ -1,9 +1,9 @@
 //! Sync jobs as use cases: queue one (connect, `POST /calendly/sync`, the schedule) and run
 //! one slice of one (the worker). A slice claims the job's lease for its turn, runs the engine
-//! until done or out of budget or rate-limited, then either finishes the job or sends the
-//! next turn's message (delayed until Calendly's window resets) *before* saving the pause:
-//! if the save fails, the message of the old turn comes back from the queue and resumes from
-//! the last saved checkpoint; the new turn's message then finds a stale turn and is dropped.
+//! until done, out of budget or rate-limited, then either finishes the job or saves the pause
+//! and sends the next turn's message (delayed until Calendly's window resets). Saved first,
+//! sent second: a worker that dies in between leaves its own message to come back from the
+//! queue, and that message may carry on the paused job (see `SyncJob::claim`).
 
 use crate::domain::{Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState, SyncTrigger};
 use crate::push::PushMessage;
@@ -20,8 +20,6 @@ use tokio::time::Instant;
 /// Transient failures (Calendly or the store unreachable) are retried this many times, with
 /// growing delays, before the job fails.
 const MAX_RETRIES: u32 = 5;
-/// The first retry's delay; each next one doubles it.
-const FIRST_RETRY_DELAY: Duration = Duration::from_secs(15);
 /// A slice's lease outlives its deadline by this much: requests in flight at the deadline end.
 const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
 /// Due integrations read per page by one scheduled tick...
@@ -207,9 +205,6 @@ impl Services {
                 self.end_slice(&mut job, outcome)
             }
         };
-        if let Some(delay) = next_delay {
-            self.queue.send(&[job.message()], delay).await?;
-        }
         let saved = self
             .store
             .update_sync_job(org, &job.id, &|stored| {
@@ -224,10 +219,16 @@ impl Services {
             tracing::warn!(organization_id = %org, job_id = %job.id, "the job was replaced while its slice ran");
             return Ok(());
         }
+        if let Some(delay) = next_delay {
+            // On failure this delivery comes back and carries the paused job on.
+            self.queue.send(&[job.message()], delay).await?;
+        }
         if job.state == SyncJobState::Succeeded {
             let interval = self.store.get_integration(org).await?.map_or(30, |i| i.sync_interval_minutes);
             let finished = job.finished_at.unwrap_or(now);
-            self.store.record_sync(org, Some(finished), finished + chrono::Duration::minutes(i64::from(interval))).await?;
+            self.store
+                .record_sync(org, Some(finished), finished + chrono::Duration::minutes(i64::from(interval)))
+                .await?;
             tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
         }
         self.pusher.push(org, PushMessage::sync(&job)).await;
@@ -256,10 +257,12 @@ impl Services {
                 let error = AppError::from(e);
                 let transient = matches!(error, AppError::CalendlyUnavailable(_) | AppError::StoreBusy);
                 if transient && job.retries < MAX_RETRIES {
-                    let delay = FIRST_RETRY_DELAY * 2u32.pow(job.retries);
+                    let delay = self.job_retry_delay * 2u32.pow(job.retries);
                     job.retries += 1;
                     tracing::warn!(job_id = %job.id, error = %error, retry = job.retries, "sync slice failed; retrying later");
                     job.pause(now, Some(now + to_chrono(delay)));
+                    // Shown while it waits; a later success clears it.
+                    job.error = Some(error.to_string());
                     Some(delay)
                 } else {
                     tracing::warn!(job_id = %job.id, error = %error, "sync job failed");

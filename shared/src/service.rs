@@ -165,6 +165,8 @@ pub struct Services {
     pub frontend_url: Option<String>,
     /// The longest slice a worker runs a sync job for before it checkpoints and re-queues.
     pub job_budget: std::time::Duration,
+    /// The first retry delay of a job after a transient failure.
+    pub job_retry_delay: std::time::Duration,
 }
 
 /// The adapters the use cases drive.
@@ -211,6 +213,7 @@ impl Services {
             webhook_signing_key: config.calendly_webhook_signing_key.clone(),
             frontend_url: config.frontend_url.clone(),
             job_budget: config.sync_job_budget,
+            job_retry_delay: config.sync_retry_delay,
         }
     }
 

@@ -170,15 +170,15 @@ impl SyncEngine {
         let result = self.run_pages(&session, job, integration, deadline, &mut progress).await;
         job.report.calendly_requests += session.requests();
         let (token, _) = self.tokens.access_token(&session, integration).await.unwrap_or((token, 0));
-        if let Some(window) = self.calendly.rate_window(&token) {
-            if let Err(e) = self.store.record_rate_window(user, &window).await {
-                tracing::warn!(error = %e, "could not share the rate-limit window");
-            }
+        if let Some(window) = self.calendly.rate_window(&token)
+            && let Err(e) = self.store.record_rate_window(user, &window).await
+        {
+            tracing::warn!(error = %e, "could not share the rate-limit window");
         }
         match result {
-            Err(SyncError::Calendly(e)) if e.rate_limit_reset().is_some() => {
-                Ok(SliceEnd::RateLimited { retry_after: Duration::from_secs(e.rate_limit_reset().unwrap_or(60).max(1)) })
-            }
+            Err(SyncError::Calendly(e)) if e.rate_limit_reset().is_some() => Ok(SliceEnd::RateLimited {
+                retry_after: Duration::from_secs(e.rate_limit_reset().unwrap_or(60).max(1)),
+            }),
             other => other,
         }
     }
@@ -193,10 +193,14 @@ impl SyncEngine {
     ) -> Result<SliceEnd, SyncError> {
         let org = &integration.organization_id;
         let style = self.store.get_organization(org).await?.note_style();
+        // Every slice gets through at least one page (and one event of it), however small its
+        // budget: a slice that can't make progress would re-queue itself forever.
+        let mut pages_this_slice = 0;
         loop {
-            if Instant::now() >= deadline {
+            if pages_this_slice > 0 && Instant::now() >= deadline {
                 return Ok(SliceEnd::OutOfTime);
             }
+            pages_this_slice += 1;
             let checkpoint = job.checkpoint.clone();
             let query = EventQuery {
                 user_uri: integration.calendly_user_uri.clone(),
@@ -290,7 +294,10 @@ impl SyncEngine {
     /// pushes them to the organization's browsers.
     pub async fn save_progress(&self, job: &SyncJob) {
         let snapshot = job.clone();
-        let saved = self.store.update_sync_job(&job.organization_id, &job.id, &|stored| stored.record_progress(&snapshot)).await;
+        let saved = self
+            .store
+            .update_sync_job(&job.organization_id, &job.id, &|stored| stored.record_progress(&snapshot))
+            .await;
         match saved {
             Ok(Some(_)) => self.pusher.push(&job.organization_id, PushMessage::sync(job)).await,
             Ok(None) => tracing::debug!(job_id = %job.id, "job moved on; progress not saved"),

@@ -6,8 +6,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::push::apigateway::ApiGatewayConnections;
 use crate::push::{ConnectionPusher, NoPushEndpoint, Pusher};
-use crate::secrets::{SecretsManager, StartupError, load_config};
 use crate::queue::{JobQueue, NoQueue, SqsQueue};
+use crate::secrets::{SecretsManager, StartupError, load_config};
 use crate::service::{Adapters, Services};
 use crate::store::{DynamoStore, Store};
 use std::sync::Arc;
@@ -38,8 +38,7 @@ pub async fn services_from_env() -> Result<Services, StartupError> {
         Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url.clone())),
         None => Arc::new(NoQueue),
     };
-    let services =
-        Services::new(&config, Adapters { store, calendly: calendly_client(&config), pusher, queue, clock });
+    let services = Services::new(&config, Adapters { store, calendly: calendly_client(&config), pusher, queue, clock });
     tracing::info!(
         aws_config_ms,
         secret_ms,

@@ -29,7 +29,7 @@ fn services() -> Services {
         &config,
         Adapters {
             store: Arc::new(MemoryStore::new()),
-            calendly: calendly,
+            calendly,
             pusher: Arc::new(NoPushEndpoint),
             queue: Arc::new(shared::queue::NoQueue),
             clock: Arc::new(SystemClock::default()),

@@ -230,7 +230,7 @@ async fn stack(dynamodb: bool, rate_limit_per_minute: u32) -> LocalStack {
             format!("bench-{}", shared::crypto::random_token(6).to_lowercase().replace(['-', '_'], "x")),
         );
     }
-    let simulator = SimConfig { rate_limit_per_minute, ..SimConfig::default() };
+    let simulator = SimConfig { rate_limit: rate_limit_per_minute, ..SimConfig::default() };
     LocalStack::start(StackOptions { env, simulator, ..Default::default() }).await.expect("the local stack starts")
 }
 

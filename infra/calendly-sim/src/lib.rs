@@ -23,8 +23,11 @@ pub struct SimConfig {
     pub client_secret: String,
     /// The app-wide webhook signing key deliveries are signed with.
     pub webhook_signing_key: String,
-    /// Requests per user per minute before 429 (Calendly: 500 on paid plans, 50 on Free).
-    pub rate_limit_per_minute: u32,
+    /// Requests per user per window before 429 (Calendly: 500 a minute on paid plans, 50 on Free).
+    pub rate_limit: u32,
+    /// The rate-limit window: Calendly's is a minute. Tests shorten it to exercise many windows
+    /// quickly; the benchmarks keep the minute.
+    pub rate_window: std::time::Duration,
 }
 
 impl Default for SimConfig {
@@ -33,7 +36,8 @@ impl Default for SimConfig {
             client_id: "sim-client-id".into(),
             client_secret: "sim-client-secret".into(),
             webhook_signing_key: "sim-webhook-signing-key".into(),
-            rate_limit_per_minute: 500,
+            rate_limit: 500,
+            rate_window: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -318,14 +318,17 @@ impl SimState {
         (t.expires_at > self.now()).then(|| t.user_uuid.clone())
     }
 
-    /// Counts a request against the user's minute; returns (limit, remaining, reset secs) or 429.
-    pub fn rate_limit(&mut self, user: &str, limit: u32) -> Result<(u32, u32, i64), i64> {
+    /// Counts a request against the user's window (real time, like Calendly's minute); returns
+    /// (limit, remaining, reset secs) or 429. The reset is whole seconds rounded down, as
+    /// Calendly sends it.
+    pub fn rate_limit(&mut self, user: &str, limit: u32, length: std::time::Duration) -> Result<(u32, u32, i64), i64> {
         let now = Utc::now();
+        let length = Duration::from_std(length).unwrap_or(Duration::minutes(1));
         let window = self.rate_windows.entry(user.to_string()).or_insert((now, 0));
-        if now - window.0 >= Duration::minutes(1) {
+        if now - window.0 >= length {
             *window = (now, 0);
         }
-        let reset = (window.0 + Duration::minutes(1) - now).num_seconds().max(1);
+        let reset = (window.0 + length - now).num_seconds().max(0);
         if self.forced_429 > 0 {
             self.forced_429 -= 1;
             return Err(1);

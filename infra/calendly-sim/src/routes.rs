@@ -140,7 +140,7 @@ async fn gate(sim: &Shared, headers: &HeaderMap, kind: &str) -> Result<(String, 
     let Some(user) = state.authenticate(token) else {
         return Err(error(StatusCode::UNAUTHORIZED, "Unauthenticated", "The access token is invalid"));
     };
-    match state.rate_limit(&user, sim.config.rate_limit_per_minute) {
+    match state.rate_limit(&user, sim.config.rate_limit, sim.config.rate_window) {
         Ok((limit, remaining, reset)) => Ok((
             user,
             [
@@ -154,7 +154,7 @@ async fn gate(sim: &Shared, headers: &HeaderMap, kind: &str) -> Result<(String, 
             let mut response =
                 error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", "You have exceeded the rate limit");
             let headers = response.headers_mut();
-            headers.insert("x-ratelimit-limit", sim.config.rate_limit_per_minute.into());
+            headers.insert("x-ratelimit-limit", sim.config.rate_limit.into());
             headers.insert("x-ratelimit-remaining", 0.into());
             headers.insert("x-ratelimit-reset", reset.into());
             Err(response)

@@ -69,7 +69,11 @@ pub async fn create_queue(client: &aws_sdk_sqs::Client, name: &str) -> Result<St
 }
 
 /// An SQS client for `endpoint` with local credentials unless real ones are given.
-pub fn sqs_client(endpoint: Option<&str>, region: Option<&str>, credentials: Option<(String, String)>) -> aws_sdk_sqs::Client {
+pub fn sqs_client(
+    endpoint: Option<&str>,
+    region: Option<&str>,
+    credentials: Option<(String, String)>,
+) -> aws_sdk_sqs::Client {
     use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
     let (key, secret) = credentials.unwrap_or_else(|| ("local".into(), "local".into()));
     let mut builder = aws_sdk_sqs::Config::builder()

@@ -2,8 +2,11 @@
 //! end at a checkpoint (time budget spent, Calendly's rate-limit window spent, or done).
 //!
 //! Which worker may run a job is decided here and made atomic by the store: a message carries
-//! the job's `turn`; only a message of the current turn may take the lease, and every pause
-//! moves the turn on, so a duplicated or stale SQS message finds nothing to do.
+//! the job's `turn`, and every pause moves the turn on. A message of the current turn may take
+//! the lease; so may one of the turn just before, while nobody holds the lease: that is the
+//! message whose worker saved its pause but died (or failed to queue the next turn) before the
+//! queue forgot it; SQS brings it back and it carries the job on. Either way one claim wins per
+//! turn, so duplicated or older messages find nothing to do and the job runs as one chain.
 
 use super::{IntegrationId, OrganizationId};
 use chrono::{DateTime, Duration, Utc};
@@ -167,7 +170,9 @@ impl SyncJob {
     /// holds it. Returns whether the caller may run the slice.
     pub fn claim(&mut self, message: &SyncJobMessage, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> bool {
         let free = self.lease_until.is_none_or(|l| l <= now);
-        if message.job_id != self.id || message.turn != self.turn || !self.state.is_active() || !free {
+        let current = message.turn == self.turn;
+        let adopts_pause = message.turn + 1 == self.turn && self.lease_until.is_none();
+        if message.job_id != self.id || !(current || adopts_pause) || !self.state.is_active() || !free {
             return false;
         }
         self.state = SyncJobState::Running;
@@ -248,16 +253,36 @@ mod tests {
     }
 
     #[test]
-    fn only_a_message_of_the_current_turn_takes_the_lease() {
+    fn one_claim_per_turn_and_stale_turns_are_refused() {
         let now = Utc::now();
+        let lease = now + Duration::seconds(60);
         let mut job = job(now);
         let first = job.message();
-        assert!(job.claim(&first, now, now + Duration::seconds(60)));
-        assert!(!job.clone().claim(&first, now, now + Duration::seconds(60)), "a duplicate finds the lease held");
+        assert!(job.claim(&first, now, lease));
+        assert!(!job.clone().claim(&first, now, lease), "a duplicate finds the lease held");
         job.pause(now, None);
-        assert!(!job.claim(&first, now, now + Duration::seconds(60)), "a stale turn is refused");
-        assert!(job.claim(&job.message(), now, now + Duration::seconds(60)));
-        assert_eq!(job.slices, 2);
+        let second = job.message();
+        assert!(job.claim(&second, now, lease));
+        assert!(!job.clone().claim(&first, now, lease), "the previous turn can't take a held lease");
+        job.pause(now, None);
+        assert!(!job.clone().claim(&first, now, lease), "a message two turns old is stale");
+        assert!(job.claim(&job.message(), now, lease));
+        assert_eq!(job.slices, 3);
+    }
+
+    #[test]
+    fn the_previous_turn_carries_on_a_pause_whose_next_message_was_lost() {
+        let now = Utc::now();
+        let lease = now + Duration::seconds(60);
+        let mut job = job(now);
+        let first = job.message();
+        assert!(job.claim(&first, now, lease));
+        job.pause(now, None);
+        // The next turn's message never got sent; SQS redelivers the first one.
+        let mut adopted = job.clone();
+        assert!(adopted.claim(&first, now, lease));
+        // Had it been sent after all, it now finds the lease held: still one chain.
+        assert!(!adopted.claim(&job.message(), now, lease));
     }
 
     #[test]

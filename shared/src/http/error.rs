@@ -48,9 +48,12 @@ impl IntoResponse for ApiError {
                     (StatusCode::SERVICE_UNAVAILABLE, "calendly_rate_limited", e.to_string(), Some(*retry_after_secs))
                 }
                 AppError::StoreBusy => (StatusCode::SERVICE_UNAVAILABLE, "store_busy", e.to_string(), Some(1)),
-                AppError::QueueUnavailable(_) => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable", "the sync queue is unavailable; retry shortly".into(), Some(5))
-                }
+                AppError::QueueUnavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "queue_unavailable",
+                    "the sync queue is unavailable; retry shortly".into(),
+                    Some(5),
+                ),
                 AppError::Internal(detail) => {
                     // Logged once here, inside the request span; the caller gets no internals.
                     tracing::error!(error = %detail, "internal error");

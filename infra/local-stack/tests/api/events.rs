@@ -60,13 +60,16 @@ async fn the_oauth_callback_and_sync_sample_events_connect_and_sync() {
         .replace("REPLACED-BY-TESTS-WITH-A-STATE", &state);
     let (status, body) = run_http_event(&app, "oauth-callback", &callback).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["sync"]["bookings_new"], 1);
+    assert_eq!(body["sync"]["state"], "queued", "the callback queues the initial sync and answers at once");
+    assert_eq!(app.wait_for_sync("org-a").await["bookings_new"], 1);
 
     let sync = sample("sync-manual.json").replace("REPLACED-BY-TESTS-WITH-A-FRESH-JWT", &app.token("org-a"));
     let (status, body) = run_http_event(&app, "sync-manual", &sync).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["bookings_new"], 0);
-    assert_eq!(body["events_seen"], 1);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["trigger"], "manual");
+    let ended = app.wait_for_sync("org-a").await;
+    assert_eq!(ended["bookings_new"], 0);
+    assert_eq!(ended["events_seen"], 1);
 }
 
 #[tokio::test]
@@ -80,6 +83,40 @@ async fn the_scheduled_sample_event_runs_the_due_syncs() {
     let event: serde_json::Value = serde_json::from_str(&sample("sync-scheduled.json")).unwrap();
     assert_eq!(event["detail-type"], "Scheduled Event");
     let run = app.stack.services.run_scheduled_syncs().await.unwrap();
-    assert_eq!(run["synced"], 1);
+    assert_eq!(run["queued"], 1);
+    assert_eq!(app.wait_for_sync("org-a").await["trigger"], "scheduled");
     assert_eq!(app.prospects("org-a").await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_sync_worker_sample_event_runs_its_job_and_reports_the_malformed_record() {
+    let app = TestApp::spawn().await;
+    let host = app.host("Camille Martin");
+    app.connect("org-a", &host).await;
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", crate::helpers::in_days(2));
+    // A job recorded as queued whose message is the sample's first record.
+    let services = &app.stack.services;
+    let org = OrganizationId::new("org-a");
+    let integration = services.store.get_integration(&org).await.unwrap().unwrap();
+    let now = chrono::Utc::now();
+    let (start, end) = services.engine.window_at(now);
+    let job = shared::domain::SyncJob::queued(
+        org.clone(),
+        integration.id,
+        shared::domain::SyncTrigger::Manual,
+        start,
+        end,
+        now,
+    );
+    services.store.start_sync_job(&job, now).await.unwrap();
+
+    let event: aws_lambda_events::sqs::SqsEvent =
+        serde_json::from_str(&sample("sync-worker.json").replace("REPLACED-BY-TESTS-WITH-A-JOB-ID", &job.id)).unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let response = sync_worker::handle(services, event, deadline).await;
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, vec!["2e1424d4-f796-459a-8184-9c92662be6da"], "only the malformed record comes back");
+    let ended = services.store.get_sync_job(&org).await.unwrap().unwrap();
+    assert_eq!(ended.state, shared::domain::SyncJobState::Succeeded);
+    assert_eq!(ended.report.bookings_new, 1);
 }

@@ -5,6 +5,7 @@ mod helpers;
 mod auth;
 mod connect;
 mod events;
+mod jobs;
 mod organization;
 mod prospects;
 mod realtime;

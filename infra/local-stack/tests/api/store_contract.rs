@@ -3,16 +3,14 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
+use shared::calendly::RateWindow;
 use shared::crypto::Sealed;
 use shared::domain::booking::{self, BookingPlan, Known, ProspectChange};
 use shared::domain::{
     BookingSnapshot, BookingStatus, Email, Integration, IntegrationId, NoteStyle, NotificationId, OAuthState,
     OrganizationId, Prospect, ProspectId, SyncJob, SyncJobState, SyncTrigger, UserId,
 };
-use shared::calendly::RateWindow;
-use shared::store::{
-    CommitConflict, CommitError, Connection, JobStart, ProspectPatch, Store, StoreError, TokenUpdate,
-};
+use shared::store::{CommitConflict, CommitError, Connection, JobStart, ProspectPatch, Store, StoreError, TokenUpdate};
 use std::sync::Arc;
 
 fn org(name: &str) -> OrganizationId {
@@ -208,7 +206,10 @@ async fn integrations_are_found_by_id_user_and_due_time(store: Arc<dyn Store>) {
     assert_eq!(store.list_due_integrations(now + Duration::minutes(31), 100, None).await.unwrap().items.len(), 1);
     // The scheduler moves only the next sync: the last one stays as it was.
     store.record_sync(&a, None, now + Duration::minutes(60)).await.unwrap();
-    assert_eq!(store.get_integration(&a).await.unwrap().unwrap().last_synced_at.map(|t| t.timestamp()), Some(now.timestamp()));
+    assert_eq!(
+        store.get_integration(&a).await.unwrap().unwrap().last_synced_at.map(|t| t.timestamp()),
+        Some(now.timestamp())
+    );
     assert!(store.list_due_integrations(now + Duration::minutes(31), 100, None).await.unwrap().items.is_empty());
 
     assert_eq!(store.get_integration_by_id(&IntegrationId::new("int-b")).await.unwrap().unwrap().organization_id, b);
@@ -363,7 +364,10 @@ async fn fingerprints_and_bookings_read_back_in_bulk_and_in_order(store: Arc<dyn
 async fn due_integrations_page_through_every_one_of_them(store: Arc<dyn Store>) {
     let now = Utc::now();
     for i in 0..25 {
-        store.save_connected_integration(integration(&org(&format!("org-{i:02}")), &format!("int-{i:02}"))).await.unwrap();
+        store
+            .save_connected_integration(integration(&org(&format!("org-{i:02}")), &format!("int-{i:02}")))
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -386,7 +390,14 @@ async fn due_integrations_page_through_every_one_of_them(store: Arc<dyn Store>) 
 }
 
 fn sync_job(o: &OrganizationId, trigger: SyncTrigger, now: DateTime<Utc>) -> SyncJob {
-    SyncJob::queued(o.clone(), IntegrationId::new("int"), trigger, now - Duration::days(30), now + Duration::days(365), now)
+    SyncJob::queued(
+        o.clone(),
+        IntegrationId::new("int"),
+        trigger,
+        now - Duration::days(30),
+        now + Duration::days(365),
+        now,
+    )
 }
 
 async fn one_active_sync_job_per_organization_and_one_worker_per_turn(store: Arc<dyn Store>) {
@@ -406,7 +417,10 @@ async fn one_active_sync_job_per_organization_and_one_worker_per_turn(store: Arc
     let claims = futures::future::join_all((0..20).map(|_| {
         let (store, message, o) = (store.clone(), message.clone(), o.clone());
         async move {
-            store.update_sync_job(&o, &message.job_id, &|j| j.claim(&message, now, now + Duration::seconds(60))).await.unwrap()
+            store
+                .update_sync_job(&o, &message.job_id, &|j| j.claim(&message, now, now + Duration::seconds(60)))
+                .await
+                .unwrap()
         }
     }))
     .await;
@@ -421,15 +435,39 @@ async fn one_active_sync_job_per_organization_and_one_worker_per_turn(store: Arc
     assert!(store.update_sync_job(&o, &first.id, &|j| j.record_progress(&snapshot)).await.unwrap().is_some());
     running.pause(now, None);
     let paused = running.clone();
-    store.update_sync_job(&o, &first.id, &|j| { *j = paused.clone(); true }).await.unwrap();
-    assert!(store.update_sync_job(&o, &first.id, &|j| j.claim(&message, now, now + Duration::seconds(60))).await.unwrap().is_none());
-    let resumed = store.update_sync_job(&o, &first.id, &|j| j.claim(&paused.message(), now, now + Duration::seconds(60))).await.unwrap().unwrap();
+    store
+        .update_sync_job(&o, &first.id, &|j| {
+            *j = paused.clone();
+            true
+        })
+        .await
+        .unwrap();
+    let resumed = store
+        .update_sync_job(&o, &first.id, &|j| j.claim(&paused.message(), now, now + Duration::seconds(60)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .update_sync_job(&o, &first.id, &|j| j.claim(&message, now, now + Duration::seconds(60)))
+            .await
+            .unwrap()
+            .is_none(),
+        "the previous turn's message finds the lease held"
+    );
     assert_eq!(resumed.report.events_seen, 42);
     assert_eq!(resumed.checkpoint.page_token.as_deref(), Some("page-2"));
 
     // Finished, it blocks nothing; a reconnect's initial job replaces even an active one.
     let done = resumed.clone();
-    store.update_sync_job(&o, &first.id, &|j| { *j = done.clone(); j.finish(now, None); true }).await.unwrap();
+    store
+        .update_sync_job(&o, &first.id, &|j| {
+            *j = done.clone();
+            j.finish(now, None);
+            true
+        })
+        .await
+        .unwrap();
     let third = sync_job(&o, SyncTrigger::Manual, now);
     assert!(matches!(store.start_sync_job(&third, now).await.unwrap(), JobStart::Created(_)));
     let initial = sync_job(&o, SyncTrigger::Initial, now);

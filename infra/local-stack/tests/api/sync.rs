@@ -200,10 +200,31 @@ async fn twenty_concurrent_syncs_give_one_prospect_per_email_and_one_note_per_bo
     }
     app.sim.seed_bookings(&host, specs);
 
+    // Twenty clicks at once: one job stands for all of them, and each booking is new once.
     let syncs = (0..20).map(|_| app.post("/calendly/sync", "org-a", json!({})));
     let replies = futures::future::join_all(syncs).await;
-    let new: u64 = replies.into_iter().map(|r| r.expect(200)["bookings_new"].as_u64().unwrap()).sum();
-    assert_eq!(new, 10, "each booking is new exactly once across all syncs");
+    let ids: std::collections::BTreeSet<String> =
+        replies.into_iter().map(|r| r.expect(202)["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 1, "one job, whatever the number of requests");
+    let ended = app.wait_for_sync("org-a").await;
+    assert_eq!(ended["state"], "succeeded");
+    assert_eq!(ended["bookings_new"], 10, "each booking is new exactly once");
+    // A second job over the same bookings, with duplicated deliveries of its message, adds nothing.
+    let second = app.post("/calendly/sync", "org-a", json!({})).await.expect(202);
+    let message = shared::domain::SyncJobMessage {
+        organization_id: shared::domain::OrganizationId::new("org-a"),
+        job_id: second["id"].as_str().unwrap().to_string(),
+        turn: 0,
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let duplicates = (0..5).map(|_| app.stack.services.run_sync_job(&message, deadline));
+    for result in futures::future::join_all(duplicates).await {
+        result.expect("a duplicate delivery is handled, not failed");
+    }
+    let ended = app.wait_for_sync("org-a").await;
+    assert_eq!(ended["id"], second["id"]);
+    assert_eq!(ended["bookings_new"], 0);
+    assert_eq!(ended["slices"], 1, "duplicated messages ran one slice");
 
     let prospects = app.prospects("org-a").await;
     assert_eq!(prospects.len(), 5);
@@ -220,12 +241,22 @@ async fn concurrent_syncs_after_the_token_expired_refresh_once_and_stay_healthy(
     app.advance_clocks(chrono::Duration::hours(3));
     let refreshes_before = app.sim.request_count("token");
 
-    let syncs = (0..20).map(|_| app.post("/calendly/sync", "org-a", json!({})));
-    for reply in futures::future::join_all(syncs).await {
-        reply.expect(200);
-    }
+    // Twenty workers (a sync slice, webhook checks, disconnect...) want a token at once.
+    let services = &app.stack.services;
+    let integration =
+        services.store.get_integration(&shared::domain::OrganizationId::new("org-a")).await.unwrap().unwrap();
+    let wants = (0..20).map(|_| {
+        let integration = integration.clone();
+        async move {
+            let session = services.engine.session(std::time::Duration::ZERO);
+            services.engine.tokens().access_token(&session, &integration).await.map(|(token, _)| token)
+        }
+    });
+    let tokens: std::collections::BTreeSet<String> =
+        futures::future::join_all(wants).await.into_iter().map(|t| t.expect("a token")).collect();
+    assert_eq!(tokens.len(), 1, "everyone got the one new token");
     assert_eq!(app.sim.refused_refresh_count(), 0, "no refresh token was used twice");
-    assert_eq!(app.sim.request_count("token") - refreshes_before, 1, "one refresh for twenty syncs");
+    assert_eq!(app.sim.request_count("token") - refreshes_before, 1, "one refresh for twenty callers");
     let status = app.get("/calendly/status", "org-a").await.expect(200);
     assert_eq!(status["needs_reconnect"], false);
     assert_eq!(status["connected"], true);
@@ -259,29 +290,70 @@ async fn a_dead_refresh_token_marks_the_integration_for_reconnection() {
         .unwrap();
     app.advance_clocks(chrono::Duration::hours(3));
 
+    app.post("/calendly/sync", "org-a", json!({})).await.expect(202);
+    let ended = app.wait_for_sync("org-a").await;
+    assert_eq!(ended["state"], "failed");
+    assert!(ended["error"].as_str().unwrap().contains("reconnect"), "{ended}");
+    let status = app.get("/calendly/status", "org-a").await.expect(200);
+    assert_eq!(status["needs_reconnect"], true);
     let reply = app.post("/calendly/sync", "org-a", json!({})).await;
     assert_eq!(reply.status.as_u16(), 409);
     assert_eq!(reply.error_code(), "calendly_needs_reconnect");
-    let status = app.get("/calendly/status", "org-a").await.expect(200);
-    assert_eq!(status["needs_reconnect"], true);
     // Reconnecting heals it.
     app.connect("org-a", &host).await;
     assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["needs_reconnect"], false);
 }
 
+/// A stack whose jobs retry transient failures after 300 ms (instead of 15 s).
+async fn quick_retry_app() -> TestApp {
+    let env = HashMap::from([("SYNC_RETRY_DELAY_MS".to_string(), "300".to_string())]);
+    TestApp::spawn_with(StackOptions { env, ..Default::default() }).await
+}
+
 #[tokio::test]
-async fn calendly_down_during_a_sync_is_a_502_and_loses_nothing() {
-    let app = TestApp::spawn().await;
+async fn calendly_down_during_a_sync_is_retried_by_the_job_and_loses_nothing() {
+    let app = quick_retry_app().await;
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
     app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(3));
     app.sim.set_unavailable(true);
-    let reply = app.post("/calendly/sync", "org-a", json!({})).await;
-    assert_eq!(reply.status.as_u16(), 502);
-    assert_eq!(reply.error_code(), "calendly_unavailable");
+    let queued = app.post("/calendly/sync", "org-a", json!({})).await.expect(202);
+    // The job waits for its retry and says why.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let sync = app.get("/calendly/status", "org-a").await.expect(200)["sync"].clone();
+        if sync["error"].as_str().is_some_and(|e| e.contains("unreachable")) {
+            assert_eq!(sync["state"], "running");
+            assert!(sync["waiting_until"].is_string(), "{sync}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the job never reported the outage: {sync}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["needs_reconnect"], false);
     app.sim.set_unavailable(false);
-    assert_eq!(app.sync("org-a").await["bookings_new"], 1);
+    let ended = app.wait_for_sync("org-a").await;
+    assert_eq!(ended["id"], queued["id"], "the same job carried on");
+    assert_eq!(ended["state"], "succeeded");
+    assert_eq!(ended["error"], serde_json::Value::Null);
+    assert_eq!(ended["bookings_new"], 1);
+}
+
+#[tokio::test]
+async fn calendly_down_for_good_fails_the_job_after_its_retries() {
+    let app = quick_retry_app().await;
+    let host = app.host("Camille Martin");
+    app.connect("org-a", &host).await;
+    app.sim.set_unavailable(true);
+    app.post("/calendly/sync", "org-a", json!({})).await.expect(202);
+    // 5 retries: 0.3 + 0.6 + 1.2 + 2.4 + 4.8 s.
+    let ended = app.wait_for_sync_within("org-a", std::time::Duration::from_secs(30)).await;
+    assert_eq!(ended["state"], "failed");
+    assert!(ended["error"].as_str().unwrap().contains("unreachable"), "{ended}");
+    // A failed job blocks nothing: the next request queues a new one.
+    app.sim.set_unavailable(false);
+    let next = app.sync("org-a").await;
+    assert_ne!(next["id"], ended["id"]);
 }
 
 #[tokio::test]
@@ -297,15 +369,26 @@ async fn a_rate_limited_sync_waits_for_the_reset_and_completes() {
 }
 
 #[tokio::test]
-async fn a_persistently_rate_limited_sync_is_a_503_with_retry_after() {
+async fn a_persistently_rate_limited_sync_waits_in_the_queue_instead_of_failing() {
     let app = TestApp::spawn().await;
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
     app.sim.rate_limit_next(1000);
-    let reply = app.post("/calendly/sync", "org-a", json!({})).await;
-    assert_eq!(reply.status.as_u16(), 503);
-    assert_eq!(reply.error_code(), "calendly_rate_limited");
-    assert!(reply.headers.contains_key("retry-after"));
+    let queued = app.post("/calendly/sync", "org-a", json!({})).await.expect(202);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let sync = app.get("/calendly/status", "org-a").await.expect(200)["sync"].clone();
+        if sync["waiting_until"].is_string() {
+            assert_eq!(sync["state"], "running");
+            assert_eq!(sync["id"], queued["id"]);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the job never paused: {sync}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Asking again while it waits returns that job: no second job, no extra requests.
+    let again = app.post("/calendly/sync", "org-a", json!({})).await.expect(202);
+    assert_eq!(again["id"], queued["id"]);
 }
 
 #[tokio::test]
@@ -327,11 +410,17 @@ async fn the_schedule_syncs_due_integrations_only() {
     app.seed(&b, "Jane Roe", "jane@example.com", "Découverte 30min", in_days(3));
 
     let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
-    assert_eq!(run["synced"], 0, "nothing is due yet");
+    assert_eq!(run["queued"], 0, "nothing is due yet");
     app.advance_clocks(chrono::Duration::minutes(31));
     let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
-    assert_eq!(run["synced"], 1);
+    assert_eq!(run["queued"], 1);
+    let ended = app.wait_for_sync("org-a").await;
+    assert_eq!(ended["trigger"], "scheduled");
+    assert_eq!(ended["state"], "succeeded");
     assert_eq!(app.prospects("org-a").await.len(), 1);
+    // Queued once: the next tick finds nothing due until the next interval.
+    let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
+    assert_eq!(run["queued"], 0);
     assert_eq!(app.prospects("org-b").await.len(), 0, "auto-sync is off for B");
 }
 

@@ -10,6 +10,20 @@ fn template() -> Value {
     serde_norway::from_str(&text).unwrap()
 }
 
+/// A short-form intrinsic (`!GetAtt X.Arn`, `!Ref X`) as `("GetAtt", "X.Arn")`.
+fn intrinsic(v: &Value) -> Option<(String, String)> {
+    match v {
+        Value::Tagged(tagged) => {
+            Some((tagged.tag.to_string().trim_start_matches('!').to_string(), tagged.value.as_str()?.to_string()))
+        }
+        _ => None,
+    }
+}
+
+fn get_att(target: &str) -> Option<(String, String)> {
+    Some(("GetAtt".to_string(), target.to_string()))
+}
+
 fn str_of(v: &Value) -> String {
     v.as_str().map(String::from).unwrap_or_else(|| panic!("expected a string, got {v:?}"))
 }
@@ -128,4 +142,62 @@ fn no_policy_grants_a_wildcard_resource() {
             }
         }
     }
+}
+
+#[test]
+fn sync_jobs_run_from_a_queue_with_partial_failures_a_dead_letter_queue_and_an_alarm() {
+    let t = template();
+    let resources = &t["Resources"];
+    let (_, worker) =
+        functions(&t).into_iter().find(|(name, _)| name == "sync-worker").expect("a sync-worker function");
+    let jobs = &worker["Properties"]["Events"]["Jobs"];
+    assert_eq!(jobs["Type"], "SQS");
+    assert_eq!(intrinsic(&jobs["Properties"]["Queue"]), get_att("SyncJobQueue.Arn"));
+    assert_eq!(jobs["Properties"]["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    assert!(jobs["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_u64().unwrap() >= 2);
+
+    let queue = &resources["SyncJobQueue"]["Properties"];
+    let visibility = queue["VisibilityTimeout"].as_i64().unwrap();
+    let worker_timeout = worker["Properties"]["Timeout"].as_i64().unwrap();
+    assert!(visibility > worker_timeout, "a message must not come back while its slice may still run");
+    assert_eq!(visibility, i64::from(local_stack::jobs::VISIBILITY_TIMEOUT_SECS), "the local queue behaves the same");
+    assert!(
+        (worker_timeout as u64) > sync_worker::DEADLINE_MARGIN.as_secs(),
+        "a slice has time left once it stops before the deadline"
+    );
+    assert_eq!(intrinsic(&queue["RedrivePolicy"]["deadLetterTargetArn"]), get_att("SyncJobDeadLetterQueue.Arn"));
+    assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 2);
+    let alarm = &resources["SyncJobDeadLetterAlarm"]["Properties"];
+    assert_eq!(alarm["Namespace"], "AWS/SQS");
+    assert_eq!(alarm["MetricName"], "ApproximateNumberOfMessagesVisible");
+    assert_eq!(intrinsic(&alarm["Dimensions"][0]["Value"]), get_att("SyncJobDeadLetterQueue.QueueName"));
+    assert_eq!(alarm["Threshold"], 0);
+}
+
+#[test]
+fn only_the_functions_that_queue_jobs_may_send_to_the_queue() {
+    let t = template();
+    let mut senders = BTreeSet::new();
+    for (name, f) in functions(&t) {
+        let mut sends = false;
+        for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
+            for statement in policy["Statement"].as_sequence().unwrap() {
+                let actions: Vec<String> = statement["Action"].as_sequence().unwrap().iter().map(str_of).collect();
+                if actions.iter().any(|a| a.starts_with("sqs:")) {
+                    assert_eq!(actions, vec!["sqs:SendMessage".to_string()], "{name} may only send");
+                    assert_eq!(intrinsic(&statement["Resource"]), get_att("SyncJobQueue.Arn"), "{name}");
+                    sends = true;
+                }
+            }
+        }
+        let has_url = intrinsic(&f["Properties"]["Environment"]["Variables"]["SYNC_QUEUE_URL"])
+            == Some(("Ref".to_string(), "SyncJobQueue".to_string()));
+        assert_eq!(sends, has_url, "{name}: SYNC_QUEUE_URL and sqs:SendMessage go together");
+        if sends {
+            senders.insert(name);
+        }
+    }
+    let expected: BTreeSet<String> =
+        ["oauth-callback", "sync-manual", "sync-scheduled", "sync-worker"].into_iter().map(String::from).collect();
+    assert_eq!(senders, expected);
 }

@@ -76,9 +76,8 @@ async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note(app: TestApp) {
             .body(body.clone())
             .send()
     });
-    let sync = app.post("/calendly/sync", "org-a", serde_json::json!({}));
-    let (replies, sync) = futures::join!(futures::future::join_all(deliveries), sync);
-    sync.expect(200);
+    let sync = app.sync("org-a");
+    let (replies, _) = futures::join!(futures::future::join_all(deliveries), sync);
     for r in replies {
         assert_eq!(r.unwrap().status().as_u16(), 200);
     }
@@ -214,14 +213,17 @@ async fn the_schedule_recreates_a_disabled_subscription_and_keeps_a_working_one(
     let (app, host, _) = connected_app().await;
     let original = app.sim.webhook_subscriptions(&host)[0].0.clone();
     app.advance_clocks(chrono::Duration::minutes(31));
+    // Each scheduled job checks the subscription before it syncs.
     let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
-    assert_eq!(run["webhooks_recreated"], 0);
+    assert_eq!(run["queued"], 1);
+    assert_eq!(app.wait_for_sync("org-a").await["trigger"], "scheduled");
     assert_eq!(app.sim.webhook_subscriptions(&host)[0].0, original, "a working subscription is never replaced");
 
     app.sim.disable_webhook_subscriptions(&host);
     app.advance_clocks(chrono::Duration::minutes(31));
     let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
-    assert_eq!(run["webhooks_recreated"], 1);
+    assert_eq!(run["queued"], 1);
+    assert_eq!(app.wait_for_sync("org-a").await["state"], "succeeded");
     let subscriptions = app.sim.webhook_subscriptions(&host);
     assert_eq!(subscriptions.len(), 1);
     assert_ne!(subscriptions[0].0, original);

@@ -1068,15 +1068,18 @@ impl SyncJobStore for DynamoStore {
         // The domain decides; `item_version` makes the read-decide-write atomic.
         let blocking = std::sync::Mutex::new(None);
         let created = self
-            .update_versioned(org_pk(&job.organization_id), SYNC_JOB_SK, |_| Vec::new(), |current: Option<SyncJob>| {
-                match current {
+            .update_versioned(
+                org_pk(&job.organization_id),
+                SYNC_JOB_SK,
+                |_| Vec::new(),
+                |current: Option<SyncJob>| match current {
                     Some(current) if !job.may_replace(&current, now) => {
                         *blocking.lock().unwrap_or_else(|e| e.into_inner()) = Some(current);
                         Ok(None)
                     }
                     _ => Ok(Some((job.clone(), ()))),
-                }
-            })
+                },
+            )
             .await?;
         match (created, blocking.into_inner().unwrap_or_else(|e| e.into_inner())) {
             (Some(()), _) => Ok(JobStart::Created(job.clone())),
@@ -1091,10 +1094,15 @@ impl SyncJobStore for DynamoStore {
         job_id: &str,
         change: JobChange<'_>,
     ) -> Result<Option<SyncJob>, StoreError> {
-        self.update_versioned(org_pk(org), SYNC_JOB_SK, |_| Vec::new(), |current: Option<SyncJob>| {
-            let Some(mut job) = current.filter(|j| j.id == job_id) else { return Ok(None) };
-            Ok(change(&mut job).then(|| (job.clone(), job)))
-        })
+        self.update_versioned(
+            org_pk(org),
+            SYNC_JOB_SK,
+            |_| Vec::new(),
+            |current: Option<SyncJob>| {
+                let Some(mut job) = current.filter(|j| j.id == job_id) else { return Ok(None) };
+                Ok(change(&mut job).then(|| (job.clone(), job)))
+            },
+        )
         .await
     }
 }
@@ -1106,9 +1114,14 @@ impl RateLimitStore for DynamoStore {
     }
 
     async fn record_rate_window(&self, user_uri: &str, window: &RateWindow) -> Result<(), StoreError> {
-        self.update_versioned(rate_window_pk(user_uri), RATE_WINDOW_SK, |_| Vec::new(), |stored: Option<RateWindow>| {
-            Ok(stored.is_none_or(|stored| window.supersedes(&stored)).then_some((*window, ())))
-        })
+        self.update_versioned(
+            rate_window_pk(user_uri),
+            RATE_WINDOW_SK,
+            |_| Vec::new(),
+            |stored: Option<RateWindow>| {
+                Ok(stored.is_none_or(|stored| window.supersedes(&stored)).then_some((*window, ())))
+            },
+        )
         .await?;
         Ok(())
     }
