@@ -83,6 +83,17 @@ impl Config {
                     .ok_or(ConfigError::Invalid { name, reason: "expected a number of days (0..=3650)".into() }),
             }
         };
+        let millis = |name: &'static str, default: u64| -> Result<std::time::Duration, ConfigError> {
+            let ms = match get(name) {
+                None => default,
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (1..=900_000).contains(ms))
+                    .ok_or(ConfigError::Invalid { name, reason: "expected milliseconds (1..=900000)".into() })?,
+            };
+            Ok(std::time::Duration::from_millis(ms))
+        };
         let encryption_key = required("ENCRYPTION_KEY")?;
         if let Err(SealError::InvalidKey) = Sealer::from_hex_key(&encryption_key) {
             return Err(ConfigError::Invalid {
@@ -123,24 +134,8 @@ impl Config {
             frontend_url: get("FRONTEND_URL"),
             sync_days_past: days("SYNC_DAYS_PAST", 30)?,
             sync_days_ahead: days("SYNC_DAYS_AHEAD", 365)?,
-            sync_job_budget: std::time::Duration::from_millis(match get("SYNC_JOB_BUDGET_MS") {
-                None => 100_000,
-                Some(v) => {
-                    v.parse::<u64>().ok().filter(|ms| (1..=900_000).contains(ms)).ok_or(ConfigError::Invalid {
-                        name: "SYNC_JOB_BUDGET_MS",
-                        reason: "expected milliseconds (1..=900000)".into(),
-                    })?
-                }
-            }),
-            sync_retry_delay: std::time::Duration::from_millis(match get("SYNC_RETRY_DELAY_MS") {
-                None => 15_000,
-                Some(v) => {
-                    v.parse::<u64>().ok().filter(|ms| (1..=900_000).contains(ms)).ok_or(ConfigError::Invalid {
-                        name: "SYNC_RETRY_DELAY_MS",
-                        reason: "expected milliseconds (1..=900000)".into(),
-                    })?
-                }
-            }),
+            sync_job_budget: millis("SYNC_JOB_BUDGET_MS", 100_000)?,
+            sync_retry_delay: millis("SYNC_RETRY_DELAY_MS", 15_000)?,
             sync_queue_url: get("SYNC_QUEUE_URL"),
         })
     }

@@ -5,7 +5,9 @@
 //! sent second: a worker that dies in between leaves its own message to come back from the
 //! queue, and that message may carry on the paused job (see `SyncJob::claim`).
 
-use crate::domain::{Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState, SyncTrigger};
+use crate::domain::{
+    DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState, SyncTrigger,
+};
 use crate::push::PushMessage;
 use crate::queue::QueueError;
 use crate::service::{AppError, Services, WebhookCheck};
@@ -195,6 +197,7 @@ impl Services {
                 None
             }
         };
+        let interval = integration.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |i| i.sync_interval_minutes);
         let next_delay = match integration {
             None => None,
             Some(integration) => {
@@ -224,7 +227,6 @@ impl Services {
             self.queue.send(&[job.message()], delay).await?;
         }
         if job.state == SyncJobState::Succeeded {
-            let interval = self.store.get_integration(org).await?.map_or(30, |i| i.sync_interval_minutes);
             let finished = job.finished_at.unwrap_or(now);
             self.store
                 .record_sync(org, Some(finished), finished + chrono::Duration::minutes(i64::from(interval)))
@@ -255,7 +257,11 @@ impl Services {
             }
             Err(e) => {
                 let error = AppError::from(e);
-                let transient = matches!(error, AppError::CalendlyUnavailable(_) | AppError::StoreBusy);
+                // A 429 from the token endpoint (rate limits elsewhere pause the job) counts too.
+                let transient = matches!(
+                    error,
+                    AppError::CalendlyUnavailable(_) | AppError::StoreBusy | AppError::CalendlyRateLimited { .. }
+                );
                 if transient && job.retries < MAX_RETRIES {
                     let delay = self.job_retry_delay * 2u32.pow(job.retries);
                     job.retries += 1;

@@ -24,7 +24,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              export TOKEN={token}\n\
              1. Start the connect:   curl -s -X POST {url}/calendly/connect -H \"Authorization: Bearer $TOKEN\"\n\
              2. Open authorize_url in a browser (or: curl -si \"<authorize_url>\"; follow the Location):\n\
-                the simulator approves and redirects to {url}/auth/calendly/callback, which connects and syncs.\n\
+                the simulator approves and redirects to {url}/auth/calendly/callback, which connects and\n\
+                queues the initial sync job (its progress: `sync` in the status below, `calendly:sync` pushes).\n\
              3. Look:   curl -s {url}/calendly/status -H \"Authorization: Bearer $TOKEN\"\n\
                         curl -s {url}/prospects -H \"Authorization: Bearer $TOKEN\"\n\
                         curl -s {url}/notifications -H \"Authorization: Bearer $TOKEN\"\n\
