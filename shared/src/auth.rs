@@ -17,6 +17,8 @@ pub struct Claims {
 pub struct Caller {
     pub user_id: UserId,
     pub organization_id: OrganizationId,
+    /// When the token stops being valid (a WebSocket opened with it is dropped then).
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Why a token was refused.
@@ -28,6 +30,8 @@ pub enum AuthError {
     Invalid(#[from] jsonwebtoken::errors::Error),
     #[error("token names no organization")]
     NoOrganization,
+    #[error("the token's organization id is not valid: {0}")]
+    InvalidOrganization(#[from] crate::domain::ids::InvalidId),
 }
 
 /// Verifies and issues tokens with one shared secret.
@@ -47,9 +51,25 @@ impl std::fmt::Debug for JwtVerifier {
 impl JwtVerifier {
     /// A verifier for `secret`.
     pub fn new(secret: &str) -> Self {
+        Self::with_claims(secret, None, None)
+    }
+
+    /// A verifier for `secret` that also requires `iss` and `aud` when they are given.
+    pub fn with_claims(secret: &str, issuer: Option<&str>, audience: Option<&str>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut required = vec!["exp", "sub"];
+        required.extend(issuer.map(|_| "iss"));
+        required.extend(audience.map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
         validation.leeway = 30;
+        validation.validate_nbf = true;
+        if let Some(issuer) = issuer {
+            validation.set_issuer(&[issuer]);
+        }
+        match audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
         Self {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             encoding: EncodingKey::from_secret(secret.as_bytes()),
@@ -64,7 +84,11 @@ impl JwtVerifier {
         if claims.organization_id.trim().is_empty() || claims.sub.trim().is_empty() {
             return Err(AuthError::NoOrganization);
         }
-        Ok(Caller { user_id: UserId::new(claims.sub), organization_id: OrganizationId::new(claims.organization_id) })
+        Ok(Caller {
+            user_id: UserId::parse(&claims.sub)?,
+            organization_id: OrganizationId::parse(&claims.organization_id)?,
+            expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
+        })
     }
 
     /// Verifies the `Authorization: Bearer …` header value.
@@ -111,5 +135,43 @@ mod tests {
         assert!(matches!(jwt.verify_header(Some("Basic abc")), Err(AuthError::Missing)));
         let no_org = jwt.issue("u", "", Utc::now() + Duration::hours(1));
         assert!(matches!(jwt.verify(&no_org), Err(AuthError::NoOrganization)));
+        let separator = jwt.issue("u", "acme#x", Utc::now() + Duration::hours(1));
+        assert!(matches!(jwt.verify(&separator), Err(AuthError::InvalidOrganization(_))));
+    }
+
+    fn token_with(claims: serde_json::Value, secret: &str) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_token_not_yet_valid_is_refused() {
+        let jwt = JwtVerifier::new("secret");
+        let exp = (Utc::now() + Duration::hours(2)).timestamp();
+        let later = (Utc::now() + Duration::hours(1)).timestamp();
+        let token =
+            token_with(serde_json::json!({ "sub": "u", "organization_id": "o", "exp": exp, "nbf": later }), "secret");
+        assert!(jwt.verify(&token).is_err());
+        let now = Utc::now().timestamp();
+        let token =
+            token_with(serde_json::json!({ "sub": "u", "organization_id": "o", "exp": exp, "nbf": now }), "secret");
+        assert!(jwt.verify(&token).is_ok());
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        let jwt = JwtVerifier::with_claims("secret", Some("https://crm.velvena.example"), Some("calendly"));
+        let exp = (Utc::now() + Duration::hours(1)).timestamp();
+        let good = serde_json::json!({ "sub": "u", "organization_id": "o", "exp": exp, "iss": "https://crm.velvena.example", "aud": "calendly" });
+        assert!(jwt.verify(&token_with(good.clone(), "secret")).is_ok());
+        let mut wrong_iss = good.clone();
+        wrong_iss["iss"] = "https://evil.example".into();
+        assert!(jwt.verify(&token_with(wrong_iss, "secret")).is_err());
+        let mut wrong_aud = good.clone();
+        wrong_aud["aud"] = "billing".into();
+        assert!(jwt.verify(&token_with(wrong_aud, "secret")).is_err());
+        let mut none = good;
+        none.as_object_mut().unwrap().remove("iss");
+        assert!(jwt.verify(&token_with(none, "secret")).is_err());
     }
 }

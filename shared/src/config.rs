@@ -31,6 +31,23 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("{0} still holds a placeholder; set the real value (README, Deploy)")]
+    Placeholder(&'static str),
+}
+
+/// The shortest HS256 secret accepted: 256 bits, the size of the hash (RFC 7518 §3.2).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Whether a secret value is a template's placeholder rather than a secret (`FILL_ME`,
+/// `CHANGE_ME`, `<your secret>`...): such a value would let anyone who read the template sign.
+pub fn is_placeholder(value: &str) -> bool {
+    let v = value.trim();
+    let upper = v.to_ascii_uppercase().replace(['-', ' '], "_");
+    let words =
+        ["FILL_ME", "FILLME", "CHANGE_ME", "CHANGEME", "REPLACE_ME", "REPLACEME", "TODO", "TBD", "XXX", "PLACEHOLDER"];
+    words.iter().any(|w| upper == *w || upper.starts_with(&format!("{w}_")) || upper.ends_with(&format!("_{w}")))
+        || (v.starts_with('<') && v.ends_with('>'))
+        || (v.starts_with("${") && v.ends_with('}'))
 }
 
 /// Everything the functions need to know about their surroundings.
@@ -47,6 +64,10 @@ pub struct Config {
     /// The key being rolled away from (`ENCRYPTION_KEY_PREVIOUS`): opens old seals only.
     pub encryption_key_previous: Option<Secret>,
     pub jwt_secret: Secret,
+    /// When set, CRM tokens must carry this `iss` (`JWT_ISSUER`).
+    pub jwt_issuer: Option<String>,
+    /// When set, CRM tokens must carry this `aud` (`JWT_AUDIENCE`).
+    pub jwt_audience: Option<String>,
     pub table_name: String,
     /// Where the browser is sent after `GET /auth/calendly/callback` (optional).
     pub frontend_url: Option<String>,
@@ -94,6 +115,21 @@ impl Config {
             };
             Ok(std::time::Duration::from_millis(ms))
         };
+        // Secrets: present, not a placeholder (and, for the JWT secret, long enough).
+        let secret = |name: &'static str| -> Result<Secret, ConfigError> {
+            let value = required(name)?;
+            if is_placeholder(&value) {
+                return Err(ConfigError::Placeholder(name));
+            }
+            Ok(Secret::new(value))
+        };
+        let jwt_secret = secret("JWT_SECRET")?;
+        if jwt_secret.expose().len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                reason: format!("expected at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"),
+            });
+        }
         let encryption_key = required("ENCRYPTION_KEY")?;
         if let Err(SealError::InvalidKey) = Sealer::from_hex_key(&encryption_key) {
             return Err(ConfigError::Invalid {
@@ -115,8 +151,8 @@ impl Config {
         };
         Ok(Self {
             calendly_client_id: required("CALENDLY_CLIENT_ID")?,
-            calendly_client_secret: Secret::new(required("CALENDLY_CLIENT_SECRET")?),
-            calendly_webhook_signing_key: Secret::new(required("CALENDLY_WEBHOOK_SIGNING_KEY")?),
+            calendly_client_secret: secret("CALENDLY_CLIENT_SECRET")?,
+            calendly_webhook_signing_key: secret("CALENDLY_WEBHOOK_SIGNING_KEY")?,
             calendly_redirect_uri: url("CALENDLY_REDIRECT_URI", required("CALENDLY_REDIRECT_URI")?)?,
             calendly_api_base_url: url(
                 "CALENDLY_API_BASE_URL",
@@ -129,7 +165,9 @@ impl Config {
             webhook_base_url: url("WEBHOOK_BASE_URL", required("WEBHOOK_BASE_URL")?)?,
             encryption_key: Secret::new(encryption_key),
             encryption_key_previous: encryption_key_previous.map(Secret::new),
-            jwt_secret: Secret::new(required("JWT_SECRET")?),
+            jwt_secret,
+            jwt_issuer: get("JWT_ISSUER"),
+            jwt_audience: get("JWT_AUDIENCE"),
             table_name: required("TABLE_NAME")?,
             frontend_url: get("FRONTEND_URL"),
             sync_days_past: days("SYNC_DAYS_PAST", 30)?,
@@ -154,7 +192,7 @@ mod tests {
             ("CALENDLY_REDIRECT_URI", "http://127.0.0.1:3000/auth/calendly/callback".to_string()),
             ("WEBHOOK_BASE_URL", "http://127.0.0.1:3000/".to_string()),
             ("ENCRYPTION_KEY", "ab".repeat(32)),
-            ("JWT_SECRET", "jwt".to_string()),
+            ("JWT_SECRET", "a-jwt-secret-of-at-least-32-bytes".to_string()),
             ("TABLE_NAME", "velvena".to_string()),
         ])
     }
@@ -174,6 +212,27 @@ mod tests {
         vars.remove("JWT_SECRET");
         let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
         assert_eq!(err.to_string(), "missing required environment variable JWT_SECRET");
+    }
+
+    #[test]
+    fn placeholders_and_a_short_jwt_secret_stop_start_up_naming_the_variable() {
+        for (name, value) in [
+            ("JWT_SECRET", "FILL_ME"),
+            ("CALENDLY_CLIENT_SECRET", "FILL_ME"),
+            ("CALENDLY_WEBHOOK_SIGNING_KEY", "change-me"),
+            ("CALENDLY_CLIENT_SECRET", "<client secret>"),
+        ] {
+            let mut vars = env();
+            vars.insert(name, value.to_string());
+            let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+            assert!(matches!(err, ConfigError::Placeholder(n) if n == name), "{name}={value}: {err}");
+            assert!(err.to_string().contains(name));
+        }
+        let mut vars = env();
+        vars.insert("JWT_SECRET", "short-but-real".to_string());
+        let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+        assert!(err.to_string().contains("JWT_SECRET") && err.to_string().contains("32 bytes"), "{err}");
+        assert!(!is_placeholder("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"));
     }
 
     #[test]

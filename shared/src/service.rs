@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::push::{PushMessage, Pusher};
 use crate::queue::JobQueue;
-use crate::store::{Connection, ProspectPatch, Store, StoreError};
+use crate::store::{Connection, ConnectionStore, ProspectPatch, StateTake, Store, StoreError};
 use crate::sync::{SyncEngine, SyncError};
 use crate::tokens::{TokenError, TokenKeeper, seal_context};
 use chrono::{DateTime, Duration, Utc};
@@ -71,8 +71,13 @@ impl From<StoreError> for AppError {
             StoreError::NotFound => Self::NotFound("resource"),
             StoreError::Conflict(message) => Self::Conflict { code: "conflict", message },
             StoreError::InvalidCursor => Self::bad_request("invalid_cursor", "the cursor is not valid"),
-            StoreError::Throttled | StoreError::Unavailable(_) => Self::StoreBusy,
-            StoreError::Corrupt(m) => Self::Internal(m),
+            StoreError::Throttled => Self::StoreBusy,
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "the store is unavailable");
+                Self::StoreBusy
+            }
+            // Retrying won't help: a 500, logged with the store's error code.
+            StoreError::Rejected(m) | StoreError::Misconfigured(m) | StoreError::Corrupt(m) => Self::Internal(m),
         }
     }
 }
@@ -207,7 +212,11 @@ impl Services {
             queue,
             clock,
             sealer,
-            jwt: JwtVerifier::new(config.jwt_secret.expose()),
+            jwt: JwtVerifier::with_claims(
+                config.jwt_secret.expose(),
+                config.jwt_issuer.as_deref(),
+                config.jwt_audience.as_deref(),
+            ),
             engine,
             webhook_base_url: config.webhook_base_url.clone(),
             webhook_signing_key: config.calendly_webhook_signing_key.clone(),
@@ -238,20 +247,23 @@ impl Services {
     /// Completes a connect: exchanges the code, stores the integration, mirrors the settings,
     /// makes sure the webhook subscription exists and queues the initial sync (a job: the
     /// answer never waits for it, whatever the account's size).
-    pub async fn complete_connect(
-        &self,
-        code: &str,
-        state: &str,
-        caller_org: Option<&OrganizationId>,
-    ) -> Result<ConnectOutcome, AppError> {
+    pub async fn complete_connect(&self, code: &str, state: &str, caller: &Caller) -> Result<ConnectOutcome, AppError> {
         let now = self.clock.now();
-        let pending =
-            self.store.take_oauth_state(state, now).await?.ok_or_else(|| {
-                AppError::bad_request("invalid_state", "unknown, expired or already used OAuth state")
-            })?;
-        if caller_org.is_some_and(|org| org != &pending.organization_id) {
-            return Err(AppError::bad_request("invalid_state", "this OAuth state belongs to another organization"));
-        }
+        // Bound to who started it (RFC 6749 §10.12): the same organization *and* user, checked
+        // before the state is consumed, so nobody else's attempt can burn it.
+        let pending = match self.store.take_oauth_state(state, &caller.organization_id, &caller.user_id, now).await? {
+            StateTake::Taken(pending) => pending,
+            StateTake::Absent => {
+                return Err(AppError::bad_request("invalid_state", "unknown, expired or already used OAuth state"));
+            }
+            StateTake::NotYours => {
+                tracing::warn!(organization_id = %caller.organization_id, "OAuth state of another user or organization presented");
+                return Err(AppError::bad_request(
+                    "invalid_state",
+                    "this connect was started by another user or organization",
+                ));
+            }
+        };
         let org = pending.organization_id.clone();
         let verifier = self
             .sealer
@@ -278,7 +290,27 @@ impl Services {
             })
             .await?;
 
+        // One Calendly account feeds one organization: another organization's active
+        // integration keeps it, and the tokens just obtained are given back.
+        if !self.store.claim_calendly_user(&user.uri, &org, now).await? {
+            for token in [&tokens.access_token, &tokens.refresh_token] {
+                let _ = session
+                    .call(|api| {
+                        let t = token.clone();
+                        async move { api.revoke(&t).await }
+                    })
+                    .await;
+            }
+            tracing::warn!(organization_id = %org, "Calendly account already connected to another organization");
+            return Err(AppError::Conflict {
+                code: "calendly_account_in_use",
+                message: "this Calendly account is connected to another organization; disconnect it there first".into(),
+            });
+        }
         let previous = self.store.get_integration(&org).await?;
+        if let Some(old) = previous.as_ref().filter(|p| p.calendly_user_uri != user.uri) {
+            self.store.release_calendly_user(&old.calendly_user_uri, &org).await?;
+        }
         let mut integration = Integration {
             id: previous.as_ref().map(|p| p.id.clone()).unwrap_or_else(IntegrationId::generate),
             organization_id: org.clone(),
@@ -497,6 +529,7 @@ impl Services {
                 .await;
         }
         self.store.deactivate_integration(org, self.clock.now()).await?;
+        self.store.release_calendly_user(&integration.calendly_user_uri, org).await?;
         let mut mirror = Map::new();
         mirror.insert("enabled".into(), json!(false));
         mirror.insert("oauth_connected".into(), json!(false));
@@ -525,19 +558,11 @@ impl Services {
             organization_id: caller.organization_id,
             user_id: caller.user_id,
             connected_at: now,
-            expires_at: now + CONNECTION_LIFETIME,
+            expires_at: (now + CONNECTION_LIFETIME).min(caller.expires_at),
         };
         self.store.put_connection(&connection).await?;
         tracing::info!(organization_id = %connection.organization_id, %connection_id, "WebSocket connected");
         Ok(connection)
-    }
-
-    /// `$disconnect`: forgets the connection (best-effort in API Gateway, hence the `ttl`).
-    pub async fn ws_disconnect(&self, connection_id: &str) -> Result<(), AppError> {
-        if let Some(c) = self.store.remove_connection(connection_id).await? {
-            tracing::info!(organization_id = %c.organization_id, %connection_id, "WebSocket disconnected");
-        }
-        Ok(())
     }
 
     // ---- Prospects -------------------------------------------------------------------------
@@ -572,6 +597,15 @@ impl Services {
         self.pusher.push(org, PushMessage::ProspectDeleted(id.clone())).await;
         Ok(())
     }
+}
+
+/// `$disconnect`: forgets the connection (best-effort in API Gateway, hence the `ttl`). Needs
+/// nothing but the connection records, so `ws-disconnect` is wired with nothing else.
+pub async fn forget_connection(connections: &dyn ConnectionStore, connection_id: &str) -> Result<(), AppError> {
+    if let Some(c) = connections.remove_connection(connection_id).await? {
+        tracing::info!(organization_id = %c.organization_id, %connection_id, "WebSocket disconnected");
+    }
+    Ok(())
 }
 
 fn email_conflict(e: StoreError) -> AppError {

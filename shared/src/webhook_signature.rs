@@ -9,6 +9,8 @@ use sha2::Sha256;
 pub const MAX_AGE: Duration = Duration::minutes(3);
 /// Clock skew tolerated for timestamps in the future.
 pub const MAX_FUTURE: Duration = Duration::minutes(1);
+/// `v1` entries tried at the most (Calendly sends one; a key roll may add another).
+pub const MAX_SIGNATURES: usize = 3;
 
 /// Why a delivery's signature was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -54,7 +56,13 @@ pub fn verify_signature(
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
-            Some(("v1", v)) => signatures.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?),
+            Some(("v1", v)) => {
+                // Each entry costs an HMAC of the whole body: a header can't buy more than a few.
+                if signatures.len() == MAX_SIGNATURES {
+                    return Err(SignatureError::Malformed);
+                }
+                signatures.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?)
+            }
             _ => {}
         }
     }
@@ -96,6 +104,9 @@ mod tests {
         assert_eq!(verify_signature(None, b"{}", &["key"], now), Err(SignatureError::Missing));
         assert_eq!(verify_signature(Some("t=1,v1=zz"), b"{}", &["key"], now), Err(SignatureError::Malformed));
         assert_eq!(verify_signature(Some("v1=abcd"), b"{}", &["key"], now), Err(SignatureError::Malformed));
+        let good = sign("key", now.timestamp(), b"{}");
+        let many = format!("t={},{}", now.timestamp(), vec![format!("v1={good}"); 4].join(","));
+        assert_eq!(verify_signature(Some(&many), b"{}", &["key"], now), Err(SignatureError::Malformed));
     }
 
     #[test]

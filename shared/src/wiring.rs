@@ -58,3 +58,12 @@ pub fn calendly_client(config: &Config) -> Arc<HttpCalendly> {
         auth_base_url: config.calendly_auth_base_url.clone(),
     }))
 }
+
+/// The connection records alone (`ws-disconnect`): the table from `TABLE_NAME`, no secret.
+pub async fn connection_store_from_env() -> Result<DynamoStore, StartupError> {
+    let table = std::env::var("TABLE_NAME")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or(crate::config::ConfigError::Missing("TABLE_NAME"))?;
+    Ok(DynamoStore::from_env(table).await)
+}

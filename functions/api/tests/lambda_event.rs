@@ -20,7 +20,7 @@ fn services() -> Services {
         ("CALENDLY_REDIRECT_URI", "https://api.velvena.example/auth/calendly/callback".to_string()),
         ("WEBHOOK_BASE_URL", "https://api.velvena.example".to_string()),
         ("ENCRYPTION_KEY", "ab".repeat(32)),
-        ("JWT_SECRET", "jwt-secret".to_string()),
+        ("JWT_SECRET", "api-test-jwt-secret-of-at-least-32-bytes".to_string()),
         ("TABLE_NAME", "velvena".to_string()),
     ]);
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();

@@ -25,7 +25,7 @@ async fn services_with_integration() -> (Services, Arc<MemoryStore>) {
         ("CALENDLY_REDIRECT_URI", "https://api.velvena.example/auth/calendly/callback".to_string()),
         ("WEBHOOK_BASE_URL", "https://api.velvena.example".to_string()),
         ("ENCRYPTION_KEY", "cd".repeat(32)),
-        ("JWT_SECRET", "jwt-secret".to_string()),
+        ("JWT_SECRET", "webhook-test-jwt-secret-of-32-bytes".to_string()),
         ("TABLE_NAME", "velvena".to_string()),
     ]);
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();

@@ -1,4 +1,5 @@
-//! The `ws-disconnect` Lambda function (`$disconnect` route of the WebSocket API).
+//! The `ws-disconnect` Lambda function (`$disconnect` route of the WebSocket API). It touches
+//! the connection records only: no secret, no other client.
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -6,10 +7,10 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
-    let services = shared::wiring::services_from_env().await?;
-    let services = &services;
+    let store = shared::wiring::connection_store_from_env().await?;
+    let store = &store;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-        Ok::<_, lambda_runtime::Error>(ws_disconnect::handle(services, event.payload).await)
+        Ok::<_, lambda_runtime::Error>(ws_disconnect::handle(store, event.payload).await)
     }))
     .await
 }

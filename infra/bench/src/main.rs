@@ -80,7 +80,7 @@ async fn cold_starts(rows: &mut Vec<Row>) -> Result<(), String> {
             .build();
         aws_sdk_secretsmanager::Client::from_conf(config)
     };
-    let jwt_secret = "bench-jwt-secret";
+    let jwt_secret = "bench-jwt-secret-of-at-least-32-bytes";
     let signing_key = sim.config().webhook_signing_key.clone();
     let secret = json!({
         "calendly_client_secret": sim.config().client_secret,
@@ -240,11 +240,12 @@ async fn connect(stack: &LocalStack, org: &str, host: &SimUser) {
     let caller = shared::auth::Caller {
         user_id: shared::domain::UserId::new("bench-user"),
         organization_id: OrganizationId::new(org),
+        expires_at: Utc::now() + ChronoDuration::days(1),
     };
     let start = stack.services.start_connect(&caller).await.expect("connect starts");
     let sim = stack.simulator.as_ref().unwrap();
     let code = sim.approve(host, &start.authorize_url).expect("approved");
-    stack.services.complete_connect(&code, &start.state, None).await.expect("connected");
+    stack.services.complete_connect(&code, &start.state, &caller).await.expect("connected");
     stack.wait_for_sync(org, Duration::from_secs(3600)).await.expect("the initial sync ends");
 }
 
@@ -370,11 +371,12 @@ async fn first_sync_under_real_limit(rows: &mut Vec<Row>) {
     let caller = shared::auth::Caller {
         user_id: shared::domain::UserId::new("bench-user"),
         organization_id: OrganizationId::new("bench-org"),
+        expires_at: Utc::now() + ChronoDuration::days(1),
     };
     let start = stack.services.start_connect(&caller).await.expect("connect starts");
     let code = sim.approve(&host, &start.authorize_url).expect("approved");
     let started = Instant::now();
-    let outcome = stack.services.complete_connect(&code, &start.state, None).await.expect("connected");
+    let outcome = stack.services.complete_connect(&code, &start.state, &caller).await.expect("connected");
     let callback = started.elapsed();
     let job = stack.wait_for_sync("bench-org", Duration::from_secs(3600)).await.expect("the initial sync ends");
     let wall = started.elapsed();

@@ -131,7 +131,8 @@ async fn serve_connection(
         }
     }
     gateway.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&connection_id);
-    ws_disconnect::handle(&gateway.services, event("$disconnect", "DISCONNECT", &connection_id, &HashMap::new())).await;
+    let disconnect = event("$disconnect", "DISCONNECT", &connection_id, &HashMap::new());
+    ws_disconnect::handle(gateway.services.store.as_ref(), disconnect).await;
 }
 
 fn gone() -> Response {

@@ -71,7 +71,7 @@ const DEFAULT_WORKERS: usize = 20;
 /// A fixed development key: the local stack's data lives in memory and dies with it.
 const LOCAL_ENCRYPTION_KEY: &str = "6c6f63616c2d737461636b2d6f6e6c792d6e6f742d666f722d70726f64756374";
 /// The demo JWT secret (only when `JWT_SECRET` is not set).
-pub const LOCAL_JWT_SECRET: &str = "local-stack-jwt-secret";
+pub const LOCAL_JWT_SECRET: &str = "local-stack-only-jwt-secret-not-for-production";
 
 impl LocalStack {
     /// Binds, wires and serves every route; returns once the stack accepts requests.

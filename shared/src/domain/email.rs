@@ -1,4 +1,6 @@
-//! A validated email address, compared case-insensitively.
+//! A validated email address, compared case-insensitively, in one normal form: two spellings
+//! that look the same (composed or decomposed accents, a Unicode domain or its `xn--` form)
+//! are one address, and characters that render as nothing are refused.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -14,10 +16,14 @@ pub struct Email(String);
 pub struct InvalidEmail(pub String);
 
 impl Email {
-    /// Parses and validates an address (trimmed).
+    /// Parses and validates an address (trimmed, NFC).
     pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
-        let value = raw.trim();
         let invalid = || InvalidEmail(raw.to_string());
+        if raw.chars().any(is_invisible) {
+            return Err(invalid());
+        }
+        let normalized = icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(raw.trim());
+        let value: &str = &normalized;
         if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
@@ -36,6 +42,9 @@ impl Email {
         {
             return Err(invalid());
         }
+        if ascii_domain(domain).is_none() {
+            return Err(invalid());
+        }
         Ok(Self(value.to_string()))
     }
 
@@ -44,10 +53,29 @@ impl Email {
         &self.0
     }
 
-    /// The key used for uniqueness: one prospect per (organization, lower-cased email).
+    /// The key used for uniqueness: one prospect per (organization, email), the local part
+    /// lower-cased and the domain in its lower-case ASCII (IDNA) form.
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
+        let domain = ascii_domain(domain).unwrap_or_else(|| domain.to_lowercase());
+        format!("{}@{domain}", local.to_lowercase())
     }
+}
+
+/// The domain's ASCII form (`café.fr` → `xn--caf-dma.fr`), lower-cased; `None` if it has none.
+fn ascii_domain(domain: &str) -> Option<String> {
+    idna::domain_to_ascii(domain).ok().filter(|d| !d.is_empty()).map(|d| d.to_lowercase())
+}
+
+/// Characters that render as nothing or reorder text (soft hyphen, zero-width ones, bidi
+/// controls, the BOM, variation selectors, tags...): an address with one looks like another.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F | 0x200B..=0x200F
+            | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFFB
+            | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF
+    )
 }
 
 impl TryFrom<String> for Email {
@@ -78,6 +106,33 @@ mod tests {
         let email = Email::parse(" John.Doe+crm@Example.COM ").unwrap();
         assert_eq!(email.as_str(), "John.Doe+crm@Example.COM");
         assert_eq!(email.key(), "john.doe+crm@example.com");
+    }
+
+    #[test]
+    fn look_alike_spellings_are_one_address() {
+        // "é" composed (U+00E9) and decomposed (e + U+0301).
+        let composed = Email::parse("ren\u{e9}@example.com").unwrap();
+        let decomposed = Email::parse("rene\u{301}@example.com").unwrap();
+        assert_eq!(composed.key(), decomposed.key());
+        assert_eq!(composed.as_str(), decomposed.as_str(), "stored in one form");
+        // A Unicode domain and its ASCII (punycode) form.
+        let unicode = Email::parse("jean@caf\u{e9}.fr").unwrap();
+        let ascii = Email::parse("Jean@XN--CAF-DMA.fr").unwrap();
+        assert_eq!(unicode.key(), ascii.key());
+        assert_eq!(unicode.key(), "jean@xn--caf-dma.fr");
+    }
+
+    #[test]
+    fn invisible_characters_are_refused() {
+        for bad in [
+            "jo\u{200b}hn@example.com",
+            "john\u{ad}@example.com",
+            "\u{feff}john@example.com",
+            "john@exam\u{202e}ple.com",
+            "jo\u{2060}hn@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 
     #[test]

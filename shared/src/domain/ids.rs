@@ -23,6 +23,12 @@ macro_rules! string_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+            /// Parses an id from outside (a token, a URL): 1 to 128 characters, no control
+            /// characters, and no `#`, the separator of the table's keys (`acme#x` would
+            /// otherwise read `acme`'s items).
+            pub fn parse(value: &str) -> Result<Self, InvalidId> {
+                check_id(value).map(|()| Self(value.to_string()))
+            }
         }
 
         impl fmt::Display for $name {
@@ -53,6 +59,21 @@ string_id!(
     /// A notification shown in the CRM.
     NotificationId
 );
+
+/// Why an id from outside was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidId(&'static str);
+
+fn check_id(value: &str) -> Result<(), InvalidId> {
+    if value.is_empty() || value.len() > 128 {
+        return Err(InvalidId("an id has 1 to 128 characters"));
+    }
+    if value.chars().any(|c| c == '#' || c.is_control()) {
+        return Err(InvalidId("an id may not contain '#' or control characters"));
+    }
+    Ok(())
+}
 
 /// A random UUID-v4-shaped identifier.
 pub fn random_id() -> String {

@@ -99,6 +99,73 @@ impl Organization {
     }
 }
 
+/// The largest an organization's settings may be, serialized (a DynamoDB item holds 400 KB).
+pub const MAX_SETTINGS_BYTES: usize = 64 * 1024;
+/// How deep settings may nest (DynamoDB's limit is 32 levels, the item's own map included).
+const MAX_SETTINGS_DEPTH: usize = 16;
+
+/// Why a settings change was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("settings.calendly is kept by the server (the Calendly connection's mirror)")]
+    ReadOnly,
+    #[error("settings may be at most {MAX_SETTINGS_BYTES} bytes once merged")]
+    TooLarge,
+    #[error("settings keys may not be empty")]
+    EmptyKey,
+    #[error("settings nest at most {MAX_SETTINGS_DEPTH} levels")]
+    TooDeep,
+    #[error("the number {0} can't be stored (at most 38 digits, magnitude between 1e-130 and 1e126)")]
+    Number(String),
+}
+
+/// Checks a client's settings patch against what the table can store and what the server
+/// owns, and the merged result against the size limit; nothing is written when it fails.
+pub fn check_settings_patch(current: &Map<String, Value>, patch: &Map<String, Value>) -> Result<(), SettingsError> {
+    if patch.contains_key("calendly") {
+        return Err(SettingsError::ReadOnly);
+    }
+    fn check(value: &Value, depth: usize) -> Result<(), SettingsError> {
+        if depth > MAX_SETTINGS_DEPTH {
+            return Err(SettingsError::TooDeep);
+        }
+        match value {
+            Value::Object(map) => {
+                if map.keys().any(|k| k.is_empty()) {
+                    return Err(SettingsError::EmptyKey);
+                }
+                map.values().try_for_each(|v| check(v, depth + 1))
+            }
+            Value::Array(items) => items.iter().try_for_each(|v| check(v, depth + 1)),
+            Value::Number(n) => {
+                let storable = n.as_f64().is_some_and(|f| f == 0.0 || (1e-130..1e126).contains(&f.abs()));
+                let digits = n.to_string().chars().filter(char::is_ascii_digit).count();
+                if storable && digits <= 38 { Ok(()) } else { Err(SettingsError::Number(n.to_string())) }
+            }
+            _ => Ok(()),
+        }
+    }
+    check(&Value::Object(patch.clone()), 1)?;
+    let mut merged = current.clone();
+    merge_settings(&mut merged, patch);
+    if serde_json::to_vec(&merged).map_or(usize::MAX, |b| b.len()) > MAX_SETTINGS_BYTES {
+        return Err(SettingsError::TooLarge);
+    }
+    Ok(())
+}
+
+/// A prospect's `source` as given by a client: a short label, no control characters and no
+/// `#` (the separator of the table's index keys).
+pub fn check_source(source: &str) -> Result<(), &'static str> {
+    if source.is_empty() || source.len() > 64 {
+        return Err("source has 1 to 64 characters");
+    }
+    if source.chars().any(|c| c == '#' || c.is_control()) {
+        return Err("source may not contain '#' or control characters");
+    }
+    Ok(())
+}
+
 /// Merges `patch` into `target` key by key; a `null` value removes the key.
 pub fn merge_settings(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
     for (key, value) in patch {
@@ -253,4 +320,46 @@ pub struct OAuthState {
     pub user_id: UserId,
     pub pkce_verifier: Sealed,
     pub expires_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn settings_patches_are_checked_against_what_the_table_stores() {
+        let current = map(json!({ "timezone": "Europe/Paris" }));
+        assert_eq!(check_settings_patch(&current, &map(json!({ "locale": "fr", "n": 3, "f": 1.5, "z": 0 }))), Ok(()));
+        assert_eq!(
+            check_settings_patch(&current, &map(json!({ "calendly": { "enabled": true } }))),
+            Err(SettingsError::ReadOnly)
+        );
+        assert_eq!(check_settings_patch(&current, &map(json!({ "": 1 }))), Err(SettingsError::EmptyKey));
+        assert_eq!(check_settings_patch(&current, &map(json!({ "a": { "": 1 } }))), Err(SettingsError::EmptyKey));
+        assert!(matches!(check_settings_patch(&current, &map(json!({ "big": 1e200 }))), Err(SettingsError::Number(_))));
+        assert!(matches!(
+            check_settings_patch(&current, &map(json!({ "tiny": 1e-200 }))),
+            Err(SettingsError::Number(_))
+        ));
+        let huge = "x".repeat(MAX_SETTINGS_BYTES);
+        assert_eq!(check_settings_patch(&current, &map(json!({ "blob": huge }))), Err(SettingsError::TooLarge));
+        let mut deep = json!(1);
+        for _ in 0..20 {
+            deep = json!({ "d": deep });
+        }
+        assert_eq!(check_settings_patch(&current, &map(json!({ "deep": deep }))), Err(SettingsError::TooDeep));
+    }
+
+    #[test]
+    fn a_source_is_a_short_label_without_the_key_separator() {
+        assert!(check_source("salon-2026").is_ok());
+        for bad in ["", "calendly#x", "a\u{0}b", &"s".repeat(65)] {
+            assert!(check_source(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -13,6 +13,8 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    #[error("{0}")]
+    TooLarge(String),
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -26,7 +28,11 @@ impl ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        Self::Unauthorized(e.to_string())
+        match e {
+            // A genuine token naming an id the table can't hold: a client error, not a login one.
+            AuthError::InvalidOrganization(_) => Self::bad_request("invalid_organization_id", e.to_string()),
+            other => Self::Unauthorized(other.to_string()),
+        }
     }
 }
 
@@ -35,6 +41,7 @@ impl IntoResponse for ApiError {
         let (status, code, message, retry_after) = match &self {
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
+            Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone(), None),
             Self::App(e) => match e {
                 AppError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
                 AppError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),

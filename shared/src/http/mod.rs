@@ -94,12 +94,43 @@ pub fn all_routes() -> Router<Services> {
     api_routes().merge(oauth_routes()).merge(sync_routes()).merge(webhook_routes())
 }
 
-/// Serves `routes` with request tracing and JSON 404s.
+/// Serves `routes` with request tracing, JSON 404s, and every error in the JSON format.
 pub fn serve(routes: Router<Services>, services: Services) -> Router {
     routes
         .fallback(|| async { ApiError::App(crate::service::AppError::NotFound("route")) })
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn(trace_request))
         .with_state(services)
+}
+
+/// Errors axum answers by itself (a body over the size limit, a wrong method or content
+/// type) come as plain text: they are given the API's `{"error": {"code", "message"}}` form.
+/// The callback's HTML pages are left alone.
+async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let content_type = response.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let formatted = content_type.is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || formatted {
+        return response;
+    }
+    let code = match status {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = match String::from_utf8_lossy(&text).trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_string(),
+        m => m.to_string(),
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    let body = json!({ "error": { "code": code, "message": message } }).to_string();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
@@ -133,7 +164,7 @@ async fn callback_json(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let body: CallbackBody = json_body(&body)?;
-    let outcome = services.complete_connect(&body.code, &body.state, Some(&caller.organization_id)).await?;
+    let outcome = services.complete_connect(&body.code, &body.state, &caller).await?;
     Ok(Json(json!({
         "connected": outcome.connected,
         "email": outcome.email,
@@ -151,37 +182,75 @@ struct CallbackQuery {
     error_description: Option<String>,
 }
 
-/// The browser's redirect from Calendly: the organization comes from the state.
+/// The browser's redirect from Calendly. It connects nothing by itself: a code and a state are
+/// no proof of who is at the browser (RFC 6749 §10.12; a connect link sent to someone else
+/// would otherwise connect *their* account to the sender's organization). They go to the
+/// frontend, which completes with `POST /auth/calendly/callback` under the JWT of the user
+/// who started the connect; without a frontend, a page says how.
 async fn callback_redirect(State(services): State<Services>, Query(query): Query<CallbackQuery>) -> Response {
-    let result = match (&query.code, &query.state, &query.error) {
-        (_, _, Some(error)) => Err(ApiError::bad_request(
-            "calendly_denied",
-            format!("Calendly did not grant access: {}", query.error_description.as_deref().unwrap_or(error)),
-        )),
-        (Some(code), Some(state), None) => services.complete_connect(code, state, None).await.map_err(ApiError::from),
-        _ => Err(ApiError::bad_request("invalid_callback", "code and state are required")),
-    };
-    match (&services.frontend_url, result) {
-        (Some(frontend), Ok(_)) => Redirect::to(&format!("{frontend}/settings/integrations?calendly=connected")).into_response(),
-        (None, Ok(outcome)) => Html(format!(
-            "<!doctype html><meta charset=utf-8><title>Calendly connecté</title><h1>Calendly connecté</h1><p>{} ({}) est connecté. Vous pouvez fermer cette fenêtre.</p>",
-            escape_html(&outcome.name),
-            escape_html(&outcome.email)
-        ))
-        .into_response(),
-        (_, Err(e)) => {
-            let message = e.to_string();
-            let mut response = e.into_response();
-            let status = response.status();
-            *response.body_mut() = axum::body::Body::from(format!(
-                "<!doctype html><meta charset=utf-8><title>Calendly</title><h1>La connexion à Calendly a échoué</h1><p>{}</p>",
-                escape_html(&message)
-            ));
-            response.headers_mut().insert(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8".parse().expect("static header"));
-            *response.status_mut() = status;
-            response
+    let frontend = services.frontend_url.as_deref();
+    match (&query.code, &query.state, &query.error) {
+        (_, _, Some(error)) => {
+            let reason = query.error_description.as_deref().unwrap_or(error);
+            match frontend {
+                Some(f) => redirect_to(f, &[("calendly", "denied"), ("calendly_error", reason)]),
+                None => page(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "La connexion à Calendly a échoué",
+                    &format!("<p>Calendly n'a pas donné l'accès : {}</p>", escape_html(reason)),
+                ),
+            }
         }
+        (Some(code), Some(state), None) => match frontend {
+            Some(f) => redirect_to(f, &[("calendly_code", code), ("calendly_state", state)]),
+            None => page(
+                axum::http::StatusCode::OK,
+                "Terminer la connexion à Calendly",
+                &format!(
+                    "<p>Calendly a accepté. Pour terminer, l'application (ou vous, avec le jeton de la personne qui a lancé la connexion) envoie&nbsp;:</p>\
+                     <pre>POST /auth/calendly/callback\nAuthorization: Bearer &lt;JWT&gt;\n\n{{\"code\": \"{}\", \"state\": \"{}\"}}</pre>",
+                    escape_html(code),
+                    escape_html(state)
+                ),
+            ),
+        },
+        _ => page(axum::http::StatusCode::BAD_REQUEST, "Calendly", "<p>code et state sont requis.</p>"),
     }
+}
+
+fn redirect_to(frontend: &str, params: &[(&str, &str)]) -> Response {
+    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    let mut response = Redirect::to(&format!("{frontend}/settings/integrations?{query}")).into_response();
+    secure_headers(&mut response);
+    response
+}
+
+/// A small HTML page with the headers such a page needs: no scripts, no framing, no caching.
+fn page(status: axum::http::StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>{}</title><h1>{}</h1>{body}",
+        escape_html(title),
+        escape_html(title)
+    );
+    let mut response = (status, Html(html)).into_response();
+    secure_headers(&mut response);
+    response
+}
+
+fn secure_headers(response: &mut Response) {
+    use axum::http::HeaderValue;
+    use axum::http::header::{
+        CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+    );
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
 }
 
 fn escape_html(s: &str) -> String {
@@ -323,6 +392,16 @@ async fn patch_organization(
             ));
         }
     }
+    let current =
+        services.store.get_organization(&caller.organization_id).await.map_err(crate::service::AppError::from)?;
+    crate::domain::check_settings_patch(&current.settings, &settings).map_err(|e| {
+        let code = match e {
+            crate::domain::SettingsError::ReadOnly => "read_only_setting",
+            crate::domain::SettingsError::TooLarge => "settings_too_large",
+            _ => "invalid_settings",
+        };
+        ApiError::bad_request(code, e.to_string())
+    })?;
     services.store.merge_settings(&caller.organization_id, &settings).await.map_err(crate::service::AppError::from)?;
     organization_json(&services, &caller.organization_id).await
 }

@@ -45,6 +45,13 @@ fn reject_unknown(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), Api
     }
 }
 
+fn checked_source(source: Option<String>) -> Result<Option<String>, ApiError> {
+    if let Some(s) = &source {
+        crate::domain::check_source(s).map_err(|m| ApiError::bad_request("invalid_source", m))?;
+    }
+    Ok(source)
+}
+
 fn notes_entries(notes: Option<String>) -> Vec<String> {
     notes.into_iter().collect()
 }
@@ -54,9 +61,10 @@ pub(super) async fn list(
     Authenticated(caller): Authenticated,
     Query(page): Query<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
+    let source = checked_source(page.source.clone())?;
     let result = services
         .store
-        .list_prospects(&caller.organization_id, page.source.as_deref(), page.limit()?, page.cursor.as_deref())
+        .list_prospects(&caller.organization_id, source.as_deref(), page.limit()?, page.cursor.as_deref())
         .await
         .map_err(AppError::from)?;
     Ok(Json(
@@ -80,7 +88,7 @@ pub(super) async fn create(
         email: parse_email(optional_string(&body, "email")?)?.flatten(),
         phone: optional_string(&body, "phone")?.flatten(),
         status: optional_string(&body, "status")?.flatten().unwrap_or_else(|| crate::domain::STATUS_NEW.to_string()),
-        source: optional_string(&body, "source")?.flatten().unwrap_or_else(|| "manual".to_string()),
+        source: checked_source(optional_string(&body, "source")?.flatten())?.unwrap_or_else(|| "manual".to_string()),
         notes: notes_entries(optional_string(&body, "notes")?.flatten()),
         created_at: now,
         updated_at: now,

@@ -5,7 +5,6 @@ use super::ApiError;
 use crate::calendly::{Invitee, last_segment};
 use crate::domain::{Integration, IntegrationId};
 use crate::service::{AppError, Services};
-use crate::tokens::seal_context;
 use crate::webhook_signature::{SignatureError, verify_signature};
 use axum::Json;
 use axum::body::Bytes;
@@ -30,21 +29,31 @@ fn unauthorized(e: SignatureError) -> ApiError {
     ApiError::Unauthorized(e.to_string())
 }
 
+/// Deliveries larger than this are refused before any HMAC is computed (a real one is a few KB).
+pub const MAX_WEBHOOK_BODY: usize = 256 * 1024;
+
+/// Size, then signature (the app's key only): nothing is read from the store for a delivery
+/// that is not Calendly's.
+fn authenticate(services: &Services, headers: &HeaderMap, body: &[u8]) -> Result<Envelope, ApiError> {
+    if body.len() > MAX_WEBHOOK_BODY {
+        return Err(ApiError::TooLarge(format!("a webhook delivery is at most {} KB", MAX_WEBHOOK_BODY / 1024)));
+    }
+    verify_signature(signature_header(headers), body, &[services.webhook_signing_key.expose()], services.clock.now())
+        .map_err(unauthorized)?;
+    parse_envelope(body)
+}
+
 pub(super) async fn receive_for_integration(
     State(services): State<Services>,
     Path(integration_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let integration =
-        services.store.get_integration_by_id(&IntegrationId::new(integration_id)).await.map_err(AppError::from)?;
-    let own_key = integration.as_ref().and_then(|i| {
-        i.webhook_signing_key.as_ref().and_then(|k| services.sealer.open(k, &seal_context(i, "webhook")).ok())
-    });
-    let keys: Vec<&str> =
-        [Some(services.webhook_signing_key.expose()), own_key.as_deref()].into_iter().flatten().collect();
-    verify_signature(signature_header(&headers), &body, &keys, services.clock.now()).map_err(unauthorized)?;
-    let envelope = parse_envelope(&body)?;
+    let envelope = authenticate(&services, &headers, &body)?;
+    let integration = match IntegrationId::parse(&integration_id) {
+        Ok(id) => services.store.get_integration_by_id(&id).await.map_err(AppError::from)?,
+        Err(_) => None,
+    };
     process(&services, integration, envelope).await
 }
 
@@ -53,17 +62,29 @@ pub(super) async fn receive_unrouted(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    verify_signature(signature_header(&headers), &body, &[services.webhook_signing_key.expose()], services.clock.now())
-        .map_err(unauthorized)?;
-    let envelope = parse_envelope(&body)?;
-    let host = envelope.created_by.clone().or_else(|| {
-        envelope.payload.pointer("/scheduled_event/event_memberships/0/user").and_then(Value::as_str).map(String::from)
-    });
-    let integration = match host {
-        Some(uri) => services.store.find_integration_by_calendly_user(&uri).await.map_err(AppError::from)?,
+    let envelope = authenticate(&services, &headers, &body)?;
+    let integration = match delivery_hosts(&envelope).first() {
+        Some(uri) => services.store.find_integration_by_calendly_user(uri).await.map_err(AppError::from)?,
         None => None,
     };
     process(&services, integration, envelope).await
+}
+
+/// The Calendly users a delivery is about: who created the subscription, then the event's hosts.
+fn delivery_hosts(envelope: &Envelope) -> Vec<String> {
+    let event = envelope
+        .payload
+        .get("scheduled_event")
+        .or_else(|| envelope.payload.pointer("/invitee/scheduled_event"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let members = event.get("event_memberships").and_then(Value::as_array).cloned().unwrap_or_default();
+    envelope
+        .created_by
+        .iter()
+        .cloned()
+        .chain(members.iter().filter_map(|m| m.get("user").and_then(Value::as_str).map(String::from)))
+        .collect()
 }
 
 fn parse_envelope(body: &[u8]) -> Result<Envelope, ApiError> {
@@ -79,6 +100,14 @@ async fn process(
     let Some(integration) = integration.filter(|i| i.is_active) else {
         return Ok(Json(json!({ "status": "ignored", "reason": "no active integration for this delivery" })));
     };
+    // Signed by Calendly is not enough: the delivery must be about this integration's user, or
+    // a correctly signed delivery for one account could be recorded in another's CRM.
+    if !delivery_hosts(&envelope).contains(&integration.calendly_user_uri) {
+        tracing::warn!(organization_id = %integration.organization_id, "signed delivery for another Calendly user ignored");
+        return Ok(Json(
+            json!({ "status": "ignored", "reason": "the delivery is not about this integration's Calendly user" }),
+        ));
+    }
     match envelope.event.as_str() {
         "invitee.created" | "invitee.canceled" | "invitee_no_show.created" | "invitee_no_show.deleted" => {}
         other => {

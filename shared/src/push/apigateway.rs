@@ -32,4 +32,14 @@ impl ConnectionGateway for ApiGatewayConnections {
             Err(e) => Err(PostError::Failed(aws_sdk_apigatewaymanagement::error::DisplayErrorContext(e).to_string())),
         }
     }
+
+    async fn delete_connection(&self, connection_id: &str) -> Result<(), PostError> {
+        match self.client.delete_connection().connection_id(connection_id).send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_gone_exception() || e.raw().status().as_u16() == 410 => {
+                Err(PostError::Gone)
+            }
+            Err(e) => Err(PostError::Failed(aws_sdk_apigatewaymanagement::error::DisplayErrorContext(e).to_string())),
+        }
+    }
 }

@@ -100,6 +100,8 @@ pub enum PostError {
 pub trait ConnectionGateway: Send + Sync {
     /// Sends `payload` to one connection.
     async fn post_to_connection(&self, connection_id: &str, payload: &[u8]) -> Result<(), PostError>;
+    /// Closes one connection (its token expired).
+    async fn delete_connection(&self, connection_id: &str) -> Result<(), PostError>;
 }
 
 /// Pushes to every live connection of an organization through a `ConnectionGateway`,
@@ -120,13 +122,28 @@ impl ConnectionPusher {
 #[async_trait]
 impl Pusher for ConnectionPusher {
     async fn push(&self, org: &OrganizationId, message: PushMessage) {
-        let connections = match self.store.live_connections(org, self.clock.now()).await {
+        let all = match self.store.connections(org).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(organization_id = %org, error = %e, "could not list connections; push skipped");
                 return;
             }
         };
+        // A connection past its token's expiry (or API Gateway's 2 hours) gets nothing more:
+        // it is closed and forgotten, so a browser whose session ended stops receiving.
+        let now = self.clock.now();
+        let (connections, expired): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.expires_at > now);
+        for c in expired {
+            match self.gateway.delete_connection(&c.connection_id).await {
+                Ok(()) | Err(PostError::Gone) => {}
+                Err(e) => {
+                    tracing::warn!(connection_id = %c.connection_id, error = %e, "could not close an expired connection")
+                }
+            }
+            if let Err(e) = self.store.remove_connection(&c.connection_id).await {
+                tracing::warn!(connection_id = %c.connection_id, error = %e, "could not remove an expired connection");
+            }
+        }
         if connections.is_empty() {
             return;
         }

@@ -22,6 +22,7 @@ struct State {
     connections: BTreeMap<Key<String>, Connection>,
     connection_owners: HashMap<String, OrganizationId>,
     sync_jobs: HashMap<OrganizationId, SyncJob>,
+    calendly_user_claims: HashMap<String, (OrganizationId, DateTime<Utc>)>,
     rate_windows: HashMap<String, RateWindow>,
 }
 
@@ -112,8 +113,21 @@ impl OAuthStateStore for MemoryStore {
         Ok(())
     }
 
-    async fn take_oauth_state(&self, state: &str, now: DateTime<Utc>) -> Result<Option<OAuthState>, StoreError> {
-        Ok(self.with(|s| s.oauth_states.remove(state)).filter(|st| st.expires_at > now))
+    async fn take_oauth_state(
+        &self,
+        state: &str,
+        org: &OrganizationId,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<StateTake, StoreError> {
+        Ok(self.with(|s| match s.oauth_states.get(state) {
+            None => StateTake::Absent,
+            Some(st) if &st.organization_id != org || &st.user_id != user => StateTake::NotYours,
+            Some(_) => match s.oauth_states.remove(state).filter(|st| st.expires_at > now) {
+                Some(st) => StateTake::Taken(st),
+                None => StateTake::Absent,
+            },
+        }))
     }
 }
 
@@ -140,6 +154,35 @@ impl IntegrationStore for MemoryStore {
             s.integrations.insert(integration.organization_id.clone(), integration.clone());
             integration
         }))
+    }
+
+    async fn claim_calendly_user(
+        &self,
+        user_uri: &str,
+        org: &OrganizationId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| {
+            let held_by_other = s.calendly_user_claims.get(user_uri).filter(|(owner, _)| owner != org).is_some_and(
+                |(owner, claimed_at)| {
+                    now - *claimed_at < CLAIM_SETTLES
+                        || s.integrations.get(owner).is_some_and(|i| i.is_active && i.calendly_user_uri == user_uri)
+                },
+            );
+            if !held_by_other {
+                s.calendly_user_claims.insert(user_uri.to_string(), (org.clone(), now));
+            }
+            !held_by_other
+        }))
+    }
+
+    async fn release_calendly_user(&self, user_uri: &str, org: &OrganizationId) -> Result<(), StoreError> {
+        self.with(|s| {
+            if s.calendly_user_claims.get(user_uri).is_some_and(|(owner, _)| owner == org) {
+                s.calendly_user_claims.remove(user_uri);
+            }
+        });
+        Ok(())
     }
 
     async fn try_acquire_refresh_lease(
@@ -479,14 +522,12 @@ impl ConnectionStore for MemoryStore {
         }))
     }
 
-    async fn live_connections(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<Vec<Connection>, StoreError> {
+    async fn connections(&self, org: &OrganizationId) -> Result<Vec<Connection>, StoreError> {
         Ok(self.with(|s| {
             s.connections
                 .range((org.clone(), String::new())..)
                 .take_while(|((o, _), _)| o == org)
-                .map(|(_, c)| c)
-                .filter(|c| c.expires_at > now)
-                .cloned()
+                .map(|(_, c)| c.clone())
                 .collect()
         }))
     }

@@ -12,7 +12,7 @@ use crate::domain::booking::BookingPlan;
 use crate::domain::{
     Booking, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId, SyncJob,
 };
-use crate::domain::{Email, IntegrationId, NotificationId};
+use crate::domain::{Email, IntegrationId, NotificationId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -31,6 +31,12 @@ pub enum StoreError {
     Throttled,
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The request itself was refused (DynamoDB's `ValidationException`): retrying won't help.
+    #[error("the store refused the request: {0}")]
+    Rejected(String),
+    /// The deployment is wrong (access denied, missing table): retrying won't help.
+    #[error("the store is misconfigured: {0}")]
+    Misconfigured(String),
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
 }
@@ -117,8 +123,30 @@ pub trait OrganizationStore: Send + Sync {
 pub trait OAuthStateStore: Send + Sync {
     /// Stores a pending connect.
     async fn put_oauth_state(&self, state: &OAuthState) -> Result<(), StoreError>;
-    /// Removes and returns a pending connect, atomically; expired ones count as absent.
-    async fn take_oauth_state(&self, state: &str, now: DateTime<Utc>) -> Result<Option<OAuthState>, StoreError>;
+    /// Removes and returns a pending connect, atomically, if `org` and `user` started it; one
+    /// started by someone else stays untouched. Expired ones count as absent.
+    async fn take_oauth_state(
+        &self,
+        state: &str,
+        org: &OrganizationId,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<StateTake, StoreError>;
+}
+
+/// A claim younger than this belongs to a connect still under way (claimed, integration not
+/// yet saved): it is never taken over, so of two organizations racing for one account one wins.
+pub const CLAIM_SETTLES: chrono::Duration = chrono::Duration::minutes(10);
+
+/// What taking an OAuth state found.
+#[derive(Clone, Debug)]
+pub enum StateTake {
+    /// Ours: removed and returned.
+    Taken(OAuthState),
+    /// Unknown, expired or already used.
+    Absent,
+    /// Started by another user or organization: left in place.
+    NotYours,
 }
 
 /// Calendly integrations (one per organization).
@@ -150,6 +178,17 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Frees the lease after a failed refresh.
     async fn release_refresh_lease(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError>;
+    /// Claims a Calendly user for `org`: true when it is now `org`'s (it was free, already
+    /// `org`'s, or left behind by an organization that is not connected to it and claimed it
+    /// more than `CLAIM_SETTLES` ago); false when another organization holds it.
+    async fn claim_calendly_user(
+        &self,
+        user_uri: &str,
+        org: &OrganizationId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Releases `org`'s claim on a Calendly user (disconnect, or a reconnect to another account).
+    async fn release_calendly_user(&self, user_uri: &str, org: &OrganizationId) -> Result<(), StoreError>;
     /// Marks the integration as needing the user to reconnect (the refresh token is dead).
     async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError>;
     /// Moves the next scheduled sync (the scheduler, when it queues one) and, for a finished
@@ -310,7 +349,8 @@ pub struct Connection {
     pub organization_id: OrganizationId,
     pub user_id: crate::domain::UserId,
     pub connected_at: DateTime<Utc>,
-    /// API Gateway closes a connection after 2 hours at the most; past this it is dead.
+    /// API Gateway closes a connection after 2 hours at the most, and the token it was opened
+    /// with expires: past the sooner of the two it receives nothing and is closed.
     pub expires_at: DateTime<Utc>,
 }
 
@@ -321,8 +361,13 @@ pub trait ConnectionStore: Send + Sync {
     async fn put_connection(&self, connection: &Connection) -> Result<(), StoreError>;
     /// Removes a connection (from `$disconnect`, which only knows its id); returns it if known.
     async fn remove_connection(&self, connection_id: &str) -> Result<Option<Connection>, StoreError>;
+    /// Every stored connection of the organization, expired ones included (the table's TTL
+    /// deletes them days late at the most).
+    async fn connections(&self, org: &OrganizationId) -> Result<Vec<Connection>, StoreError>;
     /// The organization's connections that have not expired at `now`.
-    async fn live_connections(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<Vec<Connection>, StoreError>;
+    async fn live_connections(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<Vec<Connection>, StoreError> {
+        Ok(self.connections(org).await?.into_iter().filter(|c| c.expires_at > now).collect())
+    }
 }
 
 /// Every store capability, for wiring that needs them all.

@@ -23,13 +23,7 @@ async fn connect_returns_an_authorize_url_with_pkce_scopes_and_state() {
 async fn callback_connects_syncs_subscribes_and_mirrors_settings(app: TestApp) {
     let host = app.host("Camille Martin");
     app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(2));
-    app.patch(
-        "/organization",
-        "org-a",
-        json!({ "settings": { "currency": "EUR", "calendly": { "calendly_link": "old" } } }),
-    )
-    .await
-    .expect(200);
+    app.patch("/organization", "org-a", json!({ "settings": { "currency": "EUR" } })).await.expect(200);
 
     let connected = app.connect("org-a", &host).await;
     assert_eq!(connected["connected"], true);
@@ -163,12 +157,9 @@ async fn reconnecting_replaces_the_integration_and_keeps_one_subscription() {
     assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["webhook_active"], true);
 }
 
-#[tokio::test]
-async fn the_browser_redirect_callback_connects_through_the_state_alone() {
-    let app = TestApp::spawn().await;
-    let host = app.host("Camille Martin");
-    let start = app.post("/calendly/connect", "org-a", json!({})).await.expect(200);
-    // The browser follows the authorize URL; the simulator's consent redirects back to us.
+/// The browser's consent round trip, as a browser makes it: the callback URL it lands on.
+async fn consent(app: &TestApp, org: &str, host: &calendly_sim::SimUser) -> String {
+    let start = app.post("/calendly/connect", org, json!({})).await.expect(200);
     let consent = app
         .http
         .get(start["authorize_url"].as_str().unwrap())
@@ -179,13 +170,45 @@ async fn the_browser_redirect_callback_connects_through_the_state_alone() {
     assert_eq!(consent.status().as_u16(), 303);
     let back = consent.headers()["location"].to_str().unwrap().to_string();
     assert!(back.starts_with(&app.url("/auth/calendly/callback")));
+    back
+}
+
+#[tokio::test]
+async fn the_browser_callback_hands_code_and_state_to_the_initiator_who_completes_it() {
+    let app = TestApp::spawn().await;
+    let host = app.host("Camille Martin");
+    let back = consent(&app, "org-a", &host).await;
+    let q: HashMap<String, String> = url::Url::parse(&back).unwrap().query_pairs().into_owned().collect();
     let page = app.http.get(&back).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
-    assert!(page.text().await.unwrap().contains("Calendly connecté"));
-    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["email"], host.email);
+    for (header, value) in
+        [("x-content-type-options", "nosniff"), ("cache-control", "no-store"), ("x-frame-options", "DENY")]
+    {
+        assert_eq!(page.headers()[header], value, "{header}");
+    }
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&q["code"]) && html.contains(&q["state"]), "the page says how to finish");
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["connected"], false, "a GET connects nothing");
 
-    let again = app.http.get(&back).send().await.unwrap();
-    assert_eq!(again.status().as_u16(), 400, "the state was used");
+    let done = app.post("/auth/calendly/callback", "org-a", json!({ "code": q["code"], "state": q["state"] })).await;
+    assert_eq!(done.expect(200)["email"], host.email);
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["email"], host.email);
+}
+
+#[tokio::test]
+async fn with_a_frontend_the_browser_callback_redirects_there_with_code_and_state() {
+    let env = HashMap::from([("FRONTEND_URL".to_string(), "https://app.velvena.example".to_string())]);
+    let app = TestApp::spawn_with(local_stack::StackOptions { env, ..Default::default() }).await;
+    let host = app.host("Camille Martin");
+    let back = consent(&app, "org-a", &host).await;
+    let reply = app.http.get(&back).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 303);
+    let location = url::Url::parse(reply.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(location.host_str(), Some("app.velvena.example"));
+    let q: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert!(q.contains_key("calendly_code") && q.contains_key("calendly_state"));
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["connected"], false);
 }
 
 async fn disconnect_revokes_unsubscribes_soft_deletes_and_keeps_prospects(app: TestApp) {

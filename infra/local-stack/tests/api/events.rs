@@ -23,7 +23,7 @@ async fn the_connect_and_disconnect_sample_events_store_and_remove_the_connectio
     assert_eq!(live[0].connection_id, "Kx2bWdHTiGYCFuA=");
 
     let disconnect: ApiGatewayWebsocketProxyRequest = serde_json::from_str(&sample("ws-disconnect.json")).unwrap();
-    assert_eq!(ws_disconnect::handle(&app.stack.services, disconnect).await.status_code, 200);
+    assert_eq!(ws_disconnect::handle(app.stack.services.store.as_ref(), disconnect).await.status_code, 200);
     assert!(app.stack.store.live_connections(&org, chrono::Utc::now()).await.unwrap().is_empty());
 }
 

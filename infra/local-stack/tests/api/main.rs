@@ -10,6 +10,7 @@ mod organization;
 mod prospects;
 mod realtime;
 mod secrets;
+mod security;
 mod store_contract;
 mod sync;
 mod template;

@@ -22,7 +22,7 @@ fn environment(secret_arn: &str) -> HashMap<&'static str, String> {
         ("CALENDLY_REDIRECT_URI", "https://api.velvena.example/auth/calendly/callback".to_string()),
         ("WEBHOOK_BASE_URL", "https://api.velvena.example".to_string()),
         ("TABLE_NAME", "velvena".to_string()),
-        ("JWT_SECRET", "overridden-by-the-secret".to_string()),
+        ("JWT_SECRET", "overridden-by-the-secret-of-32-bytes-or-more".to_string()),
     ])
 }
 
@@ -34,7 +34,7 @@ async fn the_secret_supplies_the_sensitive_configuration() {
         "calendly_client_secret": "from-the-secret",
         "calendly_webhook_signing_key": "signing-from-the-secret",
         "encryption_key": "ef".repeat(32),
-        "jwt_secret": "jwt-from-the-secret",
+        "jwt_secret": "jwt-from-the-secret-of-32-bytes-or-more",
     });
     let arn = client.create_secret().name(&name).secret_string(secret.to_string()).send().await.unwrap().arn.unwrap();
     let env = environment(&arn);
@@ -42,7 +42,11 @@ async fn the_secret_supplies_the_sensitive_configuration() {
     let config = load_config(|k| env.get(k).cloned(), Some(&source)).await.unwrap();
     assert_eq!(config.calendly_client_secret.expose(), "from-the-secret");
     assert_eq!(config.calendly_webhook_signing_key.expose(), "signing-from-the-secret");
-    assert_eq!(config.jwt_secret.expose(), "jwt-from-the-secret", "the secret wins over the environment");
+    assert_eq!(
+        config.jwt_secret.expose(),
+        "jwt-from-the-secret-of-32-bytes-or-more",
+        "the secret wins over the environment"
+    );
     assert_eq!(config.encryption_key.expose(), "ef".repeat(32));
     assert_eq!(config.calendly_client_id, "client-id", "non-secret values stay in the environment");
 }

@@ -10,7 +10,10 @@ use shared::domain::{
     BookingSnapshot, BookingStatus, Email, Integration, IntegrationId, NoteStyle, NotificationId, OAuthState,
     OrganizationId, Prospect, ProspectId, SyncJob, SyncJobState, SyncTrigger, UserId,
 };
-use shared::store::{CommitConflict, CommitError, Connection, JobStart, ProspectPatch, Store, StoreError, TokenUpdate};
+use shared::store::{
+    CLAIM_SETTLES, CommitConflict, CommitError, Connection, JobStart, ProspectPatch, StateTake, Store, StoreError,
+    TokenUpdate,
+};
 use std::sync::Arc;
 
 fn org(name: &str) -> OrganizationId {
@@ -159,9 +162,45 @@ async fn oauth_states_are_single_use_and_expire(store: Arc<dyn Store>) {
     };
     store.put_oauth_state(&state("s1", now + Duration::minutes(10))).await.unwrap();
     store.put_oauth_state(&state("s2", now - Duration::seconds(1))).await.unwrap();
-    assert_eq!(store.take_oauth_state("s1", now).await.unwrap().unwrap().organization_id, org("org-a"));
-    assert!(store.take_oauth_state("s1", now).await.unwrap().is_none(), "single use");
-    assert!(store.take_oauth_state("s2", now).await.unwrap().is_none(), "expired");
+    let (a, u) = (org("org-a"), UserId::new("u"));
+    // Another organization, or another user of the same one, can't take it, nor burn it.
+    assert!(matches!(store.take_oauth_state("s1", &org("org-b"), &u, now).await.unwrap(), StateTake::NotYours));
+    assert!(matches!(store.take_oauth_state("s1", &a, &UserId::new("v"), now).await.unwrap(), StateTake::NotYours));
+    match store.take_oauth_state("s1", &a, &u, now).await.unwrap() {
+        StateTake::Taken(taken) => assert_eq!(taken.organization_id, a),
+        other => panic!("the owner could not take its state: {other:?}"),
+    }
+    assert!(matches!(store.take_oauth_state("s1", &a, &u, now).await.unwrap(), StateTake::Absent), "single use");
+    assert!(matches!(store.take_oauth_state("s2", &a, &u, now).await.unwrap(), StateTake::Absent), "expired");
+    assert!(matches!(store.take_oauth_state("never", &a, &u, now).await.unwrap(), StateTake::Absent));
+}
+
+async fn a_calendly_user_is_claimed_by_one_active_organization(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let user = "https://api.calendly.com/users/int-a";
+    let (a, b) = (org("org-a"), org("org-b"));
+    store.save_connected_integration(integration(&a, "int-a")).await.unwrap();
+    // Twenty organizations race for one free account: one wins.
+    let racers = (0..20).map(|i| {
+        let store = store.clone();
+        async move {
+            store.claim_calendly_user("https://api.calendly.com/users/free", &org(&format!("r{i}")), now).await.unwrap()
+        }
+    });
+    assert_eq!(futures::future::join_all(racers).await.into_iter().filter(|w| *w).count(), 1);
+
+    assert!(store.claim_calendly_user(user, &a, now).await.unwrap());
+    assert!(store.claim_calendly_user(user, &a, now).await.unwrap(), "claiming again is harmless");
+    let later = now + CLAIM_SETTLES + Duration::minutes(1);
+    assert!(!store.claim_calendly_user(user, &b, later).await.unwrap(), "held while org-a is connected to it");
+    store.deactivate_integration(&a, now).await.unwrap();
+    assert!(!store.claim_calendly_user(user, &b, now).await.unwrap(), "a fresh claim is a connect under way");
+    assert!(store.claim_calendly_user(user, &b, later).await.unwrap(), "a claim left behind is taken over");
+    store.save_connected_integration(integration(&b, "int-a")).await.unwrap();
+    store.release_calendly_user(user, &a).await.unwrap();
+    assert!(!store.claim_calendly_user(user, &org("org-c"), later).await.unwrap(), "only the owner releases");
+    store.release_calendly_user(user, &b).await.unwrap();
+    assert!(store.claim_calendly_user(user, &org("org-c"), now).await.unwrap(), "released");
 }
 
 async fn one_refresh_lease_at_a_time_and_tokens_swap_by_version(store: Arc<dyn Store>) {
@@ -521,6 +560,7 @@ contract!(
     one_prospect_per_email_and_appends_keep_order,
     appending_to_a_deleted_prospect_is_refused,
     oauth_states_are_single_use_and_expire,
+    a_calendly_user_is_claimed_by_one_active_organization,
     one_refresh_lease_at_a_time_and_tokens_swap_by_version,
     integrations_are_found_by_id_user_and_due_time,
     prospects_keep_emails_unique_and_page_per_organization,

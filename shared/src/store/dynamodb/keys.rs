@@ -59,11 +59,14 @@ pub fn connection_owner_pk(connection_id: &str) -> String {
 pub const CONNECTION_OWNER_SK: &str = "CONN";
 /// The organization's current (or latest) sync job.
 pub const SYNC_JOB_SK: &str = "SYNCJOB";
-/// Calendly's rate-limit window of one Calendly user, shared by every worker.
-pub fn rate_window_pk(user_uri: &str) -> String {
+/// Items about one Calendly user: its rate-limit window, shared by every worker, and which
+/// organization holds it.
+pub fn calendly_user_pk(user_uri: &str) -> String {
     format!("CALUSER#{user_uri}")
 }
 pub const RATE_WINDOW_SK: &str = "RATE";
+/// Which organization holds a Calendly user (one active integration per Calendly account).
+pub const CALENDLY_USER_OWNER_SK: &str = "OWNER";
 pub fn oauth_state_pk(state: &str) -> String {
     format!("STATE#{state}")
 }

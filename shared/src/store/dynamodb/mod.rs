@@ -63,11 +63,27 @@ enum Kind {
     Transaction,
 }
 
+/// DynamoDB's errors by kind: only throttling and conflicts are worth retrying; a refused
+/// request or a wrong deployment keeps its error code for the logs.
 fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    let detail = || format!("{}: {}", e.code().unwrap_or("unknown"), e.message().unwrap_or_default());
     match e.code() {
-        Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded") => {
-            StoreError::Throttled
-        }
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "TransactionConflictException"
+            | "TransactionInProgressException",
+        ) => StoreError::Throttled,
+        Some("ValidationException" | "ItemCollectionSizeLimitExceededException") => StoreError::Rejected(detail()),
+        Some(
+            "AccessDeniedException"
+            | "ResourceNotFoundException"
+            | "UnrecognizedClientException"
+            | "MissingAuthenticationTokenException"
+            | "InvalidSignatureException"
+            | "ExpiredTokenException",
+        ) => StoreError::Misconfigured(detail()),
         _ => StoreError::Unavailable(DisplayErrorContext(e).to_string()),
     }
 }
@@ -494,21 +510,41 @@ impl OAuthStateStore for DynamoStore {
         Ok(())
     }
 
-    async fn take_oauth_state(&self, state: &str, now: DateTime<Utc>) -> Result<Option<OAuthState>, StoreError> {
-        // Delete-and-return is atomic: of two callbacks racing with one state, one gets it.
-        let out = self
+    async fn take_oauth_state(
+        &self,
+        state: &str,
+        org: &OrganizationId,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<StateTake, StoreError> {
+        // Delete-and-return is atomic: of two callbacks racing with one state, one gets it; the
+        // condition leaves a state someone else started where it is (nothing burnt).
+        let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(oauth_state_pk(state), OAUTH_STATE_SK)))
+            .condition_expression("attribute_not_exists(pk) OR (organization_id = :org AND user_id = :user)")
+            .expression_attribute_values(":org", s(org.as_str()))
+            .expression_attribute_values(":user", s(user.as_str()))
             .return_values(ReturnValue::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await
-            .map_err(error)?;
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) if is_condition_failure(&e) => {
+                self.record(Kind::Write, None);
+                return Ok(StateTake::NotYours);
+            }
+            Err(e) => return Err(error(e)),
+        };
         self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
-        let Some(item) = out.attributes else { return Ok(None) };
-        Ok(Some(from_item::<OAuthState>(&item)?).filter(|s| s.expires_at > now))
+        let Some(item) = out.attributes else { return Ok(StateTake::Absent) };
+        Ok(match from_item::<OAuthState>(&item)?.clone() {
+            taken if taken.expires_at > now => StateTake::Taken(taken),
+            _ => StateTake::Absent,
+        })
     }
 }
 
@@ -541,6 +577,60 @@ impl IntegrationStore for DynamoStore {
             })
             .await?;
         saved.ok_or(StoreError::NotFound)
+    }
+
+    async fn claim_calendly_user(
+        &self,
+        user_uri: &str,
+        org: &OrganizationId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let claim = |owner: &OrganizationId| -> Item {
+            HashMap::from([
+                (PK.to_string(), s(calendly_user_pk(user_uri))),
+                (SK.to_string(), s(CALENDLY_USER_OWNER_SK)),
+                ("organization_id".to_string(), s(owner.as_str())),
+                ("claimed_at_ms".to_string(), n(now.timestamp_millis())),
+            ])
+        };
+        let ours = HashMap::from([(":org".to_string(), s(org.as_str()))]);
+        if self.put(claim(org), Some(("attribute_not_exists(pk) OR organization_id = :org", ours))).await? {
+            return Ok(true);
+        }
+        // Held by another organization: it keeps it while its connect is under way or its
+        // integration is active on this user; a claim left behind is taken over, but only
+        // from that owner, so of two organizations racing for it one wins.
+        let Some(item) = self.get(calendly_user_pk(user_uri), CALENDLY_USER_OWNER_SK).await? else {
+            return Ok(false);
+        };
+        let owner = OrganizationId::new(get_s(&item, "organization_id").unwrap_or_default());
+        let claimed_at = get_n(&item, "claimed_at_ms").and_then(DateTime::<Utc>::from_timestamp_millis);
+        if claimed_at.is_none_or(|at| now - at < CLAIM_SETTLES) {
+            return Ok(false);
+        }
+        let held = self.get_integration(&owner).await?.is_some_and(|i| i.is_active && i.calendly_user_uri == user_uri);
+        if held {
+            return Ok(false);
+        }
+        let theirs = HashMap::from([(":owner".to_string(), s(owner.as_str()))]);
+        self.put(claim(org), Some(("organization_id = :owner", theirs))).await
+    }
+
+    async fn release_calendly_user(&self, user_uri: &str, org: &OrganizationId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(calendly_user_pk(user_uri), CALENDLY_USER_OWNER_SK)))
+            .condition_expression("organization_id = :org")
+            .expression_attribute_values(":org", s(org.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(error(e)),
+        }
     }
 
     async fn try_acquire_refresh_lease(
@@ -1039,11 +1129,10 @@ impl ConnectionStore for DynamoStore {
         Ok(connection)
     }
 
-    async fn live_connections(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<Vec<Connection>, StoreError> {
+    async fn connections(&self, org: &OrganizationId) -> Result<Vec<Connection>, StoreError> {
         let items =
             self.query_all(Query { sk_prefix: Some(CONNECTION_PREFIX), ..Query::partition(org_pk(org)) }).await?;
-        // DynamoDB deletes expired items up to days late: an expired record is not a live one.
-        Ok(items.iter().filter_map(connection_from).filter(|c| c.expires_at > now).collect())
+        Ok(items.iter().filter_map(connection_from).collect())
     }
 }
 
@@ -1110,12 +1199,12 @@ impl SyncJobStore for DynamoStore {
 #[async_trait]
 impl RateLimitStore for DynamoStore {
     async fn get_rate_window(&self, user_uri: &str) -> Result<Option<RateWindow>, StoreError> {
-        self.get(rate_window_pk(user_uri), RATE_WINDOW_SK).await?.map(|i| from_item(&i)).transpose()
+        self.get(calendly_user_pk(user_uri), RATE_WINDOW_SK).await?.map(|i| from_item(&i)).transpose()
     }
 
     async fn record_rate_window(&self, user_uri: &str, window: &RateWindow) -> Result<(), StoreError> {
         self.update_versioned(
-            rate_window_pk(user_uri),
+            calendly_user_pk(user_uri),
             RATE_WINDOW_SK,
             |_| Vec::new(),
             |stored: Option<RateWindow>| {
