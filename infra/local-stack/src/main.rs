@@ -24,9 +24,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              export TOKEN={token}\n\
              1. Start the connect:   curl -s -X POST {url}/calendly/connect -H \"Authorization: Bearer $TOKEN\"\n\
              2. Open authorize_url in a browser (or: curl -si \"<authorize_url>\"; follow the Location):\n\
-                the simulator approves and redirects to {url}/auth/calendly/callback, which connects and\n\
-                queues the initial sync job (its progress: `sync` in the status below, `calendly:sync` pushes).\n\
-             3. Look:   curl -s {url}/calendly/status -H \"Authorization: Bearer $TOKEN\"\n\
+                the simulator approves and redirects to {url}/auth/calendly/callback, whose page shows the\n\
+                code and state (without FRONTEND_URL; with it, the browser goes to the frontend with them).\n\
+             3. Complete it as the user who started it (a GET alone connects nothing):\n\
+                curl -s -X POST {url}/auth/calendly/callback -H \"Authorization: Bearer $TOKEN\" \\\n\
+                     -H 'content-type: application/json' -d '{{\"code\": \"<code>\", \"state\": \"<state>\"}}'\n\
+                It connects and queues the initial sync job (progress: `sync` in the status, `calendly:sync` pushes).\n\
+             4. Look:   curl -s {url}/calendly/status -H \"Authorization: Bearer $TOKEN\"\n\
                         curl -s {url}/prospects -H \"Authorization: Bearer $TOKEN\"\n\
                         curl -s {url}/notifications -H \"Authorization: Bearer $TOKEN\"\n\
                         curl -s -X POST {url}/calendly/sync -H \"Authorization: Bearer $TOKEN\"\n\
