@@ -122,6 +122,7 @@ impl From<SyncError> for AppError {
             SyncError::Calendly(c) => c.into(),
             SyncError::Store(s) => s.into(),
             SyncError::Contended => Self::StoreBusy,
+            SyncError::Pagination(m) => Self::CalendlyRejected(format!("its pagination does not end ({m})")),
         }
     }
 }

@@ -19,6 +19,12 @@ use tokio::time::Instant;
 const INVITEE_CONCURRENCY: usize = 8;
 /// How many times a booking write is re-planned after losing a race.
 const MAX_COMMIT_ATTEMPTS: usize = 10;
+/// Pages of scheduled events one sync reads at the most (10,000 events at 100 a page)...
+const MAX_EVENT_PAGES: u64 = 100;
+/// ...and pages of one event's invitees (10,000 invitees).
+const MAX_INVITEE_PAGES: usize = 100;
+/// Page tokens remembered to catch an upstream that hands one out again.
+const RECENT_PAGE_TOKENS: usize = 10;
 /// A running job's progress is saved and pushed at least this often...
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// ...or every this many events, whichever comes first.
@@ -92,6 +98,23 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("a booking kept changing under concurrent writers; giving up after {MAX_COMMIT_ATTEMPTS} attempts")]
     Contended,
+    /// Calendly's pagination does not end (a token came back, or past the page cap).
+    #[error("Calendly's pagination does not end: {0}")]
+    Pagination(String),
+}
+
+impl SyncError {
+    /// A failure of one event (its invitees forbidden, gone or unreadable, or its booking
+    /// contended) rather than of the sync: the event is skipped and retried next time, the
+    /// others go on.
+    pub fn is_event_scoped(&self) -> bool {
+        match self {
+            Self::Calendly(CalendlyError::Forbidden(_) | CalendlyError::NotFound | CalendlyError::Decode(_)) => true,
+            Self::Calendly(CalendlyError::Api { status, .. }) => (400..500).contains(status) && *status != 429,
+            Self::Contended => true,
+            _ => false,
+        }
+    }
 }
 
 impl From<CommitError> for SyncError {
@@ -267,6 +290,15 @@ impl SyncEngine {
                             progress.report(self, job, session).await;
                         }
                     }
+                    Err(e) if e.is_event_scoped() => {
+                        // One bad event must not stop the others: counted, shown, retried next sync
+                        // (its fingerprint is not stored).
+                        tracing::warn!(organization_id = %org, error = %e, "one Calendly event could not be synced; skipped");
+                        done += 1;
+                        job.report.events_seen += 1;
+                        job.report.events_failed += 1;
+                        job.report.last_event_error = Some(e.to_string());
+                    }
                     Err(e) => {
                         stop.store(true, Ordering::Relaxed);
                         first_error.get_or_insert(e);
@@ -280,9 +312,22 @@ impl SyncEngine {
             if done < total {
                 return Ok(SliceEnd::OutOfTime);
             }
+            let next = page.pagination.next_page_token;
+            let recent = &mut job.checkpoint.recent_page_tokens;
+            if let Some(current) = checkpoint.page_token {
+                recent.push(current);
+                let excess = recent.len().saturating_sub(RECENT_PAGE_TOKENS);
+                recent.drain(..excess);
+            }
+            if let Some(token) = next.as_ref().filter(|t| recent.contains(t)) {
+                return Err(SyncError::Pagination(format!("the events page token {token} came back")));
+            }
             job.checkpoint.pages_done += 1;
+            if next.is_some() && job.checkpoint.pages_done >= MAX_EVENT_PAGES {
+                return Err(SyncError::Pagination(format!("more than {MAX_EVENT_PAGES} pages of events")));
+            }
             job.checkpoint.events_before_page = job.report.events_seen;
-            job.checkpoint.page_token = page.pagination.next_page_token;
+            job.checkpoint.page_token = next;
             if job.checkpoint.page_token.is_none() {
                 return Ok(SliceEnd::Finished);
             }
@@ -314,6 +359,7 @@ impl SyncEngine {
     ) -> Result<Vec<Applied>, SyncError> {
         let mut applied = Vec::new();
         let mut page_token: Option<String> = None;
+        let mut seen_tokens = std::collections::HashSet::new();
         loop {
             let uuid = event.uuid().to_string();
             let token_param = page_token.clone();
@@ -327,6 +373,9 @@ impl SyncEngine {
                 applied.push(self.apply(integration, &invitee.snapshot(event), style).await?);
             }
             match page.pagination.next_page_token {
+                Some(token) if !seen_tokens.insert(token.clone()) || seen_tokens.len() >= MAX_INVITEE_PAGES => {
+                    return Err(SyncError::Pagination(format!("the invitees of event {uuid} do not end")));
+                }
                 Some(token) => page_token = Some(token),
                 None => break,
             }

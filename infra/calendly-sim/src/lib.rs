@@ -159,6 +159,16 @@ impl CalendlySim {
         self.inner.state().forced_429 = n;
     }
 
+    /// Makes the events list hand out the same `next_page_token` on every page, forever.
+    pub fn set_repeat_page_token(&self, repeat: bool) {
+        self.inner.state().repeat_page_token = repeat;
+    }
+
+    /// Makes the invitee list of `booked`'s event fail with `status` (403, 404...).
+    pub fn fail_invitees_of(&self, booked: &Booked, status: u16) {
+        self.inner.state().failing_events.insert(booked.event_uuid.clone(), status);
+    }
+
     /// Makes every request fail with 503 (Calendly down) until called with false.
     pub fn set_unavailable(&self, unavailable: bool) {
         self.inner.state().unavailable = unavailable;

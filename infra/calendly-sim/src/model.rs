@@ -148,6 +148,11 @@ pub(crate) struct SimState {
     pub unavailable: bool,
     pub latency: std::time::Duration,
     pub clock_offset: Duration,
+    /// Serve one `next_page_token` forever on the events list (as Calendly's own OpenAPI
+    /// examples do).
+    pub repeat_page_token: bool,
+    /// Invitee lists that fail with this status, by event UUID.
+    pub failing_events: HashMap<String, u16>,
     /// Requests per user in the current minute window: (window start, count).
     pub rate_windows: HashMap<String, (DateTime<Utc>, u32)>,
 }

@@ -279,7 +279,10 @@ async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params)
         matching.reverse();
     }
     match page(&matching, &q, "/scheduled_events") {
-        Ok((collection, pagination)) => {
+        Ok((collection, mut pagination)) => {
+            if state.repeat_page_token {
+                pagination["next_page_token"] = json!(URL_SAFE_NO_PAD.encode("o:0"));
+            }
             with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
         }
         Err(r) => r,
@@ -294,6 +297,9 @@ async fn invitees(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>,
     let state = sim.state();
     if !state.events.iter().any(|e| e.uuid == uuid && e.user_uuid == user) {
         return error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource.");
+    }
+    if let Some(status) = state.failing_events.get(&uuid).and_then(|s| StatusCode::from_u16(*s).ok()) {
+        return error(status, "Permission Denied", "You do not have permission to access this resource");
     }
     let list: Vec<Value> =
         state.invitees.iter().filter(|i| i.event_uuid == uuid).map(|i| state.invitee_json(i)).collect();

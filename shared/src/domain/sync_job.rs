@@ -56,6 +56,12 @@ pub struct SyncReport {
     pub prospects_created: u64,
     pub notes_added: u64,
     pub calendly_requests: u64,
+    /// Events whose invitees could not be read or recorded: skipped, retried next sync.
+    #[serde(default)]
+    pub events_failed: u64,
+    /// Why the last of them failed.
+    #[serde(default)]
+    pub last_event_error: Option<String>,
 }
 
 /// Where a job resumes: the window is fixed when the job is queued so page tokens stay valid.
@@ -69,6 +75,9 @@ pub struct SyncCheckpoint {
     pub pages_done: u64,
     /// `events_seen` when the current page started (a resumed page is counted again from here).
     pub events_before_page: u64,
+    /// The last page tokens used: one coming back means the upstream loops.
+    #[serde(default)]
+    pub recent_page_tokens: Vec<String>,
 }
 
 /// One sync of one integration.
@@ -133,6 +142,7 @@ impl SyncJob {
                 page_token: None,
                 pages_done: 0,
                 events_before_page: 0,
+                recent_page_tokens: Vec::new(),
             },
             error: None,
             turn: 0,
@@ -230,6 +240,8 @@ impl SyncJob {
             "prospects_created": self.report.prospects_created,
             "notes_added": self.report.notes_added,
             "calendly_requests": self.report.calendly_requests,
+            "events_failed": self.report.events_failed,
+            "last_event_error": self.report.last_event_error,
             "error": self.error,
             "waiting_until": self.resume_at,
             "slices": self.slices,

@@ -327,3 +327,40 @@ async fn a_queue_that_refuses_the_job_is_a_503_and_blocks_nothing() {
     let due = app.stack.store.list_due_integrations(chrono::Utc::now(), 10, None).await.unwrap();
     assert!(due.items.iter().any(|i| i.organization_id.as_str() == "org-a"));
 }
+
+#[tokio::test]
+async fn a_page_token_that_comes_back_ends_the_sync_with_an_error_instead_of_looping() {
+    let app = TestApp::spawn().await;
+    app.sim.set_webhook_deliveries(false);
+    let host = app.host("Camille Martin");
+    app.sim.seed_bookings(&host, bookings(3, "loop"));
+    // Calendly's own OpenAPI examples hand out one next_page_token forever.
+    app.sim.set_repeat_page_token(true);
+    let ended = app.connect("org-a", &host).await["sync"].clone();
+    assert_eq!(ended["state"], "failed", "{ended}");
+    assert!(ended["error"].as_str().unwrap().contains("pagination"), "{ended}");
+    assert!(app.sim.request_count("scheduled_events") <= 3, "stopped at the first repeated token");
+}
+
+#[tokio::test]
+async fn one_event_calendly_refuses_is_skipped_and_the_others_are_synced() {
+    let app = TestApp::spawn().await;
+    app.sim.set_webhook_deliveries(false);
+    let host = app.host("Camille Martin");
+    let booked = app.sim.seed_bookings(&host, bookings(5, "iso"));
+    app.sim.fail_invitees_of(&booked[0], 403);
+    app.sim.fail_invitees_of(&booked[3], 404);
+    let ended = app.connect("org-a", &host).await["sync"].clone();
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(ended["bookings_new"], 3);
+    assert_eq!(ended["events_seen"], 5);
+    assert_eq!(ended["events_failed"], 2);
+    assert!(ended["last_event_error"].is_string(), "{ended}");
+    let status = app.get("/calendly/status", "org-a").await.expect(200);
+    assert!(status["last_synced_at"].is_string(), "the integration's schedule moves on");
+    assert_eq!(app.prospects("org-a").await.len(), 3);
+    // The skipped events are retried by the next sync (their fingerprints were not stored).
+    let before = app.sim.request_count("invitees");
+    app.sync("org-a").await;
+    assert_eq!(app.sim.request_count("invitees") - before, 2);
+}
