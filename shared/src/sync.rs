@@ -406,6 +406,41 @@ impl SyncEngine {
         }
     }
 
+    /// Reads from Calendly what a delivery left out: the invitee (when it named only its URI)
+    /// and its scheduled event. Never waits for a rate limit: a webhook answers in seconds.
+    pub async fn fetch_delivered(
+        &self,
+        integration: &Integration,
+        invitee_uri: &str,
+        invitee: Option<Invitee>,
+    ) -> Result<(Invitee, ScheduledEvent), SyncError> {
+        let session = self.session(Duration::ZERO);
+        // `…/scheduled_events/{event}/invitees/{invitee}`
+        let mut segments = invitee_uri.rsplit('/');
+        let (invitee_uuid, event_uuid) = (segments.next().unwrap_or_default(), segments.nth(1).unwrap_or_default());
+        let invitee = match invitee {
+            Some(invitee) => invitee,
+            None => {
+                self.authorized(&session, integration, |api, token| {
+                    let (e, i) = (event_uuid.to_string(), invitee_uuid.to_string());
+                    async move { api.get_invitee(&token, &e, &i).await }
+                })
+                .await?
+            }
+        };
+        let event = match invitee.scheduled_event.clone() {
+            Some(event) => event,
+            None => {
+                self.authorized(&session, integration, |api, token| {
+                    let e = event_uuid.to_string();
+                    async move { api.get_scheduled_event(&token, &e).await }
+                })
+                .await?
+            }
+        };
+        Ok((invitee, event))
+    }
+
     /// Records one webhook-delivered invitee (its payload embeds the scheduled event).
     pub async fn apply_delivered_invitee(
         &self,

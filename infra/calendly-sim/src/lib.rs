@@ -198,7 +198,7 @@ impl CalendlySim {
     /// Every API request so far (token endpoint excluded).
     pub fn api_request_count(&self) -> u64 {
         let state = self.inner.state();
-        ["users_me", "scheduled_events", "invitees", "webhook_subscriptions"]
+        ["users_me", "scheduled_events", "scheduled_event", "invitees", "invitee", "webhook_subscriptions"]
             .iter()
             .map(|k| state.requests.get(*k).copied().unwrap_or(0))
             .sum()

@@ -26,7 +26,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/oauth/revoke", post(revoke))
         .route("/users/me", get(users_me))
         .route("/scheduled_events", get(scheduled_events))
+        .route("/scheduled_events/{uuid}", get(scheduled_event))
         .route("/scheduled_events/{uuid}/invitees", get(invitees))
+        .route("/scheduled_events/{uuid}/invitees/{invitee}", get(invitee))
         .route("/webhook_subscriptions", get(list_webhooks).post(create_webhook))
         .route("/webhook_subscriptions/{uuid}", axum::routing::delete(delete_webhook))
         .with_state(shared)
@@ -286,6 +288,31 @@ async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params)
             with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
         }
         Err(r) => r,
+    }
+}
+
+async fn scheduled_event(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>) -> Response {
+    let (user, rl) = match gate(&sim, &headers, "scheduled_event").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let state = sim.state();
+    match state.events.iter().find(|e| e.uuid == uuid && e.user_uuid == user) {
+        Some(e) => with_headers(axum::Json(json!({ "resource": state.event_json(e) })).into_response(), rl),
+        None => error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource."),
+    }
+}
+
+async fn invitee(State(sim): Sim, headers: HeaderMap, Path((uuid, invitee)): Path<(String, String)>) -> Response {
+    let (user, rl) = match gate(&sim, &headers, "invitee").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let state = sim.state();
+    let owned = state.events.iter().any(|e| e.uuid == uuid && e.user_uuid == user);
+    match state.invitees.iter().find(|i| i.event_uuid == uuid && i.uuid == invitee).filter(|_| owned) {
+        Some(i) => with_headers(axum::Json(json!({ "resource": state.invitee_json(i) })).into_response(), rl),
+        None => error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource."),
     }
 }
 

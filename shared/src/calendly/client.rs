@@ -206,6 +206,21 @@ impl CalendlyApi for HttpCalendly {
         self.get(access_token, &self.api(&format!("/scheduled_events/{event_uuid}/invitees")), &params).await
     }
 
+    async fn get_scheduled_event(&self, access_token: &str, event_uuid: &str) -> Result<ScheduledEvent, CalendlyError> {
+        let url = self.api(&format!("/scheduled_events/{event_uuid}"));
+        self.get::<Resource<ScheduledEvent>>(access_token, &url, &[]).await.map(|r| r.resource)
+    }
+
+    async fn get_invitee(
+        &self,
+        access_token: &str,
+        event_uuid: &str,
+        invitee_uuid: &str,
+    ) -> Result<Invitee, CalendlyError> {
+        let url = self.api(&format!("/scheduled_events/{event_uuid}/invitees/{invitee_uuid}"));
+        self.get::<Resource<Invitee>>(access_token, &url, &[]).await.map(|r| r.resource)
+    }
+
     async fn list_webhook_subscriptions(
         &self,
         access_token: &str,

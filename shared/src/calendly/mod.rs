@@ -133,6 +133,15 @@ pub trait CalendlyApi: Send + Sync {
         event_uuid: &str,
         page_token: Option<&str>,
     ) -> Result<Page<Invitee>, CalendlyError>;
+    /// One scheduled event (what a delivery without its `scheduled_event` left out).
+    async fn get_scheduled_event(&self, access_token: &str, event_uuid: &str) -> Result<ScheduledEvent, CalendlyError>;
+    /// One invitee of an event (what a no-show delivery naming only its URI left out).
+    async fn get_invitee(
+        &self,
+        access_token: &str,
+        event_uuid: &str,
+        invitee_uuid: &str,
+    ) -> Result<Invitee, CalendlyError>;
     /// The user's webhook subscriptions (first page of 100: we create one per integration).
     async fn list_webhook_subscriptions(
         &self,

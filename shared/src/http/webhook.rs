@@ -34,13 +34,22 @@ pub const MAX_WEBHOOK_BODY: usize = 256 * 1024;
 
 /// Size, then signature (the app's key only): nothing is read from the store for a delivery
 /// that is not Calendly's.
-fn authenticate(services: &Services, headers: &HeaderMap, body: &[u8]) -> Result<Envelope, ApiError> {
+/// Once signed, a body we can't use is still answered 2xx (see `ignored`).
+fn authenticate(services: &Services, headers: &HeaderMap, body: &[u8]) -> Result<Result<Envelope, String>, ApiError> {
     if body.len() > MAX_WEBHOOK_BODY {
         return Err(ApiError::TooLarge(format!("a webhook delivery is at most {} KB", MAX_WEBHOOK_BODY / 1024)));
     }
     verify_signature(signature_header(headers), body, &[services.webhook_signing_key.expose()], services.clock.now())
         .map_err(unauthorized)?;
-    parse_envelope(body)
+    Ok(parse_envelope(body))
+}
+
+/// A signed delivery we don't act on. Always 2xx: Calendly retries 4xx answers for a day and
+/// then disables the whole subscription, which would stop every later delivery.
+fn ignored(reason: impl Into<String>) -> Json<Value> {
+    let reason = reason.into();
+    tracing::warn!(%reason, "signed Calendly delivery ignored");
+    Json(json!({ "status": "ignored", "reason": reason }))
 }
 
 pub(super) async fn receive_for_integration(
@@ -49,7 +58,10 @@ pub(super) async fn receive_for_integration(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let envelope = authenticate(&services, &headers, &body)?;
+    let envelope = match authenticate(&services, &headers, &body)? {
+        Ok(envelope) => envelope,
+        Err(reason) => return Ok(ignored(reason)),
+    };
     let integration = match IntegrationId::parse(&integration_id) {
         Ok(id) => services.store.get_integration_by_id(&id).await.map_err(AppError::from)?,
         Err(_) => None,
@@ -62,7 +74,10 @@ pub(super) async fn receive_unrouted(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let envelope = authenticate(&services, &headers, &body)?;
+    let envelope = match authenticate(&services, &headers, &body)? {
+        Ok(envelope) => envelope,
+        Err(reason) => return Ok(ignored(reason)),
+    };
     let integration = match delivery_hosts(&envelope).first() {
         Some(uri) => services.store.find_integration_by_calendly_user(uri).await.map_err(AppError::from)?,
         None => None,
@@ -87,9 +102,8 @@ fn delivery_hosts(envelope: &Envelope) -> Vec<String> {
         .collect()
 }
 
-fn parse_envelope(body: &[u8]) -> Result<Envelope, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_payload", format!("not a Calendly webhook envelope: {e}")))
+fn parse_envelope(body: &[u8]) -> Result<Envelope, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not a Calendly webhook envelope: {e}"))
 }
 
 async fn process(
@@ -114,29 +128,57 @@ async fn process(
             return Ok(Json(json!({ "status": "ignored", "reason": format!("event {other} is not used") })));
         }
     }
-    let invitee = delivered_invitee(&envelope)?;
-    let event = invitee
-        .scheduled_event
-        .clone()
-        .ok_or_else(|| ApiError::bad_request("invalid_payload", "the invitee payload has no scheduled_event"))?;
+    // What the payload leaves out (a no-show naming only its invitee, a cancel without its
+    // event) is read from Calendly; Calendly unreachable is a 502, which it retries.
+    let (invitee, event) = match delivered_invitee(&envelope) {
+        Delivered::Full(invitee) if invitee.scheduled_event.is_some() => {
+            let event = invitee.scheduled_event.clone().expect("checked just above");
+            (*invitee, event)
+        }
+        Delivered::Full(invitee) => {
+            let uri = invitee.uri.clone();
+            services.engine.fetch_delivered(&integration, &uri, Some(*invitee)).await.map_err(AppError::from)?
+        }
+        Delivered::Uri(uri) => {
+            services.engine.fetch_delivered(&integration, &uri, None).await.map_err(AppError::from)?
+        }
+        Delivered::Unusable(reason) => return Ok(ignored(reason)),
+    };
+    let invitee = with_no_show_of(&envelope, invitee);
     let applied =
         services.engine.apply_delivered_invitee(&integration, &invitee, &event).await.map_err(AppError::from)?;
     tracing::info!(organization_id = %integration.organization_id, event = %envelope.event, invitee = last_segment(&invitee.uri), ?applied.kind, "Calendly delivery processed");
     Ok(Json(json!({ "status": "processed", "changed": applied.kind.is_some(), "notes_added": applied.notes_added })))
 }
 
-/// The invitee of a delivery. No-show events carry the no-show with its invitee embedded
-/// (shape UNVERIFIED upstream): accept a full invitee, or `{invitee: {...}}` inside it.
-fn delivered_invitee(envelope: &Envelope) -> Result<Invitee, ApiError> {
+/// What a delivery says of its invitee.
+enum Delivered {
+    /// The whole invitee (maybe without its `scheduled_event`).
+    Full(Box<Invitee>),
+    /// Only its URI (a no-show shaped `{uri, invitee: "<invitee uri>", created_at}`).
+    Uri(String),
+    Unusable(String),
+}
+
+/// The invitee of a delivery: `invitee.*` payloads are the invitee; no-show payloads carry it
+/// embedded (`{invitee: {...}}`) or name it (`{invitee: "<uri>"}`).
+fn delivered_invitee(envelope: &Envelope) -> Delivered {
     let payload = &envelope.payload;
-    let candidate = if payload.get("email").is_some() {
-        payload.clone()
-    } else {
-        payload.get("invitee").cloned().unwrap_or(Value::Null)
+    let candidate = match payload.get("invitee") {
+        _ if payload.get("email").is_some() => payload.clone(),
+        Some(Value::String(uri)) if uri.contains("/invitees/") => return Delivered::Uri(uri.clone()),
+        Some(embedded) => embedded.clone(),
+        None => Value::Null,
     };
-    let mut invitee: Invitee = serde_json::from_value(candidate)
-        .map_err(|e| ApiError::bad_request("invalid_payload", format!("the payload is not a Calendly invitee: {e}")))?;
-    // The no-show events say what the flag is now, whatever the embedded copy lags behind.
+    match serde_json::from_value::<Invitee>(candidate) {
+        Ok(invitee) => Delivered::Full(Box::new(invitee)),
+        Err(e) => Delivered::Unusable(format!("the payload is not a Calendly invitee: {e}")),
+    }
+}
+
+/// The no-show events say what the flag is now, whatever the invitee copy lags behind.
+fn with_no_show_of(envelope: &Envelope, mut invitee: Invitee) -> Invitee {
+    let payload = &envelope.payload;
     match envelope.event.as_str() {
         "invitee_no_show.created" if invitee.no_show.as_ref().is_none_or(Value::is_null) => {
             invitee.no_show = Some(json!({ "created_at": payload.get("created_at") }));
@@ -148,7 +190,7 @@ fn delivered_invitee(envelope: &Envelope) -> Result<Invitee, ApiError> {
         }
         _ => {}
     }
-    Ok(invitee)
+    invitee
 }
 
 fn envelope_time(payload: &Value) -> Option<chrono::DateTime<chrono::Utc>> {

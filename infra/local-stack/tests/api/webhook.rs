@@ -1,6 +1,6 @@
 use crate::helpers::{TestApp, in_days};
 use calendly_sim::BookingSpec;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn connected_app() -> (TestApp, calendly_sim::SimUser, String) {
     connected(TestApp::spawn().await).await
@@ -52,14 +52,62 @@ async fn forged_stale_and_unsigned_deliveries_are_401_and_write_nothing() {
     assert!(app.prospects("org-a").await.is_empty());
 }
 
-#[tokio::test]
-async fn a_signed_body_that_is_not_an_envelope_is_a_400() {
-    let (app, _, url) = connected_app().await;
-    let body = b"{\"hello\": \"world\"}".to_vec();
+/// Posts `body` signed with the app's key; the status and the answer.
+async fn post_signed(app: &TestApp, url: &str, body: Vec<u8>) -> (u16, Value) {
     let header =
         calendly_sim::sign_header(&app.sim.config().webhook_signing_key, chrono::Utc::now().timestamp(), &body);
-    let reply = app.http.post(&url).header("calendly-webhook-signature", header).body(body).send().await.unwrap();
-    assert_eq!(reply.status().as_u16(), 400);
+    let reply = app.http.post(url).header("calendly-webhook-signature", header).body(body).send().await.unwrap();
+    (reply.status().as_u16(), reply.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_signed_body_we_cannot_use_is_acknowledged_so_calendly_keeps_the_subscription() {
+    let (app, host, url) = connected_app().await;
+    for body in [
+        b"{\"hello\": \"world\"}".to_vec(),
+        b"not json at all".to_vec(),
+        serde_json::to_vec(&json!({ "event": "invitee.created", "created_by": host.uri, "payload": { "odd": 1 } }))
+            .unwrap(),
+    ] {
+        let (status, answer) = post_signed(&app, &url, body).await;
+        assert_eq!(status, 200, "a 4xx would make Calendly disable the subscription");
+        assert_eq!(answer["status"], "ignored", "{answer}");
+    }
+    assert!(app.prospects("org-a").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_no_show_naming_only_its_invitee_and_a_cancel_without_its_event_are_applied() {
+    let (app, host, url) = connected_app().await;
+    app.sim.set_webhook_deliveries(false);
+    let booked =
+        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    deliver(&app, &url, "invitee.created", &booked).await;
+
+    // The no-show resource as Calendly documents it: `{uri, invitee: "<invitee uri>", created_at}`.
+    app.sim.set_no_show(&booked, true).await;
+    let no_show = json!({
+        "event": "invitee_no_show.created",
+        "created_at": chrono::Utc::now(),
+        "created_by": host.uri,
+        "payload": { "uri": "https://api.calendly.com/invitee_no_shows/NS1", "invitee": booked.invitee_uri(), "created_at": chrono::Utc::now() },
+    });
+    let (status, answer) = post_signed(&app, &url, serde_json::to_vec(&no_show).unwrap()).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("processed")), "{answer}");
+    let events = app.get("/calendly/events", "org-a").await.expect(200);
+    assert_eq!(events["items"][0]["no_show"], true);
+
+    // A cancellation whose payload lacks `scheduled_event`: the event is read from Calendly.
+    app.sim.cancel(&booked, "Empêchement").await;
+    let (body, _) = app.sim.signed_delivery("invitee.canceled", &booked, chrono::Utc::now());
+    let mut cancel: Value = serde_json::from_slice(&body).unwrap();
+    let created_by = cancel["payload"]["scheduled_event"]["event_memberships"].clone();
+    cancel["payload"].as_object_mut().unwrap().remove("scheduled_event");
+    assert!(created_by.is_array());
+    let (status, answer) = post_signed(&app, &url, serde_json::to_vec(&cancel).unwrap()).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("processed")), "{answer}");
+    let events = app.get("/calendly/events", "org-a").await.expect(200);
+    assert_eq!(events["items"][0]["status"], "canceled", "{events}");
 }
 
 async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note(app: TestApp) {
