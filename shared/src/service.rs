@@ -25,6 +25,8 @@ const OAUTH_STATE_TTL: Duration = Duration::minutes(10);
 /// The few Calendly calls made inside a request (connect, webhook check, disconnect) may wait
 /// this long for a rate-limit reset; syncs never wait (they run as jobs).
 const MANUAL_RATE_LIMIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a disconnect waits for Calendly (subscription deletion, revocations).
+const CALENDLY_CLEANUP_BUDGET: std::time::Duration = std::time::Duration::from_secs(4);
 /// API Gateway closes WebSocket connections after 2 hours at the most.
 const CONNECTION_LIFETIME: Duration = Duration::hours(2);
 
@@ -496,9 +498,27 @@ impl Services {
         let Some(integration) = self.store.get_integration(org).await?.filter(|i| i.is_active) else {
             return Ok(json!({ "connected": false }));
         };
-        // Best-effort at Calendly: a dead token or an outage must not keep the user connected.
-        let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
-        if let Ok((token, _)) = self.engine.tokens().access_token(&session, &integration).await {
+        // Disconnected first, here: whatever Calendly does next (down, hanging, refusing),
+        // the user is disconnected and nothing more is synced.
+        self.store.deactivate_integration(org, self.clock.now()).await?;
+        self.store.release_calendly_user(&integration.calendly_user_uri, org).await?;
+        let mut mirror = Map::new();
+        mirror.insert("enabled".into(), json!(false));
+        mirror.insert("oauth_connected".into(), json!(false));
+        self.store.merge_calendly_settings(org, &mirror).await?;
+        // Then Calendly, best-effort and bounded, so the answer comes within seconds.
+        if tokio::time::timeout(CALENDLY_CLEANUP_BUDGET, self.clean_up_at_calendly(&integration)).await.is_err() {
+            tracing::warn!(organization_id = %org, "Calendly did not answer the disconnect in time; its token expires on its own");
+        }
+        tracing::info!(organization_id = %org, "Calendly disconnected");
+        Ok(json!({ "connected": false }))
+    }
+
+    /// Deletes the subscription and revokes both tokens at Calendly; failures are only logged.
+    async fn clean_up_at_calendly(&self, integration: &Integration) {
+        let org = &integration.organization_id;
+        let session = self.engine.session(std::time::Duration::ZERO);
+        if let Ok((token, _)) = self.engine.tokens().access_token(&session, integration).await {
             if let Some(uri) = integration.webhook_subscription_uri.clone() {
                 let t = token.clone();
                 if let Err(e) = session
@@ -521,7 +541,7 @@ impl Services {
                 tracing::warn!(organization_id = %org, error = %e, "could not revoke the Calendly token");
             }
         }
-        if let Ok(refresh) = self.sealer.open(&integration.refresh_token, &seal_context(&integration, "refresh")) {
+        if let Ok(refresh) = self.sealer.open(&integration.refresh_token, &seal_context(integration, "refresh")) {
             let _ = session
                 .call(|api| {
                     let t = refresh.clone();
@@ -529,14 +549,6 @@ impl Services {
                 })
                 .await;
         }
-        self.store.deactivate_integration(org, self.clock.now()).await?;
-        self.store.release_calendly_user(&integration.calendly_user_uri, org).await?;
-        let mut mirror = Map::new();
-        mirror.insert("enabled".into(), json!(false));
-        mirror.insert("oauth_connected".into(), json!(false));
-        self.store.merge_calendly_settings(org, &mirror).await?;
-        tracing::info!(organization_id = %org, "Calendly disconnected");
-        Ok(json!({ "connected": false }))
     }
 
     pub(crate) async fn active_integration(&self, org: &OrganizationId) -> Result<Integration, AppError> {

@@ -256,3 +256,19 @@ async fn settings_validate_the_interval_and_drive_the_schedule() {
 crate::helpers::on_both_stores!(callback_connects_syncs_subscribes_and_mirrors_settings);
 
 crate::helpers::on_both_stores!(disconnect_revokes_unsubscribes_soft_deletes_and_keeps_prospects);
+
+#[tokio::test]
+async fn disconnect_answers_even_when_calendly_hangs_and_the_user_is_disconnected() {
+    let app = TestApp::spawn().await;
+    let host = app.host("Camille Martin");
+    app.connect("org-a", &host).await;
+    // Calendly stops answering (each request would take a minute).
+    app.sim.set_latency(std::time::Duration::from_secs(60));
+    let reply =
+        tokio::time::timeout(std::time::Duration::from_secs(15), app.post("/calendly/disconnect", "org-a", json!({})))
+            .await
+            .expect("the disconnect does not wait for a hanging Calendly");
+    assert_eq!(reply.expect(200)["connected"], false);
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["connected"], false);
+    assert_eq!(app.get("/organization", "org-a").await.expect(200)["settings"]["calendly"]["oauth_connected"], false);
+}
