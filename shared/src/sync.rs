@@ -253,8 +253,9 @@ impl SyncEngine {
 
             let uuids: Vec<String> = page.collection.iter().map(|e| e.uuid().to_string()).collect();
             let known = self.store.event_fingerprints(org, &uuids).await?;
+            let now = self.clock.now();
             let (changed, unchanged): (Vec<ScheduledEvent>, Vec<ScheduledEvent>) =
-                page.collection.into_iter().partition(|e| known.get(e.uuid()) != Some(&e.fingerprint()));
+                page.collection.into_iter().partition(|e| known.get(e.uuid()) != Some(&e.fingerprint_at(now)));
             job.report.events_seen = checkpoint.events_before_page + unchanged.len() as u64;
 
             // Stop launching events once the budget is spent or an error came back; the ones
@@ -381,7 +382,8 @@ impl SyncEngine {
             }
         }
         // Only once every invitee is recorded: a failure above makes the next sync retry it.
-        self.store.put_event_fingerprint(&integration.organization_id, event.uuid(), &event.fingerprint()).await?;
+        let fingerprint = event.fingerprint_at(self.clock.now());
+        self.store.put_event_fingerprint(&integration.organization_id, event.uuid(), &fingerprint).await?;
         Ok(applied)
     }
 

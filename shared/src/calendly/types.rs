@@ -93,10 +93,19 @@ impl ScheduledEvent {
         last_segment(&self.uri)
     }
 
-    /// What must change for the event's invitees to be fetched again.
-    pub fn fingerprint(&self) -> String {
+    /// What must change for the event's invitees to be fetched again at `now`. A no-show is
+    /// marked on the invitee and leaves the event untouched, so for `NO_SHOW_WATCH` after an
+    /// event ends its fingerprint also changes once a day: its invitees are re-read daily
+    /// (at most 7 times), and a no-show marked without a webhook still gets its note.
+    pub fn fingerprint_at(&self, now: DateTime<Utc>) -> String {
         let counter = self.invitees_counter.as_ref().map(Value::to_string).unwrap_or_default();
-        format!("{}|{}|{}", self.updated_at.timestamp_micros(), self.status, counter)
+        let since_end = now - self.end_time;
+        let watch = if since_end >= chrono::Duration::zero() && since_end < NO_SHOW_WATCH {
+            format!("|ended+{}d", since_end.num_days())
+        } else {
+            String::new()
+        };
+        format!("{}|{}|{}{watch}", self.updated_at.timestamp_micros(), self.status, counter)
     }
 
     /// A readable location: the join URL of a conference, or the place's text.
@@ -114,6 +123,9 @@ pub struct Cancellation {
     pub canceler_type: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
 }
+
+/// How long after an event ends its invitees are re-read (once a day) for no-shows.
+pub const NO_SHOW_WATCH: chrono::Duration = chrono::Duration::days(7);
 
 /// An invitee: one booking of a scheduled event.
 #[derive(Clone, Debug, Deserialize)]

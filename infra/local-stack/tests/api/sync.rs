@@ -448,3 +448,35 @@ async fn events_are_listed_newest_start_first_with_a_cursor() {
 crate::helpers::on_both_stores!(twenty_concurrent_syncs_give_one_prospect_per_email_and_one_note_per_booking);
 
 crate::helpers::on_both_stores!(concurrent_syncs_after_the_token_expired_refresh_once_and_stay_healthy);
+
+#[tokio::test]
+async fn a_no_show_marked_without_a_webhook_is_found_by_polling_for_a_week_after_the_event() {
+    let app = TestApp::spawn().await;
+    app.sim.set_webhook_deliveries(false);
+    let host = app.host("Camille Martin");
+    let recent = app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(-1));
+    let old = app.seed(&host, "Jane Roe", "jane@example.com", "Démo", in_days(-12));
+    app.connect("org-a", &host).await;
+
+    // The host marks both as no-shows in Calendly; no webhook reaches us.
+    app.sim.set_no_show(&recent, true).await;
+    app.sim.set_no_show(&old, true).await;
+    let before = app.sim.request_count("invitees");
+    app.sync("org-a").await;
+    assert_eq!(app.sim.request_count("invitees"), before, "the same day, nothing is re-read");
+
+    app.advance_clocks(chrono::Duration::days(1));
+    let ended = app.sync("org-a").await;
+    assert_eq!(app.sim.request_count("invitees") - before, 1, "only the event that ended this week");
+    assert_eq!(ended["notes_added"], 1);
+    let john = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
+    let notes: Vec<&str> = john["notes"].as_str().unwrap().split("\n\n").collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[1].starts_with("Absence au rendez-vous Calendly du "), "{notes:?}");
+    let jane = app.prospect_by_email("org-a", "jane@example.com").await.unwrap();
+    assert_eq!(jane["notes"].as_str().unwrap().split("\n\n").count(), 1, "past the week: not re-read");
+
+    // Re-read daily, the same no-show adds nothing more.
+    app.advance_clocks(chrono::Duration::days(1));
+    assert_eq!(app.sync("org-a").await["notes_added"], 0);
+}
