@@ -401,10 +401,50 @@ impl SyncEngine {
         let (token, version) = self.tokens.access_token(session, integration).await?;
         match session.call(|api| call(api, token.clone())).await {
             Err(CalendlyError::Unauthorized) => {
-                let (token, _) = self.tokens.replace_rejected(session, integration, version).await?;
-                Ok(session.call(|api| call(api, token.clone())).await?)
+                let (token, version) = self.tokens.replace_rejected(session, integration, version).await?;
+                match session.call(|api| call(api, token.clone())).await {
+                    Err(CalendlyError::Unauthorized) => {
+                        self.access_lost(integration, version).await;
+                        Err(TokenError::NeedsReconnect.into())
+                    }
+                    other => Ok(other?),
+                }
             }
             other => Ok(other?),
+        }
+    }
+
+    /// A token fresh from a successful refresh was refused too: the access was revoked in
+    /// Calendly. The integration needs its user to reconnect (and drops off the schedule, so
+    /// no more token requests are made for it); the organization is told, once.
+    async fn access_lost(&self, integration: &Integration, token_version: u64) {
+        let org = &integration.organization_id;
+        match self.store.mark_needs_reconnect(org, token_version).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(organization_id = %org, error = %e, "could not mark the integration for reconnection");
+                return;
+            }
+        }
+        tracing::warn!(organization_id = %org, "Calendly refuses a freshly refreshed token; reconnection needed");
+        let now = self.clock.now();
+        let notification = crate::domain::Notification {
+            id: crate::domain::NotificationId::new(crate::domain::ids::time_ordered_id(now)),
+            organization_id: org.clone(),
+            kind: "calendly_reconnect_needed".into(),
+            title: "Reconnexion Calendly nécessaire".into(),
+            message: format!(
+                "Calendly n'accepte plus l'accès au compte {} : reconnectez Calendly dans les paramètres.",
+                integration.email
+            ),
+            meta: serde_json::json!({ "integration_id": integration.id, "calendly_user_uri": integration.calendly_user_uri }),
+            read: false,
+            created_at: now,
+        };
+        match self.store.add_notification(&notification).await {
+            Ok(()) => self.pusher.push(org, PushMessage::notification(&notification)).await,
+            Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not add the reconnection notification"),
         }
     }
 

@@ -159,6 +159,12 @@ impl CalendlySim {
         self.inner.state().forced_429 = n;
     }
 
+    /// Makes the API refuse (401) every access token of `user`, even fresh ones, while the
+    /// token endpoint still refreshes (access revoked on Calendly's side).
+    pub fn refuse_access_of(&self, user: &SimUser) {
+        self.inner.state().refused_users.insert(user.uuid.clone());
+    }
+
     /// Makes the events list hand out the same `next_page_token` on every page, forever.
     pub fn set_repeat_page_token(&self, repeat: bool) {
         self.inner.state().repeat_page_token = repeat;

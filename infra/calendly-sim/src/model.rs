@@ -151,6 +151,8 @@ pub(crate) struct SimState {
     /// Serve one `next_page_token` forever on the events list (as Calendly's own OpenAPI
     /// examples do).
     pub repeat_page_token: bool,
+    /// Users whose access tokens the API refuses (401) though refreshes still succeed.
+    pub refused_users: std::collections::HashSet<String>,
     /// Invitee lists that fail with this status, by event UUID.
     pub failing_events: HashMap<String, u16>,
     /// Requests per user in the current minute window: (window start, count).

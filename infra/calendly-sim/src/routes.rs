@@ -139,7 +139,7 @@ async fn gate(sim: &Shared, headers: &HeaderMap, kind: &str) -> Result<(String, 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let Some(user) = state.authenticate(token) else {
+    let Some(user) = state.authenticate(token).filter(|u| !state.refused_users.contains(u)) else {
         return Err(error(StatusCode::UNAUTHORIZED, "Unauthenticated", "The access token is invalid"));
     };
     match state.rate_limit(&user, sim.config.rate_limit, sim.config.rate_window) {

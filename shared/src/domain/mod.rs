@@ -267,13 +267,14 @@ impl Integration {
     }
 
     /// The refresh token of `token_version` is dead: the user must reconnect.
+    /// Returns whether this call marked it (false when another version or already marked).
     pub fn mark_needs_reconnect(&mut self, token_version: u64) -> bool {
-        let current = self.token_version == token_version;
-        if current {
+        let marks = self.token_version == token_version && !self.needs_reconnect;
+        if marks {
             self.needs_reconnect = true;
             self.refresh_lease_until = None;
         }
-        current
+        marks
     }
 
     /// Auto-sync settings (and the next due time when given).

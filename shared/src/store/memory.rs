@@ -209,9 +209,8 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
-    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
-        self.change_integration(org, |i| i.mark_needs_reconnect(token_version));
-        Ok(())
+    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<bool, StoreError> {
+        Ok(self.change_integration(org, |i| i.mark_needs_reconnect(token_version)))
     }
 
     async fn record_sync(
@@ -491,6 +490,13 @@ impl NotificationStore for MemoryStore {
         let notifications: Vec<Notification> =
             self.with(|s| s.notifications.values().rev().filter(|n| &n.organization_id == org).cloned().collect());
         paginate(notifications, |n| n.id.to_string(), limit, cursor)
+    }
+
+    async fn add_notification(&self, notification: &Notification) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.notifications.insert((notification.organization_id.clone(), notification.id.clone()), notification.clone())
+        });
+        Ok(())
     }
 
     async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError> {

@@ -190,7 +190,8 @@ pub trait IntegrationStore: Send + Sync {
     /// Releases `org`'s claim on a Calendly user (disconnect, or a reconnect to another account).
     async fn release_calendly_user(&self, user_uri: &str, org: &OrganizationId) -> Result<(), StoreError>;
     /// Marks the integration as needing the user to reconnect (the refresh token is dead).
-    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError>;
+    /// True for the one call that marked it.
+    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<bool, StoreError>;
     /// Moves the next scheduled sync (the scheduler, when it queues one) and, for a finished
     /// sync, records when it finished.
     async fn record_sync(
@@ -299,6 +300,8 @@ pub trait NotificationStore: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<PageOf<Notification>, StoreError>;
+    /// Adds a notification that no booking carries (the integration lost its access).
+    async fn add_notification(&self, notification: &Notification) -> Result<(), StoreError>;
     /// Marks one as read; false when it does not exist.
     async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError>;
 }

@@ -480,3 +480,31 @@ async fn a_no_show_marked_without_a_webhook_is_found_by_polling_for_a_week_after
     app.advance_clocks(chrono::Duration::days(1));
     assert_eq!(app.sync("org-a").await["notes_added"], 0);
 }
+
+#[tokio::test]
+async fn a_token_refused_even_after_a_refresh_asks_for_reconnection_once() {
+    let app = TestApp::spawn().await;
+    let host = app.host("Camille Martin");
+    app.connect("org-a", &host).await;
+    let mut browser = app.browser("org-a").await;
+    app.sim.refuse_access_of(&host);
+    let refreshes = app.sim.request_count("token");
+
+    app.post("/calendly/sync", "org-a", json!({})).await.expect(202);
+    let ended = app.wait_for_sync("org-a").await;
+    assert_eq!(ended["state"], "failed");
+    assert_eq!(app.sim.request_count("token") - refreshes, 1, "one refresh, then no more token requests");
+    let status = app.get("/calendly/status", "org-a").await.expect(200);
+    assert_eq!(status["needs_reconnect"], true);
+    let notification = browser.expect_event("notification", std::time::Duration::from_secs(5)).await;
+    assert_eq!(notification["type"], "calendly_reconnect_needed");
+    let kinds: Vec<String> =
+        app.notifications("org-a").await.iter().map(|n| n["type"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, vec!["calendly_reconnect_needed"]);
+
+    // Off the schedule: later ticks make no token request for it.
+    app.advance_clocks(chrono::Duration::hours(3));
+    let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
+    assert_eq!(run["queued"], 0);
+    assert_eq!(app.sim.request_count("token") - refreshes, 1);
+}

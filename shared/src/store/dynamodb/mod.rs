@@ -689,9 +689,8 @@ impl IntegrationStore for DynamoStore {
         Ok(())
     }
 
-    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
-        self.update_integration(org, |i| i.mark_needs_reconnect(token_version)).await?;
-        Ok(())
+    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<bool, StoreError> {
+        self.update_integration(org, |i| i.mark_needs_reconnect(token_version)).await
     }
 
     async fn record_sync(
@@ -1065,6 +1064,13 @@ impl NotificationStore for DynamoStore {
         let query = Query { sk_prefix: Some(NOTIFICATION_PREFIX), newest_first: true, ..Query::partition(org_pk(org)) };
         let (items, next_cursor) = self.query(query, limit, cursor).await?;
         Ok(PageOf { items: items.iter().map(from_item).collect::<Result<_, _>>()?, next_cursor })
+    }
+
+    async fn add_notification(&self, notification: &Notification) -> Result<(), StoreError> {
+        let org = &notification.organization_id;
+        let item = to_item(notification, &[(PK, org_pk(org)), (SK, notification_sk(notification.id.as_str()))])?;
+        self.put(item, None).await?;
+        Ok(())
     }
 
     async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError> {
