@@ -22,6 +22,12 @@ pub struct BookingSpec {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub text_reminder_number: Option<String>,
+    /// The invitee's answers to the event type's questions, as `(question, answer)`.
+    pub questions: Vec<(String, String)>,
+    /// The booking link's `utm_source`, `utm_medium`, `utm_campaign`.
+    pub utm: Option<(String, String, String)>,
+    /// A video call (a Zoom-type location with this join URL) instead of an in-person place.
+    pub join_url: Option<String>,
 }
 
 impl BookingSpec {
@@ -36,6 +42,9 @@ impl BookingSpec {
             first_name: None,
             last_name: None,
             text_reminder_number: None,
+            questions: Vec::new(),
+            utm: None,
+            join_url: None,
         }
     }
 }
@@ -76,6 +85,7 @@ pub(crate) struct Event {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub cancellation: Option<Value>,
+    pub join_url: Option<String>,
 }
 
 pub(crate) struct InviteeRecord {
@@ -361,6 +371,7 @@ impl SimState {
             created_at: now,
             updated_at: now,
             cancellation: None,
+            join_url: spec.join_url.clone(),
         });
         self.invitees.push(InviteeRecord {
             uuid: invitee_uuid.clone(),
@@ -459,7 +470,10 @@ impl SimState {
             "start_time": time(e.start),
             "end_time": time(e.end),
             "event_type": format!("{API}/event_types/{}", uuid::org_for(&e.name)),
-            "location": { "type": "google_conference", "status": "pushed", "join_url": format!("https://calendly.com/events/{}/google_meet", e.uuid) },
+            "location": match &e.join_url {
+                Some(url) => json!({ "type": "zoom", "status": "pushed", "join_url": url, "data": { "id": 81234567890u64 } }),
+                None => json!({ "type": "physical", "location": "12 rue de la Paix, Paris" }),
+            },
             "invitees_counter": { "total": invitees.len(), "active": active, "limit": 1 },
             "created_at": time(e.created_at),
             "updated_at": time(e.updated_at),
@@ -480,12 +494,17 @@ impl SimState {
             "last_name": i.spec.last_name,
             "name": i.spec.invitee_name,
             "status": i.status,
-            "questions_and_answers": [],
+            "questions_and_answers": i.spec.questions.iter().enumerate().map(|(position, (q, a))| json!({ "question": q, "answer": a, "position": position })).collect::<Vec<_>>(),
             "timezone": "Europe/Paris",
             "event": format!("{API}/scheduled_events/{}", i.event_uuid),
             "created_at": time(i.created_at),
             "updated_at": time(i.updated_at),
-            "tracking": { "utm_campaign": null, "utm_source": null, "utm_medium": null, "utm_content": null, "utm_term": null, "salesforce_uuid": null },
+            "tracking": {
+                "utm_campaign": i.spec.utm.as_ref().map(|u| u.2.clone()),
+                "utm_source": i.spec.utm.as_ref().map(|u| u.0.clone()),
+                "utm_medium": i.spec.utm.as_ref().map(|u| u.1.clone()),
+                "utm_content": null, "utm_term": null, "salesforce_uuid": null
+            },
             "text_reminder_number": i.spec.text_reminder_number,
             "rescheduled": i.rescheduled,
             "old_invitee": i.old_invitee,

@@ -108,6 +108,11 @@ impl ScheduledEvent {
         format!("{}|{}|{}{watch}", self.updated_at.timestamp_micros(), self.status, counter)
     }
 
+    /// The video call's link, when the location is a conference.
+    pub fn join_url(&self) -> Option<String> {
+        self.location.as_ref()?.get("join_url").and_then(Value::as_str).map(String::from)
+    }
+
     /// A readable location: the join URL of a conference, or the place's text.
     pub fn location_text(&self) -> Option<String> {
         let location = self.location.as_ref()?;
@@ -148,6 +153,17 @@ pub struct Invitee {
     pub updated_at: DateTime<Utc>,
     /// Present in webhook payloads: the full event, so no API call is needed.
     pub scheduled_event: Option<ScheduledEvent>,
+    #[serde(default)]
+    pub questions_and_answers: Vec<CalendlyAnswer>,
+    pub tracking: Option<crate::domain::Tracking>,
+}
+
+/// One of an invitee's `questions_and_answers`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CalendlyAnswer {
+    pub question: String,
+    #[serde(default)]
+    pub answer: Option<String>,
 }
 
 impl Invitee {
@@ -185,6 +201,19 @@ impl Invitee {
             canceled_by: cancellation.and_then(|c| c.canceled_by.clone()),
             canceled_at: cancellation.and_then(|c| c.created_at),
             invitee_updated_at: self.updated_at,
+            questions: self
+                .questions_and_answers
+                .iter()
+                .filter_map(|qa| {
+                    let answer = qa.answer.as_deref().map(str::trim).filter(|a| !a.is_empty())?;
+                    Some(crate::domain::QuestionAnswer {
+                        question: qa.question.trim().to_string(),
+                        answer: answer.into(),
+                    })
+                })
+                .collect(),
+            tracking: self.tracking.clone().unwrap_or_default(),
+            join_url: event.join_url(),
         }
     }
 }

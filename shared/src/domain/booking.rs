@@ -52,6 +52,48 @@ pub struct BookingSnapshot {
     pub canceled_by: Option<String>,
     pub canceled_at: Option<DateTime<Utc>>,
     pub invitee_updated_at: DateTime<Utc>,
+    /// The invitee's answers to the event type's questions (the seed's `invitee_questions`).
+    #[serde(default)]
+    pub questions: Vec<QuestionAnswer>,
+    /// UTM parameters of the booking link, when it had some.
+    #[serde(default)]
+    pub tracking: Tracking,
+    /// The video call's link, when the event has one.
+    #[serde(default)]
+    pub join_url: Option<String>,
+}
+
+/// One answer of an invitee to a booking question.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestionAnswer {
+    pub question: String,
+    pub answer: String,
+}
+
+/// Where a booking came from (Calendly's `tracking`: the booking link's UTM parameters).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracking {
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub utm_content: Option<String>,
+    pub utm_term: Option<String>,
+}
+
+impl Tracking {
+    /// `(name, value)` of the parameters that are set.
+    pub fn present(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("utm_source", &self.utm_source),
+            ("utm_medium", &self.utm_medium),
+            ("utm_campaign", &self.utm_campaign),
+            ("utm_content", &self.utm_content),
+            ("utm_term", &self.utm_term),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .collect()
+    }
 }
 
 impl BookingSnapshot {
@@ -93,29 +135,35 @@ impl Booking {
         &self.details.invitee_uuid
     }
 
-    /// The API representation (the seed's CalendlyEvent fields).
+    /// The API representation: the seed's `CalendlyEvent` fields by their seed names, then
+    /// what a booking carries beyond them.
     pub fn to_json(&self) -> serde_json::Value {
         let d = &self.details;
         json!({
             "id": d.invitee_uuid,
+            "organization_id": self.organization_id,
             "integration_id": self.integration_id,
-            "calendly_event_uri": d.event_uri,
-            "calendly_invitee_uri": d.invitee_uri,
-            "event_type_uri": d.event_type_uri,
-            "event_name": d.event_name,
-            "start_time": d.start_time,
-            "end_time": d.end_time,
-            "status": d.status.as_str(),
-            "invitee_email": d.invitee_email,
-            "invitee_name": d.invitee_name,
-            "invitee_timezone": d.invitee_timezone,
-            "location": d.location,
             "prospect_id": self.prospect_id,
+            "calendly_event_uri": d.event_uri,
+            "calendly_event_type": d.event_type_uri,
+            "event_name": d.event_name,
+            "event_start_time": d.start_time,
+            "event_end_time": d.end_time,
+            "event_status": d.status.as_str(),
+            "location": d.location,
+            "invitee_name": d.invitee_name,
+            "invitee_email": d.invitee_email,
+            "invitee_timezone": d.invitee_timezone,
+            "invitee_uri": d.invitee_uri,
+            "invitee_questions": d.questions,
+            "tracking": d.tracking,
+            "join_url": d.join_url,
             "rescheduled": d.rescheduled,
             "old_invitee_uri": d.old_invitee_uri,
             "new_invitee_uri": d.new_invitee_uri,
             "no_show": d.no_show,
             "cancel_reason": d.cancel_reason,
+            "canceled_by": d.canceled_by,
             "canceled_at": d.canceled_at,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -202,7 +250,7 @@ pub fn plan(
     let mut notification = None;
     let became_canceled = stored.details.status == BookingStatus::Active && snapshot.status == BookingStatus::Canceled;
     if became_canceled && !snapshot.rescheduled {
-        notes.push(style.canceled(start, name));
+        notes.push(style.with_cancel_reason(style.canceled(start, name), snapshot));
         notification = Some((
             "calendly_appointment_canceled",
             "Rendez-vous Calendly annulé",
@@ -279,10 +327,13 @@ fn plan_first_sight(
         };
     }
 
-    let mut notes = vec![match (&snapshot.old_invitee_uri, known.replaced) {
-        (Some(_), Some(old)) => style.rescheduled(start, old.details.start_time, name),
-        _ => style.booked(start, name),
-    }];
+    let mut notes = vec![style.with_booking_details(
+        match (&snapshot.old_invitee_uri, known.replaced) {
+            (Some(_), Some(old)) => style.rescheduled(start, old.details.start_time, name),
+            _ => style.booked(start, name),
+        },
+        snapshot,
+    )];
     let (mut kind, mut title, mut message) = match known.prospect_with_email {
         None => ("calendly_prospect_created", "Nouveau prospect Calendly", style.booked_message(who, start, name)),
         Some(_) => {
@@ -298,7 +349,7 @@ fn plan_first_sight(
     }
     // Seen for the first time already canceled: the lead still booked, then canceled.
     if snapshot.status == BookingStatus::Canceled {
-        notes.push(style.canceled(start, name));
+        notes.push(style.with_cancel_reason(style.canceled(start, name), snapshot));
         if known.prospect_with_email.is_some() {
             (kind, title, message) = (
                 "calendly_appointment_canceled",
@@ -406,6 +457,9 @@ mod tests {
             canceled_by: None,
             canceled_at: None,
             invitee_updated_at: "2026-01-10T10:00:00Z".parse().unwrap(),
+            questions: Vec::new(),
+            tracking: Tracking::default(),
+            join_url: None,
         }
     }
 

@@ -6,7 +6,7 @@ pub mod ids;
 pub mod notes;
 pub mod sync_job;
 
-pub use booking::{Booking, BookingSnapshot, BookingStatus};
+pub use booking::{Booking, BookingSnapshot, BookingStatus, QuestionAnswer, Tracking};
 pub use email::{Email, InvalidEmail};
 pub use ids::{IntegrationId, NotificationId, OrganizationId, ProspectId, UserId};
 pub use notes::NoteStyle;
@@ -95,7 +95,8 @@ pub struct Organization {
 impl Organization {
     /// How this organization writes dates in notes (`settings.timezone`, default Europe/Paris).
     pub fn note_style(&self) -> NoteStyle {
-        NoteStyle::for_timezone(self.settings.get("timezone").and_then(Value::as_str))
+        let details = self.settings.get("calendly_note_details").and_then(Value::as_bool).unwrap_or(true);
+        NoteStyle::for_timezone(self.settings.get("timezone").and_then(Value::as_str)).with_details(details)
     }
 }
 

@@ -7,18 +7,25 @@ use chrono_tz::Tz;
 /// The timezone used when an organization has none (or an unknown one) in its settings.
 pub const DEFAULT_TIMEZONE: Tz = chrono_tz::Europe::Paris;
 
+/// Text as one line: a note's details are one per line, and a blank line separates notes.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Shown where Calendly gives an event no name.
 const UNNAMED_EVENT: &str = "Rendez-vous";
 
-/// How dates are written for one organization.
+/// How one organization's notes are written: its timezone, and whether an appointment note
+/// carries the booking's details on the lines after its first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NoteStyle {
     timezone: Tz,
+    details: bool,
 }
 
 impl Default for NoteStyle {
     fn default() -> Self {
-        Self { timezone: DEFAULT_TIMEZONE }
+        Self { timezone: DEFAULT_TIMEZONE, details: true }
     }
 }
 
@@ -26,7 +33,40 @@ impl NoteStyle {
     /// A style for an IANA timezone name; unknown names fall back to Europe/Paris.
     pub fn for_timezone(name: Option<&str>) -> Self {
         let timezone = name.and_then(|n| n.parse::<Tz>().ok()).unwrap_or(DEFAULT_TIMEZONE);
-        Self { timezone }
+        Self { timezone, ..Self::default() }
+    }
+
+    /// The same style, with or without the detail lines (`settings.calendly_note_details`).
+    pub fn with_details(self, details: bool) -> Self {
+        Self { details, ..self }
+    }
+
+    /// An appointment note followed (one line each) by what helps a salesperson: the
+    /// invitee's answers, where the booking came from, the meeting link.
+    pub fn with_booking_details(&self, first_line: String, booking: &super::BookingSnapshot) -> String {
+        let mut lines = vec![first_line];
+        if self.details {
+            for qa in &booking.questions {
+                lines.push(format!("{} : {}", one_line(&qa.question), one_line(&qa.answer)));
+            }
+            let utm = booking.tracking.present();
+            if !utm.is_empty() {
+                let parts: Vec<String> = utm.iter().map(|(k, v)| format!("{k}={}", one_line(v))).collect();
+                lines.push(format!("Provenance : {}", parts.join(", ")));
+            }
+            if let Some(url) = &booking.join_url {
+                lines.push(format!("Lien de la réunion : {}", one_line(url)));
+            }
+        }
+        lines.join("\n")
+    }
+
+    /// A cancellation note followed by its reason, when the invitee or host gave one.
+    pub fn with_cancel_reason(&self, first_line: String, booking: &super::BookingSnapshot) -> String {
+        match booking.cancel_reason.as_deref().map(str::trim).filter(|r| !r.is_empty() && self.details) {
+            Some(reason) => format!("{first_line}\nMotif : {}", one_line(reason)),
+            None => first_line,
+        }
     }
 
     /// `16/01/2026 16:30:00` in the organization's timezone.

@@ -494,7 +494,8 @@ impl NotificationStore for MemoryStore {
 
     async fn add_notification(&self, notification: &Notification) -> Result<(), StoreError> {
         self.with(|s| {
-            s.notifications.insert((notification.organization_id.clone(), notification.id.clone()), notification.clone())
+            s.notifications
+                .insert((notification.organization_id.clone(), notification.id.clone()), notification.clone())
         });
         Ok(())
     }

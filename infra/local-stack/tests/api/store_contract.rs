@@ -46,6 +46,9 @@ fn snapshot(uuid: &str, email: &str, start: DateTime<Utc>) -> BookingSnapshot {
         canceled_by: None,
         canceled_at: None,
         invitee_updated_at: "2026-01-10T10:00:00Z".parse().unwrap(),
+        questions: Vec::new(),
+        tracking: Default::default(),
+        join_url: None,
     }
 }
 

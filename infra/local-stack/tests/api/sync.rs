@@ -133,10 +133,10 @@ async fn a_cancellation_is_reflected_with_one_note_and_a_notification() {
     let p = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
     assert_eq!(
         p["notes"],
-        "Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min\n\nRendez-vous Calendly annulé (16/01/2026 16:30:00) - Découverte 30min"
+        "Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min\n\nRendez-vous Calendly annulé (16/01/2026 16:30:00) - Découverte 30min\nMotif : Empêchement"
     );
     let events = app.get("/calendly/events", "org-a").await.expect(200);
-    assert_eq!(events["items"][0]["status"], "canceled");
+    assert_eq!(events["items"][0]["event_status"], "canceled");
     assert_eq!(events["items"][0]["cancel_reason"], "Empêchement");
     let notifications = app.notifications("org-a").await;
     assert_eq!(notifications[0]["type"], "calendly_appointment_canceled");
@@ -507,4 +507,79 @@ async fn a_token_refused_even_after_a_refresh_asks_for_reconnection_once() {
     let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
     assert_eq!(run["queued"], 0);
     assert_eq!(app.sim.request_count("token") - refreshes, 1);
+}
+
+#[tokio::test]
+async fn a_booking_carries_its_answers_origin_and_link_into_the_event_and_the_note() {
+    let app = long_window_app().await;
+    let host = app.host("Camille Martin");
+    let mut spec = BookingSpec::new("John Doe", "john.doe@example.com", "Découverte 30min", jan_16_1630_paris());
+    spec.questions = vec![
+        ("Votre entreprise ?".into(), "Acme".into()),
+        ("Votre besoin ?".into(), "Un CRM\npour 12 commerciaux".into()),
+    ];
+    spec.utm = Some(("google".into(), "cpc".into(), "hiver".into()));
+    spec.join_url = Some("https://zoom.us/j/81234567890".into());
+    app.sim.seed_bookings(&host, vec![spec]);
+    app.connect("org-a", &host).await;
+
+    let note = app.prospects("org-a").await[0]["notes"].as_str().unwrap().to_string();
+    assert_eq!(
+        note,
+        "Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min\n\
+         Votre entreprise ? : Acme\n\
+         Votre besoin ? : Un CRM pour 12 commerciaux\n\
+         Provenance : utm_source=google, utm_medium=cpc, utm_campaign=hiver\n\
+         Lien de la réunion : https://zoom.us/j/81234567890"
+    );
+    let event = app.get("/calendly/events", "org-a").await.expect(200)["items"][0].clone();
+    for key in [
+        "id",
+        "organization_id",
+        "integration_id",
+        "prospect_id",
+        "calendly_event_uri",
+        "calendly_event_type",
+        "event_name",
+        "event_start_time",
+        "event_end_time",
+        "event_status",
+        "location",
+        "invitee_name",
+        "invitee_email",
+        "invitee_timezone",
+        "invitee_uri",
+        "invitee_questions",
+    ] {
+        assert!(event.get(key).is_some(), "events carry the seed's {key}: {event}");
+    }
+    assert_eq!(event["organization_id"], "org-a");
+    assert_eq!(event["event_status"], "active");
+    assert_eq!(event["invitee_questions"][0], json!({ "question": "Votre entreprise ?", "answer": "Acme" }));
+    assert_eq!(event["tracking"]["utm_campaign"], "hiver");
+    assert_eq!(event["join_url"], "https://zoom.us/j/81234567890");
+}
+
+#[tokio::test]
+async fn a_cancellation_note_says_why_and_the_details_can_be_turned_off() {
+    let app = long_window_app().await;
+    let host = app.host("Camille Martin");
+    app.sim.set_webhook_deliveries(false);
+    let mut spec = BookingSpec::new("John Doe", "john@example.com", "Démo", jan_16_1630_paris());
+    spec.questions = vec![("Votre entreprise ?".into(), "Acme".into())];
+    let booked = app.sim.seed_bookings(&host, vec![spec]).remove(0);
+    app.patch("/organization", "org-a", json!({ "settings": { "calendly_note_details": false } })).await.expect(200);
+    app.connect("org-a", &host).await;
+    let first = app.prospects("org-a").await[0]["notes"].as_str().unwrap().to_string();
+    assert_eq!(first, "Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Démo", "details off: the seed's line only");
+
+    app.patch("/organization", "org-a", json!({ "settings": { "calendly_note_details": null } })).await.expect(200);
+    app.sim.cancel(&booked, "Budget gelé").await;
+    app.sync("org-a").await;
+    let notes = app.prospects("org-a").await[0]["notes"].as_str().unwrap().to_string();
+    let last = notes.split("\n\n").last().unwrap();
+    assert_eq!(last, "Rendez-vous Calendly annulé (16/01/2026 16:30:00) - Démo\nMotif : Budget gelé");
+    let event = app.get("/calendly/events", "org-a").await.expect(200)["items"][0].clone();
+    assert_eq!(event["cancel_reason"], "Budget gelé");
+    assert!(event["canceled_by"].is_string(), "{event}");
 }

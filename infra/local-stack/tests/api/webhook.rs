@@ -107,7 +107,7 @@ async fn a_no_show_naming_only_its_invitee_and_a_cancel_without_its_event_are_ap
     let (status, answer) = post_signed(&app, &url, serde_json::to_vec(&cancel).unwrap()).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("processed")), "{answer}");
     let events = app.get("/calendly/events", "org-a").await.expect(200);
-    assert_eq!(events["items"][0]["status"], "canceled", "{events}");
+    assert_eq!(events["items"][0]["event_status"], "canceled", "{events}");
 }
 
 async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note(app: TestApp) {
@@ -227,7 +227,7 @@ async fn a_cancellation_delivered_before_its_creation_ends_canceled() {
     assert_eq!(late.status().as_u16(), 200);
 
     let events = app.get("/calendly/events", "org-a").await.expect(200);
-    assert_eq!(events["items"][0]["status"], "canceled");
+    assert_eq!(events["items"][0]["event_status"], "canceled");
     let p = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
     let notes = notes(&p);
     assert_eq!(notes.len(), 2, "{notes:?}");
