@@ -341,6 +341,7 @@ impl Services {
             is_active: true,
             created_at: now,
             updated_at: now,
+            filter: previous.as_ref().map(|p| p.filter.clone()).unwrap_or_default(),
         };
         integration.access_token = self.sealer.seal(&tokens.access_token, &seal_context(&integration, "access"));
         integration.refresh_token = self.sealer.seal(&tokens.refresh_token, &seal_context(&integration, "refresh"));
@@ -453,6 +454,8 @@ impl Services {
                 "sync_interval_minutes": i.sync_interval_minutes,
                 "webhook_active": i.webhook_active,
                 "needs_reconnect": i.needs_reconnect,
+                "event_types": i.filter.event_types,
+                "ignore_emails": i.filter.ignore_emails,
             }),
             None => json!({
                 "connected": false,
@@ -469,6 +472,57 @@ impl Services {
         };
         status["sync"] = sync;
         Ok(status)
+    }
+
+    /// The connected user's event types, for the filter in the settings screen.
+    pub async fn event_types(&self, org: &OrganizationId) -> Result<Value, AppError> {
+        let integration = self.active_integration(org).await?;
+        let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
+        let (token, _) = self.engine.tokens().access_token(&session, &integration).await?;
+        let user = integration.calendly_user_uri.clone();
+        let types = session
+            .call(|api| {
+                let (t, u) = (token.clone(), user.clone());
+                async move { api.list_event_types(&t, &u).await }
+            })
+            .await?;
+        let selected = |uri: &str| integration.filter.event_types.as_ref().is_none_or(|l| l.iter().any(|x| x == uri));
+        let items: Vec<Value> = types
+            .iter()
+            .map(|t| json!({ "uri": t.uri, "name": t.name, "active": t.active, "scheduling_url": t.scheduling_url, "selected": selected(&t.uri) }))
+            .collect();
+        Ok(json!({ "items": items }))
+    }
+
+    /// Sets which bookings become prospects (event types, ignored e-mails or domains).
+    pub async fn update_booking_filter(
+        &self,
+        org: &OrganizationId,
+        event_types: Option<Option<Vec<String>>>,
+        ignore_emails: Option<Vec<String>>,
+    ) -> Result<(), AppError> {
+        let integration = self.active_integration(org).await?;
+        let mut filter = integration.filter.clone();
+        if let Some(types) = event_types {
+            filter.event_types = types;
+        }
+        if let Some(entries) = ignore_emails {
+            for entry in &entries {
+                let valid = match entry.strip_prefix('@') {
+                    Some(domain) => crate::domain::Email::parse(&format!("x@{domain}")).is_ok(),
+                    None => crate::domain::Email::parse(entry).is_ok(),
+                };
+                if !valid {
+                    return Err(AppError::bad_request(
+                        "invalid_field",
+                        format!("ignore_emails: '{entry}' is neither an e-mail address nor an @domain"),
+                    ));
+                }
+            }
+            filter.ignore_emails = entries;
+        }
+        self.store.set_booking_filter(org, &filter).await?;
+        Ok(())
     }
 
     /// Changes auto-sync settings.

@@ -254,8 +254,12 @@ impl SyncEngine {
             let uuids: Vec<String> = page.collection.iter().map(|e| e.uuid().to_string()).collect();
             let known = self.store.event_fingerprints(org, &uuids).await?;
             let now = self.clock.now();
+            // Events of types the organization doesn't take are seen, not read.
             let (changed, unchanged): (Vec<ScheduledEvent>, Vec<ScheduledEvent>) =
-                page.collection.into_iter().partition(|e| known.get(e.uuid()) != Some(&e.fingerprint_at(now)));
+                page.collection.into_iter().partition(|e| {
+                    integration.filter.admits_event_type(e.event_type.as_deref())
+                        && known.get(e.uuid()) != Some(&e.fingerprint_at(now))
+                });
             job.report.events_seen = checkpoint.events_before_page + unchanged.len() as u64;
 
             // Stop launching events once the budget is spent or an error came back; the ones
@@ -503,6 +507,11 @@ impl SyncEngine {
         style: NoteStyle,
     ) -> Result<Applied, SyncError> {
         let org = &integration.organization_id;
+        let admitted =
+            integration.filter.admits(&integration.email, snapshot.event_type_uri.as_deref(), &snapshot.invitee_email);
+        if !admitted {
+            return Ok(Applied::default());
+        }
         let email_key = Email::parse(&snapshot.invitee_email).ok().map(|e| e.key());
         let mut stored_prospect_missing = false;
         for _ in 0..MAX_COMMIT_ATTEMPTS {

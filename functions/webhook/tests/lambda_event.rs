@@ -68,6 +68,7 @@ async fn services_with_integration() -> (Services, Arc<MemoryStore>) {
         is_active: true,
         created_at: now,
         updated_at: now,
+        filter: Default::default(),
     };
     integration.access_token = services.sealer.seal("access", &seal_context(&integration, "access"));
     integration.refresh_token = services.sealer.seal("refresh", &seal_context(&integration, "refresh"));

@@ -25,6 +25,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
         .route("/users/me", get(users_me))
+        .route("/event_types", get(event_types))
         .route("/scheduled_events", get(scheduled_events))
         .route("/scheduled_events/{uuid}", get(scheduled_event))
         .route("/scheduled_events/{uuid}/invitees", get(invitees))
@@ -285,6 +286,45 @@ async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params)
             if state.repeat_page_token {
                 pagination["next_page_token"] = json!(URL_SAFE_NO_PAD.encode("o:0"));
             }
+            with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
+        }
+        Err(r) => r,
+    }
+}
+
+/// The user's event types: one per event name it was booked under.
+async fn event_types(State(sim): Sim, headers: HeaderMap, Query(q): Params) -> Response {
+    let (user, rl) = match gate(&sim, &headers, "event_types").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let state = sim.state();
+    let Some(me) = state.user(&user).cloned() else {
+        return error(StatusCode::NOT_FOUND, "Resource Not Found", "user");
+    };
+    if q.get("user").is_some_and(|u| u != &me.uri) {
+        return error(StatusCode::FORBIDDEN, "Permission Denied", "You do not have permission to access this resource");
+    }
+    let mut names: Vec<String> = state.events.iter().filter(|e| e.user_uuid == user).map(|e| e.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    let list: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            let slug = n.to_lowercase().replace(' ', "-");
+            json!({
+                "uri": format!("https://api.calendly.com/event_types/{}", crate::model::uuid::org_for(n)),
+                "name": n,
+                "active": true,
+                "slug": slug,
+                "scheduling_url": format!("https://calendly.com/{}/{slug}", me.email.split('@').next().unwrap_or_default()),
+                "kind": "solo",
+                "duration": 30,
+            })
+        })
+        .collect();
+    match page(&list, &q, "/event_types") {
+        Ok((collection, pagination)) => {
             with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
         }
         Err(r) => r,

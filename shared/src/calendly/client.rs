@@ -206,6 +206,12 @@ impl CalendlyApi for HttpCalendly {
         self.get(access_token, &self.api(&format!("/scheduled_events/{event_uuid}/invitees")), &params).await
     }
 
+    async fn list_event_types(&self, access_token: &str, user_uri: &str) -> Result<Vec<EventType>, CalendlyError> {
+        let params = [("user", user_uri.to_string()), ("count", "100".to_string())];
+        let page: Page<EventType> = self.get(access_token, &self.api("/event_types"), &params).await?;
+        Ok(page.collection)
+    }
+
     async fn get_scheduled_event(&self, access_token: &str, event_uuid: &str) -> Result<ScheduledEvent, CalendlyError> {
         let url = self.api(&format!("/scheduled_events/{event_uuid}"));
         self.get::<Resource<ScheduledEvent>>(access_token, &url, &[]).await.map(|r| r.resource)

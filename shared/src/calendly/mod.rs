@@ -133,6 +133,8 @@ pub trait CalendlyApi: Send + Sync {
         event_uuid: &str,
         page_token: Option<&str>,
     ) -> Result<Page<Invitee>, CalendlyError>;
+    /// The user's event types (first page of 100).
+    async fn list_event_types(&self, access_token: &str, user_uri: &str) -> Result<Vec<EventType>, CalendlyError>;
     /// One scheduled event (what a delivery without its `scheduled_event` left out).
     async fn get_scheduled_event(&self, access_token: &str, event_uuid: &str) -> Result<ScheduledEvent, CalendlyError>;
     /// One invitee of an event (what a no-show delivery naming only its URI left out).

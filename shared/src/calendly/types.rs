@@ -218,6 +218,17 @@ impl Invitee {
     }
 }
 
+/// An event type of the user (what bookings can be filtered by).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EventType {
+    pub uri: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub active: bool,
+    pub slug: Option<String>,
+    pub scheduling_url: Option<String>,
+}
+
 /// A webhook subscription.
 #[derive(Clone, Debug, Deserialize)]
 pub struct WebhookSubscription {

@@ -221,9 +221,48 @@ pub struct Integration {
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Which bookings become prospects (`PATCH /calendly/settings`).
+    #[serde(default)]
+    pub filter: BookingFilter,
 }
 
-/// A freshly obtained token pair, sealed.
+/// Which bookings the CRM takes: of some event types only, and never from some invitees.
+/// The host's own e-mail is always left out (a host booking themselves is no lead).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingFilter {
+    /// Event type URIs to take (`None`: all of them).
+    pub event_types: Option<Vec<String>>,
+    /// E-mail addresses, or `@domain` entries, to leave out.
+    pub ignore_emails: Vec<String>,
+}
+
+impl BookingFilter {
+    /// Whether an event of this type is taken at all.
+    pub fn admits_event_type(&self, event_type: Option<&str>) -> bool {
+        match &self.event_types {
+            None => true,
+            Some(types) => event_type.is_some_and(|t| types.iter().any(|x| x == t)),
+        }
+    }
+
+    /// Whether a booking by `invitee_email` of an event of `event_type` becomes a prospect.
+    pub fn admits(&self, host_email: &str, event_type: Option<&str>, invitee_email: &str) -> bool {
+        if !self.admits_event_type(event_type) {
+            return false;
+        }
+        let Ok(invitee) = Email::parse(invitee_email) else { return true };
+        let key = invitee.key();
+        let domain = key.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        let host = Email::parse(host_email).map(|e| e.key()).ok();
+        if host.as_deref() == Some(key.as_str()) {
+            return false;
+        }
+        !self.ignore_emails.iter().any(|entry| match entry.strip_prefix('@') {
+            Some(d) => Email::parse(&format!("x@{d}")).is_ok_and(|e| e.key().ends_with(&format!("@{domain}"))),
+            None => Email::parse(entry).is_ok_and(|e| e.key() == key),
+        })
+    }
+}
 #[derive(Clone, Debug)]
 pub struct TokenUpdate {
     pub access_token: Sealed,
@@ -292,6 +331,13 @@ impl Integration {
         }
     }
 
+    /// Which bookings become prospects from now on.
+    pub fn set_filter(&mut self, filter: BookingFilter) -> bool {
+        let changed = self.filter != filter;
+        self.filter = filter;
+        changed
+    }
+
     /// The webhook subscription's URI and state.
     pub fn set_webhook(&mut self, subscription_uri: Option<String>, active: bool) -> bool {
         let changed = self.webhook_subscription_uri != subscription_uri || self.webhook_active != active;
@@ -355,6 +401,22 @@ mod tests {
             deep = json!({ "d": deep });
         }
         assert_eq!(check_settings_patch(&current, &map(json!({ "deep": deep }))), Err(SettingsError::TooDeep));
+    }
+
+    #[test]
+    fn the_filter_leaves_out_the_host_ignored_addresses_and_domains_and_other_event_types() {
+        let filter = BookingFilter {
+            event_types: Some(vec!["https://api.calendly.com/event_types/A".into()]),
+            ignore_emails: vec!["spam@example.com".into(), "@concurrent.fr".into()],
+        };
+        let a = Some("https://api.calendly.com/event_types/A");
+        assert!(filter.admits("host@velvena.fr", a, "lead@example.com"));
+        assert!(!filter.admits("host@velvena.fr", a, "Host@Velvena.fr"), "the host's own bookings");
+        assert!(!filter.admits("host@velvena.fr", a, "SPAM@example.com"));
+        assert!(!filter.admits("host@velvena.fr", a, "boss@concurrent.fr"));
+        assert!(filter.admits("host@velvena.fr", a, "boss@notconcurrent.fr"), "a domain, not a suffix");
+        assert!(!filter.admits("host@velvena.fr", Some("https://api.calendly.com/event_types/B"), "lead@example.com"));
+        assert!(BookingFilter::default().admits("host@velvena.fr", None, "lead@example.com"));
     }
 
     #[test]

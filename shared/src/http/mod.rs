@@ -28,6 +28,7 @@ pub fn api_routes() -> Router<Services> {
         .route("/calendly/status", get(status))
         .route("/calendly/settings", axum::routing::patch(update_settings))
         .route("/calendly/events", get(list_events))
+        .route("/calendly/event-types", get(list_event_types))
         .route("/calendly/disconnect", post(disconnect))
         .route("/prospects", get(prospects::list).post(prospects::create))
         .route("/prospects/{id}", get(prospects::get).patch(prospects::update).delete(prospects::delete))
@@ -61,6 +62,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("api", "GET", "/calendly/status"),
     ("api", "PATCH", "/calendly/settings"),
     ("api", "GET", "/calendly/events"),
+    ("api", "GET", "/calendly/event-types"),
     ("api", "POST", "/calendly/disconnect"),
     ("api", "GET", "/prospects"),
     ("api", "POST", "/prospects"),
@@ -272,8 +274,24 @@ async fn update_settings(
     let body: Map<String, Value> = json_body(&body)?;
     let mut auto_sync = None;
     let mut interval = None;
+    let mut event_types: Option<Option<Vec<String>>> = None;
+    let mut ignore_emails: Option<Vec<String>> = None;
+    let strings = |field: &str, value: &Value| -> Result<Vec<String>, ApiError> {
+        value
+            .as_array()
+            .filter(|items| items.len() <= 200)
+            .and_then(|items| {
+                items.iter().map(|v| v.as_str().map(|s| s.trim().to_string())).collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| {
+                ApiError::bad_request("invalid_field", format!("{field} must be a list of at most 200 strings"))
+            })
+    };
     for (key, value) in &body {
         match key.as_str() {
+            "event_types" if value.is_null() => event_types = Some(None),
+            "event_types" => event_types = Some(Some(strings("event_types", value)?)),
+            "ignore_emails" => ignore_emails = Some(strings("ignore_emails", value)?),
             "auto_sync_enabled" => {
                 auto_sync = Some(
                     value
@@ -290,6 +308,9 @@ async fn update_settings(
                 return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'")));
             }
         }
+    }
+    if event_types.is_some() || ignore_emails.is_some() {
+        services.update_booking_filter(&caller.organization_id, event_types, ignore_emails).await?;
     }
     Ok(Json(services.update_sync_settings(&caller.organization_id, auto_sync, interval).await?))
 }
@@ -316,6 +337,13 @@ async fn list_events(
     Ok(Json(
         json!({ "items": result.items.iter().map(|b| b.to_json()).collect::<Vec<_>>(), "next_cursor": result.next_cursor }),
     ))
+}
+
+async fn list_event_types(
+    State(services): State<Services>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(services.event_types(&caller.organization_id).await?))
 }
 
 async fn disconnect(

@@ -244,6 +244,15 @@ impl IntegrationStore for MemoryStore {
         if found { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
+    async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError> {
+        if self.with(|s| s.integrations.contains_key(org)) {
+            self.change_integration(org, |i| i.set_filter(filter.clone()));
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
     async fn set_webhook(
         &self,
         org: &OrganizationId,

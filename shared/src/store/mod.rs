@@ -12,7 +12,7 @@ use crate::domain::booking::BookingPlan;
 use crate::domain::{
     Booking, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId, SyncJob,
 };
-use crate::domain::{Email, IntegrationId, NotificationId, UserId};
+use crate::domain::{BookingFilter, Email, IntegrationId, NotificationId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -208,6 +208,8 @@ pub trait IntegrationStore: Send + Sync {
         interval_minutes: u32,
         next_sync_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
+    /// Sets which bookings become prospects.
+    async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError>;
     /// Records the webhook subscription's URI and state.
     async fn set_webhook(
         &self,

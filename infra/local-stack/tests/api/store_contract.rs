@@ -102,6 +102,7 @@ fn integration(o: &OrganizationId, id: &str) -> Integration {
         is_active: true,
         created_at: now,
         updated_at: now,
+        filter: Default::default(),
     }
 }
 

@@ -583,3 +583,47 @@ async fn a_cancellation_note_says_why_and_the_details_can_be_turned_off() {
     assert_eq!(event["cancel_reason"], "Budget gelé");
     assert!(event["canceled_by"].is_string(), "{event}");
 }
+
+async fn filters_keep_other_event_types_ignored_addresses_and_the_host_out_of_the_crm(app: TestApp) {
+    let host = app.host("Camille Martin");
+    app.sim.set_webhook_deliveries(false);
+    app.seed(&host, "Lead", "lead@example.com", "Découverte 30min", in_days(2));
+    app.connect("org-a", &host).await;
+    let types = app.get("/calendly/event-types", "org-a").await.expect(200);
+    let discovery =
+        types["items"].as_array().unwrap().iter().find(|t| t["name"] == "Découverte 30min").unwrap().clone();
+    assert_eq!(discovery["selected"], true, "no filter: every type is taken");
+
+    let bad = app.patch("/calendly/settings", "org-a", json!({ "ignore_emails": ["not an address"] })).await;
+    assert_eq!(bad.status.as_u16(), 400);
+    let status = app
+        .patch(
+            "/calendly/settings",
+            "org-a",
+            json!({ "event_types": [discovery["uri"]], "ignore_emails": ["spam@example.com", "@concurrent.fr"] }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(status["ignore_emails"], json!(["spam@example.com", "@concurrent.fr"]));
+
+    app.seed(&host, "Other Type", "other@example.com", "Démo produit", in_days(3));
+    app.seed(&host, "Spam", "SPAM@example.com", "Découverte 30min", in_days(4));
+    app.seed(&host, "Rival", "boss@concurrent.fr", "Découverte 30min", in_days(5));
+    app.seed(&host, "Myself", &host.email, "Découverte 30min", in_days(6));
+    app.seed(&host, "Second Lead", "second@example.com", "Découverte 30min", in_days(7));
+    let ended = app.sync("org-a").await;
+    assert_eq!(ended["bookings_new"], 1, "{ended}");
+    let emails: std::collections::BTreeSet<String> =
+        app.prospects("org-a").await.iter().map(|p| p["email"].as_str().unwrap().to_string()).collect();
+    assert_eq!(emails, ["lead@example.com", "second@example.com"].into_iter().map(String::from).collect());
+    let types = app.get("/calendly/event-types", "org-a").await.expect(200);
+    let demo = types["items"].as_array().unwrap().iter().find(|t| t["name"] == "Démo produit").unwrap().clone();
+    assert_eq!(demo["selected"], false);
+
+    // Back to every type: the other type's booking is taken at the next sync.
+    app.patch("/calendly/settings", "org-a", json!({ "event_types": null })).await.expect(200);
+    assert_eq!(app.sync("org-a").await["bookings_new"], 1);
+    assert!(app.prospect_by_email("org-a", "other@example.com").await.is_some());
+}
+
+crate::helpers::on_both_stores!(filters_keep_other_event_types_ignored_addresses_and_the_host_out_of_the_crm);

@@ -750,6 +750,11 @@ impl IntegrationStore for DynamoStore {
         if found { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
+    async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError> {
+        self.update_integration(org, |i| i.set_filter(filter.clone())).await?;
+        Ok(())
+    }
+
     async fn set_webhook(
         &self,
         org: &OrganizationId,
