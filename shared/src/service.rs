@@ -313,6 +313,25 @@ impl Services {
         let previous = self.store.get_integration(&org).await?;
         if let Some(old) = previous.as_ref().filter(|p| p.calendly_user_uri != user.uri) {
             self.store.release_calendly_user(&old.calendly_user_uri, &org).await?;
+            // The previous Calendly user's subscription would go on delivering its bookings:
+            // deleted with its own token while that is still stored (bounded, best-effort; a
+            // leftover is replaced when the new user's subscription meets it as a 409).
+            if let (true, Some(uri)) = (old.is_active, old.webhook_subscription_uri.clone()) {
+                let cleanup = async {
+                    let session = self.engine.session(std::time::Duration::ZERO);
+                    let (token, _) = self.engine.tokens().access_token(&session, old).await.map_err(AppError::from)?;
+                    self.delete_subscription(&session, &token, &uri).await.map_err(AppError::from)
+                };
+                match tokio::time::timeout(CALENDLY_CLEANUP_BUDGET, cleanup).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(organization_id = %org, error = %e, "could not delete the previous user's subscription")
+                    }
+                    Err(_) => {
+                        tracing::warn!(organization_id = %org, "Calendly did not answer in time deleting the previous user's subscription")
+                    }
+                }
+            }
         }
         let mut integration = Integration {
             id: previous.as_ref().map(|p| p.id.clone()).unwrap_or_else(IntegrationId::generate),
@@ -330,8 +349,12 @@ impl Services {
             expires_at: tokens.expires_at(now),
             token_version: 1,
             refresh_lease_until: None,
-            webhook_subscription_uri: previous.as_ref().and_then(|p| p.webhook_subscription_uri.clone()),
+            webhook_subscription_uri: previous
+                .as_ref()
+                .filter(|p| p.calendly_user_uri == user.uri)
+                .and_then(|p| p.webhook_subscription_uri.clone()),
             webhook_active: false,
+            webhook_error: None,
             webhook_signing_key: None,
             auto_sync_enabled: previous.as_ref().is_none_or(|p| p.auto_sync_enabled),
             sync_interval_minutes: previous.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |p| p.sync_interval_minutes),
@@ -399,42 +422,86 @@ impl Services {
         let existing = session
             .call(|api| {
                 let (t, o, u) = (token.clone(), org_uri.clone(), user_uri.clone());
-                async move { api.list_webhook_subscriptions(&t, &o, &u).await }
+                async move { api.list_webhook_subscriptions(&t, &o, Some(&u)).await }
             })
             .await?;
         let ours = existing.into_iter().find(|s| s.callback_url == url);
-        let covers_events = |events: &[String]| WEBHOOK_EVENTS.iter().all(|e| events.iter().any(|x| x == e));
         if let Some(current) = &ours {
-            if current.is_active() && covers_events(&current.events) {
-                self.store.set_webhook(org, Some(current.uri.clone()), true).await?;
+            if current.is_active() && covers_webhook_events(&current.events) {
+                self.store.set_webhook(org, Some(current.uri.clone()), true, None).await?;
                 return Ok(WebhookCheck::Kept);
             }
             tracing::warn!(organization_id = %org, state = %current.state, "webhook subscription is not delivering; replacing it");
-            let uri = current.uri.clone();
-            session
-                .call(|api| {
-                    let (t, u) = (token.clone(), uri.clone());
-                    async move { api.delete_webhook_subscription(&t, &u).await }
-                })
-                .await?;
+            self.delete_subscription(&session, &token, &current.uri).await?;
         }
-        let request = NewWebhookSubscription { url, organization_uri: org_uri, user_uri };
-        match session
-            .call(|api| {
+        let request = NewWebhookSubscription { url: url.clone(), organization_uri: org_uri.clone(), user_uri };
+        let create = || {
+            session.call(|api| {
                 let (t, r) = (token.clone(), request.clone());
                 async move { api.create_webhook_subscription(&t, &r).await }
             })
-            .await
-        {
+        };
+        let created = match create().await {
+            // Someone holds our URL (the user this integration was connected to before, or
+            // another member of the Calendly organization): adopt it if it is this user's and
+            // delivering, else replace it.
+            Err(CalendlyError::AlreadyExists) => {
+                let all = session
+                    .call(|api| {
+                        let (t, o) = (token.clone(), org_uri.clone());
+                        async move { api.list_webhook_subscriptions(&t, &o, None).await }
+                    })
+                    .await?;
+                match all.into_iter().find(|s| s.callback_url == url) {
+                    Some(holder)
+                        if holder.user.as_deref() == Some(integration.calendly_user_uri.as_str())
+                            && holder.is_active()
+                            && covers_webhook_events(&holder.events) =>
+                    {
+                        self.store.set_webhook(org, Some(holder.uri.clone()), true, None).await?;
+                        return Ok(WebhookCheck::Kept);
+                    }
+                    Some(holder) => {
+                        tracing::warn!(organization_id = %org, "another subscription holds this integration's URL; replacing it");
+                        self.delete_subscription(&session, &token, &holder.uri).await?;
+                        create().await
+                    }
+                    None => Err(CalendlyError::AlreadyExists),
+                }
+            }
+            other => other,
+        };
+        match created {
             Ok(created) => {
-                self.store.set_webhook(org, Some(created.uri), created.state == "active").await?;
+                self.store.set_webhook(org, Some(created.uri), created.state == "active", None).await?;
                 Ok(WebhookCheck::Created)
             }
             Err(e) => {
-                self.store.set_webhook(org, None, false).await?;
+                // Shown in the status (a plan without webhooks answers 403); polling carries on.
+                let reason = match &e {
+                    CalendlyError::Forbidden(message) => {
+                        format!("Calendly refused the webhook subscription: {message}")
+                    }
+                    other => other.to_string(),
+                };
+                self.store.set_webhook(org, None, false, Some(reason)).await?;
                 Err(e.into())
             }
         }
+    }
+
+    async fn delete_subscription(
+        &self,
+        session: &crate::calendly::CalendlySession,
+        token: &str,
+        uri: &str,
+    ) -> Result<(), CalendlyError> {
+        session
+            .call(|api| {
+                let (t, u) = (token.to_string(), uri.to_string());
+                async move { api.delete_webhook_subscription(&t, &u).await }
+            })
+            .await
     }
 
     // ---- Status, settings, sync, disconnect ------------------------------------------------
@@ -453,6 +520,7 @@ impl Services {
                 "auto_sync_enabled": i.auto_sync_enabled,
                 "sync_interval_minutes": i.sync_interval_minutes,
                 "webhook_active": i.webhook_active,
+                "webhook_error": i.webhook_error,
                 "needs_reconnect": i.needs_reconnect,
                 "event_types": i.filter.event_types,
                 "ignore_emails": i.filter.ignore_emails,
@@ -467,6 +535,7 @@ impl Services {
                 "auto_sync_enabled": null,
                 "sync_interval_minutes": null,
                 "webhook_active": null,
+                "webhook_error": null,
                 "needs_reconnect": null,
             }),
         };
@@ -673,6 +742,11 @@ pub async fn forget_connection(connections: &dyn ConnectionStore, connection_id:
         tracing::info!(organization_id = %c.organization_id, %connection_id, "WebSocket disconnected");
     }
     Ok(())
+}
+
+/// Whether a subscription delivers every event the product uses.
+fn covers_webhook_events(events: &[String]) -> bool {
+    WEBHOOK_EVENTS.iter().all(|e| events.iter().any(|x| x == e))
 }
 
 fn email_conflict(e: StoreError) -> AppError {

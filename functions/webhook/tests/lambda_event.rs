@@ -59,6 +59,7 @@ async fn services_with_integration() -> (Services, Arc<MemoryStore>) {
         refresh_lease_until: None,
         webhook_subscription_uri: None,
         webhook_active: true,
+        webhook_error: None,
         webhook_signing_key: None,
         auto_sync_enabled: true,
         sync_interval_minutes: 30,

@@ -108,6 +108,11 @@ impl CalendlySim {
         self.inner.state().add_user(name, email)
     }
 
+    /// A user of the same Calendly organization as `colleague`.
+    pub fn add_colleague(&self, colleague: &SimUser, name: &str, email: &str) -> SimUser {
+        self.inner.state().add_colleague(colleague, name, email)
+    }
+
     /// What Calendly's consent screen does when `user` clicks "Allow": an authorization code
     /// bound to the redirect URI and PKCE challenge of the authorize URL.
     pub fn approve(&self, user: &SimUser, authorize_url: &str) -> Result<String, String> {
@@ -163,6 +168,11 @@ impl CalendlySim {
     /// token endpoint still refreshes (access revoked on Calendly's side).
     pub fn refuse_access_of(&self, user: &SimUser) {
         self.inner.state().refused_users.insert(user.uuid.clone());
+    }
+
+    /// Makes webhook subscription creation fail with 403 for `user` (a plan without webhooks).
+    pub fn refuse_webhooks_of(&self, user: &SimUser, message: &str) {
+        self.inner.state().webhook_refusals.insert(user.uuid.clone(), message.to_string());
     }
 
     /// Makes the events list hand out the same `next_page_token` on every page, forever.

@@ -161,6 +161,8 @@ pub(crate) struct SimState {
     /// Serve one `next_page_token` forever on the events list (as Calendly's own OpenAPI
     /// examples do).
     pub repeat_page_token: bool,
+    /// Users whose webhook subscriptions Calendly refuses (403), with its message.
+    pub webhook_refusals: HashMap<String, String>,
     /// Users whose access tokens the API refuses (401) though refreshes still succeed.
     pub refused_users: std::collections::HashSet<String>,
     /// Invitee lists that fail with this status, by event UUID.
@@ -197,6 +199,16 @@ impl SimState {
             email: email.into(),
         };
         self.users.push(user.clone());
+        user
+    }
+
+    /// A user in the same Calendly organization as `colleague`.
+    pub fn add_colleague(&mut self, colleague: &SimUser, name: &str, email: &str) -> SimUser {
+        let mut user = self.add_user(name, email);
+        user.organization_uri = colleague.organization_uri.clone();
+        if let Some(stored) = self.users.iter_mut().find(|u| u.uuid == user.uuid) {
+            stored.organization_uri = user.organization_uri.clone();
+        }
         user
     }
 

@@ -387,7 +387,16 @@ async fn list_webhooks(State(sim): Sim, headers: HeaderMap, Query(q): Params) ->
         return error(StatusCode::BAD_REQUEST, "Invalid Argument", "organization and scope are required");
     }
     let state = sim.state();
-    let list: Vec<Value> = state.webhooks.iter().filter(|w| w.user_uuid == user).map(|w| w.to_json()).collect();
+    let Some(me) = state.user(&user).cloned() else {
+        return error(StatusCode::NOT_FOUND, "Resource Not Found", "user");
+    };
+    let organization_wide = q.get("scope").map(String::as_str) == Some("organization");
+    let list: Vec<Value> = state
+        .webhooks
+        .iter()
+        .filter(|w| if organization_wide { w.organization_uri == me.organization_uri } else { w.user_uuid == user })
+        .map(|w| w.to_json())
+        .collect();
     match page(&list, &q, "/webhook_subscriptions") {
         Ok((collection, pagination)) => {
             with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
@@ -430,6 +439,9 @@ async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Re
     {
         return error(StatusCode::BAD_REQUEST, "Invalid Argument", "scope user requires this user and organization");
     }
+    if let Some(message) = state.webhook_refusals.get(&user) {
+        return error(StatusCode::FORBIDDEN, "Permission Denied", message);
+    }
     if state.webhooks.iter().any(|w| w.callback_url == url) {
         return error(StatusCode::CONFLICT, "Already Exists", "Hook with this url already exists");
     }
@@ -456,7 +468,9 @@ async fn delete_webhook(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<St
     };
     let mut state = sim.state();
     let before = state.webhooks.len();
-    state.webhooks.retain(|w| !(w.uuid == uuid && w.user_uuid == user));
+    // The owner, or (as an organization admin) anyone of the same Calendly organization.
+    let organization = state.user(&user).map(|u| u.organization_uri.clone()).unwrap_or_default();
+    state.webhooks.retain(|w| !(w.uuid == uuid && (w.user_uuid == user || w.organization_uri == organization)));
     if state.webhooks.len() == before {
         return error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource.");
     }

@@ -231,14 +231,16 @@ impl CalendlyApi for HttpCalendly {
         &self,
         access_token: &str,
         organization_uri: &str,
-        user_uri: &str,
+        user_uri: Option<&str>,
     ) -> Result<Vec<WebhookSubscription>, CalendlyError> {
-        let params = [
-            ("organization", organization_uri.to_string()),
-            ("user", user_uri.to_string()),
-            ("scope", "user".to_string()),
-            ("count", "100".to_string()),
-        ];
+        let mut params = vec![("organization", organization_uri.to_string()), ("count", "100".to_string())];
+        match user_uri {
+            Some(user) => {
+                params.push(("user", user.to_string()));
+                params.push(("scope", "user".to_string()));
+            }
+            None => params.push(("scope", "organization".to_string())),
+        }
         let page: Page<WebhookSubscription> =
             self.get(access_token, &self.api("/webhook_subscriptions"), &params).await?;
         Ok(page.collection)

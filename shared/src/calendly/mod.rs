@@ -144,12 +144,13 @@ pub trait CalendlyApi: Send + Sync {
         event_uuid: &str,
         invitee_uuid: &str,
     ) -> Result<Invitee, CalendlyError>;
-    /// The user's webhook subscriptions (first page of 100: we create one per integration).
+    /// Webhook subscriptions (first page of 100): the user's (`scope=user`), or with no user
+    /// the whole organization's (`scope=organization`, to find who holds a URL).
     async fn list_webhook_subscriptions(
         &self,
         access_token: &str,
         organization_uri: &str,
-        user_uri: &str,
+        user_uri: Option<&str>,
     ) -> Result<Vec<WebhookSubscription>, CalendlyError>;
     /// Creates a subscription; `AlreadyExists` when the URL is subscribed.
     async fn create_webhook_subscription(

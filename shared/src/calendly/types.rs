@@ -238,6 +238,8 @@ pub struct WebhookSubscription {
     pub retry_started_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub events: Vec<String>,
+    /// The user it delivers for (user-scoped subscriptions).
+    pub user: Option<String>,
 }
 
 impl WebhookSubscription {

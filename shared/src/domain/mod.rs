@@ -212,6 +212,9 @@ pub struct Integration {
     pub refresh_lease_until: Option<DateTime<Utc>>,
     pub webhook_subscription_uri: Option<String>,
     pub webhook_active: bool,
+    /// Why no subscription delivers (e.g. Calendly's 403 on a plan without webhooks).
+    #[serde(default)]
+    pub webhook_error: Option<String>,
     pub webhook_signing_key: Option<Sealed>,
     pub auto_sync_enabled: bool,
     pub sync_interval_minutes: u32,
@@ -338,11 +341,14 @@ impl Integration {
         changed
     }
 
-    /// The webhook subscription's URI and state.
-    pub fn set_webhook(&mut self, subscription_uri: Option<String>, active: bool) -> bool {
-        let changed = self.webhook_subscription_uri != subscription_uri || self.webhook_active != active;
+    /// The webhook subscription's URI and state, and why there is none when that is known.
+    pub fn set_webhook(&mut self, subscription_uri: Option<String>, active: bool, error: Option<String>) -> bool {
+        let changed = self.webhook_subscription_uri != subscription_uri
+            || self.webhook_active != active
+            || self.webhook_error != error;
         self.webhook_subscription_uri = subscription_uri;
         self.webhook_active = active;
+        self.webhook_error = error;
         changed
     }
 

@@ -258,8 +258,9 @@ impl IntegrationStore for MemoryStore {
         org: &OrganizationId,
         subscription_uri: Option<String>,
         active: bool,
+        error: Option<String>,
     ) -> Result<(), StoreError> {
-        self.change_integration(org, |i| i.set_webhook(subscription_uri, active));
+        self.change_integration(org, |i| i.set_webhook(subscription_uri, active, error));
         Ok(())
     }
 

@@ -210,12 +210,13 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Sets which bookings become prospects.
     async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError>;
-    /// Records the webhook subscription's URI and state.
+    /// Records the webhook subscription's URI and state (and why there is none).
     async fn set_webhook(
         &self,
         org: &OrganizationId,
         subscription_uri: Option<String>,
         active: bool,
+        error: Option<String>,
     ) -> Result<(), StoreError>;
     /// Soft-deletes the integration (`is_active: false`).
     async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError>;

@@ -93,6 +93,7 @@ fn integration(o: &OrganizationId, id: &str) -> Integration {
         refresh_lease_until: None,
         webhook_subscription_uri: None,
         webhook_active: false,
+        webhook_error: None,
         webhook_signing_key: None,
         auto_sync_enabled: true,
         sync_interval_minutes: 30,

@@ -285,3 +285,48 @@ async fn the_schedule_recreates_a_disabled_subscription_and_keeps_a_working_one(
 crate::helpers::on_both_stores!(twenty_copies_of_one_delivery_and_a_sync_give_one_note);
 
 crate::helpers::on_both_stores!(a_reschedule_delivered_in_either_order_is_one_reported_note, kind);
+
+#[tokio::test]
+async fn reconnecting_to_another_calendly_user_leaves_one_subscription_for_the_new_user() {
+    let (app, a, _) = connected_app().await;
+    let b = app.sim.add_colleague(&a, "Bea Host", "bea@host.example");
+    app.connect("org-a", &b).await;
+    assert!(app.sim.webhook_subscriptions(&a).is_empty(), "the previous user's subscription is deleted");
+    assert_eq!(app.sim.webhook_subscriptions(&b).len(), 1);
+    // A's bookings no longer reach org-a; B's do.
+    app.sim.book(&a, BookingSpec::new("For A", "for-a@example.com", "Démo", in_days(2))).await;
+    app.sim.book(&b, BookingSpec::new("For B", "for-b@example.com", "Démo", in_days(2))).await;
+    assert!(app.prospect_by_email("org-a", "for-a@example.com").await.is_none());
+    assert!(app.prospect_by_email("org-a", "for-b@example.com").await.is_some());
+}
+
+#[tokio::test]
+async fn a_subscription_left_on_our_url_is_found_and_replaced_on_the_409() {
+    let (app, a, _) = connected_app().await;
+    let b = app.sim.add_colleague(&a, "Bea Host", "bea@host.example");
+    // A's access is gone, so its subscription can't be deleted with A's token at reconnect.
+    app.sim.refuse_access_of(&a);
+    app.connect("org-a", &b).await;
+    assert!(app.sim.webhook_subscriptions(&a).is_empty(), "the holder of our URL was replaced");
+    let subscriptions = app.sim.webhook_subscriptions(&b);
+    assert_eq!(subscriptions.len(), 1);
+    assert_eq!(subscriptions[0].2, "active");
+    let status = app.get("/calendly/status", "org-a").await.expect(200);
+    assert_eq!(status["webhook_active"], true);
+    assert_eq!(status["webhook_error"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_plan_without_webhooks_shows_calendlys_refusal_and_polling_carries_on() {
+    let app = TestApp::spawn().await;
+    let host = app.host("Free Plan");
+    app.sim.refuse_webhooks_of(&host, "Please upgrade your Calendly account to Standard");
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", in_days(2));
+    let connected = app.connect("org-a", &host).await;
+    assert_eq!(connected["sync"]["bookings_new"], 1, "the initial sync ran anyway");
+    let status = app.get("/calendly/status", "org-a").await.expect(200);
+    assert_eq!(status["webhook_active"], false);
+    assert!(status["webhook_error"].as_str().unwrap().contains("upgrade"), "{status}");
+    app.seed(&host, "Jane Roe", "jane@example.com", "Démo", in_days(3));
+    assert_eq!(app.sync("org-a").await["bookings_new"], 1);
+}

@@ -760,8 +760,9 @@ impl IntegrationStore for DynamoStore {
         org: &OrganizationId,
         subscription_uri: Option<String>,
         active: bool,
+        error: Option<String>,
     ) -> Result<(), StoreError> {
-        self.update_integration(org, |i| i.set_webhook(subscription_uri.clone(), active)).await?;
+        self.update_integration(org, |i| i.set_webhook(subscription_uri.clone(), active, error.clone())).await?;
         Ok(())
     }
 
