@@ -117,7 +117,7 @@ impl Services {
                     let started = self.store.start_sync_job(&job, now).await;
                     if started.is_ok() {
                         // Off the due index until its next interval, whether queued now or already running.
-                        let next = now + chrono::Duration::minutes(i64::from(integration.sync_interval_minutes));
+                        let next = now + chrono::Duration::minutes(i64::from(integration.schedule_interval_minutes()));
                         if let Err(e) = self.store.record_sync(&integration.organization_id, None, next).await {
                             tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not move the next sync");
                         }
@@ -197,15 +197,22 @@ impl Services {
                 None
             }
         };
-        let interval = integration.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |i| i.sync_interval_minutes);
+        let interval = integration.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |i| i.schedule_interval_minutes());
+        let synced = integration.as_ref().is_some_and(|i| i.auto_sync_enabled || job.trigger != SyncTrigger::Scheduled);
         let next_delay = match integration {
             None => None,
             Some(integration) => {
                 if job.trigger == SyncTrigger::Scheduled && job.slices == 1 {
                     self.check_webhook(&integration).await;
                 }
-                let outcome = self.engine.run_slice(&mut job, &integration, deadline).await;
-                self.end_slice(&mut job, outcome)
+                if job.trigger == SyncTrigger::Scheduled && !integration.auto_sync_enabled {
+                    // Auto-sync off: the schedule only came for the subscription check.
+                    job.finish(self.clock.now(), None);
+                    None
+                } else {
+                    let outcome = self.engine.run_slice(&mut job, &integration, deadline).await;
+                    self.end_slice(&mut job, outcome)
+                }
             }
         };
         let saved = self
@@ -228,9 +235,8 @@ impl Services {
         }
         if job.state == SyncJobState::Succeeded {
             let finished = job.finished_at.unwrap_or(now);
-            self.store
-                .record_sync(org, Some(finished), finished + chrono::Duration::minutes(i64::from(interval)))
-                .await?;
+            let next = finished + chrono::Duration::minutes(i64::from(interval));
+            self.store.record_sync(org, synced.then_some(finished), next).await?;
             tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
         }
         self.pusher.push(org, PushMessage::sync(&job)).await;

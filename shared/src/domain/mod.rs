@@ -361,6 +361,17 @@ impl Integration {
     }
 }
 
+/// With auto-sync off, the schedule still checks the webhook subscription this often.
+pub const WEBHOOK_CHECK_INTERVAL_MINUTES: u32 = 24 * 60;
+
+impl Integration {
+    /// Minutes until the schedule's next job for it: a sync, or with auto-sync off only the
+    /// webhook subscription's check.
+    pub fn schedule_interval_minutes(&self) -> u32 {
+        if self.auto_sync_enabled { self.sync_interval_minutes } else { WEBHOOK_CHECK_INTERVAL_MINUTES }
+    }
+}
+
 /// The default interval between scheduled syncs.
 pub const DEFAULT_SYNC_INTERVAL_MINUTES: u32 = 30;
 /// The allowed range of `sync_interval_minutes`.

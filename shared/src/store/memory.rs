@@ -284,9 +284,7 @@ impl IntegrationStore for MemoryStore {
         let mut due: Vec<Integration> = self.with(|s| {
             s.integrations
                 .values()
-                .filter(|i| {
-                    i.is_active && !i.needs_reconnect && i.auto_sync_enabled && i.next_sync_at.is_none_or(|n| n <= now)
-                })
+                .filter(|i| i.is_active && !i.needs_reconnect && i.next_sync_at.is_none_or(|n| n <= now))
                 .cloned()
                 .collect()
         });

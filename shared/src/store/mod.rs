@@ -220,8 +220,8 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Soft-deletes the integration (`is_active: false`).
     async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Active, healthy, auto-syncing integrations whose `next_sync_at` has passed (oldest
-    /// first), a page at a time.
+    /// Active, healthy integrations whose `next_sync_at` has passed (oldest first), a page at
+    /// a time (auto-sync off ones too: they are due for their webhook check).
     async fn list_due_integrations(
         &self,
         now: DateTime<Utc>,

@@ -243,8 +243,18 @@ async fn integrations_are_found_by_id_user_and_due_time(store: Arc<dyn Store>) {
     store.save_connected_integration(integration(&c, "int-c")).await.unwrap();
     store.update_sync_settings(&b, false, 30, None).await.unwrap();
     store.mark_needs_reconnect(&c, 1).await.unwrap();
-    let due = store.list_due_integrations(now, 100, None).await.unwrap().items;
-    assert_eq!(due.iter().map(|i| i.organization_id.clone()).collect::<Vec<_>>(), vec![a.clone()]);
+    // Auto-sync off (b) stays on the schedule for its webhook check; needing reconnection (c) does not.
+    let mut due: Vec<OrganizationId> = store
+        .list_due_integrations(now, 100, None)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|i| i.organization_id)
+        .collect();
+    due.sort();
+    assert_eq!(due, vec![a.clone(), b.clone()]);
+    store.record_sync(&b, None, now + Duration::days(1)).await.unwrap();
     store.record_sync(&a, Some(now), now + Duration::minutes(30)).await.unwrap();
     assert!(store.list_due_integrations(now, 100, None).await.unwrap().items.is_empty());
     assert_eq!(store.list_due_integrations(now + Duration::minutes(31), 100, None).await.unwrap().items.len(), 1);

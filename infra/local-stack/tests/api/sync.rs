@@ -413,11 +413,13 @@ async fn the_schedule_syncs_due_integrations_only() {
     assert_eq!(run["queued"], 0, "nothing is due yet");
     app.advance_clocks(chrono::Duration::minutes(31));
     let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
-    assert_eq!(run["queued"], 1);
+    assert_eq!(run["queued"], 2, "B's job only checks its webhook subscription");
     let ended = app.wait_for_sync("org-a").await;
     assert_eq!(ended["trigger"], "scheduled");
     assert_eq!(ended["state"], "succeeded");
     assert_eq!(app.prospects("org-a").await.len(), 1);
+    let b_job = app.wait_for_sync("org-b").await;
+    assert_eq!((b_job["state"].as_str(), b_job["events_seen"].as_u64()), (Some("succeeded"), Some(0)));
     // Queued once: the next tick finds nothing due until the next interval.
     let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
     assert_eq!(run["queued"], 0);

@@ -330,3 +330,21 @@ async fn a_plan_without_webhooks_shows_calendlys_refusal_and_polling_carries_on(
     app.seed(&host, "Jane Roe", "jane@example.com", "Démo", in_days(3));
     assert_eq!(app.sync("org-a").await["bookings_new"], 1);
 }
+
+#[tokio::test]
+async fn with_auto_sync_off_the_schedule_still_repairs_the_subscription_daily() {
+    let (app, host, _) = connected_app().await;
+    app.patch("/calendly/settings", "org-a", json!({ "auto_sync_enabled": false })).await.expect(200);
+    app.sim.disable_webhook_subscriptions(&host);
+    app.seed(&host, "Polled", "polled@example.com", "Démo", in_days(2));
+    app.advance_clocks(chrono::Duration::minutes(31));
+    let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
+    assert_eq!(run["queued"], 1);
+    let ended = app.wait_for_sync("org-a").await;
+    assert_eq!(ended["events_seen"], 0, "no sync: auto-sync is off");
+    assert!(app.prospect_by_email("org-a", "polled@example.com").await.is_none());
+    let subscriptions = app.sim.webhook_subscriptions(&host);
+    assert_eq!((subscriptions.len(), subscriptions[0].2.as_str()), (1, "active"), "re-created");
+    let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
+    assert_eq!(run["queued"], 0, "next check in a day");
+}

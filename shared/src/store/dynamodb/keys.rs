@@ -21,7 +21,7 @@ pub struct Index {
 pub const GSI1: Index = Index { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" };
 /// Overloaded: active integration by Calendly user URI; prospects by source.
 pub const GSI2: Index = Index { name: "gsi2", pk: "gsi2pk", sk: "gsi2sk" };
-/// Sparse "due" index: only active, healthy, auto-syncing integrations, by `next_sync_at`.
+/// Sparse "due" index: only active, healthy integrations, by `next_sync_at`.
 pub const GSI3: Index = Index { name: "gsi3", pk: "gsi3pk", sk: "gsi3sk" };
 /// Every index of the table.
 pub const INDEXES: [Index; 3] = [GSI1, GSI2, GSI3];

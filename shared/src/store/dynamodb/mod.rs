@@ -385,7 +385,9 @@ fn integration_index_keys(i: &Integration) -> Vec<(&'static str, String)> {
         keys.push((GSI2.pk, calendly_user_gsi2pk(&i.calendly_user_uri)));
         keys.push((GSI2.sk, i.organization_id.to_string()));
     }
-    if i.is_active && i.auto_sync_enabled && !i.needs_reconnect {
+    // Every healthy integration is on the schedule: auto-sync off still gets its daily
+    // webhook subscription check (see `jobs.rs`).
+    if i.is_active && !i.needs_reconnect {
         let next = i.next_sync_at.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
         keys.push((GSI3.pk, DUE_GSI3PK.to_string()));
         keys.push((GSI3.sk, time_sort_key(next, i.organization_id.as_str())));
