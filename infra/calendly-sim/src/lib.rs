@@ -134,6 +134,17 @@ impl CalendlySim {
         specs.into_iter().map(|spec| state.book_silently(&user.uuid, spec)).collect()
     }
 
+    /// Books a group event (silently): one scheduled event whose invitees are `specs`.
+    pub fn seed_group_event(&self, user: &SimUser, specs: Vec<BookingSpec>) -> Vec<Booked> {
+        self.inner.state().book_group_silently(&user.uuid, specs)
+    }
+
+    /// Delivers like Calendly on a bad day: every delivery twice, the deliveries of one change
+    /// (a reschedule's cancel and create) in reverse order, refused ones retried.
+    pub fn set_chaotic_deliveries(&self, chaotic: bool) {
+        self.inner.state().chaotic_deliveries = chaotic;
+    }
+
     /// The invitee cancels; delivers `invitee.canceled`.
     pub async fn cancel(&self, booked: &Booked, reason: &str) {
         let deliveries = self.inner.state().cancel(booked, reason);
@@ -257,10 +268,28 @@ impl CalendlySim {
         (body, header)
     }
 
-    async fn deliver(&self, deliveries: Vec<model::Delivery>) {
+    async fn deliver(&self, mut deliveries: Vec<model::Delivery>) {
         // Signed on the simulator's clock, which tests move forward together with ours.
-        let signed_at = self.inner.state().now().timestamp();
+        let (signed_at, chaotic) = {
+            let state = self.inner.state();
+            (state.now().timestamp(), state.chaotic_deliveries)
+        };
+        if chaotic {
+            deliveries.reverse();
+            deliveries = deliveries.into_iter().flat_map(|d| [d.clone(), d]).collect();
+        }
         for delivery in deliveries {
+            for _attempt in 0..if chaotic { 3 } else { 1 } {
+                if self.deliver_once(&delivery, signed_at).await {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// One delivery attempt; whether it was accepted (2xx).
+    async fn deliver_once(&self, delivery: &model::Delivery, signed_at: i64) -> bool {
+        {
             let header = sign_header(&self.inner.config.webhook_signing_key, signed_at, &delivery.body);
             let result = self
                 .inner
@@ -269,16 +298,18 @@ impl CalendlySim {
                 .header("content-type", "application/json")
                 .header("user-agent", "Calendly")
                 .header("calendly-webhook-signature", header)
-                .body(delivery.body)
+                .body(delivery.body.clone())
                 .send()
                 .await;
             match result {
-                Ok(r) if r.status().is_success() => {}
+                Ok(r) if r.status().is_success() => true,
                 Ok(r) => {
-                    tracing::warn!(status = %r.status(), url = %delivery.url, "simulated webhook delivery refused")
+                    tracing::warn!(status = %r.status(), url = %delivery.url, "simulated webhook delivery refused");
+                    false
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, url = %delivery.url, "simulated webhook delivery failed")
+                    tracing::warn!(error = %e, url = %delivery.url, "simulated webhook delivery failed");
+                    false
                 }
             }
         }

@@ -135,6 +135,7 @@ impl Webhook {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Delivery {
     pub url: String,
     pub body: Vec<u8>,
@@ -161,6 +162,9 @@ pub(crate) struct SimState {
     /// Serve one `next_page_token` forever on the events list (as Calendly's own OpenAPI
     /// examples do).
     pub repeat_page_token: bool,
+    /// Deliveries as Calendly makes them on a bad day: each sent twice, batches in reverse
+    /// order, and a refused one retried.
+    pub chaotic_deliveries: bool,
     /// Users whose webhook subscriptions Calendly refuses (403), with its message.
     pub webhook_refusals: HashMap<String, String>,
     /// Users whose access tokens the API refuses (401) though refreshes still succeed.
@@ -407,6 +411,34 @@ impl SimState {
         booked
     }
 
+    /// A group event: one scheduled event with every one of `specs` as its invitees (the
+    /// event's name, time and length are the first spec's).
+    pub fn book_group_silently(&mut self, user_uuid: &str, specs: Vec<BookingSpec>) -> Vec<Booked> {
+        let mut specs = specs.into_iter();
+        let Some(first) = specs.next() else { return Vec::new() };
+        let head = self.book_silently(user_uuid, first);
+        let now = self.now();
+        let mut booked = vec![head.clone()];
+        for spec in specs {
+            let invitee_uuid = uuid();
+            self.invitees.push(InviteeRecord {
+                uuid: invitee_uuid.clone(),
+                event_uuid: head.event_uuid.clone(),
+                spec,
+                status: "active".into(),
+                rescheduled: false,
+                old_invitee: None,
+                new_invitee: None,
+                cancellation: None,
+                no_show: None,
+                created_at: now,
+                updated_at: now,
+            });
+            booked.push(Booked { event_uuid: head.event_uuid.clone(), invitee_uuid });
+        }
+        booked
+    }
+
     pub fn book(&mut self, user_uuid: &str, spec: BookingSpec) -> (Booked, Vec<Delivery>) {
         let booked = self.book_silently(user_uuid, spec);
         let deliveries = self.deliveries_for("invitee.created", &booked);
@@ -486,7 +518,7 @@ impl SimState {
                 Some(url) => json!({ "type": "zoom", "status": "pushed", "join_url": url, "data": { "id": 81234567890u64 } }),
                 None => json!({ "type": "physical", "location": "12 rue de la Paix, Paris" }),
             },
-            "invitees_counter": { "total": invitees.len(), "active": active, "limit": 1 },
+            "invitees_counter": { "total": invitees.len(), "active": active, "limit": invitees.len().max(1) },
             "created_at": time(e.created_at),
             "updated_at": time(e.updated_at),
             "event_memberships": [{ "user": user.map(|u| u.uri.clone()), "user_email": user.map(|u| u.email.clone()), "user_name": user.map(|u| u.name.clone()) }],

@@ -629,3 +629,22 @@ async fn filters_keep_other_event_types_ignored_addresses_and_the_host_out_of_th
 }
 
 crate::helpers::on_both_stores!(filters_keep_other_event_types_ignored_addresses_and_the_host_out_of_the_crm);
+
+#[tokio::test]
+async fn a_group_event_with_more_invitees_than_a_page_syncs_every_one_of_them() {
+    let app = TestApp::spawn().await;
+    app.sim.set_webhook_deliveries(false);
+    let host = app.host("Camille Martin");
+    let specs = (0..150)
+        .map(|i| BookingSpec::new(&format!("Guest {i}"), &format!("guest{i}@example.com"), "Webinaire", in_days(3)))
+        .collect();
+    app.sim.seed_group_event(&host, specs);
+    let ended = app.connect("org-a", &host).await["sync"].clone();
+    assert_eq!(ended["events_seen"], 1);
+    assert_eq!(ended["bookings_new"], 150);
+    assert_eq!(app.sim.request_count("invitees"), 2, "two pages of invitees");
+    let first = app.get("/prospects?limit=100", "org-a").await.expect(200);
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let second = app.get(&format!("/prospects?limit=100&cursor={cursor}"), "org-a").await.expect(200);
+    assert_eq!(first["items"].as_array().unwrap().len() + second["items"].as_array().unwrap().len(), 150);
+}

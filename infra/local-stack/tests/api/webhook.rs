@@ -348,3 +348,22 @@ async fn with_auto_sync_off_the_schedule_still_repairs_the_subscription_daily() 
     let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
     assert_eq!(run["queued"], 0, "next check in a day");
 }
+
+async fn duplicated_reversed_and_retried_deliveries_leave_one_note_per_change(app: TestApp) {
+    let (app, host, _) = connected(app).await;
+    app.sim.set_chaotic_deliveries(true);
+    let booked =
+        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let moved = app.sim.reschedule(&booked, in_days(4)).await;
+    app.sim.cancel(&moved, "Empêchement").await;
+    let p = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
+    let notes = notes(&p);
+    assert_eq!(notes.len(), 3, "booked, rescheduled, canceled: {notes:?}");
+    assert!(notes[0].starts_with("Rendez-vous Calendly prévu le "), "{notes:?}");
+    assert!(notes[1].starts_with("Rendez-vous Calendly reporté au "), "{notes:?}");
+    assert!(notes[2].starts_with("Rendez-vous Calendly annulé "), "{notes:?}");
+    // And a sync afterwards agrees with what the deliveries did.
+    assert_eq!(app.sync("org-a").await["notes_added"], 0);
+}
+
+crate::helpers::on_both_stores!(duplicated_reversed_and_retried_deliveries_leave_one_note_per_change);
