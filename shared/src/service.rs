@@ -124,7 +124,9 @@ impl From<SyncError> for AppError {
             SyncError::Calendly(c) => c.into(),
             SyncError::Store(s) => s.into(),
             SyncError::Contended => Self::StoreBusy,
-            SyncError::Pagination(m) => Self::CalendlyRejected(format!("its pagination does not end ({m})")),
+            SyncError::Pagination(m) | SyncError::EventPagination(m) => {
+                Self::CalendlyRejected(format!("its pagination does not end ({m})"))
+            }
         }
     }
 }

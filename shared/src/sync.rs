@@ -101,6 +101,9 @@ pub enum SyncError {
     /// Calendly's pagination does not end (a token came back, or past the page cap).
     #[error("Calendly's pagination does not end: {0}")]
     Pagination(String),
+    /// The same, for one event's invitees: that event is skipped.
+    #[error("Calendly's pagination does not end: {0}")]
+    EventPagination(String),
 }
 
 impl SyncError {
@@ -111,7 +114,7 @@ impl SyncError {
         match self {
             Self::Calendly(CalendlyError::Forbidden(_) | CalendlyError::NotFound | CalendlyError::Decode(_)) => true,
             Self::Calendly(CalendlyError::Api { status, .. }) => (400..500).contains(status) && *status != 429,
-            Self::Contended => true,
+            Self::Contended | Self::EventPagination(_) => true,
             _ => false,
         }
     }
@@ -379,7 +382,7 @@ impl SyncEngine {
             }
             match page.pagination.next_page_token {
                 Some(token) if !seen_tokens.insert(token.clone()) || seen_tokens.len() >= MAX_INVITEE_PAGES => {
-                    return Err(SyncError::Pagination(format!("the invitees of event {uuid} do not end")));
+                    return Err(SyncError::EventPagination(format!("the invitees of event {uuid} do not end")));
                 }
                 Some(token) => page_token = Some(token),
                 None => break,

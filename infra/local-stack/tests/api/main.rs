@@ -7,6 +7,7 @@ mod connect;
 mod events;
 mod jobs;
 mod organization;
+mod prism;
 mod prospects;
 mod realtime;
 mod secrets;

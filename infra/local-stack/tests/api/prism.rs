@@ -1,0 +1,117 @@
+//! Our Calendly requests against Calendly's own OpenAPI document: Prism mocks the API from
+//! `calendly/openapi-2023.yaml` (the team's reference folder) and answers any request that
+//! breaks the document with an error (`--errors`). A sync job and every other call the product
+//! makes run against it; the sync must end (the document's examples repeat one page token
+//! forever) and Prism must have logged no violation.
+
+use chrono::{Duration, Utc};
+use local_stack::{LocalStack, StackOptions};
+use shared::calendly::NewWebhookSubscription;
+use shared::domain::{Integration, IntegrationId, OrganizationId, UserId};
+use std::collections::HashMap;
+use std::process::Stdio;
+
+const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/calendly/openapi-2023.yaml");
+const PRISM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.tools/node_modules/.bin/prism");
+
+/// Prism on a free port, its log in a file; stopped when the returned child is dropped.
+async fn start_prism() -> (tokio::process::Child, String, std::path::PathBuf) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap();
+    let log = std::env::temp_dir().join(format!("prism-{port}.log"));
+    let child = tokio::process::Command::new(PRISM)
+        .args(["mock", "--errors", "-h", "127.0.0.1", "-p", &port.to_string(), SPEC])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("Prism is installed in .tools (scripts/install-test-deps) and the reference folder sits beside the checkout");
+    for _ in 0..300 {
+        if std::fs::read_to_string(&log).unwrap_or_default().contains("Prism is listening") {
+            return (child, format!("http://127.0.0.1:{port}"), log);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("Prism did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_calendly_requests_follow_calendlys_openapi_document() {
+    let (_prism, url, log) = start_prism().await;
+    let env = HashMap::from([
+        ("CALENDLY_CLIENT_ID".to_string(), "prism-client".to_string()),
+        ("CALENDLY_CLIENT_SECRET".to_string(), "prism-client-secret-value".to_string()),
+        ("CALENDLY_WEBHOOK_SIGNING_KEY".to_string(), "prism-signing-key-value".to_string()),
+        ("CALENDLY_API_BASE_URL".to_string(), url.clone()),
+        ("CALENDLY_AUTH_BASE_URL".to_string(), url.clone()),
+    ]);
+    let stack = LocalStack::start(StackOptions { env, ..Default::default() }).await.unwrap();
+    let services = &stack.services;
+    let org = OrganizationId::new("org-prism");
+    // Connected as if through OAuth (the token endpoint is not in the document).
+    let now = Utc::now();
+    let mut integration = Integration {
+        id: IntegrationId::new("int-prism"),
+        organization_id: org.clone(),
+        connected_by: UserId::new("u"),
+        calendly_user_uri: "https://api.calendly.com/users/AAAAAAAAAAAAAAAA".into(),
+        calendly_organization_uri: "https://api.calendly.com/organizations/AAAAAAAAAAAAAAAA".into(),
+        email: "host@example.com".into(),
+        name: "Host".into(),
+        scheduling_url: None,
+        access_token: shared::crypto::Sealed::from_stored(String::new()),
+        refresh_token: shared::crypto::Sealed::from_stored(String::new()),
+        token_type: "Bearer".into(),
+        scope: None,
+        expires_at: now + Duration::hours(2),
+        token_version: 1,
+        refresh_lease_until: None,
+        webhook_subscription_uri: None,
+        webhook_active: false,
+        webhook_error: None,
+        webhook_signing_key: None,
+        auto_sync_enabled: true,
+        sync_interval_minutes: 30,
+        last_synced_at: None,
+        next_sync_at: None,
+        needs_reconnect: false,
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+        filter: Default::default(),
+    };
+    integration.access_token =
+        services.sealer.seal("prism-access-token", &shared::tokens::seal_context(&integration, "access"));
+    integration.refresh_token =
+        services.sealer.seal("prism-refresh-token", &shared::tokens::seal_context(&integration, "refresh"));
+    let integration = services.store.save_connected_integration(integration).await.unwrap();
+
+    // The sync, as a job: it ends (on the examples' repeated page token) instead of looping.
+    services.request_sync(&org, shared::domain::SyncTrigger::Manual).await.unwrap();
+    let job = stack.wait_for_sync("org-prism", std::time::Duration::from_secs(60)).await.expect("the sync job ends");
+    assert!(job.report.events_seen >= 1, "{job:?}");
+    let bookings = services.store.list_bookings(&org, 10, None).await.unwrap();
+    assert!(!bookings.items.is_empty(), "the document's invitee example was recorded");
+
+    // Every other call the product makes.
+    let api = services.calendly.as_ref();
+    let token = "prism-access-token";
+    api.current_user(token).await.expect("GET /users/me");
+    api.list_event_types(token, &integration.calendly_user_uri).await.expect("GET /event_types");
+    let org_uri = integration.calendly_organization_uri.as_str();
+    api.list_webhook_subscriptions(token, org_uri, Some(&integration.calendly_user_uri)).await.expect("user scope");
+    api.list_webhook_subscriptions(token, org_uri, None).await.expect("organization scope");
+    let request = NewWebhookSubscription {
+        url: "https://api.velvena.example/calendly/webhook/int-prism".into(),
+        organization_uri: org_uri.into(),
+        user_uri: integration.calendly_user_uri.clone(),
+    };
+    let created = api.create_webhook_subscription(token, &request).await.expect("POST /webhook_subscriptions");
+    api.delete_webhook_subscription(token, &created.uri).await.expect("DELETE /webhook_subscriptions/{uuid}");
+    api.get_scheduled_event(token, "GBGBDCAADAEDCRZ2").await.expect("GET /scheduled_events/{uuid}");
+    api.get_invitee(token, "GBGBDCAADAEDCRZ2", "AAAAAAAAAAAAAAAA").await.expect("GET …/invitees/{invitee_uuid}");
+
+    let prism_log = std::fs::read_to_string(&log).unwrap();
+    let violations: Vec<&str> = prism_log.lines().filter(|l| l.contains("Violation")).collect();
+    assert!(violations.is_empty(), "requests that break Calendly's document:\n{}", violations.join("\n"));
+    assert!(prism_log.contains("/scheduled_events"), "the sync went through Prism");
+}
