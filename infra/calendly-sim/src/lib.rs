@@ -268,7 +268,24 @@ impl CalendlySim {
         (body, header)
     }
 
-    async fn deliver(&self, mut deliveries: Vec<model::Delivery>) {
+    /// Delays every delivery by `delay` (sent in the background: the booking call returns first).
+    pub fn set_delivery_delay(&self, delay: std::time::Duration) {
+        self.inner.state().delivery_delay = delay;
+    }
+
+    async fn deliver(&self, deliveries: Vec<model::Delivery>) {
+        let delay = self.inner.state().delivery_delay;
+        if delay.is_zero() {
+            return self.send_deliveries(deliveries).await;
+        }
+        let sim = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            sim.send_deliveries(deliveries).await;
+        });
+    }
+
+    async fn send_deliveries(&self, mut deliveries: Vec<model::Delivery>) {
         // Signed on the simulator's clock, which tests move forward together with ours.
         let (signed_at, chaotic) = {
             let state = self.inner.state();
@@ -302,7 +319,10 @@ impl CalendlySim {
                 .send()
                 .await;
             match result {
-                Ok(r) if r.status().is_success() => true,
+                Ok(r) if r.status().is_success() => {
+                    self.inner.state().count("delivery_accepted");
+                    true
+                }
                 Ok(r) => {
                     tracing::warn!(status = %r.status(), url = %delivery.url, "simulated webhook delivery refused");
                     false

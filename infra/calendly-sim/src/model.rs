@@ -165,6 +165,8 @@ pub(crate) struct SimState {
     /// Deliveries as Calendly makes them on a bad day: each sent twice, batches in reverse
     /// order, and a refused one retried.
     pub chaotic_deliveries: bool,
+    /// Deliveries wait this long before they are sent.
+    pub delivery_delay: std::time::Duration,
     /// Users whose webhook subscriptions Calendly refuses (403), with its message.
     pub webhook_refusals: HashMap<String, String>,
     /// Users whose access tokens the API refuses (401) though refreshes still succeed.

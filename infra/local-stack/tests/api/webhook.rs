@@ -367,3 +367,20 @@ async fn duplicated_reversed_and_retried_deliveries_leave_one_note_per_change(ap
 }
 
 crate::helpers::on_both_stores!(duplicated_reversed_and_retried_deliveries_leave_one_note_per_change);
+
+#[tokio::test]
+async fn a_delivery_arriving_after_the_sync_that_already_saw_its_booking_adds_nothing() {
+    let (app, host, _) = connected_app().await;
+    app.sim.set_delivery_delay(std::time::Duration::from_millis(800));
+    app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    assert_eq!(app.sync("org-a").await["bookings_new"], 1, "the sync saw it first");
+    // The delayed delivery lands afterwards.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.sim.request_count("delivery_accepted") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the delayed delivery never arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let p = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
+    assert_eq!(notes(&p).len(), 1);
+    assert_eq!(app.notifications("org-a").await.len(), 1);
+}
