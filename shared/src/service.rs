@@ -7,8 +7,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{Pkce, Sealer, random_token};
 use crate::domain::{
-    DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState, OrganizationId, Prospect, ProspectId,
-    SYNC_INTERVAL_RANGE, SyncTrigger,
+    ConnectedAccount, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState, OrganizationId, Prospect,
+    ProspectId, SYNC_INTERVAL_RANGE, SyncTrigger,
 };
 use crate::push::{PushMessage, Pusher};
 use crate::queue::JobQueue;
@@ -335,7 +335,7 @@ impl Services {
                 }
             }
         }
-        let mut integration = Integration {
+        let account = ConnectedAccount {
             id: previous.as_ref().map(|p| p.id.clone()).unwrap_or_else(IntegrationId::generate),
             organization_id: org.clone(),
             connected_by: pending.user_id.clone(),
@@ -344,29 +344,19 @@ impl Services {
             email: user.email.clone(),
             name: user.name.clone(),
             scheduling_url: user.scheduling_url.clone(),
-            access_token: crate::crypto::Sealed::from_stored(String::new()),
-            refresh_token: crate::crypto::Sealed::from_stored(String::new()),
+        };
+        // A reconnect keeps the organization's choices (and its subscription, same user only).
+        let mut integration = Integration {
             token_type: tokens.token_type.clone(),
             scope: tokens.scope.clone(),
-            expires_at: tokens.expires_at(now),
-            token_version: 1,
-            refresh_lease_until: None,
             webhook_subscription_uri: previous
                 .as_ref()
                 .filter(|p| p.calendly_user_uri == user.uri)
                 .and_then(|p| p.webhook_subscription_uri.clone()),
-            webhook_active: false,
-            webhook_error: None,
-            webhook_signing_key: None,
             auto_sync_enabled: previous.as_ref().is_none_or(|p| p.auto_sync_enabled),
             sync_interval_minutes: previous.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |p| p.sync_interval_minutes),
-            last_synced_at: None,
-            next_sync_at: Some(now),
-            needs_reconnect: false,
-            is_active: true,
-            created_at: now,
-            updated_at: now,
             filter: previous.as_ref().map(|p| p.filter.clone()).unwrap_or_default(),
+            ..Integration::connected(account, tokens.expires_at(now), now)
         };
         integration.access_token = self.sealer.seal(&tokens.access_token, &seal_context(&integration, "access"));
         integration.refresh_token = self.sealer.seal(&tokens.refresh_token, &seal_context(&integration, "refresh"));

@@ -41,7 +41,7 @@ async fn services_with_integration() -> (Services, Arc<MemoryStore>) {
         },
     );
     let now = chrono::Utc::now();
-    let mut integration = Integration {
+    let account = shared::domain::ConnectedAccount {
         id: IntegrationId::new("int-1"),
         organization_id: OrganizationId::new("org-a"),
         connected_by: UserId::new("user-1"),
@@ -50,26 +50,11 @@ async fn services_with_integration() -> (Services, Arc<MemoryStore>) {
         email: "host@example.com".into(),
         name: "Host".into(),
         scheduling_url: None,
-        access_token: shared::crypto::Sealed::from_stored(String::new()),
-        refresh_token: shared::crypto::Sealed::from_stored(String::new()),
-        token_type: "Bearer".into(),
-        scope: None,
-        expires_at: now + chrono::Duration::hours(2),
-        token_version: 1,
-        refresh_lease_until: None,
-        webhook_subscription_uri: None,
+    };
+    let mut integration = Integration {
         webhook_active: true,
-        webhook_error: None,
-        webhook_signing_key: None,
-        auto_sync_enabled: true,
-        sync_interval_minutes: 30,
-        last_synced_at: None,
         next_sync_at: None,
-        needs_reconnect: false,
-        is_active: true,
-        created_at: now,
-        updated_at: now,
-        filter: Default::default(),
+        ..Integration::connected(account, now + chrono::Duration::hours(2), now)
     };
     integration.access_token = services.sealer.seal("access", &seal_context(&integration, "access"));
     integration.refresh_token = services.sealer.seal("refresh", &seal_context(&integration, "refresh"));

@@ -268,6 +268,11 @@ impl CalendlySim {
         (body, header)
     }
 
+    /// The most requests any user made within one rate-limit window so far.
+    pub fn peak_window_requests(&self) -> u32 {
+        self.inner.state().peak_window_requests
+    }
+
     /// Delays every delivery by `delay` (sent in the background: the booking call returns first).
     pub fn set_delivery_delay(&self, delay: std::time::Duration) {
         self.inner.state().delivery_delay = delay;

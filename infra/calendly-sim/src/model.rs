@@ -165,6 +165,8 @@ pub(crate) struct SimState {
     /// Deliveries as Calendly makes them on a bad day: each sent twice, batches in reverse
     /// order, and a refused one retried.
     pub chaotic_deliveries: bool,
+    /// The most requests any user made in one rate-limit window.
+    pub peak_window_requests: u32,
     /// Deliveries wait this long before they are sent.
     pub delivery_delay: std::time::Duration,
     /// Users whose webhook subscriptions Calendly refuses (403), with its message.
@@ -372,6 +374,8 @@ impl SimState {
             return Err(reset);
         }
         window.1 += 1;
+        let used = window.1;
+        self.peak_window_requests = self.peak_window_requests.max(used);
         Ok((limit, limit - window.1, reset))
     }
 

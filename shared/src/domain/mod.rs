@@ -266,6 +266,59 @@ impl BookingFilter {
         })
     }
 }
+
+/// Whose Calendly account an integration connects, and who connected it.
+#[derive(Clone, Debug)]
+pub struct ConnectedAccount {
+    pub id: IntegrationId,
+    pub organization_id: OrganizationId,
+    pub connected_by: UserId,
+    pub calendly_user_uri: String,
+    pub calendly_organization_uri: String,
+    pub email: String,
+    pub name: String,
+    pub scheduling_url: Option<String>,
+}
+
+impl Integration {
+    /// A newly connected integration: active, healthy, auto-syncing every
+    /// `DEFAULT_SYNC_INTERVAL_MINUTES` and due now, no subscription yet, tokens still to seal
+    /// (their sealing context names the integration).
+    pub fn connected(account: ConnectedAccount, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        Self {
+            id: account.id,
+            organization_id: account.organization_id,
+            connected_by: account.connected_by,
+            calendly_user_uri: account.calendly_user_uri,
+            calendly_organization_uri: account.calendly_organization_uri,
+            email: account.email,
+            name: account.name,
+            scheduling_url: account.scheduling_url,
+            access_token: Sealed::from_stored(String::new()),
+            refresh_token: Sealed::from_stored(String::new()),
+            token_type: "Bearer".into(),
+            scope: None,
+            expires_at,
+            token_version: 1,
+            refresh_lease_until: None,
+            webhook_subscription_uri: None,
+            webhook_active: false,
+            webhook_error: None,
+            webhook_signing_key: None,
+            auto_sync_enabled: true,
+            sync_interval_minutes: DEFAULT_SYNC_INTERVAL_MINUTES,
+            last_synced_at: None,
+            next_sync_at: Some(now),
+            needs_reconnect: false,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+            filter: BookingFilter::default(),
+        }
+    }
+}
+
+/// A freshly obtained token pair, sealed.
 #[derive(Clone, Debug)]
 pub struct TokenUpdate {
     pub access_token: Sealed,

@@ -7,7 +7,7 @@
 use chrono::{Duration, Utc};
 use local_stack::{LocalStack, StackOptions};
 use shared::calendly::NewWebhookSubscription;
-use shared::domain::{Integration, IntegrationId, OrganizationId, UserId};
+use shared::domain::{ConnectedAccount, Integration, IntegrationId, OrganizationId, UserId};
 use std::collections::HashMap;
 use std::process::Stdio;
 
@@ -49,7 +49,7 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
     let org = OrganizationId::new("org-prism");
     // Connected as if through OAuth (the token endpoint is not in the document).
     let now = Utc::now();
-    let mut integration = Integration {
+    let account = ConnectedAccount {
         id: IntegrationId::new("int-prism"),
         organization_id: org.clone(),
         connected_by: UserId::new("u"),
@@ -58,27 +58,9 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
         email: "host@example.com".into(),
         name: "Host".into(),
         scheduling_url: None,
-        access_token: shared::crypto::Sealed::from_stored(String::new()),
-        refresh_token: shared::crypto::Sealed::from_stored(String::new()),
-        token_type: "Bearer".into(),
-        scope: None,
-        expires_at: now + Duration::hours(2),
-        token_version: 1,
-        refresh_lease_until: None,
-        webhook_subscription_uri: None,
-        webhook_active: false,
-        webhook_error: None,
-        webhook_signing_key: None,
-        auto_sync_enabled: true,
-        sync_interval_minutes: 30,
-        last_synced_at: None,
-        next_sync_at: None,
-        needs_reconnect: false,
-        is_active: true,
-        created_at: now,
-        updated_at: now,
-        filter: Default::default(),
     };
+    let mut integration =
+        Integration { next_sync_at: None, ..Integration::connected(account, now + Duration::hours(2), now) };
     integration.access_token =
         services.sealer.seal("prism-access-token", &shared::tokens::seal_context(&integration, "access"));
     integration.refresh_token =

@@ -7,8 +7,8 @@ use shared::calendly::RateWindow;
 use shared::crypto::Sealed;
 use shared::domain::booking::{self, BookingPlan, Known, ProspectChange};
 use shared::domain::{
-    BookingSnapshot, BookingStatus, Email, Integration, IntegrationId, NoteStyle, NotificationId, OAuthState,
-    OrganizationId, Prospect, ProspectId, SyncJob, SyncJobState, SyncTrigger, UserId,
+    BookingSnapshot, BookingStatus, ConnectedAccount, Email, Integration, IntegrationId, NoteStyle, NotificationId,
+    OAuthState, OrganizationId, Prospect, ProspectId, SyncJob, SyncJobState, SyncTrigger, UserId,
 };
 use shared::store::{
     CLAIM_SETTLES, CommitConflict, CommitError, Connection, JobStart, ProspectPatch, StateTake, Store, StoreError,
@@ -75,7 +75,7 @@ fn prospect(o: &OrganizationId, email: Option<&str>, source: &str, created_at: D
 
 fn integration(o: &OrganizationId, id: &str) -> Integration {
     let now = Utc::now();
-    Integration {
+    let account = ConnectedAccount {
         id: IntegrationId::new(id),
         organization_id: o.clone(),
         connected_by: UserId::new("u"),
@@ -84,26 +84,12 @@ fn integration(o: &OrganizationId, id: &str) -> Integration {
         email: "host@example.com".into(),
         name: "Host".into(),
         scheduling_url: None,
+    };
+    Integration {
         access_token: Sealed::from_stored("v1:a".into()),
         refresh_token: Sealed::from_stored("v1:r".into()),
-        token_type: "Bearer".into(),
-        scope: None,
-        expires_at: now + Duration::hours(2),
-        token_version: 1,
-        refresh_lease_until: None,
-        webhook_subscription_uri: None,
-        webhook_active: false,
-        webhook_error: None,
-        webhook_signing_key: None,
-        auto_sync_enabled: true,
-        sync_interval_minutes: 30,
-        last_synced_at: None,
         next_sync_at: Some(now - Duration::minutes(1)),
-        needs_reconnect: false,
-        is_active: true,
-        created_at: now,
-        updated_at: now,
-        filter: Default::default(),
+        ..Integration::connected(account, now + Duration::hours(2), now)
     }
 }
 
