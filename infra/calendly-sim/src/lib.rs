@@ -108,6 +108,11 @@ impl CalendlySim {
         self.inner.state().add_user(name, email)
     }
 
+    /// The simulated user with this URI.
+    pub fn user_by_uri(&self, uri: &str) -> Option<SimUser> {
+        self.inner.state().users.iter().find(|u| u.uri == uri).cloned()
+    }
+
     /// A user of the same Calendly organization as `colleague`.
     pub fn add_colleague(&self, colleague: &SimUser, name: &str, email: &str) -> SimUser {
         self.inner.state().add_colleague(colleague, name, email)

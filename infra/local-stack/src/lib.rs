@@ -3,6 +3,7 @@
 //! The routers are the functions' own (`shared::http`), mounted unchanged, and the
 //! WebSocket side runs the `ws-connect`/`ws-disconnect` handlers behind a local API Gateway.
 
+pub mod console;
 pub mod dynamo;
 pub mod gateway;
 pub mod jobs;
@@ -176,7 +177,8 @@ impl LocalStack {
 
         let app = shared::http::serve(shared::http::all_routes(), services.clone())
             .merge(Router::new().route("/_local/scheduled-sync", post(scheduled_sync)).with_state(services.clone()))
-            .merge(gateway::routes(services.clone()));
+            .merge(gateway::routes(services.clone()))
+            .merge(console::routes(services.clone(), simulator.clone()));
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "local stack stopped serving");
