@@ -61,14 +61,18 @@ fn failure(status: StatusCode, code: &str, message: impl Into<String>) -> Respon
 }
 
 /// The simulator and the Calendly user the caller's organization is connected to.
-async fn connected_host(console: &Console, headers: &HeaderMap) -> Result<(CalendlySim, SimUser, OrganizationId), Response> {
+async fn connected_host(
+    console: &Console,
+    headers: &HeaderMap,
+) -> Result<(CalendlySim, SimUser, OrganizationId), Response> {
     let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let caller = console
         .services
         .jwt
         .verify_header(header)
         .map_err(|e| failure(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))?;
-    let sim = console.simulator.clone().ok_or_else(|| failure(StatusCode::NOT_FOUND, "no_simulator", "real Calendly"))?;
+    let sim =
+        console.simulator.clone().ok_or_else(|| failure(StatusCode::NOT_FOUND, "no_simulator", "real Calendly"))?;
     let integration = console
         .services
         .store
