@@ -31,8 +31,7 @@ async fn a_signed_delivery_records_the_booking_without_calling_calendly() {
 async fn forged_stale_and_unsigned_deliveries_are_401_and_write_nothing() {
     let (app, host, url) = connected_app().await;
     app.sim.set_webhook_deliveries(false);
-    let booked =
-        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let booked = book_john(&app, &host).await;
     let now = chrono::Utc::now();
     let (body, _) = app.sim.signed_delivery("invitee.created", &booked, now);
     let forged = calendly_sim::sign_header("not-the-key", now.timestamp(), &body);
@@ -80,8 +79,7 @@ async fn a_signed_body_we_cannot_use_is_acknowledged_so_calendly_keeps_the_subsc
 async fn a_no_show_naming_only_its_invitee_and_a_cancel_without_its_event_are_applied() {
     let (app, host, url) = connected_app().await;
     app.sim.set_webhook_deliveries(false);
-    let booked =
-        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let booked = book_john(&app, &host).await;
     deliver(&app, &url, "invitee.created", &booked).await;
 
     // The no-show resource as Calendly documents it: `{uri, invitee: "<invitee uri>", created_at}`.
@@ -113,8 +111,7 @@ async fn a_no_show_naming_only_its_invitee_and_a_cancel_without_its_event_are_ap
 async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note(app: TestApp) {
     let (app, host, url) = connected(app).await;
     app.sim.set_webhook_deliveries(false);
-    let booked =
-        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let booked = book_john(&app, &host).await;
     let (body, header) = app.sim.signed_delivery("invitee.created", &booked, chrono::Utc::now());
     let deliveries = (0..20).map(|_| {
         app.http
@@ -138,8 +135,7 @@ async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note(app: TestApp) {
 async fn a_delivery_for_a_disconnected_integration_is_acknowledged_and_ignored() {
     let (app, host, url) = connected_app().await;
     app.sim.set_webhook_deliveries(false);
-    let booked =
-        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let booked = book_john(&app, &host).await;
     app.post("/calendly/disconnect", "org-a", serde_json::json!({})).await.expect(200);
     let (body, header) = app.sim.signed_delivery("invitee.created", &booked, chrono::Utc::now());
     let reply = app.http.post(&url).header("calendly-webhook-signature", header).body(body).send().await.unwrap();
@@ -156,6 +152,11 @@ async fn deliver(app: &TestApp, url: &str, event: &str, booked: &calendly_sim::B
     reply.json().await.unwrap()
 }
 
+/// John Doe books a "Découverte 30min" in two days (delivered or not, as the test set it).
+async fn book_john(app: &TestApp, host: &calendly_sim::SimUser) -> calendly_sim::Booked {
+    app.sim.book(host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await
+}
+
 fn notes(p: &Value) -> Vec<String> {
     p["notes"].as_str().unwrap().split("\n\n").map(String::from).collect()
 }
@@ -164,8 +165,7 @@ fn notes(p: &Value) -> Vec<String> {
 async fn a_delivery_without_an_integration_id_is_routed_by_its_host() {
     let (app, host, _) = connected_app().await;
     app.sim.set_webhook_deliveries(false);
-    let booked =
-        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let booked = book_john(&app, &host).await;
     let answer = deliver(&app, &app.url("/calendly/webhook"), "invitee.created", &booked).await;
     assert_eq!(answer["status"], "processed");
     assert!(app.prospect_by_email("org-a", "john@example.com").await.is_some());
@@ -175,8 +175,7 @@ async fn a_delivery_without_an_integration_id_is_routed_by_its_host() {
 async fn events_we_do_not_use_are_acknowledged_and_ignored() {
     let (app, host, url) = connected_app().await;
     app.sim.set_webhook_deliveries(false);
-    let booked =
-        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let booked = book_john(&app, &host).await;
     let answer = deliver(&app, &url, "routing_form_submission.created", &booked).await;
     assert_eq!(answer["status"], "ignored");
     assert!(app.prospects("org-a").await.is_empty());
@@ -211,8 +210,7 @@ async fn a_reschedule_delivered_in_either_order_is_one_reported_note(store: crat
 async fn a_cancellation_delivered_before_its_creation_ends_canceled() {
     let (app, host, url) = connected_app().await;
     app.sim.set_webhook_deliveries(false);
-    let booked =
-        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let booked = book_john(&app, &host).await;
     let (created_body, created_header) = app.sim.signed_delivery("invitee.created", &booked, chrono::Utc::now());
     app.sim.cancel(&booked, "Empêchement").await;
     deliver(&app, &url, "invitee.canceled", &booked).await;
@@ -238,8 +236,7 @@ async fn a_cancellation_delivered_before_its_creation_ends_canceled() {
 async fn a_no_show_adds_one_note_and_clearing_it_adds_none() {
     let (app, host, url) = connected_app().await;
     app.sim.set_webhook_deliveries(false);
-    let booked =
-        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let booked = book_john(&app, &host).await;
     deliver(&app, &url, "invitee.created", &booked).await;
     app.sim.set_no_show(&booked, true).await;
     deliver(&app, &url, "invitee_no_show.created", &booked).await;
@@ -352,8 +349,7 @@ async fn with_auto_sync_off_the_schedule_still_repairs_the_subscription_daily() 
 async fn duplicated_reversed_and_retried_deliveries_leave_one_note_per_change(app: TestApp) {
     let (app, host, _) = connected(app).await;
     app.sim.set_chaotic_deliveries(true);
-    let booked =
-        app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let booked = book_john(&app, &host).await;
     let moved = app.sim.reschedule(&booked, in_days(4)).await;
     app.sim.cancel(&moved, "Empêchement").await;
     let p = app.prospect_by_email("org-a", "john@example.com").await.unwrap();
