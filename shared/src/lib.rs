@@ -18,5 +18,6 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod tokens;
+pub mod views;
 pub mod webhook_signature;
 pub mod wiring;

@@ -7,12 +7,12 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{Pkce, Sealer, random_token};
 use crate::domain::{
-    ConnectedAccount, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState, OrganizationId, Prospect,
-    ProspectId, SYNC_INTERVAL_RANGE, SyncTrigger,
+    Booking, ConnectedAccount, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, Notification, NotificationId,
+    OAuthState, Organization, OrganizationId, Prospect, ProspectId, SYNC_INTERVAL_RANGE, SyncJob, SyncTrigger,
 };
 use crate::push::{PushMessage, Pusher};
 use crate::queue::JobQueue;
-use crate::store::{Connection, ConnectionStore, ProspectPatch, StateTake, Store, StoreError};
+use crate::store::{Connection, ConnectionStore, PageOf, ProspectPatch, StateTake, Store, StoreError};
 use crate::sync::{SyncEngine, SyncError};
 use crate::tokens::{TokenError, TokenKeeper, seal_context};
 use chrono::{DateTime, Duration, Utc};
@@ -156,7 +156,24 @@ pub struct ConnectOutcome {
     pub email: String,
     pub name: String,
     pub user_uri: String,
-    pub sync: Value,
+    /// The initial sync job (failed, with why, when it could not be queued: the schedule then
+    /// runs one).
+    pub sync: Option<SyncJob>,
+}
+
+/// The connection as the settings page shows it: the active integration, if any, and the
+/// latest sync job.
+#[derive(Clone, Debug)]
+pub struct ConnectionStatus {
+    pub integration: Option<Integration>,
+    pub sync: Option<SyncJob>,
+}
+
+/// One of the connected user's event types, and whether the booking filter takes it.
+#[derive(Clone, Debug)]
+pub struct EventTypeChoice {
+    pub event_type: crate::calendly::EventType,
+    pub selected: bool,
 }
 
 /// The product's use cases and the ports they drive.
@@ -379,10 +396,11 @@ impl Services {
         }
         // `next_sync_at` is now: if the job can't be queued, the next scheduled tick runs it.
         let sync = match self.queue_sync(&integration, SyncTrigger::Initial).await {
-            Ok(queued) => queued.job.to_json(),
+            Ok(queued) => Some(queued.job),
             Err(e) => {
+                // The job is recorded as failed, with why; the scheduled sync will run one.
                 tracing::warn!(organization_id = %org, error = %e, "initial sync not queued; the scheduled sync will run it");
-                json!({ "state": "failed", "error": e.to_string() })
+                self.store.get_sync_job(&org).await.ok().flatten()
             }
         };
         tracing::info!(organization_id = %org, integration_id = %integration.id, "Calendly connected");
@@ -499,44 +517,14 @@ impl Services {
     // ---- Status, settings, sync, disconnect ------------------------------------------------
 
     /// The connection's state, as the settings page shows it, with the latest sync job.
-    pub async fn status(&self, org: &OrganizationId) -> Result<Value, AppError> {
-        let sync = self.store.get_sync_job(org).await?.map_or(Value::Null, |job| job.to_json());
-        let mut status = match self.store.get_integration(org).await?.filter(|i| i.is_active) {
-            Some(i) => json!({
-                "connected": true,
-                "email": i.email,
-                "name": i.name,
-                "user_uri": i.calendly_user_uri,
-                "last_synced_at": i.last_synced_at,
-                "next_sync_at": i.next_sync_at,
-                "auto_sync_enabled": i.auto_sync_enabled,
-                "sync_interval_minutes": i.sync_interval_minutes,
-                "webhook_active": i.webhook_active,
-                "webhook_error": i.webhook_error,
-                "needs_reconnect": i.needs_reconnect,
-                "event_types": i.filter.event_types,
-                "ignore_emails": i.filter.ignore_emails,
-            }),
-            None => json!({
-                "connected": false,
-                "email": null,
-                "name": null,
-                "user_uri": null,
-                "last_synced_at": null,
-                "next_sync_at": null,
-                "auto_sync_enabled": null,
-                "sync_interval_minutes": null,
-                "webhook_active": null,
-                "webhook_error": null,
-                "needs_reconnect": null,
-            }),
-        };
-        status["sync"] = sync;
-        Ok(status)
+    pub async fn status(&self, org: &OrganizationId) -> Result<ConnectionStatus, AppError> {
+        let sync = self.store.get_sync_job(org).await?;
+        let integration = self.store.get_integration(org).await?.filter(|i| i.is_active);
+        Ok(ConnectionStatus { integration, sync })
     }
 
     /// The connected user's event types, for the filter in the settings screen.
-    pub async fn event_types(&self, org: &OrganizationId) -> Result<Value, AppError> {
+    pub async fn event_types(&self, org: &OrganizationId) -> Result<Vec<EventTypeChoice>, AppError> {
         let integration = self.active_integration(org).await?;
         let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
         let (token, _) = self.engine.tokens().access_token(&session, &integration).await?;
@@ -548,11 +536,13 @@ impl Services {
             })
             .await?;
         let selected = |uri: &str| integration.filter.event_types.as_ref().is_none_or(|l| l.iter().any(|x| x == uri));
-        let items: Vec<Value> = types
-            .iter()
-            .map(|t| json!({ "uri": t.uri, "name": t.name, "active": t.active, "scheduling_url": t.scheduling_url, "selected": selected(&t.uri) }))
-            .collect();
-        Ok(json!({ "items": items }))
+        Ok(types
+            .into_iter()
+            .map(|t| {
+                let selected = selected(&t.uri);
+                EventTypeChoice { event_type: t, selected }
+            })
+            .collect())
     }
 
     /// Sets which bookings become prospects (event types, ignored e-mails or domains).
@@ -592,7 +582,7 @@ impl Services {
         org: &OrganizationId,
         auto_sync_enabled: Option<bool>,
         interval_minutes: Option<u32>,
-    ) -> Result<Value, AppError> {
+    ) -> Result<ConnectionStatus, AppError> {
         let integration = self.active_integration(org).await?;
         if let Some(m) = interval_minutes.filter(|m| !SYNC_INTERVAL_RANGE.contains(m)) {
             return Err(AppError::bad_request(
@@ -609,9 +599,9 @@ impl Services {
 
     /// Disconnects: revokes at Calendly, deletes the subscription, soft-deletes the
     /// integration and mirrors the settings. Idempotent; prospects stay.
-    pub async fn disconnect(&self, org: &OrganizationId) -> Result<Value, AppError> {
+    pub async fn disconnect(&self, org: &OrganizationId) -> Result<(), AppError> {
         let Some(integration) = self.store.get_integration(org).await?.filter(|i| i.is_active) else {
-            return Ok(json!({ "connected": false }));
+            return Ok(());
         };
         // Disconnected first, here: whatever Calendly does next (down, hanging, refusing),
         // the user is disconnected and nothing more is synced.
@@ -626,7 +616,7 @@ impl Services {
             tracing::warn!(organization_id = %org, "Calendly did not answer the disconnect in time; its token expires on its own");
         }
         tracing::info!(organization_id = %org, "Calendly disconnected");
-        Ok(json!({ "connected": false }))
+        Ok(())
     }
 
     /// Deletes the subscription and revokes both tokens at Calendly; failures are only logged.
@@ -695,6 +685,25 @@ impl Services {
 
     // ---- Prospects -------------------------------------------------------------------------
 
+    /// One page of the organization's prospects, optionally of one `source`.
+    pub async fn list_prospects(
+        &self,
+        org: &OrganizationId,
+        source: Option<&str>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Prospect>, AppError> {
+        if let Some(s) = source {
+            crate::domain::check_source(s).map_err(|m| AppError::bad_request("invalid_source", m))?;
+        }
+        Ok(self.store.list_prospects(org, source, limit, cursor).await?)
+    }
+
+    /// One prospect; 404 when it is not this organization's.
+    pub async fn prospect(&self, org: &OrganizationId, id: &ProspectId) -> Result<Prospect, AppError> {
+        self.store.get_prospect(org, id).await?.ok_or(AppError::NotFound("prospect"))
+    }
+
     /// Creates a prospect by hand; 409 when the email is taken in this organization.
     pub async fn create_prospect(&self, prospect: Prospect) -> Result<Prospect, AppError> {
         self.store.create_prospect(&prospect).await.map_err(email_conflict)?;
@@ -722,8 +731,73 @@ impl Services {
         if !self.store.delete_prospect(org, id).await? {
             return Err(AppError::NotFound("prospect"));
         }
-        self.pusher.push(org, PushMessage::ProspectDeleted(id.clone())).await;
+        self.pusher.push(org, PushMessage::prospect_deleted(id)).await;
         Ok(())
+    }
+}
+
+impl Services {
+    // ---- Bookings, notifications, organization ---------------------------------------------
+
+    /// One page of the organization's Calendly bookings.
+    pub async fn list_bookings(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Booking>, AppError> {
+        Ok(self.store.list_bookings(org, limit, cursor).await?)
+    }
+
+    /// One page of the organization's notifications, newest first.
+    pub async fn list_notifications(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Notification>, AppError> {
+        Ok(self.store.list_notifications(org, limit, cursor).await?)
+    }
+
+    /// Marks a notification read; 404 when it is not this organization's.
+    pub async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<(), AppError> {
+        match self.store.mark_notification_read(org, id).await? {
+            true => Ok(()),
+            false => Err(AppError::NotFound("notification")),
+        }
+    }
+
+    /// The organization and its settings.
+    pub async fn organization(&self, org: &OrganizationId) -> Result<Organization, AppError> {
+        Ok(self.store.get_organization(org).await?)
+    }
+
+    /// Merges `settings` into the organization's, key by key: other keys are kept,
+    /// `settings.calendly` is the integration's mirror and can't be written, `timezone` must be
+    /// an IANA name, and the whole stays within what an item holds.
+    pub async fn merge_organization_settings(
+        &self,
+        org: &OrganizationId,
+        settings: &Map<String, Value>,
+    ) -> Result<Organization, AppError> {
+        let timezone = settings.get("timezone").filter(|v| !v.is_null());
+        if timezone.is_some_and(|tz| tz.as_str().is_none_or(|t| t.parse::<chrono_tz::Tz>().is_err())) {
+            return Err(AppError::bad_request(
+                "invalid_timezone",
+                "settings.timezone must be an IANA timezone name such as Europe/Paris",
+            ));
+        }
+        let current = self.store.get_organization(org).await?;
+        crate::domain::check_settings_patch(&current.settings, settings).map_err(|e| {
+            let code = match e {
+                crate::domain::SettingsError::ReadOnly => "read_only_setting",
+                crate::domain::SettingsError::TooLarge => "settings_too_large",
+                _ => "invalid_settings",
+            };
+            AppError::bad_request(code, e.to_string())
+        })?;
+        self.store.merge_settings(org, settings).await?;
+        Ok(self.store.get_organization(org).await?)
     }
 }
 

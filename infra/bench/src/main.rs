@@ -386,7 +386,7 @@ async fn first_sync_under_real_limit(rows: &mut Vec<Row>) {
     let floor = (requests.div_ceil(500).saturating_sub(1) * 60) as f64;
     rows.push(row(
         format!("connect an account with {bookings} bookings under 500 requests/min: callback answer"),
-        format!("{} (sync {})", ms(callback), outcome.sync["state"].as_str().unwrap_or("?")),
+        format!("{} (sync {})", ms(callback), outcome.sync.as_ref().map_or("not recorded", |job| job.state.as_str())),
         "< 5 s, whatever the account's size",
         ratio(callback.as_secs_f64(), 5.0),
     ));

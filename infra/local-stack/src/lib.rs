@@ -10,7 +10,7 @@ pub mod jobs;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
+use axum::routing::{get, post};
 use calendly_sim::{BookingSpec, CalendlySim, SimConfig, SimUser};
 use chrono::{Duration, Utc};
 use shared::clock::SystemClock;
@@ -177,6 +177,7 @@ impl LocalStack {
 
         let app = shared::http::serve(shared::http::all_routes(), services.clone())
             .merge(Router::new().route("/_local/scheduled-sync", post(scheduled_sync)).with_state(services.clone()))
+            .route("/openapi.json", get(openapi_document))
             .merge(gateway::routes(services.clone()))
             .merge(console::routes(services.clone(), simulator.clone()));
         tokio::spawn(async move {
@@ -250,6 +251,13 @@ impl LocalStack {
         sim.seed_bookings(&host, bookings);
         Some(host)
     }
+}
+
+/// The contract, generated from the code (the same text as `docs/openapi.json`).
+async fn openapi_document() -> impl axum::response::IntoResponse {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text = DOCUMENT.get_or_init(shared::http::contract::openapi_json).clone();
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], text)
 }
 
 /// The management API client with local credentials (the local endpoint does not check them).

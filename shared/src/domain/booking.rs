@@ -64,14 +64,14 @@ pub struct BookingSnapshot {
 }
 
 /// One answer of an invitee to a booking question.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuestionAnswer {
     pub question: String,
     pub answer: String,
 }
 
 /// Where a booking came from (Calendly's `tracking`: the booking link's UTM parameters).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tracking {
     pub utm_source: Option<String>,
     pub utm_medium: Option<String>,
@@ -133,41 +133,6 @@ impl Booking {
     /// The key of a booking within its organization (the invitee's UUID).
     pub fn id(&self) -> &str {
         &self.details.invitee_uuid
-    }
-
-    /// The API representation: the seed's `CalendlyEvent` fields by their seed names, then
-    /// what a booking carries beyond them.
-    pub fn to_json(&self) -> serde_json::Value {
-        let d = &self.details;
-        json!({
-            "id": d.invitee_uuid,
-            "organization_id": self.organization_id,
-            "integration_id": self.integration_id,
-            "prospect_id": self.prospect_id,
-            "calendly_event_uri": d.event_uri,
-            "calendly_event_type": d.event_type_uri,
-            "event_name": d.event_name,
-            "event_start_time": d.start_time,
-            "event_end_time": d.end_time,
-            "event_status": d.status.as_str(),
-            "location": d.location,
-            "invitee_name": d.invitee_name,
-            "invitee_email": d.invitee_email,
-            "invitee_timezone": d.invitee_timezone,
-            "invitee_uri": d.invitee_uri,
-            "invitee_questions": d.questions,
-            "tracking": d.tracking,
-            "join_url": d.join_url,
-            "rescheduled": d.rescheduled,
-            "old_invitee_uri": d.old_invitee_uri,
-            "new_invitee_uri": d.new_invitee_uri,
-            "no_show": d.no_show,
-            "cancel_reason": d.cancel_reason,
-            "canceled_by": d.canceled_by,
-            "canceled_at": d.canceled_at,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
     }
 }
 

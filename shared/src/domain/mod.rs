@@ -38,24 +38,6 @@ pub struct Prospect {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Prospect {
-    /// The API and push representation: `notes` as one string.
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "id": self.id,
-            "firstname": self.firstname,
-            "lastname": self.lastname,
-            "email": self.email,
-            "phone": self.phone,
-            "status": self.status,
-            "source": self.source,
-            "notes": notes::render_notes(&self.notes),
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
-    }
-}
-
 /// A notification shown to every user of an organization.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -68,21 +50,6 @@ pub struct Notification {
     pub meta: Value,
     pub read: bool,
     pub created_at: DateTime<Utc>,
-}
-
-impl Notification {
-    /// The API representation.
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "id": self.id,
-            "type": self.kind,
-            "title": self.title,
-            "message": self.message,
-            "meta": self.meta,
-            "read": self.read,
-            "created_at": self.created_at,
-        })
-    }
 }
 
 /// An organization and its free-form settings (`settings.calendly` mirrors the integration).

@@ -11,14 +11,13 @@
 use super::{IntegrationId, OrganizationId};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 /// A job that nobody has touched for this long past its lease or resume time is presumed lost
 /// (its message was never sent, or went to the dead-letter queue): a new job may replace it.
 pub const STALE_AFTER: Duration = Duration::minutes(15);
 
 /// Where a job is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncJobState {
     Queued,
@@ -28,6 +27,16 @@ pub enum SyncJobState {
 }
 
 impl SyncJobState {
+    /// The name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
     /// Queued or running: the job still has work to do.
     pub fn is_active(self) -> bool {
         matches!(self, Self::Queued | Self::Running)
@@ -35,7 +44,7 @@ impl SyncJobState {
 }
 
 /// What started a job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncTrigger {
     /// The first sync after a connect.
@@ -224,29 +233,6 @@ impl SyncJob {
         self.finished_at = Some(now);
         self.updated_at = now;
     }
-
-    /// The API and push representation (`GET /calendly/status` → `sync`, `calendly:sync`).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "state": self.state,
-            "trigger": self.trigger,
-            "queued_at": self.queued_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "events_seen": self.report.events_seen,
-            "bookings_new": self.report.bookings_new,
-            "bookings_changed": self.report.bookings_changed,
-            "prospects_created": self.report.prospects_created,
-            "notes_added": self.report.notes_added,
-            "calendly_requests": self.report.calendly_requests,
-            "events_failed": self.report.events_failed,
-            "last_event_error": self.report.last_event_error,
-            "error": self.error,
-            "waiting_until": self.resume_at,
-            "slices": self.slices,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -325,27 +311,5 @@ mod tests {
         let job = job(now);
         assert!(job.blocks_new_job(now + STALE_AFTER - Duration::seconds(1)));
         assert!(!job.blocks_new_job(now + STALE_AFTER + Duration::seconds(1)));
-    }
-
-    #[test]
-    fn the_status_shape_names_every_counter() {
-        let value = job(Utc::now()).to_json();
-        for key in [
-            "state",
-            "trigger",
-            "started_at",
-            "finished_at",
-            "events_seen",
-            "bookings_new",
-            "bookings_changed",
-            "prospects_created",
-            "notes_added",
-            "calendly_requests",
-            "error",
-        ] {
-            assert!(value.get(key).is_some(), "{key}");
-        }
-        assert_eq!(value["state"], "queued");
-        assert_eq!(value["trigger"], "manual");
     }
 }

@@ -6,6 +6,43 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// Every `code` an error body can carry, and what it means (the document's enum; a test
+/// checks that the sources use no other).
+pub const ERROR_CODES: &[(&str, &str)] = &[
+    ("unauthorized", "401: no JWT, or one that is invalid, expired or not yet valid; or a forged webhook signature"),
+    ("invalid_body", "400: the body is missing, not JSON, or not the expected shape"),
+    ("invalid_field", "400: a field has the wrong type or is out of bounds (the message names it)"),
+    ("unknown_field", "400: a field the route does not take"),
+    ("invalid_limit", "400: `limit` is not a number between 1 and 100"),
+    ("invalid_cursor", "400: `cursor` is not one this API handed out"),
+    ("invalid_email", "400: not an e-mail address"),
+    ("invalid_source", "400: a `source` with `#` or control characters, or too long"),
+    ("invalid_interval", "400: `sync_interval_minutes` outside 5..1440"),
+    ("invalid_timezone", "400: `settings.timezone` is not an IANA timezone name"),
+    ("invalid_settings", "400: settings nest too deep or hold values DynamoDB can't store"),
+    ("read_only_setting", "400: `settings.calendly` mirrors the connection and can't be written"),
+    ("settings_too_large", "400: the organization's settings would exceed 64 KB"),
+    ("invalid_state", "400: the OAuth state is unknown, expired, used, or another user's"),
+    ("invalid_organization_id", "400: the JWT names an organization id the store can't hold"),
+    ("invalid_connection", "400: a WebSocket connect without a connection id"),
+    ("calendly_rejected", "400: Calendly refused the authorization code (expired or already used)"),
+    ("not_found", "404: no such route, or no such item in the caller's organization"),
+    ("method_not_allowed", "405: the route does not take this method"),
+    ("calendly_not_connected", "409: the organization has no active Calendly connection"),
+    ("calendly_needs_reconnect", "409: Calendly refused the stored tokens; connect again"),
+    ("calendly_account_in_use", "409: this Calendly account is connected to another organization"),
+    ("email_taken", "409: another prospect of the organization has this e-mail address"),
+    ("conflict", "409: a concurrent change won; retry"),
+    ("payload_too_large", "413: the body is larger than the route accepts"),
+    ("unsupported_media_type", "415: the body is not `application/json`"),
+    ("bad_request", "4xx: a request the server could not read (e.g. a malformed path)"),
+    ("internal", "500: an unexpected failure (logged with its cause)"),
+    ("calendly_unavailable", "502: Calendly did not answer or answered an error"),
+    ("calendly_rate_limited", "503: Calendly's rate limit is reached (`Retry-After`)"),
+    ("store_busy", "503: the database is throttling; retry (`Retry-After`)"),
+    ("queue_unavailable", "503: the sync queue is unavailable; retry (`Retry-After`)"),
+];
+
 /// An HTTP-level failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -108,6 +145,65 @@ mod tests {
         assert_eq!(answer(AppError::from(CalendlyError::Unauthorized)).0, 409);
         let refused = CalendlyError::OAuth { error: "invalid_grant".into(), description: "bad code".into() };
         assert_eq!(answer(AppError::from(refused)).0, 400);
+    }
+
+    /// Every code literal handed to an error in the sources, found by reading them.
+    fn codes_in_sources() -> Vec<(String, String)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                // A code literal after `bad_request(`, after `code: `, or after `StatusCode::NAME,` / `=>`.
+                for marker in ["bad_request(", "code: ", "StatusCode::"] {
+                    for (at, _) in text.match_indices(marker) {
+                        let mut rest = text[at + marker.len()..].trim_start();
+                        if marker == "StatusCode::" {
+                            let name_end = rest.find(|c: char| !(c.is_ascii_uppercase() || c == '_')).unwrap_or(0);
+                            let after = rest[name_end..].trim_start();
+                            rest = match after.strip_prefix(',').or_else(|| after.strip_prefix("=>")) {
+                                Some(r) => r.trim_start(),
+                                None => continue,
+                            };
+                        }
+                        let literal = rest.strip_prefix('"').and_then(|r| r.split_once('"')).map(|(l, _)| l);
+                        if let Some(literal) = literal
+                            && !literal.is_empty()
+                            && literal.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        {
+                            found.push((literal.to_string(), path.display().to_string()));
+                        }
+                    }
+                }
+                for (at, _) in text.match_indices("let code = match") {
+                    let block = &text[at..at + text[at..].find("};").unwrap_or(0)];
+                    for part in block.split("=> \"").skip(1) {
+                        if let Some((literal, _)) = part.split_once('"') {
+                            found.push((literal.to_string(), path.display().to_string()));
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_error_code_in_the_sources_is_documented() {
+        let found = codes_in_sources();
+        assert!(found.len() > 30, "the scan finds the codes: {found:?}");
+        for (code, file) in &found {
+            assert!(ERROR_CODES.iter().any(|(c, _)| c == code), "{code} (in {file}) is missing from ERROR_CODES");
+        }
+        for (code, _) in ERROR_CODES {
+            assert!(found.iter().any(|(c, _)| c == code), "{code} is documented but never used");
+        }
     }
 
     #[tokio::test]

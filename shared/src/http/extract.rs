@@ -6,7 +6,6 @@ use crate::service::Services;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// The verified caller of a route that requires a JWT.
@@ -34,24 +33,14 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
 }
 
-/// `?limit=&cursor=` (limit 1..=100, default 50).
-#[derive(Debug, Deserialize)]
-pub struct PageParams {
-    pub limit: Option<String>,
-    pub cursor: Option<String>,
-    pub source: Option<String>,
-}
-
-impl PageParams {
-    /// The page size, validated.
-    pub fn limit(&self) -> Result<usize, ApiError> {
-        match &self.limit {
-            None => Ok(50),
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|l| (1..=100).contains(l))
-                .ok_or_else(|| ApiError::bad_request("invalid_limit", "limit must be a number between 1 and 100")),
-        }
+/// The page size of `?limit=` (1..=100, default 50).
+pub fn page_limit(raw: Option<&str>) -> Result<usize, ApiError> {
+    match raw {
+        None => Ok(50),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=100).contains(l))
+            .ok_or_else(|| ApiError::bad_request("invalid_limit", "limit must be a number between 1 and 100")),
     }
 }

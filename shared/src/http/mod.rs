@@ -1,99 +1,109 @@
 //! The HTTP API as axum routers, declared once: each Lambda function serves its own router
 //! and the local stack merges them all.
 
+pub mod contract;
 pub mod error;
 pub mod extract;
 mod prospects;
 mod webhook;
 
+pub use contract::{Route, openapi, route_table_markdown, routes};
 pub use error::ApiError;
 
-use crate::domain::{NotificationId, OrganizationId};
+use crate::domain::{NotificationId, SyncTrigger};
 use crate::service::Services;
+use crate::views::{
+    ConnectStartView, ConnectedView, DisconnectedView, EventTypeView, EventTypesView, HealthView, NotificationReadView,
+    NotificationView, OrganizationView, Page, StatusView, SyncJobView,
+};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use extract::{Authenticated, PageParams, json_body};
+use contract::{CallbackInput, ErrorBody, PageQuery};
+use extract::{Authenticated, json_body, page_limit};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of the `api` function: everything but OAuth callback, sync and webhooks.
-pub fn api_routes() -> Router<Services> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/calendly/connect", post(connect))
-        .route("/calendly/status", get(status))
-        .route("/calendly/settings", axum::routing::patch(update_settings))
-        .route("/calendly/events", get(list_events))
-        .route("/calendly/event-types", get(list_event_types))
-        .route("/calendly/disconnect", post(disconnect))
-        .route("/prospects", get(prospects::list).post(prospects::create))
-        .route("/prospects/{id}", get(prospects::get).patch(prospects::update).delete(prospects::delete))
-        .route("/notifications", get(list_notifications))
-        .route("/notifications/{id}/read", post(mark_notification_read))
-        .route("/organization", get(get_organization).patch(patch_organization))
+fn api_routes_documented() -> OpenApiRouter<Services> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(connect))
+        .routes(routes!(status))
+        .routes(routes!(update_settings))
+        .routes(routes!(list_events))
+        .routes(routes!(list_event_types))
+        .routes(routes!(disconnect))
+        .routes(routes!(prospects::list, prospects::create))
+        .routes(routes!(prospects::get, prospects::update, prospects::delete))
+        .routes(routes!(list_notifications))
+        .routes(routes!(mark_notification_read))
+        .routes(routes!(get_organization, patch_organization))
 }
 
 /// Routes of the `oauth-callback` function.
-pub fn oauth_routes() -> Router<Services> {
-    Router::new().route("/auth/calendly/callback", get(callback_redirect).post(callback_json))
+fn oauth_routes_documented() -> OpenApiRouter<Services> {
+    OpenApiRouter::new().routes(routes!(callback_redirect, callback_json))
 }
 
 /// Routes of the `sync-manual` function.
-pub fn sync_routes() -> Router<Services> {
-    Router::new().route("/calendly/sync", post(sync_now))
+fn sync_routes_documented() -> OpenApiRouter<Services> {
+    OpenApiRouter::new().routes(routes!(sync_now))
 }
 
 /// Routes of the `webhook` function.
-pub fn webhook_routes() -> Router<Services> {
-    Router::new()
-        .route("/calendly/webhook", post(webhook::receive_unrouted))
-        .route("/calendly/webhook/{integration_id}", post(webhook::receive_for_integration))
+fn webhook_routes_documented() -> OpenApiRouter<Services> {
+    OpenApiRouter::new().routes(routes!(webhook::receive_unrouted)).routes(routes!(webhook::receive_for_integration))
 }
 
-/// Every HTTP route, as `(function, method, path)`: the SAM template routes exactly these
-/// (a test checks it), and each function's router serves its own.
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("api", "GET", "/health"),
-    ("api", "POST", "/calendly/connect"),
-    ("api", "GET", "/calendly/status"),
-    ("api", "PATCH", "/calendly/settings"),
-    ("api", "GET", "/calendly/events"),
-    ("api", "GET", "/calendly/event-types"),
-    ("api", "POST", "/calendly/disconnect"),
-    ("api", "GET", "/prospects"),
-    ("api", "POST", "/prospects"),
-    ("api", "GET", "/prospects/{id}"),
-    ("api", "PATCH", "/prospects/{id}"),
-    ("api", "DELETE", "/prospects/{id}"),
-    ("api", "GET", "/notifications"),
-    ("api", "POST", "/notifications/{id}/read"),
-    ("api", "GET", "/organization"),
-    ("api", "PATCH", "/organization"),
-    ("oauth-callback", "GET", "/auth/calendly/callback"),
-    ("oauth-callback", "POST", "/auth/calendly/callback"),
-    ("sync-manual", "POST", "/calendly/sync"),
-    ("webhook", "POST", "/calendly/webhook"),
-    ("webhook", "POST", "/calendly/webhook/{integration_id}"),
-];
+/// Every route with its documentation (the OpenAPI document is built from this).
+fn all_routes_documented() -> OpenApiRouter<Services> {
+    api_routes_documented()
+        .merge(oauth_routes_documented())
+        .merge(sync_routes_documented())
+        .merge(webhook_routes_documented())
+}
 
-/// The router of an HTTP function, by its binary name.
+/// The router of the `api` function.
+pub fn api_routes() -> Router<Services> {
+    api_routes_documented().into()
+}
+
+/// The router of the `oauth-callback` function.
+pub fn oauth_routes() -> Router<Services> {
+    oauth_routes_documented().into()
+}
+
+/// The router of the `sync-manual` function.
+pub fn sync_routes() -> Router<Services> {
+    sync_routes_documented().into()
+}
+
+/// The router of the `webhook` function.
+pub fn webhook_routes() -> Router<Services> {
+    webhook_routes_documented().into()
+}
+
+/// The router of an HTTP function, by its binary name (the tag of its operations).
 pub fn routes_of(function: &str) -> Option<Router<Services>> {
-    match function {
-        "api" => Some(api_routes()),
-        "oauth-callback" => Some(oauth_routes()),
-        "sync-manual" => Some(sync_routes()),
-        "webhook" => Some(webhook_routes()),
-        _ => None,
-    }
+    let documented = match function {
+        "api" => api_routes_documented(),
+        "oauth-callback" => oauth_routes_documented(),
+        "sync-manual" => sync_routes_documented(),
+        "webhook" => webhook_routes_documented(),
+        _ => return None,
+    };
+    Some(documented.into())
 }
 
 /// Every route, as one service (the local stack).
 pub fn all_routes() -> Router<Services> {
-    api_routes().merge(oauth_routes()).merge(sync_routes()).merge(webhook_routes())
+    all_routes_documented().into()
 }
 
 /// Serves `routes` with request tracing, JSON 404s, and every error in the JSON format.
@@ -143,43 +153,53 @@ async fn trace_request(request: axum::extract::Request, next: axum::middleware::
     response
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "api", summary = "Liveness", responses((status = 200, description = "Success", body = HealthView)))]
+async fn health() -> Json<HealthView> {
+    Json(HealthView { status: "ok".into() })
 }
 
+/// Starts a connect: the browser goes to `authorize_url` (Calendly's consent page, with a
+/// single-use state and a PKCE challenge bound to the caller).
+#[utoipa::path(post, path = "/calendly/connect", tag = "api", summary = "Start connecting Calendly (OAuth URL with state + PKCE)",
+    security(("bearer" = [])), responses((status = 200, description = "Success", body = ConnectStartView)))]
 async fn connect(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(serde_json::to_value(services.start_connect(&caller).await?).unwrap_or_default()))
+) -> Result<Json<ConnectStartView>, ApiError> {
+    Ok(Json((&services.start_connect(&caller).await?).into()))
 }
 
-#[derive(Deserialize)]
-struct CallbackBody {
-    code: String,
-    state: String,
-}
-
+/// Completes a connect with what Calendly handed the browser, as the user who started it:
+/// exchanges the code, stores the sealed tokens, subscribes to webhooks and queues the
+/// initial sync (a job; the answer does not wait for it).
+#[utoipa::path(post, path = "/auth/calendly/callback", tag = "oauth-callback",
+    summary = "Complete the connect (code + state, same user)", security(("bearer" = [])),
+    request_body = CallbackInput,
+    responses(
+        (status = 200, description = "Success", body = ConnectedView),
+        (status = 400, body = ErrorBody, description = "`invalid_body`, `invalid_state` or `calendly_rejected`"),
+        (status = 409, body = ErrorBody, description = "`calendly_account_in_use`"),
+        (status = 502, body = ErrorBody, description = "`calendly_unavailable`"),
+    ))]
 async fn callback_json(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let body: CallbackBody = json_body(&body)?;
+) -> Result<Json<ConnectedView>, ApiError> {
+    let body: CallbackInput = json_body(&body)?;
     let outcome = services.complete_connect(&body.code, &body.state, &caller).await?;
-    Ok(Json(json!({
-        "connected": outcome.connected,
-        "email": outcome.email,
-        "name": outcome.name,
-        "user_uri": outcome.user_uri,
-        "sync": outcome.sync,
-    })))
+    Ok(Json((&outcome).into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CallbackQuery {
+    /// Calendly's authorization code.
     code: Option<String>,
+    /// The state of `POST /calendly/connect`.
     state: Option<String>,
+    /// Set when the user refused.
     error: Option<String>,
     error_description: Option<String>,
 }
@@ -189,6 +209,15 @@ struct CallbackQuery {
 /// would otherwise connect *their* account to the sender's organization). They go to the
 /// frontend, which completes with `POST /auth/calendly/callback` under the JWT of the user
 /// who started the connect; without a frontend, a page says how.
+#[utoipa::path(get, path = "/auth/calendly/callback", tag = "oauth-callback",
+    summary = "Calendly's redirect: hands code + state to the frontend, connects nothing",
+    params(CallbackQuery),
+    responses(
+        (status = 303, description = "To `FRONTEND_URL/settings/integrations` with `calendly_code` and `calendly_state` (or `calendly=denied`)",
+            headers(("location" = String))),
+        (status = 200, description = "Without a frontend: a page saying how to complete", content_type = "text/html", body = String),
+        (status = 400, description = "Refused by the user, or code/state missing", content_type = "text/html", body = String),
+    ))]
 async fn callback_redirect(State(services): State<Services>, Query(query): Query<CallbackQuery>) -> Response {
     let frontend = services.frontend_url.as_deref();
     match (&query.code, &query.state, &query.error) {
@@ -259,18 +288,30 @@ fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// The connection as the settings page shows it, with the latest sync job.
+#[utoipa::path(get, path = "/calendly/status", tag = "api", summary = "Connection state and the latest sync job",
+    security(("bearer" = [])), responses((status = 200, description = "Success", body = StatusView)))]
 async fn status(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(services.status(&caller.organization_id).await?))
+) -> Result<Json<StatusView>, ApiError> {
+    Ok(Json((&services.status(&caller.organization_id).await?).into()))
 }
 
+/// Changes auto-sync and the booking filter; answers the new status.
+#[utoipa::path(patch, path = "/calendly/settings", tag = "api",
+    summary = "Auto-sync, interval and booking filter (event types, ignored e-mails)",
+    security(("bearer" = [])), request_body = contract::SettingsInput,
+    responses(
+        (status = 200, description = "Success", body = StatusView),
+        (status = 400, body = ErrorBody, description = "`invalid_body`, `invalid_field`, `unknown_field` or `invalid_interval`"),
+        (status = 409, body = ErrorBody, description = "`calendly_not_connected`"),
+    ))]
 async fn update_settings(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusView>, ApiError> {
     let body: Map<String, Value> = json_body(&body)?;
     let mut auto_sync = None;
     let mut interval = None;
@@ -312,95 +353,127 @@ async fn update_settings(
     if event_types.is_some() || ignore_emails.is_some() {
         services.update_booking_filter(&caller.organization_id, event_types, ignore_emails).await?;
     }
-    Ok(Json(services.update_sync_settings(&caller.organization_id, auto_sync, interval).await?))
+    Ok(Json((&services.update_sync_settings(&caller.organization_id, auto_sync, interval).await?).into()))
 }
 
-/// `202` with the queued job, once it is recorded; the job already under way if there is one.
+/// Queues a sync now: `202` with the job once it is recorded, or the job already under way.
+/// Progress comes as `calendly:sync` pushes and in `GET /calendly/status`.
+#[utoipa::path(post, path = "/calendly/sync", tag = "sync-manual", summary = "Queue a sync now (202 with the job)",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued (or the job already under way)", body = SyncJobView),
+        (status = 409, body = ErrorBody, description = "`calendly_not_connected` or `calendly_needs_reconnect`"),
+        (status = 503, body = ErrorBody, description = "`queue_unavailable` or `store_busy`"),
+    ))]
 async fn sync_now(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
-) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
-    let queued = services.request_sync(&caller.organization_id, crate::domain::SyncTrigger::Manual).await?;
-    Ok((axum::http::StatusCode::ACCEPTED, Json(queued.job.to_json())))
+) -> Result<(StatusCode, Json<SyncJobView>), ApiError> {
+    let queued = services.request_sync(&caller.organization_id, SyncTrigger::Manual).await?;
+    Ok((StatusCode::ACCEPTED, Json((&queued.job).into())))
 }
 
+/// The organization's Calendly bookings, one page at a time.
+#[utoipa::path(get, path = "/calendly/events", tag = "api", summary = "Synced Calendly bookings (paged)",
+    security(("bearer" = [])), params(PageQuery),
+    responses(
+        (status = 200, description = "Success", body = Page<crate::views::BookingView>),
+        (status = 400, body = ErrorBody, description = "`invalid_limit` or `invalid_cursor`"),
+    ))]
 async fn list_events(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
-    Query(page): Query<PageParams>,
-) -> Result<Json<Value>, ApiError> {
-    let result = services
-        .store
-        .list_bookings(&caller.organization_id, page.limit()?, page.cursor.as_deref())
-        .await
-        .map_err(crate::service::AppError::from)?;
-    Ok(Json(
-        json!({ "items": result.items.iter().map(|b| b.to_json()).collect::<Vec<_>>(), "next_cursor": result.next_cursor }),
-    ))
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<crate::views::BookingView>>, ApiError> {
+    let limit = page_limit(page.limit.as_deref())?;
+    let result = services.list_bookings(&caller.organization_id, limit, page.cursor.as_deref()).await?;
+    Ok(Json(Page::of(&result)))
 }
 
+/// The connected user's event types, each with whether the filter takes its bookings.
+#[utoipa::path(get, path = "/calendly/event-types", tag = "api", summary = "The connected user's event types (for the filter)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Success", body = EventTypesView),
+        (status = 409, body = ErrorBody, description = "`calendly_not_connected` or `calendly_needs_reconnect`"),
+        (status = 502, body = ErrorBody, description = "`calendly_unavailable`"),
+    ))]
 async fn list_event_types(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(services.event_types(&caller.organization_id).await?))
+) -> Result<Json<EventTypesView>, ApiError> {
+    let choices = services.event_types(&caller.organization_id).await?;
+    Ok(Json(EventTypesView { items: choices.iter().map(EventTypeView::from).collect() }))
 }
 
+/// Disconnects: revokes at Calendly, deletes the subscription, soft-deletes the integration.
+/// Idempotent; prospects stay.
+#[utoipa::path(post, path = "/calendly/disconnect", tag = "api", summary = "Disconnect (revoke, soft-delete; idempotent)",
+    security(("bearer" = [])), responses((status = 200, description = "Success", body = DisconnectedView)))]
 async fn disconnect(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(services.disconnect(&caller.organization_id).await?))
+) -> Result<Json<DisconnectedView>, ApiError> {
+    services.disconnect(&caller.organization_id).await?;
+    Ok(Json(DisconnectedView { connected: false }))
 }
 
+/// The organization's notifications, newest first.
+#[utoipa::path(get, path = "/notifications", tag = "api", summary = "Notifications, newest first (paged)",
+    security(("bearer" = [])), params(PageQuery),
+    responses(
+        (status = 200, description = "Success", body = Page<NotificationView>),
+        (status = 400, body = ErrorBody, description = "`invalid_limit` or `invalid_cursor`"),
+    ))]
 async fn list_notifications(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
-    Query(page): Query<PageParams>,
-) -> Result<Json<Value>, ApiError> {
-    let result = services
-        .store
-        .list_notifications(&caller.organization_id, page.limit()?, page.cursor.as_deref())
-        .await
-        .map_err(crate::service::AppError::from)?;
-    Ok(Json(
-        json!({ "items": result.items.iter().map(|n| n.to_json()).collect::<Vec<_>>(), "next_cursor": result.next_cursor }),
-    ))
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<NotificationView>>, ApiError> {
+    let limit = page_limit(page.limit.as_deref())?;
+    let result = services.list_notifications(&caller.organization_id, limit, page.cursor.as_deref()).await?;
+    Ok(Json(Page::of(&result)))
 }
 
+/// Marks one notification read.
+#[utoipa::path(post, path = "/notifications/{id}/read", tag = "api", summary = "Mark a notification read",
+    security(("bearer" = [])), params(("id" = String, Path, description = "The notification's id")),
+    responses(
+        (status = 200, description = "Success", body = NotificationReadView),
+        (status = 404, body = ErrorBody, description = "`not_found`"),
+    ))]
 async fn mark_notification_read(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let found = services
-        .store
-        .mark_notification_read(&caller.organization_id, &NotificationId::new(id.clone()))
-        .await
-        .map_err(crate::service::AppError::from)?;
-    if !found {
-        return Err(crate::service::AppError::NotFound("notification").into());
-    }
-    Ok(Json(json!({ "id": id, "read": true })))
+    Path(id): Path<String>,
+) -> Result<Json<NotificationReadView>, ApiError> {
+    services.mark_notification_read(&caller.organization_id, &NotificationId::new(id.clone())).await?;
+    Ok(Json(NotificationReadView { id, read: true }))
 }
 
+/// The caller's organization and its settings.
+#[utoipa::path(get, path = "/organization", tag = "api", summary = "The organization and its settings",
+    security(("bearer" = [])), responses((status = 200, description = "Success", body = OrganizationView)))]
 async fn get_organization(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
-) -> Result<Json<Value>, ApiError> {
-    organization_json(&services, &caller.organization_id).await
+) -> Result<Json<OrganizationView>, ApiError> {
+    Ok(Json((&services.organization(&caller.organization_id).await?).into()))
 }
 
-async fn organization_json(services: &Services, org: &OrganizationId) -> Result<Json<Value>, ApiError> {
-    let organization = services.store.get_organization(org).await.map_err(crate::service::AppError::from)?;
-    Ok(Json(json!({ "id": organization.id, "settings": organization.settings })))
-}
-
+/// Merges settings into the organization's, key by key, keeping the others.
+#[utoipa::path(patch, path = "/organization", tag = "api", summary = "Merge settings (others kept; `calendly` read-only)",
+    security(("bearer" = [])), request_body = contract::OrganizationInput,
+    responses(
+        (status = 200, description = "Success", body = OrganizationView),
+        (status = 400, body = ErrorBody,
+            description = "`invalid_body`, `unknown_field`, `invalid_timezone`, `read_only_setting`, `settings_too_large` or `invalid_settings`"),
+    ))]
 async fn patch_organization(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrganizationView>, ApiError> {
     let body: Map<String, Value> = json_body(&body)?;
     let settings = match body.get("settings") {
         Some(Value::Object(settings)) => settings.clone(),
@@ -411,25 +484,6 @@ async fn patch_organization(
     if let Some(other) = body.keys().find(|k| *k != "settings") {
         return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'")));
     }
-    if let Some(tz) = settings.get("timezone").filter(|v| !v.is_null()) {
-        let valid = tz.as_str().is_some_and(|t| t.parse::<chrono_tz::Tz>().is_ok());
-        if !valid {
-            return Err(ApiError::bad_request(
-                "invalid_timezone",
-                "settings.timezone must be an IANA timezone name such as Europe/Paris",
-            ));
-        }
-    }
-    let current =
-        services.store.get_organization(&caller.organization_id).await.map_err(crate::service::AppError::from)?;
-    crate::domain::check_settings_patch(&current.settings, &settings).map_err(|e| {
-        let code = match e {
-            crate::domain::SettingsError::ReadOnly => "read_only_setting",
-            crate::domain::SettingsError::TooLarge => "settings_too_large",
-            _ => "invalid_settings",
-        };
-        ApiError::bad_request(code, e.to_string())
-    })?;
-    services.store.merge_settings(&caller.organization_id, &settings).await.map_err(crate::service::AppError::from)?;
-    organization_json(&services, &caller.organization_id).await
+    let organization = services.merge_organization_settings(&caller.organization_id, &settings).await?;
+    Ok(Json((&organization).into()))
 }

@@ -2,15 +2,17 @@
 //! a 400 that names it.
 
 use super::ApiError;
-use super::extract::{Authenticated, PageParams, json_body};
+use super::contract::{ErrorBody, ProspectInput, ProspectQuery};
+use super::extract::{Authenticated, json_body, page_limit};
 use crate::domain::{Email, Prospect, ProspectId};
-use crate::service::{AppError, Services};
+use crate::service::Services;
 use crate::store::ProspectPatch;
+use crate::views::{Page, ProspectView};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// Fields the server owns: accepted in a body (clients echo them back) and ignored.
 const READ_ONLY: [&str; 3] = ["id", "created_at", "updated_at"];
@@ -56,27 +58,39 @@ fn notes_entries(notes: Option<String>) -> Vec<String> {
     notes.into_iter().collect()
 }
 
+/// The organization's prospects, one page at a time, optionally of one source.
+#[utoipa::path(get, path = "/prospects", tag = "api", operation_id = "list_prospects", summary = "Prospects (paged; `?source=calendly`)",
+    security(("bearer" = [])), params(ProspectQuery),
+    responses(
+        (status = 200, description = "Success", body = Page<ProspectView>),
+        (status = 400, body = ErrorBody, description = "`invalid_limit`, `invalid_cursor` or `invalid_source`"),
+    ))]
 pub(super) async fn list(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
-    Query(page): Query<PageParams>,
-) -> Result<Json<Value>, ApiError> {
-    let source = checked_source(page.source.clone())?;
+    Query(query): Query<ProspectQuery>,
+) -> Result<Json<Page<ProspectView>>, ApiError> {
+    let limit = page_limit(query.limit.as_deref())?;
     let result = services
-        .store
-        .list_prospects(&caller.organization_id, source.as_deref(), page.limit()?, page.cursor.as_deref())
-        .await
-        .map_err(AppError::from)?;
-    Ok(Json(
-        json!({ "items": result.items.iter().map(Prospect::to_json).collect::<Vec<_>>(), "next_cursor": result.next_cursor }),
-    ))
+        .list_prospects(&caller.organization_id, query.source.as_deref(), limit, query.cursor.as_deref())
+        .await?;
+    Ok(Json(Page::of(&result)))
 }
 
+/// Creates a prospect by hand (pushed as `prospect:created`).
+#[utoipa::path(post, path = "/prospects", tag = "api", operation_id = "create_prospect", summary = "Create a prospect (pushes `prospect:created`)",
+    security(("bearer" = [])), request_body = ProspectInput,
+    responses(
+        (status = 201, description = "Created", body = ProspectView),
+        (status = 400, body = ErrorBody,
+            description = "`invalid_body` (needs an e-mail or a name), `invalid_field`, `unknown_field`, `invalid_email` or `invalid_source`"),
+        (status = 409, body = ErrorBody, description = "`email_taken`"),
+    ))]
 pub(super) async fn create(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ProspectView>), ApiError> {
     let body: Map<String, Value> = json_body(&body)?;
     reject_unknown(&body, &["firstname", "lastname", "email", "phone", "status", "source", "notes"])?;
     let now = services.clock.now();
@@ -97,29 +111,38 @@ pub(super) async fn create(
         return Err(ApiError::bad_request("invalid_body", "a prospect needs at least an email or a name"));
     }
     let created = services.create_prospect(prospect).await?;
-    Ok((StatusCode::CREATED, Json(created.to_json())))
+    Ok((StatusCode::CREATED, Json((&created).into())))
 }
 
+/// One prospect of the organization.
+#[utoipa::path(get, path = "/prospects/{id}", tag = "api", operation_id = "get_prospect", summary = "One prospect",
+    security(("bearer" = [])), params(("id" = String, Path, description = "The prospect's id")),
+    responses((status = 200, description = "Success", body = ProspectView), (status = 404, body = ErrorBody, description = "`not_found`")))]
 pub(super) async fn get(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let prospect = services
-        .store
-        .get_prospect(&caller.organization_id, &ProspectId::new(id))
-        .await
-        .map_err(AppError::from)?
-        .ok_or(AppError::NotFound("prospect"))?;
-    Ok(Json(prospect.to_json()))
+) -> Result<Json<ProspectView>, ApiError> {
+    let prospect = services.prospect(&caller.organization_id, &ProspectId::new(id)).await?;
+    Ok(Json((&prospect).into()))
 }
 
+/// Changes a prospect's fields (pushed as `prospect:updated`).
+#[utoipa::path(patch, path = "/prospects/{id}", tag = "api", operation_id = "update_prospect", summary = "Update a prospect (pushes `prospect:updated`)",
+    security(("bearer" = [])), params(("id" = String, Path, description = "The prospect's id")),
+    request_body = ProspectInput,
+    responses(
+        (status = 200, description = "Success", body = ProspectView),
+        (status = 400, body = ErrorBody, description = "`invalid_body`, `invalid_field`, `unknown_field` or `invalid_email`"),
+        (status = 404, body = ErrorBody, description = "`not_found`"),
+        (status = 409, body = ErrorBody, description = "`email_taken`"),
+    ))]
 pub(super) async fn update(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProspectView>, ApiError> {
     let body: Map<String, Value> = json_body(&body)?;
     reject_unknown(&body, &["firstname", "lastname", "email", "phone", "status", "notes", "source"])?;
     if body.get("source").is_some_and(|s| !s.is_string() && !s.is_null()) {
@@ -140,9 +163,13 @@ pub(super) async fn update(
         notes: optional_string(&body, "notes")?.map(notes_entries),
     };
     let updated = services.update_prospect(&caller.organization_id, &ProspectId::new(id), &patch).await?;
-    Ok(Json(updated.to_json()))
+    Ok(Json((&updated).into()))
 }
 
+/// Deletes a prospect (pushed as `prospect:deleted`).
+#[utoipa::path(delete, path = "/prospects/{id}", tag = "api", operation_id = "delete_prospect", summary = "Delete a prospect (pushes `prospect:deleted`)",
+    security(("bearer" = [])), params(("id" = String, Path, description = "The prospect's id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody, description = "`not_found`")))]
 pub(super) async fn delete(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,

@@ -2,9 +2,11 @@
 //! invitee is recorded from the payload alone (no Calendly call on the hot path).
 
 use super::ApiError;
+use super::contract::ErrorBody;
 use crate::calendly::{Invitee, last_segment};
 use crate::domain::{Integration, IntegrationId};
 use crate::service::{AppError, Services};
+use crate::views::WebhookOutcome;
 use crate::webhook_signature::{SignatureError, verify_signature};
 use axum::Json;
 use axum::body::Bytes;
@@ -12,6 +14,15 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+/// Calendly's signature over the raw body: `t=<unix seconds>,v1=<hex HMAC-SHA256>`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documents the header `signature_header` reads
+struct WebhookSignature {
+    #[param(rename = "Calendly-Webhook-Signature")]
+    signature: String,
+}
 
 #[derive(Deserialize)]
 struct Envelope {
@@ -46,18 +57,29 @@ fn authenticate(services: &Services, headers: &HeaderMap, body: &[u8]) -> Result
 
 /// A signed delivery we don't act on. Always 2xx: Calendly retries 4xx answers for a day and
 /// then disables the whole subscription, which would stop every later delivery.
-fn ignored(reason: impl Into<String>) -> Json<Value> {
+fn ignored(reason: impl Into<String>) -> Json<WebhookOutcome> {
     let reason = reason.into();
     tracing::warn!(%reason, "signed Calendly delivery ignored");
-    Json(json!({ "status": "ignored", "reason": reason }))
+    Json(WebhookOutcome::Ignored { reason })
 }
 
+/// A Calendly delivery for one integration (the URL each subscription is created with).
+#[utoipa::path(post, path = "/calendly/webhook/{integration_id}", tag = "webhook",
+    summary = "Calendly webhook delivery for one integration (signed)",
+    params(("integration_id" = String, Path, description = "The integration the subscription was made for"), WebhookSignature),
+    request_body(content = Object, description = "Calendly's envelope: `{event, created_at, created_by, payload}`"),
+    responses(
+        (status = 200, description = "Success", body = WebhookOutcome),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: missing, stale or forged signature"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large` (over 256 KB)"),
+        (status = 502, body = ErrorBody, description = "`calendly_unavailable` (Calendly retries)"),
+    ))]
 pub(super) async fn receive_for_integration(
     State(services): State<Services>,
     Path(integration_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookOutcome>, ApiError> {
     let envelope = match authenticate(&services, &headers, &body)? {
         Ok(envelope) => envelope,
         Err(reason) => return Ok(ignored(reason)),
@@ -69,11 +91,21 @@ pub(super) async fn receive_for_integration(
     process(&services, integration, envelope).await
 }
 
+/// A Calendly delivery routed by its hosts (subscriptions made before per-integration URLs).
+#[utoipa::path(post, path = "/calendly/webhook", tag = "webhook", summary = "Calendly webhook delivery, routed by its hosts (signed)",
+    params(WebhookSignature),
+    request_body(content = Object, description = "Calendly's envelope: `{event, created_at, created_by, payload}`"),
+    responses(
+        (status = 200, description = "Success", body = WebhookOutcome),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: missing, stale or forged signature"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large` (over 256 KB)"),
+        (status = 502, body = ErrorBody, description = "`calendly_unavailable` (Calendly retries)"),
+    ))]
 pub(super) async fn receive_unrouted(
     State(services): State<Services>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookOutcome>, ApiError> {
     let envelope = match authenticate(&services, &headers, &body)? {
         Ok(envelope) => envelope,
         Err(reason) => return Ok(ignored(reason)),
@@ -110,22 +142,20 @@ async fn process(
     services: &Services,
     integration: Option<Integration>,
     envelope: Envelope,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookOutcome>, ApiError> {
     let Some(integration) = integration.filter(|i| i.is_active) else {
-        return Ok(Json(json!({ "status": "ignored", "reason": "no active integration for this delivery" })));
+        return Ok(ignored("no active integration for this delivery"));
     };
     // Signed by Calendly is not enough: the delivery must be about this integration's user, or
     // a correctly signed delivery for one account could be recorded in another's CRM.
     if !delivery_hosts(&envelope).contains(&integration.calendly_user_uri) {
         tracing::warn!(organization_id = %integration.organization_id, "signed delivery for another Calendly user ignored");
-        return Ok(Json(
-            json!({ "status": "ignored", "reason": "the delivery is not about this integration's Calendly user" }),
-        ));
+        return Ok(ignored("the delivery is not about this integration's Calendly user"));
     }
     match envelope.event.as_str() {
         "invitee.created" | "invitee.canceled" | "invitee_no_show.created" | "invitee_no_show.deleted" => {}
         other => {
-            return Ok(Json(json!({ "status": "ignored", "reason": format!("event {other} is not used") })));
+            return Ok(ignored(format!("event {other} is not used")));
         }
     }
     // What the payload leaves out (a no-show naming only its invitee, a cancel without its
@@ -148,7 +178,7 @@ async fn process(
     let applied =
         services.engine.apply_delivered_invitee(&integration, &invitee, &event).await.map_err(AppError::from)?;
     tracing::info!(organization_id = %integration.organization_id, event = %envelope.event, invitee = last_segment(&invitee.uri), ?applied.kind, "Calendly delivery processed");
-    Ok(Json(json!({ "status": "processed", "changed": applied.kind.is_some(), "notes_added": applied.notes_added })))
+    Ok(Json(WebhookOutcome::Processed { changed: applied.kind.is_some(), notes_added: applied.notes_added }))
 }
 
 /// What a delivery says of its invitee.

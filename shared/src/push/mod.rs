@@ -1,57 +1,51 @@
 //! The real-time port: one message to every browser connection of an organization.
 
 use crate::domain::{Notification, OrganizationId, Prospect, ProspectId};
+use crate::views::{ProspectIdView, PushEnvelope};
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-/// A message pushed to browsers: `{"event": …, "data": …}`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum PushMessage {
-    ProspectCreated(Value),
-    ProspectUpdated(Value),
-    ProspectDeleted(ProspectId),
-    Notification(Value),
-    /// A sync job's state and counters (`calendly:sync`).
-    Sync(Value),
-}
+/// A message pushed to browsers: `{"event": …, "data": …}` (its schema: `PushEnvelope`).
+#[derive(Clone, Debug)]
+pub struct PushMessage(pub PushEnvelope);
 
 impl PushMessage {
     /// `prospect:created` with the prospect's fields.
     pub fn prospect_created(p: &Prospect) -> Self {
-        Self::ProspectCreated(p.to_json())
+        Self(PushEnvelope::ProspectCreated(p.into()))
     }
     /// `prospect:updated` with the prospect's fields.
     pub fn prospect_updated(p: &Prospect) -> Self {
-        Self::ProspectUpdated(p.to_json())
+        Self(PushEnvelope::ProspectUpdated(p.into()))
+    }
+    /// `prospect:deleted` with the prospect's id.
+    pub fn prospect_deleted(id: &ProspectId) -> Self {
+        Self(PushEnvelope::ProspectDeleted(ProspectIdView { id: id.to_string() }))
     }
     /// `notification` with the notification's fields.
     pub fn notification(n: &Notification) -> Self {
-        Self::Notification(n.to_json())
+        Self(PushEnvelope::Notification(n.into()))
     }
 
     /// `calendly:sync` with the job's state and counters.
     pub fn sync(job: &crate::domain::SyncJob) -> Self {
-        Self::Sync(job.to_json())
+        Self(PushEnvelope::Sync(job.into()))
     }
 
     /// The event name browsers listen for.
     pub fn event(&self) -> &'static str {
-        match self {
-            Self::ProspectCreated(_) => "prospect:created",
-            Self::ProspectUpdated(_) => "prospect:updated",
-            Self::ProspectDeleted(_) => "prospect:deleted",
-            Self::Notification(_) => "notification",
-            Self::Sync(_) => "calendly:sync",
+        match self.0 {
+            PushEnvelope::ProspectCreated(_) => "prospect:created",
+            PushEnvelope::ProspectUpdated(_) => "prospect:updated",
+            PushEnvelope::ProspectDeleted(_) => "prospect:deleted",
+            PushEnvelope::Notification(_) => "notification",
+            PushEnvelope::Sync(_) => "calendly:sync",
         }
     }
 
     /// The wire form.
     pub fn to_json(&self) -> Value {
-        let data = match self {
-            Self::ProspectCreated(v) | Self::ProspectUpdated(v) | Self::Notification(v) | Self::Sync(v) => v.clone(),
-            Self::ProspectDeleted(id) => json!({ "id": id }),
-        };
-        json!({ "event": self.event(), "data": data })
+        crate::views::to_value(&self.0)
     }
 }
 

@@ -106,7 +106,7 @@ impl TestApp {
     }
 
     pub async fn request(&self, method: Method, path: &str, org: Option<&str>, body: Option<Value>) -> Reply {
-        let mut request = self.http.request(method, self.url(path));
+        let mut request = self.http.request(method.clone(), self.url(path));
         if let Some(org) = org {
             request = request.bearer_auth(self.token(org));
         }
@@ -118,6 +118,8 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let content_type = headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        crate::contract::check_answer(method.as_str(), path, status.as_u16(), content_type, &body);
         Reply { status, body, headers }
     }
 
@@ -252,7 +254,11 @@ impl Browser {
         loop {
             let frame = tokio::time::timeout_at(deadline, self.socket.next()).await.ok()??;
             match frame.ok()? {
-                Message::Text(text) => return serde_json::from_str(&text).ok(),
+                Message::Text(text) => {
+                    let message: Value = serde_json::from_str(&text).ok()?;
+                    crate::contract::check_push(&message);
+                    return Some(message);
+                }
                 Message::Close(_) => return None,
                 _ => continue,
             }

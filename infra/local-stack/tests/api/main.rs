@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod connect;
+mod contract;
 mod events;
 mod jobs;
 mod organization;

@@ -201,8 +201,11 @@ async fn twenty_concurrent_syncs_give_one_prospect_per_email_and_one_note_per_bo
     app.sim.seed_bookings(&host, specs);
 
     // Twenty clicks at once: one job stands for all of them, and each booking is new once.
+    // (Calendly answering in 100 ms keeps the job running while the twenty requests land.)
+    app.sim.set_latency(std::time::Duration::from_millis(100));
     let syncs = (0..20).map(|_| app.post("/calendly/sync", "org-a", json!({})));
     let replies = futures::future::join_all(syncs).await;
+    app.sim.set_latency(std::time::Duration::ZERO);
     let ids: std::collections::BTreeSet<String> =
         replies.into_iter().map(|r| r.expect(202)["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids.len(), 1, "one job, whatever the number of requests");

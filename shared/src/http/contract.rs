@@ -1,0 +1,232 @@
+//! The HTTP and WebSocket contract as an OpenAPI 3.1 document, generated from the handlers'
+//! annotations and the types they serialize (`crate::views`). `GET /openapi.json` serves it,
+//! `docs/openapi.json` is its committed copy, the README's route table and the SAM template
+//! test derive from it (`routes()`).
+
+use super::error::ERROR_CODES;
+use crate::views;
+use serde::Deserialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ComponentsBuilder, ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder, Schema};
+use utoipa::{IntoParams, ToSchema};
+
+/// An error answer: every 4xx and 5xx of the API has this body.
+#[derive(Debug, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable `code` to act on, and a message for people.
+#[derive(Debug, ToSchema)]
+pub struct ErrorDetail {
+    #[schema(schema_with = error_code_schema)]
+    pub code: String,
+    pub message: String,
+}
+
+fn error_code_schema() -> Schema {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ERROR_CODES.iter().map(|(code, _)| *code)))
+        .description(Some(
+            ERROR_CODES.iter().map(|(code, meaning)| format!("- `{code}`: {meaning}")).collect::<Vec<_>>().join("\n"),
+        ))
+        .into()
+}
+
+/// `?limit=&cursor=`: the lists are paged by an opaque cursor.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1 to 100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `?limit=&cursor=&source=`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProspectQuery {
+    /// Items per page, 1 to 100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only the prospects of this source (e.g. `calendly`).
+    pub source: Option<String>,
+}
+
+/// The fields a client sets on a prospect. `null` or an empty string clears a field on update;
+/// `id`, `created_at` and `updated_at` are the server's and ignored if sent back. Any other
+/// field is refused (`unknown_field`).
+#[allow(dead_code)] // documents the body `prospects.rs` reads field by field
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProspectInput {
+    #[schema(max_length = 10000)]
+    firstname: Option<String>,
+    #[schema(max_length = 10000)]
+    lastname: Option<String>,
+    /// An e-mail address (stored normalized; two prospects can't share one).
+    #[schema(max_length = 10000)]
+    email: Option<String>,
+    #[schema(max_length = 10000)]
+    phone: Option<String>,
+    /// Default `new`; can't be cleared.
+    #[schema(max_length = 10000)]
+    status: Option<String>,
+    /// Default `manual`; no `#` or control characters.
+    #[schema(max_length = 10000)]
+    source: Option<String>,
+    /// Replaces every note entry with this one text.
+    #[schema(max_length = 10000)]
+    notes: Option<String>,
+    #[schema(read_only)]
+    id: Option<String>,
+    #[schema(read_only)]
+    created_at: Option<String>,
+    #[schema(read_only)]
+    updated_at: Option<String>,
+}
+
+/// Sync settings and the booking filter; every field is optional, unknown ones are refused.
+#[allow(dead_code)] // documents the body `update_settings` reads field by field
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsInput {
+    auto_sync_enabled: Option<bool>,
+    /// Minutes between scheduled syncs, 5 to 1440.
+    #[schema(minimum = 5, maximum = 1440)]
+    sync_interval_minutes: Option<u32>,
+    /// Event type URIs whose bookings become prospects; `null` takes them all.
+    #[schema(max_items = 200)]
+    event_types: Option<Vec<String>>,
+    /// E-mail addresses or `@domain` entries to leave out.
+    #[schema(max_items = 200)]
+    ignore_emails: Vec<String>,
+}
+
+/// Settings merged key by key into the organization's (`calendly` is read-only; `timezone` an
+/// IANA name; 64 KB and 16 levels at most).
+#[allow(dead_code)] // documents the body `patch_organization` reads
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationInput {
+    #[schema(value_type = Object)]
+    settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What Calendly handed the browser, completed under the JWT of the user who started the
+/// connect.
+#[derive(Deserialize, ToSchema)]
+pub struct CallbackInput {
+    pub code: String,
+    pub state: String,
+}
+
+/// The OpenAPI document of every route, with the WebSocket messages as components.
+pub fn openapi() -> OpenApi {
+    let mut doc = super::all_routes_documented().into_openapi();
+    doc.info = utoipa::openapi::InfoBuilder::new()
+        .title("Velvena — Calendly integration")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "HTTP API of Velvena's Calendly integration. Callers authenticate with a CRM JWT \
+             (`Authorization: Bearer`) naming their organization. Every error is \
+             `{\"error\": {\"code\", \"message\"}}` (`ErrorBody`).\n\n\
+             Real time: browsers connect to the WebSocket API with `?token=<JWT>` and receive \
+             `PushEnvelope` messages (`prospect:created`, `prospect:updated`, \
+             `prospect:deleted`, `notification`, `calendly:sync`) for their organization only.",
+        ))
+        .build();
+    let mut components = doc.components.take().unwrap_or_default();
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+    );
+    let extra = ComponentsBuilder::new()
+        .schema_from::<ErrorBody>()
+        .schema_from::<ErrorDetail>()
+        .schema_from::<views::PushEnvelope>()
+        .schema_from::<views::ProspectView>()
+        .schema_from::<views::ProspectIdView>()
+        .schema_from::<views::NotificationView>()
+        .schema_from::<views::SyncJobView>()
+        .build();
+    components.schemas.extend(extra.schemas);
+    doc.components = Some(components);
+    // Every answer not listed for an operation (a 413 body, a 405, a throttled store's 503, a
+    // 500) still has the error body: `default` says so, and the fuzzer checks it.
+    let default = ResponseBuilder::new()
+        .description("Any other error")
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        for operation in [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete].into_iter().flatten() {
+            operation.responses.responses.entry("default".into()).or_insert(RefOr::T(default.clone()));
+        }
+    }
+    doc
+}
+
+/// The document as committed in `docs/openapi.json`: pretty JSON, ending with a newline.
+pub fn openapi_json() -> String {
+    let mut text = openapi().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Where the README's generated route table starts and ends.
+pub const README_TABLE_BEGIN: &str =
+    "<!-- routes:begin (generated from the OpenAPI document: cargo run -p local-stack --bin contract) -->";
+/// See `README_TABLE_BEGIN`.
+pub const README_TABLE_END: &str = "<!-- routes:end -->";
+
+/// `readme` with its route table replaced by the one of the document (`None`: no markers).
+pub fn readme_with_route_table(readme: &str) -> Option<String> {
+    let start = readme.find(README_TABLE_BEGIN)? + README_TABLE_BEGIN.len();
+    let end = start + readme[start..].find(README_TABLE_END)?;
+    Some(format!("{}\n{}{}", &readme[..start], route_table_markdown(), &readme[end..]))
+}
+
+/// One HTTP route: which function serves it, and what it does (the operation's summary).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub function: String,
+    pub method: String,
+    pub path: String,
+    pub summary: String,
+    pub authenticated: bool,
+}
+
+/// Every route of the document, in its order; the function is the operation's tag.
+pub fn routes() -> Vec<Route> {
+    let doc = openapi();
+    let mut routes = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let methods = [("GET", &item.get), ("POST", &item.post), ("PATCH", &item.patch), ("DELETE", &item.delete)];
+        for (method, operation) in methods {
+            let Some(op) = operation else { continue };
+            routes.push(Route {
+                function: op.tags.as_ref().and_then(|t| t.first()).cloned().unwrap_or_default(),
+                method: method.to_string(),
+                path: path.clone(),
+                summary: op.summary.clone().unwrap_or_default(),
+                authenticated: op.security.as_ref().is_some_and(|s| !s.is_empty()),
+            });
+        }
+    }
+    routes
+}
+
+/// The README's route table, as Markdown.
+pub fn route_table_markdown() -> String {
+    let mut table = String::from("| Method | Path | Function | Auth | What it does |\n|---|---|---|---|---|\n");
+    for r in routes() {
+        let auth = if r.authenticated { "JWT" } else { "—" };
+        table.push_str(&format!("| `{}` | `{}` | `{}` | {} | {} |\n", r.method, r.path, r.function, auth, r.summary));
+    }
+    table
+}

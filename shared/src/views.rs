@@ -1,0 +1,446 @@
+//! What the API answers and what browsers receive: one serializable type per body, each with
+//! its JSON Schema derived from the same definition (the OpenAPI document, `http::contract`).
+//! Handlers and pushes serialize these and nothing else, so the document can't drift from the
+//! wire.
+
+use crate::domain::{
+    Booking, Notification, Organization, Prospect, QuestionAnswer, SyncJob, SyncJobState, SyncTrigger, Tracking,
+};
+use crate::service::{ConnectOutcome, ConnectStart, ConnectionStatus, EventTypeChoice};
+use crate::store::PageOf;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// A CRM prospect.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProspectView {
+    pub id: String,
+    pub firstname: Option<String>,
+    pub lastname: Option<String>,
+    /// Normalized (lower-cased domain, NFC).
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub status: String,
+    /// `calendly` for prospects created from a booking, `manual` by default otherwise.
+    pub source: String,
+    /// Every note entry, separated by a blank line (one line per Calendly booking:
+    /// `Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min`).
+    pub notes: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Prospect> for ProspectView {
+    fn from(p: &Prospect) -> Self {
+        Self {
+            id: p.id.to_string(),
+            firstname: p.firstname.clone(),
+            lastname: p.lastname.clone(),
+            email: p.email.as_ref().map(|e| e.as_str().to_string()),
+            phone: p.phone.clone(),
+            status: p.status.clone(),
+            source: p.source.clone(),
+            notes: crate::domain::notes::render_notes(&p.notes),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A notification shown to every user of an organization.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct NotificationView {
+    pub id: String,
+    /// e.g. `calendly_booking`, `calendly_appointment_canceled`, `calendly_access_lost`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub message: String,
+    /// What the notification is about (prospect id, booking, sync job…).
+    #[schema(value_type = Object)]
+    pub meta: Value,
+    pub read: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Notification> for NotificationView {
+    fn from(n: &Notification) -> Self {
+        Self {
+            id: n.id.to_string(),
+            kind: n.kind.clone(),
+            title: n.title.clone(),
+            message: n.message.clone(),
+            meta: n.meta.clone(),
+            read: n.read,
+            created_at: n.created_at,
+        }
+    }
+}
+
+/// A Calendly booking (one invitee of one scheduled event), by the seed's `CalendlyEvent`
+/// field names, then what a booking carries beyond them.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BookingView {
+    /// The invitee's UUID.
+    pub id: String,
+    pub organization_id: String,
+    pub integration_id: String,
+    pub prospect_id: Option<String>,
+    pub calendly_event_uri: String,
+    pub calendly_event_type: Option<String>,
+    pub event_name: Option<String>,
+    pub event_start_time: DateTime<Utc>,
+    pub event_end_time: DateTime<Utc>,
+    /// `active` or `canceled`.
+    pub event_status: String,
+    pub location: Option<String>,
+    pub invitee_name: String,
+    pub invitee_email: String,
+    pub invitee_timezone: Option<String>,
+    pub invitee_uri: String,
+    pub invitee_questions: Vec<QuestionAnswer>,
+    pub tracking: Tracking,
+    pub join_url: Option<String>,
+    pub rescheduled: bool,
+    pub old_invitee_uri: Option<String>,
+    pub new_invitee_uri: Option<String>,
+    pub no_show: bool,
+    pub cancel_reason: Option<String>,
+    pub canceled_by: Option<String>,
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Booking> for BookingView {
+    fn from(b: &Booking) -> Self {
+        let d = &b.details;
+        Self {
+            id: d.invitee_uuid.clone(),
+            organization_id: b.organization_id.to_string(),
+            integration_id: b.integration_id.to_string(),
+            prospect_id: b.prospect_id.as_ref().map(ToString::to_string),
+            calendly_event_uri: d.event_uri.clone(),
+            calendly_event_type: d.event_type_uri.clone(),
+            event_name: d.event_name.clone(),
+            event_start_time: d.start_time,
+            event_end_time: d.end_time,
+            event_status: d.status.as_str().to_string(),
+            location: d.location.clone(),
+            invitee_name: d.invitee_name.clone(),
+            invitee_email: d.invitee_email.clone(),
+            invitee_timezone: d.invitee_timezone.clone(),
+            invitee_uri: d.invitee_uri.clone(),
+            invitee_questions: d.questions.clone(),
+            tracking: d.tracking.clone(),
+            join_url: d.join_url.clone(),
+            rescheduled: d.rescheduled,
+            old_invitee_uri: d.old_invitee_uri.clone(),
+            new_invitee_uri: d.new_invitee_uri.clone(),
+            no_show: d.no_show,
+            cancel_reason: d.cancel_reason.clone(),
+            canceled_by: d.canceled_by.clone(),
+            canceled_at: d.canceled_at,
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+        }
+    }
+}
+
+/// A sync job: its state and counters (`sync` in the status, `calendly:sync` pushes).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SyncJobView {
+    pub id: String,
+    pub state: SyncJobState,
+    pub trigger: SyncTrigger,
+    pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub events_seen: u64,
+    pub bookings_new: u64,
+    pub bookings_changed: u64,
+    pub prospects_created: u64,
+    pub notes_added: u64,
+    pub calendly_requests: u64,
+    /// Events skipped after errors of their own (the job went on with the others).
+    pub events_failed: u64,
+    pub last_event_error: Option<String>,
+    pub error: Option<String>,
+    /// Paused under Calendly's rate limit until then.
+    pub waiting_until: Option<DateTime<Utc>>,
+    /// How many worker invocations the job has taken so far.
+    pub slices: u32,
+}
+
+impl From<&SyncJob> for SyncJobView {
+    fn from(j: &SyncJob) -> Self {
+        Self {
+            id: j.id.clone(),
+            state: j.state,
+            trigger: j.trigger,
+            queued_at: j.queued_at,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+            events_seen: j.report.events_seen,
+            bookings_new: j.report.bookings_new,
+            bookings_changed: j.report.bookings_changed,
+            prospects_created: j.report.prospects_created,
+            notes_added: j.report.notes_added,
+            calendly_requests: j.report.calendly_requests,
+            events_failed: j.report.events_failed,
+            last_event_error: j.report.last_event_error.clone(),
+            error: j.error.clone(),
+            waiting_until: j.resume_at,
+            slices: j.slices,
+        }
+    }
+}
+
+/// One page of a list; `next_cursor` is `null` on the last page.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `?cursor=` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A store page, each item turned into its view.
+    pub fn of<D>(page: &PageOf<D>) -> Self
+    where
+        T: for<'a> From<&'a D>,
+    {
+        Self { items: page.items.iter().map(T::from).collect(), next_cursor: page.next_cursor.clone() }
+    }
+}
+
+/// The Calendly connection as the settings page shows it (`GET /calendly/status`). When not
+/// connected, every field but `connected` and `sync` is `null`.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct StatusView {
+    pub connected: bool,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub user_uri: Option<String>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub next_sync_at: Option<DateTime<Utc>>,
+    pub auto_sync_enabled: Option<bool>,
+    pub sync_interval_minutes: Option<u32>,
+    pub webhook_active: Option<bool>,
+    /// Why real-time updates are off (the subscription could not be created), if they are.
+    pub webhook_error: Option<String>,
+    /// Calendly refused the tokens: the user must connect again.
+    pub needs_reconnect: Option<bool>,
+    /// The event type URIs whose bookings become prospects (`null`: all of them).
+    pub event_types: Option<Vec<String>>,
+    /// E-mail addresses and `@domain` entries left out.
+    pub ignore_emails: Option<Vec<String>>,
+    /// The latest sync job, if any.
+    pub sync: Option<SyncJobView>,
+}
+
+impl From<&ConnectionStatus> for StatusView {
+    fn from(status: &ConnectionStatus) -> Self {
+        let sync = status.sync.as_ref().map(SyncJobView::from);
+        match &status.integration {
+            None => Self { sync, ..Self::default() },
+            Some(i) => Self {
+                connected: true,
+                email: Some(i.email.clone()),
+                name: Some(i.name.clone()),
+                user_uri: Some(i.calendly_user_uri.clone()),
+                last_synced_at: i.last_synced_at,
+                next_sync_at: i.next_sync_at,
+                auto_sync_enabled: Some(i.auto_sync_enabled),
+                sync_interval_minutes: Some(i.sync_interval_minutes),
+                webhook_active: Some(i.webhook_active),
+                webhook_error: i.webhook_error.clone(),
+                needs_reconnect: Some(i.needs_reconnect),
+                event_types: i.filter.event_types.clone(),
+                ignore_emails: Some(i.filter.ignore_emails.clone()),
+                sync,
+            },
+        }
+    }
+}
+
+/// The start of a connect: send the browser to `authorize_url`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ConnectStartView {
+    pub authorize_url: String,
+    pub state: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<&ConnectStart> for ConnectStartView {
+    fn from(c: &ConnectStart) -> Self {
+        Self { authorize_url: c.authorize_url.clone(), state: c.state.clone(), expires_at: c.expires_at }
+    }
+}
+
+/// A completed connect; the initial sync runs as a job (`sync`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ConnectedView {
+    pub connected: bool,
+    pub email: String,
+    pub name: String,
+    pub user_uri: String,
+    /// The initial sync job; `failed` with its `error` when it could not be queued (the
+    /// schedule then runs one within minutes).
+    pub sync: Option<SyncJobView>,
+}
+
+impl From<&ConnectOutcome> for ConnectedView {
+    fn from(o: &ConnectOutcome) -> Self {
+        Self {
+            connected: o.connected,
+            email: o.email.clone(),
+            name: o.name.clone(),
+            user_uri: o.user_uri.clone(),
+            sync: o.sync.as_ref().map(SyncJobView::from),
+        }
+    }
+}
+
+/// The answer to a disconnect (idempotent).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DisconnectedView {
+    pub connected: bool,
+}
+
+/// One of the connected user's Calendly event types.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventTypeView {
+    pub uri: String,
+    pub name: Option<String>,
+    pub active: bool,
+    pub scheduling_url: Option<String>,
+    /// Whether its bookings become prospects (the filter of `PATCH /calendly/settings`).
+    pub selected: bool,
+}
+
+impl From<&EventTypeChoice> for EventTypeView {
+    fn from(c: &EventTypeChoice) -> Self {
+        let t = &c.event_type;
+        Self {
+            uri: t.uri.clone(),
+            name: t.name.clone(),
+            active: t.active,
+            scheduling_url: t.scheduling_url.clone(),
+            selected: c.selected,
+        }
+    }
+}
+
+/// The event types of the connected Calendly user.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EventTypesView {
+    pub items: Vec<EventTypeView>,
+}
+
+/// An organization and its free-form settings; `settings.calendly` mirrors the connection and
+/// is read-only.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OrganizationView {
+    pub id: String,
+    #[schema(value_type = Object)]
+    pub settings: Map<String, Value>,
+}
+
+/// A notification marked read.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct NotificationReadView {
+    pub id: String,
+    pub read: bool,
+}
+
+impl From<&Organization> for OrganizationView {
+    fn from(o: &Organization) -> Self {
+        Self { id: o.id.to_string(), settings: o.settings.clone() }
+    }
+}
+
+/// `GET /health`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct HealthView {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// What became of a signed webhook delivery. Always 2xx once signed: Calendly disables a
+/// subscription whose deliveries keep failing.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum WebhookOutcome {
+    /// Recorded: `changed` when the booking was new or different, with the notes it added.
+    Processed { changed: bool, notes_added: usize },
+    /// Signed but not acted on, and why (not ours, not about this user, an event we don't use).
+    Ignored { reason: String },
+}
+
+/// A prospect's id (the data of `prospect:deleted`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProspectIdView {
+    pub id: String,
+}
+
+/// A message pushed to every WebSocket connection of an organization:
+/// `{"event": "…", "data": {…}}`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(tag = "event", content = "data")]
+pub enum PushEnvelope {
+    #[serde(rename = "prospect:created")]
+    ProspectCreated(ProspectView),
+    #[serde(rename = "prospect:updated")]
+    ProspectUpdated(ProspectView),
+    #[serde(rename = "prospect:deleted")]
+    ProspectDeleted(ProspectIdView),
+    #[serde(rename = "notification")]
+    Notification(NotificationView),
+    #[serde(rename = "calendly:sync")]
+    Sync(SyncJobView),
+}
+
+/// Any view as a JSON value (for the places that still assemble JSON, e.g. notifications' meta).
+pub fn to_value(view: &impl Serialize) -> Value {
+    serde_json::to_value(view).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{IntegrationId, OrganizationId};
+
+    #[test]
+    fn the_sync_view_names_every_counter() {
+        let now = Utc::now();
+        let job = SyncJob::queued(
+            OrganizationId::new("org"),
+            IntegrationId::new("int"),
+            SyncTrigger::Manual,
+            now - chrono::Duration::days(30),
+            now + chrono::Duration::days(365),
+            now,
+        );
+        let value = to_value(&SyncJobView::from(&job));
+        for key in [
+            "state",
+            "trigger",
+            "started_at",
+            "finished_at",
+            "events_seen",
+            "bookings_new",
+            "bookings_changed",
+            "prospects_created",
+            "notes_added",
+            "calendly_requests",
+            "error",
+        ] {
+            assert!(value.get(key).is_some(), "{key}");
+        }
+        assert_eq!(value["state"], "queued");
+        assert_eq!(value["trigger"], "manual");
+    }
+}
