@@ -77,7 +77,7 @@ pub struct ProspectInput {
     /// Default `new`; can't be cleared.
     #[schema(max_length = 10000)]
     status: Option<String>,
-    /// Default `manual`; no `#` or control characters.
+    /// Default `manual`; no `#` or control characters. Set at creation only (ignored on update).
     #[schema(max_length = 10000)]
     source: Option<String>,
     /// Replaces every note entry with this one text.
@@ -96,9 +96,10 @@ pub struct ProspectInput {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
+    #[schema(nullable = false)]
     auto_sync_enabled: Option<bool>,
     /// Minutes between scheduled syncs, 5 to 1440.
-    #[schema(minimum = 5, maximum = 1440)]
+    #[schema(nullable = false, minimum = 5, maximum = 1440)]
     sync_interval_minutes: Option<u32>,
     /// Event type URIs whose bookings become prospects; `null` takes them all.
     #[schema(max_items = 200)]
@@ -114,8 +115,18 @@ pub struct SettingsInput {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationInput {
-    #[schema(value_type = Object)]
+    #[schema(schema_with = settings_schema)]
     settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Any JSON object whose keys are not empty; `null` values remove keys.
+fn settings_schema() -> Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1))))
+        .description(Some("Keys to merge; `null` removes a key. `calendly` is read-only."))
+        .into()
 }
 
 /// What Calendly handed the browser, completed under the JWT of the user who started the

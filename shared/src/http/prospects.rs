@@ -145,9 +145,9 @@ pub(super) async fn update(
 ) -> Result<Json<ProspectView>, ApiError> {
     let body: Map<String, Value> = json_body(&body)?;
     reject_unknown(&body, &["firstname", "lastname", "email", "phone", "status", "notes", "source"])?;
-    if body.get("source").is_some_and(|s| !s.is_string() && !s.is_null()) {
-        return Err(ApiError::bad_request("invalid_field", "source must be a string"));
-    }
+    // `source` says where a prospect came from and does not change; a client may send it back
+    // (it is then ignored), but only a value create would take.
+    checked_source(optional_string(&body, "source")?.flatten())?;
     let status = match optional_string(&body, "status")? {
         Some(None) => {
             return Err(ApiError::bad_request("invalid_field", "status cannot be empty"));

@@ -67,7 +67,8 @@ fn ignored(reason: impl Into<String>) -> Json<WebhookOutcome> {
 #[utoipa::path(post, path = "/calendly/webhook/{integration_id}", tag = "webhook",
     summary = "Calendly webhook delivery for one integration (signed)",
     params(("integration_id" = String, Path, description = "The integration the subscription was made for"), WebhookSignature),
-    request_body(content = Object, description = "Calendly's envelope: `{event, created_at, created_by, payload}`"),
+    request_body(content = serde_json::Value,
+        description = "Calendly's envelope `{event, created_at, created_by, payload}`; any other signed body is answered 200 `ignored`"),
     responses(
         (status = 200, description = "Success", body = WebhookOutcome),
         (status = 401, body = ErrorBody, description = "`unauthorized`: missing, stale or forged signature"),
@@ -94,7 +95,8 @@ pub(super) async fn receive_for_integration(
 /// A Calendly delivery routed by its hosts (subscriptions made before per-integration URLs).
 #[utoipa::path(post, path = "/calendly/webhook", tag = "webhook", summary = "Calendly webhook delivery, routed by its hosts (signed)",
     params(WebhookSignature),
-    request_body(content = Object, description = "Calendly's envelope: `{event, created_at, created_by, payload}`"),
+    request_body(content = serde_json::Value,
+        description = "Calendly's envelope `{event, created_at, created_by, payload}`; any other signed body is answered 200 `ignored`"),
     responses(
         (status = 200, description = "Success", body = WebhookOutcome),
         (status = 401, body = ErrorBody, description = "`unauthorized`: missing, stale or forged signature"),
