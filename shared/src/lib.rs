@@ -2,6 +2,7 @@
 //! (store, Calendly, push, clock) and their adapters, the sync engine, the use cases and the
 //! HTTP routes. Nothing here knows about Lambda: `functions/*` wire it to the runtime.
 
+pub mod app;
 pub mod auth;
 pub mod calendly;
 pub mod clock;
@@ -9,11 +10,9 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
-pub mod jobs;
 pub mod push;
 pub mod queue;
 pub mod secrets;
-pub mod service;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

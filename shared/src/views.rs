@@ -3,10 +3,10 @@
 //! Handlers and pushes serialize these and nothing else, so the document can't drift from the
 //! wire.
 
+use crate::app::{ConnectOutcome, ConnectStart, ConnectionStatus, DeliveryOutcome, EventTypeChoice};
 use crate::domain::{
     Booking, Notification, Organization, Prospect, QuestionAnswer, SyncJob, SyncJobState, SyncTrigger, Tracking,
 };
-use crate::service::{ConnectOutcome, ConnectStart, ConnectionStatus, EventTypeChoice};
 use crate::store::PageOf;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -378,6 +378,17 @@ pub enum WebhookOutcome {
     Processed { changed: bool, notes_added: usize },
     /// Signed but not acted on, and why (not ours, not about this user, an event we don't use).
     Ignored { reason: String },
+}
+
+impl From<&DeliveryOutcome> for WebhookOutcome {
+    fn from(o: &DeliveryOutcome) -> Self {
+        match o {
+            DeliveryOutcome::Processed { changed, notes_added } => {
+                Self::Processed { changed: *changed, notes_added: *notes_added }
+            }
+            DeliveryOutcome::Ignored { reason } => Self::Ignored { reason: reason.clone() },
+        }
+    }
 }
 
 /// A prospect's id (the data of `prospect:deleted`).

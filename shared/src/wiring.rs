@@ -1,5 +1,6 @@
 //! Production wiring from the environment, shared by every function's `main`.
 
+use crate::app::{Adapters, Services};
 use crate::calendly::HttpCalendly;
 use crate::calendly::client::CalendlySettings;
 use crate::clock::{Clock, SystemClock};
@@ -8,7 +9,6 @@ use crate::push::apigateway::ApiGatewayConnections;
 use crate::push::{ConnectionPusher, NoPushEndpoint, Pusher};
 use crate::queue::{JobQueue, NoQueue, SqsQueue};
 use crate::secrets::{SecretsManager, StartupError, load_config};
-use crate::service::{Adapters, Services};
 use crate::store::{DynamoStore, Store};
 use std::sync::Arc;
 

@@ -3,10 +3,10 @@
 
 use http_body_util::BodyExt;
 use lambda_http::request::LambdaRequest;
+use shared::app::{Adapters, Services};
 use shared::clock::SystemClock;
 use shared::config::Config;
 use shared::push::NoPushEndpoint;
-use shared::service::{Adapters, Services};
 use shared::store::MemoryStore;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,7 +52,7 @@ async fn run(services: &Services, event: &str) -> (u16, serde_json::Value) {
 #[tokio::test]
 async fn the_status_sample_event_is_answered_by_the_api_router() {
     let services = services();
-    let token = services.jwt.issue("user-1", "org-a", chrono::Utc::now() + chrono::Duration::hours(1));
+    let token = services.jwt().issue("user-1", "org-a", chrono::Utc::now() + chrono::Duration::hours(1));
     let event = sample("api-get-calendly-status.json").replace("REPLACED-BY-TESTS-WITH-A-FRESH-JWT", &token);
     let (status, body) = run(&services, &event).await;
     assert_eq!(status, 200, "{body}");

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures::StreamExt;
-use shared::service::Services;
+use shared::app::Services;
 use std::time::Duration;
 use tokio::time::Instant;
 

@@ -4,11 +4,11 @@
 use base64::Engine;
 use http_body_util::BodyExt;
 use lambda_http::request::LambdaRequest;
+use shared::app::{Adapters, Services};
 use shared::clock::SystemClock;
 use shared::config::Config;
 use shared::domain::{Integration, IntegrationId, OrganizationId, UserId};
 use shared::push::NoPushEndpoint;
-use shared::service::{Adapters, Services};
 use shared::store::{IntegrationStore, MemoryStore, ProspectStore};
 use shared::tokens::seal_context;
 use std::collections::HashMap;
@@ -56,8 +56,8 @@ async fn services_with_integration() -> (Services, Arc<MemoryStore>) {
         next_sync_at: None,
         ..Integration::connected(account, now + chrono::Duration::hours(2), now)
     };
-    integration.access_token = services.sealer.seal("access", &seal_context(&integration, "access"));
-    integration.refresh_token = services.sealer.seal("refresh", &seal_context(&integration, "refresh"));
+    integration.access_token = services.sealer().seal("access", &seal_context(&integration, "access"));
+    integration.refresh_token = services.sealer().seal("refresh", &seal_context(&integration, "refresh"));
     store.save_connected_integration(integration).await.unwrap();
     (services, store)
 }

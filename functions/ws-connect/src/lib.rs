@@ -3,7 +3,7 @@
 //! `$default` route: this API only pushes, so client frames are acknowledged and dropped.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use shared::service::{AppError, Services};
+use shared::app::{AppError, Services};
 
 /// Accepts the connection (200) when `?token=` is a valid CRM JWT, refuses it (401) otherwise.
 pub async fn handle(services: &Services, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {

@@ -10,7 +10,7 @@ pub async fn handle(
     event: ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let connection_id = event.request_context.connection_id.as_deref().unwrap_or_default();
-    if let Err(e) = shared::service::forget_connection(connections, connection_id).await {
+    if let Err(e) = shared::app::forget_connection(connections, connection_id).await {
         tracing::warn!(%connection_id, error = %e, "could not remove the connection; its ttl will");
     }
     let mut response = ApiGatewayProxyResponse::default();

@@ -13,8 +13,8 @@ use calendly_sim::{Booked, BookingSpec, CalendlySim, SimUser};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use shared::app::Services;
 use shared::domain::OrganizationId;
-use shared::service::Services;
 
 const PAGE: &str = include_str!("console.html");
 /// Who the console is signed in as (the demo token `cargo run -p local-stack` prints).
@@ -41,7 +41,7 @@ pub fn routes(services: Services, simulator: Option<CalendlySim>) -> Router {
 }
 
 async fn page(State(console): State<Console>) -> Response {
-    let token = console.services.jwt.issue(DEMO_USER, DEMO_ORGANIZATION, Utc::now() + Duration::days(1));
+    let token = console.services.jwt().issue(DEMO_USER, DEMO_ORGANIZATION, Utc::now() + Duration::days(1));
     let html = PAGE.replacen(
         "<meta charset=\"utf-8\">",
         &format!("<meta charset=\"utf-8\">\n<meta name=\"velvena-token\" content=\"{token}\">"),
@@ -68,14 +68,13 @@ async fn connected_host(
     let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let caller = console
         .services
-        .jwt
-        .verify_header(header)
+        .authenticate(header)
         .map_err(|e| failure(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))?;
     let sim =
         console.simulator.clone().ok_or_else(|| failure(StatusCode::NOT_FOUND, "no_simulator", "real Calendly"))?;
     let integration = console
         .services
-        .store
+        .store()
         .get_integration(&caller.organization_id)
         .await
         .ok()
@@ -138,7 +137,7 @@ async fn reschedule(State(console): State<Console>, headers: HeaderMap, Json(bod
     let Some(booked) = booked(&body.invitee_uri) else {
         return failure(StatusCode::BAD_REQUEST, "invalid_invitee_uri", "not an invitee URI");
     };
-    let stored = console.services.store.get_booking(&org, &booked.invitee_uuid).await.ok().flatten();
+    let stored = console.services.store().get_booking(&org, &booked.invitee_uuid).await.ok().flatten();
     let Some(stored) = stored else {
         return failure(StatusCode::NOT_FOUND, "not_found", "booking not found");
     };

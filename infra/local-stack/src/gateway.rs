@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
-use shared::service::Services;
+use shared::app::Services;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -132,7 +132,7 @@ async fn serve_connection(
     }
     gateway.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&connection_id);
     let disconnect = event("$disconnect", "DISCONNECT", &connection_id, &HashMap::new());
-    ws_disconnect::handle(gateway.services.store.as_ref(), disconnect).await;
+    ws_disconnect::handle(gateway.services.store().as_ref(), disconnect).await;
 }
 
 fn gone() -> Response {

@@ -7,8 +7,8 @@
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use shared::app::Services;
 use shared::queue::{Delivery, EmbeddedQueue, JobQueue, SqsQueue, embedded::EmbeddedReceiver};
-use shared::service::Services;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -42,7 +42,7 @@ impl LocalQueue {
                     let services = services.clone();
                     async move {
                         let event = sqs_event(vec![(delivery.id, delivery.body)]);
-                        let deadline = Instant::now() + services.job_budget;
+                        let deadline = Instant::now() + services.job_budget();
                         sync_worker::handle(&services, event, deadline).await.batch_item_failures.is_empty()
                     }
                 }));
@@ -123,7 +123,7 @@ async fn poll(services: Services, client: aws_sdk_sqs::Client, url: String) {
         let event = sqs_event(
             messages.into_iter().map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default())).collect(),
         );
-        let deadline = Instant::now() + services.job_budget;
+        let deadline = Instant::now() + services.job_budget();
         let failed = sync_worker::handle(&services, event, deadline).await.batch_item_failures;
         let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
             .into_iter()

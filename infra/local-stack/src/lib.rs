@@ -13,12 +13,12 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use calendly_sim::{BookingSpec, CalendlySim, SimConfig, SimUser};
 use chrono::{Duration, Utc};
+use shared::app::Services;
 use shared::clock::SystemClock;
 use shared::config::{Config, ConfigError};
 use shared::domain::{OrganizationId, SyncJob, SyncTrigger};
 use shared::push::apigateway::ApiGatewayConnections;
 use shared::push::{ConnectionPusher, Pusher};
-use shared::service::Services;
 use shared::store::{DynamoStore, MemoryStore, Store};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -165,7 +165,7 @@ impl LocalStack {
                 StackError::Config(ConfigError::Invalid { name: "SYNC_WORKERS", reason: "expected 1..=1000".into() })
             })?,
         };
-        let adapters = shared::service::Adapters {
+        let adapters = shared::app::Adapters {
             store: store.clone(),
             calendly,
             pusher,
@@ -213,7 +213,7 @@ impl LocalStack {
 
     /// A CRM token for `user` of `organization`, valid for a day (demo and tests).
     pub fn jwt(&self, user: &str, organization: &str) -> String {
-        self.services.jwt.issue(user, organization, Utc::now() + Duration::days(1))
+        self.services.jwt().issue(user, organization, Utc::now() + Duration::days(1))
     }
 
     /// Waits (up to `within`) until the organization's current sync job has ended; returns it.

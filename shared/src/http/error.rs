@@ -1,7 +1,7 @@
 //! One mapping from failures to HTTP answers: `{"error": {"code", "message"}}`.
 
+use crate::app::AppError;
 use crate::auth::AuthError;
-use crate::service::AppError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -50,8 +50,6 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
-    #[error("{0}")]
-    TooLarge(String),
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -78,11 +76,11 @@ impl IntoResponse for ApiError {
         let (status, code, message, retry_after) = match &self {
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
-            Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone(), None),
             Self::App(e) => match e {
                 AppError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
                 AppError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
                 AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", e.to_string(), None),
+                AppError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone(), None),
                 AppError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone(), None),
                 AppError::CalendlyRejected(_) => (StatusCode::BAD_REQUEST, "calendly_rejected", e.to_string(), None),
                 AppError::CalendlyUnavailable(_) => {

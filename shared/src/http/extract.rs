@@ -1,8 +1,8 @@
 //! Request parsing at the edge: the caller from the JWT, JSON bodies, and pagination.
 
 use super::error::ApiError;
+use crate::app::Services;
 use crate::auth::Caller;
-use crate::service::Services;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -21,7 +21,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let services = Services::from_ref(state);
         let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        Ok(Self(services.jwt.verify_header(header)?))
+        Ok(Self(services.authenticate(header)?))
     }
 }
 

@@ -10,8 +10,8 @@ mod webhook;
 pub use contract::{Route, openapi, route_table_markdown, routes};
 pub use error::ApiError;
 
+use crate::app::Services;
 use crate::domain::{NotificationId, SyncTrigger};
-use crate::service::Services;
 use crate::views::{
     ConnectStartView, ConnectedView, DisconnectedView, EventTypeView, EventTypesView, HealthView, NotificationReadView,
     NotificationView, OrganizationView, Page, StatusView, SyncJobView,
@@ -109,7 +109,7 @@ pub fn all_routes() -> Router<Services> {
 /// Serves `routes` with request tracing, JSON 404s, and every error in the JSON format.
 pub fn serve(routes: Router<Services>, services: Services) -> Router {
     routes
-        .fallback(|| async { ApiError::App(crate::service::AppError::NotFound("route")) })
+        .fallback(|| async { ApiError::App(crate::app::AppError::NotFound("route")) })
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn(trace_request))
         .with_state(services)
@@ -219,7 +219,7 @@ struct CallbackQuery {
         (status = 400, description = "Refused by the user, or code/state missing", content_type = "text/html", body = String),
     ))]
 async fn callback_redirect(State(services): State<Services>, Query(query): Query<CallbackQuery>) -> Response {
-    let frontend = services.frontend_url.as_deref();
+    let frontend = services.frontend_url();
     match (&query.code, &query.state, &query.error) {
         (_, _, Some(error)) => {
             let reason = query.error_description.as_deref().unwrap_or(error);

@@ -4,8 +4,9 @@
 use super::ApiError;
 use super::contract::{ErrorBody, ProspectInput, ProspectQuery};
 use super::extract::{Authenticated, json_body, page_limit};
-use crate::domain::{Email, Prospect, ProspectId};
-use crate::service::Services;
+use crate::app::ProspectDraft;
+use crate::app::Services;
+use crate::domain::{Email, ProspectId};
 use crate::store::ProspectPatch;
 use crate::views::{Page, ProspectView};
 use axum::Json;
@@ -93,24 +94,16 @@ pub(super) async fn create(
 ) -> Result<(StatusCode, Json<ProspectView>), ApiError> {
     let body: Map<String, Value> = json_body(&body)?;
     reject_unknown(&body, &["firstname", "lastname", "email", "phone", "status", "source", "notes"])?;
-    let now = services.clock.now();
-    let prospect = Prospect {
-        id: ProspectId::generate(),
-        organization_id: caller.organization_id.clone(),
+    let draft = ProspectDraft {
         firstname: optional_string(&body, "firstname")?.flatten(),
         lastname: optional_string(&body, "lastname")?.flatten(),
         email: parse_email(optional_string(&body, "email")?)?.flatten(),
         phone: optional_string(&body, "phone")?.flatten(),
-        status: optional_string(&body, "status")?.flatten().unwrap_or_else(|| crate::domain::STATUS_NEW.to_string()),
-        source: checked_source(optional_string(&body, "source")?.flatten())?.unwrap_or_else(|| "manual".to_string()),
-        notes: notes_entries(optional_string(&body, "notes")?.flatten()),
-        created_at: now,
-        updated_at: now,
+        status: optional_string(&body, "status")?.flatten(),
+        source: checked_source(optional_string(&body, "source")?.flatten())?,
+        notes: optional_string(&body, "notes")?.flatten(),
     };
-    if prospect.email.is_none() && prospect.firstname.is_none() && prospect.lastname.is_none() {
-        return Err(ApiError::bad_request("invalid_body", "a prospect needs at least an email or a name"));
-    }
-    let created = services.create_prospect(prospect).await?;
+    let created = services.create_prospect(&caller.organization_id, draft).await?;
     Ok((StatusCode::CREATED, Json((&created).into())))
 }
 

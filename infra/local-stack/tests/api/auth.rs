@@ -43,7 +43,7 @@ async fn garbage_forged_and_expired_tokens_are_refused() {
         "org-a",
         chrono::Utc::now() + chrono::Duration::hours(1),
     );
-    let expired = app.stack.services.jwt.issue("u", "org-a", chrono::Utc::now() - chrono::Duration::hours(2));
+    let expired = app.stack.services.jwt().issue("u", "org-a", chrono::Utc::now() - chrono::Duration::hours(2));
     for token in ["garbage", "a.b.c", forged.as_str(), expired.as_str()] {
         let reply = app.http.get(app.url("/calendly/status")).bearer_auth(token).send().await.unwrap();
         assert_eq!(reply.status().as_u16(), 401, "token {token}");

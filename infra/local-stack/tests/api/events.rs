@@ -23,7 +23,7 @@ async fn the_connect_and_disconnect_sample_events_store_and_remove_the_connectio
     assert_eq!(live[0].connection_id, "Kx2bWdHTiGYCFuA=");
 
     let disconnect: ApiGatewayWebsocketProxyRequest = serde_json::from_str(&sample("ws-disconnect.json")).unwrap();
-    assert_eq!(ws_disconnect::handle(app.stack.services.store.as_ref(), disconnect).await.status_code, 200);
+    assert_eq!(ws_disconnect::handle(app.stack.services.store().as_ref(), disconnect).await.status_code, 200);
     assert!(app.stack.store.live_connections(&org, chrono::Utc::now()).await.unwrap().is_empty());
 }
 
@@ -97,9 +97,9 @@ async fn the_sync_worker_sample_event_runs_its_job_and_reports_the_malformed_rec
     // A job recorded as queued whose message is the sample's first record.
     let services = &app.stack.services;
     let org = OrganizationId::new("org-a");
-    let integration = services.store.get_integration(&org).await.unwrap().unwrap();
+    let integration = services.store().get_integration(&org).await.unwrap().unwrap();
     let now = chrono::Utc::now();
-    let (start, end) = services.engine.window_at(now);
+    let (start, end) = services.engine().window_at(now);
     let job = shared::domain::SyncJob::queued(
         org.clone(),
         integration.id,
@@ -108,7 +108,7 @@ async fn the_sync_worker_sample_event_runs_its_job_and_reports_the_malformed_rec
         end,
         now,
     );
-    services.store.start_sync_job(&job, now).await.unwrap();
+    services.store().start_sync_job(&job, now).await.unwrap();
 
     let event: aws_lambda_events::sqs::SqsEvent =
         serde_json::from_str(&sample("sync-worker.json").replace("REPLACED-BY-TESTS-WITH-A-JOB-ID", &job.id)).unwrap();
@@ -116,7 +116,7 @@ async fn the_sync_worker_sample_event_runs_its_job_and_reports_the_malformed_rec
     let response = sync_worker::handle(services, event, deadline).await;
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, vec!["2e1424d4-f796-459a-8184-9c92662be6da"], "only the malformed record comes back");
-    let ended = services.store.get_sync_job(&org).await.unwrap().unwrap();
+    let ended = services.store().get_sync_job(&org).await.unwrap().unwrap();
     assert_eq!(ended.state, shared::domain::SyncJobState::Succeeded);
     assert_eq!(ended.report.bookings_new, 1);
 }

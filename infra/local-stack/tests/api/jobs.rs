@@ -154,9 +154,9 @@ async fn a_worker_killed_mid_slice_is_replaced_by_its_redelivered_message_withou
     let services = &app.stack.services;
     let org = OrganizationId::new("org-a");
     // A job recorded but not yet delivered (as if its message were still in SQS).
-    let integration = services.store.get_integration(&org).await.unwrap().unwrap();
+    let integration = services.store().get_integration(&org).await.unwrap().unwrap();
     let now = shared::clock::Clock::now(app.stack.clock.as_ref());
-    let (start, end) = services.engine.window_at(now);
+    let (start, end) = services.engine().window_at(now);
     let job = shared::domain::SyncJob::queued(
         org.clone(),
         integration.id.clone(),
@@ -165,7 +165,7 @@ async fn a_worker_killed_mid_slice_is_replaced_by_its_redelivered_message_withou
         end,
         now,
     );
-    services.store.start_sync_job(&job, now).await.unwrap();
+    services.store().start_sync_job(&job, now).await.unwrap();
     let message: SyncJobMessage = job.message();
 
     // The worker dies mid-slice, once its first page is checkpointed: the task is aborted
@@ -176,7 +176,7 @@ async fn a_worker_killed_mid_slice_is_replaced_by_its_redelivered_message_withou
         tokio::spawn(async move { services.run_sync_job(&message, deadline).await })
     };
     let stored = loop {
-        let stored = services.store.get_sync_job(&org).await.unwrap().unwrap();
+        let stored = services.store().get_sync_job(&org).await.unwrap().unwrap();
         if stored.checkpoint.pages_done >= 1 {
             break stored;
         }
@@ -190,7 +190,7 @@ async fn a_worker_killed_mid_slice_is_replaced_by_its_redelivered_message_withou
 
     // A duplicate delivery while the lease holds runs nothing.
     services.run_sync_job(&message, deadline).await.unwrap();
-    assert_eq!(services.store.get_sync_job(&org).await.unwrap().unwrap().slices, 1);
+    assert_eq!(services.store().get_sync_job(&org).await.unwrap().unwrap().slices, 1);
 
     // SQS brings the message back after its visibility timeout, past the dead slice's lease.
     app.advance_clocks(chrono::Duration::seconds(61));

@@ -62,20 +62,20 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
     let mut integration =
         Integration { next_sync_at: None, ..Integration::connected(account, now + Duration::hours(2), now) };
     integration.access_token =
-        services.sealer.seal("prism-access-token", &shared::tokens::seal_context(&integration, "access"));
+        services.sealer().seal("prism-access-token", &shared::tokens::seal_context(&integration, "access"));
     integration.refresh_token =
-        services.sealer.seal("prism-refresh-token", &shared::tokens::seal_context(&integration, "refresh"));
-    let integration = services.store.save_connected_integration(integration).await.unwrap();
+        services.sealer().seal("prism-refresh-token", &shared::tokens::seal_context(&integration, "refresh"));
+    let integration = services.store().save_connected_integration(integration).await.unwrap();
 
     // The sync, as a job: it ends (on the examples' repeated page token) instead of looping.
     services.request_sync(&org, shared::domain::SyncTrigger::Manual).await.unwrap();
     let job = stack.wait_for_sync("org-prism", std::time::Duration::from_secs(60)).await.expect("the sync job ends");
     assert!(job.report.events_seen >= 1, "{job:?}");
-    let bookings = services.store.list_bookings(&org, 10, None).await.unwrap();
+    let bookings = services.store().list_bookings(&org, 10, None).await.unwrap();
     assert!(!bookings.items.is_empty(), "the document's invitee example was recorded");
 
     // Every other call the product makes.
-    let api = services.calendly.as_ref();
+    let api = services.calendly().as_ref();
     let token = "prism-access-token";
     api.current_user(token).await.expect("GET /users/me");
     api.list_event_types(token, &integration.calendly_user_uri).await.expect("GET /event_types");

@@ -247,12 +247,12 @@ async fn concurrent_syncs_after_the_token_expired_refresh_once_and_stay_healthy(
     // Twenty workers (a sync slice, webhook checks, disconnect...) want a token at once.
     let services = &app.stack.services;
     let integration =
-        services.store.get_integration(&shared::domain::OrganizationId::new("org-a")).await.unwrap().unwrap();
+        services.store().get_integration(&shared::domain::OrganizationId::new("org-a")).await.unwrap().unwrap();
     let wants = (0..20).map(|_| {
         let integration = integration.clone();
         async move {
-            let session = services.engine.session(std::time::Duration::ZERO);
-            services.engine.tokens().access_token(&session, &integration).await.map(|(token, _)| token)
+            let session = services.engine().session(std::time::Duration::ZERO);
+            services.engine().tokens().access_token(&session, &integration).await.map(|(token, _)| token)
         }
     });
     let tokens: std::collections::BTreeSet<String> =
@@ -273,12 +273,18 @@ async fn a_dead_refresh_token_marks_the_integration_for_reconnection() {
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
     // The user revoked our access in Calendly: every token of ours dies.
-    let integration =
-        app.stack.services.store.get_integration(&shared::domain::OrganizationId::new("org-a")).await.unwrap().unwrap();
+    let integration = app
+        .stack
+        .services
+        .store()
+        .get_integration(&shared::domain::OrganizationId::new("org-a"))
+        .await
+        .unwrap()
+        .unwrap();
     let refresh = app
         .stack
         .services
-        .sealer
+        .sealer()
         .open(&integration.refresh_token, &shared::tokens::seal_context(&integration, "refresh"))
         .unwrap();
     app.http

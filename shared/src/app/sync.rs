@@ -5,12 +5,12 @@
 //! sent second: a worker that dies in between leaves its own message to come back from the
 //! queue, and that message may carry on the paused job (see `SyncJob::claim`).
 
+use crate::app::{AppError, Services, WebhookCheck};
 use crate::domain::{
     DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState, SyncTrigger,
 };
 use crate::push::PushMessage;
 use crate::queue::QueueError;
-use crate::service::{AppError, Services, WebhookCheck};
 use crate::store::{JobStart, StoreError};
 use crate::sync::{SliceEnd, SyncError};
 use crate::tokens::TokenError;

@@ -1,0 +1,305 @@
+//! Connecting a Calendly account (OAuth 2.0 with state + PKCE, bound to the user who started
+//! it) and disconnecting it.
+
+use crate::app::{AppError, MANUAL_RATE_LIMIT_BUDGET, Services};
+use crate::auth::Caller;
+use crate::calendly::CalendlyError;
+use crate::crypto::{Pkce, random_token};
+use crate::domain::{
+    ConnectedAccount, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState, OrganizationId, SyncJob,
+    SyncTrigger,
+};
+use crate::store::StateTake;
+use crate::tokens::seal_context;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, json};
+
+/// How long a started connect may take (Calendly codes live 10 minutes too).
+const OAUTH_STATE_TTL: chrono::Duration = chrono::Duration::minutes(10);
+/// How long a disconnect waits for Calendly (subscription deletion, revocations).
+const CALENDLY_CLEANUP_BUDGET: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The answer to `POST /calendly/connect`.
+#[derive(Debug, Serialize)]
+pub struct ConnectStart {
+    pub authorize_url: String,
+    pub state: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The answer to a completed connect.
+#[derive(Debug, Serialize)]
+pub struct ConnectOutcome {
+    pub connected: bool,
+    pub organization_id: OrganizationId,
+    pub email: String,
+    pub name: String,
+    pub user_uri: String,
+    /// The initial sync job (failed, with why, when it could not be queued: the schedule then
+    /// runs one).
+    pub sync: Option<SyncJob>,
+}
+
+impl Services {
+    /// Starts a connect: a single-use state bound to the caller, and the PKCE verifier sealed.
+    pub async fn start_connect(&self, caller: &Caller) -> Result<ConnectStart, AppError> {
+        let state = random_token(32);
+        let pkce = Pkce::generate();
+        let expires_at = self.clock.now() + OAUTH_STATE_TTL;
+        let pending = OAuthState {
+            state: state.clone(),
+            organization_id: caller.organization_id.clone(),
+            user_id: caller.user_id.clone(),
+            pkce_verifier: self.sealer.seal(&pkce.verifier, &state_context(&state)),
+            expires_at,
+        };
+        self.store.put_oauth_state(&pending).await?;
+        Ok(ConnectStart { authorize_url: self.calendly.authorize_url(&state, &pkce.challenge), state, expires_at })
+    }
+
+    /// Completes a connect: exchanges the code, stores the integration, mirrors the settings,
+    /// makes sure the webhook subscription exists and queues the initial sync (a job: the
+    /// answer never waits for it, whatever the account's size).
+    pub async fn complete_connect(&self, code: &str, state: &str, caller: &Caller) -> Result<ConnectOutcome, AppError> {
+        let now = self.clock.now();
+        let pending = self.take_state(state, caller, now).await?;
+        let org = pending.organization_id.clone();
+        let verifier = self
+            .sealer
+            .open(&pending.pkce_verifier, &state_context(state))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
+        let tokens = session
+            .call(|api| {
+                let (c, v) = (code.to_string(), verifier.clone());
+                async move { api.exchange_code(&c, &v).await }
+            })
+            .await
+            .map_err(|e| match e {
+                CalendlyError::OAuth { error, description } => {
+                    AppError::CalendlyRejected(format!("{error}: {description}"))
+                }
+                other => other.into(),
+            })?;
+        let access = tokens.access_token.clone();
+        let user = session
+            .call(|api| {
+                let a = access.clone();
+                async move { api.current_user(&a).await }
+            })
+            .await?;
+
+        self.claim_account_or_give_back(&session, &user.uri, &org, &tokens, now).await?;
+        let previous = self.store.get_integration(&org).await?;
+        if let Some(old) = previous.as_ref().filter(|p| p.calendly_user_uri != user.uri) {
+            self.forget_previous_user(old).await?;
+        }
+        let account = ConnectedAccount {
+            id: previous.as_ref().map(|p| p.id.clone()).unwrap_or_else(IntegrationId::generate),
+            organization_id: org.clone(),
+            connected_by: pending.user_id.clone(),
+            calendly_user_uri: user.uri.clone(),
+            calendly_organization_uri: user.current_organization.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            scheduling_url: user.scheduling_url.clone(),
+        };
+        // A reconnect keeps the organization's choices (and its subscription, same user only).
+        let mut integration = Integration {
+            token_type: tokens.token_type.clone(),
+            scope: tokens.scope.clone(),
+            webhook_subscription_uri: previous
+                .as_ref()
+                .filter(|p| p.calendly_user_uri == user.uri)
+                .and_then(|p| p.webhook_subscription_uri.clone()),
+            auto_sync_enabled: previous.as_ref().is_none_or(|p| p.auto_sync_enabled),
+            sync_interval_minutes: previous.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |p| p.sync_interval_minutes),
+            filter: previous.as_ref().map(|p| p.filter.clone()).unwrap_or_default(),
+            ..Integration::connected(account, tokens.expires_at(now), now)
+        };
+        integration.access_token = self.sealer.seal(&tokens.access_token, &seal_context(&integration, "access"));
+        integration.refresh_token = self.sealer.seal(&tokens.refresh_token, &seal_context(&integration, "refresh"));
+        let integration = self.store.save_connected_integration(integration).await?;
+
+        self.store.merge_calendly_settings(&org, &connected_mirror(&user, &integration)).await?;
+
+        if let Err(e) = self.ensure_webhook(&integration).await {
+            tracing::warn!(organization_id = %org, error = %e, "could not subscribe to Calendly webhooks; the scheduled sync still runs");
+        }
+        // `next_sync_at` is now: if the job can't be queued, the next scheduled tick runs it.
+        let sync = match self.queue_sync(&integration, SyncTrigger::Initial).await {
+            Ok(queued) => Some(queued.job),
+            Err(e) => {
+                // The job is recorded as failed, with why; the scheduled sync will run one.
+                tracing::warn!(organization_id = %org, error = %e, "initial sync not queued; the scheduled sync will run it");
+                self.store.get_sync_job(&org).await.ok().flatten()
+            }
+        };
+        tracing::info!(organization_id = %org, integration_id = %integration.id, "Calendly connected");
+        Ok(ConnectOutcome {
+            connected: true,
+            organization_id: org,
+            email: user.email,
+            name: user.name,
+            user_uri: user.uri,
+            sync,
+        })
+    }
+
+    /// The pending connect of `state`, consumed. Bound to who started it (RFC 6749 §10.12):
+    /// the same organization *and* user, checked before the state is consumed, so nobody
+    /// else's attempt can burn it.
+    async fn take_state(
+        &self,
+        state: &str,
+        caller: &Caller,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<OAuthState, AppError> {
+        match self.store.take_oauth_state(state, &caller.organization_id, &caller.user_id, now).await? {
+            StateTake::Taken(pending) => Ok(pending),
+            StateTake::Absent => {
+                Err(AppError::bad_request("invalid_state", "unknown, expired or already used OAuth state"))
+            }
+            StateTake::NotYours => {
+                tracing::warn!(organization_id = %caller.organization_id, "OAuth state of another user or organization presented");
+                Err(AppError::bad_request("invalid_state", "this connect was started by another user or organization"))
+            }
+        }
+    }
+
+    /// One Calendly account feeds one organization: claims it for `org`, or gives the tokens
+    /// just obtained back to Calendly and answers 409 when another organization holds it.
+    async fn claim_account_or_give_back(
+        &self,
+        session: &crate::calendly::CalendlySession,
+        user_uri: &str,
+        org: &OrganizationId,
+        tokens: &crate::calendly::TokenResponse,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), AppError> {
+        if !self.store.claim_calendly_user(user_uri, org, now).await? {
+            for token in [&tokens.access_token, &tokens.refresh_token] {
+                let _ = session
+                    .call(|api| {
+                        let t = token.clone();
+                        async move { api.revoke(&t).await }
+                    })
+                    .await;
+            }
+            tracing::warn!(organization_id = %org, "Calendly account already connected to another organization");
+            return Err(AppError::Conflict {
+                code: "calendly_account_in_use",
+                message: "this Calendly account is connected to another organization; disconnect it there first".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A reconnect with another Calendly user: the previous user's claim is released and its
+    /// subscription, which would go on delivering its bookings, deleted with its own token
+    /// while that is still stored (bounded, best-effort; a leftover is replaced when the new
+    /// user's subscription meets it as a 409).
+    async fn forget_previous_user(&self, old: &Integration) -> Result<(), AppError> {
+        let org = &old.organization_id;
+        self.store.release_calendly_user(&old.calendly_user_uri, org).await?;
+        // The previous Calendly user's subscription would go on delivering its bookings:
+        // deleted with its own token while that is still stored (bounded, best-effort; a
+        // leftover is replaced when the new user's subscription meets it as a 409).
+        if let (true, Some(uri)) = (old.is_active, old.webhook_subscription_uri.clone()) {
+            let cleanup = async {
+                let session = self.engine.session(std::time::Duration::ZERO);
+                let (token, _) = self.engine.tokens().access_token(&session, old).await.map_err(AppError::from)?;
+                self.delete_subscription(&session, &token, &uri).await.map_err(AppError::from)
+            };
+            match tokio::time::timeout(CALENDLY_CLEANUP_BUDGET, cleanup).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(organization_id = %org, error = %e, "could not delete the previous user's subscription")
+                }
+                Err(_) => {
+                    tracing::warn!(organization_id = %org, "Calendly did not answer in time deleting the previous user's subscription")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Disconnects: revokes at Calendly, deletes the subscription, soft-deletes the
+    /// integration and mirrors the settings. Idempotent; prospects stay.
+    pub async fn disconnect(&self, org: &OrganizationId) -> Result<(), AppError> {
+        let Some(integration) = self.store.get_integration(org).await?.filter(|i| i.is_active) else {
+            return Ok(());
+        };
+        // Disconnected first, here: whatever Calendly does next (down, hanging, refusing),
+        // the user is disconnected and nothing more is synced.
+        self.store.deactivate_integration(org, self.clock.now()).await?;
+        self.store.release_calendly_user(&integration.calendly_user_uri, org).await?;
+        let mut mirror = Map::new();
+        mirror.insert("enabled".into(), json!(false));
+        mirror.insert("oauth_connected".into(), json!(false));
+        self.store.merge_calendly_settings(org, &mirror).await?;
+        // Then Calendly, best-effort and bounded, so the answer comes within seconds.
+        if tokio::time::timeout(CALENDLY_CLEANUP_BUDGET, self.clean_up_at_calendly(&integration)).await.is_err() {
+            tracing::warn!(organization_id = %org, "Calendly did not answer the disconnect in time; its token expires on its own");
+        }
+        tracing::info!(organization_id = %org, "Calendly disconnected");
+        Ok(())
+    }
+
+    /// Deletes the subscription and revokes both tokens at Calendly; failures are only logged.
+    async fn clean_up_at_calendly(&self, integration: &Integration) {
+        let org = &integration.organization_id;
+        let session = self.engine.session(std::time::Duration::ZERO);
+        if let Ok((token, _)) = self.engine.tokens().access_token(&session, integration).await {
+            if let Some(uri) = integration.webhook_subscription_uri.clone() {
+                let t = token.clone();
+                if let Err(e) = session
+                    .call(|api| {
+                        let (t, u) = (t.clone(), uri.clone());
+                        async move { api.delete_webhook_subscription(&t, &u).await }
+                    })
+                    .await
+                {
+                    tracing::warn!(organization_id = %org, error = %e, "could not delete the Calendly webhook subscription");
+                }
+            }
+            if let Err(e) = session
+                .call(|api| {
+                    let t = token.clone();
+                    async move { api.revoke(&t).await }
+                })
+                .await
+            {
+                tracing::warn!(organization_id = %org, error = %e, "could not revoke the Calendly token");
+            }
+        }
+        if let Ok(refresh) = self.sealer.open(&integration.refresh_token, &seal_context(integration, "refresh")) {
+            let _ = session
+                .call(|api| {
+                    let t = refresh.clone();
+                    async move { api.revoke(&t).await }
+                })
+                .await;
+        }
+    }
+}
+
+fn state_context(state: &str) -> String {
+    format!("oauth-state|{state}")
+}
+
+/// `Organization.settings.calendly` of a connected integration.
+fn connected_mirror(user: &crate::calendly::CalendlyUser, integration: &Integration) -> Map<String, serde_json::Value> {
+    let mut mirror = Map::new();
+    mirror.insert("enabled".into(), json!(true));
+    mirror.insert("mode".into(), json!("oauth"));
+    mirror.insert("calendly_link".into(), json!(user.scheduling_url));
+    mirror.insert("oauth_connected".into(), json!(true));
+    mirror.insert("oauth_email".into(), json!(user.email));
+    mirror.insert("oauth_user_uri".into(), json!(user.uri));
+    mirror.insert("oauth_user_name".into(), json!(user.name));
+    mirror.insert("oauth_expires_at".into(), json!(integration.expires_at));
+    mirror.insert("oauth_token_type".into(), json!(integration.token_type));
+    mirror
+}

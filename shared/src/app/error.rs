@@ -1,0 +1,109 @@
+//! What a use case's failure is, by kind; `http::error` maps each kind to one status.
+
+use crate::calendly::CalendlyError;
+use crate::store::StoreError;
+use crate::sync::SyncError;
+use crate::tokens::TokenError;
+
+/// A use case's failure, in terms a caller can act on (mapped to HTTP statuses in one place).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("Calendly refused: {0}")]
+    CalendlyRejected(String),
+    #[error("Calendly is unreachable: {0}")]
+    CalendlyUnavailable(String),
+    #[error("Calendly's rate limit is reached; retry in {retry_after_secs} s")]
+    CalendlyRateLimited { retry_after_secs: u64 },
+    #[error("the store is busy; retry shortly")]
+    StoreBusy,
+    #[error("the sync queue is unavailable: {0}")]
+    QueueUnavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { code, message: message.into() }
+    }
+    pub(crate) fn not_connected() -> Self {
+        Self::Conflict {
+            code: "calendly_not_connected",
+            message: "Calendly is not connected for this organization".into(),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound("resource"),
+            StoreError::Conflict(message) => Self::Conflict { code: "conflict", message },
+            StoreError::InvalidCursor => Self::bad_request("invalid_cursor", "the cursor is not valid"),
+            StoreError::Throttled => Self::StoreBusy,
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "the store is unavailable");
+                Self::StoreBusy
+            }
+            // Retrying won't help: a 500, logged with the store's error code.
+            StoreError::Rejected(m) | StoreError::Misconfigured(m) | StoreError::Corrupt(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl From<CalendlyError> for AppError {
+    fn from(e: CalendlyError) -> Self {
+        match e {
+            CalendlyError::RateLimited { retry_after_secs } | CalendlyError::Paced { retry_after_secs } => {
+                Self::CalendlyRateLimited { retry_after_secs }
+            }
+            CalendlyError::Unavailable(m) => Self::CalendlyUnavailable(m),
+            CalendlyError::Decode(m) => Self::CalendlyUnavailable(format!("unexpected answer: {m}")),
+            CalendlyError::Unauthorized => Self::Conflict {
+                code: "calendly_needs_reconnect",
+                message: "Calendly no longer accepts this integration's token; reconnect Calendly".into(),
+            },
+            other => Self::CalendlyRejected(other.to_string()),
+        }
+    }
+}
+
+impl From<TokenError> for AppError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::NotConnected => Self::not_connected(),
+            TokenError::NeedsReconnect => Self::Conflict {
+                code: "calendly_needs_reconnect",
+                message: "Calendly refused the stored refresh token; reconnect Calendly".into(),
+            },
+            TokenError::RefreshTimedOut => Self::CalendlyUnavailable("token refresh did not finish in time".into()),
+            TokenError::Calendly(c) => c.into(),
+            TokenError::Store(s) => s.into(),
+            TokenError::Seal(s) => Self::Internal(s.to_string()),
+        }
+    }
+}
+
+impl From<SyncError> for AppError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Token(t) => t.into(),
+            SyncError::Calendly(c) => c.into(),
+            SyncError::Store(s) => s.into(),
+            SyncError::Contended => Self::StoreBusy,
+            SyncError::Pagination(m) | SyncError::EventPagination(m) => {
+                Self::CalendlyRejected(format!("its pagination does not end ({m})"))
+            }
+        }
+    }
+}

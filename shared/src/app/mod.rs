@@ -1,0 +1,162 @@
+//! The product's use cases, by capability, over the ports: connect, subscription, status and
+//! settings, sync jobs, webhook intake, real time, prospects, notifications, organization.
+//! HTTP, Lambda and the local stack all call these; none of them holds business rules, and no
+//! router reaches a port: they call what is here.
+
+mod bookings;
+mod connect;
+mod error;
+mod notifications;
+mod organization;
+mod prospects;
+mod realtime;
+mod status;
+mod subscription;
+pub mod sync;
+pub mod webhook;
+
+pub use connect::{ConnectOutcome, ConnectStart};
+pub use error::AppError;
+pub use prospects::ProspectDraft;
+pub use realtime::forget_connection;
+pub use status::{ConnectionStatus, EventTypeChoice};
+pub use subscription::WebhookCheck;
+pub use sync::{JobError, QueuedSync};
+pub use webhook::DeliveryOutcome;
+
+use crate::auth::JwtVerifier;
+use crate::calendly::CalendlyApi;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::Sealer;
+use crate::domain::{Integration, OrganizationId};
+use crate::push::Pusher;
+use crate::queue::JobQueue;
+use crate::store::Store;
+use crate::sync::SyncEngine;
+use crate::tokens::TokenKeeper;
+use std::sync::Arc;
+
+/// The few Calendly calls made inside a request (connect, webhook check, disconnect) may wait
+/// this long for a rate-limit reset; syncs never wait (they run as jobs).
+pub(crate) const MANUAL_RATE_LIMIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The product's use cases and the ports they drive. The ports are the crate's own: routers
+/// call use cases, never a port (the accessors below serve wiring, the local stack and tests).
+#[derive(Clone)]
+pub struct Services {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) calendly: Arc<dyn CalendlyApi>,
+    pub(crate) pusher: Arc<dyn Pusher>,
+    pub(crate) queue: Arc<dyn JobQueue>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) sealer: Sealer,
+    pub(crate) jwt: JwtVerifier,
+    pub(crate) engine: SyncEngine,
+    pub(crate) webhook_base_url: String,
+    pub(crate) webhook_signing_key: crate::config::Secret,
+    pub(crate) frontend_url: Option<String>,
+    /// The longest slice a worker runs a sync job for before it checkpoints and re-queues.
+    pub(crate) job_budget: std::time::Duration,
+    /// The first retry delay of a job after a transient failure.
+    pub(crate) job_retry_delay: std::time::Duration,
+}
+
+/// The adapters the use cases drive.
+pub struct Adapters {
+    pub store: Arc<dyn Store>,
+    pub calendly: Arc<dyn CalendlyApi>,
+    pub pusher: Arc<dyn Pusher>,
+    pub queue: Arc<dyn JobQueue>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Services {
+    /// Wires the use cases from configuration and adapters.
+    pub fn new(config: &Config, adapters: Adapters) -> Self {
+        let Adapters { store, calendly, pusher, queue, clock } = adapters;
+        let sealer =
+            Sealer::from_hex_key(config.encryption_key.expose()).expect("ENCRYPTION_KEY was validated at start-up");
+        let sealer = match &config.encryption_key_previous {
+            Some(previous) => {
+                sealer.with_previous_key(previous.expose()).expect("ENCRYPTION_KEY_PREVIOUS was validated at start-up")
+            }
+            None => sealer,
+        };
+        let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone());
+        let engine = SyncEngine::new(
+            store.clone(),
+            calendly.clone(),
+            pusher.clone(),
+            clock.clone(),
+            tokens,
+            config.sync_days_past,
+            config.sync_days_ahead,
+        );
+        Self {
+            store,
+            calendly,
+            pusher,
+            queue,
+            clock,
+            sealer,
+            jwt: JwtVerifier::with_claims(
+                config.jwt_secret.expose(),
+                config.jwt_issuer.as_deref(),
+                config.jwt_audience.as_deref(),
+            ),
+            engine,
+            webhook_base_url: config.webhook_base_url.clone(),
+            webhook_signing_key: config.calendly_webhook_signing_key.clone(),
+            frontend_url: config.frontend_url.clone(),
+            job_budget: config.sync_job_budget,
+            job_retry_delay: config.sync_retry_delay,
+        }
+    }
+
+    pub(crate) async fn active_integration(&self, org: &OrganizationId) -> Result<Integration, AppError> {
+        self.store.get_integration(org).await?.filter(|i| i.is_active).ok_or_else(AppError::not_connected)
+    }
+}
+
+impl Services {
+    /// The verified caller of an `Authorization` header.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<crate::auth::Caller, crate::auth::AuthError> {
+        self.jwt.verify_header(authorization)
+    }
+
+    /// Where Calendly's browser redirect hands code and state on (the settings page).
+    pub fn frontend_url(&self) -> Option<&str> {
+        self.frontend_url.as_deref()
+    }
+
+    /// The longest slice a worker runs a sync job for.
+    pub fn job_budget(&self) -> std::time::Duration {
+        self.job_budget
+    }
+
+    /// The store (wiring, local stack, tests).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The Calendly client (tests).
+    pub fn calendly(&self) -> &Arc<dyn CalendlyApi> {
+        &self.calendly
+    }
+
+    /// The token verifier, which also issues tokens (local stack, tests).
+    pub fn jwt(&self) -> &JwtVerifier {
+        &self.jwt
+    }
+
+    /// The sealer of tokens at rest (tests).
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// The sync engine (benchmarks, tests).
+    pub fn engine(&self) -> &SyncEngine {
+        &self.engine
+    }
+}

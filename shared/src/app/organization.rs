@@ -1,0 +1,40 @@
+//! The organization and its free-form settings (`settings.calendly` is the integration's mirror).
+
+use crate::app::{AppError, Services};
+use crate::domain::{Organization, OrganizationId};
+use serde_json::{Map, Value};
+
+impl Services {
+    /// The organization and its settings.
+    pub async fn organization(&self, org: &OrganizationId) -> Result<Organization, AppError> {
+        Ok(self.store.get_organization(org).await?)
+    }
+
+    /// Merges `settings` into the organization's, key by key: other keys are kept,
+    /// `settings.calendly` is the integration's mirror and can't be written, `timezone` must be
+    /// an IANA name, and the whole stays within what an item holds.
+    pub async fn merge_organization_settings(
+        &self,
+        org: &OrganizationId,
+        settings: &Map<String, Value>,
+    ) -> Result<Organization, AppError> {
+        let timezone = settings.get("timezone").filter(|v| !v.is_null());
+        if timezone.is_some_and(|tz| tz.as_str().is_none_or(|t| t.parse::<chrono_tz::Tz>().is_err())) {
+            return Err(AppError::bad_request(
+                "invalid_timezone",
+                "settings.timezone must be an IANA timezone name such as Europe/Paris",
+            ));
+        }
+        let current = self.store.get_organization(org).await?;
+        crate::domain::check_settings_patch(&current.settings, settings).map_err(|e| {
+            let code = match e {
+                crate::domain::SettingsError::ReadOnly => "read_only_setting",
+                crate::domain::SettingsError::TooLarge => "settings_too_large",
+                _ => "invalid_settings",
+            };
+            AppError::bad_request(code, e.to_string())
+        })?;
+        self.store.merge_settings(org, settings).await?;
+        Ok(self.store.get_organization(org).await?)
+    }
+}

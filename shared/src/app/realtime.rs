@@ -1,0 +1,39 @@
+//! Browsers' WebSocket connections, kept per organization.
+
+use crate::app::{AppError, Services};
+use crate::store::{Connection, ConnectionStore};
+
+/// API Gateway closes WebSocket connections after 2 hours at the most.
+const CONNECTION_LIFETIME: chrono::Duration = chrono::Duration::hours(2);
+
+impl Services {
+    /// `$connect`: authenticates the browser by its JWT and stores the connection under its
+    /// organization; a missing or invalid token stores nothing.
+    pub async fn ws_connect(&self, token: Option<&str>, connection_id: &str) -> Result<Connection, AppError> {
+        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| AppError::Unauthorized("missing token".into()))?;
+        let caller = self.jwt.verify(token).map_err(|e| AppError::Unauthorized(e.to_string()))?;
+        if connection_id.is_empty() {
+            return Err(AppError::bad_request("invalid_connection", "missing connection id"));
+        }
+        let now = self.clock.now();
+        let connection = Connection {
+            connection_id: connection_id.to_string(),
+            organization_id: caller.organization_id,
+            user_id: caller.user_id,
+            connected_at: now,
+            expires_at: (now + CONNECTION_LIFETIME).min(caller.expires_at),
+        };
+        self.store.put_connection(&connection).await?;
+        tracing::info!(organization_id = %connection.organization_id, %connection_id, "WebSocket connected");
+        Ok(connection)
+    }
+}
+
+/// `$disconnect`: forgets the connection (best-effort in API Gateway, hence the `ttl`). Needs
+/// nothing but the connection records, so `ws-disconnect` is wired with nothing else.
+pub async fn forget_connection(connections: &dyn ConnectionStore, connection_id: &str) -> Result<(), AppError> {
+    if let Some(c) = connections.remove_connection(connection_id).await? {
+        tracing::info!(organization_id = %c.organization_id, %connection_id, "WebSocket disconnected");
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The connection's status and its settings (auto-sync, interval, booking filter).
+
+use crate::app::{AppError, MANUAL_RATE_LIMIT_BUDGET, Services};
+use crate::domain::{Integration, OrganizationId, SYNC_INTERVAL_RANGE, SyncJob};
+use chrono::Duration;
+
+/// The connection as the settings page shows it: the active integration, if any, and the
+/// latest sync job.
+#[derive(Clone, Debug)]
+pub struct ConnectionStatus {
+    pub integration: Option<Integration>,
+    pub sync: Option<SyncJob>,
+}
+
+/// One of the connected user's event types, and whether the booking filter takes it.
+#[derive(Clone, Debug)]
+pub struct EventTypeChoice {
+    pub event_type: crate::calendly::EventType,
+    pub selected: bool,
+}
+
+impl Services {
+    /// The connection's state, as the settings page shows it, with the latest sync job.
+    pub async fn status(&self, org: &OrganizationId) -> Result<ConnectionStatus, AppError> {
+        let sync = self.store.get_sync_job(org).await?;
+        let integration = self.store.get_integration(org).await?.filter(|i| i.is_active);
+        Ok(ConnectionStatus { integration, sync })
+    }
+
+    /// The connected user's event types, for the filter in the settings screen.
+    pub async fn event_types(&self, org: &OrganizationId) -> Result<Vec<EventTypeChoice>, AppError> {
+        let integration = self.active_integration(org).await?;
+        let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
+        let (token, _) = self.engine.tokens().access_token(&session, &integration).await?;
+        let user = integration.calendly_user_uri.clone();
+        let types = session
+            .call(|api| {
+                let (t, u) = (token.clone(), user.clone());
+                async move { api.list_event_types(&t, &u).await }
+            })
+            .await?;
+        let selected = |uri: &str| integration.filter.event_types.as_ref().is_none_or(|l| l.iter().any(|x| x == uri));
+        Ok(types
+            .into_iter()
+            .map(|t| {
+                let selected = selected(&t.uri);
+                EventTypeChoice { event_type: t, selected }
+            })
+            .collect())
+    }
+
+    /// Sets which bookings become prospects (event types, ignored e-mails or domains).
+    pub async fn update_booking_filter(
+        &self,
+        org: &OrganizationId,
+        event_types: Option<Option<Vec<String>>>,
+        ignore_emails: Option<Vec<String>>,
+    ) -> Result<(), AppError> {
+        let integration = self.active_integration(org).await?;
+        let mut filter = integration.filter.clone();
+        if let Some(types) = event_types {
+            filter.event_types = types;
+        }
+        if let Some(entries) = ignore_emails {
+            for entry in &entries {
+                let valid = match entry.strip_prefix('@') {
+                    Some(domain) => crate::domain::Email::parse(&format!("x@{domain}")).is_ok(),
+                    None => crate::domain::Email::parse(entry).is_ok(),
+                };
+                if !valid {
+                    return Err(AppError::bad_request(
+                        "invalid_field",
+                        format!("ignore_emails: '{entry}' is neither an e-mail address nor an @domain"),
+                    ));
+                }
+            }
+            filter.ignore_emails = entries;
+        }
+        self.store.set_booking_filter(org, &filter).await?;
+        Ok(())
+    }
+
+    /// Changes auto-sync settings.
+    pub async fn update_sync_settings(
+        &self,
+        org: &OrganizationId,
+        auto_sync_enabled: Option<bool>,
+        interval_minutes: Option<u32>,
+    ) -> Result<ConnectionStatus, AppError> {
+        let integration = self.active_integration(org).await?;
+        if let Some(m) = interval_minutes.filter(|m| !SYNC_INTERVAL_RANGE.contains(m)) {
+            return Err(AppError::bad_request(
+                "invalid_interval",
+                format!("sync_interval_minutes must be between 5 and 1440, got {m}"),
+            ));
+        }
+        let interval = interval_minutes.unwrap_or(integration.sync_interval_minutes);
+        let enabled = auto_sync_enabled.unwrap_or(integration.auto_sync_enabled);
+        let next = integration.last_synced_at.map(|last| last + Duration::minutes(i64::from(interval)));
+        self.store.update_sync_settings(org, enabled, interval, next).await?;
+        self.status(org).await
+    }
+}
