@@ -8,7 +8,7 @@ use crate::calendly::{CalendlyError, CalendlySession};
 use crate::clock::Clock;
 use crate::crypto::{SealError, Sealer};
 use crate::domain::Integration;
-use crate::store::{Store, StoreError, TokenUpdate};
+use crate::store::{IntegrationStore, StoreError, TokenUpdate};
 use chrono::Duration;
 use std::sync::Arc;
 
@@ -44,15 +44,15 @@ pub fn seal_context(integration: &Integration, purpose: &str) -> String {
 /// Hands out valid access tokens.
 #[derive(Clone)]
 pub struct TokenKeeper {
-    store: Arc<dyn Store>,
+    integrations: Arc<dyn IntegrationStore>,
     sealer: Sealer,
     clock: Arc<dyn Clock>,
 }
 
 impl TokenKeeper {
     /// A keeper over the integration store.
-    pub fn new(store: Arc<dyn Store>, sealer: Sealer, clock: Arc<dyn Clock>) -> Self {
-        Self { store, sealer, clock }
+    pub fn new(integrations: Arc<dyn IntegrationStore>, sealer: Sealer, clock: Arc<dyn Clock>) -> Self {
+        Self { integrations, sealer, clock }
     }
 
     /// A valid access token and the token version it belongs to.
@@ -97,14 +97,14 @@ impl TokenKeeper {
                 return Ok((token, current.token_version));
             }
             let version = current.token_version;
-            if self.store.try_acquire_refresh_lease(org, version, now, now + LEASE).await? {
+            if self.integrations.try_acquire_refresh_lease(org, version, now, now + LEASE).await? {
                 return self.refresh_holding_lease(session, &current).await;
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(TokenError::RefreshTimedOut);
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            current = self.store.get_integration(org).await?.ok_or(TokenError::NotConnected)?;
+            current = self.integrations.get_integration(org).await?.ok_or(TokenError::NotConnected)?;
         }
     }
 
@@ -129,7 +129,7 @@ impl TokenKeeper {
                     refresh_token: self.sealer.seal(&tokens.refresh_token, &seal_context(current, "refresh")),
                     expires_at: tokens.expires_at(self.clock.now()),
                 };
-                if self.store.store_refreshed_tokens(org, version, update).await? {
+                if self.integrations.store_refreshed_tokens(org, version, update).await? {
                     tracing::info!(organization_id = %org, token_version = version + 1, "Calendly tokens refreshed");
                     Ok((tokens.access_token, version + 1))
                 } else {
@@ -139,11 +139,11 @@ impl TokenKeeper {
             }
             Err(e) if e.is_invalid_grant() => {
                 tracing::warn!(organization_id = %org, "Calendly refused the refresh token; the integration needs reconnecting");
-                self.store.mark_needs_reconnect(org, version).await?;
+                self.integrations.mark_needs_reconnect(org, version).await?;
                 Err(TokenError::NeedsReconnect)
             }
             Err(e) => {
-                self.store.release_refresh_lease(org, version).await?;
+                self.integrations.release_refresh_lease(org, version).await?;
                 Err(e.into())
             }
         }

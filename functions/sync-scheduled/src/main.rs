@@ -12,7 +12,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let services = services.clone();
         async move {
             tracing::info!(source = ?event.payload.get("source"), "scheduled sync");
-            services.run_scheduled_syncs().await.map_err(|e| lambda_runtime::Error::from(e.to_string()))
+            // The invocation fails with the failure's kind as its `errorType` (EventBridge retries).
+            services.run_scheduled_syncs().await.map_err(|e| lambda_runtime::Diagnostic {
+                error_type: format!("AppError::{}", e.kind()),
+                error_message: e.to_string(),
+            })
         }
     }))
     .await

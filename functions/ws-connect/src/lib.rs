@@ -3,7 +3,7 @@
 //! `$default` route: this API only pushes, so client frames are acknowledged and dropped.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use shared::app::{AppError, Services};
+use shared::app::Services;
 
 /// Accepts the connection (200) when `?token=` is a valid CRM JWT, refuses it (401) otherwise.
 pub async fn handle(services: &Services, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
@@ -15,14 +15,11 @@ pub async fn handle(services: &Services, event: ApiGatewayWebsocketProxyRequest)
     let connection_id = event.request_context.connection_id.as_deref().unwrap_or_default();
     let status = match services.ws_connect(token, connection_id).await {
         Ok(_) => 200,
-        Err(AppError::Unauthorized(reason)) => {
-            tracing::info!(%reason, "WebSocket connection refused");
-            401
-        }
-        Err(AppError::BadRequest { .. }) => 400,
         Err(e) => {
-            tracing::error!(error = %e, "WebSocket connection failed");
-            500
+            // The HTTP API's mapping: 401 for a bad token, 400, 503 when the store is busy…
+            let (status, code, message, _) = shared::http::error::answer_of(&e);
+            tracing::info!(status = status.as_u16(), code, %message, "WebSocket connection refused");
+            i64::from(status.as_u16())
         }
     };
     response(status)

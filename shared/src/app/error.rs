@@ -33,6 +33,23 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The failure's kind, by name (what a Lambda function reports as its `errorType`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "Unauthorized",
+            Self::BadRequest { .. } => "BadRequest",
+            Self::NotFound(_) => "NotFound",
+            Self::PayloadTooLarge(_) => "PayloadTooLarge",
+            Self::Conflict { .. } => "Conflict",
+            Self::CalendlyRejected(_) => "CalendlyRejected",
+            Self::CalendlyUnavailable(_) => "CalendlyUnavailable",
+            Self::CalendlyRateLimited { .. } => "CalendlyRateLimited",
+            Self::StoreBusy => "StoreBusy",
+            Self::QueueUnavailable(_) => "QueueUnavailable",
+            Self::Internal(_) => "Internal",
+        }
+    }
+
     pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::BadRequest { code, message: message.into() }
     }

@@ -76,32 +76,7 @@ impl IntoResponse for ApiError {
         let (status, code, message, retry_after) = match &self {
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
-            Self::App(e) => match e {
-                AppError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
-                AppError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
-                AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", e.to_string(), None),
-                AppError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone(), None),
-                AppError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone(), None),
-                AppError::CalendlyRejected(_) => (StatusCode::BAD_REQUEST, "calendly_rejected", e.to_string(), None),
-                AppError::CalendlyUnavailable(_) => {
-                    (StatusCode::BAD_GATEWAY, "calendly_unavailable", e.to_string(), None)
-                }
-                AppError::CalendlyRateLimited { retry_after_secs } => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "calendly_rate_limited", e.to_string(), Some(*retry_after_secs))
-                }
-                AppError::StoreBusy => (StatusCode::SERVICE_UNAVAILABLE, "store_busy", e.to_string(), Some(1)),
-                AppError::QueueUnavailable(_) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "queue_unavailable",
-                    "the sync queue is unavailable; retry shortly".into(),
-                    Some(5),
-                ),
-                AppError::Internal(detail) => {
-                    // Logged once here, inside the request span; the caller gets no internals.
-                    tracing::error!(error = %detail, "internal error");
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_string(), None)
-                }
-            },
+            Self::App(e) => answer_of(e),
         };
         if status.is_server_error() && status != StatusCode::INTERNAL_SERVER_ERROR {
             tracing::warn!(%status, code, %message, "request failed on a dependency");
@@ -112,6 +87,35 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
+    }
+}
+
+/// The one mapping of a use case's failure to an HTTP answer: status, `code`, message, and
+/// `Retry-After` seconds. The WebSocket `$connect` handler answers with the same statuses.
+pub fn answer_of(e: &AppError) -> (StatusCode, &'static str, String, Option<u64>) {
+    match e {
+        AppError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
+        AppError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
+        AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", e.to_string(), None),
+        AppError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone(), None),
+        AppError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone(), None),
+        AppError::CalendlyRejected(_) => (StatusCode::BAD_REQUEST, "calendly_rejected", e.to_string(), None),
+        AppError::CalendlyUnavailable(_) => (StatusCode::BAD_GATEWAY, "calendly_unavailable", e.to_string(), None),
+        AppError::CalendlyRateLimited { retry_after_secs } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "calendly_rate_limited", e.to_string(), Some(*retry_after_secs))
+        }
+        AppError::StoreBusy => (StatusCode::SERVICE_UNAVAILABLE, "store_busy", e.to_string(), Some(1)),
+        AppError::QueueUnavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue_unavailable",
+            "the sync queue is unavailable; retry shortly".into(),
+            Some(5),
+        ),
+        AppError::Internal(detail) => {
+            // Logged once here, inside the request span; the caller gets no internals.
+            tracing::error!(error = %detail, "internal error");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_string(), None)
+        }
     }
 }
 

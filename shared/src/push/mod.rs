@@ -71,7 +71,7 @@ impl Pusher for NoPushEndpoint {
 pub mod apigateway;
 
 use crate::clock::Clock;
-use crate::store::Store;
+use crate::store::ConnectionStore;
 use futures::StreamExt;
 use std::sync::Arc;
 
@@ -101,22 +101,26 @@ pub trait ConnectionGateway: Send + Sync {
 /// Pushes to every live connection of an organization through a `ConnectionGateway`,
 /// concurrently; a gone connection's records are deleted, other failures are logged.
 pub struct ConnectionPusher {
-    store: Arc<dyn Store>,
+    connections: Arc<dyn ConnectionStore>,
     gateway: Arc<dyn ConnectionGateway>,
     clock: Arc<dyn Clock>,
 }
 
 impl ConnectionPusher {
     /// A pusher over the connection store and the management API.
-    pub fn new(store: Arc<dyn Store>, gateway: Arc<dyn ConnectionGateway>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, gateway, clock }
+    pub fn new(
+        connections: Arc<dyn ConnectionStore>,
+        gateway: Arc<dyn ConnectionGateway>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { connections, gateway, clock }
     }
 }
 
 #[async_trait]
 impl Pusher for ConnectionPusher {
     async fn push(&self, org: &OrganizationId, message: PushMessage) {
-        let all = match self.store.connections(org).await {
+        let all = match self.connections.connections(org).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(organization_id = %org, error = %e, "could not list connections; push skipped");
@@ -134,7 +138,7 @@ impl Pusher for ConnectionPusher {
                     tracing::warn!(connection_id = %c.connection_id, error = %e, "could not close an expired connection")
                 }
             }
-            if let Err(e) = self.store.remove_connection(&c.connection_id).await {
+            if let Err(e) = self.connections.remove_connection(&c.connection_id).await {
                 tracing::warn!(connection_id = %c.connection_id, error = %e, "could not remove an expired connection");
             }
         }
@@ -155,7 +159,7 @@ impl Pusher for ConnectionPusher {
             match result {
                 Ok(()) => {}
                 Err(PostError::Gone) => {
-                    if let Err(e) = self.store.remove_connection(&connection_id).await {
+                    if let Err(e) = self.connections.remove_connection(&connection_id).await {
                         tracing::warn!(%connection_id, error = %e, "could not remove a gone connection");
                     }
                 }

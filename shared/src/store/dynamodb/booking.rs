@@ -1,0 +1,145 @@
+//! Bookings, written with their prospect, notes and notification in one transaction.
+
+use super::*;
+
+#[async_trait]
+impl BookingStore for DynamoStore {
+    async fn get_booking(&self, org: &OrganizationId, invitee_uuid: &str) -> Result<Option<Booking>, StoreError> {
+        self.get(org_pk(org), &booking_sk(invitee_uuid)).await?.map(|i| from_item(&i)).transpose()
+    }
+
+    async fn commit_booking(&self, plan: &BookingPlan) -> Result<(), CommitError> {
+        let booking = &plan.booking;
+        let org = &booking.organization_id;
+        let table = self.table.as_str();
+        let mut items = Vec::new();
+
+        let booking_item = to_item(
+            booking,
+            &[
+                (PK, org_pk(org)),
+                (SK, booking_sk(booking.id())),
+                (GSI1.pk, bookings_gsi1pk(org)),
+                (GSI1.sk, time_sort_key(booking.details.start_time, booking.id())),
+            ],
+        )?;
+        items.push(match plan.expected_revision {
+            None => put_item(table, booking_item, Some("attribute_not_exists(pk)"), None)?,
+            Some(r) => {
+                put_item(table, booking_item, Some("revision = :r"), Some(HashMap::from([(":r".into(), n(r))])))?
+            }
+        });
+        let mut claim_index = None;
+        let mut append_index = None;
+        match &plan.prospect {
+            ProspectChange::Create(p) => {
+                let mut item = to_item(p, &prospect_keys(p))?;
+                item.insert(ITEM_VERSION.into(), n(1));
+                items.push(put_item(table, item, Some("attribute_not_exists(pk)"), None)?);
+                if let Some(email) = &p.email {
+                    claim_index = Some(items.len());
+                    items.push(put_item(
+                        table,
+                        claim_item(org, &email.key(), &p.id),
+                        Some("attribute_not_exists(pk)"),
+                        None,
+                    )?);
+                }
+            }
+            ProspectChange::Append { prospect_id, notes } => {
+                append_index = Some(items.len());
+                let update = build(
+                    Update::builder()
+                        .table_name(table)
+                        .set_key(Some(Self::key(org_pk(org), &prospect_sk(prospect_id.as_str()))))
+                        .update_expression(
+                            "SET notes = list_append(notes, :notes), updated_at = :at ADD item_version :one",
+                        )
+                        .condition_expression("attribute_exists(pk)")
+                        .set_expression_attribute_values(Some(HashMap::from([
+                            (":notes".to_string(), AttributeValue::L(notes.iter().map(|n| s(n.clone())).collect())),
+                            (
+                                ":at".to_string(),
+                                item::to_attribute(&serde_json::to_value(booking.updated_at).unwrap_or_default()),
+                            ),
+                            (":one".to_string(), n(1)),
+                        ])))
+                        .build(),
+                )?;
+                items.push(TransactWriteItem::builder().update(update).build());
+            }
+            ProspectChange::None => {}
+        }
+        if let Some(notification) = &plan.notification {
+            let item = to_item(notification, &[(PK, org_pk(org)), (SK, notification_sk(notification.id.as_str()))])?;
+            items.push(put_item(table, item, Some("attribute_not_exists(pk)"), None)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(0) => Err(CommitConflict::BookingChanged.into()),
+            Err(i) if Some(i) == claim_index => Err(CommitConflict::EmailClaimed.into()),
+            Err(i) if Some(i) == append_index => Err(CommitConflict::ProspectMissing.into()),
+            // A prospect or notification id collision: random ids make this a re-plan, not data loss.
+            Err(_) => Err(CommitConflict::BookingChanged.into()),
+        }
+    }
+
+    async fn list_bookings(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Booking>, StoreError> {
+        let query = Query { newest_first: true, ..Query::index(GSI1, bookings_gsi1pk(org)) };
+        let (items, next_cursor) = self.query(query, limit, cursor).await?;
+        Ok(PageOf { items: items.iter().map(from_item).collect::<Result<_, _>>()?, next_cursor })
+    }
+
+    async fn event_fingerprints(
+        &self,
+        org: &OrganizationId,
+        event_uuids: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in event_uuids.chunks(100) {
+            let mut keys: Vec<Item> = chunk.iter().map(|uuid| Self::key(org_pk(org), &event_sk(uuid))).collect();
+            let mut attempt = 0;
+            while !keys.is_empty() {
+                let request =
+                    build(KeysAndAttributes::builder().set_keys(Some(keys.clone())).consistent_read(true).build())?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(error)?;
+                self.record(Kind::Read, Some(out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum()));
+                for item in out.responses.as_ref().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    if let (Some(sk), Some(fp)) = (get_s(item, SK), get_s(item, "fingerprint")) {
+                        found.insert(sk.trim_start_matches("EVENT#").to_string(), fp.to_string());
+                    }
+                }
+                keys = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+                if !keys.is_empty() {
+                    backoff(attempt).await;
+                    attempt += 1;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn put_event_fingerprint(
+        &self,
+        org: &OrganizationId,
+        event_uuid: &str,
+        fingerprint: &str,
+    ) -> Result<(), StoreError> {
+        let mut item = Self::key(org_pk(org), &event_sk(event_uuid));
+        item.insert("fingerprint".into(), s(fingerprint));
+        self.put(item, None).await?;
+        Ok(())
+    }
+}

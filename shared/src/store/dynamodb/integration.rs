@@ -1,0 +1,245 @@
+//! Integrations: connect, tokens and their refresh lease, the Calendly-user claim, the schedule index.
+
+use super::*;
+
+#[async_trait]
+impl IntegrationStore for DynamoStore {
+    async fn get_integration(&self, org: &OrganizationId) -> Result<Option<Integration>, StoreError> {
+        self.get(org_pk(org), INTEGRATION_SK).await?.map(|i| from_item(&i)).transpose()
+    }
+
+    async fn get_integration_by_id(&self, id: &IntegrationId) -> Result<Option<Integration>, StoreError> {
+        let (items, _) = self.query(Query::index(GSI1, integration_gsi1pk(id)), 1, None).await?;
+        items.first().map(from_item).transpose()
+    }
+
+    async fn find_integration_by_calendly_user(&self, user_uri: &str) -> Result<Option<Integration>, StoreError> {
+        let (items, _) = self.query(Query::index(GSI2, calendly_user_gsi2pk(user_uri)), 1, None).await?;
+        items.first().map(from_item).transpose()
+    }
+
+    async fn save_connected_integration(&self, integration: Integration) -> Result<Integration, StoreError> {
+        let org = integration.organization_id.clone();
+        let saved = self
+            .update_versioned(org_pk(&org), INTEGRATION_SK, integration_index_keys, |previous: Option<Integration>| {
+                let mut next = integration.clone();
+                if let Some(previous) = previous {
+                    next.token_version = next.token_version.max(previous.token_version + 1);
+                    next.created_at = previous.created_at;
+                }
+                Ok(Some((next.clone(), next)))
+            })
+            .await?;
+        saved.ok_or(StoreError::NotFound)
+    }
+
+    async fn claim_calendly_user(
+        &self,
+        user_uri: &str,
+        org: &OrganizationId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let claim = |owner: &OrganizationId| -> Item {
+            HashMap::from([
+                (PK.to_string(), s(calendly_user_pk(user_uri))),
+                (SK.to_string(), s(CALENDLY_USER_OWNER_SK)),
+                ("organization_id".to_string(), s(owner.as_str())),
+                ("claimed_at_ms".to_string(), n(now.timestamp_millis())),
+            ])
+        };
+        let ours = HashMap::from([(":org".to_string(), s(org.as_str()))]);
+        if self.put(claim(org), Some(("attribute_not_exists(pk) OR organization_id = :org", ours))).await? {
+            return Ok(true);
+        }
+        // Held by another organization: it keeps it while its connect is under way or its
+        // integration is active on this user; a claim left behind is taken over, but only
+        // from that owner, so of two organizations racing for it one wins.
+        let Some(item) = self.get(calendly_user_pk(user_uri), CALENDLY_USER_OWNER_SK).await? else {
+            return Ok(false);
+        };
+        let owner = OrganizationId::new(get_s(&item, "organization_id").unwrap_or_default());
+        let claimed_at = get_n(&item, "claimed_at_ms").and_then(DateTime::<Utc>::from_timestamp_millis);
+        if claimed_at.is_none_or(|at| now - at < CLAIM_SETTLES) {
+            return Ok(false);
+        }
+        let held = self.get_integration(&owner).await?.is_some_and(|i| i.is_active && i.calendly_user_uri == user_uri);
+        if held {
+            return Ok(false);
+        }
+        let theirs = HashMap::from([(":owner".to_string(), s(owner.as_str()))]);
+        self.put(claim(org), Some(("organization_id = :owner", theirs))).await
+    }
+
+    async fn release_calendly_user(&self, user_uri: &str, org: &OrganizationId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(calendly_user_pk(user_uri), CALENDLY_USER_OWNER_SK)))
+            .condition_expression("organization_id = :org")
+            .expression_attribute_values(":org", s(org.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(error(e)),
+        }
+    }
+
+    async fn try_acquire_refresh_lease(
+        &self,
+        org: &OrganizationId,
+        token_version: u64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // One conditional update, so twenty Lambdas asking at once cost one write each and
+        // exactly one wins, without read-modify-write retries.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(org_pk(org), INTEGRATION_SK)))
+            .update_expression("SET refresh_lease_until = :until, lease_until_ms = :until_ms ADD item_version :one")
+            .condition_expression(
+                "token_version = :v AND (attribute_not_exists(lease_until_ms) OR attribute_type(refresh_lease_until, :null) OR lease_until_ms <= :now_ms)",
+            )
+            .set_expression_attribute_values(Some(HashMap::from([
+                (":until".to_string(), item::to_attribute(&serde_json::to_value(until).unwrap_or_default())),
+                (":until_ms".to_string(), n(until.timestamp_millis())),
+                (":now_ms".to_string(), n(now.timestamp_millis())),
+                (":v".to_string(), n(token_version)),
+                (":null".to_string(), s("NULL")),
+                (":one".to_string(), n(1)),
+            ])))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
+                Ok(true)
+            }
+            Err(e) if is_condition_failure(&e) => {
+                self.record(Kind::Write, None);
+                Ok(false)
+            }
+            Err(e) => Err(error(e)),
+        }
+    }
+
+    async fn store_refreshed_tokens(
+        &self,
+        org: &OrganizationId,
+        expected_version: u64,
+        tokens: TokenUpdate,
+    ) -> Result<bool, StoreError> {
+        self.update_integration(org, |i| i.store_refreshed_tokens(expected_version, &tokens)).await
+    }
+
+    async fn release_refresh_lease(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
+        self.update_integration(org, |i| i.release_refresh_lease(token_version)).await?;
+        Ok(())
+    }
+
+    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<bool, StoreError> {
+        self.update_integration(org, |i| i.mark_needs_reconnect(token_version)).await
+    }
+
+    async fn record_sync(
+        &self,
+        org: &OrganizationId,
+        synced_at: Option<DateTime<Utc>>,
+        next_sync_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // A plain update: concurrent syncs of one integration must not contend on it. The due
+        // index's sort key moves with it (it only counts while the index's hash key is there).
+        let at = |t: DateTime<Utc>| item::to_attribute(&serde_json::to_value(t).unwrap_or_default());
+        let mut values = HashMap::from([
+            (":next".to_string(), at(next_sync_at)),
+            (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
+            (":one".to_string(), n(1)),
+        ]);
+        let mut set = "SET next_sync_at = :next, #due = :due".to_string();
+        if let Some(synced_at) = synced_at {
+            set.push_str(", last_synced_at = :last");
+            values.insert(":last".to_string(), at(synced_at));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(org_pk(org), INTEGRATION_SK)))
+            .update_expression(format!("{set} ADD item_version :one"))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#due", GSI3.sk)
+            .set_expression_attribute_values(Some(values))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
+                Ok(())
+            }
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(error(e)),
+        }
+    }
+
+    async fn update_sync_settings(
+        &self,
+        org: &OrganizationId,
+        auto_sync_enabled: bool,
+        interval_minutes: u32,
+        next_sync_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let found = self
+            .update_integration(org, |i| {
+                i.apply_sync_settings(auto_sync_enabled, interval_minutes, next_sync_at);
+                true
+            })
+            .await?;
+        if found { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError> {
+        self.update_integration(org, |i| i.set_filter(filter.clone())).await?;
+        Ok(())
+    }
+
+    async fn set_webhook(
+        &self,
+        org: &OrganizationId,
+        subscription_uri: Option<String>,
+        active: bool,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.update_integration(org, |i| i.set_webhook(subscription_uri.clone(), active, error.clone())).await?;
+        Ok(())
+    }
+
+    async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.update_integration(org, |i| {
+            i.deactivate(now);
+            true
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn list_due_integrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Integration>, StoreError> {
+        let query = Query {
+            sk_at_most: Some(format!("{:020}#~", now.timestamp_micros())),
+            ..Query::index(GSI3, DUE_GSI3PK.to_string())
+        };
+        let (items, next_cursor) = self.query(query, limit, cursor).await?;
+        Ok(PageOf { items: items.iter().map(from_item).collect::<Result<_, _>>()?, next_cursor })
+    }
+}

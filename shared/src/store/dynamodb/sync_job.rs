@@ -1,0 +1,52 @@
+//! Sync jobs: one item per organization, written under conditions.
+
+use super::*;
+
+#[async_trait]
+impl SyncJobStore for DynamoStore {
+    async fn get_sync_job(&self, org: &OrganizationId) -> Result<Option<SyncJob>, StoreError> {
+        self.get(org_pk(org), SYNC_JOB_SK).await?.map(|i| from_item(&i)).transpose()
+    }
+
+    async fn start_sync_job(&self, job: &SyncJob, now: DateTime<Utc>) -> Result<JobStart, StoreError> {
+        // The domain decides; `item_version` makes the read-decide-write atomic.
+        let blocking = std::sync::Mutex::new(None);
+        let created = self
+            .update_versioned(
+                org_pk(&job.organization_id),
+                SYNC_JOB_SK,
+                |_| Vec::new(),
+                |current: Option<SyncJob>| match current {
+                    Some(current) if !job.may_replace(&current, now) => {
+                        *blocking.lock().unwrap_or_else(|e| e.into_inner()) = Some(current);
+                        Ok(None)
+                    }
+                    _ => Ok(Some((job.clone(), ()))),
+                },
+            )
+            .await?;
+        match (created, blocking.into_inner().unwrap_or_else(|e| e.into_inner())) {
+            (Some(()), _) => Ok(JobStart::Created(job.clone())),
+            (None, Some(current)) => Ok(JobStart::AlreadyActive(current)),
+            (None, None) => Err(StoreError::Corrupt("a sync job was neither created nor found".into())),
+        }
+    }
+
+    async fn update_sync_job(
+        &self,
+        org: &OrganizationId,
+        job_id: &str,
+        change: JobChange<'_>,
+    ) -> Result<Option<SyncJob>, StoreError> {
+        self.update_versioned(
+            org_pk(org),
+            SYNC_JOB_SK,
+            |_| Vec::new(),
+            |current: Option<SyncJob>| {
+                let Some(mut job) = current.filter(|j| j.id == job_id) else { return Ok(None) };
+                Ok(change(&mut job).then(|| (job.clone(), job)))
+            },
+        )
+        .await
+    }
+}

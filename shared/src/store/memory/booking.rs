@@ -1,0 +1,92 @@
+//! Bookings, applied with their prospect change all or nothing.
+
+use super::*;
+
+#[async_trait]
+impl BookingStore for MemoryStore {
+    async fn get_booking(&self, org: &OrganizationId, invitee_uuid: &str) -> Result<Option<Booking>, StoreError> {
+        Ok(self.with(|s| s.bookings.get(&(org.clone(), invitee_uuid.to_string())).cloned()))
+    }
+
+    async fn commit_booking(&self, plan: &BookingPlan) -> Result<(), CommitError> {
+        let org = &plan.booking.organization_id;
+        let booking_key = (org.clone(), plan.booking.id().to_string());
+        self.with(|s| {
+            // Check every guard before touching anything: all or nothing.
+            let stored_revision = s.bookings.get(&booking_key).map(|b| b.revision);
+            if stored_revision != plan.expected_revision {
+                return Err(CommitConflict::BookingChanged.into());
+            }
+            match &plan.prospect {
+                ProspectChange::Create(p) => {
+                    let claim = p.email.as_ref().map(|e| (org.clone(), e.key()));
+                    if claim.as_ref().is_some_and(|c| s.email_claims.contains_key(c)) {
+                        return Err(CommitConflict::EmailClaimed.into());
+                    }
+                }
+                ProspectChange::Append { prospect_id, .. } => {
+                    if !s.prospects.contains_key(&(org.clone(), prospect_id.clone())) {
+                        return Err(CommitConflict::ProspectMissing.into());
+                    }
+                }
+                ProspectChange::None => {}
+            }
+            match &plan.prospect {
+                ProspectChange::Create(p) => {
+                    if let Some(email) = &p.email {
+                        s.email_claims.insert((org.clone(), email.key()), p.id.clone());
+                    }
+                    s.prospects.insert((org.clone(), p.id.clone()), p.clone());
+                }
+                ProspectChange::Append { prospect_id, notes } => {
+                    if let Some(p) = s.prospects.get_mut(&(org.clone(), prospect_id.clone())) {
+                        p.notes.extend(notes.iter().cloned());
+                        p.updated_at = plan.booking.updated_at;
+                    }
+                }
+                ProspectChange::None => {}
+            }
+            if let Some(n) = &plan.notification {
+                s.notifications.insert((org.clone(), n.id.clone()), n.clone());
+            }
+            s.bookings.insert(booking_key, plan.booking.clone());
+            Ok(())
+        })
+    }
+
+    async fn list_bookings(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Booking>, StoreError> {
+        let mut bookings: Vec<Booking> =
+            self.with(|s| s.bookings.values().filter(|b| &b.organization_id == org).cloned().collect());
+        let position = |b: &Booking| format!("{}#{}", b.details.start_time.timestamp_micros(), b.id());
+        bookings.sort_by_key(|b| std::cmp::Reverse(position(b)));
+        paginate(bookings, position, limit, cursor)
+    }
+
+    async fn event_fingerprints(
+        &self,
+        org: &OrganizationId,
+        event_uuids: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        Ok(self.with(|s| {
+            event_uuids
+                .iter()
+                .filter_map(|uuid| s.fingerprints.get(&(org.clone(), uuid.clone())).map(|f| (uuid.clone(), f.clone())))
+                .collect()
+        }))
+    }
+
+    async fn put_event_fingerprint(
+        &self,
+        org: &OrganizationId,
+        event_uuid: &str,
+        fingerprint: &str,
+    ) -> Result<(), StoreError> {
+        self.with(|s| s.fingerprints.insert((org.clone(), event_uuid.to_string()), fingerprint.to_string()));
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+//! Integrations, tokens, refresh leases, Calendly-user claims, the schedule.
+
+use super::*;
+
+#[async_trait]
+impl IntegrationStore for MemoryStore {
+    async fn get_integration(&self, org: &OrganizationId) -> Result<Option<Integration>, StoreError> {
+        Ok(self.with(|s| s.integrations.get(org).cloned()))
+    }
+
+    async fn get_integration_by_id(&self, id: &IntegrationId) -> Result<Option<Integration>, StoreError> {
+        Ok(self.with(|s| s.integrations.values().find(|i| &i.id == id).cloned()))
+    }
+
+    async fn find_integration_by_calendly_user(&self, user_uri: &str) -> Result<Option<Integration>, StoreError> {
+        Ok(self.with(|s| s.integrations.values().find(|i| i.is_active && i.calendly_user_uri == user_uri).cloned()))
+    }
+
+    async fn save_connected_integration(&self, mut integration: Integration) -> Result<Integration, StoreError> {
+        Ok(self.with(|s| {
+            if let Some(previous) = s.integrations.get(&integration.organization_id) {
+                integration.token_version = integration.token_version.max(previous.token_version + 1);
+                integration.created_at = previous.created_at;
+            }
+            s.integrations.insert(integration.organization_id.clone(), integration.clone());
+            integration
+        }))
+    }
+
+    async fn claim_calendly_user(
+        &self,
+        user_uri: &str,
+        org: &OrganizationId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| {
+            let held_by_other = s.calendly_user_claims.get(user_uri).filter(|(owner, _)| owner != org).is_some_and(
+                |(owner, claimed_at)| {
+                    now - *claimed_at < CLAIM_SETTLES
+                        || s.integrations.get(owner).is_some_and(|i| i.is_active && i.calendly_user_uri == user_uri)
+                },
+            );
+            if !held_by_other {
+                s.calendly_user_claims.insert(user_uri.to_string(), (org.clone(), now));
+            }
+            !held_by_other
+        }))
+    }
+
+    async fn release_calendly_user(&self, user_uri: &str, org: &OrganizationId) -> Result<(), StoreError> {
+        self.with(|s| {
+            if s.calendly_user_claims.get(user_uri).is_some_and(|(owner, _)| owner == org) {
+                s.calendly_user_claims.remove(user_uri);
+            }
+        });
+        Ok(())
+    }
+
+    async fn try_acquire_refresh_lease(
+        &self,
+        org: &OrganizationId,
+        token_version: u64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.change_integration(org, |i| i.take_refresh_lease(token_version, now, until)))
+    }
+
+    async fn store_refreshed_tokens(
+        &self,
+        org: &OrganizationId,
+        expected_version: u64,
+        tokens: TokenUpdate,
+    ) -> Result<bool, StoreError> {
+        Ok(self.change_integration(org, |i| i.store_refreshed_tokens(expected_version, &tokens)))
+    }
+
+    async fn release_refresh_lease(&self, org: &OrganizationId, token_version: u64) -> Result<(), StoreError> {
+        self.change_integration(org, |i| i.release_refresh_lease(token_version));
+        Ok(())
+    }
+
+    async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<bool, StoreError> {
+        Ok(self.change_integration(org, |i| i.mark_needs_reconnect(token_version)))
+    }
+
+    async fn record_sync(
+        &self,
+        org: &OrganizationId,
+        synced_at: Option<DateTime<Utc>>,
+        next_sync_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            if let Some(i) = s.integrations.get_mut(org) {
+                if synced_at.is_some() {
+                    i.last_synced_at = synced_at;
+                }
+                i.next_sync_at = Some(next_sync_at);
+            }
+        });
+        Ok(())
+    }
+
+    async fn update_sync_settings(
+        &self,
+        org: &OrganizationId,
+        auto_sync_enabled: bool,
+        interval_minutes: u32,
+        next_sync_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let found = self.change_integration(org, |i| {
+            i.apply_sync_settings(auto_sync_enabled, interval_minutes, next_sync_at);
+            true
+        });
+        if found { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError> {
+        if self.with(|s| s.integrations.contains_key(org)) {
+            self.change_integration(org, |i| i.set_filter(filter.clone()));
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn set_webhook(
+        &self,
+        org: &OrganizationId,
+        subscription_uri: Option<String>,
+        active: bool,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.change_integration(org, |i| i.set_webhook(subscription_uri, active, error));
+        Ok(())
+    }
+
+    async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.change_integration(org, |i| {
+            i.deactivate(now);
+            true
+        });
+        Ok(())
+    }
+
+    async fn list_due_integrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<Integration>, StoreError> {
+        let position = |i: &Integration| {
+            format!("{:020}#{}", i.next_sync_at.map_or(0, |n| n.timestamp_micros().max(0)), i.organization_id)
+        };
+        let mut due: Vec<Integration> = self.with(|s| {
+            s.integrations
+                .values()
+                .filter(|i| i.is_active && !i.needs_reconnect && i.next_sync_at.is_none_or(|n| n <= now))
+                .cloned()
+                .collect()
+        });
+        due.sort_by_key(position);
+        // Like the DynamoDB index, a cursor is a position: items that left the range since
+        // the last page do not make it invalid.
+        let after = cursor::decode(cursor)?;
+        due.retain(|i| after.as_ref().is_none_or(|a| &position(i) > a));
+        let limit = limit.max(1);
+        let next_cursor = (due.len() > limit).then(|| cursor::encode(&position(&due[limit - 1])));
+        due.truncate(limit);
+        Ok(PageOf { items: due, next_cursor })
+    }
+}

@@ -1,0 +1,36 @@
+//! Sync jobs.
+
+use super::*;
+
+#[async_trait]
+impl SyncJobStore for MemoryStore {
+    async fn get_sync_job(&self, org: &OrganizationId) -> Result<Option<SyncJob>, StoreError> {
+        Ok(self.with(|s| s.sync_jobs.get(org).cloned()))
+    }
+
+    async fn start_sync_job(&self, job: &SyncJob, now: DateTime<Utc>) -> Result<JobStart, StoreError> {
+        Ok(self.with(|s| match s.sync_jobs.get(&job.organization_id) {
+            Some(current) if !job.may_replace(current, now) => JobStart::AlreadyActive(current.clone()),
+            _ => {
+                s.sync_jobs.insert(job.organization_id.clone(), job.clone());
+                JobStart::Created(job.clone())
+            }
+        }))
+    }
+
+    async fn update_sync_job(
+        &self,
+        org: &OrganizationId,
+        job_id: &str,
+        change: JobChange<'_>,
+    ) -> Result<Option<SyncJob>, StoreError> {
+        Ok(self.with(|s| {
+            let job = s.sync_jobs.get_mut(org).filter(|j| j.id == job_id)?;
+            let mut changed = job.clone();
+            change(&mut changed).then(|| {
+                *job = changed.clone();
+                changed
+            })
+        }))
+    }
+}
