@@ -9,7 +9,8 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The system clock, optionally shifted forward (the local stack's `POST /_local/advance-clock`).
+/// The system clock, optionally shifted forward (tests and benchmarks move the local stack's
+/// clock past a sync interval or a state's expiry).
 #[derive(Debug, Default)]
 pub struct SystemClock {
     offset_ms: AtomicI64,

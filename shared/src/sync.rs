@@ -1,5 +1,8 @@
 //! The one sync engine: initial, manual and scheduled syncs, and webhook deliveries (a
 //! delivery is a sync of one invitee whose data came in the payload).
+//!
+//! One file on purpose: paging, planning, committing and their guards are one loop whose
+//! exactly-once argument must be read whole.
 
 use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, EventQuery, Invitee, ScheduledEvent};
 use crate::clock::Clock;

@@ -2,6 +2,8 @@
 //! its JSON Schema derived from the same definition (the OpenAPI document, `http::contract`).
 //! Handlers and pushes serialize these and nothing else, so the document can't drift from the
 //! wire.
+//!
+//! One file on purpose: every wire shape in one place, so the contract reads as one.
 
 use crate::app::{ConnectOutcome, ConnectStart, ConnectionStatus, DeliveryOutcome, EventTypeChoice};
 use crate::domain::{
@@ -79,8 +81,8 @@ impl From<&Notification> for NotificationView {
     }
 }
 
-/// A Calendly booking (one invitee of one scheduled event), by the seed's `CalendlyEvent`
-/// field names, then what a booking carries beyond them.
+/// A Calendly booking: one invitee of one scheduled event, with the event's and the invitee's
+/// fields as the CRM shows them.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct BookingView {
     /// The invitee's UUID.

@@ -1,6 +1,9 @@
 //! An API Gateway HTTP API (v2) event, as Lambda delivers it, through `lambda_http`'s
 //! conversion and the `api` function's router: the path production takes.
 
+// Tests: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 use http_body_util::BodyExt;
 use lambda_http::request::LambdaRequest;
 use shared::app::{Adapters, Services};

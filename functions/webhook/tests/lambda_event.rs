@@ -1,6 +1,9 @@
 //! A real Calendly delivery as API Gateway hands it to Lambda (body base64-encoded), through
 //! `lambda_http` and the webhook router: the signature is checked over the decoded raw bytes.
 
+// Tests: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 use base64::Engine;
 use http_body_util::BodyExt;
 use lambda_http::request::LambdaRequest;

@@ -3,6 +3,8 @@
 //! Secrets Manager, the simulator for Calendly). Measured: exec → first `next` (init), the
 //! first invocation (event handed out → response posted), and peak RSS (VmHWM).
 
+use super::*;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -135,4 +137,152 @@ pub async fn measure(binary: &PathBuf, env: &HashMap<String, String>, event: Str
         .map(|s| s.to_string())
         .unwrap_or_else(|| if response.starts_with("init error") { response.clone() } else { "ok".into() });
     Ok(ColdStart { init: handed_out - started, first_invocation: responded - handed_out, peak_rss_kib: rss, status })
+}
+
+pub(super) async fn cold_starts(rows: &mut Vec<Row>) -> Result<(), String> {
+    let bin_dir = std::env::current_exe().map_err(|e| e.to_string())?.parent().ok_or("no bin dir")?.to_path_buf();
+    let endpoint = local_stack::dynamo::test_endpoint().await;
+    let sim = calendly_sim::CalendlySim::start(SimConfig::default(), 0).await.map_err(|e| e.to_string())?;
+
+    // The real configuration: a table and a secret on moto, Calendly on the simulator.
+    let store = local_stack::dynamo::test_store().await;
+    let secrets = {
+        use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-3"))
+            .credentials_provider(Credentials::new("local", "local", None, None, "bench"))
+            .endpoint_url(&endpoint)
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
+    };
+    let jwt_secret = "bench-jwt-secret-of-at-least-32-bytes";
+    let signing_key = sim.config().webhook_signing_key.clone();
+    let secret = json!({
+        "calendly_client_secret": sim.config().client_secret,
+        "calendly_webhook_signing_key": signing_key,
+        "encryption_key": "ab".repeat(32),
+        "jwt_secret": jwt_secret,
+    });
+    let arn = secrets
+        .create_secret()
+        .name(format!("bench/{}", shared::crypto::random_token(6)))
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .arn
+        .unwrap_or_default();
+    let env: HashMap<String, String> = [
+        ("AWS_REGION", "eu-west-3".to_string()),
+        ("AWS_ACCESS_KEY_ID", "local".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "local".to_string()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.clone()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint.clone()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "bench".to_string()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench".to_string()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_string()),
+        ("RUST_LOG", "warn".to_string()),
+        ("TABLE_NAME", store.table().to_string()),
+        ("SECRET_ARN", arn),
+        ("CALENDLY_CLIENT_ID", sim.config().client_id.clone()),
+        ("CALENDLY_API_BASE_URL", sim.base_url().to_string()),
+        ("CALENDLY_AUTH_BASE_URL", sim.base_url().to_string()),
+        ("CALENDLY_REDIRECT_URI", "https://api.velvena.example/auth/calendly/callback".to_string()),
+        ("WEBHOOK_BASE_URL", "https://api.velvena.example".to_string()),
+        ("WEBSOCKET_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9/local".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+
+    let jwt = shared::auth::JwtVerifier::new(jwt_secret).issue(
+        "bench-user",
+        "bench-org",
+        Utc::now() + ChronoDuration::hours(1),
+    );
+    let status_event = sample("api-get-calendly-status.json").replace("REPLACED-BY-TESTS-WITH-A-FRESH-JWT", &jwt);
+    let http_event = |method: &str, path: &str, body: Option<&str>| {
+        let mut event: Value = serde_json::from_str(&status_event).unwrap();
+        event["routeKey"] = json!(format!("{method} {path}"));
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["method"] = json!(method);
+        event["requestContext"]["http"]["path"] = json!(path);
+        if let Some(b) = body {
+            event["body"] = json!(b);
+            event["headers"]["content-type"] = json!("application/json");
+        }
+        event.to_string()
+    };
+    let webhook_event = {
+        let mut event: Value = serde_json::from_str(&sample("webhook-invitee-created.json")).unwrap();
+        let body = base64::engine::general_purpose::STANDARD.decode(event["body"].as_str().unwrap()).unwrap();
+        event["headers"]["calendly-webhook-signature"] =
+            json!(shared::webhook_signature::signature_header(&signing_key, Utc::now().timestamp(), &body));
+        event.to_string()
+    };
+    let functions: Vec<(&str, String)> = vec![
+        ("hello-lambda", status_event.clone()),
+        ("api", status_event.clone()),
+        (
+            "oauth-callback",
+            http_event("POST", "/auth/calendly/callback", Some("{\"code\":\"c\",\"state\":\"unknown\"}")),
+        ),
+        ("sync-manual", http_event("POST", "/calendly/sync", None)),
+        ("sync-scheduled", sample("sync-scheduled.json")),
+        ("webhook", webhook_event),
+        ("ws-connect", sample("ws-connect.json").replace("REPLACED-BY-TESTS-WITH-A-FRESH-JWT", &jwt)),
+        ("ws-disconnect", sample("ws-disconnect.json")),
+    ];
+
+    const RUNS: usize = 5;
+    let mut hello_init = Duration::ZERO;
+    let mut hello_rss = 0u64;
+    for (name, event) in functions {
+        let binary = bin_dir.join(name);
+        let mut inits = Vec::new();
+        let mut firsts = Vec::new();
+        let mut rss = 0;
+        let mut status = String::new();
+        for _ in 0..RUNS {
+            let run = coldstart::measure(&binary, &env, event.clone()).await?;
+            inits.push(run.init);
+            firsts.push(run.first_invocation);
+            rss = rss.max(run.peak_rss_kib);
+            status = run.status;
+        }
+        let (init, first) = (median(inits), median(firsts));
+        let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+        if name == "hello-lambda" {
+            hello_init = init;
+            hello_rss = rss;
+        }
+        rows.push(row(
+            format!("cold start `{name}`: init (exec → ready), p50 of {RUNS}"),
+            ms(init),
+            format!("hello world {} (goal ≤ 1.5×)", ms(hello_init)),
+            ratio(init.as_secs_f64(), hello_init.as_secs_f64()),
+        ));
+        rows.push(row(
+            format!("cold start `{name}`: first invocation (answer {status})"),
+            ms(first),
+            "–".to_string(),
+            "–".to_string(),
+        ));
+        rows.push(row(
+            format!("cold start `{name}`: peak RSS"),
+            format!("{:.1} MB", rss as f64 / 1024.0),
+            format!("hello world {:.1} MB; goal ≤ 32 MB", hello_rss as f64 / 1024.0),
+            ratio(rss as f64, hello_rss as f64),
+        ));
+        rows.push(row(
+            format!("binary `{name}` (host {}, release)", std::env::consts::ARCH),
+            format!("{:.1} MB", size as f64 / 1_048_576.0),
+            "goal ≤ 10 MB (arm64 bootstrap: see scripts/build-lambdas)".to_string(),
+            "–".to_string(),
+        ));
+    }
+    Ok(())
 }

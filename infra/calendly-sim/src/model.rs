@@ -1,4 +1,7 @@
 //! The simulator's data: users, OAuth grants, scheduled events, invitees, subscriptions.
+//!
+//! One file on purpose: the simulator's state and its transitions (book, cancel, reschedule,
+//! no-show, deliveries) change together and read best side by side.
 
 use crate::{SimConfig, SimUser, random, uuid};
 use base64::Engine;

@@ -1,4 +1,6 @@
 //! The simulator's HTTP surface: Calendly's auth host and API host on one port.
+//!
+//! One file on purpose: Calendly's whole HTTP surface as one table of routes and checks.
 
 // Helpers return the ready error response itself; its size does not matter in a test double.
 #![allow(clippy::result_large_err)]

@@ -1,6 +1,8 @@
 //! A booking is one invitee of one Calendly scheduled event, keyed by the invitee URI.
 //! `plan` decides, from what Calendly says now and what is stored, what must be written:
 //! the store then writes it all-or-nothing, guarded by the revision it was planned against.
+//!
+//! Over 400 lines because of its tests (from `#[cfg(test)]` on): the plan's table of cases.
 
 use super::{Email, IntegrationId, NoteStyle, Notification, NotificationId, OrganizationId, Prospect, ProspectId};
 use chrono::{DateTime, Utc};

@@ -1,4 +1,6 @@
 //! The CRM's domain: prospects, Calendly bookings, notifications, organizations, integrations.
+//!
+//! Over 400 lines because of its tests (settings bounds); the types themselves are short.
 
 pub mod booking;
 pub mod email;
@@ -182,7 +184,6 @@ pub struct Integration {
     /// Why no subscription delivers (e.g. Calendly's 403 on a plan without webhooks).
     #[serde(default)]
     pub webhook_error: Option<String>,
-    pub webhook_signing_key: Option<Sealed>,
     pub auto_sync_enabled: bool,
     pub sync_interval_minutes: u32,
     pub last_synced_at: Option<DateTime<Utc>>,
@@ -271,7 +272,6 @@ impl Integration {
             webhook_subscription_uri: None,
             webhook_active: false,
             webhook_error: None,
-            webhook_signing_key: None,
             auto_sync_enabled: true,
             sync_interval_minutes: DEFAULT_SYNC_INTERVAL_MINUTES,
             last_synced_at: None,

@@ -1,5 +1,7 @@
 //! Store ports, one narrow trait per capability, and the embedded (in-memory) adapter.
 //! Every write that must happen once says how: a revision guard, a claim, or a lease.
+//!
+//! One file on purpose: the ports side by side show which guard each write carries.
 
 pub mod dynamodb;
 pub mod memory;

@@ -1,5 +1,8 @@
 //! The product's HTTP API, driven over real HTTP against the local stack and the simulator.
 
+// Tests: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 mod auth;

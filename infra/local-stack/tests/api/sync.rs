@@ -1,3 +1,6 @@
+//!
+//! Long on purpose: each sync behaviour (concurrency, reschedules, cancellations, tokens,
+//! outages) is one scenario here, run on both stores.
 use crate::helpers::{TestApp, in_days, jan_16_1630_paris};
 use calendly_sim::BookingSpec;
 use local_stack::StackOptions;

@@ -1,0 +1,143 @@
+//! One scheduled tick over many due organizations, and what a month of them costs.
+
+use super::*;
+
+/// One scheduled tick of `orgs` due organizations with nothing new: how fast the queue drains,
+/// and what one organization's sync costs (counted here, priced below).
+pub(super) async fn scheduled_tick(rows: &mut Vec<Row>, dynamodb: bool, embedded_job_secs: Option<f64>) -> f64 {
+    // moto keeps growing (~15 MB per organization set up here) and serializes every request:
+    // its run uses fewer organizations.
+    let default = if dynamodb { 300 } else { 2000 };
+    let orgs: usize = std::env::var("BENCH_TICK_ORGS").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let workers: usize = std::env::var("BENCH_TICK_WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let label = if dynamodb { "DynamoDB (moto)" } else { "embedded" };
+    let env = HashMap::from([("SYNC_WORKERS".to_string(), workers.to_string())]);
+    let stack = stack_with(dynamodb, 1_000_000, env).await;
+    let sim = stack.simulator.clone().unwrap();
+    sim.set_webhook_deliveries(false);
+    let set_up = Instant::now();
+    let names: Vec<String> = (0..orgs).map(|i| format!("tick-org-{i}")).collect();
+    futures::stream::iter(names.iter().enumerate())
+        .for_each_concurrent(32, |(i, org)| {
+            let (stack, sim) = (&stack, &sim);
+            async move {
+                let host = sim.add_user(&format!("Host {i}"), &format!("host{i}@example.com"));
+                sim.seed_bookings(
+                    &host,
+                    vec![BookingSpec::new(
+                        "Invitee",
+                        &format!("t{i}@example.com"),
+                        "Démo",
+                        Utc::now() + ChronoDuration::days(2),
+                    )],
+                );
+                connect(stack, org, &host).await;
+            }
+        })
+        .await;
+    eprintln!("bench: {orgs} organizations connected and synced in {:.1} s ({label})", set_up.elapsed().as_secs_f64());
+
+    // Calendly answers in ~100 ms from here; the tick is measured with that latency.
+    sim.set_latency(Duration::from_millis(100));
+    let clock: &shared::clock::SystemClock = &stack.clock;
+    clock.advance(ChronoDuration::minutes(31));
+    sim.advance_clock(ChronoDuration::minutes(31));
+    let (calendly_before, dynamo_before) =
+        (sim.api_request_count(), stack.dynamo.as_ref().map(|d| d.metrics().snapshot()));
+    let started = Instant::now();
+    let run = stack.services.run_scheduled_syncs().await.expect("the tick runs");
+    let tick = started.elapsed();
+    let mut durations = Vec::with_capacity(orgs);
+    for org in &names {
+        let job = stack.wait_for_sync(org, Duration::from_secs(3600)).await.expect("the job ends");
+        assert_eq!(job.trigger, shared::domain::SyncTrigger::Scheduled, "{org} was not synced by the tick");
+        if let (Some(s), Some(f)) = (job.started_at, job.finished_at) {
+            durations.push((f - s).to_std().unwrap_or_default());
+        }
+    }
+    let drained = started.elapsed();
+    let per_org_calendly = (sim.api_request_count() - calendly_before) as f64 / orgs as f64;
+    rows.push(row(
+        format!("one scheduled tick of {orgs} due organizations, {label}: tick (queues them all)"),
+        format!("{} ({} queued)", ms(tick), run["queued"]),
+        "seconds at any scale (no cap)",
+        "–",
+    ));
+    rows.push(row(
+        format!("one scheduled tick of {orgs} due organizations, {label}: all synced"),
+        format!(
+            "{:.1} s = {:.0} organizations/s with {workers} jobs at once; {:.1} Calendly requests each (100 ms per request)",
+            drained.as_secs_f64(),
+            orgs as f64 / drained.as_secs_f64(),
+            per_org_calendly
+        ),
+        "300 in < 2 min",
+        ratio(drained.as_secs_f64() * 300.0 / orgs as f64, 120.0),
+    ));
+    let mean_job = durations.iter().map(Duration::as_secs_f64).sum::<f64>() / durations.len().max(1) as f64;
+    if let (Some(before), Some(d)) = (dynamo_before, stack.dynamo.as_ref()) {
+        let now = d.metrics().snapshot();
+        let per = |a: u64, b: u64| (a - b) as f64 / orgs as f64;
+        let (reads, writes, transactions) = (per(now.0, before.0), per(now.1, before.1), per(now.2, before.2));
+        let tick_share = tick.as_secs_f64() / orgs as f64;
+        cost_row(rows, "measured on moto", reads, writes, transactions, mean_job, tick_share);
+        // moto serializes every request, so its jobs wait on one lock: also price a job as long
+        // as the embedded run's plus 5 ms per DynamoDB request (DynamoDB's usual latency).
+        if let Some(embedded) = embedded_job_secs {
+            let job = embedded + (reads + writes + transactions) * 0.005;
+            cost_row(
+                rows,
+                "embedded run's job time + 5 ms per DynamoDB request",
+                reads,
+                writes,
+                transactions,
+                job,
+                0.0,
+            );
+        }
+    }
+    mean_job
+}
+
+/// AWS cost of keeping one organization in sync for a month at the default 30-minute interval,
+/// from what one scheduled sync was counted to use. On-demand prices, us-east-1, as published
+/// in Nov 2026 (DynamoDB after its Nov 2024 on-demand price cut):
+/// Lambda arm64 $0.0000133334 per GB-s and $0.20 per million requests; SQS standard $0.40 per
+/// million requests; DynamoDB on-demand $0.625 per million write request units and $0.125 per
+/// million read request units. Each write counts one WRU, each strongly consistent read one
+/// RRU (items are under 1 KB), a transaction two WRU per item (none when nothing changed).
+pub(super) fn cost_row(
+    rows: &mut Vec<Row>,
+    timing: &str,
+    reads: f64,
+    writes: f64,
+    transactions: f64,
+    job_secs: f64,
+    tick_secs: f64,
+) {
+    const SYNCS_PER_MONTH: f64 = 48.0 * 30.0;
+    const GB: f64 = 128.0 / 1024.0;
+    const LAMBDA_GB_S: f64 = 0.000_013_333_4;
+    const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+    const SQS_REQUEST: f64 = 0.40 / 1e6;
+    const WRU: f64 = 0.625 / 1e6;
+    const RRU: f64 = 0.125 / 1e6;
+    // Worker: a whole invocation per sync (no credit for batches of 10 sharing one), the tick's
+    // share, and SQS: a tenth of a SendMessageBatch, one receive and one delete per message.
+    let lambda = (job_secs + tick_secs) * GB * LAMBDA_GB_S + 2.0 * LAMBDA_REQUEST;
+    let sqs = (0.1 + 1.0 + 1.0) * SQS_REQUEST;
+    let dynamodb = reads * RRU + (writes + 2.0 * transactions) * WRU;
+    let month = SYNCS_PER_MONTH * (lambda + sqs + dynamodb);
+    rows.push(row(
+        format!("AWS cost per organization-month, 30-min interval (1,440 syncs, nothing new; {timing})"),
+        format!(
+            "${month:.4}: Lambda ${:.4} ({:.0} ms/sync at 128 MB), SQS ${:.4}, DynamoDB ${:.4} ({reads:.1} reads, {writes:.1} writes per sync)",
+            SYNCS_PER_MONTH * lambda,
+            job_secs * 1000.0,
+            SYNCS_PER_MONTH * sqs,
+            SYNCS_PER_MONTH * dynamodb
+        ),
+        "us-east-1 on-demand: Lambda arm64 $0.0000133334/GB-s + $0.20/M req; SQS $0.40/M; DynamoDB $0.625/M WRU, $0.125/M RRU",
+        "–",
+    ));
+}
