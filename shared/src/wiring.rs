@@ -1,4 +1,13 @@
 //! Production wiring from the environment, shared by every function's `main`.
+//!
+//! Cold start is paid once per container, on every scale-out, by a waiting user. Init builds
+//! nothing: the secret is read and the clients are built by the first invocation
+//! (`LazyServices`, `LazyHttpApp`), which logs each phase (`cold start wiring done`, one JSON
+//! line, read by `scripts/bench coldstart`). A warm container re-reads the secret after
+//! `SECRET_TTL_SECONDS` (default 900), so a rotated secret is picked up within that bound.
+//! On Lambda, region and credentials are environment variables: the SDK clients are configured
+//! from them directly, without the default chain's profile files and IMDS probing; every SDK
+//! client of the process shares one HTTPS client (one TLS set-up, one connection pool).
 
 use crate::app::{Adapters, Services};
 use crate::calendly::HttpCalendly;
@@ -11,41 +20,300 @@ use crate::queue::{JobQueue, NoQueue, SqsQueue};
 use crate::secrets::{SecretsManager, StartupError, load_config};
 use crate::store::{DynamoStore, Store};
 use std::sync::Arc;
+use std::time::Instant;
 
-/// Builds the use cases from the environment and the secret: once per cold start, so the
-/// secret, the SDK clients and their connection pools are reused by every invocation.
-pub async fn services_from_env() -> Result<Services, StartupError> {
-    let started = std::time::Instant::now();
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let aws_config_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
-    let config = load_config(|name| std::env::var(name).ok(), Some(&secrets)).await?;
-    // Logged at every cold start: where init time goes (SDK configuration vs the secret).
-    let secret_ms = started.elapsed().as_secs_f64() * 1000.0 - aws_config_ms;
-    let store: Arc<dyn Store> =
-        Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone()));
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
-    let pusher: Arc<dyn Pusher> = match std::env::var("WEBSOCKET_MANAGEMENT_ENDPOINT").ok().filter(|v| !v.is_empty()) {
-        Some(endpoint) => {
-            let management = aws_sdk_apigatewaymanagement::config::Builder::from(&aws).endpoint_url(endpoint).build();
-            let gateway = ApiGatewayConnections::new(aws_sdk_apigatewaymanagement::Client::from_conf(management));
-            Arc::new(ConnectionPusher::new(store.clone(), Arc::new(gateway), clock.clone()))
+/// Region and credentials of a Lambda environment, where all of them are variables.
+#[derive(Clone)]
+struct LambdaEnvironment {
+    region: String,
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+}
+
+impl LambdaEnvironment {
+    /// `None` outside Lambda (or without credentials in the environment): the default chain.
+    fn read(env: &Lookup) -> Option<Self> {
+        let var = |name: &str| env(name).filter(|v| !v.is_empty());
+        var("AWS_LAMBDA_FUNCTION_NAME")?;
+        Some(Self {
+            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"))?,
+            access_key_id: var("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: var("AWS_SECRET_ACCESS_KEY")?,
+            session_token: var("AWS_SESSION_TOKEN"),
+        })
+    }
+}
+
+/// How the SDK clients are configured.
+enum AwsSetup {
+    /// From the Lambda environment's variables.
+    Lambda(LambdaEnvironment),
+    /// The SDK's default chain (local runs, other hosts).
+    DefaultChain(Box<aws_config::SdkConfig>),
+}
+
+/// Where configuration is read: the process environment, or a map in tests.
+pub type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+fn process_environment() -> Lookup {
+    Arc::new(|name: &str| std::env::var(name).ok())
+}
+
+impl AwsSetup {
+    async fn load(env: &Lookup) -> Self {
+        match LambdaEnvironment::read(env) {
+            Some(env) => Self::Lambda(env),
+            None => {
+                Self::DefaultChain(Box::new(aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await))
+            }
         }
-        None => Arc::new(NoPushEndpoint),
-    };
-    // Only the functions that queue sync jobs are given a queue (and its client).
-    let queue: Arc<dyn JobQueue> = match &config.sync_queue_url {
-        Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), url.clone())),
-        None => Arc::new(NoQueue),
-    };
-    let services = Services::new(&config, Adapters { store, calendly: calendly_client(&config), pusher, queue, clock });
-    tracing::info!(
-        aws_config_ms,
-        secret_ms,
-        total_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "cold start wiring done"
-    );
-    Ok(services)
+    }
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL` (what the default chain honours).
+fn endpoint_url(env: &Lookup, service: &str) -> Option<String> {
+    env(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| env("AWS_ENDPOINT_URL")).filter(|v| !v.is_empty())
+}
+
+/// The HTTPS client every SDK client of the process shares: TLS is set up, and the root
+/// certificates loaded, once.
+fn shared_https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    static CLIENT: std::sync::OnceLock<aws_sdk_dynamodb::config::SharedHttpClient> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).build_https()
+        })
+        .clone()
+}
+
+/// One SDK client from the setup; `endpoint` overrides the service's endpoint.
+macro_rules! sdk_client {
+    ($sdk:ident, $setup:expr, $endpoint:expr) => {{
+        let endpoint: Option<String> = $endpoint;
+        match $setup {
+            AwsSetup::DefaultChain(shared) => {
+                let mut builder = $sdk::config::Builder::from(shared.as_ref()).http_client(shared_https_client());
+                if let Some(url) = endpoint {
+                    builder = builder.endpoint_url(url);
+                }
+                $sdk::Client::from_conf(builder.build())
+            }
+            AwsSetup::Lambda(env) => {
+                let credentials = $sdk::config::Credentials::new(
+                    &env.access_key_id,
+                    &env.secret_access_key,
+                    env.session_token.clone(),
+                    None,
+                    "lambda-environment",
+                );
+                let mut builder = $sdk::config::Builder::new()
+                    .behavior_version($sdk::config::BehaviorVersion::latest())
+                    .region($sdk::config::Region::new(env.region.clone()))
+                    .credentials_provider(credentials)
+                    .http_client(shared_https_client());
+                if let Some(url) = endpoint {
+                    builder = builder.endpoint_url(url);
+                }
+                $sdk::Client::from_conf(builder.build())
+            }
+        }
+    }};
+}
+
+/// Milliseconds since `started`, as a log field.
+fn ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The clients a container keeps for its whole life (they don't depend on the secret).
+struct Clients {
+    secrets: SecretsManager,
+    store: Arc<dyn Store>,
+    pusher: Arc<dyn Pusher>,
+    queue: Arc<dyn JobQueue>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Clients {
+    fn build(env: &Lookup, aws: &AwsSetup, config: &Config, secrets: SecretsManager) -> Self {
+        let dynamodb = sdk_client!(aws_sdk_dynamodb, aws, endpoint_url(env, "DYNAMODB"));
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(dynamodb, config.table_name.clone()));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
+        let pusher: Arc<dyn Pusher> = match env("WEBSOCKET_MANAGEMENT_ENDPOINT").filter(|v| !v.is_empty()) {
+            Some(endpoint) => {
+                let gateway =
+                    ApiGatewayConnections::new(sdk_client!(aws_sdk_apigatewaymanagement, aws, Some(endpoint)));
+                Arc::new(ConnectionPusher::new(store.clone(), Arc::new(gateway), clock.clone()))
+            }
+            None => Arc::new(NoPushEndpoint),
+        };
+        // Only the functions that queue sync jobs are given a queue (and its client).
+        let queue: Arc<dyn JobQueue> = match &config.sync_queue_url {
+            Some(url) => Arc::new(SqsQueue::new(sdk_client!(aws_sdk_sqs, aws, endpoint_url(env, "SQS")), url.clone())),
+            None => Arc::new(NoQueue),
+        };
+        Self { secrets, store, pusher, queue, clock }
+    }
+}
+
+/// The use cases of a container, built by the first invocation that needs them and rebuilt
+/// from a fresh read of the secret once it is older than the TTL.
+pub struct LazyServices {
+    env: Lookup,
+    clients: tokio::sync::OnceCell<Clients>,
+    loaded: tokio::sync::Mutex<Option<LoadedServices>>,
+    ttl: std::time::Duration,
+}
+
+struct LoadedServices {
+    services: Services,
+    generation: u64,
+    read_at: Instant,
+}
+
+/// How long a container trusts the secret it read (`SECRET_TTL_SECONDS`, default 15 min).
+fn secret_ttl(env: &Lookup) -> std::time::Duration {
+    let seconds = env("SECRET_TTL_SECONDS").and_then(|v| v.parse().ok()).unwrap_or(900);
+    std::time::Duration::from_secs(seconds)
+}
+
+impl Default for LazyServices {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LazyServices {
+    /// From the process environment; nothing is read or built until the first `get`.
+    pub fn new() -> Self {
+        Self::with_lookup(process_environment())
+    }
+
+    /// From `env` (tests give a map).
+    pub fn with_lookup(env: Lookup) -> Self {
+        let ttl = secret_ttl(&env);
+        Self { env, clients: tokio::sync::OnceCell::new(), loaded: tokio::sync::Mutex::new(None), ttl }
+    }
+
+    /// The use cases, and a generation that changes whenever they were rebuilt.
+    pub async fn get(&self) -> Result<(Services, u64), StartupError> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some(current) = loaded.as_ref().filter(|l| l.read_at.elapsed() < self.ttl) {
+            return Ok((current.services.clone(), current.generation));
+        }
+        let started = Instant::now();
+        let first = self.clients.get().is_none();
+        let phase = Instant::now();
+        let env = &self.env;
+        let aws = match first {
+            true => Some(AwsSetup::load(env).await),
+            false => None,
+        };
+        let aws_config_ms = ms(phase);
+        let phase = Instant::now();
+        let secrets = match (&aws, self.clients.get()) {
+            (_, Some(clients)) => clients.secrets.clone(),
+            (Some(aws), None) => {
+                SecretsManager::new(sdk_client!(aws_sdk_secretsmanager, aws, endpoint_url(env, "SECRETS_MANAGER")))
+            }
+            (None, None) => unreachable!("the setup is loaded when the clients are missing"),
+        };
+        let secrets_client_ms = ms(phase);
+        let phase = Instant::now();
+        let config = load_config(|name| env(name), Some(&secrets)).await?;
+        let secret_ms = ms(phase);
+        let phase = Instant::now();
+        let clients = self
+            .clients
+            .get_or_init(|| async {
+                let aws = aws.as_ref().expect("loaded above for the first build");
+                Clients::build(env, aws, &config, secrets)
+            })
+            .await;
+        let calendly = calendly_client(&config);
+        let clients_ms = ms(phase);
+        let phase = Instant::now();
+        let adapters = Adapters {
+            store: clients.store.clone(),
+            calendly,
+            pusher: clients.pusher.clone(),
+            queue: clients.queue.clone(),
+            clock: clients.clock.clone(),
+        };
+        let services = Services::new(&config, adapters);
+        let services_ms = ms(phase);
+        let generation = loaded.as_ref().map_or(0, |l| l.generation + 1);
+        tracing::info!(
+            first,
+            aws_config_ms,
+            secrets_client_ms,
+            secret_ms,
+            clients_ms,
+            services_ms,
+            total_ms = ms(started),
+            "cold start wiring done"
+        );
+        *loaded = Some(LoadedServices { services: services.clone(), generation, read_at: Instant::now() });
+        Ok((services, generation))
+    }
+}
+
+/// An HTTP function's app, built on its first request: the use cases and `routes` with the
+/// API's middleware; rebuilt when the use cases were (a rotated secret).
+#[derive(Clone)]
+pub struct LazyHttpApp {
+    services: Arc<LazyServices>,
+    routes: fn() -> axum::Router<Services>,
+    app: Arc<tokio::sync::Mutex<Option<(axum::Router, u64)>>>,
+}
+
+impl LazyHttpApp {
+    /// Serves `routes` (e.g. `http::api_routes`); builds nothing yet.
+    pub fn new(routes: fn() -> axum::Router<Services>) -> Self {
+        Self { services: Arc::new(LazyServices::new()), routes, app: Arc::default() }
+    }
+
+    async fn router(&self) -> Result<axum::Router, StartupError> {
+        let (services, generation) = self.services.get().await?;
+        let mut app = self.app.lock().await;
+        if let Some((router, built_for)) = app.as_ref()
+            && *built_for == generation
+        {
+            return Ok(router.clone());
+        }
+        let phase = Instant::now();
+        let router = crate::http::serve((self.routes)(), services);
+        tracing::info!(router_ms = ms(phase), "router built");
+        *app = Some((router.clone(), generation));
+        Ok(router)
+    }
+}
+
+impl<B> tower::Service<axum::http::Request<B>> for LazyHttpApp
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = axum::response::Response;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            use tower::ServiceExt;
+            let router = this.router().await?;
+            let answer = router.oneshot(request.map(axum::body::Body::new)).await;
+            Ok(answer.unwrap_or_else(|never| match never {}))
+        })
+    }
 }
 
 /// The Calendly HTTP client for this configuration.
@@ -61,9 +329,14 @@ pub fn calendly_client(config: &Config) -> Arc<HttpCalendly> {
 
 /// The connection records alone (`ws-disconnect`): the table from `TABLE_NAME`, no secret.
 pub async fn connection_store_from_env() -> Result<DynamoStore, StartupError> {
+    let started = Instant::now();
     let table = std::env::var("TABLE_NAME")
         .ok()
         .filter(|t| !t.trim().is_empty())
         .ok_or(crate::config::ConfigError::Missing("TABLE_NAME"))?;
-    Ok(DynamoStore::from_env(table).await)
+    let env = process_environment();
+    let aws = AwsSetup::load(&env).await;
+    let store = DynamoStore::new(sdk_client!(aws_sdk_dynamodb, &aws, endpoint_url(&env, "DYNAMODB")), table);
+    tracing::info!(total_ms = ms(started), "cold start wiring done");
+    Ok(store)
 }

@@ -3,6 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init(true);
-    let services = shared::wiring::services_from_env().await?;
-    lambda_http::run(shared::http::serve(shared::http::oauth_routes(), services)).await
+    // Init builds nothing: the first request reads the secret and builds the app.
+    lambda_http::run(shared::wiring::LazyHttpApp::new(shared::http::oauth_routes)).await
 }

@@ -7,10 +7,14 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
-    let services = shared::wiring::services_from_env().await?;
-    let services = &services;
+    // Init builds nothing: the first tick builds the use cases.
+    let services = &shared::wiring::LazyServices::new();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        sync_scheduled::handle(services, event.payload).await
+        let (services, _) = services.get().await.map_err(|e| lambda_runtime::Diagnostic {
+            error_type: "StartupError".into(),
+            error_message: e.to_string(),
+        })?;
+        sync_scheduled::handle(&services, event.payload).await
     }))
     .await
 }

@@ -6,11 +6,12 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
-    let services = shared::wiring::services_from_env().await?;
-    let services = &services;
+    // Init builds nothing: the first batch reads the secret and builds the use cases.
+    let services = &shared::wiring::LazyServices::new();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let (services, _) = services.get().await.map_err(Box::new)?;
         let deadline = sync_worker::slice_deadline(event.context.deadline, services.job_budget());
-        Ok::<_, lambda_runtime::Error>(sync_worker::handle(services, event.payload, deadline).await)
+        Ok::<_, lambda_runtime::Error>(sync_worker::handle(&services, event.payload, deadline).await)
     }))
     .await
 }

@@ -6,10 +6,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
-    let services = shared::wiring::services_from_env().await?;
-    let services = &services;
+    // Init builds nothing: the first connection reads the secret and builds the use cases.
+    let services = &shared::wiring::LazyServices::new();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-        Ok::<_, lambda_runtime::Error>(ws_connect::handle(services, event.payload).await)
+        let (services, _) = services.get().await.map_err(Box::new)?;
+        Ok::<_, lambda_runtime::Error>(ws_connect::handle(&services, event.payload).await)
     }))
     .await
 }

@@ -7,9 +7,10 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
-    let store = shared::wiring::connection_store_from_env().await?;
-    let store = &store;
+    // Init builds nothing: the first disconnect builds the table's client.
+    let store = &tokio::sync::OnceCell::new();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+        let store = store.get_or_try_init(shared::wiring::connection_store_from_env).await?;
         Ok::<_, lambda_runtime::Error>(ws_disconnect::handle(store, event.payload).await)
     }))
     .await

@@ -59,3 +59,63 @@ async fn a_missing_secret_stops_start_up_naming_it() {
     assert!(matches!(error, StartupError::Secret(_)));
     assert!(error.to_string().contains("does-not-exist"), "{error}");
 }
+
+/// The Lambda wiring over moto: nothing is read until the first use, the secret is read once,
+/// and a rotated secret is picked up once the TTL has passed (and not before).
+async fn lazy_services(
+    ttl_seconds: &str,
+) -> (aws_sdk_secretsmanager::Client, String, String, shared::wiring::LazyServices) {
+    let client = secrets_manager().await;
+    let name = format!("velvena/calendly/{}", shared::crypto::random_token(6));
+    let secret = |jwt: &str| {
+        serde_json::json!({
+            "calendly_client_secret": "s", "calendly_webhook_signing_key": "k",
+            "encryption_key": "ef".repeat(32), "jwt_secret": jwt,
+        })
+        .to_string()
+    };
+    let arn =
+        client.create_secret().name(&name).secret_string(secret("first-jwt-secret-of-32-bytes-or-more")).send().await;
+    let arn = arn.unwrap().arn.unwrap();
+    let lazy_arn = arn.clone();
+    let endpoint = local_stack::dynamo::test_endpoint().await;
+    let mut env: HashMap<String, String> = environment(&arn).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    for (k, v) in [
+        ("AWS_LAMBDA_FUNCTION_NAME", "test"),
+        ("AWS_REGION", "eu-west-3"),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.as_str()),
+        ("SECRET_TTL_SECONDS", ttl_seconds),
+    ] {
+        env.insert(k.to_string(), v.to_string());
+    }
+    let lazy = shared::wiring::LazyServices::with_lookup(std::sync::Arc::new(move |k: &str| env.get(k).cloned()));
+    (client, lazy_arn, secret("second-jwt-secret-of-32-bytes-or-more"), lazy)
+}
+
+fn token(secret: &str) -> String {
+    shared::auth::JwtVerifier::new(secret).issue("u", "org-a", chrono::Utc::now() + chrono::Duration::hours(1))
+}
+
+#[tokio::test]
+async fn a_warm_container_picks_up_a_rotated_secret_after_the_ttl() {
+    let (client, arn, rotated, lazy) = lazy_services("0").await;
+    let (services, generation) = lazy.get().await.unwrap();
+    assert_eq!(generation, 0);
+    assert!(services.jwt().verify(&token("first-jwt-secret-of-32-bytes-or-more")).is_ok());
+    client.put_secret_value().secret_id(&arn).secret_string(rotated).send().await.unwrap();
+    let (services, generation) = lazy.get().await.unwrap();
+    assert_eq!(generation, 1, "rebuilt from a fresh read");
+    assert!(services.jwt().verify(&token("second-jwt-secret-of-32-bytes-or-more")).is_ok());
+    assert!(services.jwt().verify(&token("first-jwt-secret-of-32-bytes-or-more")).is_err());
+}
+
+#[tokio::test]
+async fn within_the_ttl_the_secret_is_read_once() {
+    let (_client, _arn, _rotated, lazy) = lazy_services("3600").await;
+    let (_, first) = lazy.get().await.unwrap();
+    let (_, second) = lazy.get().await.unwrap();
+    assert_eq!((first, second), (0, 0), "one read per container within the TTL");
+}

@@ -127,12 +127,6 @@ impl DynamoStore {
         Self { client, table: table.into(), metrics: Arc::default() }
     }
 
-    /// A client from the environment (`AWS_ENDPOINT_URL_DYNAMODB` points it anywhere).
-    pub async fn from_env(table: impl Into<String>) -> Self {
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        Self::new(Client::new(&shared), table)
-    }
-
     /// The SDK client (table creation in tests and the local stack).
     pub fn client(&self) -> &Client {
         &self.client
