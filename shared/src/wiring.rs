@@ -22,6 +22,84 @@ use crate::store::{DynamoStore, Store};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Which DynamoDB requests a function's wiring can make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreAccess {
+    /// The whole store (every port).
+    All,
+    /// `$connect`: puts connection records (`app::Connector`).
+    ConnectionWrites,
+    /// `$disconnect`: reads and deletes connection records (`app::forget_connection`).
+    ConnectionRemoval,
+}
+
+impl StoreAccess {
+    /// The DynamoDB actions these requests need (the SAM template grants exactly these).
+    pub fn dynamodb_actions(self) -> &'static [&'static str] {
+        match self {
+            Self::All => &[
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:Query",
+                "dynamodb:BatchGetItem",
+            ],
+            Self::ConnectionWrites => &["dynamodb:PutItem"],
+            Self::ConnectionRemoval => &["dynamodb:GetItem", "dynamodb:DeleteItem"],
+        }
+    }
+}
+
+/// What one function wires. The wiring builds only this, and the template test derives each
+/// function's IAM actions from it.
+#[derive(Clone, Copy, Debug)]
+pub struct FunctionWiring {
+    pub function: &'static str,
+    pub store: StoreAccess,
+    /// Reads the secret (`secretsmanager:GetSecretValue`).
+    pub secret: bool,
+    /// Pushes to browsers (`execute-api:ManageConnections`; gone connections are deleted).
+    pub push: bool,
+    /// Queues sync jobs (`sqs:SendMessage`, and `SYNC_QUEUE_URL`).
+    pub queue: bool,
+}
+
+/// Every function's wiring.
+pub const FUNCTIONS: [FunctionWiring; 8] = [
+    FunctionWiring { function: "api", store: StoreAccess::All, secret: true, push: true, queue: false },
+    FunctionWiring { function: "oauth-callback", store: StoreAccess::All, secret: true, push: true, queue: true },
+    FunctionWiring { function: "sync-manual", store: StoreAccess::All, secret: true, push: true, queue: true },
+    FunctionWiring { function: "sync-scheduled", store: StoreAccess::All, secret: true, push: true, queue: true },
+    FunctionWiring { function: "sync-worker", store: StoreAccess::All, secret: true, push: true, queue: true },
+    FunctionWiring { function: "webhook", store: StoreAccess::All, secret: true, push: true, queue: false },
+    FunctionWiring {
+        function: "ws-connect",
+        store: StoreAccess::ConnectionWrites,
+        secret: true,
+        push: false,
+        queue: false,
+    },
+    FunctionWiring {
+        function: "ws-disconnect",
+        store: StoreAccess::ConnectionRemoval,
+        secret: false,
+        push: false,
+        queue: false,
+    },
+];
+
+/// The wiring of `function`; a function missing from the table gets everything (local use).
+pub fn wiring_of(function: &str) -> FunctionWiring {
+    FUNCTIONS.iter().find(|w| w.function == function).copied().unwrap_or(FunctionWiring {
+        function: "local",
+        store: StoreAccess::All,
+        secret: true,
+        push: true,
+        queue: true,
+    })
+}
+
 /// Region and credentials of a Lambda environment, where all of them are variables.
 #[derive(Clone)]
 struct LambdaEnvironment {
@@ -137,9 +215,13 @@ struct Clients {
 }
 
 impl Clients {
-    fn build(env: &Lookup, aws: &AwsSetup, config: &Config, secrets: SecretsManager) -> Self {
+    /// Built from the environment alone (table, queue, WebSocket endpoint): no secret needed.
+    /// Only what `wiring` says the function uses is built.
+    fn build(env: &Lookup, wiring: FunctionWiring, aws: Option<&AwsSetup>, secrets: SecretsManager) -> Self {
+        let aws = aws.expect("the setup is loaded for the first build");
+        let table = env("TABLE_NAME").unwrap_or_default();
         let dynamodb = sdk_client!(aws_sdk_dynamodb, aws, endpoint_url(env, "DYNAMODB"));
-        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(dynamodb, config.table_name.clone()));
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(dynamodb, table));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
         let pusher: Arc<dyn Pusher> = match env("WEBSOCKET_MANAGEMENT_ENDPOINT").filter(|v| !v.is_empty()) {
             Some(endpoint) => {
@@ -150,8 +232,8 @@ impl Clients {
             None => Arc::new(NoPushEndpoint),
         };
         // Only the functions that queue sync jobs are given a queue (and its client).
-        let queue: Arc<dyn JobQueue> = match &config.sync_queue_url {
-            Some(url) => Arc::new(SqsQueue::new(sdk_client!(aws_sdk_sqs, aws, endpoint_url(env, "SQS")), url.clone())),
+        let queue: Arc<dyn JobQueue> = match env("SYNC_QUEUE_URL").filter(|v| wiring.queue && !v.trim().is_empty()) {
+            Some(url) => Arc::new(SqsQueue::new(sdk_client!(aws_sdk_sqs, aws, endpoint_url(env, "SQS")), url)),
             None => Arc::new(NoQueue),
         };
         Self { secrets, store, pusher, queue, clock }
@@ -162,6 +244,7 @@ impl Clients {
 /// from a fresh read of the secret once it is older than the TTL.
 pub struct LazyServices {
     env: Lookup,
+    wiring: FunctionWiring,
     clients: tokio::sync::OnceCell<Clients>,
     loaded: tokio::sync::Mutex<Option<LoadedServices>>,
     ttl: std::time::Duration,
@@ -186,15 +269,21 @@ impl Default for LazyServices {
 }
 
 impl LazyServices {
-    /// From the process environment; nothing is read or built until the first `get`.
+    /// Everything, from the process environment; nothing is read or built until the first `get`.
     pub fn new() -> Self {
         Self::with_lookup(process_environment())
+    }
+
+    /// What `function` uses (`FUNCTIONS`), from the process environment.
+    pub fn for_function(function: &str) -> Self {
+        Self { wiring: wiring_of(function), ..Self::new() }
     }
 
     /// From `env` (tests give a map).
     pub fn with_lookup(env: Lookup) -> Self {
         let ttl = secret_ttl(&env);
-        Self { env, clients: tokio::sync::OnceCell::new(), loaded: tokio::sync::Mutex::new(None), ttl }
+        let wiring = wiring_of("local");
+        Self { env, wiring, clients: tokio::sync::OnceCell::new(), loaded: tokio::sync::Mutex::new(None), ttl }
     }
 
     /// The use cases, and a generation that changes whenever they were rebuilt.
@@ -221,19 +310,24 @@ impl LazyServices {
             (None, None) => unreachable!("the setup is loaded when the clients are missing"),
         };
         let secrets_client_ms = ms(phase);
+        // The secret's round trip and the clients' construction (CPU) overlap: the request is
+        // sent first, the clients are built while it is in flight.
         let phase = Instant::now();
-        let config = load_config(|name| env(name), Some(&secrets)).await?;
-        let secret_ms = ms(phase);
+        let read = load_config(|name| env(name), Some(&secrets));
+        let build = async {
+            let built = Instant::now();
+            let clients = self
+                .clients
+                .get_or_init(|| async { Clients::build(env, self.wiring, aws.as_ref(), secrets.clone()) })
+                .await;
+            (clients, ms(built))
+        };
+        let (config, (clients, clients_ms)) = tokio::join!(read, build);
+        let config = config?;
+        let secret_and_clients_ms = ms(phase);
         let phase = Instant::now();
-        let clients = self
-            .clients
-            .get_or_init(|| async {
-                let aws = aws.as_ref().expect("loaded above for the first build");
-                Clients::build(env, aws, &config, secrets)
-            })
-            .await;
         let calendly = calendly_client(&config);
-        let clients_ms = ms(phase);
+        let calendly_client_ms = ms(phase);
         let phase = Instant::now();
         let adapters = Adapters {
             store: clients.store.clone(),
@@ -249,8 +343,9 @@ impl LazyServices {
             first,
             aws_config_ms,
             secrets_client_ms,
-            secret_ms,
+            secret_and_clients_ms,
             clients_ms,
+            calendly_client_ms,
             services_ms,
             total_ms = ms(started),
             "cold start wiring done"
@@ -270,9 +365,9 @@ pub struct LazyHttpApp {
 }
 
 impl LazyHttpApp {
-    /// Serves `routes` (e.g. `http::api_routes`); builds nothing yet.
-    pub fn new(routes: fn() -> axum::Router<Services>) -> Self {
-        Self { services: Arc::new(LazyServices::new()), routes, app: Arc::default() }
+    /// `function` serving `routes` (e.g. `http::api_routes`); builds nothing yet.
+    pub fn new(function: &str, routes: fn() -> axum::Router<Services>) -> Self {
+        Self { services: Arc::new(LazyServices::for_function(function)), routes, app: Arc::default() }
     }
 
     async fn router(&self) -> Result<axum::Router, StartupError> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
     // Init builds nothing: the first tick builds the use cases.
-    let services = &shared::wiring::LazyServices::new();
+    let services = &shared::wiring::LazyServices::for_function("sync-scheduled");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let (services, _) = services.get().await.map_err(|e| lambda_runtime::Diagnostic {
             error_type: "StartupError".into(),

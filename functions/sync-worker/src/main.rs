@@ -7,7 +7,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
     // Init builds nothing: the first batch reads the secret and builds the use cases.
-    let services = &shared::wiring::LazyServices::new();
+    let services = &shared::wiring::LazyServices::for_function("sync-worker");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let (services, _) = services.get().await.map_err(Box::new)?;
         let deadline = sync_worker::slice_deadline(event.context.deadline, services.job_budget());

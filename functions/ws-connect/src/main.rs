@@ -7,10 +7,10 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
     // Init builds nothing: the first connection reads the secret and builds the use cases.
-    let services = &shared::wiring::LazyServices::new();
+    let services = &shared::wiring::LazyServices::for_function("ws-connect");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
         let (services, _) = services.get().await.map_err(Box::new)?;
-        Ok::<_, lambda_runtime::Error>(ws_connect::handle(&services, event.payload).await)
+        Ok::<_, lambda_runtime::Error>(ws_connect::handle(&services.connector(), event.payload).await)
     }))
     .await
 }

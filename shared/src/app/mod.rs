@@ -18,7 +18,7 @@ pub mod webhook;
 pub use connect::{ConnectOutcome, ConnectStart};
 pub use error::AppError;
 pub use prospects::ProspectDraft;
-pub use realtime::forget_connection;
+pub use realtime::{Connector, forget_connection};
 pub use status::{ConnectionStatus, EventTypeChoice};
 pub use subscription::WebhookCheck;
 pub use sync::{JobError, QueuedSync};

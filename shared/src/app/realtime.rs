@@ -1,15 +1,27 @@
 //! Browsers' WebSocket connections, kept per organization.
 
 use crate::app::{AppError, Services};
+use crate::auth::JwtVerifier;
+use crate::clock::Clock;
 use crate::store::{Connection, ConnectionStore};
+use std::sync::Arc;
 
 /// API Gateway closes WebSocket connections after 2 hours at the most.
 const CONNECTION_LIFETIME: chrono::Duration = chrono::Duration::hours(2);
 
-impl Services {
+/// What `$connect` needs, and nothing more: the token verifier, the connection records and the
+/// clock (`ws-connect` is granted `dynamodb:PutItem` only).
+#[derive(Clone)]
+pub struct Connector {
+    jwt: JwtVerifier,
+    connections: Arc<dyn ConnectionStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Connector {
     /// `$connect`: authenticates the browser by its JWT and stores the connection under its
     /// organization; a missing or invalid token stores nothing.
-    pub async fn ws_connect(&self, token: Option<&str>, connection_id: &str) -> Result<Connection, AppError> {
+    pub async fn connect(&self, token: Option<&str>, connection_id: &str) -> Result<Connection, AppError> {
         let token = token.filter(|t| !t.is_empty()).ok_or_else(|| AppError::Unauthorized("missing token".into()))?;
         let caller = self.jwt.verify(token).map_err(|e| AppError::Unauthorized(e.to_string()))?;
         if connection_id.is_empty() {
@@ -23,9 +35,16 @@ impl Services {
             connected_at: now,
             expires_at: (now + CONNECTION_LIFETIME).min(caller.expires_at),
         };
-        self.store.put_connection(&connection).await?;
+        self.connections.put_connection(&connection).await?;
         tracing::info!(organization_id = %connection.organization_id, %connection_id, "WebSocket connected");
         Ok(connection)
+    }
+}
+
+impl Services {
+    /// The `$connect` use case, over the connection records only.
+    pub fn connector(&self) -> Connector {
+        Connector { jwt: self.jwt.clone(), connections: self.store.clone(), clock: self.clock.clone() }
     }
 }
 

@@ -17,7 +17,9 @@ pub struct CalendlySettings {
 
 /// Calendly over HTTPS.
 pub struct HttpCalendly {
-    http: reqwest::Client,
+    /// Built by the first request: its TLS set-up (~2 ms) is paid only by functions that
+    /// call Calendly, not by every cold start.
+    client: std::sync::OnceLock<reqwest::Client>,
     settings: CalendlySettings,
     /// What Calendly's `X-RateLimit-*` headers last said, per access token (per user).
     rate_windows: std::sync::Mutex<std::collections::HashMap<String, RateWindow>>,
@@ -26,13 +28,18 @@ pub struct HttpCalendly {
 impl HttpCalendly {
     /// A client with timeouts that fit inside a Lambda invocation.
     pub fn new(settings: CalendlySettings) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
-            .user_agent("velvena-calendly/0.1")
-            .build()
-            .expect("the HTTP client's fixed configuration is valid");
-        Self { http, settings, rate_windows: Default::default() }
+        Self { client: std::sync::OnceLock::new(), settings, rate_windows: Default::default() }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(20))
+                .user_agent("velvena-calendly/0.1")
+                .build()
+                .expect("the HTTP client's fixed configuration is valid")
+        })
     }
 
     /// Sends an API request unless the user's rate-limit window is spent: then it answers
@@ -58,7 +65,7 @@ impl HttpCalendly {
 
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, CalendlyError> {
         let response = self
-            .http
+            .http()
             .post(format!("{}/oauth/token", self.settings.auth_base_url))
             .basic_auth(&self.settings.client_id, Some(self.settings.client_secret.expose()))
             .form(form)
@@ -87,7 +94,7 @@ impl HttpCalendly {
         url: &str,
         query: &[(&str, String)],
     ) -> Result<T, CalendlyError> {
-        let response = self.send(access_token, self.http.get(url).query(query)).await?;
+        let response = self.send(access_token, self.http().get(url).query(query)).await?;
         decode(check(response).await?).await
     }
 }
@@ -158,7 +165,7 @@ impl CalendlyApi for HttpCalendly {
 
     async fn revoke(&self, token: &str) -> Result<(), CalendlyError> {
         let response = self
-            .http
+            .http()
             .post(format!("{}/oauth/revoke", self.settings.auth_base_url))
             .form(&[
                 ("client_id", self.settings.client_id.as_str()),
@@ -258,7 +265,8 @@ impl CalendlyApi for HttpCalendly {
             "user": request.user_uri,
             "scope": "user",
         });
-        let response = self.send(access_token, self.http.post(self.api("/webhook_subscriptions")).json(&body)).await?;
+        let response =
+            self.send(access_token, self.http().post(self.api("/webhook_subscriptions")).json(&body)).await?;
         let created: Resource<WebhookSubscription> = decode(check(response).await?).await?;
         Ok(created.resource)
     }
@@ -269,7 +277,7 @@ impl CalendlyApi for HttpCalendly {
         subscription_uri: &str,
     ) -> Result<(), CalendlyError> {
         let url = self.api(&format!("/webhook_subscriptions/{}", last_segment(subscription_uri)));
-        let response = self.send(access_token, self.http.delete(url)).await?;
+        let response = self.send(access_token, self.http().delete(url)).await?;
         match check(response).await {
             Ok(_) | Err(CalendlyError::NotFound) => Ok(()),
             Err(e) => Err(e),

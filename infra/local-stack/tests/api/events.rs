@@ -17,7 +17,7 @@ async fn the_connect_and_disconnect_sample_events_store_and_remove_the_connectio
         &sample("ws-connect.json").replace("REPLACED-BY-TESTS-WITH-A-FRESH-JWT", &app.token("org-a")),
     )
     .unwrap();
-    assert_eq!(ws_connect::handle(&app.stack.services, connect).await.status_code, 200);
+    assert_eq!(ws_connect::handle(&app.stack.services.connector(), connect).await.status_code, 200);
     let live = app.stack.store.live_connections(&org, chrono::Utc::now()).await.unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].connection_id, "Kx2bWdHTiGYCFuA=");
@@ -31,7 +31,7 @@ async fn the_connect_and_disconnect_sample_events_store_and_remove_the_connectio
 async fn the_connect_sample_event_with_its_placeholder_token_is_refused() {
     let app = TestApp::spawn().await;
     let connect: ApiGatewayWebsocketProxyRequest = serde_json::from_str(&sample("ws-connect.json")).unwrap();
-    assert_eq!(ws_connect::handle(&app.stack.services, connect).await.status_code, 401);
+    assert_eq!(ws_connect::handle(&app.stack.services.connector(), connect).await.status_code, 401);
     let live = app.stack.store.live_connections(&OrganizationId::new("org-a"), chrono::Utc::now()).await.unwrap();
     assert!(live.is_empty());
 }

@@ -206,3 +206,35 @@ fn only_the_functions_that_queue_jobs_may_send_to_the_queue() {
         ["oauth-callback", "sync-manual", "sync-scheduled", "sync-worker"].into_iter().map(String::from).collect();
     assert_eq!(senders, expected);
 }
+
+#[test]
+fn each_function_is_granted_exactly_what_its_wiring_builds() {
+    let t = template();
+    for (name, f) in functions(&t) {
+        let wiring = shared::wiring::FUNCTIONS
+            .iter()
+            .find(|w| w.function == name)
+            .unwrap_or_else(|| panic!("{name} is missing from shared::wiring::FUNCTIONS"));
+        let mut expected: BTreeSet<String> = wiring.store.dynamodb_actions().iter().map(|a| a.to_string()).collect();
+        if wiring.secret {
+            expected.insert("secretsmanager:GetSecretValue".into());
+        }
+        if wiring.push {
+            expected.insert("execute-api:ManageConnections".into());
+        }
+        if wiring.queue {
+            expected.insert("sqs:SendMessage".into());
+        }
+        let granted: BTreeSet<String> = f["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["Statement"].as_sequence().unwrap().iter())
+            .flat_map(|s| s["Action"].as_sequence().unwrap().iter().map(str_of))
+            .collect();
+        assert_eq!(granted, expected, "{name}: the template grants what the wiring builds, no more");
+        let queue_url = !f["Properties"]["Environment"]["Variables"]["SYNC_QUEUE_URL"].is_null();
+        assert_eq!(queue_url, wiring.queue, "{name}: SYNC_QUEUE_URL goes with a queue");
+    }
+    assert_eq!(functions(&t).len(), shared::wiring::FUNCTIONS.len());
+}

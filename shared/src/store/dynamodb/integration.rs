@@ -96,37 +96,22 @@ impl IntegrationStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         // One conditional update, so twenty Lambdas asking at once cost one write each and
         // exactly one wins, without read-modify-write retries.
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(org_pk(org), INTEGRATION_SK)))
-            .update_expression("SET refresh_lease_until = :until, lease_until_ms = :until_ms ADD item_version :one")
-            .condition_expression(
-                "token_version = :v AND (attribute_not_exists(lease_until_ms) OR attribute_type(refresh_lease_until, :null) OR lease_until_ms <= :now_ms)",
-            )
-            .set_expression_attribute_values(Some(HashMap::from([
-                (":until".to_string(), item::to_attribute(&serde_json::to_value(until).unwrap_or_default())),
-                (":until_ms".to_string(), n(until.timestamp_millis())),
-                (":now_ms".to_string(), n(now.timestamp_millis())),
-                (":v".to_string(), n(token_version)),
-                (":null".to_string(), s("NULL")),
-                (":one".to_string(), n(1)),
-            ])))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
-                Ok(true)
-            }
-            Err(e) if is_condition_failure(&e) => {
-                self.record(Kind::Write, None);
-                Ok(false)
-            }
-            Err(e) => Err(error(e)),
-        }
+        let values = HashMap::from([
+            (":until".to_string(), item::to_attribute(&serde_json::to_value(until).unwrap_or_default())),
+            (":until_ms".to_string(), n(until.timestamp_millis())),
+            (":now_ms".to_string(), n(now.timestamp_millis())),
+            (":v".to_string(), n(token_version)),
+            (":null".to_string(), s("NULL")),
+            (":one".to_string(), n(1)),
+        ]);
+        self.update_if(
+            Self::key(org_pk(org), INTEGRATION_SK),
+            "SET refresh_lease_until = :until, lease_until_ms = :until_ms ADD item_version :one",
+            "token_version = :v AND (attribute_not_exists(lease_until_ms) OR attribute_type(refresh_lease_until, :null) OR lease_until_ms <= :now_ms)",
+            &[],
+            values,
+        )
+        .await
     }
 
     async fn store_refreshed_tokens(
@@ -166,26 +151,16 @@ impl IntegrationStore for DynamoStore {
             set.push_str(", last_synced_at = :last");
             values.insert(":last".to_string(), at(synced_at));
         }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(org_pk(org), INTEGRATION_SK)))
-            .update_expression(format!("{set} ADD item_version :one"))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#due", GSI3.sk)
-            .set_expression_attribute_values(Some(values))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
-                Ok(())
-            }
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(error(e)),
-        }
+        // A missing integration (disconnected meanwhile) is left alone.
+        self.update_if(
+            Self::key(org_pk(org), INTEGRATION_SK),
+            format!("{set} ADD item_version :one"),
+            "attribute_exists(pk)",
+            &[("#due", GSI3.sk)],
+            values,
+        )
+        .await?;
+        Ok(())
     }
 
     async fn update_sync_settings(

@@ -194,6 +194,41 @@ impl DynamoStore {
         }
     }
 
+    /// One conditional `UpdateItem`: `true` when applied, `false` when the condition failed;
+    /// counted in the metrics either way. Every single-item update goes through here.
+    async fn update_if(
+        &self,
+        key: Item,
+        update: impl Into<String>,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Item,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        for (name, attribute) in names {
+            request = request.expression_attribute_names(*name, *attribute);
+        }
+        match request.send().await {
+            Ok(out) => {
+                self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
+                Ok(true)
+            }
+            Err(e) if is_condition_failure(&e) => {
+                self.record(Kind::Write, None);
+                Ok(false)
+            }
+            Err(e) => Err(error(e)),
+        }
+    }
+
     /// Runs a transaction, retrying conflicts and throttling; reports a failed condition.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), usize>, StoreError> {
         for attempt in 0..MAX_ATTEMPTS {

@@ -23,25 +23,8 @@ impl NotificationStore for DynamoStore {
     }
 
     async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(org_pk(org), &notification_sk(id.as_str()))))
-            .update_expression("SET #read = :true")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#read", "read")
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
-                Ok(true)
-            }
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(error(e)),
-        }
+        let key = Self::key(org_pk(org), &notification_sk(id.as_str()));
+        let values = HashMap::from([(":true".to_string(), AttributeValue::Bool(true))]);
+        self.update_if(key, "SET #read = :true", "attribute_exists(pk)", &[("#read", "read")], values).await
     }
 }
