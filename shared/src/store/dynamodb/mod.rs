@@ -181,17 +181,9 @@ impl DynamoStore {
                 request = request.set_expression_attribute_values(Some(values));
             }
         }
-        match request.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await {
-            Ok(out) => {
-                self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
-                Ok(true)
-            }
-            Err(e) if is_condition_failure(&e) => {
-                self.record(Kind::Write, None);
-                Ok(false)
-            }
-            Err(e) => Err(error(e)),
-        }
+        let result = request.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await;
+        let capacity = result.as_ref().ok().and_then(|out| out.consumed_capacity()).and_then(|c| c.capacity_units());
+        self.conditional_write(result, capacity)
     }
 
     /// One conditional `UpdateItem`: `true` when applied, `false` when the condition failed;
@@ -216,9 +208,25 @@ impl DynamoStore {
         for (name, attribute) in names {
             request = request.expression_attribute_names(*name, *attribute);
         }
-        match request.send().await {
-            Ok(out) => {
-                self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
+        let result = request.send().await;
+        let capacity = result.as_ref().ok().and_then(|out| out.consumed_capacity()).and_then(|c| c.capacity_units());
+        self.conditional_write(result, capacity)
+    }
+
+    /// A conditional write's outcome: `true` when applied, `false` when its condition failed,
+    /// counted in the metrics either way.
+    fn conditional_write<O, E, R>(
+        &self,
+        result: Result<O, SdkError<E, R>>,
+        capacity: Option<f64>,
+    ) -> Result<bool, StoreError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        match result {
+            Ok(_) => {
+                self.record(Kind::Write, capacity);
                 Ok(true)
             }
             Err(e) if is_condition_failure(&e) => {
