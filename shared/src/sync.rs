@@ -233,6 +233,8 @@ impl SyncEngine {
             let checkpoint = job.checkpoint.clone();
             let query = EventQuery {
                 user_uri: integration.calendly_user_uri.clone(),
+                organization_uri: (integration.coverage == crate::domain::CalendlyScope::Organization)
+                    .then(|| integration.calendly_organization_uri.clone()),
                 min_start_time: checkpoint.window_start,
                 max_start_time: checkpoint.window_end,
                 page_token: checkpoint.page_token.clone(),
@@ -513,8 +515,8 @@ impl SyncEngine {
         style: NoteStyle,
     ) -> Result<Applied, SyncError> {
         let org = &integration.organization_id;
-        let admitted =
-            integration.filter.admits(&integration.email, snapshot.event_type_uri.as_deref(), &snapshot.invitee_email);
+        let event_host = snapshot.host.as_ref().and_then(|h| h.email.as_deref());
+        let admitted = integration.admits(event_host, snapshot.event_type_uri.as_deref(), &snapshot.invitee_email);
         if !admitted {
             return Ok(Applied::default());
         }

@@ -7,7 +7,8 @@
 
 use crate::app::{ConnectOutcome, ConnectStart, ConnectionStatus, DeliveryOutcome, EventTypeChoice};
 use crate::domain::{
-    Booking, Notification, Organization, Prospect, QuestionAnswer, SyncJob, SyncJobState, SyncTrigger, Tracking,
+    Booking, CalendlyScope, Notification, Organization, Prospect, QuestionAnswer, SyncJob, SyncJobState, SyncTrigger,
+    Tracking,
 };
 use crate::store::PageOf;
 use chrono::{DateTime, Utc};
@@ -104,6 +105,10 @@ pub struct BookingView {
     pub invitee_uri: String,
     pub invitee_questions: Vec<QuestionAnswer>,
     pub tracking: Tracking,
+    /// The event's host (the member whose booking it is, in organization scope).
+    pub host_name: Option<String>,
+    pub host_email: Option<String>,
+    pub host_user_uri: Option<String>,
     pub join_url: Option<String>,
     pub rescheduled: bool,
     pub old_invitee_uri: Option<String>,
@@ -137,6 +142,9 @@ impl From<&Booking> for BookingView {
             invitee_uri: d.invitee_uri.clone(),
             invitee_questions: d.questions.clone(),
             tracking: d.tracking.clone(),
+            host_name: d.host.as_ref().and_then(|h| h.name.clone()),
+            host_email: d.host.as_ref().and_then(|h| h.email.clone()),
+            host_user_uri: d.host.as_ref().map(|h| h.user_uri.clone()),
             join_url: d.join_url.clone(),
             rescheduled: d.rescheduled,
             old_invitee_uri: d.old_invitee_uri.clone(),
@@ -239,6 +247,10 @@ pub struct StatusView {
     pub event_types: Option<Vec<String>>,
     /// E-mail addresses and `@domain` entries left out.
     pub ignore_emails: Option<Vec<String>>,
+    /// Whose bookings: `user` or `organization`.
+    pub scope: Option<CalendlyScope>,
+    /// Members of the Calendly organization covered (organization scope).
+    pub members_covered: Option<u32>,
     /// The latest sync job, if any.
     pub sync: Option<SyncJobView>,
 }
@@ -262,6 +274,8 @@ impl From<&ConnectionStatus> for StatusView {
                 needs_reconnect: Some(i.needs_reconnect),
                 event_types: i.filter.event_types.clone(),
                 ignore_emails: Some(i.filter.ignore_emails.clone()),
+                scope: Some(i.coverage),
+                members_covered: i.members_covered,
                 sync,
             },
         }
@@ -292,6 +306,10 @@ pub struct ConnectedView {
     /// The initial sync job; `failed` with its `error` when it could not be queued (the
     /// schedule then runs one within minutes).
     pub sync: Option<SyncJobView>,
+    /// Whose bookings the integration brings.
+    pub scope: CalendlyScope,
+    /// Why organization scope was asked for and not granted (only owners and admins get it).
+    pub scope_error: Option<String>,
 }
 
 impl From<&ConnectOutcome> for ConnectedView {
@@ -302,6 +320,8 @@ impl From<&ConnectOutcome> for ConnectedView {
             name: o.name.clone(),
             user_uri: o.user_uri.clone(),
             sync: o.sync.as_ref().map(SyncJobView::from),
+            scope: o.coverage,
+            scope_error: o.scope_error.clone(),
         }
     }
 }

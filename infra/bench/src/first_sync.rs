@@ -27,7 +27,8 @@ pub(super) async fn first_sync_under_real_limit(rows: &mut Vec<Row>) {
         organization_id: OrganizationId::new("bench-org"),
         expires_at: Utc::now() + ChronoDuration::days(1),
     };
-    let start = stack.services.start_connect(&caller).await.expect("connect starts");
+    let start =
+        stack.services.start_connect(&caller, shared::domain::CalendlyScope::User).await.expect("connect starts");
     let code = sim.approve(&host, &start.authorize_url).expect("approved");
     let started = Instant::now();
     let outcome = stack.services.complete_connect(&code, &start.state, &caller).await.expect("connected");

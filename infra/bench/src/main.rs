@@ -101,7 +101,8 @@ async fn connect(stack: &LocalStack, org: &str, host: &SimUser) {
         organization_id: OrganizationId::new(org),
         expires_at: Utc::now() + ChronoDuration::days(1),
     };
-    let start = stack.services.start_connect(&caller).await.expect("connect starts");
+    let start =
+        stack.services.start_connect(&caller, shared::domain::CalendlyScope::User).await.expect("connect starts");
     let sim = stack.simulator.as_ref().unwrap();
     let code = sim.approve(host, &start.authorize_url).expect("approved");
     stack.services.complete_connect(&code, &start.state, &caller).await.expect("connected");

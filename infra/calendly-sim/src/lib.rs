@@ -186,6 +186,21 @@ impl CalendlySim {
         self.inner.state().refused_users.insert(user.uuid.clone());
     }
 
+    /// A fresh access token of `user` (tests calling the simulator's API directly).
+    pub fn access_token_of(&self, user: &SimUser) -> String {
+        let token = format!("direct-{}", crate::uuid());
+        let mut state = self.inner.state();
+        let expires_at = state.now() + chrono::Duration::hours(2);
+        state.access_tokens.insert(token.clone(), model::AccessToken { user_uuid: user.uuid.clone(), expires_at });
+        token
+    }
+
+    /// Sets `user`'s role in their organization (`owner`, `admin` or `user`; a colleague starts
+    /// as `user`, the first user of an organization as `owner`).
+    pub fn set_role(&self, user: &SimUser, role: &str) {
+        self.inner.state().roles.insert(user.uuid.clone(), role.to_string());
+    }
+
     /// Makes webhook subscription creation fail with 403 for `user` (a plan without webhooks).
     pub fn refuse_webhooks_of(&self, user: &SimUser, message: &str) {
         self.inner.state().webhook_refusals.insert(user.uuid.clone(), message.to_string());

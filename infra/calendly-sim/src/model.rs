@@ -108,7 +108,10 @@ pub(crate) struct InviteeRecord {
 pub(crate) struct Webhook {
     pub uuid: String,
     pub callback_url: String,
+    /// Who created it (the user of a `user` subscription).
     pub user_uuid: String,
+    /// `user` or `organization` (every member's bookings).
+    pub scope: String,
     pub organization_uri: String,
     pub events: Vec<String>,
     pub state: String,
@@ -130,9 +133,10 @@ impl Webhook {
             "retry_started_at": self.retry_started_at.map(time),
             "state": self.state,
             "events": self.events,
-            "scope": "user",
+            "scope": self.scope,
             "organization": self.organization_uri,
-            "user": format!("{API}/users/{}", self.user_uuid),
+            "user": (self.scope == "user").then(|| format!("{API}/users/{}", self.user_uuid)),
+            "creator": format!("{API}/users/{}", self.user_uuid),
             "creator": format!("{API}/users/{}", self.user_uuid),
         })
     }
@@ -154,6 +158,8 @@ pub(crate) struct SimState {
     pub events: Vec<Event>,
     pub invitees: Vec<InviteeRecord>,
     pub webhooks: Vec<Webhook>,
+    /// Each user's role in their organization: `owner`, `admin` or `user`.
+    pub roles: HashMap<String, String>,
     pub requests: HashMap<String, u64>,
     pub refused_refreshes: u64,
     pub revoked: usize,
@@ -210,7 +216,24 @@ impl SimState {
             email: email.into(),
         };
         self.users.push(user.clone());
+        // Alone in a new organization: its owner.
+        self.roles.insert(user.uuid.clone(), "owner".into());
         user
+    }
+
+    /// `user`'s role in their organization.
+    pub fn role(&self, user_uuid: &str) -> &str {
+        self.roles.get(user_uuid).map_or("user", String::as_str)
+    }
+
+    /// Whether `viewer` may read `event`: its host, or an owner or admin of the host's
+    /// organization (what organization-scoped access means at Calendly).
+    pub fn can_see(&self, viewer_uuid: &str, event: &Event) -> bool {
+        if event.user_uuid == viewer_uuid {
+            return true;
+        }
+        let org_of = |uuid: &str| self.user(uuid).map(|u| u.organization_uri.clone());
+        matches!(self.role(viewer_uuid), "owner" | "admin") && org_of(viewer_uuid) == org_of(&event.user_uuid)
     }
 
     /// A user in the same Calendly organization as `colleague`.
@@ -220,6 +243,7 @@ impl SimState {
         if let Some(stored) = self.users.iter_mut().find(|u| u.uuid == user.uuid) {
             stored.organization_uri = user.organization_uri.clone();
         }
+        self.roles.insert(user.uuid.clone(), "user".into());
         user
     }
 
@@ -601,12 +625,34 @@ impl SimState {
         let Some(user_uuid) = self.event(&booked.event_uuid).map(|e| e.user_uuid.clone()) else {
             return Vec::new();
         };
+        let host_org = self.user(&user_uuid).map(|u| u.organization_uri.clone()).unwrap_or_default();
         let body = self.delivery_body(event, booked);
         self.webhooks
             .iter()
-            .filter(|w| w.user_uuid == user_uuid && w.state == "active" && w.events.iter().any(|e| e == event))
-            .map(|w| Delivery { url: w.callback_url.clone(), body: body.clone() })
+            .filter(|w| w.state == "active" && w.events.iter().any(|e| e == event))
+            .filter(|w| match w.scope.as_str() {
+                "organization" => w.organization_uri == host_org,
+                _ => w.user_uuid == user_uuid,
+            })
+            .map(|w| {
+                // An organization subscription's deliveries name its creator as `created_by`.
+                let body = match w.scope.as_str() {
+                    "organization" => with_created_by(&body, &format!("{API}/users/{}", w.user_uuid)),
+                    _ => body.clone(),
+                };
+                Delivery { url: w.callback_url.clone(), body }
+            })
             .collect()
+    }
+}
+
+fn with_created_by(body: &[u8], creator: &str) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(mut envelope) => {
+            envelope["created_by"] = json!(creator);
+            serde_json::to_vec(&envelope).unwrap_or_default()
+        }
+        Err(_) => body.to_vec(),
     }
 }
 

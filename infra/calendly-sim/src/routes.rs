@@ -33,6 +33,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/scheduled_events/{uuid}/invitees", get(invitees))
         .route("/scheduled_events/{uuid}/invitees/{invitee}", get(invitee))
         .route("/webhook_subscriptions", get(list_webhooks).post(create_webhook))
+        .route("/organization_memberships", get(organization_memberships))
         .route("/webhook_subscriptions/{uuid}", axum::routing::delete(delete_webhook))
         .with_state(shared)
 }
@@ -242,9 +243,9 @@ async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params)
     let Some(me) = state.user(&user).cloned() else {
         return error(StatusCode::NOT_FOUND, "Resource Not Found", "user");
     };
-    match (q.get("user"), q.get("organization")) {
-        (Some(u), _) if u == &me.uri => {}
-        (None, Some(o)) if o == &me.organization_uri => {}
+    let organization_wide = match (q.get("user"), q.get("organization")) {
+        (Some(u), _) if u == &me.uri => false,
+        (None, Some(o)) if o == &me.organization_uri && matches!(state.role(&user), "owner" | "admin") => true,
         (None, None) => {
             return error(StatusCode::BAD_REQUEST, "Invalid Argument", "user or organization is required");
         }
@@ -255,7 +256,7 @@ async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params)
                 "You do not have permission to access this resource",
             );
         }
-    }
+    };
     let (min, max) = match (parse_time(&q, "min_start_time"), parse_time(&q, "max_start_time")) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(r), _) | (_, Err(r)) => return r,
@@ -275,7 +276,7 @@ async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params)
     let mut matching: Vec<Value> = state
         .events
         .iter()
-        .filter(|e| e.user_uuid == user)
+        .filter(|e| if organization_wide { state.can_see(&user, e) } else { e.user_uuid == user })
         .filter(|e| min.is_none_or(|m| e.start >= m) && max.is_none_or(|m| e.start <= m))
         .filter(|e| status.is_none_or(|s| &e.status == s))
         .map(|e| state.event_json(e))
@@ -339,7 +340,7 @@ async fn scheduled_event(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<S
         Err(r) => return r,
     };
     let state = sim.state();
-    match state.events.iter().find(|e| e.uuid == uuid && e.user_uuid == user) {
+    match state.events.iter().find(|e| e.uuid == uuid && state.can_see(&user, e)) {
         Some(e) => with_headers(axum::Json(json!({ "resource": state.event_json(e) })).into_response(), rl),
         None => error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource."),
     }
@@ -351,7 +352,7 @@ async fn invitee(State(sim): Sim, headers: HeaderMap, Path((uuid, invitee)): Pat
         Err(r) => return r,
     };
     let state = sim.state();
-    let owned = state.events.iter().any(|e| e.uuid == uuid && e.user_uuid == user);
+    let owned = state.events.iter().any(|e| e.uuid == uuid && state.can_see(&user, e));
     match state.invitees.iter().find(|i| i.event_uuid == uuid && i.uuid == invitee).filter(|_| owned) {
         Some(i) => with_headers(axum::Json(json!({ "resource": state.invitee_json(i) })).into_response(), rl),
         None => error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource."),
@@ -364,7 +365,7 @@ async fn invitees(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>,
         Err(r) => return r,
     };
     let state = sim.state();
-    if !state.events.iter().any(|e| e.uuid == uuid && e.user_uuid == user) {
+    if !state.events.iter().any(|e| e.uuid == uuid && state.can_see(&user, e)) {
         return error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource.");
     }
     if let Some(status) = state.failing_events.get(&uuid).and_then(|s| StatusCode::from_u16(*s).ok()) {
@@ -396,7 +397,13 @@ async fn list_webhooks(State(sim): Sim, headers: HeaderMap, Query(q): Params) ->
     let list: Vec<Value> = state
         .webhooks
         .iter()
-        .filter(|w| if organization_wide { w.organization_uri == me.organization_uri } else { w.user_uuid == user })
+        .filter(|w| {
+            if organization_wide {
+                w.organization_uri == me.organization_uri
+            } else {
+                w.scope == "user" && w.user_uuid == user
+            }
+        })
         .map(|w| w.to_json())
         .collect();
     match page(&list, &q, "/webhook_subscriptions") {
@@ -435,11 +442,26 @@ async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Re
     let Some(me) = state.user(&user).cloned() else {
         return error(StatusCode::NOT_FOUND, "Resource Not Found", "user");
     };
-    if scope != "user"
-        || body.get("user").and_then(Value::as_str) != Some(me.uri.as_str())
-        || organization != me.organization_uri
-    {
-        return error(StatusCode::BAD_REQUEST, "Invalid Argument", "scope user requires this user and organization");
+    match scope {
+        "user"
+            if body.get("user").and_then(Value::as_str) == Some(me.uri.as_str())
+                && organization == me.organization_uri => {}
+        "organization" if organization == me.organization_uri => {
+            if !matches!(state.role(&user), "owner" | "admin") {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "Permission Denied",
+                    "Only organization owners and admins can create organization-scoped subscriptions",
+                );
+            }
+        }
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Invalid Argument",
+                "scope user requires this user and organization; scope organization this organization",
+            );
+        }
     }
     if let Some(message) = state.webhook_refusals.get(&user) {
         return error(StatusCode::FORBIDDEN, "Permission Denied", message);
@@ -452,6 +474,7 @@ async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Re
         uuid: crate::uuid(),
         callback_url: url,
         user_uuid: user,
+        scope: scope.to_string(),
         organization_uri: organization,
         events,
         state: "active".into(),
@@ -477,4 +500,49 @@ async fn delete_webhook(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<St
         return error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource.");
     }
     with_headers(StatusCode::NO_CONTENT.into_response(), rl)
+}
+
+/// `GET /organization_memberships?organization=&user=`: the caller's organization only.
+async fn organization_memberships(State(sim): Sim, headers: HeaderMap, Query(q): Params) -> Response {
+    let (user, rl) = match gate(&sim, &headers, "organization_memberships").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let state = sim.state();
+    let Some(me) = state.user(&user).cloned() else {
+        return error(StatusCode::NOT_FOUND, "Resource Not Found", "user");
+    };
+    match (q.get("organization"), q.get("user")) {
+        (None, None) => return error(StatusCode::BAD_REQUEST, "Invalid Argument", "organization or user is required"),
+        (Some(o), _) if o != &me.organization_uri => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "Permission Denied",
+                "You do not have permission to access this resource",
+            );
+        }
+        _ => {}
+    }
+    let list: Vec<Value> = state
+        .users
+        .iter()
+        .filter(|u| u.organization_uri == me.organization_uri)
+        .filter(|u| q.get("user").is_none_or(|wanted| wanted == &u.uri))
+        .map(|u| {
+            json!({
+                "uri": format!("{}/organization_memberships/{}", crate::model::API, u.uuid),
+                "role": state.role(&u.uuid),
+                "user": state.user_json(u),
+                "organization": u.organization_uri,
+                "created_at": "2024-01-01T00:00:00.000000Z",
+                "updated_at": "2024-01-01T00:00:00.000000Z",
+            })
+        })
+        .collect();
+    match page(&list, &q, "/organization_memberships") {
+        Ok((collection, pagination)) => {
+            with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
+        }
+        Err(r) => r,
+    }
 }

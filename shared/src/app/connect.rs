@@ -6,8 +6,8 @@ use crate::auth::Caller;
 use crate::calendly::CalendlyError;
 use crate::crypto::{Pkce, random_token};
 use crate::domain::{
-    ConnectedAccount, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState, OrganizationId, SyncJob,
-    SyncTrigger,
+    CalendlyScope, ConnectedAccount, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState,
+    OrganizationId, SyncJob, SyncTrigger,
 };
 use crate::store::StateTake;
 use crate::tokens::seal_context;
@@ -39,11 +39,16 @@ pub struct ConnectOutcome {
     /// The initial sync job (failed, with why, when it could not be queued: the schedule then
     /// runs one).
     pub sync: Option<SyncJob>,
+    /// Whose bookings the integration brings.
+    pub coverage: CalendlyScope,
+    /// Why organization scope was asked for and not granted (the user is no owner or admin).
+    pub scope_error: Option<String>,
 }
 
 impl Services {
     /// Starts a connect: a single-use state bound to the caller, and the PKCE verifier sealed.
-    pub async fn start_connect(&self, caller: &Caller) -> Result<ConnectStart, AppError> {
+    /// `scope`: organization scope is granted at completion to owners and admins only.
+    pub async fn start_connect(&self, caller: &Caller, scope: CalendlyScope) -> Result<ConnectStart, AppError> {
         let state = random_token(32);
         let pkce = Pkce::generate();
         let expires_at = self.clock.now() + OAUTH_STATE_TTL;
@@ -53,6 +58,7 @@ impl Services {
             user_id: caller.user_id.clone(),
             pkce_verifier: self.sealer.seal(&pkce.verifier, &state_context(&state)),
             expires_at,
+            scope,
         };
         self.store.put_oauth_state(&pending).await?;
         Ok(ConnectStart { authorize_url: self.calendly.authorize_url(&state, &pkce.challenge), state, expires_at })
@@ -91,6 +97,13 @@ impl Services {
             .await?;
 
         self.claim_account_or_give_back(&session, &user.uri, &org, &tokens, now).await?;
+        let (coverage, members, scope_error) = match pending.scope {
+            CalendlyScope::User => (CalendlyScope::User, None, None),
+            CalendlyScope::Organization => {
+                self.organization_coverage(&session, &tokens.access_token, &user.current_organization, &user.uri)
+                    .await?
+            }
+        };
         let previous = self.store.get_integration(&org).await?;
         if let Some(old) = previous.as_ref().filter(|p| p.calendly_user_uri != user.uri) {
             self.forget_previous_user(old).await?;
@@ -116,6 +129,9 @@ impl Services {
             auto_sync_enabled: previous.as_ref().is_none_or(|p| p.auto_sync_enabled),
             sync_interval_minutes: previous.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |p| p.sync_interval_minutes),
             filter: previous.as_ref().map(|p| p.filter.clone()).unwrap_or_default(),
+            coverage,
+            members_covered: members.as_ref().map(|m: &Vec<String>| u32::try_from(m.len()).unwrap_or(u32::MAX)),
+            member_emails: members.unwrap_or_default(),
             ..Integration::connected(account, tokens.expires_at(now), now)
         };
         integration.access_token = self.sealer.seal(&tokens.access_token, &seal_context(&integration, "access"));
@@ -144,7 +160,42 @@ impl Services {
             name: user.name,
             user_uri: user.uri,
             sync,
+            coverage,
+            scope_error,
         })
+    }
+
+    /// Organization scope for an owner or admin of the Calendly organization (with how many
+    /// members it covers); user scope, and why, for anyone else (Calendly answers them 403).
+    async fn organization_coverage(
+        &self,
+        session: &crate::calendly::CalendlySession,
+        token: &str,
+        organization_uri: &str,
+        user_uri: &str,
+    ) -> Result<(CalendlyScope, Option<Vec<String>>, Option<String>), AppError> {
+        let memberships = |user: Option<String>| {
+            let (t, o) = (token.to_string(), organization_uri.to_string());
+            session.call(move |api| {
+                let (t, o, u) = (t.clone(), o.clone(), user.clone());
+                async move { api.organization_memberships(&t, &o, u.as_deref()).await }
+            })
+        };
+        let mine = memberships(Some(user_uri.to_string())).await?;
+        if !mine.iter().any(|m| m.manages_organization()) {
+            let role = mine.first().map_or("none", |m| m.role.as_str()).to_string();
+            tracing::info!(%role, "organization scope refused: not an owner or admin of the Calendly organization");
+            return Ok((
+                CalendlyScope::User,
+                None,
+                Some(format!(
+                    "Calendly gives organization scope to owners and admins only (your role: {role}); connected with your own bookings"
+                )),
+            ));
+        }
+        let members = memberships(None).await?;
+        let emails = members.into_iter().filter_map(|m| m.user.email).collect();
+        Ok((CalendlyScope::Organization, Some(emails), None))
     }
 
     /// The pending connect of `state`, consumed. Bound to who started it (RFC 6749 §10.12):

@@ -30,10 +30,12 @@ impl Services {
         let url = self.webhook_url(integration);
         let (org_uri, user_uri) =
             (integration.calendly_organization_uri.clone(), integration.calendly_user_uri.clone());
+        // Organization scope: one organization-wide subscription, listed with the organization's.
+        let organization_wide = integration.coverage == crate::domain::CalendlyScope::Organization;
         let existing = session
             .call(|api| {
                 let (t, o, u) = (token.clone(), org_uri.clone(), user_uri.clone());
-                async move { api.list_webhook_subscriptions(&t, &o, Some(&u)).await }
+                async move { api.list_webhook_subscriptions(&t, &o, (!organization_wide).then_some(u.as_str())).await }
             })
             .await?;
         let ours = existing.into_iter().find(|s| s.callback_url == url);
@@ -45,7 +47,8 @@ impl Services {
             tracing::warn!(organization_id = %org, state = %current.state, "webhook subscription is not delivering; replacing it");
             self.delete_subscription(&session, &token, &current.uri).await?;
         }
-        let request = NewWebhookSubscription { url: url.clone(), organization_uri: org_uri.clone(), user_uri };
+        let request =
+            NewWebhookSubscription { url: url.clone(), organization_uri: org_uri.clone(), user_uri, organization_wide };
         let create = || {
             session.call(|api| {
                 let (t, r) = (token.clone(), request.clone());
@@ -65,7 +68,8 @@ impl Services {
                     .await?;
                 match all.into_iter().find(|s| s.callback_url == url) {
                     Some(holder)
-                        if holder.user.as_deref() == Some(integration.calendly_user_uri.as_str())
+                        if (organization_wide
+                            || holder.user.as_deref() == Some(integration.calendly_user_uri.as_str()))
                             && holder.is_active()
                             && covers_webhook_events(&holder.events) =>
                     {

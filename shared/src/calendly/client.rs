@@ -187,8 +187,12 @@ impl CalendlyApi for HttpCalendly {
         access_token: &str,
         query: &EventQuery,
     ) -> Result<Page<ScheduledEvent>, CalendlyError> {
+        let owner = match &query.organization_uri {
+            Some(organization) => ("organization", organization.clone()),
+            None => ("user", query.user_uri.clone()),
+        };
         let mut params = vec![
-            ("user", query.user_uri.clone()),
+            owner,
             ("min_start_time", calendly_time(query.min_start_time)),
             ("max_start_time", calendly_time(query.max_start_time)),
             ("count", "100".to_string()),
@@ -253,18 +257,41 @@ impl CalendlyApi for HttpCalendly {
         Ok(page.collection)
     }
 
+    async fn organization_memberships(
+        &self,
+        access_token: &str,
+        organization_uri: &str,
+        user_uri: Option<&str>,
+    ) -> Result<Vec<OrganizationMembership>, CalendlyError> {
+        let mut params = vec![("organization", organization_uri.to_string()), ("count", "100".to_string())];
+        if let Some(user) = user_uri {
+            params.push(("user", user.to_string()));
+        }
+        let page: Page<OrganizationMembership> =
+            self.get(access_token, &self.api("/organization_memberships"), &params).await?;
+        Ok(page.collection)
+    }
+
     async fn create_webhook_subscription(
         &self,
         access_token: &str,
         request: &NewWebhookSubscription,
     ) -> Result<WebhookSubscription, CalendlyError> {
-        let body = json!({
-            "url": request.url,
-            "events": WEBHOOK_EVENTS,
-            "organization": request.organization_uri,
-            "user": request.user_uri,
-            "scope": "user",
-        });
+        let body = match request.organization_wide {
+            true => json!({
+                "url": request.url,
+                "events": WEBHOOK_EVENTS,
+                "organization": request.organization_uri,
+                "scope": "organization",
+            }),
+            false => json!({
+                "url": request.url,
+                "events": WEBHOOK_EVENTS,
+                "organization": request.organization_uri,
+                "user": request.user_uri,
+                "scope": "user",
+            }),
+        };
         let response =
             self.send(access_token, self.http().post(self.api("/webhook_subscriptions")).json(&body)).await?;
         let created: Resource<WebhookSubscription> = decode(check(response).await?).await?;

@@ -94,6 +94,8 @@ impl RateWindow {
 #[derive(Clone, Debug)]
 pub struct EventQuery {
     pub user_uri: String,
+    /// Set for organization scope: every member's events (`organization=`) instead of the user's.
+    pub organization_uri: Option<String>,
     pub min_start_time: DateTime<Utc>,
     pub max_start_time: DateTime<Utc>,
     pub page_token: Option<String>,
@@ -105,6 +107,8 @@ pub struct NewWebhookSubscription {
     pub url: String,
     pub organization_uri: String,
     pub user_uri: String,
+    /// `scope=organization`: every member's bookings (owners and admins only).
+    pub organization_wide: bool,
 }
 
 /// Calendly, as the product uses it. One call is exactly one HTTP request.
@@ -152,6 +156,13 @@ pub trait CalendlyApi: Send + Sync {
         organization_uri: &str,
         user_uri: Option<&str>,
     ) -> Result<Vec<WebhookSubscription>, CalendlyError>;
+    /// Memberships of a Calendly organization (first page of 100), of one user when given.
+    async fn organization_memberships(
+        &self,
+        access_token: &str,
+        organization_uri: &str,
+        user_uri: Option<&str>,
+    ) -> Result<Vec<OrganizationMembership>, CalendlyError>;
     /// Creates a subscription; `AlreadyExists` when the URL is subscribed.
     async fn create_webhook_subscription(
         &self,

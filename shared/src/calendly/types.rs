@@ -85,6 +85,39 @@ pub struct ScheduledEvent {
     pub cancellation: Option<Cancellation>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The event's hosts.
+    #[serde(default)]
+    pub event_memberships: Vec<EventMembership>,
+}
+
+/// One host of a scheduled event.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct EventMembership {
+    pub user: String,
+    pub user_email: Option<String>,
+    pub user_name: Option<String>,
+}
+
+/// A user's membership of a Calendly organization.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OrganizationMembership {
+    /// `owner`, `admin` or `user`.
+    pub role: String,
+    pub user: MemberUser,
+}
+
+/// The user of a membership.
+#[derive(Clone, Debug, Deserialize)]
+pub struct MemberUser {
+    pub uri: String,
+    pub email: Option<String>,
+}
+
+impl OrganizationMembership {
+    /// Whether Calendly lets this member read the whole organization's bookings.
+    pub fn manages_organization(&self) -> bool {
+        matches!(self.role.as_str(), "owner" | "admin")
+    }
 }
 
 impl ScheduledEvent {
@@ -213,6 +246,11 @@ impl Invitee {
                 })
                 .collect(),
             tracking: self.tracking.clone().unwrap_or_default(),
+            host: event.event_memberships.first().map(|m| crate::domain::Host {
+                user_uri: m.user.clone(),
+                name: m.user_name.clone(),
+                email: m.user_email.clone(),
+            }),
             join_url: event.join_url(),
         }
     }

@@ -63,6 +63,17 @@ pub struct BookingSnapshot {
     /// The video call's link, when the event has one.
     #[serde(default)]
     pub join_url: Option<String>,
+    /// The event's host (the member of the Calendly organization whose booking it is).
+    #[serde(default)]
+    pub host: Option<Host>,
+}
+
+/// A Calendly user who hosts an event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Host {
+    pub user_uri: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
 }
 
 /// One answer of an invitee to a booking question.
@@ -388,6 +399,9 @@ fn notification_for(
             "calendly_invitee_uri": snapshot.invitee_uri,
             "event_name": snapshot.event_name,
             "start_time": snapshot.start_time,
+            "host_name": snapshot.host.as_ref().and_then(|h| h.name.clone()),
+            "host_email": snapshot.host.as_ref().and_then(|h| h.email.clone()),
+            "host_user_uri": snapshot.host.as_ref().map(|h| h.user_uri.clone()),
         }),
         read: false,
         created_at: now,
@@ -427,6 +441,7 @@ mod tests {
             questions: Vec::new(),
             tracking: Tracking::default(),
             join_url: None,
+            host: None,
         }
     }
 

@@ -8,7 +8,7 @@ pub mod ids;
 pub mod notes;
 pub mod sync_job;
 
-pub use booking::{Booking, BookingSnapshot, BookingStatus, QuestionAnswer, Tracking};
+pub use booking::{Booking, BookingSnapshot, BookingStatus, Host, QuestionAnswer, Tracking};
 pub use email::{Email, InvalidEmail};
 pub use ids::{IntegrationId, NotificationId, OrganizationId, ProspectId, UserId};
 pub use notes::NoteStyle;
@@ -23,6 +23,16 @@ use serde_json::{Map, Value};
 pub const SOURCE_CALENDLY: &str = "calendly";
 /// The status of a prospect created from a booking.
 pub const STATUS_NEW: &str = "new";
+
+/// Whose bookings an integration brings: the connecting user's (`user`), or every member's of
+/// their Calendly organization (`organization`: Calendly allows it to owners and admins).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CalendlyScope {
+    #[default]
+    User,
+    Organization,
+}
 
 /// A CRM prospect. `notes` is a list of entries, appended to atomically and shown joined.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -186,6 +196,15 @@ pub struct Integration {
     pub webhook_error: Option<String>,
     pub auto_sync_enabled: bool,
     pub sync_interval_minutes: u32,
+    /// Whose bookings: the connecting user's, or every member's of their Calendly organization.
+    #[serde(default)]
+    pub coverage: CalendlyScope,
+    /// Members of the Calendly organization covered (organization scope), as last read.
+    #[serde(default)]
+    pub members_covered: Option<u32>,
+    /// The members' own e-mails (organization scope): a member booking a colleague is no lead.
+    #[serde(default)]
+    pub member_emails: Vec<String>,
     pub last_synced_at: Option<DateTime<Utc>>,
     pub next_sync_at: Option<DateTime<Utc>>,
     pub needs_reconnect: bool,
@@ -249,6 +268,15 @@ pub struct ConnectedAccount {
 }
 
 impl Integration {
+    /// Whether a booking by `invitee_email` of `event_type` becomes a prospect: the filter,
+    /// and never the host's own e-mail, nor (organization scope) any member's.
+    pub fn admits(&self, event_host: Option<&str>, event_type: Option<&str>, invitee_email: &str) -> bool {
+        std::iter::once(self.email.as_str())
+            .chain(self.member_emails.iter().map(String::as_str))
+            .chain(event_host)
+            .all(|host| self.filter.admits(host, event_type, invitee_email))
+    }
+
     /// A newly connected integration: active, healthy, auto-syncing every
     /// `DEFAULT_SYNC_INTERVAL_MINUTES` and due now, no subscription yet, tokens still to seal
     /// (their sealing context names the integration).
@@ -274,6 +302,9 @@ impl Integration {
             webhook_error: None,
             auto_sync_enabled: true,
             sync_interval_minutes: DEFAULT_SYNC_INTERVAL_MINUTES,
+            coverage: CalendlyScope::User,
+            members_covered: None,
+            member_emails: Vec::new(),
             last_synced_at: None,
             next_sync_at: Some(now),
             needs_reconnect: false,
@@ -405,6 +436,9 @@ pub struct OAuthState {
     pub user_id: UserId,
     pub pkce_verifier: Sealed,
     pub expires_at: DateTime<Utc>,
+    /// The scope the user asked for (organization scope is granted by role at completion).
+    #[serde(default)]
+    pub scope: CalendlyScope,
 }
 
 #[cfg(test)]

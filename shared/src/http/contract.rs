@@ -129,6 +129,15 @@ fn settings_schema() -> Schema {
         .into()
 }
 
+/// Options of a connect.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectInput {
+    /// `user` (default): the connecting user's bookings; `organization`: every member's of
+    /// their Calendly organization (owners and admins only).
+    pub scope: Option<crate::domain::CalendlyScope>,
+}
+
 /// What Calendly handed the browser, completed under the JWT of the user who started the
 /// connect.
 #[derive(Deserialize, ToSchema)]

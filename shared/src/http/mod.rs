@@ -160,14 +160,25 @@ async fn health() -> Json<HealthView> {
 }
 
 /// Starts a connect: the browser goes to `authorize_url` (Calendly's consent page, with a
-/// single-use state and a PKCE challenge bound to the caller).
+/// single-use state and a PKCE challenge bound to the caller). An optional body
+/// `{"scope": "organization"}` asks for every member's bookings (granted at completion to
+/// owners and admins of the Calendly organization).
 #[utoipa::path(post, path = "/calendly/connect", tag = "api", summary = "Start connecting Calendly (OAuth URL with state + PKCE)",
-    security(("bearer" = [])), responses((status = 200, description = "Success", body = ConnectStartView)))]
+    security(("bearer" = [])), request_body(content = Option<contract::ConnectInput>),
+    responses(
+        (status = 200, description = "Success", body = ConnectStartView),
+        (status = 400, body = ErrorBody, description = "`invalid_body` or `unknown_field`"),
+    ))]
 async fn connect(
     State(services): State<Services>,
     Authenticated(caller): Authenticated,
+    body: Bytes,
 ) -> Result<Json<ConnectStartView>, ApiError> {
-    Ok(Json((&services.start_connect(&caller).await?).into()))
+    let scope = match body.iter().all(u8::is_ascii_whitespace) {
+        true => crate::domain::CalendlyScope::User,
+        false => json_body::<contract::ConnectInput>(&body)?.scope.unwrap_or_default(),
+    };
+    Ok(Json((&services.start_connect(&caller, scope).await?).into()))
 }
 
 /// The connection as the settings page shows it, with the latest sync job.

@@ -18,6 +18,7 @@ mod secrets;
 mod security;
 mod store_contract;
 mod sync;
+mod teams;
 mod template;
 mod tenancy;
 mod webhook;

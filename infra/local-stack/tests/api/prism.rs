@@ -86,6 +86,7 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
         url: "https://api.velvena.example/calendly/webhook/int-prism".into(),
         organization_uri: org_uri.into(),
         user_uri: integration.calendly_user_uri.clone(),
+        organization_wide: false,
     };
     let created = api.create_webhook_subscription(token, &request).await.expect("POST /webhook_subscriptions");
     api.delete_webhook_subscription(token, &created.uri).await.expect("DELETE /webhook_subscriptions/{uuid}");

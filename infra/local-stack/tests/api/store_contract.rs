@@ -52,6 +52,7 @@ fn snapshot(uuid: &str, email: &str, start: DateTime<Utc>) -> BookingSnapshot {
         questions: Vec::new(),
         tracking: Default::default(),
         join_url: None,
+        host: None,
     }
 }
 
@@ -159,6 +160,7 @@ async fn oauth_states_are_single_use_and_expire(store: Arc<dyn Store>) {
         user_id: UserId::new("u"),
         pkce_verifier: Sealed::from_stored("v1:x".into()),
         expires_at,
+        scope: Default::default(),
     };
     store.put_oauth_state(&state("s1", now + Duration::minutes(10))).await.unwrap();
     store.put_oauth_state(&state("s2", now - Duration::seconds(1))).await.unwrap();

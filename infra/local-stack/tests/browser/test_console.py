@@ -26,7 +26,8 @@ def stack():
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CALENDLY_", "FRONTEND_", "STORE", "QUEUE"))}
     env.update(PORT=str(port), LOCAL_SCHEDULE_SECONDS="3600", RUST_LOG="warn")
-    process = subprocess.Popen([str(ROOT / "target/debug/local-stack")], env=env, stdout=subprocess.DEVNULL)
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    process = subprocess.Popen([str(target / "debug/local-stack")], env=env, stdout=subprocess.DEVNULL)
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
