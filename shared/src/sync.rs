@@ -220,7 +220,9 @@ impl SyncEngine {
         deadline: Instant,
         progress: &mut Progress,
     ) -> Result<SliceEnd, SyncError> {
-        let org = &integration.organization_id;
+        // Owned: organization scope may fall back to user scope mid-run.
+        let mut integration = integration.clone();
+        let org = &integration.organization_id.clone();
         let style = self.store.get_organization(org).await?.note_style();
         // Every slice gets through at least one page (and one event of it), however small its
         // budget: a slice that can't make progress would re-queue itself forever.
@@ -240,7 +242,7 @@ impl SyncEngine {
                 page_token: checkpoint.page_token.clone(),
             };
             let page = match self
-                .authorized(session, integration, |api, token| {
+                .authorized(session, &integration, |api, token| {
                     let query = query.clone();
                     async move { api.list_scheduled_events(&token, &query).await }
                 })
@@ -256,8 +258,20 @@ impl SyncEngine {
                     job.report.events_seen = 0;
                     continue;
                 }
+                // Organization scope refused: the connecting user is no longer an owner or
+                // admin. Back to their own bookings, said once, and the window starts over.
+                Err(SyncError::Calendly(CalendlyError::Forbidden(_))) if query.organization_uri.is_some() => {
+                    self.organization_scope_lost(&integration).await?;
+                    integration.fall_back_to_user_scope();
+                    job.checkpoint.page_token = None;
+                    job.checkpoint.pages_done = 0;
+                    job.checkpoint.events_before_page = 0;
+                    job.report.events_seen = 0;
+                    continue;
+                }
                 other => other?,
             };
+            let integration = &integration;
 
             let uuids: Vec<String> = page.collection.iter().map(|e| e.uuid().to_string()).collect();
             let known = self.store.event_fingerprints(org, &uuids).await?;
@@ -429,6 +443,30 @@ impl SyncEngine {
     /// A token fresh from a successful refresh was refused too: the access was revoked in
     /// Calendly. The integration needs its user to reconnect (and drops off the schedule, so
     /// no more token requests are made for it); the organization is told, once.
+    /// Records the fall-back to user scope and tells the organization why.
+    async fn organization_scope_lost(&self, integration: &Integration) -> Result<(), SyncError> {
+        let org = &integration.organization_id;
+        tracing::warn!(organization_id = %org, "Calendly refuses organization scope; back to user scope");
+        self.store.fall_back_to_user_scope(org).await?;
+        let now = self.clock.now();
+        let notification = crate::domain::Notification {
+            id: crate::domain::NotificationId::new(crate::domain::ids::time_ordered_id(now)),
+            organization_id: org.clone(),
+            kind: "calendly_scope_reduced".into(),
+            title: "Calendly : seuls vos rendez-vous sont synchronisés".into(),
+            message: format!(
+                "{} n'est plus propriétaire ni administrateur de l'organisation Calendly : seuls ses propres rendez-vous sont désormais synchronisés.",
+                integration.email
+            ),
+            meta: serde_json::json!({ "integration_id": integration.id, "calendly_organization_uri": integration.calendly_organization_uri }),
+            read: false,
+            created_at: now,
+        };
+        self.store.add_notification(&notification).await?;
+        self.pusher.push(org, crate::push::PushMessage::notification(&notification)).await;
+        Ok(())
+    }
+
     async fn access_lost(&self, integration: &Integration, token_version: u64) {
         let org = &integration.organization_id;
         match self.store.mark_needs_reconnect(org, token_version).await {

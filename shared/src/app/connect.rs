@@ -104,9 +104,27 @@ impl Services {
                     .await?
             }
         };
+        // One Calendly organization feeds at most one organization in organization scope.
+        let org_uri = user.current_organization.clone();
+        if coverage == CalendlyScope::Organization {
+            let conflict = AppError::Conflict {
+                code: "calendly_organization_in_use",
+                message: "this Calendly organization is connected in organization scope to another organization".into(),
+            };
+            if let Err(e) = self.claim_or_give_back(&session, &org_uri, &org, &tokens, now, conflict).await {
+                self.store.release_calendly_user(&user.uri, &org).await?;
+                return Err(e);
+            }
+        }
         let previous = self.store.get_integration(&org).await?;
         if let Some(old) = previous.as_ref().filter(|p| p.calendly_user_uri != user.uri) {
             self.forget_previous_user(old).await?;
+        }
+        if let Some(old) = previous.as_ref().filter(|p| {
+            p.coverage == CalendlyScope::Organization
+                && (coverage != CalendlyScope::Organization || p.calendly_organization_uri != org_uri)
+        }) {
+            self.store.release_calendly_user(&old.calendly_organization_uri, &org).await?;
         }
         let account = ConnectedAccount {
             id: previous.as_ref().map(|p| p.id.clone()).unwrap_or_else(IntegrationId::generate),
@@ -167,7 +185,7 @@ impl Services {
 
     /// Organization scope for an owner or admin of the Calendly organization (with how many
     /// members it covers); user scope, and why, for anyone else (Calendly answers them 403).
-    async fn organization_coverage(
+    pub(super) async fn organization_coverage(
         &self,
         session: &crate::calendly::CalendlySession,
         token: &str,
@@ -229,7 +247,25 @@ impl Services {
         tokens: &crate::calendly::TokenResponse,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), AppError> {
-        if !self.store.claim_calendly_user(user_uri, org, now).await? {
+        let conflict = AppError::Conflict {
+            code: "calendly_account_in_use",
+            message: "this Calendly account is connected to another organization; disconnect it there first".into(),
+        };
+        self.claim_or_give_back(session, user_uri, org, tokens, now, conflict).await
+    }
+
+    /// Claims `uri` (a Calendly user, or a Calendly organization in organization scope) for
+    /// `org`; when another organization holds it, gives the tokens back and fails with `conflict`.
+    pub(super) async fn claim_or_give_back(
+        &self,
+        session: &crate::calendly::CalendlySession,
+        uri: &str,
+        org: &OrganizationId,
+        tokens: &crate::calendly::TokenResponse,
+        now: chrono::DateTime<chrono::Utc>,
+        conflict: AppError,
+    ) -> Result<(), AppError> {
+        if !self.store.claim_calendly_user(uri, org, now).await? {
             for token in [&tokens.access_token, &tokens.refresh_token] {
                 let _ = session
                     .call(|api| {
@@ -238,11 +274,8 @@ impl Services {
                     })
                     .await;
             }
-            tracing::warn!(organization_id = %org, "Calendly account already connected to another organization");
-            return Err(AppError::Conflict {
-                code: "calendly_account_in_use",
-                message: "this Calendly account is connected to another organization; disconnect it there first".into(),
-            });
+            tracing::warn!(organization_id = %org, %uri, "Calendly account or organization already connected to another organization");
+            return Err(conflict);
         }
         Ok(())
     }
@@ -286,6 +319,9 @@ impl Services {
         // the user is disconnected and nothing more is synced.
         self.store.deactivate_integration(org, self.clock.now()).await?;
         self.store.release_calendly_user(&integration.calendly_user_uri, org).await?;
+        if integration.coverage == CalendlyScope::Organization {
+            self.store.release_calendly_user(&integration.calendly_organization_uri, org).await?;
+        }
         let mut mirror = Map::new();
         mirror.insert("enabled".into(), json!(false));
         mirror.insert("oauth_connected".into(), json!(false));

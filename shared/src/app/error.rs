@@ -18,6 +18,8 @@ pub enum AppError {
     PayloadTooLarge(String),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     #[error("Calendly refused: {0}")]
     CalendlyRejected(String),
     #[error("Calendly is unreachable: {0}")]
@@ -41,6 +43,7 @@ impl AppError {
             Self::NotFound(_) => "NotFound",
             Self::PayloadTooLarge(_) => "PayloadTooLarge",
             Self::Conflict { .. } => "Conflict",
+            Self::Forbidden { .. } => "Forbidden",
             Self::CalendlyRejected(_) => "CalendlyRejected",
             Self::CalendlyUnavailable(_) => "CalendlyUnavailable",
             Self::CalendlyRateLimited { .. } => "CalendlyRateLimited",

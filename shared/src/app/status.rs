@@ -1,6 +1,7 @@
 //! The connection's status and its settings (auto-sync, interval, booking filter).
 
 use crate::app::{AppError, MANUAL_RATE_LIMIT_BUDGET, Services};
+use crate::domain::CalendlyScope;
 use crate::domain::{Integration, OrganizationId, SYNC_INTERVAL_RANGE, SyncJob};
 use chrono::Duration;
 
@@ -99,5 +100,49 @@ impl Services {
         let next = integration.last_synced_at.map(|last| last + Duration::minutes(i64::from(interval)));
         self.store.update_sync_settings(org, enabled, interval, next).await?;
         self.status(org).await
+    }
+
+    /// Changes whose bookings the integration brings. Organization scope needs the connecting
+    /// user to be an owner or admin of the Calendly organization (403 otherwise, and the
+    /// integration stays in user scope) and the organization not to be taken (409); the
+    /// webhook subscription follows the scope.
+    pub async fn change_scope(&self, org: &OrganizationId, scope: CalendlyScope) -> Result<(), AppError> {
+        let integration = self.active_integration(org).await?;
+        if integration.coverage == scope {
+            return Ok(());
+        }
+        let org_uri = integration.calendly_organization_uri.clone();
+        match scope {
+            CalendlyScope::User => {
+                self.store.set_coverage(org, CalendlyScope::User, Vec::new()).await?;
+                self.store.release_calendly_user(&org_uri, org).await?;
+            }
+            CalendlyScope::Organization => {
+                let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
+                let (token, _) = self.engine.tokens().access_token(&session, &integration).await?;
+                let (coverage, members, refusal) =
+                    self.organization_coverage(&session, &token, &org_uri, &integration.calendly_user_uri).await?;
+                if coverage != CalendlyScope::Organization {
+                    return Err(AppError::Forbidden {
+                        code: "calendly_scope_forbidden",
+                        message: refusal.unwrap_or_else(|| "organization scope refused".into()),
+                    });
+                }
+                if !self.store.claim_calendly_user(&org_uri, org, self.clock.now()).await? {
+                    return Err(AppError::Conflict {
+                        code: "calendly_organization_in_use",
+                        message:
+                            "this Calendly organization is connected in organization scope to another organization"
+                                .into(),
+                    });
+                }
+                self.store.set_coverage(org, CalendlyScope::Organization, members.unwrap_or_default()).await?;
+            }
+        }
+        let updated = self.active_integration(org).await?;
+        if let Err(e) = self.ensure_webhook(&updated).await {
+            tracing::warn!(organization_id = %org, error = %e, "could not move the webhook subscription to the new scope; the scheduled sync still runs");
+        }
+        Ok(())
     }
 }

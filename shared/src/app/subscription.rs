@@ -38,13 +38,15 @@ impl Services {
                 async move { api.list_webhook_subscriptions(&t, &o, (!organization_wide).then_some(u.as_str())).await }
             })
             .await?;
+        let wanted_scope = if organization_wide { "organization" } else { "user" };
         let ours = existing.into_iter().find(|s| s.callback_url == url);
         if let Some(current) = &ours {
-            if current.is_active() && covers_webhook_events(&current.events) {
+            let right_scope = current.scope.as_deref().unwrap_or("user") == wanted_scope;
+            if current.is_active() && covers_webhook_events(&current.events) && right_scope {
                 self.store.set_webhook(org, Some(current.uri.clone()), true, None).await?;
                 return Ok(WebhookCheck::Kept);
             }
-            tracing::warn!(organization_id = %org, state = %current.state, "webhook subscription is not delivering; replacing it");
+            tracing::warn!(organization_id = %org, state = %current.state, right_scope, "webhook subscription is not delivering, or not for this scope; replacing it");
             self.delete_subscription(&session, &token, &current.uri).await?;
         }
         let request =

@@ -93,6 +93,15 @@ impl Services {
             tracing::warn!(organization_id = %integration.organization_id, "signed delivery for another Calendly user ignored");
             return Ok(ignored("the delivery is not about this integration's Calendly user"));
         }
+        // User scope: another member's booking (an organization subscription outliving the
+        // organization scope) is not this integration's.
+        let hosts = event_hosts(&envelope);
+        if integration.coverage == crate::domain::CalendlyScope::User
+            && !hosts.is_empty()
+            && !hosts.contains(&integration.calendly_user_uri)
+        {
+            return Ok(ignored("the booking is another member's and the integration is in user scope"));
+        }
         if !HANDLED_EVENTS.contains(&envelope.event.as_str()) {
             return Ok(ignored(format!("event {} is not used", envelope.event)));
         }
@@ -126,6 +135,11 @@ fn ignored(reason: impl Into<String>) -> DeliveryOutcome {
 
 /// The Calendly users a delivery is about: who created the subscription, then the event's hosts.
 fn delivery_hosts(envelope: &Envelope) -> Vec<String> {
+    envelope.created_by.iter().cloned().chain(event_hosts(envelope)).collect()
+}
+
+/// The hosts the delivery's event names (none when the payload leaves its event out).
+fn event_hosts(envelope: &Envelope) -> Vec<String> {
     let event = envelope
         .payload
         .get("scheduled_event")
@@ -133,12 +147,7 @@ fn delivery_hosts(envelope: &Envelope) -> Vec<String> {
         .cloned()
         .unwrap_or(Value::Null);
     let members = event.get("event_memberships").and_then(Value::as_array).cloned().unwrap_or_default();
-    envelope
-        .created_by
-        .iter()
-        .cloned()
-        .chain(members.iter().filter_map(|m| m.get("user").and_then(Value::as_str).map(String::from)))
-        .collect()
+    members.iter().filter_map(|m| m.get("user").and_then(Value::as_str).map(String::from)).collect()
 }
 
 fn parse_envelope(body: &[u8]) -> Result<Envelope, String> {

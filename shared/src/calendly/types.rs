@@ -278,6 +278,9 @@ pub struct WebhookSubscription {
     pub events: Vec<String>,
     /// The user it delivers for (user-scoped subscriptions).
     pub user: Option<String>,
+    /// `user` or `organization`.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 impl WebhookSubscription {

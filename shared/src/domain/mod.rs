@@ -268,6 +268,24 @@ pub struct ConnectedAccount {
 }
 
 impl Integration {
+    /// Organization scope lost (the connecting user is no longer an owner or admin): back to
+    /// the user's own bookings. Whether it changed anything.
+    pub fn fall_back_to_user_scope(&mut self) -> bool {
+        self.set_coverage(CalendlyScope::User, Vec::new())
+    }
+
+    /// Whose bookings, and (organization scope) the members' e-mails. Whether it changed.
+    pub fn set_coverage(&mut self, coverage: CalendlyScope, member_emails: Vec<String>) -> bool {
+        let member_emails = if coverage == CalendlyScope::User { Vec::new() } else { member_emails };
+        let members_covered =
+            (coverage == CalendlyScope::Organization).then(|| u32::try_from(member_emails.len()).unwrap_or(u32::MAX));
+        let changed = self.coverage != coverage || self.member_emails != member_emails;
+        self.coverage = coverage;
+        self.members_covered = members_covered;
+        self.member_emails = member_emails;
+        changed
+    }
+
     /// Whether a booking by `invitee_email` of `event_type` becomes a prospect: the filter,
     /// and never the host's own e-mail, nor (organization scope) any member's.
     pub fn admits(&self, event_host: Option<&str>, event_type: Option<&str>, invitee_email: &str) -> bool {

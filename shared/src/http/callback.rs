@@ -21,7 +21,7 @@ use serde::Deserialize;
     responses(
         (status = 200, description = "Success", body = ConnectedView),
         (status = 400, body = ErrorBody, description = "`invalid_body`, `invalid_state` or `calendly_rejected`"),
-        (status = 409, body = ErrorBody, description = "`calendly_account_in_use`"),
+        (status = 409, body = ErrorBody, description = "`calendly_account_in_use` or `calendly_organization_in_use`"),
         (status = 502, body = ErrorBody, description = "`calendly_unavailable`"),
     ))]
 pub(super) async fn callback_json(

@@ -105,8 +105,11 @@ pub struct SettingsInput {
     #[schema(max_items = 200)]
     event_types: Option<Vec<String>>,
     /// E-mail addresses or `@domain` entries to leave out.
-    #[schema(max_items = 200)]
-    ignore_emails: Vec<String>,
+    #[schema(nullable = false, max_items = 200)]
+    ignore_emails: Option<Vec<String>>,
+    /// Whose bookings: `user`, or `organization` (owners and admins of the Calendly organization).
+    #[schema(nullable = false)]
+    scope: Option<crate::domain::CalendlyScope>,
 }
 
 /// Settings merged key by key into the organization's (`calendly` is read-only; `timezone` an

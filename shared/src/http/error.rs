@@ -28,9 +28,14 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("calendly_rejected", "400: Calendly refused the authorization code (expired or already used)"),
     ("not_found", "404: no such route, or no such item in the caller's organization"),
     ("method_not_allowed", "405: the route does not take this method"),
+    ("calendly_scope_forbidden", "403: organization scope is for owners and admins of the Calendly organization"),
     ("calendly_not_connected", "409: the organization has no active Calendly connection"),
     ("calendly_needs_reconnect", "409: Calendly refused the stored tokens; connect again"),
     ("calendly_account_in_use", "409: this Calendly account is connected to another organization"),
+    (
+        "calendly_organization_in_use",
+        "409: this Calendly organization is connected in organization scope to another organization",
+    ),
     ("email_taken", "409: another prospect of the organization has this e-mail address"),
     ("conflict", "409: a concurrent change won; retry"),
     ("payload_too_large", "413: the body is larger than the route accepts"),
@@ -99,6 +104,7 @@ pub fn answer_of(e: &AppError) -> (StatusCode, &'static str, String, Option<u64>
         AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", e.to_string(), None),
         AppError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone(), None),
         AppError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone(), None),
+        AppError::Forbidden { code, message } => (StatusCode::FORBIDDEN, *code, message.clone(), None),
         AppError::CalendlyRejected(_) => (StatusCode::BAD_REQUEST, "calendly_rejected", e.to_string(), None),
         AppError::CalendlyUnavailable(_) => (StatusCode::BAD_GATEWAY, "calendly_unavailable", e.to_string(), None),
         AppError::CalendlyRateLimited { retry_after_secs } => {

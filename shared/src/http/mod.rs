@@ -193,12 +193,13 @@ async fn status(
 
 /// Changes auto-sync and the booking filter; answers the new status.
 #[utoipa::path(patch, path = "/calendly/settings", tag = "api",
-    summary = "Auto-sync, interval and booking filter (event types, ignored e-mails)",
+    summary = "Auto-sync, interval, scope and booking filter (event types, ignored e-mails)",
     security(("bearer" = [])), request_body = contract::SettingsInput,
     responses(
         (status = 200, description = "Success", body = StatusView),
         (status = 400, body = ErrorBody, description = "`invalid_body`, `invalid_field`, `unknown_field` or `invalid_interval`"),
-        (status = 409, body = ErrorBody, description = "`calendly_not_connected`"),
+        (status = 403, body = ErrorBody, description = "`calendly_scope_forbidden`: organization scope is for owners and admins"),
+        (status = 409, body = ErrorBody, description = "`calendly_not_connected` or `calendly_organization_in_use`"),
     ))]
 async fn update_settings(
     State(services): State<Services>,
@@ -210,6 +211,7 @@ async fn update_settings(
     let mut interval = None;
     let mut event_types: Option<Option<Vec<String>>> = None;
     let mut ignore_emails: Option<Vec<String>> = None;
+    let mut scope = None;
     let strings = |field: &str, value: &Value| -> Result<Vec<String>, ApiError> {
         value
             .as_array()
@@ -226,6 +228,11 @@ async fn update_settings(
             "event_types" if value.is_null() => event_types = Some(None),
             "event_types" => event_types = Some(Some(strings("event_types", value)?)),
             "ignore_emails" => ignore_emails = Some(strings("ignore_emails", value)?),
+            "scope" => {
+                scope = Some(serde_json::from_value::<crate::domain::CalendlyScope>(value.clone()).map_err(|_| {
+                    ApiError::bad_request("invalid_field", "scope must be \"user\" or \"organization\"")
+                })?)
+            }
             "auto_sync_enabled" => {
                 auto_sync = Some(
                     value
@@ -242,6 +249,9 @@ async fn update_settings(
                 return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'")));
             }
         }
+    }
+    if let Some(scope) = scope {
+        services.change_scope(&caller.organization_id, scope).await?;
     }
     if event_types.is_some() || ignore_emails.is_some() {
         services.update_booking_filter(&caller.organization_id, event_types, ignore_emails).await?;

@@ -12,7 +12,8 @@ pub use memory::MemoryStore;
 use crate::calendly::RateWindow;
 use crate::domain::booking::BookingPlan;
 use crate::domain::{
-    Booking, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId, SyncJob,
+    Booking, CalendlyScope, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId,
+    SyncJob,
 };
 use crate::domain::{BookingFilter, Email, IntegrationId, NotificationId, UserId};
 use async_trait::async_trait;
@@ -209,6 +210,15 @@ pub trait IntegrationStore: Send + Sync {
         auto_sync_enabled: bool,
         interval_minutes: u32,
         next_sync_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+    /// Back to user scope (organization scope was refused by Calendly).
+    async fn fall_back_to_user_scope(&self, org: &OrganizationId) -> Result<(), StoreError>;
+    /// Sets whose bookings the integration brings (and the members' e-mails).
+    async fn set_coverage(
+        &self,
+        org: &OrganizationId,
+        coverage: CalendlyScope,
+        member_emails: Vec<String>,
     ) -> Result<(), StoreError>;
     /// Sets which bookings become prospects.
     async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError>;

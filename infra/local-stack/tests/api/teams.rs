@@ -103,3 +103,86 @@ async fn an_unknown_connect_option_is_refused() {
     assert_eq!(reply.status.as_u16(), 400);
     assert_eq!(reply.error_code(), "invalid_body");
 }
+
+async fn one_calendly_organization_feeds_one_organization_in_organization_scope(app: TestApp) {
+    let admin = app.host("Alice Admin");
+    app.sim.set_role(&admin, "admin");
+    let other_admin = app.sim.add_colleague(&admin, "Oscar Admin", "oscar.admin@team.example");
+    app.sim.set_role(&other_admin, "admin");
+    assert_eq!(connect_with_scope(&app, "org-a", &admin, "organization").await["scope"], "organization");
+    app.wait_for_sync("org-a").await;
+
+    // Another Velvena organization, through another admin of the same Calendly organization.
+    let start = app.post("/calendly/connect", "org-b", json!({ "scope": "organization" })).await.expect(200);
+    let code = app.sim.approve(&other_admin, start["authorize_url"].as_str().unwrap()).expect("approved");
+    let reply = app.post("/auth/calendly/callback", "org-b", json!({ "code": code, "state": start["state"] })).await;
+    assert_eq!(reply.status.as_u16(), 409, "{:?}", reply.body);
+    assert_eq!(reply.error_code(), "calendly_organization_in_use");
+    assert_eq!(app.get("/calendly/status", "org-b").await.expect(200)["connected"], false);
+    // The user claim was let go too: that admin can still connect org-b in user scope.
+    assert_eq!(connect_with_scope(&app, "org-b", &other_admin, "user").await["scope"], "user");
+
+    // Once org-a disconnects, the Calendly organization is free.
+    app.post("/calendly/disconnect", "org-a", json!({})).await.expect(200);
+    let org_c = connect_with_scope(&app, "org-c", &admin, "organization").await;
+    assert_eq!(org_c["scope"], "organization", "{org_c}");
+}
+
+crate::helpers::on_both_stores!(one_calendly_organization_feeds_one_organization_in_organization_scope);
+
+#[tokio::test]
+async fn an_admin_who_loses_the_role_falls_back_to_user_scope_with_a_notification() {
+    let app = TestApp::spawn().await;
+    let admin = app.host("Alice Admin");
+    app.sim.set_role(&admin, "admin");
+    let member = app.sim.add_colleague(&admin, "Bob Sales", "bob.sales@team.example");
+    assert_eq!(connect_with_scope(&app, "org-a", &admin, "organization").await["scope"], "organization");
+    app.wait_for_sync("org-a").await;
+
+    app.sim.set_role(&admin, "user");
+    app.seed(&member, "Member Lead", "member.lead@client.example", "Découverte 30min", in_days(2));
+    app.seed(&admin, "Own Lead", "own.lead@client.example", "Découverte 30min", in_days(3));
+    let ended = app.sync("org-a").await;
+    assert_eq!(ended["bookings_new"], 1, "the admin's own booking only: {ended}");
+    let status = app.get("/calendly/status", "org-a").await.expect(200);
+    assert_eq!(status["scope"], "user");
+    assert!(status["members_covered"].is_null());
+    let kinds: Vec<Value> = app.notifications("org-a").await.iter().map(|n| n["type"].clone()).collect();
+    assert!(kinds.contains(&json!("calendly_scope_reduced")), "{kinds:?}");
+    let emails: Vec<Value> = app.prospects("org-a").await.iter().map(|p| p["email"].clone()).collect();
+    assert_eq!(emails, vec![json!("own.lead@client.example")]);
+}
+
+#[tokio::test]
+async fn the_scope_changes_later_in_the_settings_for_an_admin_and_not_for_a_member() {
+    let app = TestApp::spawn().await;
+    let admin = app.host("Alice Admin");
+    app.sim.set_role(&admin, "admin");
+    let member = app.sim.add_colleague(&admin, "Bob Sales", "bob.sales@team.example");
+    app.seed(&member, "Member Lead", "member.lead@client.example", "Découverte 30min", in_days(2));
+    app.connect("org-a", &admin).await;
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["scope"], "user");
+
+    let status = app.patch("/calendly/settings", "org-a", json!({ "scope": "organization" })).await.expect(200);
+    assert_eq!(status["scope"], "organization", "{status}");
+    assert_eq!(status["members_covered"], 2);
+    app.sync("org-a").await;
+    assert!(app.prospect_by_email("org-a", "member.lead@client.example").await.is_some());
+    // The subscription follows: a colleague's new booking arrives by webhook.
+    let mut browser = app.browser("org-a").await;
+    app.sim.book(&member, BookingSpec::new("Live Lead", "live@client.example", "Démo produit", in_days(4))).await;
+    let created = browser.expect_event("prospect:created", std::time::Duration::from_secs(10)).await;
+    assert_eq!(created["email"], "live@client.example");
+
+    let back = app.patch("/calendly/settings", "org-a", json!({ "scope": "user" })).await.expect(200);
+    assert_eq!(back["scope"], "user");
+    assert!(back["members_covered"].is_null());
+
+    // A plain member is refused, clearly, and stays in user scope.
+    app.post("/calendly/disconnect", "org-a", json!({})).await.expect(200);
+    app.connect("org-b", &member).await;
+    let refused = app.patch("/calendly/settings", "org-b", json!({ "scope": "organization" })).await;
+    assert_eq!(refused.status.as_u16(), 403, "{:?}", refused.body);
+    assert_eq!(refused.error_code(), "calendly_scope_forbidden");
+    assert_eq!(app.get("/calendly/status", "org-b").await.expect(200)["scope"], "user");
+}

@@ -179,6 +179,21 @@ impl IntegrationStore for DynamoStore {
         if found { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
+    async fn fall_back_to_user_scope(&self, org: &OrganizationId) -> Result<(), StoreError> {
+        self.update_integration(org, Integration::fall_back_to_user_scope).await?;
+        Ok(())
+    }
+
+    async fn set_coverage(
+        &self,
+        org: &OrganizationId,
+        coverage: CalendlyScope,
+        member_emails: Vec<String>,
+    ) -> Result<(), StoreError> {
+        self.update_integration(org, |i| i.set_coverage(coverage, member_emails.clone())).await?;
+        Ok(())
+    }
+
     async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError> {
         self.update_integration(org, |i| i.set_filter(filter.clone())).await?;
         Ok(())

@@ -115,6 +115,21 @@ impl IntegrationStore for MemoryStore {
         if found { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
+    async fn fall_back_to_user_scope(&self, org: &OrganizationId) -> Result<(), StoreError> {
+        self.change_integration(org, Integration::fall_back_to_user_scope);
+        Ok(())
+    }
+
+    async fn set_coverage(
+        &self,
+        org: &OrganizationId,
+        coverage: CalendlyScope,
+        member_emails: Vec<String>,
+    ) -> Result<(), StoreError> {
+        self.change_integration(org, |i| i.set_coverage(coverage, member_emails.clone()));
+        Ok(())
+    }
+
     async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError> {
         if self.with(|s| s.integrations.contains_key(org)) {
             self.change_integration(org, |i| i.set_filter(filter.clone()));
