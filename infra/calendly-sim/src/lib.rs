@@ -195,6 +195,15 @@ impl CalendlySim {
         token
     }
 
+    /// `user` leaves their Calendly organization (for one of their own, as its owner).
+    pub fn leave_organization(&self, user: &SimUser) {
+        let mut state = self.inner.state();
+        if let Some(stored) = state.users.iter_mut().find(|u| u.uuid == user.uuid) {
+            stored.organization_uri = format!("{}/organizations/left-{}", model::API, user.uuid);
+        }
+        state.roles.insert(user.uuid.clone(), "owner".into());
+    }
+
     /// Sets `user`'s role in their organization (`owner`, `admin` or `user`; a colleague starts
     /// as `user`, the first user of an organization as `owner`).
     pub fn set_role(&self, user: &SimUser, role: &str) {

@@ -90,6 +90,21 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
     };
     let created = api.create_webhook_subscription(token, &request).await.expect("POST /webhook_subscriptions");
     api.delete_webhook_subscription(token, &created.uri).await.expect("DELETE /webhook_subscriptions/{uuid}");
+    // Organization scope: the role check, the organization's events and its subscription.
+    let memberships = api.organization_memberships(token, org_uri, Some(&integration.calendly_user_uri)).await;
+    assert!(!memberships.expect("GET /organization_memberships").is_empty());
+    let organization_events = shared::calendly::EventQuery {
+        user_uri: integration.calendly_user_uri.clone(),
+        organization_uri: Some(org_uri.to_string()),
+        min_start_time: chrono::Utc::now() - chrono::Duration::days(30),
+        max_start_time: chrono::Utc::now() + chrono::Duration::days(30),
+        page_token: None,
+    };
+    api.list_scheduled_events(token, &organization_events).await.expect("GET /scheduled_events?organization=");
+    let organization_wide = NewWebhookSubscription { organization_wide: true, ..request };
+    api.create_webhook_subscription(token, &organization_wide)
+        .await
+        .expect("POST /webhook_subscriptions (organization)");
     api.get_scheduled_event(token, "GBGBDCAADAEDCRZ2").await.expect("GET /scheduled_events/{uuid}");
     api.get_invitee(token, "GBGBDCAADAEDCRZ2", "AAAAAAAAAAAAAAAA").await.expect("GET …/invitees/{invitee_uuid}");
 

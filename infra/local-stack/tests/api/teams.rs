@@ -186,3 +186,23 @@ async fn the_scope_changes_later_in_the_settings_for_an_admin_and_not_for_a_memb
     assert_eq!(refused.error_code(), "calendly_scope_forbidden");
     assert_eq!(app.get("/calendly/status", "org-b").await.expect(200)["scope"], "user");
 }
+
+#[tokio::test]
+async fn a_member_who_leaves_the_calendly_organization_stops_contributing() {
+    let app = TestApp::spawn().await;
+    let admin = app.host("Alice Admin");
+    app.sim.set_role(&admin, "admin");
+    let member = app.sim.add_colleague(&admin, "Bob Sales", "bob.sales@team.example");
+    app.seed(&member, "Early Lead", "early@client.example", "Découverte 30min", in_days(2));
+    assert_eq!(connect_with_scope(&app, "org-a", &admin, "organization").await["scope"], "organization");
+    app.wait_for_sync("org-a").await;
+    assert!(app.prospect_by_email("org-a", "early@client.example").await.is_some());
+
+    app.sim.leave_organization(&member);
+    app.seed(&member, "Later Lead", "later@client.example", "Découverte 30min", in_days(3));
+    app.sim.book(&member, BookingSpec::new("Live Lead", "live@client.example", "Démo produit", in_days(4))).await;
+    app.sync("org-a").await;
+    for email in ["later@client.example", "live@client.example"] {
+        assert!(app.prospect_by_email("org-a", email).await.is_none(), "{email} is no longer the organization's");
+    }
+}
