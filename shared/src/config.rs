@@ -84,11 +84,21 @@ pub struct Config {
     pub sync_queue_url: Option<String>,
 }
 
-impl Config {
-    /// Reads configuration through `lookup` (the environment, or a map in tests).
+/// What the scheduled tick needs, and no secret: the table, the queue and the sync window.
+#[derive(Clone, Debug)]
+pub struct ScheduleConfig {
+    pub table_name: String,
+    /// The rolling sync window: days back and days ahead of now.
+    pub sync_days_past: i64,
+    pub sync_days_ahead: i64,
+    /// The SQS queue of sync jobs (`SYNC_QUEUE_URL`).
+    pub sync_queue_url: Option<String>,
+}
+
+impl ScheduleConfig {
+    /// Reads the schedule's configuration through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &'static str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
         let days = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
             match get(name) {
                 None => Ok(default),
@@ -99,6 +109,21 @@ impl Config {
                     .ok_or(ConfigError::Invalid { name, reason: "expected a number of days (0..=3650)".into() }),
             }
         };
+        Ok(Self {
+            table_name: get("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?,
+            sync_days_past: days("SYNC_DAYS_PAST", 30)?,
+            sync_days_ahead: days("SYNC_DAYS_AHEAD", 365)?,
+            sync_queue_url: get("SYNC_QUEUE_URL"),
+        })
+    }
+}
+
+impl Config {
+    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let schedule = ScheduleConfig::from_lookup(&lookup)?;
         let millis = |name: &'static str, default: u64| -> Result<std::time::Duration, ConfigError> {
             let ms = match get(name) {
                 None => default,
@@ -163,13 +188,13 @@ impl Config {
             jwt_secret,
             jwt_issuer: get("JWT_ISSUER"),
             jwt_audience: get("JWT_AUDIENCE"),
-            table_name: required("TABLE_NAME")?,
+            table_name: schedule.table_name,
             frontend_url: get("FRONTEND_URL"),
-            sync_days_past: days("SYNC_DAYS_PAST", 30)?,
-            sync_days_ahead: days("SYNC_DAYS_AHEAD", 365)?,
+            sync_days_past: schedule.sync_days_past,
+            sync_days_ahead: schedule.sync_days_ahead,
             sync_job_budget: millis("SYNC_JOB_BUDGET_MS", 100_000)?,
             sync_retry_delay: millis("SYNC_RETRY_DELAY_MS", 15_000)?,
-            sync_queue_url: get("SYNC_QUEUE_URL"),
+            sync_queue_url: schedule.sync_queue_url,
         })
     }
 }

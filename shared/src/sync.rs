@@ -163,6 +163,11 @@ impl SyncEngine {
         (now - chrono::Duration::days(self.days_past), now + chrono::Duration::days(self.days_ahead))
     }
 
+    /// Days back and ahead of now that a sync covers.
+    pub fn window_days(&self) -> (i64, i64) {
+        (self.days_past, self.days_ahead)
+    }
+
     /// A Calendly session for one run.
     pub fn session(&self, rate_limit_budget: Duration) -> CalendlySession {
         CalendlySession::new(self.calendly.clone(), rate_limit_budget)

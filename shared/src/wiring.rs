@@ -70,7 +70,7 @@ pub const FUNCTIONS: [FunctionWiring; 8] = [
     FunctionWiring { function: "api", store: StoreAccess::All, secret: true, push: true, queue: false },
     FunctionWiring { function: "oauth-callback", store: StoreAccess::All, secret: true, push: true, queue: true },
     FunctionWiring { function: "sync-manual", store: StoreAccess::All, secret: true, push: true, queue: true },
-    FunctionWiring { function: "sync-scheduled", store: StoreAccess::All, secret: true, push: true, queue: true },
+    FunctionWiring { function: "sync-scheduled", store: StoreAccess::All, secret: false, push: false, queue: true },
     FunctionWiring { function: "sync-worker", store: StoreAccess::All, secret: true, push: true, queue: true },
     FunctionWiring { function: "webhook", store: StoreAccess::All, secret: true, push: true, queue: false },
     FunctionWiring {
@@ -420,6 +420,24 @@ pub fn calendly_client(config: &Config) -> Arc<HttpCalendly> {
         api_base_url: config.calendly_api_base_url.clone(),
         auth_base_url: config.calendly_auth_base_url.clone(),
     }))
+}
+
+/// The scheduled tick alone (`sync-scheduled`): the table, the queue and the clock; no secret.
+pub async fn scheduler_from_env() -> Result<crate::app::Scheduler, StartupError> {
+    let started = Instant::now();
+    let env = process_environment();
+    let config = crate::config::ScheduleConfig::from_lookup(|name| env(name))?;
+    let aws = AwsSetup::load(&env).await;
+    let dynamodb = sdk_client!(aws_sdk_dynamodb, &aws, endpoint_url(&env, "DYNAMODB"));
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(dynamodb, config.table_name.clone()));
+    let queue: Arc<dyn JobQueue> = match config.sync_queue_url {
+        Some(url) => Arc::new(SqsQueue::new(sdk_client!(aws_sdk_sqs, &aws, endpoint_url(&env, "SQS")), url)),
+        None => Arc::new(NoQueue),
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
+    let scheduler = crate::app::Scheduler::new(store, queue, clock, config.sync_days_past, config.sync_days_ahead);
+    tracing::info!(total_ms = ms(started), "cold start wiring done");
+    Ok(scheduler)
 }
 
 /// The connection records alone (`ws-disconnect`): the table from `TABLE_NAME`, no secret.

@@ -21,7 +21,7 @@ pub use prospects::ProspectDraft;
 pub use realtime::{Connector, forget_connection};
 pub use status::{ConnectionStatus, EventTypeChoice};
 pub use subscription::WebhookCheck;
-pub use sync::{JobError, QueuedSync};
+pub use sync::{JobError, QueuedSync, Scheduler};
 pub use webhook::DeliveryOutcome;
 
 use crate::auth::JwtVerifier;

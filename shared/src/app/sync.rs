@@ -6,16 +6,20 @@
 //! queue, and that message may carry on the paused job (see `SyncJob::claim`).
 
 use crate::app::{AppError, Services, WebhookCheck};
+use crate::clock::Clock;
 use crate::domain::{
     DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState, SyncTrigger,
 };
 use crate::push::PushMessage;
+use crate::queue::JobQueue;
 use crate::queue::QueueError;
+use crate::store::Store;
 use crate::store::{JobStart, StoreError};
 use crate::sync::{SliceEnd, SyncError};
 use crate::tokens::TokenError;
 use futures::StreamExt;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -94,74 +98,15 @@ impl Services {
         Ok(self.store.get_sync_job(org).await?)
     }
 
-    /// One scheduled tick: pages through every due integration, records a job for each
-    /// (unless one is under way), moves its next sync an interval ahead, and queues the jobs
-    /// ten messages a request. Runs no sync itself, so it returns in seconds at any scale.
+    /// One scheduled tick (see `Scheduler::run`).
     pub async fn run_scheduled_syncs(&self) -> Result<Value, AppError> {
-        let now = self.clock.now();
-        let (mut queued, mut already_running, mut failed) = (0usize, 0usize, Vec::new());
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.store.list_due_integrations(now, SCHEDULE_PAGE, cursor.as_deref()).await?;
-            let outcomes: Vec<(Integration, Result<JobStart, StoreError>)> = futures::stream::iter(page.items)
-                .map(|integration| async move {
-                    let (start, end) = self.engine.window_at(now);
-                    let job = SyncJob::queued(
-                        integration.organization_id.clone(),
-                        integration.id.clone(),
-                        SyncTrigger::Scheduled,
-                        start,
-                        end,
-                        now,
-                    );
-                    let started = self.store.start_sync_job(&job, now).await;
-                    if started.is_ok() {
-                        // Off the due index until its next interval, whether queued now or already running.
-                        let next = now + chrono::Duration::minutes(i64::from(integration.schedule_interval_minutes()));
-                        if let Err(e) = self.store.record_sync(&integration.organization_id, None, next).await {
-                            tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not move the next sync");
-                        }
-                    }
-                    (integration, started)
-                })
-                .buffer_unordered(SCHEDULE_CONCURRENCY)
-                .collect()
-                .await;
-            let mut jobs = Vec::new();
-            for (integration, started) in outcomes {
-                match started {
-                    Ok(JobStart::Created(job)) => jobs.push(job),
-                    Ok(JobStart::AlreadyActive(_)) => already_running += 1,
-                    Err(e) => {
-                        tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not record a scheduled sync");
-                        failed.push(json!({ "organization_id": integration.organization_id, "error": e.to_string() }));
-                    }
-                }
-            }
-            let messages: Vec<SyncJobMessage> = jobs.iter().map(SyncJob::message).collect();
-            if let Err(e) = self.queue.send(&messages, Duration::ZERO).await {
-                // Nothing will run these: fail them (so they block nothing) and make them due again.
-                for job in &jobs {
-                    let reason = e.to_string();
-                    let _ = self
-                        .store
-                        .update_sync_job(&job.organization_id, &job.id, &|j| {
-                            j.finish(now, Some(reason.clone()));
-                            true
-                        })
-                        .await;
-                    let _ = self.store.record_sync(&job.organization_id, None, now).await;
-                }
-                return Err(AppError::QueueUnavailable(e.to_string()));
-            }
-            queued += jobs.len();
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        tracing::info!(queued, already_running, failed = failed.len(), "scheduled sync tick");
-        Ok(json!({ "queued": queued, "already_running": already_running, "failed": failed }))
+        self.scheduler().run().await
+    }
+
+    /// The scheduled tick's use case, over what it needs: no Calendly, no secret.
+    pub fn scheduler(&self) -> Scheduler {
+        let (days_past, days_ahead) = self.engine.window_days();
+        Scheduler::new(self.store.clone(), self.queue.clone(), self.clock.clone(), days_past, days_ahead)
     }
 
     /// Handles one delivery of the job queue. `Ok` when the queue may forget it (the slice
@@ -297,5 +242,106 @@ impl Services {
                 tracing::warn!(organization_id = %integration.organization_id, error = %e, "webhook subscription check failed")
             }
         }
+    }
+}
+
+/// The scheduled tick: reads the due integrations, records and queues their jobs. It needs the
+/// store, the queue and the clock only (`sync-scheduled` reads no secret).
+#[derive(Clone)]
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn JobQueue>,
+    clock: Arc<dyn Clock>,
+    days_past: i64,
+    days_ahead: i64,
+}
+
+impl Scheduler {
+    /// A scheduler whose jobs cover `days_past` back and `days_ahead` ahead of their tick.
+    pub fn new(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn JobQueue>,
+        clock: Arc<dyn Clock>,
+        days_past: i64,
+        days_ahead: i64,
+    ) -> Self {
+        Self { store, queue, clock, days_past, days_ahead }
+    }
+
+    fn window_at(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+        (now - chrono::Duration::days(self.days_past), now + chrono::Duration::days(self.days_ahead))
+    }
+
+    /// One scheduled tick: pages through every due integration, records a job for each
+    /// (unless one is under way), moves its next sync an interval ahead, and queues the jobs
+    /// ten messages a request. Runs no sync itself, so it returns in seconds at any scale.
+    pub async fn run(&self) -> Result<Value, AppError> {
+        let now = self.clock.now();
+        let (mut queued, mut already_running, mut failed) = (0usize, 0usize, Vec::new());
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.store.list_due_integrations(now, SCHEDULE_PAGE, cursor.as_deref()).await?;
+            let outcomes: Vec<(Integration, Result<JobStart, StoreError>)> = futures::stream::iter(page.items)
+                .map(|integration| async move {
+                    let (start, end) = self.window_at(now);
+                    let job = SyncJob::queued(
+                        integration.organization_id.clone(),
+                        integration.id.clone(),
+                        SyncTrigger::Scheduled,
+                        start,
+                        end,
+                        now,
+                    );
+                    let started = self.store.start_sync_job(&job, now).await;
+                    if started.is_ok() {
+                        // Off the due index until its next interval, whether queued now or already running.
+                        let next = now + chrono::Duration::minutes(i64::from(integration.schedule_interval_minutes()));
+                        if let Err(e) = self.store.record_sync(&integration.organization_id, None, next).await {
+                            tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not move the next sync");
+                        }
+                    }
+                    (integration, started)
+                })
+                .buffer_unordered(SCHEDULE_CONCURRENCY)
+                .collect()
+                .await;
+            let mut jobs = Vec::new();
+            for (integration, started) in outcomes {
+                match started {
+                    Ok(JobStart::Created(job)) => jobs.push(job),
+                    Ok(JobStart::AlreadyActive(_)) => already_running += 1,
+                    Err(e) => {
+                        tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not record a scheduled sync");
+                        failed.push(json!({ "organization_id": integration.organization_id, "error": e.to_string() }));
+                    }
+                }
+            }
+            let messages: Vec<SyncJobMessage> = jobs.iter().map(SyncJob::message).collect();
+            if let Err(e) = self.queue.send(&messages, Duration::ZERO).await {
+                // Nothing will run these: fail them (so they block nothing) and make them due again.
+                for job in &jobs {
+                    let reason = e.to_string();
+                    let _ = self
+                        .store
+                        .update_sync_job(&job.organization_id, &job.id, &|j| {
+                            j.finish(now, Some(reason.clone()));
+                            true
+                        })
+                        .await;
+                    let _ = self.store.record_sync(&job.organization_id, None, now).await;
+                }
+                return Err(AppError::QueueUnavailable(e.to_string()));
+            }
+            queued += jobs.len();
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        tracing::info!(queued, already_running, failed = failed.len(), "scheduled sync tick");
+        Ok(json!({ "queued": queued, "already_running": already_running, "failed": failed }))
     }
 }

@@ -81,7 +81,7 @@ async fn the_scheduled_sample_event_runs_the_due_syncs() {
     app.advance_clocks(chrono::Duration::minutes(31));
     // What `sync-scheduled` receives from EventBridge, through the function's own handler.
     let event: serde_json::Value = serde_json::from_str(&sample("sync-scheduled.json")).unwrap();
-    let run = sync_scheduled::handle(&app.stack.services, event).await.unwrap();
+    let run = sync_scheduled::handle(&app.stack.services.scheduler(), event).await.unwrap();
     assert_eq!(run["queued"], 1);
     assert_eq!(app.wait_for_sync("org-a").await["trigger"], "scheduled");
     assert_eq!(app.prospects("org-a").await.len(), 1);
