@@ -140,8 +140,7 @@ pub struct SyncEngine {
     pusher: Arc<dyn Pusher>,
     clock: Arc<dyn Clock>,
     tokens: TokenKeeper,
-    days_past: i64,
-    days_ahead: i64,
+    window: crate::domain::SyncWindow,
 }
 
 impl SyncEngine {
@@ -155,17 +154,17 @@ impl SyncEngine {
         days_past: i64,
         days_ahead: i64,
     ) -> Self {
-        Self { store, calendly, pusher, clock, tokens, days_past, days_ahead }
+        Self { store, calendly, pusher, clock, tokens, window: crate::domain::SyncWindow { days_past, days_ahead } }
     }
 
     /// The rolling window a sync queued at `now` covers.
     pub fn window_at(&self, now: chrono::DateTime<Utc>) -> (chrono::DateTime<Utc>, chrono::DateTime<Utc>) {
-        (now - chrono::Duration::days(self.days_past), now + chrono::Duration::days(self.days_ahead))
+        self.window.at(now)
     }
 
-    /// Days back and ahead of now that a sync covers.
-    pub fn window_days(&self) -> (i64, i64) {
-        (self.days_past, self.days_ahead)
+    /// The window a sync covers.
+    pub fn window(&self) -> crate::domain::SyncWindow {
+        self.window
     }
 
     /// A Calendly session for one run.

@@ -435,7 +435,8 @@ pub async fn scheduler_from_env() -> Result<crate::app::Scheduler, StartupError>
         None => Arc::new(NoQueue),
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
-    let scheduler = crate::app::Scheduler::new(store, queue, clock, config.sync_days_past, config.sync_days_ahead);
+    let window = crate::domain::SyncWindow { days_past: config.sync_days_past, days_ahead: config.sync_days_ahead };
+    let scheduler = crate::app::Scheduler::new(store, queue, clock, window);
     tracing::info!(total_ms = ms(started), "cold start wiring done");
     Ok(scheduler)
 }

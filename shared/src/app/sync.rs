@@ -105,8 +105,7 @@ impl Services {
 
     /// The scheduled tick's use case, over what it needs: no Calendly, no secret.
     pub fn scheduler(&self) -> Scheduler {
-        let (days_past, days_ahead) = self.engine.window_days();
-        Scheduler::new(self.store.clone(), self.queue.clone(), self.clock.clone(), days_past, days_ahead)
+        Scheduler::new(self.store.clone(), self.queue.clone(), self.clock.clone(), self.engine.window())
     }
 
     /// Handles one delivery of the job queue. `Ok` when the queue may forget it (the slice
@@ -252,27 +251,18 @@ pub struct Scheduler {
     store: Arc<dyn Store>,
     queue: Arc<dyn JobQueue>,
     clock: Arc<dyn Clock>,
-    days_past: i64,
-    days_ahead: i64,
+    window: crate::domain::SyncWindow,
 }
 
 impl Scheduler {
-    /// A scheduler whose jobs cover `days_past` back and `days_ahead` ahead of their tick.
+    /// A scheduler whose jobs cover `window` around their tick.
     pub fn new(
         store: Arc<dyn Store>,
         queue: Arc<dyn JobQueue>,
         clock: Arc<dyn Clock>,
-        days_past: i64,
-        days_ahead: i64,
+        window: crate::domain::SyncWindow,
     ) -> Self {
-        Self { store, queue, clock, days_past, days_ahead }
-    }
-
-    fn window_at(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
-        (now - chrono::Duration::days(self.days_past), now + chrono::Duration::days(self.days_ahead))
+        Self { store, queue, clock, window }
     }
 
     /// One scheduled tick: pages through every due integration, records a job for each
@@ -286,7 +276,7 @@ impl Scheduler {
             let page = self.store.list_due_integrations(now, SCHEDULE_PAGE, cursor.as_deref()).await?;
             let outcomes: Vec<(Integration, Result<JobStart, StoreError>)> = futures::stream::iter(page.items)
                 .map(|integration| async move {
-                    let (start, end) = self.window_at(now);
+                    let (start, end) = self.window.at(now);
                     let job = SyncJob::queued(
                         integration.organization_id.clone(),
                         integration.id.clone(),

@@ -16,6 +16,21 @@ use serde::{Deserialize, Serialize};
 /// (its message was never sent, or went to the dead-letter queue): a new job may replace it.
 pub const STALE_AFTER: Duration = Duration::minutes(15);
 
+/// The rolling window a sync covers: days back and days ahead of when it is queued (Calendly
+/// has no updated-since filter: a window re-read is how later cancellations are seen).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncWindow {
+    pub days_past: i64,
+    pub days_ahead: i64,
+}
+
+impl SyncWindow {
+    /// `[now - days_past, now + days_ahead]`.
+    pub fn at(self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        (now - Duration::days(self.days_past), now + Duration::days(self.days_ahead))
+    }
+}
+
 /// Where a job is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
