@@ -251,6 +251,9 @@ pub struct StatusView {
     pub scope: Option<CalendlyScope>,
     /// Members of the Calendly organization covered (organization scope).
     pub members_covered: Option<u32>,
+    /// The connected user's Calendly organization (its name is not in Calendly's documented
+    /// API: the URI identifies it).
+    pub calendly_organization_uri: Option<String>,
     /// The latest sync job, if any.
     pub sync: Option<SyncJobView>,
 }
@@ -276,6 +279,7 @@ impl From<&ConnectionStatus> for StatusView {
                 ignore_emails: Some(i.filter.ignore_emails.clone()),
                 scope: Some(i.coverage),
                 members_covered: i.members_covered,
+                calendly_organization_uri: Some(i.calendly_organization_uri.clone()),
                 sync,
             },
         }

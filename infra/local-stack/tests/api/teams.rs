@@ -39,6 +39,7 @@ async fn an_admin_brings_every_members_bookings(app: TestApp) {
     let status = app.get("/calendly/status", "org-a").await.expect(200);
     assert_eq!(status["scope"], "organization");
     assert_eq!(status["members_covered"], 4, "the admin and three members");
+    assert_eq!(status["calendly_organization_uri"], admin.organization_uri);
 
     let prospects = app.prospects("org-a").await;
     assert_eq!(prospects.len(), 3, "one prospect per member's lead, none for a colleague: {prospects:?}");
