@@ -107,10 +107,7 @@ impl Services {
         // One Calendly organization feeds at most one organization in organization scope.
         let org_uri = user.current_organization.clone();
         if coverage == CalendlyScope::Organization {
-            let conflict = AppError::Conflict {
-                code: "calendly_organization_in_use",
-                message: "this Calendly organization is connected in organization scope to another organization".into(),
-            };
+            let conflict = AppError::organization_in_use();
             if let Err(e) = self.claim_or_give_back(&session, &org_uri, &org, &tokens, now, conflict).await {
                 self.store.release_calendly_user(&user.uri, &org).await?;
                 return Err(e);

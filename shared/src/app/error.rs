@@ -62,6 +62,13 @@ impl AppError {
             message: "Calendly is not connected for this organization".into(),
         }
     }
+    /// One Calendly organization feeds at most one organization in organization scope.
+    pub(crate) fn organization_in_use() -> Self {
+        Self::Conflict {
+            code: "calendly_organization_in_use",
+            message: "this Calendly organization is connected in organization scope to another organization".into(),
+        }
+    }
 }
 
 impl From<StoreError> for AppError {

@@ -129,12 +129,7 @@ impl Services {
                     });
                 }
                 if !self.store.claim_calendly_user(&org_uri, org, self.clock.now()).await? {
-                    return Err(AppError::Conflict {
-                        code: "calendly_organization_in_use",
-                        message:
-                            "this Calendly organization is connected in organization scope to another organization"
-                                .into(),
-                    });
+                    return Err(AppError::organization_in_use());
                 }
                 self.store.set_coverage(org, CalendlyScope::Organization, members.unwrap_or_default()).await?;
             }
