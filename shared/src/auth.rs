@@ -7,15 +7,20 @@ use serde::{Deserialize, Serialize};
 /// The claims every CRM token carries.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {
+    /// The user's id.
     pub sub: String,
+    /// The user's organization: every request acts within it only.
     pub organization_id: String,
+    /// Expiry (Unix seconds).
     pub exp: i64,
 }
 
 /// Who is calling, from a verified token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
+    /// The token's `sub`.
     pub user_id: UserId,
+    /// The token's organization.
     pub organization_id: OrganizationId,
     /// When the token stops being valid (a WebSocket opened with it is dropped then).
     pub expires_at: chrono::DateTime<chrono::Utc>,
@@ -24,12 +29,16 @@ pub struct Caller {
 /// Why a token was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// No `Authorization: Bearer` header (or `token` query parameter on WebSocket connects).
     #[error("missing bearer token")]
     Missing,
+    /// Bad signature, expired, not yet valid, wrong issuer or audience, or not a JWT.
     #[error("invalid token: {0}")]
     Invalid(#[from] jsonwebtoken::errors::Error),
+    /// `organization_id` is empty.
     #[error("token names no organization")]
     NoOrganization,
+    /// `organization_id` can't be a key (a `#`, control characters, too long).
     #[error("the token's organization id is not valid: {0}")]
     InvalidOrganization(#[from] crate::domain::ids::InvalidId),
 }

@@ -27,10 +27,18 @@ impl fmt::Debug for Secret {
 /// Why start-up cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A required variable is unset or empty: its name.
     #[error("missing required environment variable {0}")]
     Missing(&'static str),
+    /// A variable's value can't be used.
     #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// A secret still holds a template's placeholder: the variable's name.
     #[error("{0} still holds a placeholder; set the real value (README, Deploy)")]
     Placeholder(&'static str),
 }
@@ -53,26 +61,37 @@ pub fn is_placeholder(value: &str) -> bool {
 /// Everything the functions need to know about their surroundings.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The OAuth application's client id (`CALENDLY_CLIENT_ID`).
     pub calendly_client_id: String,
+    /// The OAuth application's client secret (`CALENDLY_CLIENT_SECRET`).
     pub calendly_client_secret: Secret,
+    /// The application's webhook signing key (`CALENDLY_WEBHOOK_SIGNING_KEY`).
     pub calendly_webhook_signing_key: Secret,
+    /// The redirect URI registered with the OAuth application (`CALENDLY_REDIRECT_URI`).
     pub calendly_redirect_uri: String,
+    /// Calendly's API (`CALENDLY_API_BASE_URL`, default `https://api.calendly.com`).
     pub calendly_api_base_url: String,
+    /// Calendly's OAuth server (`CALENDLY_AUTH_BASE_URL`, default `https://auth.calendly.com`).
     pub calendly_auth_base_url: String,
+    /// This API's public base URL: webhook subscriptions deliver under it (`WEBHOOK_BASE_URL`).
     pub webhook_base_url: String,
+    /// The AES-256-GCM key sealing tokens (`ENCRYPTION_KEY`, 64 hexadecimal characters).
     pub encryption_key: Secret,
     /// The key being rolled away from (`ENCRYPTION_KEY_PREVIOUS`): opens old seals only.
     pub encryption_key_previous: Option<Secret>,
+    /// The HS256 key of CRM tokens (`JWT_SECRET`, at least `MIN_JWT_SECRET_BYTES`).
     pub jwt_secret: Secret,
     /// When set, CRM tokens must carry this `iss` (`JWT_ISSUER`).
     pub jwt_issuer: Option<String>,
     /// When set, CRM tokens must carry this `aud` (`JWT_AUDIENCE`).
     pub jwt_audience: Option<String>,
+    /// The DynamoDB table (`TABLE_NAME`).
     pub table_name: String,
     /// Where the browser is sent after `GET /auth/calendly/callback` (optional).
     pub frontend_url: Option<String>,
-    /// The rolling sync window: days back and days ahead of now.
+    /// The rolling sync window: days back of now (`SYNC_DAYS_PAST`).
     pub sync_days_past: i64,
+    /// Days ahead of now (`SYNC_DAYS_AHEAD`).
     pub sync_days_ahead: i64,
     /// The longest slice a worker runs one sync job for (`SYNC_JOB_BUDGET_MS`); on Lambda the
     /// invocation's own deadline cuts it shorter.
@@ -87,9 +106,11 @@ pub struct Config {
 /// What the scheduled tick needs, and no secret: the table, the queue and the sync window.
 #[derive(Clone, Debug)]
 pub struct ScheduleConfig {
+    /// The DynamoDB table (`TABLE_NAME`).
     pub table_name: String,
-    /// The rolling sync window: days back and days ahead of now.
+    /// The rolling sync window: days back of now (`SYNC_DAYS_PAST`).
     pub sync_days_past: i64,
+    /// Days ahead of now (`SYNC_DAYS_AHEAD`).
     pub sync_days_ahead: i64,
     /// The SQS queue of sync jobs (`SYNC_QUEUE_URL`).
     pub sync_queue_url: Option<String>,

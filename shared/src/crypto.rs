@@ -23,7 +23,9 @@ pub fn random_token(bytes: usize) -> String {
 
 /// A PKCE pair (RFC 7636, S256).
 pub struct Pkce {
+    /// The secret kept (sealed) until the code is exchanged.
     pub verifier: String,
+    /// What the authorize URL carries: `BASE64URL(SHA256(verifier))`.
     pub challenge: String,
 }
 
@@ -66,10 +68,13 @@ impl fmt::Debug for Sealed {
 /// Why a sealed value did not open.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SealError {
+    /// The key is not 32 bytes in hexadecimal.
     #[error("ENCRYPTION_KEY must be 64 hexadecimal characters (32 bytes)")]
     InvalidKey,
+    /// Not a `v1:` seal, or not base64, or too short.
     #[error("sealed value has an unknown format or version")]
     Malformed,
+    /// Another key or context sealed it, or it was altered.
     #[error("sealed value does not open with this key and context")]
     Tampered,
 }

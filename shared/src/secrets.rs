@@ -18,8 +18,15 @@ const SECRET_NAMES: [(&str, &str); 5] = [
 /// Why the secret could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// The secret could not be read.
     #[error("cannot read secret {id}: {reason}")]
-    Unavailable { id: String, reason: String },
+    Unavailable {
+        /// The secret's id.
+        id: String,
+        /// Why (the SDK's error).
+        reason: String,
+    },
+    /// The secret is not a JSON object of strings (its id).
     #[error("secret {0} is not a JSON object of strings")]
     Malformed(String),
 }
@@ -62,8 +69,10 @@ impl SecretSource for SecretsManager {
 /// Why start-up failed while reading configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// A variable is missing or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The secret could not be read.
     #[error(transparent)]
     Secret(#[from] SecretError),
 }

@@ -41,7 +41,10 @@ pub enum SliceEnd {
     /// The time budget is spent: the next slice continues from the checkpoint right away.
     OutOfTime,
     /// Calendly's window for this user is spent: continue from the checkpoint at `resume_at`.
-    RateLimited { retry_after: Duration },
+    RateLimited {
+        /// How long until the window resets.
+        retry_after: Duration,
+    },
 }
 
 /// When a slice last reported progress.
@@ -85,20 +88,27 @@ impl SyncReport {
 /// What recording one booking did.
 #[derive(Clone, Debug, Default)]
 pub struct Applied {
+    /// New or changed; `None` when nothing changed.
     pub kind: Option<ChangeKind>,
+    /// Whether a prospect was created.
     pub prospect_created: bool,
+    /// Note lines appended or written.
     pub notes_added: usize,
 }
 
 /// Why a sync failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// No usable access token (refresh failed, or the user must reconnect).
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// Calendly refused or failed.
     #[error(transparent)]
     Calendly(#[from] CalendlyError),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Concurrent writers kept winning the same booking.
     #[error("a booking kept changing under concurrent writers; giving up after {MAX_COMMIT_ATTEMPTS} attempts")]
     Contended,
     /// Calendly's pagination does not end (a token came back, or past the page cap).

@@ -22,16 +22,22 @@ const WAIT_FOR_REFRESH: std::time::Duration = std::time::Duration::from_secs(20)
 /// Why no access token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    /// No active integration.
     #[error("the Calendly integration is not connected")]
     NotConnected,
+    /// Calendly refused the refresh token for good.
     #[error("the Calendly integration must be reconnected")]
     NeedsReconnect,
+    /// Another refresh held the lease and never stored a new pair.
     #[error("another refresh of this integration did not finish in time")]
     RefreshTimedOut,
+    /// Calendly failed the refresh (transiently).
     #[error(transparent)]
     Calendly(#[from] CalendlyError),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The stored token does not open (wrong key, or altered).
     #[error("stored token does not open: {0}")]
     Seal(#[from] SealError),
 }

@@ -19,19 +19,26 @@ use utoipa::ToSchema;
 /// A CRM prospect.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ProspectView {
+    /// The prospect's id (a UUID).
     pub id: String,
+    /// First name (from a booking: Calendly's first name, else the name up to its first space).
     pub firstname: Option<String>,
+    /// Last name (from a booking: Calendly's last name, else the rest of the name).
     pub lastname: Option<String>,
     /// Normalized (lower-cased domain, NFC).
     pub email: Option<String>,
+    /// Free-form phone number, as entered.
     pub phone: Option<String>,
+    /// The CRM pipeline status (`new` for prospects created from a booking).
     pub status: String,
     /// `calendly` for prospects created from a booking, `manual` by default otherwise.
     pub source: String,
     /// Every note entry, separated by a blank line (one line per Calendly booking:
     /// `Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min`).
     pub notes: String,
+    /// When the prospect was created.
     pub created_at: DateTime<Utc>,
+    /// When the prospect last changed (a note appended counts).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -55,16 +62,21 @@ impl From<&Prospect> for ProspectView {
 /// A notification shown to every user of an organization.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct NotificationView {
+    /// The notification's id (a UUID).
     pub id: String,
     /// e.g. `calendly_booking`, `calendly_appointment_canceled`, `calendly_access_lost`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// A one-line title (e.g. `Nouveau prospect Calendly`).
     pub title: String,
+    /// The text shown under the title.
     pub message: String,
     /// What the notification is about (prospect id, booking, sync job…).
     #[schema(value_type = Object)]
     pub meta: Value,
+    /// Whether a user marked it read (`PATCH /notifications/{id}/read`).
     pub read: bool,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
 }
 
@@ -88,36 +100,63 @@ impl From<&Notification> for NotificationView {
 pub struct BookingView {
     /// The invitee's UUID.
     pub id: String,
+    /// The Velvena organization the booking belongs to.
     pub organization_id: String,
+    /// The Calendly integration that brought it.
     pub integration_id: String,
+    /// The prospect it created or enriched (`null` when the filter left it out).
     pub prospect_id: Option<String>,
+    /// The scheduled event's Calendly URI.
     pub calendly_event_uri: String,
+    /// The event type's Calendly URI.
     pub calendly_event_type: Option<String>,
+    /// The event's name (e.g. `Découverte 30min`).
     pub event_name: Option<String>,
+    /// When the event starts.
     pub event_start_time: DateTime<Utc>,
+    /// When the event ends.
     pub event_end_time: DateTime<Utc>,
     /// `active` or `canceled`.
     pub event_status: String,
+    /// Where it takes place (an address, a phone number or a conferencing kind).
     pub location: Option<String>,
+    /// The invitee's name as entered on Calendly.
     pub invitee_name: String,
+    /// The invitee's e-mail as entered on Calendly.
     pub invitee_email: String,
+    /// The invitee's time zone (IANA name).
     pub invitee_timezone: Option<String>,
+    /// The invitee's Calendly URI.
     pub invitee_uri: String,
+    /// The answers to the event type's questions, in their order.
     pub invitee_questions: Vec<QuestionAnswer>,
+    /// The `utm_*` parameters of the scheduling link.
     pub tracking: Tracking,
     /// The event's host (the member whose booking it is, in organization scope).
     pub host_name: Option<String>,
+    /// The host's e-mail.
     pub host_email: Option<String>,
+    /// The host's Calendly user URI.
     pub host_user_uri: Option<String>,
+    /// The conferencing link, when the location has one.
     pub join_url: Option<String>,
+    /// Whether the invitee moved this booking to another time (this one is then canceled).
     pub rescheduled: bool,
+    /// The invitee this booking was rescheduled from.
     pub old_invitee_uri: Option<String>,
+    /// The invitee this booking was rescheduled to.
     pub new_invitee_uri: Option<String>,
+    /// Whether the host marked the invitee as a no-show.
     pub no_show: bool,
+    /// Why it was canceled, as written by whoever canceled.
     pub cancel_reason: Option<String>,
+    /// Who canceled (a name).
     pub canceled_by: Option<String>,
+    /// When it was canceled.
     pub canceled_at: Option<DateTime<Utc>>,
+    /// When the CRM first recorded it.
     pub created_at: DateTime<Utc>,
+    /// When the CRM last recorded a change to it.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -162,21 +201,35 @@ impl From<&Booking> for BookingView {
 /// A sync job: its state and counters (`sync` in the status, `calendly:sync` pushes).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct SyncJobView {
+    /// The job's id.
     pub id: String,
+    /// Where the job is: `queued`, `running`, `succeeded` or `failed`.
     pub state: SyncJobState,
+    /// What started it: `initial` (connect), `manual`, `scheduled`.
     pub trigger: SyncTrigger,
+    /// When it was queued.
     pub queued_at: DateTime<Utc>,
+    /// When its first slice started.
     pub started_at: Option<DateTime<Utc>>,
+    /// When it ended (`succeeded` or `failed`).
     pub finished_at: Option<DateTime<Utc>>,
+    /// Scheduled events read from Calendly so far.
     pub events_seen: u64,
+    /// Bookings seen for the first time.
     pub bookings_new: u64,
+    /// Known bookings that changed (canceled, rescheduled, no-show…).
     pub bookings_changed: u64,
+    /// Prospects created from bookings.
     pub prospects_created: u64,
+    /// Note lines appended to existing prospects.
     pub notes_added: u64,
+    /// Requests made to Calendly's API.
     pub calendly_requests: u64,
     /// Events skipped after errors of their own (the job went on with the others).
     pub events_failed: u64,
+    /// The last per-event error, if any event failed.
     pub last_event_error: Option<String>,
+    /// Why the job failed (`failed` only).
     pub error: Option<String>,
     /// Paused under Calendly's rate limit until then.
     pub waiting_until: Option<DateTime<Utc>>,
@@ -211,6 +264,7 @@ impl From<&SyncJob> for SyncJobView {
 /// One page of a list; `next_cursor` is `null` on the last page.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Page<T> {
+    /// This page's items.
     pub items: Vec<T>,
     /// Pass as `?cursor=` for the next page.
     pub next_cursor: Option<String>,
@@ -230,14 +284,23 @@ impl<T> Page<T> {
 /// connected, every field but `connected` and `sync` is `null`.
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct StatusView {
+    /// Whether a Calendly account is connected.
     pub connected: bool,
+    /// The connected Calendly user's e-mail.
     pub email: Option<String>,
+    /// The connected Calendly user's name.
     pub name: Option<String>,
+    /// The connected Calendly user's URI.
     pub user_uri: Option<String>,
+    /// When the last sync ended successfully.
     pub last_synced_at: Option<DateTime<Utc>>,
+    /// When the schedule runs the next sync.
     pub next_sync_at: Option<DateTime<Utc>>,
+    /// Whether the schedule syncs every `sync_interval_minutes`.
     pub auto_sync_enabled: Option<bool>,
+    /// Minutes between scheduled syncs (5 to 1440, 30 by default).
     pub sync_interval_minutes: Option<u32>,
+    /// Whether Calendly delivers bookings in real time (webhook subscription active).
     pub webhook_active: Option<bool>,
     /// Why real-time updates are off (the subscription could not be created), if they are.
     pub webhook_error: Option<String>,
@@ -289,8 +352,11 @@ impl From<&ConnectionStatus> for StatusView {
 /// The start of a connect: send the browser to `authorize_url`.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConnectStartView {
+    /// Calendly's authorization page, with `state` and the PKCE challenge.
     pub authorize_url: String,
+    /// The single-use state to send back with the code (`POST /auth/calendly/callback`).
     pub state: String,
+    /// When the state expires (the connect must complete before).
     pub expires_at: DateTime<Utc>,
 }
 
@@ -303,9 +369,13 @@ impl From<&ConnectStart> for ConnectStartView {
 /// A completed connect; the initial sync runs as a job (`sync`).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConnectedView {
+    /// Always `true`.
     pub connected: bool,
+    /// The connected Calendly user's e-mail.
     pub email: String,
+    /// The connected Calendly user's name.
     pub name: String,
+    /// The connected Calendly user's URI.
     pub user_uri: String,
     /// The initial sync job; `failed` with its `error` when it could not be queued (the
     /// schedule then runs one within minutes).
@@ -333,15 +403,20 @@ impl From<&ConnectOutcome> for ConnectedView {
 /// The answer to a disconnect (idempotent).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct DisconnectedView {
+    /// Always `false`.
     pub connected: bool,
 }
 
 /// One of the connected user's Calendly event types.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct EventTypeView {
+    /// The event type's Calendly URI (what the filter lists).
     pub uri: String,
+    /// Its name.
     pub name: Option<String>,
+    /// Whether it can still be booked.
     pub active: bool,
+    /// Its public booking page.
     pub scheduling_url: Option<String>,
     /// Whether its bookings become prospects (the filter of `PATCH /calendly/settings`).
     pub selected: bool,
@@ -363,6 +438,7 @@ impl From<&EventTypeChoice> for EventTypeView {
 /// The event types of the connected Calendly user.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct EventTypesView {
+    /// The event types, as Calendly lists them.
     pub items: Vec<EventTypeView>,
 }
 
@@ -370,7 +446,9 @@ pub struct EventTypesView {
 /// is read-only.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct OrganizationView {
+    /// The organization's id (from the caller's token).
     pub id: String,
+    /// Free-form settings; `calendly` is the connection's mirror.
     #[schema(value_type = Object)]
     pub settings: Map<String, Value>,
 }
@@ -378,7 +456,9 @@ pub struct OrganizationView {
 /// A notification marked read.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct NotificationReadView {
+    /// The notification's id.
     pub id: String,
+    /// Always `true`.
     pub read: bool,
 }
 
@@ -400,10 +480,18 @@ pub struct HealthView {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum WebhookOutcome {
-    /// Recorded: `changed` when the booking was new or different, with the notes it added.
-    Processed { changed: bool, notes_added: usize },
-    /// Signed but not acted on, and why (not ours, not about this user, an event we don't use).
-    Ignored { reason: String },
+    /// Recorded.
+    Processed {
+        /// Whether the booking was new or different.
+        changed: bool,
+        /// Note lines appended to prospects.
+        notes_added: usize,
+    },
+    /// Signed but not acted on.
+    Ignored {
+        /// Why (not ours, not about this user, an event we don't use).
+        reason: String,
+    },
 }
 
 impl From<&DeliveryOutcome> for WebhookOutcome {
@@ -420,6 +508,7 @@ impl From<&DeliveryOutcome> for WebhookOutcome {
 /// A prospect's id (the data of `prospect:deleted`).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ProspectIdView {
+    /// The deleted prospect's id.
     pub id: String,
 }
 
@@ -428,14 +517,19 @@ pub struct ProspectIdView {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(tag = "event", content = "data")]
 pub enum PushEnvelope {
+    /// A prospect was created (by a booking or by a user).
     #[serde(rename = "prospect:created")]
     ProspectCreated(ProspectView),
+    /// A prospect changed (a note appended, a field edited).
     #[serde(rename = "prospect:updated")]
     ProspectUpdated(ProspectView),
+    /// A prospect was deleted.
     #[serde(rename = "prospect:deleted")]
     ProspectDeleted(ProspectIdView),
+    /// A notification was created.
     #[serde(rename = "notification")]
     Notification(NotificationView),
+    /// A sync job progressed (queued, slice started, every 5 s or 100 events, paused, ended).
     #[serde(rename = "calendly:sync")]
     Sync(SyncJobView),
 }

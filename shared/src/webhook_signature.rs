@@ -15,12 +15,16 @@ pub const MAX_SIGNATURES: usize = 3;
 /// Why a delivery's signature was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureError {
+    /// No `Calendly-Webhook-Signature` header.
     #[error("missing Calendly-Webhook-Signature header")]
     Missing,
+    /// Not `t=…,v1=…` (or too many `v1` entries).
     #[error("malformed Calendly-Webhook-Signature header")]
     Malformed,
+    /// `t` is outside the tolerance (a replay, or a skewed clock).
     #[error("the signature's timestamp is too old or in the future")]
     Stale,
+    /// No `v1` matches the HMAC of the body under our key.
     #[error("the signature does not match")]
     Mismatch,
 }

@@ -55,7 +55,9 @@ impl StoreAccess {
 /// function's IAM actions from it.
 #[derive(Clone, Copy, Debug)]
 pub struct FunctionWiring {
+    /// The function's name (its directory under `functions/`).
     pub function: &'static str,
+    /// Which store ports it builds (its DynamoDB actions).
     pub store: StoreAccess,
     /// Reads the secret (`secretsmanager:GetSecretValue`).
     pub secret: bool,

@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// Who the simulated Calendly thinks our app is.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
+    /// The OAuth client id the token endpoint accepts.
     pub client_id: String,
+    /// The OAuth client secret the token endpoint accepts.
     pub client_secret: String,
     /// The app-wide webhook signing key deliveries are signed with.
     pub webhook_signing_key: String,
@@ -45,10 +47,15 @@ impl Default for SimConfig {
 /// A simulated Calendly user (a host).
 #[derive(Clone, Debug)]
 pub struct SimUser {
+    /// The user's UUID.
     pub uuid: String,
+    /// The user's URI (`https://api.calendly.com/users/{uuid}`).
     pub uri: String,
+    /// The user's name.
     pub name: String,
+    /// The user's e-mail.
     pub email: String,
+    /// The user's Calendly organization.
     pub organization_uri: String,
 }
 

@@ -17,13 +17,21 @@ pub(crate) const ACCESS_TOKEN_SECONDS: i64 = 7200;
 /// A booking to make: who, when, for what.
 #[derive(Clone, Debug)]
 pub struct BookingSpec {
+    /// The invitee's full name.
     pub invitee_name: String,
+    /// The invitee's e-mail.
     pub invitee_email: String,
+    /// The event type's name (one event type per name and host).
     pub event_name: String,
+    /// When the event starts.
     pub start_time: DateTime<Utc>,
+    /// How long it lasts.
     pub duration_minutes: i64,
+    /// The first name, as a form asking for it separately gives it.
     pub first_name: Option<String>,
+    /// The last name, likewise.
     pub last_name: Option<String>,
+    /// The number given for SMS reminders.
     pub text_reminder_number: Option<String>,
     /// The invitee's answers to the event type's questions, as `(question, answer)`.
     pub questions: Vec<(String, String)>,
@@ -55,7 +63,9 @@ impl BookingSpec {
 /// A made booking: the event and invitee it created.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Booked {
+    /// The scheduled event's UUID (a group event's is shared by its invitees).
     pub event_uuid: String,
+    /// The invitee's UUID.
     pub invitee_uuid: String,
 }
 

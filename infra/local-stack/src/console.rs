@@ -19,6 +19,7 @@ use shared::domain::OrganizationId;
 const PAGE: &str = include_str!("console.html");
 /// Who the console is signed in as (the demo token `cargo run -p local-stack` prints).
 pub const DEMO_USER: &str = "demo-user";
+/// The organization of the demo token.
 pub const DEMO_ORGANIZATION: &str = "demo-org";
 
 #[derive(Clone)]

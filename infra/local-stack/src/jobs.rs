@@ -21,8 +21,22 @@ const EMPTY_POLL_PAUSE: Duration = Duration::from_millis(100);
 
 /// A queue and what runs its workers once the services exist.
 pub enum LocalQueue {
-    Embedded { queue: EmbeddedQueue, receiver: EmbeddedReceiver },
-    Sqs { queue: SqsQueue, client: aws_sdk_sqs::Client, url: String },
+    /// In-process timers and a worker pool (the default).
+    Embedded {
+        /// The sending side.
+        queue: EmbeddedQueue,
+        /// What the workers take deliveries from.
+        receiver: EmbeddedReceiver,
+    },
+    /// A real SQS queue (`QUEUE=sqs`), polled like Lambda's event source mapping would.
+    Sqs {
+        /// The sending side.
+        queue: SqsQueue,
+        /// The client the poller receives and deletes with.
+        client: aws_sdk_sqs::Client,
+        /// The queue's URL.
+        url: String,
+    },
 }
 
 impl LocalQueue {

@@ -42,26 +42,35 @@ pub struct StackOptions {
 
 /// A running stack.
 pub struct LocalStack {
+    /// Where it listens (HTTP and WebSocket).
     pub addr: SocketAddr,
+    /// The use cases, as every function would wire them.
     pub services: Services,
+    /// The stack's clock.
     pub clock: Arc<SystemClock>,
+    /// The store behind the services.
     pub store: Arc<dyn Store>,
     /// The DynamoDB adapter, when the stack runs on DynamoDB (`STORE=dynamodb`).
     pub dynamo: Option<DynamoStore>,
     /// The simulator, when no real Calendly credentials were given.
     pub simulator: Option<CalendlySim>,
+    /// The configuration the services were built from.
     pub config: Config,
 }
 
 /// Why the stack did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
+    /// The environment is incomplete or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The port could not be bound.
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
+    /// `STORE` is unknown, or the DynamoDB table could not be reached or created.
     #[error("store: {0}")]
     Store(String),
+    /// `QUEUE` is unknown, or the SQS queue could not be reached or created.
     #[error("queue: {0}")]
     Queue(String),
 }

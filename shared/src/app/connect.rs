@@ -23,18 +23,26 @@ const CALENDLY_CLEANUP_BUDGET: std::time::Duration = std::time::Duration::from_s
 /// The answer to `POST /calendly/connect`.
 #[derive(Debug, Serialize)]
 pub struct ConnectStart {
+    /// Calendly's authorization page, with the state and the PKCE challenge.
     pub authorize_url: String,
+    /// The single-use state the callback must bring back.
     pub state: String,
+    /// When the state expires.
     pub expires_at: DateTime<Utc>,
 }
 
 /// The answer to a completed connect.
 #[derive(Debug, Serialize)]
 pub struct ConnectOutcome {
+    /// Always `true` (a failed connect is an error).
     pub connected: bool,
+    /// The organization now connected.
     pub organization_id: OrganizationId,
+    /// The Calendly user's e-mail.
     pub email: String,
+    /// The Calendly user's name.
     pub name: String,
+    /// The Calendly user's URI.
     pub user_uri: String,
     /// The initial sync job (failed, with why, when it could not be queued: the schedule then
     /// runs one).

@@ -8,28 +8,58 @@ use crate::tokens::TokenError;
 /// A use case's failure, in terms a caller can act on (mapped to HTTP statuses in one place).
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// No valid credentials (401): why.
     #[error("{0}")]
     Unauthorized(String),
+    /// The request is malformed or out of bounds (400).
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest {
+        /// The error code (one of `http::error::ERROR_CODES`).
+        code: &'static str,
+        /// What is wrong, for a developer.
+        message: String,
+    },
+    /// What was not found (404): the resource's name.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The body is over its limit (413): which limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request conflicts with the current state (409).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict {
+        /// The error code (one of `http::error::ERROR_CODES`).
+        code: &'static str,
+        /// What conflicts.
+        message: String,
+    },
+    /// Authenticated but not allowed (403).
     #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
+    Forbidden {
+        /// The error code (one of `http::error::ERROR_CODES`).
+        code: &'static str,
+        /// Why not.
+        message: String,
+    },
+    /// Calendly refused what the caller asked (400): Calendly's reason.
     #[error("Calendly refused: {0}")]
     CalendlyRejected(String),
+    /// Calendly is down or timing out (502).
     #[error("Calendly is unreachable: {0}")]
     CalendlyUnavailable(String),
+    /// Calendly's rate limit for this user (503 with `Retry-After`: the caller may retry then).
     #[error("Calendly's rate limit is reached; retry in {retry_after_secs} s")]
-    CalendlyRateLimited { retry_after_secs: u64 },
+    CalendlyRateLimited {
+        /// Seconds until the window resets.
+        retry_after_secs: u64,
+    },
+    /// The store throttles or lost a race it can't resolve now (503 with `Retry-After`).
     #[error("the store is busy; retry shortly")]
     StoreBusy,
+    /// The sync queue refused the message (503).
     #[error("the sync queue is unavailable: {0}")]
     QueueUnavailable(String),
+    /// A fault of ours (500); the detail is logged, not answered.
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -64,10 +64,15 @@ pub struct Services {
 
 /// The adapters the use cases drive.
 pub struct Adapters {
+    /// Every item family (DynamoDB, or the embedded store).
     pub store: Arc<dyn Store>,
+    /// Calendly's API.
     pub calendly: Arc<dyn CalendlyApi>,
+    /// Pushes to the organization's browsers.
     pub pusher: Arc<dyn Pusher>,
+    /// Where sync jobs wait for a worker.
     pub queue: Arc<dyn JobQueue>,
+    /// Now (a fixed or advanceable clock in tests).
     pub clock: Arc<dyn Clock>,
 }
 

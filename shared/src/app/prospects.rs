@@ -9,12 +9,19 @@ use crate::store::{PageOf, ProspectPatch, StoreError};
 /// A prospect as a user types it: empty fields are `None`.
 #[derive(Clone, Debug, Default)]
 pub struct ProspectDraft {
+    /// First name.
     pub firstname: Option<String>,
+    /// Last name.
     pub lastname: Option<String>,
+    /// E-mail, already normalized (at most one prospect per e-mail).
     pub email: Option<Email>,
+    /// Phone.
     pub phone: Option<String>,
+    /// Pipeline status (`new` when absent).
     pub status: Option<String>,
+    /// Where it came from (`manual` when absent).
     pub source: Option<String>,
+    /// The first note entry.
     pub notes: Option<String>,
 }
 

@@ -9,14 +9,18 @@ use chrono::Duration;
 /// latest sync job.
 #[derive(Clone, Debug)]
 pub struct ConnectionStatus {
+    /// The active integration (`None`: not connected).
     pub integration: Option<Integration>,
+    /// The organization's latest sync job.
     pub sync: Option<SyncJob>,
 }
 
 /// One of the connected user's event types, and whether the booking filter takes it.
 #[derive(Clone, Debug)]
 pub struct EventTypeChoice {
+    /// The event type as Calendly lists it.
     pub event_type: crate::calendly::EventType,
+    /// Whether its bookings become prospects.
     pub selected: bool,
 }
 

@@ -36,10 +36,13 @@ const SCHEDULE_CONCURRENCY: usize = 16;
 /// Why a worker could not finish with a message: the queue must bring it back.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
+    /// The job item could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The next turn's message could not be sent.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The message is not a job message (never retried: it would fail again).
     #[error("malformed job message: {0}")]
     Malformed(String),
 }
@@ -47,6 +50,7 @@ pub enum JobError {
 /// A queued (or already running) sync.
 #[derive(Clone, Debug)]
 pub struct QueuedSync {
+    /// The job, as recorded.
     pub job: SyncJob,
     /// False when a job already under way stands for this request.
     pub created: bool,

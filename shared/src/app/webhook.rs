@@ -30,10 +30,18 @@ pub enum DeliveryRoute<'a> {
 /// deliveries for a day and then disables the whole subscription.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    /// Recorded: `changed` when the booking was new or different, with the notes it added.
-    Processed { changed: bool, notes_added: usize },
-    /// Signed but not acted on, and why.
-    Ignored { reason: String },
+    /// Recorded.
+    Processed {
+        /// Whether the booking was new or different.
+        changed: bool,
+        /// Note lines appended to prospects.
+        notes_added: usize,
+    },
+    /// Signed but not acted on.
+    Ignored {
+        /// Why (not ours, not about this user, an event we don't use).
+        reason: String,
+    },
 }
 
 #[derive(Deserialize)]

@@ -8,10 +8,15 @@ use serde_json::{Value, json};
 /// Where Calendly lives and who we are to it.
 #[derive(Clone, Debug)]
 pub struct CalendlySettings {
+    /// The OAuth application's client id.
     pub client_id: String,
+    /// The OAuth application's client secret.
     pub client_secret: crate::config::Secret,
+    /// The redirect URI registered with the application.
     pub redirect_uri: String,
+    /// Calendly's API (the simulator's locally).
     pub api_base_url: String,
+    /// Calendly's OAuth server.
     pub auth_base_url: String,
 }
 

@@ -16,25 +16,50 @@ use std::time::Duration;
 /// What went wrong talking to Calendly. Branches on the HTTP status, not on titles.
 #[derive(Debug, thiserror::Error)]
 pub enum CalendlyError {
+    /// The token endpoint refused the code or the refresh token.
     #[error("Calendly refused the grant ({error}): {description}")]
-    OAuth { error: String, description: String },
+    OAuth {
+        /// The OAuth error code (`invalid_grant`: the refresh token is dead).
+        error: String,
+        /// Calendly's explanation.
+        description: String,
+    },
+    /// 401: the access token is expired or revoked.
     #[error("Calendly rejected the access token")]
     Unauthorized,
+    /// 403: the plan, the role or the token's scopes don't allow it (Calendly's message).
     #[error("Calendly refused the request (missing permission or scope): {0}")]
     Forbidden(String),
+    /// 429: the user's window is spent by Calendly's count.
     #[error("Calendly rate limit reached; retry in {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        /// Seconds until the window resets.
+        retry_after_secs: u64,
+    },
     /// Not sent: the user's window is spent by our own count (`RateWindow::spent_at`).
     #[error("Calendly's rate-limit window for this user is spent; retry in {retry_after_secs} s")]
-    Paced { retry_after_secs: u64 },
+    Paced {
+        /// Seconds until the window resets.
+        retry_after_secs: u64,
+    },
+    /// 409 on a subscription: one with this URL already exists.
     #[error("a webhook subscription with this URL already exists")]
     AlreadyExists,
+    /// 404.
     #[error("Calendly resource not found")]
     NotFound,
+    /// Unreachable, timed out or 5xx (worth retrying).
     #[error("Calendly is unavailable: {0}")]
     Unavailable(String),
+    /// Any other refusal.
     #[error("Calendly answered {status}: {message}")]
-    Api { status: u16, message: String },
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// Calendly's message.
+        message: String,
+    },
+    /// A 2xx body that doesn't parse as documented.
     #[error("unexpected Calendly response: {0}")]
     Decode(String),
 }
@@ -57,7 +82,9 @@ impl CalendlyError {
 /// What Calendly's `X-RateLimit-*` headers last said of one user's window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RateWindow {
+    /// Requests left in the window.
     pub remaining: u64,
+    /// When the window resets.
     pub resets_at: DateTime<Utc>,
 }
 
@@ -93,19 +120,26 @@ impl RateWindow {
 /// A page of scheduled events to list.
 #[derive(Clone, Debug)]
 pub struct EventQuery {
+    /// The user whose events to list (user scope).
     pub user_uri: String,
     /// Set for organization scope: every member's events (`organization=`) instead of the user's.
     pub organization_uri: Option<String>,
+    /// The earliest start time.
     pub min_start_time: DateTime<Utc>,
+    /// The latest start time.
     pub max_start_time: DateTime<Utc>,
+    /// The page to read (`None`: the first).
     pub page_token: Option<String>,
 }
 
 /// A webhook subscription to create.
 #[derive(Clone, Debug)]
 pub struct NewWebhookSubscription {
+    /// Where Calendly delivers (our webhook route, with the integration's id).
     pub url: String,
+    /// The user's Calendly organization (required by Calendly in both scopes).
     pub organization_uri: String,
+    /// The user it delivers for (user scope).
     pub user_uri: String,
     /// `scope=organization`: every member's bookings (owners and admins only).
     pub organization_wide: bool,

@@ -8,14 +8,22 @@ use serde_json::Value;
 /// The OAuth token endpoint's answer.
 #[derive(Clone, Deserialize)]
 pub struct TokenResponse {
+    /// The access token (Bearer), valid `expires_in` seconds.
     pub access_token: String,
+    /// The refresh token: single-use, the next refresh needs the one it returns.
     pub refresh_token: String,
+    /// Always `Bearer` (defaulted when absent).
     #[serde(default = "bearer")]
     pub token_type: String,
+    /// Seconds the access token lives (Calendly: 7,200).
     pub expires_in: i64,
+    /// When the token was issued (Unix seconds).
     pub created_at: Option<i64>,
+    /// The OAuth scopes granted, space-separated.
     pub scope: Option<String>,
+    /// The Calendly user the tokens act for (a user URI).
     pub owner: Option<String>,
+    /// That user's Calendly organization (an organization URI).
     pub organization: Option<String>,
 }
 
@@ -43,13 +51,16 @@ impl std::fmt::Debug for TokenResponse {
 /// `{"resource": …}`
 #[derive(Debug, Deserialize)]
 pub struct Resource<T> {
+    /// The one resource.
     pub resource: T,
 }
 
 /// `{"collection": […], "pagination": {…}}`
 #[derive(Debug, Deserialize)]
 pub struct Page<T> {
+    /// This page's items.
     pub collection: Vec<T>,
+    /// Where the next page is (absent on some endpoints' last page).
     #[serde(default)]
     pub pagination: Pagination,
 }
@@ -57,33 +68,51 @@ pub struct Page<T> {
 /// Calendly's pagination block; a null `next_page_token` ends a list.
 #[derive(Debug, Default, Deserialize)]
 pub struct Pagination {
+    /// Pass as `page_token` for the next page; `null` on the last.
     pub next_page_token: Option<String>,
 }
 
 /// `GET /users/me`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct CalendlyUser {
+    /// The user's URI (the key of the Calendly account everywhere).
     pub uri: String,
+    /// Their name.
     pub name: String,
+    /// Their e-mail.
     pub email: String,
+    /// Their public booking page.
     pub scheduling_url: Option<String>,
+    /// Their time zone (IANA name).
     pub timezone: Option<String>,
+    /// Their Calendly organization's URI (every user has one, even alone).
     pub current_organization: String,
 }
 
 /// A scheduled event.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScheduledEvent {
+    /// The event's URI.
     pub uri: String,
+    /// The event type's name at booking time.
     pub name: Option<String>,
+    /// `active` or `canceled`.
     pub status: String,
+    /// When it starts.
     pub start_time: DateTime<Utc>,
+    /// When it ends.
     pub end_time: DateTime<Utc>,
+    /// The event type's URI.
     pub event_type: Option<String>,
+    /// Where it takes place; its shape depends on `type` (physical, call, conferencing…).
     pub location: Option<Value>,
+    /// `{total, active, limit}`: group events have several invitees.
     pub invitees_counter: Option<Value>,
+    /// Present once canceled.
     pub cancellation: Option<Cancellation>,
+    /// When it was booked.
     pub created_at: Option<DateTime<Utc>>,
+    /// When Calendly last changed it.
     pub updated_at: DateTime<Utc>,
     /// The event's hosts.
     #[serde(default)]
@@ -93,8 +122,11 @@ pub struct ScheduledEvent {
 /// One host of a scheduled event.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct EventMembership {
+    /// The host's user URI.
     pub user: String,
+    /// The host's e-mail.
     pub user_email: Option<String>,
+    /// The host's name.
     pub user_name: Option<String>,
 }
 
@@ -103,13 +135,16 @@ pub struct EventMembership {
 pub struct OrganizationMembership {
     /// `owner`, `admin` or `user`.
     pub role: String,
+    /// The member.
     pub user: MemberUser,
 }
 
 /// The user of a membership.
 #[derive(Clone, Debug, Deserialize)]
 pub struct MemberUser {
+    /// The member's user URI.
     pub uri: String,
+    /// The member's e-mail.
     pub email: Option<String>,
 }
 
@@ -156,9 +191,13 @@ impl ScheduledEvent {
 /// A cancellation block (events and invitees).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Cancellation {
+    /// Who canceled (a name).
     pub canceled_by: Option<String>,
+    /// Why, as they wrote it.
     pub reason: Option<String>,
+    /// `host` or `invitee`.
     pub canceler_type: Option<String>,
+    /// When it was canceled.
     pub created_at: Option<DateTime<Utc>>,
 }
 
@@ -168,33 +207,52 @@ pub const NO_SHOW_WATCH: chrono::Duration = chrono::Duration::days(7);
 /// An invitee: one booking of a scheduled event.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Invitee {
+    /// The invitee's URI (under its event's URI).
     pub uri: String,
+    /// The e-mail entered when booking.
     pub email: String,
+    /// The name entered when booking.
     pub name: String,
+    /// The first name, when the booking form asks for it separately.
     pub first_name: Option<String>,
+    /// The last name, when the booking form asks for it separately.
     pub last_name: Option<String>,
+    /// `active` or `canceled`.
     pub status: String,
+    /// The invitee's time zone (IANA name).
     pub timezone: Option<String>,
+    /// The number given for SMS reminders.
     pub text_reminder_number: Option<String>,
+    /// Whether this booking was moved to another time (then `new_invitee` names it).
     #[serde(default)]
     pub rescheduled: bool,
+    /// The booking this one replaced, when it is a reschedule.
     pub old_invitee: Option<String>,
+    /// The booking that replaced this one.
     pub new_invitee: Option<String>,
+    /// Present once canceled.
     pub cancellation: Option<Cancellation>,
+    /// Present (an object) while the host marks the invitee a no-show.
     pub no_show: Option<Value>,
+    /// When the booking was made.
     pub created_at: Option<DateTime<Utc>>,
+    /// When Calendly last changed it.
     pub updated_at: DateTime<Utc>,
     /// Present in webhook payloads: the full event, so no API call is needed.
     pub scheduled_event: Option<ScheduledEvent>,
+    /// The answers to the event type's questions.
     #[serde(default)]
     pub questions_and_answers: Vec<CalendlyAnswer>,
+    /// The booking link's UTM parameters.
     pub tracking: Option<crate::domain::Tracking>,
 }
 
 /// One of an invitee's `questions_and_answers`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct CalendlyAnswer {
+    /// The question as the event type asks it.
     pub question: String,
+    /// The answer (absent for an unanswered optional question).
     #[serde(default)]
     pub answer: Option<String>,
 }
@@ -259,21 +317,31 @@ impl Invitee {
 /// An event type of the user (what bookings can be filtered by).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventType {
+    /// The event type's URI.
     pub uri: String,
+    /// Its name.
     pub name: Option<String>,
+    /// Whether it can be booked.
     #[serde(default)]
     pub active: bool,
+    /// The last segment of its booking page's URL.
     pub slug: Option<String>,
+    /// Its public booking page.
     pub scheduling_url: Option<String>,
 }
 
 /// A webhook subscription.
 #[derive(Clone, Debug, Deserialize)]
 pub struct WebhookSubscription {
+    /// The subscription's URI.
     pub uri: String,
+    /// Where Calendly delivers.
     pub callback_url: String,
+    /// `active` or `disabled` (Calendly disables after failed deliveries).
     pub state: String,
+    /// When Calendly started retrying failed deliveries, if it is.
     pub retry_started_at: Option<DateTime<Utc>>,
+    /// The events it delivers (e.g. `invitee.created`).
     #[serde(default)]
     pub events: Vec<String>,
     /// The user it delivers for (user-scoped subscriptions).

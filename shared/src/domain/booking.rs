@@ -13,7 +13,9 @@ use serde_json::json;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BookingStatus {
+    /// Scheduled.
     Active,
+    /// Canceled (or the old half of a reschedule).
     Canceled,
 }
 
@@ -30,29 +32,53 @@ impl BookingStatus {
 /// What Calendly says about one booking, parsed from an invitee and its scheduled event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BookingSnapshot {
+    /// The invitee's URI.
     pub invitee_uri: String,
+    /// The invitee's UUID (the booking's key).
     pub invitee_uuid: String,
+    /// The scheduled event's URI.
     pub event_uri: String,
+    /// The scheduled event's UUID.
     pub event_uuid: String,
+    /// The event type's URI (what the filter selects on).
     pub event_type_uri: Option<String>,
+    /// The event's name (e.g. `Découverte 30min`).
     pub event_name: Option<String>,
+    /// When it starts.
     pub start_time: DateTime<Utc>,
+    /// When it ends.
     pub end_time: DateTime<Utc>,
+    /// `Canceled` when the invitee or the whole event is.
     pub status: BookingStatus,
+    /// The invitee's e-mail as entered (the prospect is matched on its normalized form).
     pub invitee_email: String,
+    /// The invitee's full name.
     pub invitee_name: String,
+    /// The invitee's first name, when the form asked for it.
     pub invitee_first_name: Option<String>,
+    /// The invitee's last name, when the form asked for it.
     pub invitee_last_name: Option<String>,
+    /// The SMS reminder number, if given (becomes the prospect's phone).
     pub invitee_phone: Option<String>,
+    /// The invitee's time zone (IANA name).
     pub invitee_timezone: Option<String>,
+    /// Where it takes place, as text (the join link or the location given).
     pub location: Option<String>,
+    /// Whether this booking was moved to another time.
     pub rescheduled: bool,
+    /// The booking this one replaced.
     pub old_invitee_uri: Option<String>,
+    /// The booking that replaced this one.
     pub new_invitee_uri: Option<String>,
+    /// Whether the host marked the invitee a no-show.
     pub no_show: bool,
+    /// Why it was canceled.
     pub cancel_reason: Option<String>,
+    /// Who canceled (a name).
     pub canceled_by: Option<String>,
+    /// When it was canceled.
     pub canceled_at: Option<DateTime<Utc>>,
+    /// Calendly's `updated_at` of the invitee: orders deliveries that arrive out of order.
     pub invitee_updated_at: DateTime<Utc>,
     /// The invitee's answers to the event type's questions (the seed's `invitee_questions`).
     #[serde(default)]
@@ -71,25 +97,35 @@ pub struct BookingSnapshot {
 /// A Calendly user who hosts an event.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Host {
+    /// The host's Calendly user URI.
     pub user_uri: String,
+    /// The host's name.
     pub name: Option<String>,
+    /// The host's e-mail.
     pub email: Option<String>,
 }
 
 /// One answer of an invitee to a booking question.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuestionAnswer {
+    /// The question as asked.
     pub question: String,
+    /// The invitee's answer.
     pub answer: String,
 }
 
 /// Where a booking came from (Calendly's `tracking`: the booking link's UTM parameters).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tracking {
+    /// `utm_source` of the booking link.
     pub utm_source: Option<String>,
+    /// `utm_medium` of the booking link.
     pub utm_medium: Option<String>,
+    /// `utm_campaign` of the booking link.
     pub utm_campaign: Option<String>,
+    /// `utm_content` of the booking link.
     pub utm_content: Option<String>,
+    /// `utm_term` of the booking link.
     pub utm_term: Option<String>,
 }
 
@@ -129,16 +165,22 @@ impl BookingSnapshot {
 /// A booking as stored: what Calendly said, plus what the CRM did with it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Booking {
+    /// The organization it belongs to.
     pub organization_id: OrganizationId,
+    /// The integration that brought it.
     pub integration_id: IntegrationId,
+    /// What Calendly said, as last recorded.
     #[serde(flatten)]
     pub details: BookingSnapshot,
+    /// The prospect it created or enriched (`None` when the filter left it out).
     pub prospect_id: Option<ProspectId>,
     /// Whether the no-show note was written (it is written once, even if the flag flips again).
     pub no_show_noted: bool,
     /// Bumped on every write: the optimistic-concurrency guard.
     pub revision: u64,
+    /// When first recorded.
     pub created_at: DateTime<Utc>,
+    /// When last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -157,24 +199,35 @@ pub enum ProspectChange {
     /// A new prospect, with its email claim; fails if the email was claimed meanwhile.
     Create(Prospect),
     /// Notes appended to an existing prospect; fails if the prospect is gone.
-    Append { prospect_id: ProspectId, notes: Vec<String> },
+    Append {
+        /// The prospect appended to.
+        prospect_id: ProspectId,
+        /// The entries appended, in order.
+        notes: Vec<String>,
+    },
 }
 
 /// Which kind of change a plan records (for sync counters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChangeKind {
+    /// A booking seen for the first time.
     New,
+    /// A known booking that changed.
     Changed,
 }
 
 /// Everything one booking change writes, at once.
 #[derive(Clone, Debug)]
 pub struct BookingPlan {
+    /// The booking to write.
     pub booking: Booking,
     /// `None`: the booking must not exist yet; `Some(r)`: its stored revision must still be `r`.
     pub expected_revision: Option<u64>,
+    /// What happens to the prospect.
     pub prospect: ProspectChange,
+    /// The notification to record and push, if the change deserves one.
     pub notification: Option<Notification>,
+    /// New or changed (for the sync's counters).
     pub kind: ChangeKind,
 }
 

@@ -29,45 +29,68 @@ pub const STATUS_NEW: &str = "new";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CalendlyScope {
+    /// The connecting user's own bookings.
     #[default]
     User,
+    /// Every member's bookings of the user's Calendly organization.
     Organization,
 }
 
 /// A CRM prospect. `notes` is a list of entries, appended to atomically and shown joined.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Prospect {
+    /// Its id.
     pub id: ProspectId,
+    /// The organization it belongs to (the partition of every lookup).
     pub organization_id: OrganizationId,
+    /// First name.
     pub firstname: Option<String>,
+    /// Last name.
     pub lastname: Option<String>,
+    /// Its e-mail, normalized: what bookings are matched on (one prospect per e-mail).
     pub email: Option<Email>,
+    /// Free-form phone number.
     pub phone: Option<String>,
+    /// The CRM pipeline status (`STATUS_NEW` from a booking).
     pub status: String,
+    /// Where it came from (`SOURCE_CALENDLY`, `manual`, or a client's label).
     pub source: String,
+    /// Note entries, oldest first.
     pub notes: Vec<String>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 /// A notification shown to every user of an organization.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
+    /// Its id.
     pub id: NotificationId,
+    /// The organization whose users see it.
     pub organization_id: OrganizationId,
+    /// What it is about (e.g. `calendly_booking`, `calendly_access_lost`).
     #[serde(rename = "type")]
     pub kind: String,
+    /// A one-line title.
     pub title: String,
+    /// The text under the title.
     pub message: String,
+    /// What it points to (prospect id, booking, sync job…).
     pub meta: Value,
+    /// Whether a user marked it read.
     pub read: bool,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
 }
 
 /// An organization and its free-form settings (`settings.calendly` mirrors the integration).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Organization {
+    /// Its id (named by the callers' tokens).
     pub id: OrganizationId,
+    /// Free-form settings; `calendly` is written by the server only.
     pub settings: Map<String, Value>,
 }
 
@@ -87,14 +110,19 @@ const MAX_SETTINGS_DEPTH: usize = 16;
 /// Why a settings change was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {
+    /// The patch touches `settings.calendly`.
     #[error("settings.calendly is kept by the server (the Calendly connection's mirror)")]
     ReadOnly,
+    /// The merged settings exceed `MAX_SETTINGS_BYTES`.
     #[error("settings may be at most {MAX_SETTINGS_BYTES} bytes once merged")]
     TooLarge,
+    /// A key is the empty string (DynamoDB refuses empty map keys).
     #[error("settings keys may not be empty")]
     EmptyKey,
+    /// Nested deeper than DynamoDB stores.
     #[error("settings nest at most {MAX_SETTINGS_DEPTH} levels")]
     TooDeep,
+    /// A number DynamoDB can't store exactly (the number, as written).
     #[error("the number {0} can't be stored (at most 38 digits, magnitude between 1e-130 and 1e126)")]
     Number(String),
 }
@@ -172,29 +200,46 @@ pub fn merge_calendly_settings(settings: &mut Map<String, Value>, patch: &Map<St
 /// One Calendly connection of an organization (there is at most one per organization).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Integration {
+    /// Its id.
     pub id: IntegrationId,
+    /// The organization it belongs to.
     pub organization_id: OrganizationId,
+    /// The Velvena user who connected it.
     pub connected_by: UserId,
+    /// The connected Calendly user's URI.
     pub calendly_user_uri: String,
+    /// That user's Calendly organization URI.
     pub calendly_organization_uri: String,
+    /// That user's e-mail (never a prospect).
     pub email: String,
+    /// That user's name.
     pub name: String,
+    /// That user's public booking page.
     pub scheduling_url: Option<String>,
+    /// The access token, sealed (AES-256-GCM, bound to this integration).
     pub access_token: Sealed,
+    /// The refresh token, sealed; single-use at Calendly.
     pub refresh_token: Sealed,
+    /// As Calendly gave it (`Bearer`).
     pub token_type: String,
+    /// The OAuth scopes Calendly granted, if it said.
     pub scope: Option<String>,
+    /// When the access token expires (refreshed ahead of it).
     pub expires_at: DateTime<Utc>,
     /// Bumped on every stored token pair: the compare-and-swap guard of refreshes.
     pub token_version: u64,
     /// A refresh in flight holds this lease; others wait for the new pair instead of refreshing.
     pub refresh_lease_until: Option<DateTime<Utc>>,
+    /// The webhook subscription's Calendly URI.
     pub webhook_subscription_uri: Option<String>,
+    /// Whether that subscription delivers.
     pub webhook_active: bool,
     /// Why no subscription delivers (e.g. Calendly's 403 on a plan without webhooks).
     #[serde(default)]
     pub webhook_error: Option<String>,
+    /// Whether the schedule syncs it every `sync_interval_minutes`.
     pub auto_sync_enabled: bool,
+    /// Minutes between scheduled syncs (`SYNC_INTERVAL_RANGE`).
     pub sync_interval_minutes: u32,
     /// Whose bookings: the connecting user's, or every member's of their Calendly organization.
     #[serde(default)]
@@ -205,11 +250,17 @@ pub struct Integration {
     /// The members' own e-mails (organization scope): a member booking a colleague is no lead.
     #[serde(default)]
     pub member_emails: Vec<String>,
+    /// When the last sync ended successfully.
     pub last_synced_at: Option<DateTime<Utc>>,
+    /// When the schedule runs its next job (the scheduler's index key).
     pub next_sync_at: Option<DateTime<Utc>>,
+    /// Calendly refused the tokens for good: the user must connect again.
     pub needs_reconnect: bool,
+    /// `false` once disconnected (soft delete).
     pub is_active: bool,
+    /// When it was connected.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
     /// Which bookings become prospects (`PATCH /calendly/settings`).
     #[serde(default)]
@@ -257,13 +308,21 @@ impl BookingFilter {
 /// Whose Calendly account an integration connects, and who connected it.
 #[derive(Clone, Debug)]
 pub struct ConnectedAccount {
+    /// The new integration's id.
     pub id: IntegrationId,
+    /// The organization connecting.
     pub organization_id: OrganizationId,
+    /// The Velvena user connecting.
     pub connected_by: UserId,
+    /// The Calendly user's URI.
     pub calendly_user_uri: String,
+    /// The Calendly user's organization URI.
     pub calendly_organization_uri: String,
+    /// The Calendly user's e-mail.
     pub email: String,
+    /// The Calendly user's name.
     pub name: String,
+    /// The Calendly user's public booking page.
     pub scheduling_url: Option<String>,
 }
 
@@ -337,8 +396,11 @@ impl Integration {
 /// A freshly obtained token pair, sealed.
 #[derive(Clone, Debug)]
 pub struct TokenUpdate {
+    /// The new access token, sealed.
     pub access_token: Sealed,
+    /// The new refresh token, sealed (the old one is spent).
     pub refresh_token: Sealed,
+    /// When the new access token expires.
     pub expires_at: DateTime<Utc>,
 }
 
@@ -449,10 +511,15 @@ pub const SYNC_INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 5..=1440;
 /// The pending half of an OAuth connect: single-use, short-lived, bound to who started it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OAuthState {
+    /// The random `state` of the authorize URL (the item's key).
     pub state: String,
+    /// The organization that started the connect.
     pub organization_id: OrganizationId,
+    /// The user who started it (only they may complete it).
     pub user_id: UserId,
+    /// The PKCE code verifier, sealed.
     pub pkce_verifier: Sealed,
+    /// When the state stops being accepted.
     pub expires_at: DateTime<Utc>,
     /// The scope the user asked for (organization scope is granted by role at completion).
     #[serde(default)]

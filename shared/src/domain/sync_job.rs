@@ -20,7 +20,9 @@ pub const STALE_AFTER: Duration = Duration::minutes(15);
 /// has no updated-since filter: a window re-read is how later cancellations are seen).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncWindow {
+    /// Days before the queue time (bookings canceled late are seen again).
     pub days_past: i64,
+    /// Days after the queue time.
     pub days_ahead: i64,
 }
 
@@ -35,9 +37,13 @@ impl SyncWindow {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncJobState {
+    /// Recorded, its first slice not yet started.
     Queued,
+    /// A slice runs, or the job waits between slices (rate-limit pause, retry).
     Running,
+    /// Every page of the window was read.
     Succeeded,
+    /// Given up (`error` says why).
     Failed,
 }
 
@@ -74,11 +80,17 @@ pub enum SyncTrigger {
 /// unchanged events and already-recorded bookings count for nothing).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncReport {
+    /// Scheduled events read from Calendly.
     pub events_seen: u64,
+    /// Bookings seen for the first time.
     pub bookings_new: u64,
+    /// Known bookings that changed.
     pub bookings_changed: u64,
+    /// Prospects created.
     pub prospects_created: u64,
+    /// Note lines appended.
     pub notes_added: u64,
+    /// Requests sent to Calendly.
     pub calendly_requests: u64,
     /// Events whose invitees could not be read or recorded: skipped, retried next sync.
     #[serde(default)]
@@ -91,7 +103,9 @@ pub struct SyncReport {
 /// Where a job resumes: the window is fixed when the job is queued so page tokens stay valid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncCheckpoint {
+    /// The window's first start time.
     pub window_start: DateTime<Utc>,
+    /// The window's last start time.
     pub window_end: DateTime<Utc>,
     /// The token of the page being worked on (`None`: the first page).
     pub page_token: Option<String>,
@@ -107,17 +121,29 @@ pub struct SyncCheckpoint {
 /// One sync of one integration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncJob {
+    /// Its id (a UUID).
     pub id: String,
+    /// The organization synced (one job item per organization).
     pub organization_id: OrganizationId,
+    /// The integration synced.
     pub integration_id: IntegrationId,
+    /// What started it.
     pub trigger: SyncTrigger,
+    /// Where it is.
     pub state: SyncJobState,
+    /// When it was queued.
     pub queued_at: DateTime<Utc>,
+    /// When its first slice started.
     pub started_at: Option<DateTime<Utc>>,
+    /// When it succeeded or failed.
     pub finished_at: Option<DateTime<Utc>>,
+    /// When it was last written.
     pub updated_at: DateTime<Utc>,
+    /// Its counters.
     pub report: SyncReport,
+    /// Where the next slice resumes.
     pub checkpoint: SyncCheckpoint,
+    /// Why it failed.
     pub error: Option<String>,
     /// Only a message of this turn may run the job (see the module doc).
     pub turn: u64,
@@ -134,8 +160,11 @@ pub struct SyncJob {
 /// The queue message that asks a worker to run a job's next slice.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncJobMessage {
+    /// The job's organization (the job item's partition).
     pub organization_id: OrganizationId,
+    /// The job it runs.
     pub job_id: String,
+    /// The turn it is for: a message of an older turn is a duplicate and does nothing.
     pub turn: u64,
 }
 

@@ -13,14 +13,17 @@ use utoipa::{IntoParams, ToSchema};
 /// An error answer: every 4xx and 5xx of the API has this body.
 #[derive(Debug, ToSchema)]
 pub struct ErrorBody {
+    /// The error.
     pub error: ErrorDetail,
 }
 
 /// What went wrong: a stable `code` to act on, and a message for people.
 #[derive(Debug, ToSchema)]
 pub struct ErrorDetail {
+    /// What to branch on (stable).
     #[schema(schema_with = error_code_schema)]
     pub code: String,
+    /// What happened, for people (may change).
     pub message: String,
 }
 
@@ -145,7 +148,9 @@ pub struct ConnectInput {
 /// connect.
 #[derive(Deserialize, ToSchema)]
 pub struct CallbackInput {
+    /// The authorization code Calendly sent back.
     pub code: String,
+    /// The `state` of the connect being completed.
     pub state: String,
 }
 
@@ -217,10 +222,15 @@ pub fn readme_with_route_table(readme: &str) -> Option<String> {
 /// One HTTP route: which function serves it, and what it does (the operation's summary).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
+    /// The Lambda function serving it (the operation's tag).
     pub function: String,
+    /// The HTTP method, upper case.
     pub method: String,
+    /// The path, with `{parameters}`.
     pub path: String,
+    /// What it does.
     pub summary: String,
+    /// Whether it needs a bearer token.
     pub authenticated: bool,
 }
 

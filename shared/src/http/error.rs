@@ -51,10 +51,18 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
 /// An HTTP-level failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The bearer token is missing or refused (401).
     #[error("{0}")]
     Unauthorized(String),
+    /// The request can't be read (400).
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest {
+        /// The error code (one of `ERROR_CODES`).
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A use case failed (mapped by `answer_of`).
     #[error(transparent)]
     App(#[from] AppError),
 }

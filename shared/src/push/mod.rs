@@ -85,6 +85,7 @@ pub enum PostError {
     /// The browser is gone (API Gateway's 410 `GoneException`).
     #[error("connection is gone")]
     Gone,
+    /// Any other failure (the connection is kept: it may work next time).
     #[error("post to connection failed: {0}")]
     Failed(String),
 }

@@ -18,8 +18,10 @@ pub const MAX_DELAY: Duration = Duration::from_secs(900);
 /// The queue refused or could not take a message.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
+    /// The queue refused or could not be reached.
     #[error("the job queue did not take the message: {0}")]
     Send(String),
+    /// The embedded queue was shut down.
     #[error("the job queue is gone")]
     Closed,
 }
@@ -34,7 +36,9 @@ pub trait JobQueue: Send + Sync {
 /// A message as a queue delivers it to a worker: its receipt id and its body.
 #[derive(Clone, Debug)]
 pub struct Delivery {
+    /// The message's id (what a partial batch failure names).
     pub id: String,
+    /// The message's body (a `SyncJobMessage` in JSON).
     pub body: String,
 }
 

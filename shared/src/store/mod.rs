@@ -24,14 +24,19 @@ use std::collections::HashMap;
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The item does not exist (or belongs to another organization).
     #[error("not found")]
     NotFound,
+    /// A conditional write lost: the item changed or was claimed meanwhile (what was expected).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A page cursor that this store did not issue.
     #[error("invalid cursor")]
     InvalidCursor,
+    /// Throttled past the client's retries: retry later.
     #[error("the store is throttling requests")]
     Throttled,
+    /// Unreachable or failing (network, 5xx): retry later.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
     /// The request itself was refused (DynamoDB's `ValidationException`): retrying won't help.
@@ -40,6 +45,7 @@ pub enum StoreError {
     /// The deployment is wrong (access denied, missing table): retrying won't help.
     #[error("the store is misconfigured: {0}")]
     Misconfigured(String),
+    /// A stored item doesn't parse as its type (which item, and why).
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
 }
@@ -47,10 +53,13 @@ pub enum StoreError {
 /// Why an all-or-nothing booking write did not happen: someone else wrote first.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CommitConflict {
+    /// The booking's revision moved, or it was created meanwhile.
     #[error("the booking changed since it was read")]
     BookingChanged,
+    /// Another prospect took the e-mail first.
     #[error("the email was claimed by another prospect")]
     EmailClaimed,
+    /// The prospect was deleted meanwhile.
     #[error("the prospect to append to no longer exists")]
     ProspectMissing,
 }
@@ -58,8 +67,10 @@ pub enum CommitConflict {
 /// A booking commit's failure.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
+    /// Someone else wrote first: re-read and plan again.
     #[error(transparent)]
     Conflict(#[from] CommitConflict),
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -67,18 +78,26 @@ pub enum CommitError {
 /// A page of items and the opaque cursor of the next one.
 #[derive(Clone, Debug)]
 pub struct PageOf<T> {
+    /// This page's items.
     pub items: Vec<T>,
+    /// The next page's cursor; `None` on the last page.
     pub next_cursor: Option<String>,
 }
 
 /// Changes to a prospect; `Some(None)` clears a field.
 #[derive(Clone, Debug, Default)]
 pub struct ProspectPatch {
+    /// New first name.
     pub firstname: Option<Option<String>>,
+    /// New last name.
     pub lastname: Option<Option<String>>,
+    /// New e-mail (its uniqueness claim moves with it).
     pub email: Option<Option<Email>>,
+    /// New phone.
     pub phone: Option<Option<String>>,
+    /// New pipeline status.
     pub status: Option<String>,
+    /// The whole list of note entries, replacing the old one.
     pub notes: Option<Vec<String>>,
 }
 
@@ -363,9 +382,13 @@ pub trait RateLimitStore: Send + Sync {
 /// A browser's WebSocket connection, keyed by organization (API Gateway's connection id).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
+    /// API Gateway's id of the connection (what pushes address).
     pub connection_id: String,
+    /// The organization of the token it was opened with: it receives that organization's pushes only.
     pub organization_id: OrganizationId,
+    /// The user of that token.
     pub user_id: crate::domain::UserId,
+    /// When it was opened.
     pub connected_at: DateTime<Utc>,
     /// API Gateway closes a connection after 2 hours at the most, and the token it was opened
     /// with expires: past the sooner of the two it receives nothing and is closed.

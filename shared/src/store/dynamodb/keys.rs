@@ -4,7 +4,9 @@
 use crate::domain::{IntegrationId, OrganizationId};
 use chrono::{DateTime, Utc};
 
+/// The partition key attribute.
 pub const PK: &str = "pk";
+/// The sort key attribute.
 pub const SK: &str = "sk";
 /// Epoch seconds; DynamoDB's TTL deletes the item some time after (reads also skip it).
 pub const TTL: &str = "ttl";
@@ -12,8 +14,11 @@ pub const TTL: &str = "ttl";
 /// A global secondary index: its name and key attributes (all strings, projection ALL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Index {
+    /// The index's name.
     pub name: &'static str,
+    /// Its partition key attribute.
     pub pk: &'static str,
+    /// Its sort key attribute.
     pub sk: &'static str,
 }
 
@@ -26,29 +31,39 @@ pub const GSI3: Index = Index { name: "gsi3", pk: "gsi3pk", sk: "gsi3sk" };
 /// Every index of the table.
 pub const INDEXES: [Index; 3] = [GSI1, GSI2, GSI3];
 
+/// The partition of everything an organization owns.
 pub fn org_pk(org: &OrganizationId) -> String {
     format!("ORG#{org}")
 }
+/// The organization item itself (its settings).
 pub const ORG_SK: &str = "ORG";
 /// One integration per organization: a reconnect overwrites, it never adds a second.
 pub const INTEGRATION_SK: &str = "CALENDLY";
+/// A booking, by its invitee's UUID.
 pub fn booking_sk(invitee_uuid: &str) -> String {
     format!("BOOKING#{invitee_uuid}")
 }
+/// A scheduled event's fingerprint (unchanged events are skipped on re-read).
 pub fn event_sk(event_uuid: &str) -> String {
     format!("EVENT#{event_uuid}")
 }
+/// A prospect, by id.
 pub fn prospect_sk(id: &str) -> String {
     format!("PROSPECT#{id}")
 }
+/// The claim of an e-mail by one prospect (what makes "one prospect per e-mail" atomic).
 pub fn email_sk(email_key: &str) -> String {
     format!("EMAIL#{email_key}")
 }
+/// The sort key prefix of notifications (newest first by their time-ordered ids).
 pub const NOTIFICATION_PREFIX: &str = "NOTIF#";
+/// A notification, by id.
 pub fn notification_sk(id: &str) -> String {
     format!("{NOTIFICATION_PREFIX}{id}")
 }
+/// The sort key prefix of an organization's WebSocket connections.
 pub const CONNECTION_PREFIX: &str = "CONN#";
+/// A WebSocket connection, in its organization's partition.
 pub fn connection_sk(connection_id: &str) -> String {
     format!("{CONNECTION_PREFIX}{connection_id}")
 }
@@ -56,6 +71,7 @@ pub fn connection_sk(connection_id: &str) -> String {
 pub fn connection_owner_pk(connection_id: &str) -> String {
     format!("{CONNECTION_PREFIX}{connection_id}")
 }
+/// The sort key of a connection's reverse record.
 pub const CONNECTION_OWNER_SK: &str = "CONN";
 /// The organization's current (or latest) sync job.
 pub const SYNC_JOB_SK: &str = "SYNCJOB";
@@ -64,29 +80,38 @@ pub const SYNC_JOB_SK: &str = "SYNCJOB";
 pub fn calendly_user_pk(user_uri: &str) -> String {
     format!("CALUSER#{user_uri}")
 }
+/// The sort key of a Calendly user's rate-limit window.
 pub const RATE_WINDOW_SK: &str = "RATE";
 /// Which organization holds a Calendly user (one active integration per Calendly account).
 pub const CALENDLY_USER_OWNER_SK: &str = "OWNER";
+/// A pending OAuth connect, by its state.
 pub fn oauth_state_pk(state: &str) -> String {
     format!("STATE#{state}")
 }
+/// The sort key of a pending OAuth connect.
 pub const OAUTH_STATE_SK: &str = "STATE";
 
+/// GSI1: the integration by its id (webhook deliveries name the integration).
 pub fn integration_gsi1pk(id: &IntegrationId) -> String {
     format!("INTEGRATION#{id}")
 }
+/// GSI2: the active integration of a Calendly user.
 pub fn calendly_user_gsi2pk(user_uri: &str) -> String {
     format!("CALUSER#{user_uri}")
 }
+/// GSI1: an organization's bookings, by start time.
 pub fn bookings_gsi1pk(org: &OrganizationId) -> String {
     format!("BOOKINGS#{org}")
 }
+/// GSI1: an organization's prospects, by creation time.
 pub fn prospects_gsi1pk(org: &OrganizationId) -> String {
     format!("PROSPECTS#{org}")
 }
+/// GSI2: an organization's prospects of one source, by creation time.
 pub fn prospects_by_source_gsi2pk(org: &OrganizationId, source: &str) -> String {
     format!("PROSPECTS#{org}#{source}")
 }
+/// GSI3: the one partition of due integrations (sorted by `next_sync_at`).
 pub const DUE_GSI3PK: &str = "DUE";
 
 /// A sort key that orders by time then id (fixed-width microseconds).

@@ -42,8 +42,11 @@ const ITEM_VERSION: &str = "item_version";
 /// Requests and consumed capacity, for the benchmarks and the README's cost figures.
 #[derive(Debug, Default)]
 pub struct DynamoMetrics {
+    /// Read requests (get, query, batch get).
     pub reads: AtomicU64,
+    /// Single-item write requests (put, update, delete).
     pub writes: AtomicU64,
+    /// Transactions (`TransactWriteItems`).
     pub transactions: AtomicU64,
     /// Consumed capacity units × 1000 (as DynamoDB reports them).
     pub capacity_milli: AtomicU64,

@@ -11,10 +11,13 @@ use aws_sdk_dynamodb::types::{
 /// The table's shape in plain terms (for comparison with the template).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableShape {
+    /// The partition key attribute.
     pub hash_key: String,
+    /// The sort key attribute.
     pub range_key: String,
     /// `(index name, hash key, range key)`, all string attributes, projection ALL.
     pub indexes: Vec<(String, String, String)>,
+    /// The attribute DynamoDB's TTL reads.
     pub ttl_attribute: String,
 }
 
