@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod https;
 pub mod push;
 pub mod queue;
 pub mod secrets;

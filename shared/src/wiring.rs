@@ -7,7 +7,8 @@
 //! `SECRET_TTL_SECONDS` (default 900), so a rotated secret is picked up within that bound.
 //! On Lambda, region and credentials are environment variables: the SDK clients are configured
 //! from them directly, without the default chain's profile files and IMDS probing; every SDK
-//! client of the process shares one HTTPS client (one TLS set-up, one connection pool).
+//! client of the process talks through the one HTTPS client of `crate::https` (one TLS set-up
+//! with compiled-in roots, one connection pool), which the Calendly client shares.
 
 use crate::app::{Adapters, Services};
 use crate::calendly::HttpCalendly;
@@ -144,9 +145,12 @@ impl AwsSetup {
     async fn load(env: &Lookup) -> Self {
         match LambdaEnvironment::read(env) {
             Some(env) => Self::Lambda(env),
-            None => {
-                Self::DefaultChain(Box::new(aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await))
-            }
+            None => Self::DefaultChain(Box::new(
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .http_client(crate::https::sdk_http_client())
+                    .load()
+                    .await,
+            )),
         }
     }
 }
@@ -156,25 +160,14 @@ fn endpoint_url(env: &Lookup, service: &str) -> Option<String> {
     env(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| env("AWS_ENDPOINT_URL")).filter(|v| !v.is_empty())
 }
 
-/// The HTTPS client every SDK client of the process shares: TLS is set up, and the root
-/// certificates loaded, once.
-fn shared_https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    static CLIENT: std::sync::OnceLock<aws_sdk_dynamodb::config::SharedHttpClient> = std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).build_https()
-        })
-        .clone()
-}
-
 /// One SDK client from the setup; `endpoint` overrides the service's endpoint.
 macro_rules! sdk_client {
     ($sdk:ident, $setup:expr, $endpoint:expr) => {{
         let endpoint: Option<String> = $endpoint;
         match $setup {
             AwsSetup::DefaultChain(shared) => {
-                let mut builder = $sdk::config::Builder::from(shared.as_ref()).http_client(shared_https_client());
+                let mut builder =
+                    $sdk::config::Builder::from(shared.as_ref()).http_client(crate::https::sdk_http_client());
                 if let Some(url) = endpoint {
                     builder = builder.endpoint_url(url);
                 }
@@ -192,7 +185,7 @@ macro_rules! sdk_client {
                     .behavior_version($sdk::config::BehaviorVersion::latest())
                     .region($sdk::config::Region::new(env.region.clone()))
                     .credentials_provider(credentials)
-                    .http_client(shared_https_client());
+                    .http_client(crate::https::sdk_http_client());
                 if let Some(url) = endpoint {
                     builder = builder.endpoint_url(url);
                 }

@@ -179,6 +179,7 @@ pub(super) async fn cold_starts(rows: &mut Vec<Row>) -> Result<(), String> {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-west-3"))
             .credentials_provider(Credentials::new("local", "local", None, None, "bench"))
+            .http_client(shared::https::sdk_http_client())
             .endpoint_url(&endpoint)
             .build();
         aws_sdk_secretsmanager::Client::from_conf(config)
@@ -350,7 +351,7 @@ async fn runs(
 
 /// A reverse proxy to `upstream` that answers every request `delay` late (a remote service).
 async fn delaying_proxy(upstream: &str, delay: Duration) -> Result<String, String> {
-    let client = reqwest::Client::new();
+    let client = shared::https::client();
     let upstream = upstream.trim_end_matches('/').to_string();
     let app = Router::new().fallback(move |request: axum::extract::Request| {
         let (client, upstream) = (client.clone(), upstream.clone());

@@ -16,7 +16,7 @@ pub(super) async fn webhook_to_browser(rows: &mut Vec<Row>, dynamodb: bool) {
     let integration = stack.store.get_integration(&OrganizationId::new("bench-org")).await.unwrap().unwrap();
     let url = format!("{}/calendly/webhook/{}", stack.url(), integration.id);
     let mut socket = browser(&stack, "bench-org").await;
-    let http = reqwest::Client::new();
+    let http = shared::https::client();
     let mut latencies = Vec::with_capacity(DELIVERIES);
     for i in 0..DELIVERIES {
         let spec =
@@ -52,7 +52,7 @@ pub(super) async fn fan_out(rows: &mut Vec<Row>) {
     for _ in 0..CONNECTIONS {
         sockets.push(browser(&stack, "bench-org").await);
     }
-    let http = reqwest::Client::new();
+    let http = shared::https::client();
     let token = stack.jwt("bench-user", "bench-org");
     // Reference: the same push to a single connection.
     let mut single = browser(&stack, "solo-org").await;

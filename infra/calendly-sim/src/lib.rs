@@ -78,6 +78,17 @@ impl Shared {
     }
 }
 
+/// The TLS of deliveries (over plain HTTP locally; reqwest is built without a default crypto
+/// provider, so one is named here).
+fn delivery_tls() -> rustls::ClientConfig {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
 impl CalendlySim {
     /// Starts the simulator on `127.0.0.1:port` (0 for any free port).
     pub async fn start(config: SimConfig, port: u16) -> std::io::Result<Self> {
@@ -87,6 +98,7 @@ impl CalendlySim {
             config,
             state: Mutex::new(SimState::new()),
             http: reqwest::Client::builder()
+                .tls_backend_preconfigured(delivery_tls())
                 .timeout(std::time::Duration::from_secs(15))
                 .build()
                 .map_err(std::io::Error::other)?,

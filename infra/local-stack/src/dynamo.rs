@@ -15,7 +15,8 @@ pub fn client(
     let mut builder = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.unwrap_or("eu-west-3").to_string()))
-        .credentials_provider(Credentials::new(key, secret, None, None, "local-stack"));
+        .credentials_provider(Credentials::new(key, secret, None, None, "local-stack"))
+        .http_client(shared::https::sdk_http_client());
     if let Some(endpoint) = endpoint {
         builder = builder.endpoint_url(endpoint);
     }

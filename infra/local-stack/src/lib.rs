@@ -276,6 +276,7 @@ fn management_client(endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("eu-west-3"))
         .credentials_provider(Credentials::new("local", "local", None, None, "local-stack"))
+        .http_client(shared::https::sdk_http_client())
         .endpoint_url(endpoint)
         .build();
     aws_sdk_apigatewaymanagement::Client::from_conf(config)

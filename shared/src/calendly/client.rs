@@ -20,31 +20,25 @@ pub struct CalendlySettings {
     pub auth_base_url: String,
 }
 
-/// Calendly over HTTPS.
+/// The longest a Calendly exchange may take (well inside a Lambda invocation).
+const CALENDLY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Calendly over HTTPS, through the process's one HTTPS client (`crate::https`).
 pub struct HttpCalendly {
-    /// Built by the first request: its TLS set-up (~2 ms) is paid only by functions that
-    /// call Calendly, not by every cold start.
-    client: std::sync::OnceLock<reqwest::Client>,
     settings: CalendlySettings,
     /// What Calendly's `X-RateLimit-*` headers last said, per access token (per user).
     rate_windows: std::sync::Mutex<std::collections::HashMap<String, RateWindow>>,
 }
 
 impl HttpCalendly {
-    /// A client with timeouts that fit inside a Lambda invocation.
+    /// A client for the Calendly of `settings`; nothing is built before the first request.
     pub fn new(settings: CalendlySettings) -> Self {
-        Self { client: std::sync::OnceLock::new(), settings, rate_windows: Default::default() }
+        Self { settings, rate_windows: Default::default() }
     }
 
-    fn http(&self) -> &reqwest::Client {
-        self.client.get_or_init(|| {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(20))
-                .user_agent("velvena-calendly/0.1")
-                .build()
-                .expect("the HTTP client's fixed configuration is valid")
-        })
+    /// A request to Calendly, with Calendly's time limit.
+    fn request(&self, method: reqwest::Method, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        crate::https::client().request(method, url).timeout(CALENDLY_TIMEOUT)
     }
 
     /// Sends an API request unless the user's rate-limit window is spent: then it answers
@@ -70,8 +64,7 @@ impl HttpCalendly {
 
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, CalendlyError> {
         let response = self
-            .http()
-            .post(format!("{}/oauth/token", self.settings.auth_base_url))
+            .request(reqwest::Method::POST, format!("{}/oauth/token", self.settings.auth_base_url))
             .basic_auth(&self.settings.client_id, Some(self.settings.client_secret.expose()))
             .form(form)
             .send()
@@ -99,7 +92,7 @@ impl HttpCalendly {
         url: &str,
         query: &[(&str, String)],
     ) -> Result<T, CalendlyError> {
-        let response = self.send(access_token, self.http().get(url).query(query)).await?;
+        let response = self.send(access_token, self.request(reqwest::Method::GET, url).query(query)).await?;
         decode(check(response).await?).await
     }
 }
@@ -170,8 +163,7 @@ impl CalendlyApi for HttpCalendly {
 
     async fn revoke(&self, token: &str) -> Result<(), CalendlyError> {
         let response = self
-            .http()
-            .post(format!("{}/oauth/revoke", self.settings.auth_base_url))
+            .request(reqwest::Method::POST, format!("{}/oauth/revoke", self.settings.auth_base_url))
             .form(&[
                 ("client_id", self.settings.client_id.as_str()),
                 ("client_secret", self.settings.client_secret.expose()),
@@ -297,8 +289,9 @@ impl CalendlyApi for HttpCalendly {
                 "scope": "user",
             }),
         };
-        let response =
-            self.send(access_token, self.http().post(self.api("/webhook_subscriptions")).json(&body)).await?;
+        let response = self
+            .send(access_token, self.request(reqwest::Method::POST, self.api("/webhook_subscriptions")).json(&body))
+            .await?;
         let created: Resource<WebhookSubscription> = decode(check(response).await?).await?;
         Ok(created.resource)
     }
@@ -309,7 +302,7 @@ impl CalendlyApi for HttpCalendly {
         subscription_uri: &str,
     ) -> Result<(), CalendlyError> {
         let url = self.api(&format!("/webhook_subscriptions/{}", last_segment(subscription_uri)));
-        let response = self.send(access_token, self.http().delete(url)).await?;
+        let response = self.send(access_token, self.request(reqwest::Method::DELETE, url)).await?;
         match check(response).await {
             Ok(_) | Err(CalendlyError::NotFound) => Ok(()),
             Err(e) => Err(e),

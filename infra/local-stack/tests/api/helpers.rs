@@ -93,7 +93,7 @@ impl TestApp {
     pub async fn spawn_with(options: StackOptions) -> Self {
         let stack = LocalStack::start(options).await.expect("the local stack starts");
         let sim = stack.simulator.clone().expect("tests run against the simulator");
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let http = shared::https::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { stack, sim, http }
     }
 

@@ -10,6 +10,7 @@ async fn secrets_manager() -> aws_sdk_secretsmanager::Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("eu-west-3"))
         .credentials_provider(Credentials::new("local", "local", None, None, "test"))
+        .http_client(shared::https::sdk_http_client())
         .endpoint_url(endpoint)
         .build();
     aws_sdk_secretsmanager::Client::from_conf(config)
