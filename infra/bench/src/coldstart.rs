@@ -1,7 +1,10 @@
 //! Cold start and memory: each function's release binary started against a local Lambda
 //! Runtime API, with its real configuration pointed at local stand-ins (moto for DynamoDB and
 //! Secrets Manager, the simulator for Calendly). Measured: exec → first `next` (init), the
-//! first invocation (event handed out → response posted), and peak RSS (VmHWM).
+//! first invocation (event handed out → response posted), peak RSS (VmHWM) with its split
+//! into the binary's pages and the heap, and, through a measuring proxy in front of the AWS
+//! stand-ins, how much of the cold start was the function's own work rather than waiting for
+//! AWS to answer.
 
 use super::*;
 
@@ -23,6 +26,10 @@ pub struct ColdStart {
     pub init: Duration,
     pub first_invocation: Duration,
     pub peak_rss_kib: u64,
+    /// `RssFile` (the binary's and libraries' pages) and `RssAnon` (heap, stacks) after the
+    /// first invocation, in KiB.
+    pub rss_file_kib: u64,
+    pub rss_anon_kib: u64,
     pub status: String,
     /// The wiring's phases as the function logged them (`*_ms` fields), in log order.
     pub phases: Vec<(String, f64)>,
@@ -90,13 +97,17 @@ async fn init_error(State(emulator): State<Emulator>, body: String) -> &'static 
     "{}"
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+/// `(VmHWM, RssFile, RssAnon)` of `pid`, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("RssFile:"), field("RssAnon:"))
 }
 
 /// Starts `binary` with `env` against a fresh Runtime API serving `event`; measures one cold start.
@@ -141,7 +152,7 @@ pub async fn measure(binary: &PathBuf, env: &HashMap<String, String>, event: Str
         phases
     });
     let finished = tokio::time::timeout(Duration::from_secs(30), emulator.done.notified()).await;
-    let rss = peak_rss_kib(pid);
+    let (rss, rss_file_kib, rss_anon_kib) = memory_kib(pid);
     let _ = child.kill().await;
     server.abort();
     let phases =
@@ -161,6 +172,8 @@ pub async fn measure(binary: &PathBuf, env: &HashMap<String, String>, event: Str
         init: handed_out - started,
         first_invocation: responded - handed_out,
         peak_rss_kib: rss,
+        rss_file_kib,
+        rss_anon_kib,
         status,
         phases,
     })
@@ -267,15 +280,24 @@ pub(super) async fn cold_starts(rows: &mut Vec<Row>) -> Result<(), String> {
     ];
 
     // The same secret read behind a 20 ms round trip, as a real one is on AWS.
-    let slow_secrets = delaying_proxy(&endpoint, Duration::from_millis(20)).await?;
+    let slow_secrets = delaying_proxy(&endpoint, Duration::from_millis(20), BusyClock::default()).await?;
     let mut slow_env = env.clone();
     slow_env.insert("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), slow_secrets);
+    // Every AWS call through a proxy that times how long the stand-ins take to answer: what is
+    // left of the cold start is the function's own work.
+    let aws_busy = BusyClock::default();
+    let measured_aws = delaying_proxy(&endpoint, Duration::ZERO, aws_busy.clone()).await?;
+    let mut measured_env = env.clone();
+    for variable in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETS_MANAGER"] {
+        measured_env.insert(variable.into(), measured_aws.clone());
+    }
 
     const RUNS: usize = 5;
     let mut hello = (Duration::ZERO, Duration::ZERO, 0u64);
     for (name, event) in functions {
         let binary = bin_dir.join(name);
-        let (init, first, rss, status, phases) = runs(&binary, &env, &event, RUNS).await?;
+        let Runs { init, first, rss, rss_file, rss_anon, status, phases, .. } =
+            runs(&binary, &env, &event, RUNS, None).await?;
         let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
         if name == "hello-lambda" {
             hello = (init, first, rss);
@@ -299,9 +321,23 @@ pub(super) async fn cold_starts(rows: &mut Vec<Row>) -> Result<(), String> {
             format!("hello world {} (goal ≤ 3×)", ms(hello_init + hello_first)),
             ratio((init + first).as_secs_f64(), (hello_init + hello_first).as_secs_f64()),
         ));
+        if name != "hello-lambda" {
+            let measured = runs(&binary, &measured_env, &event, RUNS, Some(&aws_busy)).await?;
+            rows.push(row(
+                format!("cold start `{name}`: init + first invocation, own work (less AWS answering)"),
+                ms(measured.own_work),
+                format!("hello world {} (it waits on nothing)", ms(hello_init + hello_first)),
+                ratio(measured.own_work.as_secs_f64(), (hello_init + hello_first).as_secs_f64()),
+            ));
+        }
         rows.push(row(
-            format!("cold start `{name}`: peak RSS"),
-            format!("{:.1} MB", rss as f64 / 1024.0),
+            format!("cold start `{name}`: peak RSS (binary pages · heap and stacks)"),
+            format!(
+                "{:.1} MB ({:.1} · {:.1})",
+                rss as f64 / 1024.0,
+                rss_file as f64 / 1024.0,
+                rss_anon as f64 / 1024.0
+            ),
             format!("hello world {:.1} MB; goal ≤ 8 MB", hello_rss as f64 / 1024.0),
             ratio(rss as f64, hello_rss as f64),
         ));
@@ -310,7 +346,7 @@ pub(super) async fn cold_starts(rows: &mut Vec<Row>) -> Result<(), String> {
             rows.push(row(format!("cold start `{name}`: where init goes (ms, last run)"), text, "–", "–"));
         }
         if name != "hello-lambda" && name != "ws-disconnect" {
-            let (slow_init, slow_first, ..) = runs(&binary, &slow_env, &event, RUNS).await?;
+            let Runs { init: slow_init, first: slow_first, .. } = runs(&binary, &slow_env, &event, RUNS, None).await?;
             rows.push(row(
                 format!("cold start `{name}`: init + first invocation, secret read 20 ms away"),
                 format!("{} (init {})", ms(slow_init + slow_first), ms(slow_init)),
@@ -328,62 +364,149 @@ pub(super) async fn cold_starts(rows: &mut Vec<Row>) -> Result<(), String> {
     Ok(())
 }
 
-/// `count` cold starts of `binary`: p50 init and first invocation, peak RSS, the last status
-/// and phases.
+/// What `runs` found: p50s, the peak RSS and its split, the last run's status and phases.
+struct Runs {
+    init: Duration,
+    first: Duration,
+    /// p50 of init + first invocation less the time the AWS stand-ins were answering (only
+    /// when the runs went through a measuring proxy).
+    own_work: Duration,
+    rss: u64,
+    rss_file: u64,
+    rss_anon: u64,
+    status: String,
+    phases: Vec<(String, f64)>,
+}
+
+/// `count` cold starts of `binary`; `aws_busy` is the measuring proxy's clock when the AWS
+/// endpoints of `env` go through one.
 async fn runs(
     binary: &PathBuf,
     env: &HashMap<String, String>,
     event: &str,
     count: usize,
-) -> Result<(Duration, Duration, u64, String, Vec<(String, f64)>), String> {
-    let (mut inits, mut firsts, mut rss, mut status, mut phases) =
-        (Vec::new(), Vec::new(), 0, String::new(), Vec::new());
+    aws_busy: Option<&BusyClock>,
+) -> Result<Runs, String> {
+    let (mut inits, mut firsts, mut own) = (Vec::new(), Vec::new(), Vec::new());
+    let mut last = None;
+    let (mut rss, mut rss_file, mut rss_anon) = (0, 0, 0);
     for _ in 0..count {
+        if let Some(clock) = aws_busy {
+            clock.reset();
+        }
         let run = coldstart::measure(binary, env, event.to_string()).await?;
         inits.push(run.init);
         firsts.push(run.first_invocation);
-        rss = rss.max(run.peak_rss_kib);
-        status = run.status;
-        phases = run.phases;
+        let waited = aws_busy.map_or(Duration::ZERO, BusyClock::total);
+        own.push((run.init + run.first_invocation).saturating_sub(waited));
+        if run.peak_rss_kib >= rss {
+            (rss, rss_file, rss_anon) = (run.peak_rss_kib, run.rss_file_kib, run.rss_anon_kib);
+        }
+        last = Some(run);
     }
-    Ok((median(inits), median(firsts), rss, status, phases))
+    let last = last.ok_or("no run")?;
+    Ok(Runs {
+        init: median(inits),
+        first: median(firsts),
+        own_work: median(own),
+        rss,
+        rss_file,
+        rss_anon,
+        status: last.status,
+        phases: last.phases,
+    })
 }
 
-/// A reverse proxy to `upstream` that answers every request `delay` late (a remote service).
-async fn delaying_proxy(upstream: &str, delay: Duration) -> Result<String, String> {
+/// Wall time during which at least one request was in flight through a proxy (overlapping
+/// requests count once: it is the time the caller could have been waiting).
+#[derive(Clone, Default)]
+struct BusyClock(Arc<Mutex<Busy>>);
+
+#[derive(Default)]
+struct Busy {
+    in_flight: usize,
+    since: Option<Instant>,
+    total: Duration,
+}
+
+impl BusyClock {
+    fn start(&self) {
+        let mut busy = self.0.lock().unwrap();
+        if busy.in_flight == 0 {
+            busy.since = Some(Instant::now());
+        }
+        busy.in_flight += 1;
+    }
+
+    fn end(&self) {
+        let mut busy = self.0.lock().unwrap();
+        busy.in_flight = busy.in_flight.saturating_sub(1);
+        if busy.in_flight == 0
+            && let Some(since) = busy.since.take()
+        {
+            busy.total += since.elapsed();
+        }
+    }
+
+    fn reset(&self) {
+        let mut busy = self.0.lock().unwrap();
+        busy.total = Duration::ZERO;
+    }
+
+    fn total(&self) -> Duration {
+        self.0.lock().unwrap().total
+    }
+}
+
+/// A reverse proxy to `upstream` that answers every request `delay` late (a remote service)
+/// and keeps, on `busy`, the time it had requests in flight.
+async fn delaying_proxy(upstream: &str, delay: Duration, busy: BusyClock) -> Result<String, String> {
     let client = shared::https::client();
     let upstream = upstream.trim_end_matches('/').to_string();
     let app = Router::new().fallback(move |request: axum::extract::Request| {
-        let (client, upstream) = (client.clone(), upstream.clone());
+        let (client, upstream, busy) = (client.clone(), upstream.clone(), busy.clone());
         async move {
-            tokio::time::sleep(delay).await;
-            let (parts, body) = request.into_parts();
-            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-            let mut forward = client.request(parts.method, format!("{upstream}{}", parts.uri));
-            for (name, value) in &parts.headers {
-                if name != axum::http::header::HOST {
-                    forward = forward.header(name, value);
-                }
-            }
-            match forward.body(body).send().await {
-                Ok(answer) => {
-                    let status = answer.status();
-                    let headers = answer.headers().clone();
-                    let bytes = answer.bytes().await.unwrap_or_default();
-                    let mut response = (status, bytes).into_response();
-                    for (name, value) in &headers {
-                        if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::TRANSFER_ENCODING {
-                            response.headers_mut().insert(name, value.clone());
-                        }
-                    }
-                    response
-                }
-                Err(e) => (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-            }
+            busy.start();
+            let answer = forward(&client, &upstream, delay, request).await;
+            busy.end();
+            answer
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(format!("http://{addr}"))
+}
+
+/// `request` sent on to `upstream` after `delay`; its answer.
+async fn forward(
+    client: &reqwest::Client,
+    upstream: &str,
+    delay: Duration,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    tokio::time::sleep(delay).await;
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let mut forward = client.request(parts.method, format!("{upstream}{}", parts.uri));
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::HOST {
+            forward = forward.header(name, value);
+        }
+    }
+    match forward.body(body).send().await {
+        Ok(answer) => {
+            let status = answer.status();
+            let headers = answer.headers().clone();
+            let bytes = answer.bytes().await.unwrap_or_default();
+            let mut response = (status, bytes).into_response();
+            for (name, value) in &headers {
+                if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::TRANSFER_ENCODING {
+                    response.headers_mut().insert(name, value.clone());
+                }
+            }
+            response
+        }
+        Err(e) => (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
 }
