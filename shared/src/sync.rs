@@ -312,6 +312,7 @@ impl SyncEngine {
                 go
             });
             // Boxed so the stream's futures have one concrete, Send type.
+            let style = &style;
             let mut results = futures::stream::iter(launch)
                 .map(|event| -> futures::future::BoxFuture<'_, Result<Vec<Applied>, SyncError>> {
                     Box::pin(async move { self.sync_event(session, integration, &event, style).await })
@@ -396,7 +397,7 @@ impl SyncEngine {
         session: &CalendlySession,
         integration: &Integration,
         event: &ScheduledEvent,
-        style: NoteStyle,
+        style: &NoteStyle,
     ) -> Result<Vec<Applied>, SyncError> {
         let mut applied = Vec::new();
         let mut page_token: Option<String> = None;
@@ -555,7 +556,7 @@ impl SyncEngine {
         event: &ScheduledEvent,
     ) -> Result<Applied, SyncError> {
         let style = self.store.get_organization(&integration.organization_id).await?.note_style();
-        self.apply(integration, &invitee.snapshot(event), style).await
+        self.apply(integration, &invitee.snapshot(event), &style).await
     }
 
     /// Records one booking exactly once: plan against what is stored, commit all-or-nothing
@@ -564,7 +565,7 @@ impl SyncEngine {
         &self,
         integration: &Integration,
         snapshot: &BookingSnapshot,
-        style: NoteStyle,
+        style: &NoteStyle,
     ) -> Result<Applied, SyncError> {
         let org = &integration.organization_id;
         let event_host = snapshot.host.as_ref().and_then(|h| h.email.as_deref());

@@ -274,6 +274,7 @@ pub(super) async fn cold_starts(rows: &mut Vec<Row>) -> Result<(), String> {
         ),
         ("sync-manual", http_event("POST", "/calendly/sync", None)),
         ("sync-scheduled", sample("sync-scheduled.json")),
+        ("sync-worker", sample("sync-worker.json")),
         ("webhook", webhook_event),
         ("ws-connect", sample("ws-connect.json").replace("REPLACED-BY-TESTS-WITH-A-FRESH-JWT", &jwt)),
         ("ws-disconnect", sample("ws-disconnect.json")),

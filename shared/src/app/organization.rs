@@ -19,7 +19,7 @@ impl Services {
         settings: &Map<String, Value>,
     ) -> Result<Organization, AppError> {
         let timezone = settings.get("timezone").filter(|v| !v.is_null());
-        if timezone.is_some_and(|tz| tz.as_str().is_none_or(|t| t.parse::<chrono_tz::Tz>().is_err())) {
+        if timezone.is_some_and(|tz| tz.as_str().is_none_or(|t| crate::domain::notes::timezone(t).is_none())) {
             return Err(AppError::bad_request(
                 "invalid_timezone",
                 "settings.timezone must be an IANA timezone name such as Europe/Paris",

@@ -261,7 +261,7 @@ pub fn plan(
     integration_id: &IntegrationId,
     snapshot: &BookingSnapshot,
     known: Known<'_>,
-    style: NoteStyle,
+    style: &NoteStyle,
     now: DateTime<Utc>,
 ) -> Option<BookingPlan> {
     let name = snapshot.event_name.as_deref();
@@ -328,7 +328,7 @@ fn plan_first_sight(
     integration_id: &IntegrationId,
     snapshot: &BookingSnapshot,
     known: Known<'_>,
-    style: NoteStyle,
+    style: &NoteStyle,
     now: DateTime<Utc>,
 ) -> BookingPlan {
     let name = snapshot.event_name.as_deref();
@@ -509,7 +509,7 @@ mod tests {
     #[test]
     fn unknown_email_creates_a_calendly_prospect_with_one_note() {
         let (org, int) = ids();
-        let plan = plan(&org, &int, &snapshot("a", "john@example.com"), Known::default(), NoteStyle::default(), now())
+        let plan = plan(&org, &int, &snapshot("a", "john@example.com"), Known::default(), &NoteStyle::default(), now())
             .unwrap();
         let ProspectChange::Create(prospect) = &plan.prospect else { panic!("expected a new prospect") };
         assert_eq!(prospect.source, "calendly");
@@ -526,34 +526,34 @@ mod tests {
     fn unchanged_booking_plans_nothing() {
         let (org, int) = ids();
         let snap = snapshot("a", "john@example.com");
-        let first = plan(&org, &int, &snap, Known::default(), NoteStyle::default(), now()).unwrap();
+        let first = plan(&org, &int, &snap, Known::default(), &NoteStyle::default(), now()).unwrap();
         let known = Known { stored: Some(&first.booking), ..Known::default() };
-        assert!(plan(&org, &int, &snap, known, NoteStyle::default(), now()).is_none());
+        assert!(plan(&org, &int, &snap, known, &NoteStyle::default(), now()).is_none());
     }
 
     #[test]
     fn cancellation_appends_one_note_and_a_stale_delivery_changes_nothing() {
         let (org, int) = ids();
         let snap = snapshot("a", "john@example.com");
-        let first = plan(&org, &int, &snap, Known::default(), NoteStyle::default(), now()).unwrap();
+        let first = plan(&org, &int, &snap, Known::default(), &NoteStyle::default(), now()).unwrap();
         let mut canceled = snap.clone();
         canceled.status = BookingStatus::Canceled;
         canceled.invitee_updated_at = "2026-01-11T10:00:00Z".parse().unwrap();
         let known = Known { stored: Some(&first.booking), ..Known::default() };
-        let second = plan(&org, &int, &canceled, known, NoteStyle::default(), now()).unwrap();
+        let second = plan(&org, &int, &canceled, known, &NoteStyle::default(), now()).unwrap();
         assert_eq!(second.expected_revision, Some(1));
         assert_eq!(second.notes_added(), 1);
         assert_eq!(second.notification.as_ref().unwrap().kind, "calendly_appointment_canceled");
         // The older "created" delivery arriving after the cancellation is ignored.
         let known = Known { stored: Some(&second.booking), ..Known::default() };
-        assert!(plan(&org, &int, &snap, known, NoteStyle::default(), now()).is_none());
+        assert!(plan(&org, &int, &snap, known, &NoteStyle::default(), now()).is_none());
     }
 
     #[test]
     fn reschedule_writes_no_cancellation_and_one_reported_note() {
         let (org, int) = ids();
         let old = snapshot("old", "john@example.com");
-        let first = plan(&org, &int, &old, Known::default(), NoteStyle::default(), now()).unwrap();
+        let first = plan(&org, &int, &old, Known::default(), &NoteStyle::default(), now()).unwrap();
         let ProspectChange::Create(prospect) = first.prospect.clone() else { panic!() };
 
         let mut old_canceled = old.clone();
@@ -561,7 +561,7 @@ mod tests {
         old_canceled.rescheduled = true;
         old_canceled.invitee_updated_at = "2026-01-11T10:00:00Z".parse().unwrap();
         let known = Known { stored: Some(&first.booking), prospect_with_email: Some(&prospect), ..Known::default() };
-        let cancel = plan(&org, &int, &old_canceled, known, NoteStyle::default(), now()).unwrap();
+        let cancel = plan(&org, &int, &old_canceled, known, &NoteStyle::default(), now()).unwrap();
         assert_eq!(cancel.notes_added(), 0);
         assert!(cancel.notification.is_none());
 
@@ -569,7 +569,7 @@ mod tests {
         new.start_time = "2026-01-17T09:00:00Z".parse().unwrap();
         new.old_invitee_uri = Some(old.invitee_uri.clone());
         let known = Known { prospect_with_email: Some(&prospect), replaced: Some(&first.booking), ..Known::default() };
-        let created = plan(&org, &int, &new, known, NoteStyle::default(), now()).unwrap();
+        let created = plan(&org, &int, &new, known, &NoteStyle::default(), now()).unwrap();
         let ProspectChange::Append { notes, .. } = &created.prospect else { panic!() };
         assert_eq!(
             notes,
@@ -582,7 +582,7 @@ mod tests {
     fn no_show_is_noted_once_even_when_toggled() {
         let (org, int) = ids();
         let snap = snapshot("a", "john@example.com");
-        let first = plan(&org, &int, &snap, Known::default(), NoteStyle::default(), now()).unwrap();
+        let first = plan(&org, &int, &snap, Known::default(), &NoteStyle::default(), now()).unwrap();
         let mut absent = snap.clone();
         absent.no_show = true;
         absent.invitee_updated_at = "2026-01-17T10:00:00Z".parse().unwrap();
@@ -591,7 +591,7 @@ mod tests {
             &int,
             &absent,
             Known { stored: Some(&first.booking), ..Known::default() },
-            NoteStyle::default(),
+            &NoteStyle::default(),
             now(),
         )
         .unwrap();
@@ -604,7 +604,7 @@ mod tests {
             &int,
             &present,
             Known { stored: Some(&second.booking), ..Known::default() },
-            NoteStyle::default(),
+            &NoteStyle::default(),
             now(),
         )
         .unwrap();
@@ -617,7 +617,7 @@ mod tests {
             &int,
             &again,
             Known { stored: Some(&third.booking), ..Known::default() },
-            NoteStyle::default(),
+            &NoteStyle::default(),
             now(),
         )
         .unwrap();

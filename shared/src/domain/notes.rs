@@ -1,11 +1,22 @@
 //! The French text the CRM shows for Calendly activity: prospect notes and notification messages.
 //! Dates are written in the organization's timezone as `DD/MM/YYYY HH:MM:SS`.
 
-use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, FixedOffset, Offset, Utc};
+use jiff::tz::TimeZone;
 
 /// The timezone used when an organization has none (or an unknown one) in its settings.
-pub const DEFAULT_TIMEZONE: Tz = chrono_tz::Europe::Paris;
+pub const DEFAULT_TIMEZONE: &str = "Europe/Paris";
+
+/// The IANA timezone `name`, from the tz database compiled into the binary (the same on
+/// every host, whatever its own `/usr/share/zoneinfo` holds).
+pub fn timezone(name: &str) -> Option<TimeZone> {
+    TimeZone::get(name).ok()
+}
+
+/// Europe/Paris (in every tz database there is).
+fn default_timezone() -> TimeZone {
+    timezone(DEFAULT_TIMEZONE).unwrap_or(TimeZone::UTC)
+}
 
 /// Text as one line: a note's details are one per line, and a blank line separates notes.
 fn one_line(text: &str) -> String {
@@ -17,23 +28,23 @@ const UNNAMED_EVENT: &str = "Rendez-vous";
 
 /// How one organization's notes are written: its timezone, and whether an appointment note
 /// carries the booking's details on the lines after its first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NoteStyle {
-    timezone: Tz,
+    timezone: TimeZone,
     details: bool,
 }
 
 impl Default for NoteStyle {
     fn default() -> Self {
-        Self { timezone: DEFAULT_TIMEZONE, details: true }
+        Self { timezone: default_timezone(), details: true }
     }
 }
 
 impl NoteStyle {
     /// A style for an IANA timezone name; unknown names fall back to Europe/Paris.
     pub fn for_timezone(name: Option<&str>) -> Self {
-        let timezone = name.and_then(|n| n.parse::<Tz>().ok()).unwrap_or(DEFAULT_TIMEZONE);
-        Self { timezone, ..Self::default() }
+        let timezone = name.and_then(timezone).unwrap_or_else(default_timezone);
+        Self { timezone, details: true }
     }
 
     /// The same style, with or without the detail lines (`settings.calendly_note_details`).
@@ -71,7 +82,12 @@ impl NoteStyle {
 
     /// `16/01/2026 16:30:00` in the organization's timezone.
     pub fn date(&self, at: DateTime<Utc>) -> String {
-        at.with_timezone(&self.timezone).format("%d/%m/%Y %H:%M:%S").to_string()
+        // The zone's offset at that instant (DST included), then chrono's formatting.
+        let offset = jiff::Timestamp::from_second(at.timestamp())
+            .map(|instant| self.timezone.to_offset(instant).seconds())
+            .unwrap_or(0);
+        let offset = FixedOffset::east_opt(offset).unwrap_or_else(|| Utc.fix());
+        at.with_timezone(&offset).format("%d/%m/%Y %H:%M:%S").to_string()
     }
 
     /// The note for a new booking.

@@ -58,7 +58,7 @@ fn snapshot(uuid: &str, email: &str, start: DateTime<Utc>) -> BookingSnapshot {
 
 fn plan_new(o: &OrganizationId, snap: &BookingSnapshot, existing: Option<&Prospect>) -> BookingPlan {
     let known = Known { prospect_with_email: existing, ..Known::default() };
-    booking::plan(o, &IntegrationId::new("int"), snap, known, NoteStyle::default(), Utc::now()).unwrap()
+    booking::plan(o, &IntegrationId::new("int"), snap, known, &NoteStyle::default(), Utc::now()).unwrap()
 }
 
 fn prospect(o: &OrganizationId, email: Option<&str>, source: &str, created_at: DateTime<Utc>) -> Prospect {
