@@ -27,9 +27,9 @@ pub struct EventTypeChoice {
 impl Services {
     /// The connection's state, as the settings page shows it, with the latest sync job.
     pub async fn status(&self, org: &OrganizationId) -> Result<ConnectionStatus, AppError> {
-        let sync = self.store.get_sync_job(org).await?;
-        let integration = self.store.get_integration(org).await?.filter(|i| i.is_active);
-        Ok(ConnectionStatus { integration, sync })
+        // Two independent items: read at once (the settings page waits on one round trip).
+        let (sync, integration) = tokio::try_join!(self.store.get_sync_job(org), self.store.get_integration(org))?;
+        Ok(ConnectionStatus { integration: integration.filter(|i| i.is_active), sync })
     }
 
     /// The connected user's event types, for the filter in the settings screen.
