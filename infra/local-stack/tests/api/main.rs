@@ -9,6 +9,7 @@ mod auth;
 mod connect;
 mod contract;
 mod events;
+mod https;
 mod jobs;
 mod organization;
 mod prism;
