@@ -6,15 +6,18 @@
 //! line, read by `scripts/bench coldstart`). A warm container re-reads the secret after
 //! `SECRET_TTL_SECONDS` (default 900), so a rotated secret is picked up within that bound.
 //! On Lambda, region and credentials are environment variables: the SDK clients are configured
-//! from them directly, without the default chain's profile files and IMDS probing; every SDK
+//! from them directly (no default chain: no profile files, no IMDS probing); every SDK
 //! client of the process talks through the one HTTPS client of `crate::https` (one TLS set-up
 //! with compiled-in roots, one connection pool), which the Calendly client shares.
+//!
+//! Over 400 lines on purpose: what each function wires (`FUNCTIONS`, from which the template
+//! test derives IAM) and the lazy wiring that honours it read best side by side.
 
 use crate::app::{Adapters, Services};
 use crate::calendly::HttpCalendly;
 use crate::calendly::client::CalendlySettings;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::push::apigateway::ApiGatewayConnections;
 use crate::push::{ConnectionPusher, NoPushEndpoint, Pusher};
 use crate::queue::{JobQueue, NoQueue, SqsQueue};
@@ -103,35 +106,33 @@ pub fn wiring_of(function: &str) -> FunctionWiring {
     })
 }
 
-/// Region and credentials of a Lambda environment, where all of them are variables.
+/// Region and credentials, from the environment: on Lambda they are all variables
+/// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+///
+/// No default chain behind it: these binaries run on Lambda only (the local stack builds its
+/// own clients), and the chain (profile files, SSO, IMDS, STS, `aws-config`) weighed ~0.4 MB
+/// in every binary, paged in by every cold start, for a path nothing took.
 #[derive(Clone)]
-struct LambdaEnvironment {
+struct AwsEnvironment {
     region: String,
     access_key_id: String,
     secret_access_key: String,
     session_token: Option<String>,
 }
 
-impl LambdaEnvironment {
-    /// `None` outside Lambda (or without credentials in the environment): the default chain.
-    fn read(env: &Lookup) -> Option<Self> {
-        let var = |name: &str| env(name).filter(|v| !v.is_empty());
-        var("AWS_LAMBDA_FUNCTION_NAME")?;
-        Some(Self {
-            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"))?,
+impl AwsEnvironment {
+    /// The variables, or the first one missing.
+    fn read(env: &Lookup) -> Result<Self, ConfigError> {
+        let var = |name: &'static str| env(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name));
+        Ok(Self {
+            region: var("AWS_REGION")
+                .or_else(|_| var("AWS_DEFAULT_REGION"))
+                .map_err(|_| ConfigError::Missing("AWS_REGION"))?,
             access_key_id: var("AWS_ACCESS_KEY_ID")?,
             secret_access_key: var("AWS_SECRET_ACCESS_KEY")?,
-            session_token: var("AWS_SESSION_TOKEN"),
+            session_token: var("AWS_SESSION_TOKEN").ok(),
         })
     }
-}
-
-/// How the SDK clients are configured.
-enum AwsSetup {
-    /// From the Lambda environment's variables.
-    Lambda(LambdaEnvironment),
-    /// The SDK's default chain (local runs, other hosts).
-    DefaultChain(Box<aws_config::SdkConfig>),
 }
 
 /// Where configuration is read: the process environment, or a map in tests.
@@ -141,57 +142,33 @@ fn process_environment() -> Lookup {
     Arc::new(|name: &str| std::env::var(name).ok())
 }
 
-impl AwsSetup {
-    async fn load(env: &Lookup) -> Self {
-        match LambdaEnvironment::read(env) {
-            Some(env) => Self::Lambda(env),
-            None => Self::DefaultChain(Box::new(
-                aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .http_client(crate::https::sdk_http_client())
-                    .load()
-                    .await,
-            )),
-        }
-    }
-}
-
 /// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL` (what the default chain honours).
 fn endpoint_url(env: &Lookup, service: &str) -> Option<String> {
     env(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| env("AWS_ENDPOINT_URL")).filter(|v| !v.is_empty())
 }
 
-/// One SDK client from the setup; `endpoint` overrides the service's endpoint.
+/// One SDK client from the environment's region and credentials; `endpoint` overrides the
+/// service's endpoint.
 macro_rules! sdk_client {
-    ($sdk:ident, $setup:expr, $endpoint:expr) => {{
+    ($sdk:ident, $aws:expr, $endpoint:expr) => {{
+        let aws: &AwsEnvironment = $aws;
         let endpoint: Option<String> = $endpoint;
-        match $setup {
-            AwsSetup::DefaultChain(shared) => {
-                let mut builder =
-                    $sdk::config::Builder::from(shared.as_ref()).http_client(crate::https::sdk_http_client());
-                if let Some(url) = endpoint {
-                    builder = builder.endpoint_url(url);
-                }
-                $sdk::Client::from_conf(builder.build())
-            }
-            AwsSetup::Lambda(env) => {
-                let credentials = $sdk::config::Credentials::new(
-                    &env.access_key_id,
-                    &env.secret_access_key,
-                    env.session_token.clone(),
-                    None,
-                    "lambda-environment",
-                );
-                let mut builder = $sdk::config::Builder::new()
-                    .behavior_version($sdk::config::BehaviorVersion::latest())
-                    .region($sdk::config::Region::new(env.region.clone()))
-                    .credentials_provider(credentials)
-                    .http_client(crate::https::sdk_http_client());
-                if let Some(url) = endpoint {
-                    builder = builder.endpoint_url(url);
-                }
-                $sdk::Client::from_conf(builder.build())
-            }
+        let credentials = $sdk::config::Credentials::new(
+            &aws.access_key_id,
+            &aws.secret_access_key,
+            aws.session_token.clone(),
+            None,
+            "environment",
+        );
+        let mut builder = $sdk::config::Builder::new()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new(aws.region.clone()))
+            .credentials_provider(credentials)
+            .http_client(crate::https::sdk_http_client());
+        if let Some(url) = endpoint {
+            builder = builder.endpoint_url(url);
         }
+        $sdk::Client::from_conf(builder.build())
     }};
 }
 
@@ -212,7 +189,7 @@ struct Clients {
 impl Clients {
     /// Built from the environment alone (table, queue, WebSocket endpoint): no secret needed.
     /// Only what `wiring` says the function uses is built.
-    fn build(env: &Lookup, wiring: FunctionWiring, aws: Option<&AwsSetup>, secrets: SecretsManager) -> Self {
+    fn build(env: &Lookup, wiring: FunctionWiring, aws: Option<&AwsEnvironment>, secrets: SecretsManager) -> Self {
         let aws = aws.expect("the setup is loaded for the first build");
         let table = env("TABLE_NAME").unwrap_or_default();
         let dynamodb = sdk_client!(aws_sdk_dynamodb, aws, endpoint_url(env, "DYNAMODB"));
@@ -292,10 +269,10 @@ impl LazyServices {
         let phase = Instant::now();
         let env = &self.env;
         let aws = match first {
-            true => Some(AwsSetup::load(env).await),
+            true => Some(AwsEnvironment::read(env)?),
             false => None,
         };
-        let aws_config_ms = ms(phase);
+        let aws_environment_ms = ms(phase);
         let phase = Instant::now();
         let secrets = match (&aws, self.clients.get()) {
             (_, Some(clients)) => clients.secrets.clone(),
@@ -336,7 +313,7 @@ impl LazyServices {
         let generation = loaded.as_ref().map_or(0, |l| l.generation + 1);
         tracing::info!(
             first,
-            aws_config_ms,
+            aws_environment_ms,
             secrets_client_ms,
             secret_and_clients_ms,
             clients_ms,
@@ -422,7 +399,7 @@ pub async fn scheduler_from_env() -> Result<crate::app::Scheduler, StartupError>
     let started = Instant::now();
     let env = process_environment();
     let config = crate::config::ScheduleConfig::from_lookup(|name| env(name))?;
-    let aws = AwsSetup::load(&env).await;
+    let aws = AwsEnvironment::read(&env)?;
     let dynamodb = sdk_client!(aws_sdk_dynamodb, &aws, endpoint_url(&env, "DYNAMODB"));
     let store: Arc<dyn Store> = Arc::new(DynamoStore::new(dynamodb, config.table_name.clone()));
     let queue: Arc<dyn JobQueue> = match config.sync_queue_url {
@@ -439,13 +416,47 @@ pub async fn scheduler_from_env() -> Result<crate::app::Scheduler, StartupError>
 /// The connection records alone (`ws-disconnect`): the table from `TABLE_NAME`, no secret.
 pub async fn connection_store_from_env() -> Result<DynamoStore, StartupError> {
     let started = Instant::now();
-    let table = std::env::var("TABLE_NAME")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .ok_or(crate::config::ConfigError::Missing("TABLE_NAME"))?;
+    let table =
+        std::env::var("TABLE_NAME").ok().filter(|t| !t.trim().is_empty()).ok_or(ConfigError::Missing("TABLE_NAME"))?;
     let env = process_environment();
-    let aws = AwsSetup::load(&env).await;
+    let aws = AwsEnvironment::read(&env)?;
     let store = DynamoStore::new(sdk_client!(aws_sdk_dynamodb, &aws, endpoint_url(&env, "DYNAMODB")), table);
     tracing::info!(total_ms = ms(started), "cold start wiring done");
     Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &[(&str, &str)]) -> Lookup {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Arc::new(move |name: &str| map.get(name).cloned())
+    }
+
+    #[test]
+    fn region_and_credentials_come_from_the_environment_or_name_what_is_missing() {
+        let lambda = lookup(&[
+            ("AWS_REGION", "eu-west-3"),
+            ("AWS_ACCESS_KEY_ID", "AKIA"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ]);
+        let aws = AwsEnvironment::read(&lambda).unwrap();
+        assert_eq!((aws.region.as_str(), aws.session_token.as_deref()), ("eu-west-3", Some("token")));
+
+        let default_region = lookup(&[
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIA"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ]);
+        let aws = AwsEnvironment::read(&default_region).unwrap();
+        assert_eq!((aws.region.as_str(), aws.session_token), ("us-east-1", None));
+
+        let no_credentials = lookup(&[("AWS_REGION", "eu-west-3"), ("AWS_ACCESS_KEY_ID", "")]);
+        assert!(matches!(AwsEnvironment::read(&no_credentials), Err(ConfigError::Missing("AWS_ACCESS_KEY_ID"))));
+        let no_region = lookup(&[("AWS_ACCESS_KEY_ID", "AKIA"), ("AWS_SECRET_ACCESS_KEY", "s")]);
+        assert!(matches!(AwsEnvironment::read(&no_region), Err(ConfigError::Missing("AWS_REGION"))));
+    }
 }
