@@ -29,37 +29,64 @@ use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Routes of the `api` function: everything but OAuth callback, sync and webhooks.
-fn api_routes_documented() -> OpenApiRouter<Services> {
-    OpenApiRouter::new()
-        .routes(routes!(health))
-        .routes(routes!(connect))
-        .routes(routes!(status))
-        .routes(routes!(update_settings))
-        .routes(routes!(list_events))
-        .routes(routes!(list_event_types))
-        .routes(routes!(disconnect))
-        .routes(routes!(prospects::list, prospects::create))
-        .routes(routes!(prospects::get, prospects::update, prospects::delete))
-        .routes(routes!(list_notifications))
-        .routes(routes!(mark_notification_read))
-        .routes(routes!(get_organization, patch_organization))
+/// One function's operations, listed once, as two routers: the documented one (an
+/// `OpenApiRouter`: the OpenAPI document and the local stack are built from it) and the lean
+/// one a Lambda function serves, which routes the same handlers by the same paths and methods
+/// without building the document (for `api`: 0.6 ms and a few hundred KB of heap at its first
+/// request). Handlers sharing a path go in one group (the document keeps one item per path).
+macro_rules! function_routers {
+    ($documented:ident, $lean:ident: $([$($handler:ident $(:: $inner:ident)?),+])+) => {
+        fn $documented() -> OpenApiRouter<Services> {
+            OpenApiRouter::new()$(.routes(routes!($($handler $(:: $inner)?),+)))+
+        }
+
+        fn $lean() -> Router<Services> {
+            let router = Router::new();
+            $($(let router = lean_route!(router, $handler $(:: $inner)?);)+)+
+            router
+        }
+    };
 }
 
-/// Routes of the `oauth-callback` function.
-fn oauth_routes_documented() -> OpenApiRouter<Services> {
-    OpenApiRouter::new().routes(routes!(callback::callback_redirect, callback::callback_json))
+/// `router` with `handler` routed by the path and methods of its `#[utoipa::path]`.
+macro_rules! lean_route {
+    ($router:expr, $module:ident :: $handler:ident) => {
+        utoipa_axum::paste! { route_by::<$module::[<__path_ $handler>], _, _>($router, $module::$handler) }
+    };
+    ($router:expr, $handler:ident) => {
+        utoipa_axum::paste! { route_by::<[<__path_ $handler>], _, _>($router, $handler) }
+    };
 }
 
-/// Routes of the `sync-manual` function.
-fn sync_routes_documented() -> OpenApiRouter<Services> {
-    OpenApiRouter::new().routes(routes!(sync_now))
+/// Routes `handler` as its documentation `P` says (only `path()` and `methods()` are read).
+fn route_by<P, H, T>(router: Router<Services>, handler: H) -> Router<Services>
+where
+    P: utoipa::Path,
+    H: axum::handler::Handler<T, Services>,
+    T: 'static,
+{
+    use utoipa_axum::PathItemExt;
+    let methods = P::methods().iter().fold(axum::routing::MethodRouter::new(), |methods, method| {
+        methods.on(method.to_method_filter(), handler.clone())
+    });
+    router.route(&P::path(), methods)
 }
 
-/// Routes of the `webhook` function.
-fn webhook_routes_documented() -> OpenApiRouter<Services> {
-    OpenApiRouter::new().routes(routes!(webhook::receive_unrouted)).routes(routes!(webhook::receive_for_integration))
-}
+// The `api` function: everything but the OAuth callback, sync and webhooks.
+function_routers!(api_routes_documented, api_routes_lean:
+    [health] [connect] [status] [update_settings] [list_events] [list_event_types] [disconnect]
+    [prospects::list, prospects::create]
+    [prospects::get, prospects::update, prospects::delete]
+    [list_notifications] [mark_notification_read] [get_organization, patch_organization]
+);
+// The `oauth-callback` function.
+function_routers!(oauth_routes_documented, oauth_routes_lean: [callback::callback_redirect, callback::callback_json]);
+// The `sync-manual` function.
+function_routers!(sync_routes_documented, sync_routes_lean: [sync_now]);
+// The `webhook` function.
+function_routers!(webhook_routes_documented, webhook_routes_lean:
+    [webhook::receive_unrouted] [webhook::receive_for_integration]
+);
 
 /// Every route with its documentation (the OpenAPI document is built from this).
 fn all_routes_documented() -> OpenApiRouter<Services> {
@@ -71,37 +98,36 @@ fn all_routes_documented() -> OpenApiRouter<Services> {
 
 /// The router of the `api` function.
 pub fn api_routes() -> Router<Services> {
-    api_routes_documented().into()
+    api_routes_lean()
 }
 
 /// The router of the `oauth-callback` function.
 pub fn oauth_routes() -> Router<Services> {
-    oauth_routes_documented().into()
+    oauth_routes_lean()
 }
 
 /// The router of the `sync-manual` function.
 pub fn sync_routes() -> Router<Services> {
-    sync_routes_documented().into()
+    sync_routes_lean()
 }
 
 /// The router of the `webhook` function.
 pub fn webhook_routes() -> Router<Services> {
-    webhook_routes_documented().into()
+    webhook_routes_lean()
 }
 
 /// The router of an HTTP function, by its binary name (the tag of its operations).
 pub fn routes_of(function: &str) -> Option<Router<Services>> {
-    let documented = match function {
-        "api" => api_routes_documented(),
-        "oauth-callback" => oauth_routes_documented(),
-        "sync-manual" => sync_routes_documented(),
-        "webhook" => webhook_routes_documented(),
-        _ => return None,
-    };
-    Some(documented.into())
+    match function {
+        "api" => Some(api_routes()),
+        "oauth-callback" => Some(oauth_routes()),
+        "sync-manual" => Some(sync_routes()),
+        "webhook" => Some(webhook_routes()),
+        _ => None,
+    }
 }
 
-/// Every route, as one service (the local stack).
+/// Every route, documented, as one service (the local stack).
 pub fn all_routes() -> Router<Services> {
     all_routes_documented().into()
 }

@@ -76,19 +76,32 @@ fn the_template_routes_exactly_the_routes_the_code_serves() {
 }
 
 #[tokio::test]
-async fn each_function_router_serves_its_declared_routes() {
+async fn each_function_router_serves_its_declared_routes_and_no_other() {
     let app = crate::helpers::TestApp::spawn().await;
-    for shared::http::Route { function, method, path, .. } in shared::http::routes() {
-        let router = shared::http::routes_of(&function).expect("an HTTP function");
-        let service = shared::http::serve(router, app.stack.services.clone());
-        let concrete = path.replace("{id}", "x").replace("{integration_id}", "x");
-        let request = axum::http::Request::builder()
-            .method(method.as_str())
-            .uri(&concrete)
-            .body(axum::body::Body::empty())
-            .unwrap();
-        let status = service.oneshot(request).await.unwrap().status().as_u16();
-        assert!(status != 404 && status != 405, "{function} does not serve {method} {path} (got {status})");
+    let routes = shared::http::routes();
+    let functions: BTreeSet<String> = routes.iter().map(|r| r.function.clone()).collect();
+    for function in &functions {
+        for shared::http::Route { function: owner, method, path, .. } in &routes {
+            // The Lambda router (built without the document) of `function`.
+            let router = shared::http::routes_of(function).expect("an HTTP function");
+            let service = shared::http::serve(router, app.stack.services.clone());
+            let concrete = path.replace("{id}", "x").replace("{integration_id}", "x");
+            let request = axum::http::Request::builder()
+                .method(method.as_str())
+                .uri(&concrete)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let answer = service.oneshot(request).await.unwrap();
+            let status = answer.status().as_u16();
+            let body = axum::body::to_bytes(answer.into_body(), 1 << 20).await.unwrap();
+            let unrouted =
+                status == 405 || (status == 404 && String::from_utf8_lossy(&body).contains("route not found"));
+            if owner == function {
+                assert!(!unrouted, "{function} does not serve {method} {path} (got {status})");
+            } else if !routes.iter().any(|r| &r.function == function && r.method == *method && r.path == *path) {
+                assert!(unrouted, "{function} serves {owner}'s {method} {path} (got {status})");
+            }
+        }
     }
 }
 
