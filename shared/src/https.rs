@@ -97,6 +97,7 @@ impl HttpConnector for SdkConnector {
             let headers = response.headers().clone();
             let body = response.bytes().await.map_err(connector_error)?;
             let mut answer = HttpResponse::new(status, SdkBody::from(body));
+            // The SDK's headers are strings; AWS sends no other kind (a non-text value is dropped).
             for (name, value) in &headers {
                 if let Ok(value) = value.to_str() {
                     answer.headers_mut().append(name.as_str().to_owned(), value.to_owned());
