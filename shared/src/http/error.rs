@@ -48,21 +48,11 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("queue_unavailable", "503: the sync queue is unavailable; retry (`Retry-After`)"),
 ];
 
-/// An HTTP-level failure.
+/// An HTTP-level failure: a use case's, or the request's own (a refused token, an unreadable
+/// body), told in the same kinds so that `answer_of` alone decides the status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The bearer token is missing or refused (401).
-    #[error("{0}")]
-    Unauthorized(String),
-    /// The request can't be read (400).
-    #[error("{message}")]
-    BadRequest {
-        /// The error code (one of `ERROR_CODES`).
-        code: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-    /// A use case failed (mapped by `answer_of`).
+    /// What failed, by kind.
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -70,7 +60,7 @@ pub enum ApiError {
 impl ApiError {
     /// A 400 with a code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest { code, message: message.into() }
+        Self::App(AppError::bad_request(code, message))
     }
 }
 
@@ -79,18 +69,15 @@ impl From<AuthError> for ApiError {
         match e {
             // A genuine token naming an id the table can't hold: a client error, not a login one.
             AuthError::InvalidOrganization(_) => Self::bad_request("invalid_organization_id", e.to_string()),
-            other => Self::Unauthorized(other.to_string()),
+            other => Self::App(AppError::Unauthorized(other.to_string())),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, message, retry_after) = match &self {
-            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
-            Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
-            Self::App(e) => answer_of(e),
-        };
+        let Self::App(error) = &self;
+        let (status, code, message, retry_after) = answer_of(error);
         if status.is_server_error() && status != StatusCode::INTERNAL_SERVER_ERROR {
             tracing::warn!(%status, code, %message, "request failed on a dependency");
         }

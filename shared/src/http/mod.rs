@@ -35,12 +35,13 @@ use utoipa_axum::routes;
 /// without building the document (for `api`: 0.6 ms and a few hundred KB of heap at its first
 /// request). Handlers sharing a path go in one group (the document keeps one item per path).
 macro_rules! function_routers {
-    ($documented:ident, $lean:ident: $([$($handler:ident $(:: $inner:ident)?),+])+) => {
+    ($(#[$doc:meta])* $lean:ident, $documented:ident: $([$($handler:ident $(:: $inner:ident)?),+])+) => {
         fn $documented() -> OpenApiRouter<Services> {
             OpenApiRouter::new()$(.routes(routes!($($handler $(:: $inner)?),+)))+
         }
 
-        fn $lean() -> Router<Services> {
+        $(#[$doc])*
+        pub fn $lean() -> Router<Services> {
             let router = Router::new();
             $($(let router = lean_route!(router, $handler $(:: $inner)?);)+)+
             router
@@ -72,19 +73,25 @@ where
     router.route(&P::path(), methods)
 }
 
-// The `api` function: everything but the OAuth callback, sync and webhooks.
-function_routers!(api_routes_documented, api_routes_lean:
+function_routers!(
+    /// The router of the `api` function: everything but the OAuth callback, sync and webhooks.
+    api_routes, api_routes_documented:
     [health] [connect] [status] [update_settings] [list_events] [list_event_types] [disconnect]
     [prospects::list, prospects::create]
     [prospects::get, prospects::update, prospects::delete]
     [list_notifications] [mark_notification_read] [get_organization, patch_organization]
 );
-// The `oauth-callback` function.
-function_routers!(oauth_routes_documented, oauth_routes_lean: [callback::callback_redirect, callback::callback_json]);
-// The `sync-manual` function.
-function_routers!(sync_routes_documented, sync_routes_lean: [sync_now]);
-// The `webhook` function.
-function_routers!(webhook_routes_documented, webhook_routes_lean:
+function_routers!(
+    /// The router of the `oauth-callback` function.
+    oauth_routes, oauth_routes_documented: [callback::callback_redirect, callback::callback_json]
+);
+function_routers!(
+    /// The router of the `sync-manual` function.
+    sync_routes, sync_routes_documented: [sync_now]
+);
+function_routers!(
+    /// The router of the `webhook` function.
+    webhook_routes, webhook_routes_documented:
     [webhook::receive_unrouted] [webhook::receive_for_integration]
 );
 
@@ -94,26 +101,6 @@ fn all_routes_documented() -> OpenApiRouter<Services> {
         .merge(oauth_routes_documented())
         .merge(sync_routes_documented())
         .merge(webhook_routes_documented())
-}
-
-/// The router of the `api` function.
-pub fn api_routes() -> Router<Services> {
-    api_routes_lean()
-}
-
-/// The router of the `oauth-callback` function.
-pub fn oauth_routes() -> Router<Services> {
-    oauth_routes_lean()
-}
-
-/// The router of the `sync-manual` function.
-pub fn sync_routes() -> Router<Services> {
-    sync_routes_lean()
-}
-
-/// The router of the `webhook` function.
-pub fn webhook_routes() -> Router<Services> {
-    webhook_routes_lean()
 }
 
 /// The router of an HTTP function, by its binary name (the tag of its operations).
