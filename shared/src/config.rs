@@ -67,6 +67,9 @@ pub struct Config {
     pub calendly_client_secret: Secret,
     /// The application's webhook signing key (`CALENDLY_WEBHOOK_SIGNING_KEY`).
     pub calendly_webhook_signing_key: Secret,
+    /// The signing key being rolled away from (`CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS`): still
+    /// accepted, so regenerating the key in Calendly's portal loses no delivery.
+    pub calendly_webhook_signing_key_previous: Option<Secret>,
     /// The redirect URI registered with the OAuth application (`CALENDLY_REDIRECT_URI`).
     pub calendly_redirect_uri: String,
     /// Calendly's API (`CALENDLY_API_BASE_URL`, default `https://api.calendly.com`).
@@ -194,6 +197,7 @@ impl Config {
             calendly_client_id: required("CALENDLY_CLIENT_ID")?,
             calendly_client_secret: secret("CALENDLY_CLIENT_SECRET")?,
             calendly_webhook_signing_key: secret("CALENDLY_WEBHOOK_SIGNING_KEY")?,
+            calendly_webhook_signing_key_previous: get("CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS").map(Secret::new),
             calendly_redirect_uri: url("CALENDLY_REDIRECT_URI", required("CALENDLY_REDIRECT_URI")?)?,
             calendly_api_base_url: url(
                 "CALENDLY_API_BASE_URL",

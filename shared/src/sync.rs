@@ -548,15 +548,14 @@ impl SyncEngine {
         Ok((invitee, event))
     }
 
-    /// Records one webhook-delivered invitee (its payload embeds the scheduled event).
-    pub async fn apply_delivered_invitee(
+    /// Records one webhook-delivered booking (its payload embeds the scheduled event).
+    pub async fn apply_delivered(
         &self,
         integration: &Integration,
-        invitee: &Invitee,
-        event: &ScheduledEvent,
+        snapshot: &BookingSnapshot,
     ) -> Result<Applied, SyncError> {
         let style = self.store.get_organization(&integration.organization_id).await?.note_style();
-        self.apply(integration, &invitee.snapshot(event), &style).await
+        self.apply(integration, snapshot, &style).await
     }
 
     /// Records one booking exactly once: plan against what is stored, commit all-or-nothing

@@ -5,6 +5,7 @@
 //!
 //! One file on purpose: every wire shape in one place, so the contract reads as one.
 
+use crate::calendly::GrantedScopes;
 use crate::app::{ConnectOutcome, ConnectStart, ConnectionStatus, DeliveryOutcome, EventTypeChoice};
 use crate::domain::{
     Booking, CalendlyScope, Notification, Organization, Prospect, QuestionAnswer, SyncJob, SyncJobState, SyncTrigger,
@@ -317,6 +318,11 @@ pub struct StatusView {
     /// The connected user's Calendly organization (its name is not in Calendly's documented
     /// API: the URI identifies it).
     pub calendly_organization_uri: Option<String>,
+    /// The Calendly scopes granted at connect (`null`: Calendly's token answer did not say).
+    pub scopes: Option<Vec<String>>,
+    /// Scopes the product uses that Calendly did not grant; the features needing them answer
+    /// `calendly_scope_missing` (reconnect after ticking them in the Calendly app).
+    pub missing_scopes: Option<Vec<String>>,
     /// The latest sync job, if any.
     pub sync: Option<SyncJobView>,
 }
@@ -343,6 +349,10 @@ impl From<&ConnectionStatus> for StatusView {
                 scope: Some(i.coverage),
                 members_covered: i.members_covered,
                 calendly_organization_uri: Some(i.calendly_organization_uri.clone()),
+                scopes: i.scope.as_ref().map(|s| s.split_whitespace().map(String::from).collect()),
+                missing_scopes: Some(
+                    GrantedScopes::parse(i.scope.as_deref()).missing().iter().map(|s| s.as_str().to_string()).collect(),
+                ),
                 sync,
             },
         }
@@ -420,6 +430,10 @@ pub struct EventTypeView {
     pub scheduling_url: Option<String>,
     /// Whether its bookings become prospects (the filter of `PATCH /calendly/settings`).
     pub selected: bool,
+    /// Whose event type it is (organization scope lists every member's).
+    pub host_name: Option<String>,
+    /// The owner's Calendly user URI.
+    pub host_user_uri: Option<String>,
 }
 
 impl From<&EventTypeChoice> for EventTypeView {
@@ -431,6 +445,8 @@ impl From<&EventTypeChoice> for EventTypeView {
             active: t.active,
             scheduling_url: t.scheduling_url.clone(),
             selected: c.selected,
+            host_name: t.profile.as_ref().and_then(|p| p.name.clone()),
+            host_user_uri: t.profile.as_ref().and_then(|p| p.owner.clone()),
         }
     }
 }
@@ -475,8 +491,9 @@ pub struct HealthView {
     pub status: String,
 }
 
-/// What became of a signed webhook delivery. Always 2xx once signed: Calendly disables a
-/// subscription whose deliveries keep failing.
+/// What became of a signed webhook delivery: 200 when processed, ignored or deferred (Calendly
+/// would retry a hopeless one for 24 h, then disable the subscription); 410 `gone` when the
+/// subscription is no active integration's (Calendly then deletes it).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum WebhookOutcome {
@@ -487,9 +504,20 @@ pub enum WebhookOutcome {
         /// Note lines appended to prospects.
         notes_added: usize,
     },
-    /// Signed but not acted on.
+    /// Signed but not acted on (an event we don't use, a body we can't use).
     Ignored {
-        /// Why (not ours, not about this user, an event we don't use).
+        /// Why.
+        reason: String,
+    },
+    /// Ours, but it can't succeed now (Calendly refused what the payload left out, or the
+    /// integration needs reconnecting): the next sync reads the booking.
+    Deferred {
+        /// Why.
+        reason: String,
+    },
+    /// For no active integration of ours (410: Calendly deletes the subscription).
+    Gone {
+        /// Why.
         reason: String,
     },
 }
@@ -501,6 +529,8 @@ impl From<&DeliveryOutcome> for WebhookOutcome {
                 Self::Processed { changed: *changed, notes_added: *notes_added }
             }
             DeliveryOutcome::Ignored { reason } => Self::Ignored { reason: reason.clone() },
+            DeliveryOutcome::Deferred { reason } => Self::Deferred { reason: reason.clone() },
+            DeliveryOutcome::Gone { reason } => Self::Gone { reason: reason.clone() },
         }
     }
 }

@@ -5,8 +5,13 @@ use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-/// Deliveries signed longer ago than this are refused (replays).
-pub const MAX_AGE: Duration = Duration::minutes(3);
+/// Deliveries signed longer ago than this are refused. Not Calendly's 3-minute example:
+/// Calendly retries a refused delivery for 24 hours and whether a retry is signed afresh is
+/// undocumented (the captured delivery's `t` is the event's own time), so a 3-minute window
+/// would refuse every retry after a first failure. 24 h of retries plus an hour of margin; a
+/// replay inside it is harmless (processing is idempotent, `canceled` is terminal, no-shows are
+/// ordered by their own times), and a forged body still fails the HMAC.
+pub const MAX_AGE: Duration = Duration::hours(25);
 /// Clock skew tolerated for timestamps in the future.
 pub const MAX_FUTURE: Duration = Duration::minutes(1);
 /// `v1` entries tried at the most (Calendly sends one; a key roll may add another).
@@ -101,7 +106,7 @@ mod tests {
         assert_eq!(verify_signature(Some(&forged), b"{}", &["key"], now), Err(SignatureError::Mismatch));
         let tampered = signature_header("key", now.timestamp(), b"{}");
         assert_eq!(verify_signature(Some(&tampered), b"{ }", &["key"], now), Err(SignatureError::Mismatch));
-        let stale = signature_header("key", (now - Duration::minutes(4)).timestamp(), b"{}");
+        let stale = signature_header("key", (now - Duration::hours(26)).timestamp(), b"{}");
         assert_eq!(verify_signature(Some(&stale), b"{}", &["key"], now), Err(SignatureError::Stale));
         let future = signature_header("key", (now + Duration::minutes(2)).timestamp(), b"{}");
         assert_eq!(verify_signature(Some(&future), b"{}", &["key"], now), Err(SignatureError::Stale));
@@ -111,6 +116,13 @@ mod tests {
         let good = sign("key", now.timestamp(), b"{}");
         let many = format!("t={},{}", now.timestamp(), vec![format!("v1={good}"); 4].join(","));
         assert_eq!(verify_signature(Some(&many), b"{}", &["key"], now), Err(SignatureError::Malformed));
+    }
+
+    #[test]
+    fn a_retry_keeping_its_first_signature_is_accepted_for_a_day() {
+        let now = Utc::now();
+        let first_attempt = signature_header("key", (now - Duration::hours(23)).timestamp(), b"{}");
+        assert_eq!(verify_signature(Some(&first_attempt), b"{}", &["key"], now), Ok(()));
     }
 
     #[test]

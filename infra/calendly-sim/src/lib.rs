@@ -30,6 +30,32 @@ pub struct SimConfig {
     /// The rate-limit window: Calendly's is a minute. Tests shorten it to exercise many windows
     /// quickly; the benchmarks keep the minute.
     pub rate_window: std::time::Duration,
+    /// How refused deliveries are retried (Calendly: exponential back-off for 24 h, then the
+    /// subscription is disabled). Tests compress it.
+    pub delivery_retry: DeliveryRetry,
+}
+
+/// Calendly's retry machine for refused deliveries, compressible in time.
+#[derive(Clone, Copy, Debug)]
+pub struct DeliveryRetry {
+    /// The wait before the first retry; each next wait doubles.
+    pub first_delay: std::time::Duration,
+    /// How long after the first failure retries go on; then the subscription is disabled.
+    pub window: std::time::Duration,
+    /// Whether a retry is signed afresh (`t` = now) or keeps the first attempt's `t`
+    /// (Calendly's behaviour is not documented: the captured delivery's `t` is the event's
+    /// time, so the default keeps it, the harder case).
+    pub resign: bool,
+}
+
+impl Default for DeliveryRetry {
+    fn default() -> Self {
+        Self {
+            first_delay: std::time::Duration::from_secs(60),
+            window: std::time::Duration::from_secs(24 * 3600),
+            resign: false,
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -40,6 +66,7 @@ impl Default for SimConfig {
             webhook_signing_key: "sim-webhook-signing-key".into(),
             rate_limit: 500,
             rate_window: std::time::Duration::from_secs(60),
+            delivery_retry: DeliveryRetry::default(),
         }
     }
 }
@@ -94,9 +121,10 @@ impl CalendlySim {
     pub async fn start(config: SimConfig, port: u16) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
+        let state = Mutex::new(SimState::new(&config.webhook_signing_key));
         let inner = Arc::new(Shared {
             config,
-            state: Mutex::new(SimState::new()),
+            state,
             http: reqwest::Client::builder()
                 .tls_backend_preconfigured(delivery_tls())
                 .timeout(std::time::Duration::from_secs(15))
@@ -125,6 +153,45 @@ impl CalendlySim {
     /// Adds a host user.
     pub fn add_user(&self, name: &str, email: &str) -> SimUser {
         self.inner.state().add_user(name, email)
+    }
+
+    /// Adds `count` members (role `user`) to `owner`'s organization, named `Member N`.
+    pub fn add_team(&self, owner: &SimUser, count: usize) -> Vec<SimUser> {
+        let mut state = self.inner.state();
+        (1..=count).map(|n| state.add_colleague(owner, &format!("Member {n}"), &format!("member{n}@team.example"))).collect()
+    }
+
+    /// The scopes the app is registered with in Calendly's portal: tokens get what the
+    /// authorize URL requests *and* the app has, nothing else (the whole catalog by default).
+    pub fn set_app_scopes(&self, scopes: &[&str]) {
+        self.inner.state().app_scopes = Some(scopes.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// Leaves `scope` out of token answers (Calendly does not document that it is always sent).
+    pub fn omit_token_scope(&self, omit: bool) {
+        self.inner.state().omit_token_scope = omit;
+    }
+
+    /// The user removes the app in Calendly: every token dies, refreshes answer `invalid_grant`.
+    pub fn revoke_grant(&self, user: &SimUser) {
+        self.inner.state().revoke_grant(&user.uuid);
+    }
+
+    /// The signing key is regenerated in Calendly's portal: deliveries are signed with `key`
+    /// from now on.
+    pub fn regenerate_signing_key(&self, key: &str) {
+        self.inner.state().signing_key = key.to_string();
+    }
+
+    /// The next `n` delivery attempts fail on Calendly's side as if our endpoint timed out
+    /// (nothing is sent): they go to Calendly's retries.
+    pub fn fail_next_deliveries(&self, n: u32) {
+        self.inner.state().failing_deliveries = n;
+    }
+
+    /// The key deliveries are signed with now.
+    pub fn signing_key(&self) -> String {
+        self.inner.state().signing_key.clone()
     }
 
     /// The simulated user with this URI.
@@ -210,7 +277,10 @@ impl CalendlySim {
         let token = format!("direct-{}", crate::uuid());
         let mut state = self.inner.state();
         let expires_at = state.now() + chrono::Duration::hours(2);
-        state.access_tokens.insert(token.clone(), model::AccessToken { user_uuid: user.uuid.clone(), expires_at });
+        let scopes = model::CATALOG.iter().map(|s| s.to_string()).collect();
+        state
+            .access_tokens
+            .insert(token.clone(), model::AccessToken { user_uuid: user.uuid.clone(), expires_at, scopes });
         token
     }
 
@@ -273,7 +343,16 @@ impl CalendlySim {
     /// Every API request so far (token endpoint excluded).
     pub fn api_request_count(&self) -> u64 {
         let state = self.inner.state();
-        ["users_me", "scheduled_events", "scheduled_event", "invitees", "invitee", "webhook_subscriptions"]
+        [
+            "users_me",
+            "scheduled_events",
+            "scheduled_event",
+            "invitees",
+            "invitee",
+            "webhook_subscriptions",
+            "event_types",
+            "organization_memberships",
+        ]
             .iter()
             .map(|k| state.requests.get(*k).copied().unwrap_or(0))
             .sum()
@@ -282,6 +361,11 @@ impl CalendlySim {
     /// Refresh-token reuses refused with `invalid_grant`.
     pub fn refused_refresh_count(&self) -> u64 {
         self.inner.state().refused_refreshes
+    }
+
+    /// Every webhook subscription: `(uri, callback_url, state, scope)`.
+    pub fn all_webhook_subscriptions(&self) -> Vec<(String, String, String, String)> {
+        self.inner.state().webhooks.iter().map(|w| (w.uri(), w.callback_url.clone(), w.state.clone(), w.scope.clone())).collect()
     }
 
     /// The webhook subscriptions of `user`: `(uri, callback_url, state)`.
@@ -311,8 +395,9 @@ impl CalendlySim {
 
     /// A signed delivery body and header for `event` about `booked` (tests of our receiver).
     pub fn signed_delivery(&self, event: &str, booked: &Booked, signed_at: DateTime<Utc>) -> (Vec<u8>, String) {
-        let body = self.inner.state().delivery_body(event, booked);
-        let header = sign_header(&self.inner.config.webhook_signing_key, signed_at.timestamp(), &body);
+        let state = self.inner.state();
+        let body = state.delivery_body(event, booked);
+        let header = sign_header(&state.signing_key, signed_at.timestamp(), &body);
         (body, header)
     }
 
@@ -338,6 +423,8 @@ impl CalendlySim {
         });
     }
 
+    /// Sends each delivery once, in order; a refused one goes on in the background with
+    /// Calendly's retries (see `DeliveryRetry`).
     async fn send_deliveries(&self, mut deliveries: Vec<model::Delivery>) {
         // Signed on the simulator's clock, which tests move forward together with ours.
         let (signed_at, chaotic) = {
@@ -349,44 +436,99 @@ impl CalendlySim {
             deliveries = deliveries.into_iter().flat_map(|d| [d.clone(), d]).collect();
         }
         for delivery in deliveries {
-            for _attempt in 0..if chaotic { 3 } else { 1 } {
-                if self.deliver_once(&delivery, signed_at).await {
-                    break;
+            match self.deliver_once(&delivery, signed_at).await {
+                Attempt::Accepted | Attempt::Gone => {}
+                Attempt::Refused => {
+                    let sim = self.clone();
+                    tokio::spawn(async move { sim.retry(delivery, signed_at).await });
                 }
             }
         }
     }
 
-    /// One delivery attempt; whether it was accepted (2xx).
-    async fn deliver_once(&self, delivery: &model::Delivery, signed_at: i64) -> bool {
-        {
-            let header = sign_header(&self.inner.config.webhook_signing_key, signed_at, &delivery.body);
-            let result = self
-                .inner
-                .http
-                .post(&delivery.url)
-                .header("content-type", "application/json")
-                .header("user-agent", "Calendly")
-                .header("calendly-webhook-signature", header)
-                .body(delivery.body.clone())
-                .send()
-                .await;
-            match result {
-                Ok(r) if r.status().is_success() => {
-                    self.inner.state().count("delivery_accepted");
-                    true
-                }
-                Ok(r) => {
-                    tracing::warn!(status = %r.status(), url = %delivery.url, "simulated webhook delivery refused");
-                    false
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, url = %delivery.url, "simulated webhook delivery failed");
-                    false
-                }
+    /// Calendly's retries of one refused delivery: waits doubling from `first_delay`, for
+    /// `window`; then the subscription is disabled (unless another delivery got through).
+    async fn retry(&self, delivery: model::Delivery, first_signed_at: i64) {
+        let policy = self.inner.config.delivery_retry;
+        let started = tokio::time::Instant::now();
+        let mut wait = policy.first_delay;
+        self.inner.state().retry_started(&delivery.subscription_uuid);
+        loop {
+            if started.elapsed() + wait > policy.window {
+                let mut state = self.inner.state();
+                state.count("delivery_given_up");
+                state.disable_after_retries(&delivery.subscription_uuid);
+                return;
+            }
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+            let signed_at = if policy.resign { self.inner.state().now().timestamp() } else { first_signed_at };
+            self.inner.state().count("delivery_retried");
+            match self.deliver_once(&delivery, signed_at).await {
+                Attempt::Accepted | Attempt::Gone => return,
+                Attempt::Refused => {}
             }
         }
     }
+
+    /// One delivery attempt: accepted (2xx), gone (410: the subscription is deleted at once),
+    /// or refused (anything else, timeouts included: retried).
+    async fn deliver_once(&self, delivery: &model::Delivery, signed_at: i64) -> Attempt {
+        let key = {
+            let mut state = self.inner.state();
+            let active = state.webhooks.iter().any(|w| w.uuid == delivery.subscription_uuid && w.state == "active");
+            if !active {
+                return Attempt::Gone;
+            }
+            if state.failing_deliveries > 0 {
+                state.failing_deliveries -= 1;
+                state.count("delivery_refused");
+                return Attempt::Refused;
+            }
+            state.signing_key.clone()
+        };
+        let header = sign_header(&key, signed_at, &delivery.body);
+        let result = self
+            .inner
+            .http
+            .post(&delivery.url)
+            .header("content-type", "application/json")
+            .header("user-agent", "Calendly")
+            .header("calendly-webhook-signature", header)
+            .body(delivery.body.clone())
+            .send()
+            .await;
+        let mut state = self.inner.state();
+        match result {
+            Ok(r) if r.status().is_success() => {
+                state.count("delivery_accepted");
+                state.delivered(&delivery.subscription_uuid);
+                Attempt::Accepted
+            }
+            Ok(r) if r.status() == reqwest::StatusCode::GONE => {
+                state.count("delivery_gone");
+                state.webhooks.retain(|w| w.uuid != delivery.subscription_uuid);
+                Attempt::Gone
+            }
+            Ok(r) => {
+                state.count("delivery_refused");
+                tracing::warn!(status = %r.status(), url = %delivery.url, "simulated webhook delivery refused");
+                Attempt::Refused
+            }
+            Err(e) => {
+                state.count("delivery_refused");
+                tracing::warn!(error = %e, url = %delivery.url, "simulated webhook delivery failed");
+                Attempt::Refused
+            }
+        }
+    }
+}
+
+/// What one delivery attempt came to.
+enum Attempt {
+    Accepted,
+    Gone,
+    Refused,
 }
 
 /// Calendly's signature header: `t=<unix>,v1=<hex HMAC-SHA256(key, t + "." + body)>`.

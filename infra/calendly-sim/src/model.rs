@@ -78,6 +78,8 @@ impl Booked {
 
 pub(crate) struct Code {
     pub user_uuid: String,
+    /// What the authorize URL requested, cut to what the app is registered for.
+    pub scopes: Vec<String>,
     pub redirect_uri: String,
     pub challenge: String,
     pub expires_at: DateTime<Utc>,
@@ -86,6 +88,34 @@ pub(crate) struct Code {
 pub(crate) struct AccessToken {
     pub user_uuid: String,
     pub expires_at: DateTime<Utc>,
+    /// The scopes granted (Calendly checks them endpoint by endpoint since 2026-03-03).
+    pub scopes: Vec<String>,
+}
+
+/// A refresh token's grant: whose, and with which scopes.
+#[derive(Clone)]
+pub(crate) struct Grant {
+    pub user_uuid: String,
+    pub scopes: Vec<String>,
+}
+
+/// Every scope of Calendly's catalog the simulator knows (what an app may register).
+pub(crate) const CATALOG: [&str; 9] = [
+    "users:read",
+    "organizations:read",
+    "event_types:read",
+    "scheduled_events:read",
+    "scheduled_events:write",
+    "routing_forms:read",
+    "webhooks:read",
+    "webhooks:write",
+    "data_compliance:write",
+];
+
+/// Whether `scopes` grant `needed`: named, or implied by the `:write` of its own domain.
+pub(crate) fn grants(scopes: &[String], needed: &str) -> bool {
+    let domain = needed.split(':').next().unwrap_or_default();
+    scopes.iter().any(|s| s == needed || (needed.ends_with(":read") && *s == format!("{domain}:write")))
 }
 
 pub(crate) struct Event {
@@ -154,6 +184,8 @@ impl Webhook {
 
 #[derive(Clone)]
 pub(crate) struct Delivery {
+    /// The subscription delivering (a 410 deletes it; failures past the retry window disable it).
+    pub subscription_uuid: String,
     pub url: String,
     pub body: Vec<u8>,
 }
@@ -163,10 +195,22 @@ pub(crate) struct SimState {
     pub users: Vec<SimUser>,
     pub codes: HashMap<String, Code>,
     pub access_tokens: HashMap<String, AccessToken>,
-    pub refresh_tokens: HashMap<String, String>,
+    pub refresh_tokens: HashMap<String, Grant>,
     pub used_refresh_tokens: HashMap<String, String>,
+    /// Append-only (so `event_index` stays true); lists sort by start time when they answer.
     pub events: Vec<Event>,
+    pub event_index: HashMap<String, usize>,
     pub invitees: Vec<InviteeRecord>,
+    /// The invitees of each event, as indexes into `invitees`.
+    pub invitees_by_event: HashMap<String, Vec<usize>>,
+    /// The scopes the app is registered with in Calendly's portal (`None`: the whole catalog).
+    pub app_scopes: Option<Vec<String>>,
+    /// Delivery attempts still to fail as timeouts (`CalendlySim::fail_next_deliveries`).
+    pub failing_deliveries: u32,
+    /// Leave `scope` out of token answers (Calendly's documentation does not promise it).
+    pub omit_token_scope: bool,
+    /// The key deliveries are signed with now (regenerated in the portal: see `CalendlySim`).
+    pub signing_key: String,
     pub webhooks: Vec<Webhook>,
     /// Each user's role in their organization: `owner`, `admin` or `user`.
     pub roles: HashMap<String, String>,
@@ -208,8 +252,55 @@ impl SimState {
         Utc::now() + self.clock_offset
     }
 
-    pub fn new() -> Self {
-        Self { deliveries_enabled: true, ..Self::default() }
+    pub fn new(signing_key: &str) -> Self {
+        Self { deliveries_enabled: true, signing_key: signing_key.to_string(), ..Self::default() }
+    }
+
+    /// The event with this UUID.
+    pub fn event(&self, uuid: &str) -> Option<&Event> {
+        self.event_index.get(uuid).and_then(|i| self.events.get(*i))
+    }
+
+    fn event_mut(&mut self, uuid: &str) -> Option<&mut Event> {
+        let i = *self.event_index.get(uuid)?;
+        self.events.get_mut(i)
+    }
+
+    /// The invitees of an event.
+    pub fn invitees_of(&self, event_uuid: &str) -> impl Iterator<Item = &InviteeRecord> {
+        self.invitees_by_event.get(event_uuid).into_iter().flatten().filter_map(|i| self.invitees.get(*i))
+    }
+
+    fn invitee_mut(&mut self, booked: &Booked) -> Option<&mut InviteeRecord> {
+        let i = *self.invitees_by_event.get(&booked.event_uuid)?.iter().find(|i| {
+            self.invitees.get(**i).is_some_and(|r| r.uuid == booked.invitee_uuid)
+        })?;
+        self.invitees.get_mut(i)
+    }
+
+    fn invitee(&self, booked: &Booked) -> Option<&InviteeRecord> {
+        self.invitees_of(&booked.event_uuid).find(|i| i.uuid == booked.invitee_uuid)
+    }
+
+    fn push_event(&mut self, event: Event) {
+        self.event_index.insert(event.uuid.clone(), self.events.len());
+        self.events.push(event);
+    }
+
+    fn push_invitee(&mut self, invitee: InviteeRecord) {
+        self.invitees_by_event.entry(invitee.event_uuid.clone()).or_default().push(self.invitees.len());
+        self.invitees.push(invitee);
+    }
+
+    /// The URI of `user`'s event type named `name`: each user has their own (colleagues' types
+    /// of the same name are different event types, as at Calendly).
+    pub fn event_type_uri(user_uuid: &str, name: &str) -> String {
+        format!("{API}/event_types/{}", uuid::org_for(&format!("{user_uuid}|{name}")))
+    }
+
+    /// The members of `organization_uri`.
+    pub fn members_of<'a>(&'a self, organization_uri: &'a str) -> impl Iterator<Item = &'a SimUser> {
+        self.users.iter().filter(move |u| u.organization_uri == organization_uri)
     }
 
     pub fn count(&mut self, kind: &str) {
@@ -295,18 +386,23 @@ impl SimState {
         if param("code_challenge_method")? != "S256" {
             return Err("code_challenge_method must be S256".into());
         }
+        // Calendly grants what was requested and the app is registered for, nothing more.
         let scope = param("scope")?;
-        for needed in ["users:read", "scheduled_events:read", "webhooks:write"] {
-            if !scope.split(' ').any(|s| s == needed) {
-                return Err(format!("scope lacks {needed}"));
-            }
+        if let Some(unknown) = scope.split(' ').find(|s| !CATALOG.contains(s)) {
+            return Err(format!("unknown scope {unknown}"));
         }
+        let scopes: Vec<String> = scope
+            .split(' ')
+            .filter(|s| self.app_scopes.as_ref().is_none_or(|app| app.iter().any(|a| a == s)))
+            .map(String::from)
+            .collect();
         let code = random(24);
         let expires_at = self.now() + Duration::minutes(10);
         self.codes.insert(
             code.clone(),
             Code {
                 user_uuid: user_uuid.into(),
+                scopes,
                 redirect_uri: param("redirect_uri")?,
                 challenge: param("code_challenge")?,
                 expires_at,
@@ -337,15 +433,15 @@ impl SimState {
         if challenge != grant.challenge {
             return Err(("invalid_grant", "The code_verifier does not match the code_challenge"));
         }
-        Ok(self.issue_tokens(&grant.user_uuid))
+        Ok(self.issue_tokens(&Grant { user_uuid: grant.user_uuid, scopes: grant.scopes }))
     }
 
     /// Single-use refresh: the old token dies at once.
     pub fn refresh(&mut self, token: &str) -> Result<Value, (&'static str, &'static str)> {
         match self.refresh_tokens.remove(token) {
-            Some(user) => {
-                self.used_refresh_tokens.insert(token.to_string(), user.clone());
-                Ok(self.issue_tokens(&user))
+            Some(grant) => {
+                self.used_refresh_tokens.insert(token.to_string(), grant.user_uuid.clone());
+                Ok(self.issue_tokens(&grant))
             }
             None => {
                 self.refused_refreshes += 1;
@@ -357,26 +453,42 @@ impl SimState {
         }
     }
 
-    fn issue_tokens(&mut self, user_uuid: &str) -> Value {
+    fn issue_tokens(&mut self, grant: &Grant) -> Value {
         let now = self.now();
         let access = random(48);
         let refresh = random(32);
+        let user_uuid = grant.user_uuid.clone();
         self.access_tokens.insert(
             access.clone(),
-            AccessToken { user_uuid: user_uuid.into(), expires_at: now + Duration::seconds(ACCESS_TOKEN_SECONDS) },
+            AccessToken {
+                user_uuid: user_uuid.clone(),
+                expires_at: now + Duration::seconds(ACCESS_TOKEN_SECONDS),
+                scopes: grant.scopes.clone(),
+            },
         );
-        self.refresh_tokens.insert(refresh.clone(), user_uuid.into());
-        let org = self.user(user_uuid).map(|u| u.organization_uri.clone()).unwrap_or_default();
-        json!({
+        self.refresh_tokens.insert(refresh.clone(), grant.clone());
+        let org = self.user(&user_uuid).map(|u| u.organization_uri.clone()).unwrap_or_default();
+        let mut answer = json!({
             "token_type": "Bearer",
             "expires_in": ACCESS_TOKEN_SECONDS,
             "created_at": now.timestamp(),
             "refresh_token": refresh,
             "access_token": access,
-            "scope": "users:read scheduled_events:read webhooks:write",
+            "scope": grant.scopes.join(" "),
             "owner": format!("{API}/users/{user_uuid}"),
             "organization": org,
-        })
+        });
+        if self.omit_token_scope {
+            answer.as_object_mut().map(|a| a.remove("scope"));
+        }
+        answer
+    }
+
+    /// The user removes the app in Calendly: every token of theirs dies, refreshes answer
+    /// `invalid_grant`.
+    pub fn revoke_grant(&mut self, user_uuid: &str) {
+        self.access_tokens.retain(|_, t| t.user_uuid != user_uuid);
+        self.refresh_tokens.retain(|_, g| g.user_uuid != user_uuid);
     }
 
     pub fn revoke(&mut self, token: &str) {
@@ -386,10 +498,10 @@ impl SimState {
         }
     }
 
-    /// The user an access token belongs to, if it is valid now.
-    pub fn authenticate(&self, token: &str) -> Option<String> {
+    /// The user an access token belongs to and its scopes, if it is valid now.
+    pub fn authenticate(&self, token: &str) -> Option<(String, Vec<String>)> {
         let t = self.access_tokens.get(token)?;
-        (t.expires_at > self.now()).then(|| t.user_uuid.clone())
+        (t.expires_at > self.now()).then(|| (t.user_uuid.clone(), t.scopes.clone()))
     }
 
     /// Counts a request against the user's window (real time, like Calendly's minute); returns
@@ -420,7 +532,7 @@ impl SimState {
         let now = self.now();
         let event_uuid = uuid();
         let invitee_uuid = uuid();
-        self.events.push(Event {
+        self.push_event(Event {
             uuid: event_uuid.clone(),
             user_uuid: user_uuid.into(),
             name: spec.event_name.clone(),
@@ -432,7 +544,7 @@ impl SimState {
             cancellation: None,
             join_url: spec.join_url.clone(),
         });
-        self.invitees.push(InviteeRecord {
+        self.push_invitee(InviteeRecord {
             uuid: invitee_uuid.clone(),
             event_uuid: event_uuid.clone(),
             spec,
@@ -449,9 +561,7 @@ impl SimState {
     }
 
     pub fn book_silently(&mut self, user_uuid: &str, spec: BookingSpec) -> Booked {
-        let booked = self.new_booking(user_uuid, spec, None);
-        self.events.sort_by_key(|e| e.start);
-        booked
+        self.new_booking(user_uuid, spec, None)
     }
 
     /// A group event: one scheduled event with every one of `specs` as its invitees (the
@@ -464,7 +574,7 @@ impl SimState {
         let mut booked = vec![head.clone()];
         for spec in specs {
             let invitee_uuid = uuid();
-            self.invitees.push(InviteeRecord {
+            self.push_invitee(InviteeRecord {
                 uuid: invitee_uuid.clone(),
                 event_uuid: head.event_uuid.clone(),
                 spec,
@@ -496,14 +606,14 @@ impl SimState {
             "canceler_type": "invitee",
             "created_at": time(now),
         });
-        if let Some(i) = self.invitees.iter_mut().find(|i| i.uuid == booked.invitee_uuid) {
+        if let Some(i) = self.invitee_mut(booked) {
             i.status = "canceled".into();
             i.rescheduled = rescheduled_to.is_some();
             i.new_invitee = rescheduled_to;
             i.cancellation = Some(cancellation.clone());
             i.updated_at = now;
         }
-        if let Some(e) = self.events.iter_mut().find(|e| e.uuid == booked.event_uuid) {
+        if let Some(e) = self.event_mut(&booked.event_uuid) {
             e.status = "canceled".into();
             e.cancellation = Some(cancellation);
             e.updated_at = now;
@@ -516,14 +626,13 @@ impl SimState {
     }
 
     pub fn reschedule(&mut self, booked: &Booked, new_start: DateTime<Utc>) -> (Booked, Vec<Delivery>) {
-        let Some(old) = self.invitees.iter().find(|i| i.uuid == booked.invitee_uuid) else {
+        let Some(old) = self.invitee(booked) else {
             return (booked.clone(), Vec::new());
         };
         let mut spec = old.spec.clone();
         spec.start_time = new_start;
         let user_uuid = self.event(&booked.event_uuid).map(|e| e.user_uuid.clone()).unwrap_or_default();
         let new = self.new_booking(&user_uuid, spec, Some(booked.invitee_uri()));
-        self.events.sort_by_key(|e| e.start);
         self.cancel_record(booked, "Rescheduled", Some(new.invitee_uri()));
         let mut deliveries = self.deliveries_for("invitee.canceled", booked);
         deliveries.extend(self.deliveries_for("invitee.created", &new));
@@ -532,7 +641,7 @@ impl SimState {
 
     pub fn set_no_show(&mut self, booked: &Booked, no_show: bool) -> Vec<Delivery> {
         let now = self.now();
-        if let Some(i) = self.invitees.iter_mut().find(|i| i.uuid == booked.invitee_uuid) {
+        if let Some(i) = self.invitee_mut(booked) {
             i.no_show = no_show
                 .then(|| json!({ "uri": format!("{API}/invitee_no_shows/{}", uuid()), "created_at": time(now) }));
             i.updated_at = now;
@@ -540,13 +649,9 @@ impl SimState {
         self.deliveries_for(if no_show { "invitee_no_show.created" } else { "invitee_no_show.deleted" }, booked)
     }
 
-    fn event(&self, uuid: &str) -> Option<&Event> {
-        self.events.iter().find(|e| e.uuid == uuid)
-    }
-
     pub fn event_json(&self, e: &Event) -> Value {
         let user = self.user(&e.user_uuid);
-        let invitees: Vec<&InviteeRecord> = self.invitees.iter().filter(|i| i.event_uuid == e.uuid).collect();
+        let invitees: Vec<&InviteeRecord> = self.invitees_of(&e.uuid).collect();
         let active = invitees.iter().filter(|i| i.status == "active").count();
         let mut event = json!({
             "uri": format!("{API}/scheduled_events/{}", e.uuid),
@@ -556,7 +661,7 @@ impl SimState {
             "status": e.status,
             "start_time": time(e.start),
             "end_time": time(e.end),
-            "event_type": format!("{API}/event_types/{}", uuid::org_for(&e.name)),
+            "event_type": Self::event_type_uri(&e.user_uuid, &e.name),
             "location": match &e.join_url {
                 Some(url) => json!({ "type": "zoom", "status": "pushed", "join_url": url, "data": { "id": 81234567890u64 } }),
                 None => json!({ "type": "physical", "location": "12 rue de la Paix, Paris" }),
@@ -610,7 +715,7 @@ impl SimState {
 
     /// The envelope Calendly posts for `event` about `booked`.
     pub fn delivery_body(&self, event: &str, booked: &Booked) -> Vec<u8> {
-        let Some(invitee) = self.invitees.iter().find(|i| i.uuid == booked.invitee_uuid) else {
+        let Some(invitee) = self.invitee(booked) else {
             return b"{}".to_vec();
         };
         let scheduled = self.event(&booked.event_uuid);
@@ -626,6 +731,29 @@ impl SimState {
             "payload": payload,
         });
         serde_json::to_vec(&envelope).unwrap_or_default()
+    }
+
+    /// A delivery of this subscription failed: Calendly notes when its retries started.
+    pub fn retry_started(&mut self, subscription_uuid: &str) {
+        let now = self.now();
+        if let Some(w) = self.webhooks.iter_mut().find(|w| w.uuid == subscription_uuid) {
+            w.retry_started_at.get_or_insert(now);
+        }
+    }
+
+    /// A delivery got through: the subscription is healthy again.
+    pub fn delivered(&mut self, subscription_uuid: &str) {
+        if let Some(w) = self.webhooks.iter_mut().find(|w| w.uuid == subscription_uuid) {
+            w.retry_started_at = None;
+        }
+    }
+
+    /// Retries ran out with nothing delivered since they started: the subscription is disabled.
+    pub fn disable_after_retries(&mut self, subscription_uuid: &str) {
+        if let Some(w) = self.webhooks.iter_mut().find(|w| w.uuid == subscription_uuid && w.retry_started_at.is_some())
+        {
+            w.state = "disabled".into();
+        }
     }
 
     fn deliveries_for(&mut self, event: &str, booked: &Booked) -> Vec<Delivery> {
@@ -650,7 +778,7 @@ impl SimState {
                     "organization" => with_created_by(&body, &format!("{API}/users/{}", w.user_uuid)),
                     _ => body.clone(),
                 };
-                Delivery { url: w.callback_url.clone(), body }
+                Delivery { subscription_uuid: w.uuid.clone(), url: w.callback_url.clone(), body }
             })
             .collect()
     }

@@ -123,8 +123,18 @@ async fn revoke(State(sim): Sim, body: String) -> Response {
     axum::Json(json!({})).into_response()
 }
 
-/// Authenticates an API request, applies latency, availability and the rate limit.
-async fn gate(sim: &Shared, headers: &HeaderMap, kind: &str) -> Result<(String, [(String, String); 3]), Response> {
+fn permission_denied() -> Response {
+    error(StatusCode::FORBIDDEN, "Permission Denied", "You do not have permission to access this resource")
+}
+
+/// Authenticates an API request, checks the token grants `scope` (Calendly's per-endpoint
+/// check since 2026-03-03), applies latency, availability and the rate limit.
+async fn gate(
+    sim: &Shared,
+    headers: &HeaderMap,
+    kind: &str,
+    scope: &str,
+) -> Result<(String, [(String, String); 3]), Response> {
     let latency = sim.state().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -143,9 +153,17 @@ async fn gate(sim: &Shared, headers: &HeaderMap, kind: &str) -> Result<(String, 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let Some(user) = state.authenticate(token).filter(|u| !state.refused_users.contains(u)) else {
+    let Some((user, scopes)) = state.authenticate(token).filter(|(u, _)| !state.refused_users.contains(u)) else {
         return Err(error(StatusCode::UNAUTHORIZED, "Unauthenticated", "The access token is invalid"));
     };
+    if !crate::model::grants(&scopes, scope) {
+        state.count("scope_refused");
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "Permission Denied",
+            &format!("This request requires the {scope} scope"),
+        ));
+    }
     match state.rate_limit(&user, sim.config.rate_limit, sim.config.rate_window) {
         Ok((limit, remaining, reset)) => Ok((
             user,
@@ -213,7 +231,7 @@ fn page<T: Clone>(items: &[T], q: &HashMap<String, String>, path: &str) -> Resul
 }
 
 async fn users_me(State(sim): Sim, headers: HeaderMap) -> Response {
-    let (user, rl) = match gate(&sim, &headers, "users_me").await {
+    let (user, rl) = match gate(&sim, &headers, "users_me", "users:read").await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -235,7 +253,7 @@ fn parse_time(q: &HashMap<String, String>, key: &str) -> Result<Option<DateTime<
 }
 
 async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params) -> Response {
-    let (user, rl) = match gate(&sim, &headers, "scheduled_events").await {
+    let (user, rl) = match gate(&sim, &headers, "scheduled_events", "scheduled_events:read").await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -273,19 +291,25 @@ async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params)
             );
         }
     };
-    let mut matching: Vec<Value> = state
+    let hosts: std::collections::HashSet<&str> = match organization_wide {
+        true => state.members_of(&me.organization_uri).map(|u| u.uuid.as_str()).collect(),
+        false => std::iter::once(user.as_str()).collect(),
+    };
+    let mut matching: Vec<&crate::model::Event> = state
         .events
         .iter()
-        .filter(|e| if organization_wide { state.can_see(&user, e) } else { e.user_uuid == user })
+        .filter(|e| hosts.contains(e.user_uuid.as_str()))
         .filter(|e| min.is_none_or(|m| e.start >= m) && max.is_none_or(|m| e.start <= m))
         .filter(|e| status.is_none_or(|s| &e.status == s))
-        .map(|e| state.event_json(e))
         .collect();
+    // Stable, like Calendly's: by start time, then by creation.
+    matching.sort_by_key(|e| (e.start, e.created_at));
     if descending {
         matching.reverse();
     }
     match page(&matching, &q, "/scheduled_events") {
         Ok((collection, mut pagination)) => {
+            let collection: Vec<Value> = collection.into_iter().map(|e| state.event_json(e)).collect();
             if state.repeat_page_token {
                 pagination["next_page_token"] = json!(URL_SAFE_NO_PAD.encode("o:0"));
             }
@@ -295,9 +319,11 @@ async fn scheduled_events(State(sim): Sim, headers: HeaderMap, Query(q): Params)
     }
 }
 
-/// The user's event types: one per event name it was booked under.
+/// Event types: one per name a user was booked under, each user's its own. `user=` (that
+/// user only, unless the caller manages the organization) or `organization=` (owners and
+/// admins: every member's).
 async fn event_types(State(sim): Sim, headers: HeaderMap, Query(q): Params) -> Response {
-    let (user, rl) = match gate(&sim, &headers, "event_types").await {
+    let (user, rl) = match gate(&sim, &headers, "event_types", "event_types:read").await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -305,27 +331,35 @@ async fn event_types(State(sim): Sim, headers: HeaderMap, Query(q): Params) -> R
     let Some(me) = state.user(&user).cloned() else {
         return error(StatusCode::NOT_FOUND, "Resource Not Found", "user");
     };
-    if q.get("user").is_some_and(|u| u != &me.uri) {
-        return error(StatusCode::FORBIDDEN, "Permission Denied", "You do not have permission to access this resource");
-    }
-    let mut names: Vec<String> = state.events.iter().filter(|e| e.user_uuid == user).map(|e| e.name.clone()).collect();
-    names.sort();
-    names.dedup();
-    let list: Vec<Value> = names
-        .iter()
-        .map(|n| {
+    let manager = matches!(state.role(&user), "owner" | "admin");
+    let owners: Vec<&crate::SimUser> = match (q.get("user"), q.get("organization")) {
+        (Some(u), None) if u == &me.uri => vec![&me],
+        (Some(u), None) if manager => state.members_of(&me.organization_uri).filter(|m| &m.uri == u).collect(),
+        (None, Some(o)) if o == &me.organization_uri && manager => state.members_of(&me.organization_uri).collect(),
+        (None, None) => return error(StatusCode::BAD_REQUEST, "Invalid Argument", "user or organization is required"),
+        _ => return permission_denied(),
+    };
+    let mut list: Vec<Value> = Vec::new();
+    for owner in owners {
+        let mut names: Vec<&str> =
+            state.events.iter().filter(|e| e.user_uuid == owner.uuid).map(|e| e.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        let handle = owner.email.split('@').next().unwrap_or_default();
+        list.extend(names.into_iter().map(|n| {
             let slug = n.to_lowercase().replace(' ', "-");
             json!({
-                "uri": format!("https://api.calendly.com/event_types/{}", crate::model::uuid::org_for(n)),
+                "uri": crate::model::SimState::event_type_uri(&owner.uuid, n),
                 "name": n,
                 "active": true,
                 "slug": slug,
-                "scheduling_url": format!("https://calendly.com/{}/{slug}", me.email.split('@').next().unwrap_or_default()),
+                "scheduling_url": format!("https://calendly.com/{handle}/{slug}"),
                 "kind": "solo",
                 "duration": 30,
+                "profile": { "type": "User", "name": owner.name, "owner": owner.uri },
             })
-        })
-        .collect();
+        }));
+    }
     match page(&list, &q, "/event_types") {
         Ok((collection, pagination)) => {
             with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
@@ -335,44 +369,43 @@ async fn event_types(State(sim): Sim, headers: HeaderMap, Query(q): Params) -> R
 }
 
 async fn scheduled_event(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>) -> Response {
-    let (user, rl) = match gate(&sim, &headers, "scheduled_event").await {
+    let (user, rl) = match gate(&sim, &headers, "scheduled_event", "scheduled_events:read").await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let state = sim.state();
-    match state.events.iter().find(|e| e.uuid == uuid && state.can_see(&user, e)) {
+    match state.event(&uuid).filter(|e| state.can_see(&user, e)) {
         Some(e) => with_headers(axum::Json(json!({ "resource": state.event_json(e) })).into_response(), rl),
         None => error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource."),
     }
 }
 
 async fn invitee(State(sim): Sim, headers: HeaderMap, Path((uuid, invitee)): Path<(String, String)>) -> Response {
-    let (user, rl) = match gate(&sim, &headers, "invitee").await {
+    let (user, rl) = match gate(&sim, &headers, "invitee", "scheduled_events:read").await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let state = sim.state();
-    let owned = state.events.iter().any(|e| e.uuid == uuid && state.can_see(&user, e));
-    match state.invitees.iter().find(|i| i.event_uuid == uuid && i.uuid == invitee).filter(|_| owned) {
+    let owned = state.event(&uuid).is_some_and(|e| state.can_see(&user, e));
+    match state.invitees_of(&uuid).find(|i| i.uuid == invitee).filter(|_| owned) {
         Some(i) => with_headers(axum::Json(json!({ "resource": state.invitee_json(i) })).into_response(), rl),
         None => error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource."),
     }
 }
 
 async fn invitees(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>, Query(q): Params) -> Response {
-    let (user, rl) = match gate(&sim, &headers, "invitees").await {
+    let (user, rl) = match gate(&sim, &headers, "invitees", "scheduled_events:read").await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let state = sim.state();
-    if !state.events.iter().any(|e| e.uuid == uuid && state.can_see(&user, e)) {
+    if !state.event(&uuid).is_some_and(|e| state.can_see(&user, e)) {
         return error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource.");
     }
     if let Some(status) = state.failing_events.get(&uuid).and_then(|s| StatusCode::from_u16(*s).ok()) {
         return error(status, "Permission Denied", "You do not have permission to access this resource");
     }
-    let list: Vec<Value> =
-        state.invitees.iter().filter(|i| i.event_uuid == uuid).map(|i| state.invitee_json(i)).collect();
+    let list: Vec<Value> = state.invitees_of(&uuid).map(|i| state.invitee_json(i)).collect();
     match page(&list, &q, &format!("/scheduled_events/{uuid}/invitees")) {
         Ok((collection, pagination)) => {
             with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
@@ -382,7 +415,7 @@ async fn invitees(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>,
 }
 
 async fn list_webhooks(State(sim): Sim, headers: HeaderMap, Query(q): Params) -> Response {
-    let (user, rl) = match gate(&sim, &headers, "webhook_subscriptions").await {
+    let (user, rl) = match gate(&sim, &headers, "webhook_subscriptions", "webhooks:read").await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -393,19 +426,30 @@ async fn list_webhooks(State(sim): Sim, headers: HeaderMap, Query(q): Params) ->
     let Some(me) = state.user(&user).cloned() else {
         return error(StatusCode::NOT_FOUND, "Resource Not Found", "user");
     };
-    let organization_wide = q.get("scope").map(String::as_str) == Some("organization");
-    let list: Vec<Value> = state
-        .webhooks
-        .iter()
-        .filter(|w| {
-            if organization_wide {
-                w.organization_uri == me.organization_uri
-            } else {
-                w.scope == "user" && w.user_uuid == user
-            }
-        })
-        .map(|w| w.to_json())
-        .collect();
+    if q.get("organization") != Some(&me.organization_uri) {
+        return permission_denied();
+    }
+    let manager = matches!(state.role(&user), "owner" | "admin");
+    // `scope` filters: organization-scoped subscriptions (owners and admins only), or one
+    // user's (a member lists their own; managers anyone's of the organization).
+    let list: Vec<Value> = match (q.get("scope").map(String::as_str), q.get("user")) {
+        (Some("organization"), _) if manager => state
+            .webhooks
+            .iter()
+            .filter(|w| w.scope == "organization" && w.organization_uri == me.organization_uri)
+            .map(|w| w.to_json())
+            .collect(),
+        (Some("user"), Some(u)) if u == &me.uri || manager => state
+            .webhooks
+            .iter()
+            .filter(|w| w.scope == "user" && &format!("{}/users/{}", crate::model::API, w.user_uuid) == u)
+            .filter(|w| w.organization_uri == me.organization_uri)
+            .map(|w| w.to_json())
+            .collect(),
+        (Some("user"), None) => return error(StatusCode::BAD_REQUEST, "Invalid Argument", "user is required"),
+        (Some("organization" | "user"), _) => return permission_denied(),
+        _ => return error(StatusCode::BAD_REQUEST, "Invalid Argument", "scope must be user or organization"),
+    };
     match page(&list, &q, "/webhook_subscriptions") {
         Ok((collection, pagination)) => {
             with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
@@ -415,7 +459,7 @@ async fn list_webhooks(State(sim): Sim, headers: HeaderMap, Query(q): Params) ->
 }
 
 async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Response {
-    let (user, rl) = match gate(&sim, &headers, "webhook_subscriptions").await {
+    let (user, rl) = match gate(&sim, &headers, "webhook_subscriptions", "webhooks:write").await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -466,7 +510,9 @@ async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Re
     if let Some(message) = state.webhook_refusals.get(&user) {
         return error(StatusCode::FORBIDDEN, "Permission Denied", message);
     }
-    if state.webhooks.iter().any(|w| w.callback_url == url) {
+    // Within one organization, one user's subscriptions can't share a URL.
+    if state.webhooks.iter().any(|w| w.callback_url == url && w.organization_uri == organization && w.user_uuid == user)
+    {
         return error(StatusCode::CONFLICT, "Already Exists", "Hook with this url already exists");
     }
     let now = state.now();
@@ -487,24 +533,27 @@ async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Re
 }
 
 async fn delete_webhook(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>) -> Response {
-    let (user, rl) = match gate(&sim, &headers, "webhook_subscriptions").await {
+    let (user, rl) = match gate(&sim, &headers, "webhook_subscriptions", "webhooks:write").await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let mut state = sim.state();
-    let before = state.webhooks.len();
-    // The owner, or (as an organization admin) anyone of the same Calendly organization.
+    // Its creator, or an owner or admin of its organization; nobody else.
     let organization = state.user(&user).map(|u| u.organization_uri.clone()).unwrap_or_default();
-    state.webhooks.retain(|w| !(w.uuid == uuid && (w.user_uuid == user || w.organization_uri == organization)));
-    if state.webhooks.len() == before {
+    let manager = matches!(state.role(&user), "owner" | "admin");
+    let Some(at) = state.webhooks.iter().position(|w| w.uuid == uuid && w.organization_uri == organization) else {
         return error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource.");
+    };
+    if state.webhooks[at].user_uuid != user && !manager {
+        return permission_denied();
     }
+    state.webhooks.remove(at);
     with_headers(StatusCode::NO_CONTENT.into_response(), rl)
 }
 
 /// `GET /organization_memberships?organization=&user=`: the caller's organization only.
 async fn organization_memberships(State(sim): Sim, headers: HeaderMap, Query(q): Params) -> Response {
-    let (user, rl) = match gate(&sim, &headers, "organization_memberships").await {
+    let (user, rl) = match gate(&sim, &headers, "organization_memberships", "organizations:read").await {
         Ok(v) => v,
         Err(r) => return r,
     };

@@ -117,7 +117,12 @@ impl LocalStack {
             defaults.insert("CALENDLY_AUTH_BASE_URL", sim.base_url().to_string());
         }
         let config = Config::from_lookup(|name| {
-            let simulated = simulator.is_some() && name.starts_with("CALENDLY_") && name != "CALENDLY_REDIRECT_URI";
+            // The signing keys may be set beside the simulator (a key roll: the simulator's
+            // key as the previous one).
+            let simulated = simulator.is_some()
+                && name.starts_with("CALENDLY_")
+                && name != "CALENDLY_REDIRECT_URI"
+                && !name.starts_with("CALENDLY_WEBHOOK_SIGNING_KEY");
             if simulated { defaults.get(name).cloned() } else { lookup(name).or_else(|| defaults.get(name).cloned()) }
         })?;
 

@@ -3,7 +3,7 @@
 
 use crate::app::{AppError, MANUAL_RATE_LIMIT_BUDGET, Services};
 use crate::auth::Caller;
-use crate::calendly::CalendlyError;
+use crate::calendly::{CalendlyError, GrantedScopes, Scope};
 use crate::crypto::{Pkce, random_token};
 use crate::domain::{
     CalendlyScope, ConnectedAccount, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState,
@@ -96,6 +96,14 @@ impl Services {
                 }
                 other => other.into(),
             })?;
+        // Checked before anything is claimed: a grant without what the connect needs is given
+        // back to Calendly at once.
+        let granted = GrantedScopes::parse(tokens.scope.as_deref());
+        if let Some(missing) = required_scopes(pending.scope).into_iter().find(|s| !granted.allows(*s)) {
+            tracing::warn!(organization_id = %org, scope = missing.as_str(), "Calendly granted the connect without a scope it needs");
+            self.give_back(&session, &tokens).await;
+            return Err(AppError::scope_missing(missing));
+        }
         let access = tokens.access_token.clone();
         let user = session
             .call(|api| {
@@ -105,11 +113,20 @@ impl Services {
             .await?;
 
         self.claim_account_or_give_back(&session, &user.uri, &org, &tokens, now).await?;
-        let (coverage, members, scope_error) = match pending.scope {
-            CalendlyScope::User => (CalendlyScope::User, None, None),
+        let coverage = match pending.scope {
+            CalendlyScope::User => Ok((CalendlyScope::User, None, None)),
             CalendlyScope::Organization => {
                 self.organization_coverage(&session, &tokens.access_token, &user.current_organization, &user.uri)
-                    .await?
+                    .await
+            }
+        };
+        let (coverage, members, scope_error) = match coverage {
+            Ok(coverage) => coverage,
+            // Nothing half-done stays behind: the claim is released and the tokens given back.
+            Err(e) => {
+                self.store.release_calendly_user(&user.uri, &org).await?;
+                self.give_back(&session, &tokens).await;
+                return Err(e);
             }
         };
         // One Calendly organization feeds at most one organization in organization scope.
@@ -199,12 +216,12 @@ impl Services {
     ) -> Result<(CalendlyScope, Option<Vec<String>>, Option<String>), AppError> {
         let memberships = |user: Option<String>| {
             let (t, o) = (token.to_string(), organization_uri.to_string());
-            session.call(move |api| {
+            session.all_pages("organization memberships", move |api, page| {
                 let (t, o, u) = (t.clone(), o.clone(), user.clone());
-                async move { api.organization_memberships(&t, &o, u.as_deref()).await }
+                async move { api.organization_memberships(&t, &o, u.as_deref(), page.as_deref()).await }
             })
         };
-        let mine = memberships(Some(user_uri.to_string())).await?;
+        let mine = memberships(Some(user_uri.to_string())).await.map_err(scope_refusal)?;
         if !mine.iter().any(|m| m.manages_organization()) {
             let role = mine.first().map_or("none", |m| m.role.as_str()).to_string();
             tracing::info!(%role, "organization scope refused: not an owner or admin of the Calendly organization");
@@ -216,8 +233,8 @@ impl Services {
                 )),
             ));
         }
-        let members = memberships(None).await?;
-        let emails = members.into_iter().filter_map(|m| m.user.email).collect();
+        let members = memberships(None).await.map_err(scope_refusal)?;
+        let emails = member_emails(members);
         Ok((CalendlyScope::Organization, Some(emails), None))
     }
 
@@ -271,18 +288,23 @@ impl Services {
         conflict: AppError,
     ) -> Result<(), AppError> {
         if !self.store.claim_calendly_user(uri, org, now).await? {
-            for token in [&tokens.access_token, &tokens.refresh_token] {
-                let _ = session
-                    .call(|api| {
-                        let t = token.clone();
-                        async move { api.revoke(&t).await }
-                    })
-                    .await;
-            }
+            self.give_back(session, tokens).await;
             tracing::warn!(organization_id = %org, %uri, "Calendly account or organization already connected to another organization");
             return Err(conflict);
         }
         Ok(())
+    }
+
+    /// Revokes both tokens of a grant the connect won't keep (best-effort: they expire anyway).
+    async fn give_back(&self, session: &crate::calendly::CalendlySession, tokens: &crate::calendly::TokenResponse) {
+        for token in [&tokens.access_token, &tokens.refresh_token] {
+            let _ = session
+                .call(|api| {
+                    let t = token.clone();
+                    async move { api.revoke(&t).await }
+                })
+                .await;
+        }
     }
 
     /// A reconnect with another Calendly user: the previous user's claim is released and its
@@ -375,6 +397,30 @@ impl Services {
                 .await;
         }
     }
+}
+
+/// The scopes a connect can't complete without: the core ones, and `organizations:read` for
+/// organization scope.
+fn required_scopes(scope: CalendlyScope) -> Vec<Scope> {
+    let mut required: Vec<Scope> = Scope::ALL.into_iter().filter(|s| s.is_core()).collect();
+    if scope == CalendlyScope::Organization {
+        required.push(Scope::OrganizationsRead);
+    }
+    required
+}
+
+/// A 403 on the memberships is a scope Calendly did not grant after all (the token response
+/// may not say): named like a missing scope, not passed on as Calendly's refusal.
+fn scope_refusal(e: CalendlyError) -> AppError {
+    match e {
+        CalendlyError::Forbidden(_) => AppError::scope_missing(Scope::OrganizationsRead),
+        other => other.into(),
+    }
+}
+
+/// The e-mails of an organization's members (never prospects), normalized as prospects are.
+pub(super) fn member_emails(members: Vec<crate::calendly::OrganizationMembership>) -> Vec<String> {
+    members.into_iter().filter_map(|m| m.user.email).collect()
 }
 
 fn state_context(state: &str) -> String {

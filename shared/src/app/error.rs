@@ -92,6 +92,17 @@ impl AppError {
             message: "Calendly is not connected for this organization".into(),
         }
     }
+    /// Calendly did not grant a scope the feature needs (403 `calendly_scope_missing`).
+    pub(crate) fn scope_missing(scope: crate::calendly::Scope) -> Self {
+        Self::Forbidden {
+            code: "calendly_scope_missing",
+            message: format!(
+                "Calendly did not grant the `{}` scope, needed for {}: tick it in the Calendly app's settings, then connect again",
+                scope.as_str(),
+                scope.feature()
+            ),
+        }
+    }
     /// One Calendly organization feeds at most one organization in organization scope.
     pub(crate) fn organization_in_use() -> Self {
         Self::Conflict {
@@ -129,6 +140,10 @@ impl From<CalendlyError> for AppError {
             CalendlyError::Unauthorized => Self::Conflict {
                 code: "calendly_needs_reconnect",
                 message: "Calendly no longer accepts this integration's token; reconnect Calendly".into(),
+            },
+            CalendlyError::Forbidden(message) => Self::Forbidden {
+                code: "calendly_forbidden",
+                message: format!("Calendly refused the request (missing permission or scope): {message}"),
             },
             other => Self::CalendlyRejected(other.to_string()),
         }

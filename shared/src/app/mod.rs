@@ -54,7 +54,8 @@ pub struct Services {
     pub(crate) jwt: JwtVerifier,
     pub(crate) engine: SyncEngine,
     pub(crate) webhook_base_url: String,
-    pub(crate) webhook_signing_key: crate::config::Secret,
+    /// The current webhook signing key, then the previous one during a key roll.
+    pub(crate) webhook_signing_keys: Vec<crate::config::Secret>,
     pub(crate) frontend_url: Option<String>,
     /// The longest slice a worker runs a sync job for before it checkpoints and re-queues.
     pub(crate) job_budget: std::time::Duration,
@@ -112,7 +113,9 @@ impl Services {
             ),
             engine,
             webhook_base_url: config.webhook_base_url.clone(),
-            webhook_signing_key: config.calendly_webhook_signing_key.clone(),
+            webhook_signing_keys: std::iter::once(config.calendly_webhook_signing_key.clone())
+                .chain(config.calendly_webhook_signing_key_previous.clone())
+                .collect(),
             frontend_url: config.frontend_url.clone(),
             job_budget: config.sync_job_budget,
             job_retry_delay: config.sync_retry_delay,

@@ -1,6 +1,7 @@
 //! The connection's status and its settings (auto-sync, interval, booking filter).
 
 use crate::app::{AppError, MANUAL_RATE_LIMIT_BUDGET, Services};
+use crate::calendly::{EventTypeOwner, GrantedScopes, Scope};
 use crate::domain::CalendlyScope;
 use crate::domain::{Integration, OrganizationId, SYNC_INTERVAL_RANGE, SyncJob};
 use chrono::Duration;
@@ -32,16 +33,24 @@ impl Services {
         Ok(ConnectionStatus { integration: integration.filter(|i| i.is_active), sync })
     }
 
-    /// The connected user's event types, for the filter in the settings screen.
+    /// The event types the filter can pick from: the connected user's, or in organization
+    /// scope every member's (each with its host). Without `event_types:read` granted this is a
+    /// named 403, not Calendly's.
     pub async fn event_types(&self, org: &OrganizationId) -> Result<Vec<EventTypeChoice>, AppError> {
         let integration = self.active_integration(org).await?;
+        if !GrantedScopes::parse(integration.scope.as_deref()).allows(Scope::EventTypesRead) {
+            return Err(AppError::scope_missing(Scope::EventTypesRead));
+        }
         let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
         let (token, _) = self.engine.tokens().access_token(&session, &integration).await?;
-        let user = integration.calendly_user_uri.clone();
+        let owner = match integration.coverage {
+            CalendlyScope::User => EventTypeOwner::User(integration.calendly_user_uri.clone()),
+            CalendlyScope::Organization => EventTypeOwner::Organization(integration.calendly_organization_uri.clone()),
+        };
         let types = session
-            .call(|api| {
-                let (t, u) = (token.clone(), user.clone());
-                async move { api.list_event_types(&t, &u).await }
+            .all_pages("event types", |api, page| {
+                let (t, o) = (token.clone(), owner.clone());
+                async move { api.list_event_types(&t, &o, page.as_deref()).await }
             })
             .await?;
         let selected = |uri: &str| integration.filter.event_types.as_ref().is_none_or(|l| l.iter().any(|x| x == uri));

@@ -21,73 +21,40 @@ impl Services {
         format!("{}/calendly/webhook/{}", self.webhook_base_url, integration.id)
     }
 
-    /// Makes sure an active subscription delivers to this integration's URL: keeps a working
-    /// one, replaces a disabled one (delete, then create), creates a missing one.
+    /// Makes sure an active subscription delivers to this integration's URL, in the
+    /// integration's scope: keeps a working one, deletes the others at our URL (disabled, or of
+    /// the other scope: a scope change leaves one behind), creates a missing one.
     pub async fn ensure_webhook(&self, integration: &Integration) -> Result<WebhookCheck, AppError> {
         let org = &integration.organization_id;
         let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
         let (token, _) = self.engine.tokens().access_token(&session, integration).await?;
         let url = self.webhook_url(integration);
-        let (org_uri, user_uri) =
-            (integration.calendly_organization_uri.clone(), integration.calendly_user_uri.clone());
-        // Organization scope: one organization-wide subscription, listed with the organization's.
         let organization_wide = integration.coverage == crate::domain::CalendlyScope::Organization;
-        let existing = session
-            .call(|api| {
-                let (t, o, u) = (token.clone(), org_uri.clone(), user_uri.clone());
-                async move { api.list_webhook_subscriptions(&t, &o, (!organization_wide).then_some(u.as_str())).await }
-            })
-            .await?;
         let wanted_scope = if organization_wide { "organization" } else { "user" };
-        let ours = existing.into_iter().find(|s| s.callback_url == url);
-        if let Some(current) = &ours {
-            let right_scope = current.scope.as_deref().unwrap_or("user") == wanted_scope;
-            if current.is_active() && covers_webhook_events(&current.events) && right_scope {
-                self.store.set_webhook(org, Some(current.uri.clone()), true, None).await?;
-                return Ok(WebhookCheck::Kept);
-            }
-            tracing::warn!(organization_id = %org, state = %current.state, right_scope, "webhook subscription is not delivering, or not for this scope; replacing it");
-            self.delete_subscription(&session, &token, &current.uri).await?;
+        let at_our_url = self.subscriptions_at(&session, &token, integration, &url).await?;
+        let (keep, stale): (Vec<_>, Vec<_>) = at_our_url.into_iter().partition(|s| {
+            s.is_active() && covers_webhook_events(&s.events) && s.scope.as_deref().unwrap_or("user") == wanted_scope
+        });
+        for old in &stale {
+            tracing::warn!(organization_id = %org, state = %old.state, "webhook subscription at our URL not delivering, or of the other scope; deleting it");
+            self.delete_subscription(&session, &token, &old.uri).await?;
         }
-        let request =
-            NewWebhookSubscription { url: url.clone(), organization_uri: org_uri.clone(), user_uri, organization_wide };
-        let create = || {
-            session.call(|api| {
+        if let Some(current) = keep.first() {
+            self.store.set_webhook(org, Some(current.uri.clone()), true, None).await?;
+            return Ok(WebhookCheck::Kept);
+        }
+        let request = NewWebhookSubscription {
+            url,
+            organization_uri: integration.calendly_organization_uri.clone(),
+            user_uri: integration.calendly_user_uri.clone(),
+            organization_wide,
+        };
+        let created = session
+            .call(|api| {
                 let (t, r) = (token.clone(), request.clone());
                 async move { api.create_webhook_subscription(&t, &r).await }
             })
-        };
-        let created = match create().await {
-            // Someone holds our URL (the user this integration was connected to before, or
-            // another member of the Calendly organization): adopt it if it is this user's and
-            // delivering, else replace it.
-            Err(CalendlyError::AlreadyExists) => {
-                let all = session
-                    .call(|api| {
-                        let (t, o) = (token.clone(), org_uri.clone());
-                        async move { api.list_webhook_subscriptions(&t, &o, None).await }
-                    })
-                    .await?;
-                match all.into_iter().find(|s| s.callback_url == url) {
-                    Some(holder)
-                        if (organization_wide
-                            || holder.user.as_deref() == Some(integration.calendly_user_uri.as_str()))
-                            && holder.is_active()
-                            && covers_webhook_events(&holder.events) =>
-                    {
-                        self.store.set_webhook(org, Some(holder.uri.clone()), true, None).await?;
-                        return Ok(WebhookCheck::Kept);
-                    }
-                    Some(holder) => {
-                        tracing::warn!(organization_id = %org, "another subscription holds this integration's URL; replacing it");
-                        self.delete_subscription(&session, &token, &holder.uri).await?;
-                        create().await
-                    }
-                    None => Err(CalendlyError::AlreadyExists),
-                }
-            }
-            other => other,
-        };
+            .await;
         match created {
             Ok(created) => {
                 self.store.set_webhook(org, Some(created.uri), created.state == "active", None).await?;
@@ -105,6 +72,33 @@ impl Services {
                 Err(e.into())
             }
         }
+    }
+
+    /// The subscriptions delivering to `url` that this user could have made: their own
+    /// (`scope=user`), and the organization's (`scope=organization`; owners and admins only,
+    /// so a member's 403 there means none of theirs).
+    async fn subscriptions_at(
+        &self,
+        session: &crate::calendly::CalendlySession,
+        token: &str,
+        integration: &Integration,
+        url: &str,
+    ) -> Result<Vec<crate::calendly::WebhookSubscription>, CalendlyError> {
+        let list = |user: Option<String>| {
+            let (t, o) = (token.to_string(), integration.calendly_organization_uri.clone());
+            session.all_pages("webhook subscriptions", move |api, page| {
+                let (t, o, u) = (t.clone(), o.clone(), user.clone());
+                async move { api.list_webhook_subscriptions(&t, &o, u.as_deref(), page.as_deref()).await }
+            })
+        };
+        let mut found = list(Some(integration.calendly_user_uri.clone())).await?;
+        match list(None).await {
+            Ok(organization) => found.extend(organization),
+            Err(CalendlyError::Forbidden(_)) => {}
+            Err(e) => return Err(e),
+        }
+        found.retain(|s| s.callback_url == url);
+        Ok(found)
     }
 
     pub(super) async fn delete_subscription(

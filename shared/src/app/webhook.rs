@@ -5,10 +5,12 @@
 
 use crate::app::{AppError, Services};
 use crate::calendly::{Invitee, last_segment};
-use crate::domain::{Integration, IntegrationId};
+use crate::domain::{BookingSnapshot, Integration, IntegrationId};
+use crate::sync::SyncError;
+use crate::tokens::TokenError;
 use crate::webhook_signature::verify_signature;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Deliveries larger than this are refused before any HMAC is computed (a real one is a few KB).
 pub const MAX_WEBHOOK_BODY: usize = 256 * 1024;
@@ -26,8 +28,12 @@ pub enum DeliveryRoute<'a> {
     Hosts,
 }
 
-/// What became of a signed delivery. Always a success once signed: Calendly retries failed
-/// deliveries for a day and then disables the whole subscription.
+/// The longest a delivery is worked on: Calendly gives up reading the answer after 15 s (and
+/// connecting after 10 s); past this the answer is a 503, which Calendly retries.
+pub const DELIVERY_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// What became of a signed delivery, answered for Calendly's retry machine (any non-2xx is
+/// retried for 24 h, then the subscription is disabled; a 410 deletes it at once).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeliveryOutcome {
     /// Recorded.
@@ -37,9 +43,21 @@ pub enum DeliveryOutcome {
         /// Note lines appended to prospects.
         notes_added: usize,
     },
-    /// Signed but not acted on.
+    /// Signed but not acted on (2xx: an event we don't use, a body we can't use).
     Ignored {
-        /// Why (not ours, not about this user, an event we don't use).
+        /// Why.
+        reason: String,
+    },
+    /// Signed, ours, and it can never succeed now (Calendly refuses what it left out, the
+    /// integration needs reconnecting): 2xx, since retrying can't help; the next sync reads it.
+    Deferred {
+        /// Why.
+        reason: String,
+    },
+    /// Signed but for no active integration of ours (unknown, disconnected, replaced, or a
+    /// previous Calendly user's subscription): 410, so Calendly deletes the subscription.
+    Gone {
+        /// Why.
         reason: String,
     },
 }
@@ -47,6 +65,8 @@ pub enum DeliveryOutcome {
 #[derive(Deserialize)]
 struct Envelope {
     event: String,
+    /// When the change happened: orders no-show toggles delivered out of order.
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
     created_by: Option<String>,
     payload: Value,
 }
@@ -66,7 +86,8 @@ impl Services {
                 MAX_WEBHOOK_BODY / 1024
             )));
         }
-        verify_signature(signature, body, &[self.webhook_signing_key.expose()], self.clock.now()).map_err(|e| {
+        let keys: Vec<&str> = self.webhook_signing_keys.iter().map(|k| k.expose()).collect();
+        verify_signature(signature, body, &keys, self.clock.now()).map_err(|e| {
             tracing::warn!(error = %e, "refused a Calendly webhook delivery");
             AppError::Unauthorized(e.to_string())
         })?;
@@ -84,7 +105,15 @@ impl Services {
                 None => None,
             },
         };
-        self.record_delivery(integration, envelope).await
+        // Calendly stops reading at 15 s: a delivery that can't finish in time is a 503, which
+        // it retries (processing is idempotent, so a half-done attempt is finished by the next).
+        match tokio::time::timeout(DELIVERY_BUDGET, self.record_delivery(integration, envelope)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::warn!("a Calendly delivery did not finish in time; Calendly will retry it");
+                Err(AppError::CalendlyUnavailable("the delivery could not be processed in time".into()))
+            }
+        }
     }
 
     async fn record_delivery(
@@ -92,44 +121,61 @@ impl Services {
         integration: Option<Integration>,
         envelope: Envelope,
     ) -> Result<DeliveryOutcome, AppError> {
-        let Some(integration) = integration.filter(|i| i.is_active) else {
-            return Ok(ignored("no active integration for this delivery"));
+        let Some(integration) = integration else {
+            return Ok(gone("no integration of ours has this subscription"));
         };
-        // Signed by Calendly is not enough: the delivery must be about this integration's user, or
-        // a correctly signed delivery for one account could be recorded in another's CRM.
-        if !delivery_hosts(&envelope).contains(&integration.calendly_user_uri) {
-            tracing::warn!(organization_id = %integration.organization_id, "signed delivery for another Calendly user ignored");
-            return Ok(ignored("the delivery is not about this integration's Calendly user"));
+        if !integration.is_active {
+            return Ok(gone("the integration was disconnected"));
         }
-        // User scope: another member's booking (an organization subscription outliving the
-        // organization scope) is not this integration's.
+        // Signed by Calendly is not enough: the delivery must be about this integration's user, or
+        // a correctly signed delivery for one account could be recorded in another's CRM. Such
+        // a delivery comes from a subscription that outlived a reconnect to another user.
+        if !delivery_hosts(&envelope).contains(&integration.calendly_user_uri) {
+            tracing::warn!(organization_id = %integration.organization_id, "signed delivery for another Calendly user");
+            return Ok(gone("the subscription is not this integration's Calendly user's"));
+        }
+        // User scope: another member's booking comes from an organization subscription that
+        // outlived the organization scope.
         let hosts = event_hosts(&envelope);
         if integration.coverage == crate::domain::CalendlyScope::User
             && !hosts.is_empty()
             && !hosts.contains(&integration.calendly_user_uri)
         {
-            return Ok(ignored("the booking is another member's and the integration is in user scope"));
+            return Ok(gone("the booking is another member's and the integration is in user scope"));
+        }
+        if integration.needs_reconnect {
+            return Ok(deferred("the integration needs reconnecting; the first sync after it reads this booking"));
         }
         if !HANDLED_EVENTS.contains(&envelope.event.as_str()) {
             return Ok(ignored(format!("event {} is not used", envelope.event)));
         }
         // What the payload leaves out (a no-show naming only its invitee, a cancel without its
         // event) is read from Calendly; Calendly unreachable is a 502, which it retries.
-        let (invitee, event) = match delivered_invitee(&envelope) {
+        let fetched = match delivered_invitee(&envelope) {
             Delivered::Full(invitee) if invitee.scheduled_event.is_some() => {
                 let event = invitee.scheduled_event.clone().expect("checked just above");
-                (*invitee, event)
+                Ok((*invitee, event))
             }
             Delivered::Full(invitee) => {
                 let uri = invitee.uri.clone();
-                self.engine.fetch_delivered(&integration, &uri, Some(*invitee)).await?
+                self.engine.fetch_delivered(&integration, &uri, Some(*invitee)).await
             }
-            Delivered::Uri(uri) => self.engine.fetch_delivered(&integration, &uri, None).await?,
+            Delivered::Uri(uri) => self.engine.fetch_delivered(&integration, &uri, None).await,
             Delivered::Unusable(reason) => return Ok(ignored(reason)),
         };
-        let invitee = with_no_show_of(&envelope, invitee);
-        let applied = self.engine.apply_delivered_invitee(&integration, &invitee, &event).await?;
-        tracing::info!(organization_id = %integration.organization_id, event = %envelope.event, invitee = last_segment(&invitee.uri), ?applied.kind, "Calendly delivery processed");
+        let (invitee, event) = match fetched {
+            Ok(fetched) => fetched,
+            // Calendly answers 403/404 for what it left out, or the tokens are dead: retries
+            // would fail the same way for 24 h. The poll reads the event when it can.
+            Err(e) if e.is_event_scoped() || matches!(e, SyncError::Token(TokenError::NeedsReconnect)) => {
+                tracing::warn!(organization_id = %integration.organization_id, error = %e, "a delivery could not be completed from Calendly; left to the next sync");
+                return Ok(deferred(format!("left to the next sync: {e}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let snapshot = with_no_show_of(&envelope, invitee.snapshot(&event));
+        let applied = self.engine.apply_delivered(&integration, &snapshot).await?;
+        tracing::info!(organization_id = %integration.organization_id, event = %envelope.event, invitee = last_segment(&snapshot.invitee_uri), ?applied.kind, "Calendly delivery processed");
         Ok(DeliveryOutcome::Processed { changed: applied.kind.is_some(), notes_added: applied.notes_added })
     }
 }
@@ -139,6 +185,18 @@ fn ignored(reason: impl Into<String>) -> DeliveryOutcome {
     let reason = reason.into();
     tracing::warn!(%reason, "signed Calendly delivery ignored");
     DeliveryOutcome::Ignored { reason }
+}
+
+/// A signed delivery that can't succeed now (2xx: the next sync brings it).
+fn deferred(reason: impl Into<String>) -> DeliveryOutcome {
+    DeliveryOutcome::Deferred { reason: reason.into() }
+}
+
+/// A signed delivery for a subscription that is not (or no longer) ours (410).
+fn gone(reason: impl Into<String>) -> DeliveryOutcome {
+    let reason = reason.into();
+    tracing::warn!(%reason, "signed Calendly delivery for no active integration; answering 410 so Calendly deletes the subscription");
+    DeliveryOutcome::Gone { reason }
 }
 
 /// The Calendly users a delivery is about: who created the subscription, then the event's hosts.
@@ -187,21 +245,22 @@ fn delivered_invitee(envelope: &Envelope) -> Delivered {
     }
 }
 
-/// The no-show events say what the flag is now, whatever the invitee copy lags behind.
-fn with_no_show_of(envelope: &Envelope, mut invitee: Invitee) -> Invitee {
-    let payload = &envelope.payload;
-    match envelope.event.as_str() {
-        "invitee_no_show.created" if invitee.no_show.as_ref().is_none_or(Value::is_null) => {
-            invitee.no_show = Some(json!({ "created_at": payload.get("created_at") }));
-            invitee.updated_at = invitee.updated_at.max(envelope_time(payload).unwrap_or(invitee.updated_at));
-        }
-        "invitee_no_show.deleted" => {
-            invitee.no_show = None;
-            invitee.updated_at = invitee.updated_at.max(envelope_time(payload).unwrap_or(invitee.updated_at));
-        }
-        _ => {}
+/// The no-show events say what the flag is now, whatever the invitee copy lags behind, as of
+/// the delivery's own time (the envelope's `created_at`: a deleted no-show's payload carries
+/// the no-show's creation time, which would tie it with its creation).
+fn with_no_show_of(envelope: &Envelope, mut snapshot: BookingSnapshot) -> BookingSnapshot {
+    let no_show = match envelope.event.as_str() {
+        "invitee_no_show.created" => true,
+        "invitee_no_show.deleted" => false,
+        _ => return snapshot,
+    };
+    let changed_at = envelope.created_at.or_else(|| envelope_time(&envelope.payload));
+    snapshot.no_show = no_show;
+    snapshot.no_show_changed_at = changed_at.or(snapshot.no_show_changed_at);
+    if let Some(at) = changed_at {
+        snapshot.invitee_updated_at = snapshot.invitee_updated_at.max(at);
     }
-    invitee
+    snapshot
 }
 
 fn envelope_time(payload: &Value) -> Option<chrono::DateTime<chrono::Utc>> {

@@ -127,6 +127,12 @@ async fn check(response: Response) -> Result<Response, CalendlyError> {
     })
 }
 
+fn with_page_token(params: &mut Vec<(&str, String)>, page_token: Option<&str>) {
+    if let Some(token) = page_token {
+        params.push(("page_token", token.to_string()));
+    }
+}
+
 fn calendly_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
@@ -140,7 +146,7 @@ impl CalendlyApi for HttpCalendly {
             .append_pair("client_id", &self.settings.client_id)
             .append_pair("response_type", "code")
             .append_pair("redirect_uri", &self.settings.redirect_uri)
-            .append_pair("scope", "users:read scheduled_events:read webhooks:write")
+            .append_pair("scope", &super::scopes::requested_scopes())
             .append_pair("state", state)
             .append_pair("code_challenge", code_challenge)
             .append_pair("code_challenge_method", "S256");
@@ -208,16 +214,23 @@ impl CalendlyApi for HttpCalendly {
         page_token: Option<&str>,
     ) -> Result<Page<Invitee>, CalendlyError> {
         let mut params = vec![("count", "100".to_string())];
-        if let Some(token) = page_token {
-            params.push(("page_token", token.to_string()));
-        }
+        with_page_token(&mut params, page_token);
         self.get(access_token, &self.api(&format!("/scheduled_events/{event_uuid}/invitees")), &params).await
     }
 
-    async fn list_event_types(&self, access_token: &str, user_uri: &str) -> Result<Vec<EventType>, CalendlyError> {
-        let params = [("user", user_uri.to_string()), ("count", "100".to_string())];
-        let page: Page<EventType> = self.get(access_token, &self.api("/event_types"), &params).await?;
-        Ok(page.collection)
+    async fn list_event_types(
+        &self,
+        access_token: &str,
+        owner: &EventTypeOwner,
+        page_token: Option<&str>,
+    ) -> Result<Page<EventType>, CalendlyError> {
+        let mut params = match owner {
+            EventTypeOwner::User(user) => vec![("user", user.clone())],
+            EventTypeOwner::Organization(organization) => vec![("organization", organization.clone())],
+        };
+        params.push(("count", "100".to_string()));
+        with_page_token(&mut params, page_token);
+        self.get(access_token, &self.api("/event_types"), &params).await
     }
 
     async fn get_scheduled_event(&self, access_token: &str, event_uuid: &str) -> Result<ScheduledEvent, CalendlyError> {
@@ -240,7 +253,8 @@ impl CalendlyApi for HttpCalendly {
         access_token: &str,
         organization_uri: &str,
         user_uri: Option<&str>,
-    ) -> Result<Vec<WebhookSubscription>, CalendlyError> {
+        page_token: Option<&str>,
+    ) -> Result<Page<WebhookSubscription>, CalendlyError> {
         let mut params = vec![("organization", organization_uri.to_string()), ("count", "100".to_string())];
         match user_uri {
             Some(user) => {
@@ -249,9 +263,8 @@ impl CalendlyApi for HttpCalendly {
             }
             None => params.push(("scope", "organization".to_string())),
         }
-        let page: Page<WebhookSubscription> =
-            self.get(access_token, &self.api("/webhook_subscriptions"), &params).await?;
-        Ok(page.collection)
+        with_page_token(&mut params, page_token);
+        self.get(access_token, &self.api("/webhook_subscriptions"), &params).await
     }
 
     async fn organization_memberships(
@@ -259,14 +272,14 @@ impl CalendlyApi for HttpCalendly {
         access_token: &str,
         organization_uri: &str,
         user_uri: Option<&str>,
-    ) -> Result<Vec<OrganizationMembership>, CalendlyError> {
+        page_token: Option<&str>,
+    ) -> Result<Page<OrganizationMembership>, CalendlyError> {
         let mut params = vec![("organization", organization_uri.to_string()), ("count", "100".to_string())];
         if let Some(user) = user_uri {
             params.push(("user", user.to_string()));
         }
-        let page: Page<OrganizationMembership> =
-            self.get(access_token, &self.api("/organization_memberships"), &params).await?;
-        Ok(page.collection)
+        with_page_token(&mut params, page_token);
+        self.get(access_token, &self.api("/organization_memberships"), &params).await
     }
 
     async fn create_webhook_subscription(

@@ -2,9 +2,11 @@
 //! requests and waits out rate limits.
 
 pub mod client;
+pub mod scopes;
 pub mod types;
 
 pub use client::HttpCalendly;
+pub use scopes::{CalendlyCall, GrantedScopes, Scope};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -62,6 +64,9 @@ pub enum CalendlyError {
     /// A 2xx body that doesn't parse as documented.
     #[error("unexpected Calendly response: {0}")]
     Decode(String),
+    /// A list whose `next_page_token` never ends (a token came back, or past the page bound).
+    #[error("Calendly's pagination does not end: {0}")]
+    EndlessPagination(String),
 }
 
 impl CalendlyError {
@@ -171,8 +176,14 @@ pub trait CalendlyApi: Send + Sync {
         event_uuid: &str,
         page_token: Option<&str>,
     ) -> Result<Page<Invitee>, CalendlyError>;
-    /// The user's event types (first page of 100).
-    async fn list_event_types(&self, access_token: &str, user_uri: &str) -> Result<Vec<EventType>, CalendlyError>;
+    /// One page (up to 100) of event types: the user's, or with `organization_uri` every
+    /// member's (owners and admins).
+    async fn list_event_types(
+        &self,
+        access_token: &str,
+        owner: &EventTypeOwner,
+        page_token: Option<&str>,
+    ) -> Result<Page<EventType>, CalendlyError>;
     /// One scheduled event (what a delivery without its `scheduled_event` left out).
     async fn get_scheduled_event(&self, access_token: &str, event_uuid: &str) -> Result<ScheduledEvent, CalendlyError>;
     /// One invitee of an event (what a no-show delivery naming only its URI left out).
@@ -182,21 +193,23 @@ pub trait CalendlyApi: Send + Sync {
         event_uuid: &str,
         invitee_uuid: &str,
     ) -> Result<Invitee, CalendlyError>;
-    /// Webhook subscriptions (first page of 100): the user's (`scope=user`), or with no user
-    /// the whole organization's (`scope=organization`, to find who holds a URL).
+    /// One page (up to 100) of webhook subscriptions: the user's (`scope=user`), or with no
+    /// user the whole organization's (`scope=organization`, to find who holds a URL).
     async fn list_webhook_subscriptions(
         &self,
         access_token: &str,
         organization_uri: &str,
         user_uri: Option<&str>,
-    ) -> Result<Vec<WebhookSubscription>, CalendlyError>;
-    /// Memberships of a Calendly organization (first page of 100), of one user when given.
+        page_token: Option<&str>,
+    ) -> Result<Page<WebhookSubscription>, CalendlyError>;
+    /// One page (up to 100) of a Calendly organization's memberships, of one user when given.
     async fn organization_memberships(
         &self,
         access_token: &str,
         organization_uri: &str,
         user_uri: Option<&str>,
-    ) -> Result<Vec<OrganizationMembership>, CalendlyError>;
+        page_token: Option<&str>,
+    ) -> Result<Page<OrganizationMembership>, CalendlyError>;
     /// Creates a subscription; `AlreadyExists` when the URL is subscribed.
     async fn create_webhook_subscription(
         &self,
@@ -216,6 +229,19 @@ pub trait CalendlyApi: Send + Sync {
     /// Seeds this token's window with what another worker observed (the shared pacing state).
     fn restore_rate_window(&self, _access_token: &str, _window: RateWindow) {}
 }
+
+/// Whose event types to list.
+#[derive(Clone, Debug)]
+pub enum EventTypeOwner {
+    /// One user's (`user=`).
+    User(String),
+    /// Every member's of a Calendly organization (`organization=`).
+    Organization(String),
+}
+
+/// Pages of one list read at the most (20,000 items at 100 a page: far past any real team's
+/// members, event types or subscriptions); past it the list is treated as never ending.
+pub const MAX_LIST_PAGES: usize = 200;
 
 /// One run's view of Calendly: counts requests and waits out rate limits within a budget (a
 /// zero budget never waits: sync jobs pause and come back through the queue instead).
@@ -239,6 +265,31 @@ impl CalendlySession {
     /// Requests sent so far (retries included).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Every item of a paginated list: follows `next_page_token` to its end, refusing a token
+    /// that comes back and more than `MAX_LIST_PAGES` pages. `what` names the list in errors.
+    pub async fn all_pages<T, F, Fut>(&self, what: &str, mut page: F) -> Result<Vec<T>, CalendlyError>
+    where
+        F: FnMut(Arc<dyn CalendlyApi>, Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<Page<T>, CalendlyError>>,
+    {
+        let mut items = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let current = token.clone();
+            let next = self.call(|api| page(api, current.clone())).await?;
+            items.extend(next.collection);
+            match next.pagination.next_page_token {
+                None => return Ok(items),
+                Some(t) if !seen.insert(t.clone()) => {
+                    return Err(CalendlyError::EndlessPagination(format!("the {what} page token came back")));
+                }
+                Some(t) => token = Some(t),
+            }
+        }
+        Err(CalendlyError::EndlessPagination(format!("more than {MAX_LIST_PAGES} pages of {what}")))
     }
 
     /// Runs one Calendly call, retrying after a 429 once the limit resets (never hammering).

@@ -288,6 +288,12 @@ impl Invitee {
             old_invitee_uri: self.old_invitee.clone(),
             new_invitee_uri: self.new_invitee.clone(),
             no_show: self.no_show.as_ref().is_some_and(|v| !v.is_null()),
+            no_show_changed_at: self
+                .no_show
+                .as_ref()
+                .and_then(|v| v.get("created_at"))
+                .and_then(Value::as_str)
+                .and_then(|t| t.parse().ok()),
             cancel_reason: cancellation.and_then(|c| c.reason.clone()),
             canceled_by: cancellation.and_then(|c| c.canceled_by.clone()),
             canceled_at: cancellation.and_then(|c| c.created_at),
@@ -328,6 +334,18 @@ pub struct EventType {
     pub slug: Option<String>,
     /// Its public booking page.
     pub scheduling_url: Option<String>,
+    /// Whose it is (in an organization listing, each member has their own types).
+    #[serde(default)]
+    pub profile: Option<EventTypeProfile>,
+}
+
+/// The owner of an event type, as Calendly's `profile` gives it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct EventTypeProfile {
+    /// The owner's name.
+    pub name: Option<String>,
+    /// The owner's URI (a user's for `type: User`).
+    pub owner: Option<String>,
 }
 
 /// A webhook subscription.

@@ -72,6 +72,10 @@ pub struct BookingSnapshot {
     pub new_invitee_uri: Option<String>,
     /// Whether the host marked the invitee a no-show.
     pub no_show: bool,
+    /// When `no_show` last changed, when known (a no-show's `created_at`, or the delivery's
+    /// time): no-show toggles delivered out of order are ordered by it.
+    #[serde(default)]
+    pub no_show_changed_at: Option<DateTime<Utc>>,
     /// Why it was canceled.
     pub cancel_reason: Option<String>,
     /// Who canceled (a name).
@@ -273,7 +277,12 @@ pub fn plan(
     };
 
     // A delivery older than what is stored (Calendly retries for 24 h, in no order) changes nothing.
-    if snapshot.invitee_updated_at < stored.details.invitee_updated_at || *snapshot == stored.details {
+    if snapshot.invitee_updated_at < stored.details.invitee_updated_at {
+        return None;
+    }
+    let reconciled = reconcile(snapshot, &stored.details);
+    let snapshot = &reconciled;
+    if *snapshot == stored.details {
         return None;
     }
 
@@ -321,6 +330,29 @@ pub fn plan(
         notification,
         kind: ChangeKind::Changed,
     })
+}
+
+/// What Calendly says, less what can't be true after what is stored, whatever the order in
+/// which deliveries, syncs and polls arrive: a canceled invitee never becomes active again (a
+/// reschedule makes a new invitee), and a no-show change older than the stored one is stale.
+fn reconcile(snapshot: &BookingSnapshot, stored: &BookingSnapshot) -> BookingSnapshot {
+    let mut merged = snapshot.clone();
+    if stored.status == BookingStatus::Canceled && snapshot.status == BookingStatus::Active {
+        merged.status = BookingStatus::Canceled;
+        merged.rescheduled = stored.rescheduled;
+        merged.new_invitee_uri = stored.new_invitee_uri.clone();
+        merged.cancel_reason = stored.cancel_reason.clone();
+        merged.canceled_by = stored.canceled_by.clone();
+        merged.canceled_at = stored.canceled_at;
+    }
+    if let Some(stored_at) = stored.no_show_changed_at {
+        let claimed_at = snapshot.no_show_changed_at.unwrap_or(snapshot.invitee_updated_at);
+        if snapshot.no_show != stored.no_show && claimed_at < stored_at {
+            merged.no_show = stored.no_show;
+            merged.no_show_changed_at = stored.no_show_changed_at;
+        }
+    }
+    merged
 }
 
 fn plan_first_sight(
@@ -487,6 +519,7 @@ mod tests {
             old_invitee_uri: None,
             new_invitee_uri: None,
             no_show: false,
+            no_show_changed_at: None,
             cancel_reason: None,
             canceled_by: None,
             canceled_at: None,

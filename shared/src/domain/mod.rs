@@ -250,6 +250,9 @@ pub struct Integration {
     /// The members' own e-mails (organization scope): a member booking a colleague is no lead.
     #[serde(default)]
     pub member_emails: Vec<String>,
+    /// When the member list was last read from Calendly (refreshed daily: hires and leavers).
+    #[serde(default)]
+    pub members_read_at: Option<DateTime<Utc>>,
     /// When the last sync ended successfully.
     pub last_synced_at: Option<DateTime<Utc>>,
     /// When the schedule runs its next job (the scheduler's index key).
@@ -382,6 +385,7 @@ impl Integration {
             coverage: CalendlyScope::User,
             members_covered: None,
             member_emails: Vec::new(),
+            members_read_at: None,
             last_synced_at: None,
             next_sync_at: Some(now),
             needs_reconnect: false,

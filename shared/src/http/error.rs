@@ -29,6 +29,8 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("not_found", "404: no such route, or no such item in the caller's organization"),
     ("method_not_allowed", "405: the route does not take this method"),
     ("calendly_scope_forbidden", "403: organization scope is for owners and admins of the Calendly organization"),
+    ("calendly_scope_missing", "403: Calendly did not grant a scope the feature needs (the message names it)"),
+    ("calendly_forbidden", "403: Calendly refused the request (plan, role or permission)"),
     ("calendly_not_connected", "409: the organization has no active Calendly connection"),
     ("calendly_needs_reconnect", "409: Calendly refused the stored tokens; connect again"),
     ("calendly_account_in_use", "409: this Calendly account is connected to another organization"),

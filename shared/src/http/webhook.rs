@@ -4,12 +4,12 @@
 use super::ApiError;
 use super::contract::ErrorBody;
 use crate::app::Services;
-use crate::app::webhook::DeliveryRoute;
+use crate::app::webhook::{DeliveryOutcome, DeliveryRoute};
 use crate::views::WebhookOutcome;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 
 /// Calendly's signature over the raw body: `t=<unix seconds>,v1=<hex HMAC-SHA256>`.
 #[derive(utoipa::IntoParams)]
@@ -31,20 +31,31 @@ fn signature_header(headers: &HeaderMap) -> Option<&str> {
     request_body(content = serde_json::Value,
         description = "Calendly's envelope `{event, created_at, created_by, payload}`; any other signed body is answered 200 `ignored`"),
     responses(
-        (status = 200, description = "Success", body = WebhookOutcome),
+        (status = 200, description = "Processed, ignored or deferred to the next sync", body = WebhookOutcome),
         (status = 401, body = ErrorBody, description = "`unauthorized`: missing, stale or forged signature"),
+        (status = 410, body = WebhookOutcome, description = "`gone`: no active integration has this subscription (Calendly deletes it)"),
         (status = 413, body = ErrorBody, description = "`payload_too_large` (over 256 KB)"),
         (status = 502, body = ErrorBody, description = "`calendly_unavailable` (Calendly retries)"),
+        (status = 503, body = ErrorBody, description = "`store_busy`: a transient failure of ours (Calendly retries)"),
     ))]
 pub(super) async fn receive_for_integration(
     State(services): State<Services>,
     Path(integration_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<WebhookOutcome>, ApiError> {
+) -> Result<(StatusCode, Json<WebhookOutcome>), ApiError> {
     let route = DeliveryRoute::Integration(&integration_id);
     let outcome = services.receive_delivery(route, signature_header(&headers), &body).await?;
-    Ok(Json((&outcome).into()))
+    Ok(answer(&outcome))
+}
+
+/// 410 for a subscription that is not ours (Calendly deletes it at once); 200 for the rest.
+fn answer(outcome: &DeliveryOutcome) -> (StatusCode, Json<WebhookOutcome>) {
+    let status = match outcome {
+        DeliveryOutcome::Gone { .. } => StatusCode::GONE,
+        _ => StatusCode::OK,
+    };
+    (status, Json(outcome.into()))
 }
 
 /// A Calendly delivery routed by its hosts (subscriptions made before per-integration URLs).
@@ -53,16 +64,18 @@ pub(super) async fn receive_for_integration(
     request_body(content = serde_json::Value,
         description = "Calendly's envelope `{event, created_at, created_by, payload}`; any other signed body is answered 200 `ignored`"),
     responses(
-        (status = 200, description = "Success", body = WebhookOutcome),
+        (status = 200, description = "Processed, ignored or deferred to the next sync", body = WebhookOutcome),
         (status = 401, body = ErrorBody, description = "`unauthorized`: missing, stale or forged signature"),
+        (status = 410, body = WebhookOutcome, description = "`gone`: no active integration has this subscription (Calendly deletes it)"),
         (status = 413, body = ErrorBody, description = "`payload_too_large` (over 256 KB)"),
         (status = 502, body = ErrorBody, description = "`calendly_unavailable` (Calendly retries)"),
+        (status = 503, body = ErrorBody, description = "`store_busy`: a transient failure of ours (Calendly retries)"),
     ))]
 pub(super) async fn receive_unrouted(
     State(services): State<Services>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<WebhookOutcome>, ApiError> {
+) -> Result<(StatusCode, Json<WebhookOutcome>), ApiError> {
     let outcome = services.receive_delivery(DeliveryRoute::Hosts, signature_header(&headers), &body).await?;
-    Ok(Json((&outcome).into()))
+    Ok(answer(&outcome))
 }

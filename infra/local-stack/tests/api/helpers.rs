@@ -74,20 +74,20 @@ impl TestApp {
     }
 
     pub async fn spawn_on(kind: StoreKind) -> Self {
-        match kind {
-            StoreKind::Embedded => Self::spawn().await,
-            StoreKind::DynamoDb => {
-                let endpoint = local_stack::dynamo::test_endpoint().await;
-                let table =
-                    format!("velvena-http-{}", shared::crypto::random_token(6).to_lowercase().replace(['-', '_'], "x"));
-                let env = std::collections::HashMap::from([
-                    ("STORE".to_string(), "dynamodb".to_string()),
-                    ("AWS_ENDPOINT_URL_DYNAMODB".to_string(), endpoint),
-                    ("TABLE_NAME".to_string(), table),
-                ]);
-                Self::spawn_with(StackOptions { env, ..Default::default() }).await
-            }
+        Self::spawn_on_with(kind, StackOptions::default()).await
+    }
+
+    /// The stack on `kind`, with `options` (the store's settings are added to its `env`).
+    pub async fn spawn_on_with(kind: StoreKind, mut options: StackOptions) -> Self {
+        if let StoreKind::DynamoDb = kind {
+            let endpoint = local_stack::dynamo::test_endpoint().await;
+            let table =
+                format!("velvena-http-{}", shared::crypto::random_token(6).to_lowercase().replace(['-', '_'], "x"));
+            options.env.insert("STORE".to_string(), "dynamodb".to_string());
+            options.env.insert("AWS_ENDPOINT_URL_DYNAMODB".to_string(), endpoint);
+            options.env.insert("TABLE_NAME".to_string(), table);
         }
+        Self::spawn_with(options).await
     }
 
     pub async fn spawn_with(options: StackOptions) -> Self {

@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod connect;
 mod contract;
+mod deliveries;
 mod events;
 mod https;
 mod jobs;

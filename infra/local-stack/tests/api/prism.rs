@@ -78,10 +78,17 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
     let api = services.calendly().as_ref();
     let token = "prism-access-token";
     api.current_user(token).await.expect("GET /users/me");
-    api.list_event_types(token, &integration.calendly_user_uri).await.expect("GET /event_types");
+    let user = shared::calendly::EventTypeOwner::User(integration.calendly_user_uri.clone());
+    api.list_event_types(token, &user, None).await.expect("GET /event_types?user=");
+    let page = Some("sNjq4TvMDfUHEl7zHRR0k0E1PCEJWvdi");
+    api.list_event_types(token, &user, page).await.expect("GET /event_types?page_token=");
     let org_uri = integration.calendly_organization_uri.as_str();
-    api.list_webhook_subscriptions(token, org_uri, Some(&integration.calendly_user_uri)).await.expect("user scope");
-    api.list_webhook_subscriptions(token, org_uri, None).await.expect("organization scope");
+    let everyone = shared::calendly::EventTypeOwner::Organization(org_uri.to_string());
+    api.list_event_types(token, &everyone, None).await.expect("GET /event_types?organization=");
+    let user_uri = Some(integration.calendly_user_uri.as_str());
+    api.list_webhook_subscriptions(token, org_uri, user_uri, None).await.expect("user scope");
+    api.list_webhook_subscriptions(token, org_uri, None, None).await.expect("organization scope");
+    api.list_webhook_subscriptions(token, org_uri, None, page).await.expect("a second page");
     let request = NewWebhookSubscription {
         url: "https://api.velvena.example/calendly/webhook/int-prism".into(),
         organization_uri: org_uri.into(),
@@ -91,8 +98,9 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
     let created = api.create_webhook_subscription(token, &request).await.expect("POST /webhook_subscriptions");
     api.delete_webhook_subscription(token, &created.uri).await.expect("DELETE /webhook_subscriptions/{uuid}");
     // Organization scope: the role check, the organization's events and its subscription.
-    let memberships = api.organization_memberships(token, org_uri, Some(&integration.calendly_user_uri)).await;
-    assert!(!memberships.expect("GET /organization_memberships").is_empty());
+    let memberships = api.organization_memberships(token, org_uri, user_uri, None).await;
+    assert!(!memberships.expect("GET /organization_memberships").collection.is_empty());
+    api.organization_memberships(token, org_uri, None, page).await.expect("GET /organization_memberships page 2");
     let organization_events = shared::calendly::EventQuery {
         user_uri: integration.calendly_user_uri.clone(),
         organization_uri: Some(org_uri.to_string()),

@@ -109,7 +109,7 @@ async fn a_calendly_account_active_in_one_organization_cannot_be_connected_to_an
 
 // ---- 3. Webhooks --------------------------------------------------------------------------------
 
-async fn a_signed_delivery_about_another_calendly_user_is_ignored(app: TestApp) {
+async fn a_signed_delivery_about_another_calendly_user_is_gone_and_writes_nothing(app: TestApp) {
     let (a, b) = (app.host("Host A"), app.host("Host B"));
     app.connect("org-a", &a).await;
     app.connect("org-b", &b).await;
@@ -119,9 +119,10 @@ async fn a_signed_delivery_about_another_calendly_user_is_ignored(app: TestApp) 
     let a_url = app.sim.webhook_subscriptions(&a)[0].1.clone();
     let (body, header) = app.sim.signed_delivery("invitee.created", &booked, Utc::now());
     let reply = app.http.post(&a_url).header("calendly-webhook-signature", header).body(body).send().await.unwrap();
-    assert_eq!(reply.status().as_u16(), 200);
+    // Not this integration's user: the subscription that sent it is no longer ours (410).
+    assert_eq!(reply.status().as_u16(), 410);
     let answer: Value = reply.json().await.unwrap();
-    assert_eq!(answer["status"], "ignored", "{answer}");
+    assert_eq!(answer["status"], "gone", "{answer}");
     assert!(app.prospects("org-a").await.is_empty(), "nothing written in org-a");
     assert!(app.notifications("org-a").await.is_empty());
 }
@@ -327,7 +328,7 @@ fn functions_get_delete_for_the_connections_they_clean_and_secrets_only_when_the
 
 crate::helpers::on_both_stores!(a_connect_completes_only_for_the_user_and_organization_that_started_it);
 crate::helpers::on_both_stores!(a_calendly_account_active_in_one_organization_cannot_be_connected_to_another);
-crate::helpers::on_both_stores!(a_signed_delivery_about_another_calendly_user_is_ignored);
+crate::helpers::on_both_stores!(a_signed_delivery_about_another_calendly_user_is_gone_and_writes_nothing);
 crate::helpers::on_both_stores!(forged_and_oversized_deliveries_are_refused_before_the_store_is_read, kind);
 crate::helpers::on_both_stores!(inputs_the_table_cannot_hold_are_400s_and_write_nothing);
 crate::helpers::on_both_stores!(look_alike_emails_are_one_prospect);

@@ -45,6 +45,7 @@ fn snapshot(uuid: &str, email: &str, start: DateTime<Utc>) -> BookingSnapshot {
         old_invitee_uri: None,
         new_invitee_uri: None,
         no_show: false,
+        no_show_changed_at: None,
         cancel_reason: None,
         canceled_by: None,
         canceled_at: None,

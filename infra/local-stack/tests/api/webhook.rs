@@ -37,7 +37,7 @@ async fn forged_stale_and_unsigned_deliveries_are_401_and_write_nothing() {
     let forged = calendly_sim::sign_header("not-the-key", now.timestamp(), &body);
     let stale = calendly_sim::sign_header(
         &app.sim.config().webhook_signing_key,
-        (now - chrono::Duration::minutes(5)).timestamp(),
+        (now - chrono::Duration::hours(26)).timestamp(),
         &body,
     );
     for header in [Some(forged), Some(stale), Some("t=abc".to_string()), None] {
@@ -131,19 +131,24 @@ async fn twenty_copies_of_one_delivery_and_a_sync_give_one_note(app: TestApp) {
     assert_eq!(app.notifications("org-a").await.len(), 1);
 }
 
-#[tokio::test]
-async fn a_delivery_for_a_disconnected_integration_is_acknowledged_and_ignored() {
-    let (app, host, url) = connected_app().await;
+async fn a_delivery_for_a_disconnected_or_unknown_integration_is_410_so_calendly_deletes_it(app: TestApp) {
+    let (app, host, url) = connected(app).await;
     app.sim.set_webhook_deliveries(false);
     let booked = book_john(&app, &host).await;
     app.post("/calendly/disconnect", "org-a", serde_json::json!({})).await.expect(200);
-    let (body, header) = app.sim.signed_delivery("invitee.created", &booked, chrono::Utc::now());
-    let reply = app.http.post(&url).header("calendly-webhook-signature", header).body(body).send().await.unwrap();
-    assert_eq!(reply.status().as_u16(), 200);
-    let answer: Value = reply.json().await.unwrap();
-    assert_eq!(answer["status"], "ignored");
+    let unknown = format!("{}/calendly/webhook/{}", app.stack.url(), "0c3e2f6a-5b4d-4e8f-9a1b-2c3d4e5f6a7b");
+    let legacy = format!("{}/calendly/webhook", app.stack.url());
+    for target in [&url, &unknown, &legacy] {
+        let (body, header) = app.sim.signed_delivery("invitee.created", &booked, chrono::Utc::now());
+        let reply = app.http.post(target).header("calendly-webhook-signature", header).body(body).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 410, "{target}");
+        let answer: Value = reply.json().await.unwrap();
+        assert_eq!(answer["status"], "gone", "{answer}");
+    }
     assert!(app.prospects("org-a").await.is_empty());
 }
+
+crate::helpers::on_both_stores!(a_delivery_for_a_disconnected_or_unknown_integration_is_410_so_calendly_deletes_it);
 
 async fn deliver(app: &TestApp, url: &str, event: &str, booked: &calendly_sim::Booked) -> Value {
     let (body, header) = app.sim.signed_delivery(event, booked, chrono::Utc::now());
@@ -298,19 +303,24 @@ async fn reconnecting_to_another_calendly_user_leaves_one_subscription_for_the_n
 }
 
 #[tokio::test]
-async fn a_subscription_left_on_our_url_is_found_and_replaced_on_the_409() {
-    let (app, a, _) = connected_app().await;
+async fn a_previous_users_subscription_left_on_our_url_is_deleted_by_its_first_delivery() {
+    let (app, a, url) = connected_app().await;
     let b = app.sim.add_colleague(&a, "Bea Host", "bea@host.example");
     // A's access is gone, so its subscription can't be deleted with A's token at reconnect.
     app.sim.refuse_access_of(&a);
     app.connect("org-a", &b).await;
-    assert!(app.sim.webhook_subscriptions(&a).is_empty(), "the holder of our URL was replaced");
+    assert_eq!(app.sim.webhook_subscriptions(&a).len(), 1, "A's subscription outlived the reconnect");
     let subscriptions = app.sim.webhook_subscriptions(&b);
-    assert_eq!(subscriptions.len(), 1);
-    assert_eq!(subscriptions[0].2, "active");
-    let status = app.get("/calendly/status", "org-a").await.expect(200);
-    assert_eq!(status["webhook_active"], true);
-    assert_eq!(status["webhook_error"], Value::Null);
+    assert_eq!((subscriptions.len(), subscriptions[0].1.as_str(), subscriptions[0].2.as_str()), (1, url.as_str(), "active"));
+    // A's next booking reaches our URL through A's subscription: 410, and Calendly deletes it.
+    app.sim.book(&a, BookingSpec::new("For A", "for-a@example.com", "Démo", in_days(2))).await;
+    assert_eq!(app.sim.request_count("delivery_gone"), 1);
+    assert!(app.sim.webhook_subscriptions(&a).is_empty(), "Calendly deleted the leftover on the 410");
+    assert!(app.prospect_by_email("org-a", "for-a@example.com").await.is_none(), "a previous user's booking");
+    // B's subscription is untouched and delivers.
+    app.sim.book(&b, BookingSpec::new("For B", "for-b@example.com", "Démo", in_days(2))).await;
+    assert!(app.prospect_by_email("org-a", "for-b@example.com").await.is_some());
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["webhook_active"], true);
 }
 
 #[tokio::test]
