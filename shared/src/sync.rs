@@ -142,6 +142,52 @@ impl From<CommitError> for SyncError {
     }
 }
 
+/// What the organization hears when Calendly access is lost for good: one
+/// `calendly_reconnect_needed` notification (pushed), and the settings mirror saying the
+/// OAuth connection is gone.
+pub struct ReconnectAlarm {
+    store: Arc<dyn Store>,
+    pusher: Arc<dyn Pusher>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ReconnectAlarm {
+    /// An alarm writing to the store and pushing to the organization's browsers.
+    pub fn new(store: Arc<dyn Store>, pusher: Arc<dyn Pusher>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, pusher, clock }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::tokens::AccessLostAlarm for ReconnectAlarm {
+    async fn raise(&self, integration: &Integration) {
+        let org = &integration.organization_id;
+        let mut mirror = serde_json::Map::new();
+        mirror.insert("oauth_connected".into(), serde_json::json!(false));
+        if let Err(e) = self.store.merge_calendly_settings(org, &mirror).await {
+            tracing::warn!(organization_id = %org, error = %e, "could not mirror the lost connection");
+        }
+        let now = self.clock.now();
+        let notification = crate::domain::Notification {
+            id: crate::domain::NotificationId::new(crate::domain::ids::time_ordered_id(now)),
+            organization_id: org.clone(),
+            kind: "calendly_reconnect_needed".into(),
+            title: "Reconnexion Calendly nécessaire".into(),
+            message: format!(
+                "Calendly n'accepte plus l'accès au compte {} : reconnectez Calendly dans les paramètres.",
+                integration.email
+            ),
+            meta: serde_json::json!({ "integration_id": integration.id, "calendly_user_uri": integration.calendly_user_uri }),
+            read: false,
+            created_at: now,
+        };
+        match self.store.add_notification(&notification).await {
+            Ok(()) => self.pusher.push(org, PushMessage::notification(&notification)).await,
+            Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not add the reconnection notification"),
+        }
+    }
+}
+
 /// The engine and the ports it drives.
 #[derive(Clone)]
 pub struct SyncEngine {
@@ -455,9 +501,6 @@ impl SyncEngine {
         }
     }
 
-    /// A token fresh from a successful refresh was refused too: the access was revoked in
-    /// Calendly. The integration needs its user to reconnect (and drops off the schedule, so
-    /// no more token requests are made for it); the organization is told, once.
     /// Records the fall-back to user scope and tells the organization why.
     async fn organization_scope_lost(&self, integration: &Integration) -> Result<(), SyncError> {
         let org = &integration.organization_id;
@@ -482,34 +525,12 @@ impl SyncEngine {
         Ok(())
     }
 
+    /// A token fresh from a successful refresh was refused too: the access was revoked in
+    /// Calendly. The integration needs its user to reconnect (and drops off the schedule, so
+    /// no more token requests are made for it); the organization is told, once.
     async fn access_lost(&self, integration: &Integration, token_version: u64) {
-        let org = &integration.organization_id;
-        match self.store.mark_needs_reconnect(org, token_version).await {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                tracing::warn!(organization_id = %org, error = %e, "could not mark the integration for reconnection");
-                return;
-            }
-        }
-        tracing::warn!(organization_id = %org, "Calendly refuses a freshly refreshed token; reconnection needed");
-        let now = self.clock.now();
-        let notification = crate::domain::Notification {
-            id: crate::domain::NotificationId::new(crate::domain::ids::time_ordered_id(now)),
-            organization_id: org.clone(),
-            kind: "calendly_reconnect_needed".into(),
-            title: "Reconnexion Calendly nécessaire".into(),
-            message: format!(
-                "Calendly n'accepte plus l'accès au compte {} : reconnectez Calendly dans les paramètres.",
-                integration.email
-            ),
-            meta: serde_json::json!({ "integration_id": integration.id, "calendly_user_uri": integration.calendly_user_uri }),
-            read: false,
-            created_at: now,
-        };
-        match self.store.add_notification(&notification).await {
-            Ok(()) => self.pusher.push(org, PushMessage::notification(&notification)).await,
-            Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not add the reconnection notification"),
+        if let Err(e) = self.tokens.access_lost(integration, token_version).await {
+            tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not mark the integration for reconnection");
         }
     }
 

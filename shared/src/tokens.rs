@@ -47,18 +47,45 @@ pub fn seal_context(integration: &Integration, purpose: &str) -> String {
     format!("{}|{}|{purpose}", integration.organization_id, integration.id)
 }
 
+/// Told once when an integration's Calendly access is lost for good (the user removed the
+/// app in Calendly, or revoked it): the organization must hear of it, not find out later.
+#[async_trait::async_trait]
+pub trait AccessLostAlarm: Send + Sync {
+    /// `integration` was just marked as needing reconnection (by this caller only).
+    async fn raise(&self, integration: &Integration);
+}
+
 /// Hands out valid access tokens.
 #[derive(Clone)]
 pub struct TokenKeeper {
     integrations: Arc<dyn IntegrationStore>,
     sealer: Sealer,
     clock: Arc<dyn Clock>,
+    alarm: Option<Arc<dyn AccessLostAlarm>>,
 }
 
 impl TokenKeeper {
     /// A keeper over the integration store.
     pub fn new(integrations: Arc<dyn IntegrationStore>, sealer: Sealer, clock: Arc<dyn Clock>) -> Self {
-        Self { integrations, sealer, clock }
+        Self { integrations, sealer, clock, alarm: None }
+    }
+
+    /// The same keeper, raising `alarm` when a grant is found revoked.
+    pub fn with_alarm(self, alarm: Arc<dyn AccessLostAlarm>) -> Self {
+        Self { alarm: Some(alarm), ..self }
+    }
+
+    /// Marks the integration as needing reconnection if its tokens are still `token_version`;
+    /// the one caller that marks it raises the alarm (so it is raised once per lost grant).
+    pub async fn access_lost(&self, integration: &Integration, token_version: u64) -> Result<(), StoreError> {
+        let org = &integration.organization_id;
+        if self.integrations.mark_needs_reconnect(org, token_version).await? {
+            tracing::warn!(organization_id = %org, "Calendly access lost; the integration needs reconnecting");
+            if let Some(alarm) = &self.alarm {
+                alarm.raise(integration).await;
+            }
+        }
+        Ok(())
     }
 
     /// A valid access token and the token version it belongs to.
@@ -144,8 +171,8 @@ impl TokenKeeper {
                 }
             }
             Err(e) if e.is_invalid_grant() => {
-                tracing::warn!(organization_id = %org, "Calendly refused the refresh token; the integration needs reconnecting");
-                self.integrations.mark_needs_reconnect(org, version).await?;
+                tracing::warn!(organization_id = %org, "Calendly refused the refresh token (grant revoked or spent)");
+                self.access_lost(current, version).await?;
                 Err(TokenError::NeedsReconnect)
             }
             Err(e) => {

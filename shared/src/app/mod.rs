@@ -89,7 +89,8 @@ impl Services {
             }
             None => sealer,
         };
-        let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone());
+        let alarm = Arc::new(crate::sync::ReconnectAlarm::new(store.clone(), pusher.clone(), clock.clone()));
+        let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone()).with_alarm(alarm);
         let engine = SyncEngine::new(
             store.clone(),
             calendly.clone(),

@@ -110,7 +110,10 @@ impl Services {
         }
         let interval = interval_minutes.unwrap_or(integration.sync_interval_minutes);
         let enabled = auto_sync_enabled.unwrap_or(integration.auto_sync_enabled);
-        let next = integration.last_synced_at.map(|last| last + Duration::minutes(i64::from(interval)));
+        // Due one (new) interval after the last sync ended, or from now when none has yet (the
+        // initial job may still run: it schedules by the interval it finds when it ends).
+        let since = integration.last_synced_at.unwrap_or_else(|| self.clock.now());
+        let next = Some(since + Duration::minutes(i64::from(interval)));
         self.store.update_sync_settings(org, enabled, interval, next).await?;
         self.status(org).await
     }

@@ -183,6 +183,12 @@ impl Services {
         }
         if job.state == SyncJobState::Succeeded {
             let finished = job.finished_at.unwrap_or(now);
+            // By the interval set now, not at the slice's start: a change made while the job
+            // ran (e.g. right after connecting) applies to this very schedule.
+            let interval = match self.store.get_integration(org).await? {
+                Some(current) if current.is_active => current.schedule_interval_minutes(),
+                _ => interval,
+            };
             let next = finished + chrono::Duration::minutes(i64::from(interval));
             self.store.record_sync(org, synced.then_some(finished), next).await?;
             tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");

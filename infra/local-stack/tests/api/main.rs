@@ -10,6 +10,7 @@ mod connect;
 mod contract;
 mod deliveries;
 mod events;
+mod grants;
 mod https;
 mod jobs;
 mod organization;
