@@ -22,8 +22,9 @@ use tokio::time::Instant;
 const INVITEE_CONCURRENCY: usize = 8;
 /// How many times a booking write is re-planned after losing a race.
 const MAX_COMMIT_ATTEMPTS: usize = 10;
-/// Pages of scheduled events one sync reads at the most (10,000 events at 100 a page)...
-const MAX_EVENT_PAGES: u64 = 100;
+/// Pages of scheduled events one sync reads at the most: 100,000 events at 100 a page, past
+/// what any real organization books in the window (a bound on a looping upstream, not a size)...
+const MAX_EVENT_PAGES: u64 = 1_000;
 /// ...and pages of one event's invitees (10,000 invitees).
 const MAX_INVITEE_PAGES: usize = 100;
 /// Page tokens remembered to catch an upstream that hands one out again.
@@ -293,12 +294,14 @@ impl SyncEngine {
             }
             pages_this_slice += 1;
             let checkpoint = job.checkpoint.clone();
+            // Upcoming bookings first, then the past part of the window.
+            let (min_start_time, max_start_time) = checkpoint.range();
             let query = EventQuery {
                 user_uri: integration.calendly_user_uri.clone(),
                 organization_uri: (integration.coverage == crate::domain::CalendlyScope::Organization)
                     .then(|| integration.calendly_organization_uri.clone()),
-                min_start_time: checkpoint.window_start,
-                max_start_time: checkpoint.window_end,
+                min_start_time,
+                max_start_time,
                 page_token: checkpoint.page_token.clone(),
             };
             let page = match self
@@ -312,9 +315,7 @@ impl SyncEngine {
                 // window over (unchanged events cost nothing but their page).
                 Err(SyncError::Calendly(CalendlyError::Api { status: 400, .. })) if checkpoint.page_token.is_some() => {
                     tracing::warn!(organization_id = %org, "Calendly refused the saved page token; restarting the window");
-                    job.checkpoint.page_token = None;
-                    job.checkpoint.pages_done = 0;
-                    job.checkpoint.events_before_page = 0;
+                    job.checkpoint.restart();
                     job.report.events_seen = 0;
                     continue;
                 }
@@ -323,9 +324,7 @@ impl SyncEngine {
                 Err(SyncError::Calendly(CalendlyError::Forbidden(_))) if query.organization_uri.is_some() => {
                     self.organization_scope_lost(&integration).await?;
                     integration.fall_back_to_user_scope();
-                    job.checkpoint.page_token = None;
-                    job.checkpoint.pages_done = 0;
-                    job.checkpoint.events_before_page = 0;
+                    job.checkpoint.restart();
                     job.report.events_seen = 0;
                     continue;
                 }
@@ -416,7 +415,7 @@ impl SyncEngine {
             }
             job.checkpoint.events_before_page = job.report.events_seen;
             job.checkpoint.page_token = next;
-            if job.checkpoint.page_token.is_none() {
+            if job.checkpoint.page_token.is_none() && !job.checkpoint.next_part() {
                 return Ok(SliceEnd::Finished);
             }
             progress.report(self, job, session).await;

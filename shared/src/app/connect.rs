@@ -171,6 +171,7 @@ impl Services {
             filter: previous.as_ref().map(|p| p.filter.clone()).unwrap_or_default(),
             coverage,
             members_covered: members.as_ref().map(|m: &Vec<String>| u32::try_from(m.len()).unwrap_or(u32::MAX)),
+            members_read_at: members.as_ref().map(|_| now),
             member_emails: members.unwrap_or_default(),
             ..Integration::connected(account, tokens.expires_at(now), now)
         };

@@ -130,7 +130,7 @@ impl Services {
         let org_uri = integration.calendly_organization_uri.clone();
         match scope {
             CalendlyScope::User => {
-                self.store.set_coverage(org, CalendlyScope::User, Vec::new()).await?;
+                self.store.set_coverage(org, CalendlyScope::User, Vec::new(), None).await?;
                 self.store.release_calendly_user(&org_uri, org).await?;
             }
             CalendlyScope::Organization => {
@@ -147,7 +147,8 @@ impl Services {
                 if !self.store.claim_calendly_user(&org_uri, org, self.clock.now()).await? {
                     return Err(AppError::organization_in_use());
                 }
-                self.store.set_coverage(org, CalendlyScope::Organization, members.unwrap_or_default()).await?;
+                let read_at = Some(self.clock.now());
+                self.store.set_coverage(org, CalendlyScope::Organization, members.unwrap_or_default(), read_at).await?;
             }
         }
         let updated = self.active_integration(org).await?;

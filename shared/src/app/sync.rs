@@ -8,7 +8,7 @@
 use crate::app::{AppError, Services, WebhookCheck};
 use crate::clock::Clock;
 use crate::domain::{
-    DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState, SyncTrigger,
+    CalendlyScope, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState, SyncTrigger,
 };
 use crate::push::PushMessage;
 use crate::queue::JobQueue;
@@ -28,6 +28,8 @@ use tokio::time::Instant;
 const MAX_RETRIES: u32 = 5;
 /// A slice's lease outlives its deadline by this much: requests in flight at the deadline end.
 const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
+/// The member list of an organization-scope integration is read again past this age.
+const MEMBERS_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
 /// Due integrations read per page by one scheduled tick...
 const SCHEDULE_PAGE: usize = 500;
 /// ...and queued at once.
@@ -149,9 +151,12 @@ impl Services {
         let synced = integration.as_ref().is_some_and(|i| i.auto_sync_enabled || job.trigger != SyncTrigger::Scheduled);
         let next_delay = match integration {
             None => None,
-            Some(integration) => {
+            Some(mut integration) => {
                 if job.trigger == SyncTrigger::Scheduled && job.slices == 1 {
                     self.check_webhook(&integration).await;
+                    if integration.auto_sync_enabled {
+                        integration = self.refresh_members(integration).await;
+                    }
                 }
                 if job.trigger == SyncTrigger::Scheduled && !integration.auto_sync_enabled {
                     // Auto-sync off: the schedule only came for the subscription check.
@@ -237,6 +242,37 @@ impl Services {
                 }
             }
         }
+    }
+
+    /// Organization scope: the member list (whose own e-mails are never prospects) is read
+    /// again once a day, so hires and leavers are known. A failure keeps the list it had.
+    async fn refresh_members(&self, integration: Integration) -> Integration {
+        let now = self.clock.now();
+        let fresh = integration.members_read_at.is_some_and(|at| now - at < MEMBERS_MAX_AGE);
+        if integration.coverage != CalendlyScope::Organization || fresh {
+            return integration;
+        }
+        let org = &integration.organization_id;
+        let session = self.engine.session(Duration::ZERO);
+        let refreshed = async {
+            let (token, _) = self.engine.tokens().access_token(&session, &integration).await?;
+            let (org_uri, user_uri) = (&integration.calendly_organization_uri, &integration.calendly_user_uri);
+            let (coverage, members, _) = self.organization_coverage(&session, &token, org_uri, user_uri).await?;
+            // A lost role is the sync's to handle (Calendly refuses its listing, it falls back).
+            if coverage == CalendlyScope::Organization {
+                self.store.set_coverage(org, coverage, members.unwrap_or_default(), Some(now)).await?;
+            }
+            Ok::<_, AppError>(())
+        };
+        match refreshed.await {
+            Ok(()) => match self.store.get_integration(org).await {
+                Ok(Some(updated)) => return updated,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not re-read the integration"),
+            },
+            Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not refresh the member list; keeping the last one"),
+        }
+        integration
     }
 
     /// A subscription Calendly disabled (24 h of failed deliveries) would silently stop

@@ -333,11 +333,18 @@ impl Integration {
     /// Organization scope lost (the connecting user is no longer an owner or admin): back to
     /// the user's own bookings. Whether it changed anything.
     pub fn fall_back_to_user_scope(&mut self) -> bool {
-        self.set_coverage(CalendlyScope::User, Vec::new())
+        self.set_coverage(CalendlyScope::User, Vec::new(), None)
     }
 
-    /// Whose bookings, and (organization scope) the members' e-mails. Whether it changed.
-    pub fn set_coverage(&mut self, coverage: CalendlyScope, member_emails: Vec<String>) -> bool {
+    /// Whose bookings, and (organization scope) the members' e-mails as read at `read_at`.
+    /// Whether it changed.
+    pub fn set_coverage(
+        &mut self,
+        coverage: CalendlyScope,
+        member_emails: Vec<String>,
+        read_at: Option<DateTime<Utc>>,
+    ) -> bool {
+        self.members_read_at = read_at.filter(|_| coverage == CalendlyScope::Organization);
         let member_emails = if coverage == CalendlyScope::User { Vec::new() } else { member_emails };
         let members_covered =
             (coverage == CalendlyScope::Organization).then(|| u32::try_from(member_emails.len()).unwrap_or(u32::MAX));

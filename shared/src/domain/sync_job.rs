@@ -116,6 +116,46 @@ pub struct SyncCheckpoint {
     /// The last page tokens used: one coming back means the upstream loops.
     #[serde(default)]
     pub recent_page_tokens: Vec<String>,
+    /// Upcoming bookings first: the window is read from here (the time the job was queued) to
+    /// its end, then from its start to here. `None` (jobs queued before): start to end at once.
+    #[serde(default)]
+    pub split_at: Option<DateTime<Utc>>,
+    /// Whether the upcoming part is done and the past part is being read.
+    #[serde(default)]
+    pub in_past: bool,
+}
+
+impl SyncCheckpoint {
+    /// The start-time range the current part of the window covers.
+    pub fn range(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        match (self.split_at, self.in_past) {
+            (None, _) => (self.window_start, self.window_end),
+            (Some(split), false) => (split, self.window_end),
+            (Some(split), true) => (self.window_start, split),
+        }
+    }
+
+    /// The current part's last page is done: on to the past part, if there is one left.
+    /// Whether there was.
+    pub fn next_part(&mut self) -> bool {
+        if self.split_at.is_none() || self.in_past {
+            return false;
+        }
+        self.in_past = true;
+        self.page_token = None;
+        self.recent_page_tokens.clear();
+        true
+    }
+
+    /// Back to the first page of the whole window (Calendly no longer takes the page token, or
+    /// the scope changed): unchanged events cost nothing but their page.
+    pub fn restart(&mut self) {
+        self.page_token = None;
+        self.pages_done = 0;
+        self.events_before_page = 0;
+        self.in_past = false;
+        self.recent_page_tokens.clear();
+    }
 }
 
 /// One sync of one integration.
@@ -196,6 +236,8 @@ impl SyncJob {
                 pages_done: 0,
                 events_before_page: 0,
                 recent_page_tokens: Vec::new(),
+                split_at: Some(now.clamp(window_start, window_end)),
+                in_past: false,
             },
             error: None,
             turn: 0,

@@ -232,12 +232,13 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Back to user scope (organization scope was refused by Calendly).
     async fn fall_back_to_user_scope(&self, org: &OrganizationId) -> Result<(), StoreError>;
-    /// Sets whose bookings the integration brings (and the members' e-mails).
+    /// Sets whose bookings the integration brings (and the members' e-mails, read at `read_at`).
     async fn set_coverage(
         &self,
         org: &OrganizationId,
         coverage: CalendlyScope,
         member_emails: Vec<String>,
+        read_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
     /// Sets which bookings become prospects.
     async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError>;

@@ -21,6 +21,7 @@ mod secrets;
 mod security;
 mod store_contract;
 mod sync;
+mod team_sizes;
 mod teams;
 mod template;
 mod tenancy;

@@ -106,9 +106,10 @@ async fn an_unchanged_resync_makes_no_invitee_calls_and_writes_nothing() {
     assert_eq!(again["bookings_new"], 0);
     assert_eq!(again["bookings_changed"], 0);
     assert_eq!(again["notes_added"], 0);
-    assert_eq!(again["calendly_requests"], 2, "two pages of 100, nothing else");
+    // Upcoming bookings first (two pages of 100), then the (empty) past part of the window.
+    assert_eq!(again["calendly_requests"], 3, "three pages, nothing else");
     assert_eq!(app.sim.request_count("invitees"), invitee_calls);
-    assert_eq!(app.sim.request_count("scheduled_events"), events_calls + 2);
+    assert_eq!(app.sim.request_count("scheduled_events"), events_calls + 3);
     let first_page = app.get("/notifications?limit=100", "org-a").await.expect(200);
     let cursor = first_page["next_cursor"].as_str().unwrap();
     let second_page = app.get(&format!("/notifications?limit=100&cursor={cursor}"), "org-a").await.expect(200);
@@ -377,7 +378,7 @@ async fn a_rate_limited_sync_waits_for_the_reset_and_completes() {
     app.sim.rate_limit_next(2);
     let report = app.sync("org-a").await;
     assert_eq!(report["bookings_new"], 1);
-    assert_eq!(report["calendly_requests"], 4, "two refused, then the list and the invitees");
+    assert_eq!(report["calendly_requests"], 5, "two refused, then the upcoming list, its invitees, the past list");
 }
 
 #[tokio::test]

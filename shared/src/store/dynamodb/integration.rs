@@ -189,8 +189,9 @@ impl IntegrationStore for DynamoStore {
         org: &OrganizationId,
         coverage: CalendlyScope,
         member_emails: Vec<String>,
+        read_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        self.update_integration(org, |i| i.set_coverage(coverage, member_emails.clone())).await?;
+        self.update_integration(org, |i| i.set_coverage(coverage, member_emails.clone(), read_at)).await?;
         Ok(())
     }
 

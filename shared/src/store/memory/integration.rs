@@ -125,8 +125,9 @@ impl IntegrationStore for MemoryStore {
         org: &OrganizationId,
         coverage: CalendlyScope,
         member_emails: Vec<String>,
+        read_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        self.change_integration(org, |i| i.set_coverage(coverage, member_emails.clone()));
+        self.change_integration(org, |i| i.set_coverage(coverage, member_emails.clone(), read_at));
         Ok(())
     }
 
