@@ -5,8 +5,8 @@
 //!
 //! One file on purpose: every wire shape in one place, so the contract reads as one.
 
-use crate::calendly::GrantedScopes;
 use crate::app::{ConnectOutcome, ConnectStart, ConnectionStatus, DeliveryOutcome, EventTypeChoice};
+use crate::calendly::GrantedScopes;
 use crate::domain::{
     Booking, CalendlyScope, Notification, Organization, Prospect, QuestionAnswer, SyncJob, SyncJobState, SyncTrigger,
     Tracking,

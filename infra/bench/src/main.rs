@@ -9,6 +9,7 @@ mod coldstart;
 mod first_sync;
 mod realtime;
 mod sync_cost;
+mod team;
 mod tick;
 
 use base64::Engine;
@@ -174,6 +175,9 @@ async fn main() {
     }
     if wants("ratelimit") {
         first_sync::first_sync_under_real_limit(&mut rows).await;
+    }
+    if wants("team") {
+        team::team_under_real_limit(&mut rows).await;
     }
     let mut embedded_job = None;
     if wants("tick") || wants("tick-embedded") {

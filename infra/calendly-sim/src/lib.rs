@@ -158,7 +158,9 @@ impl CalendlySim {
     /// Adds `count` members (role `user`) to `owner`'s organization, named `Member N`.
     pub fn add_team(&self, owner: &SimUser, count: usize) -> Vec<SimUser> {
         let mut state = self.inner.state();
-        (1..=count).map(|n| state.add_colleague(owner, &format!("Member {n}"), &format!("member{n}@team.example"))).collect()
+        (1..=count)
+            .map(|n| state.add_colleague(owner, &format!("Member {n}"), &format!("member{n}@team.example")))
+            .collect()
     }
 
     /// The scopes the app is registered with in Calendly's portal: tokens get what the
@@ -353,9 +355,9 @@ impl CalendlySim {
             "event_types",
             "organization_memberships",
         ]
-            .iter()
-            .map(|k| state.requests.get(*k).copied().unwrap_or(0))
-            .sum()
+        .iter()
+        .map(|k| state.requests.get(*k).copied().unwrap_or(0))
+        .sum()
     }
 
     /// Refresh-token reuses refused with `invalid_grant`.
@@ -365,7 +367,12 @@ impl CalendlySim {
 
     /// Every webhook subscription: `(uri, callback_url, state, scope)`.
     pub fn all_webhook_subscriptions(&self) -> Vec<(String, String, String, String)> {
-        self.inner.state().webhooks.iter().map(|w| (w.uri(), w.callback_url.clone(), w.state.clone(), w.scope.clone())).collect()
+        self.inner
+            .state()
+            .webhooks
+            .iter()
+            .map(|w| (w.uri(), w.callback_url.clone(), w.state.clone(), w.scope.clone()))
+            .collect()
     }
 
     /// The webhook subscriptions of `user`: `(uri, callback_url, state)`.

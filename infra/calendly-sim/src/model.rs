@@ -272,9 +272,11 @@ impl SimState {
     }
 
     fn invitee_mut(&mut self, booked: &Booked) -> Option<&mut InviteeRecord> {
-        let i = *self.invitees_by_event.get(&booked.event_uuid)?.iter().find(|i| {
-            self.invitees.get(**i).is_some_and(|r| r.uuid == booked.invitee_uuid)
-        })?;
+        let i = *self
+            .invitees_by_event
+            .get(&booked.event_uuid)?
+            .iter()
+            .find(|i| self.invitees.get(**i).is_some_and(|r| r.uuid == booked.invitee_uuid))?;
         self.invitees.get_mut(i)
     }
 

@@ -116,8 +116,7 @@ impl Services {
         let coverage = match pending.scope {
             CalendlyScope::User => Ok((CalendlyScope::User, None, None)),
             CalendlyScope::Organization => {
-                self.organization_coverage(&session, &tokens.access_token, &user.current_organization, &user.uri)
-                    .await
+                self.organization_coverage(&session, &tokens.access_token, &user.current_organization, &user.uri).await
             }
         };
         let (coverage, members, scope_error) = match coverage {

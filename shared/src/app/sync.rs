@@ -8,7 +8,8 @@
 use crate::app::{AppError, Services, WebhookCheck};
 use crate::clock::Clock;
 use crate::domain::{
-    CalendlyScope, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState, SyncTrigger,
+    CalendlyScope, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState,
+    SyncTrigger,
 };
 use crate::push::PushMessage;
 use crate::queue::JobQueue;
@@ -270,7 +271,9 @@ impl Services {
                 Ok(None) => {}
                 Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not re-read the integration"),
             },
-            Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not refresh the member list; keeping the last one"),
+            Err(e) => {
+                tracing::warn!(organization_id = %org, error = %e, "could not refresh the member list; keeping the last one")
+            }
         }
         integration
     }

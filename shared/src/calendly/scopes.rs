@@ -22,8 +22,13 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope the product uses, in the order the authorize URL lists them.
-    pub const ALL: [Scope; 5] =
-        [Self::UsersRead, Self::ScheduledEventsRead, Self::EventTypesRead, Self::OrganizationsRead, Self::WebhooksWrite];
+    pub const ALL: [Scope; 5] = [
+        Self::UsersRead,
+        Self::ScheduledEventsRead,
+        Self::EventTypesRead,
+        Self::OrganizationsRead,
+        Self::WebhooksWrite,
+    ];
 
     /// The scope as Calendly spells it.
     pub fn as_str(self) -> &'static str {

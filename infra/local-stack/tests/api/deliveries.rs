@@ -26,7 +26,8 @@ async fn spawn(kind: StoreKind, simulator: SimConfig) -> TestApp {
 
 async fn post_signed(app: &TestApp, url: &str, body: &[u8], signed_at: chrono::DateTime<chrono::Utc>) -> (u16, Value) {
     let header = calendly_sim::sign_header(&app.sim.signing_key(), signed_at.timestamp(), body);
-    let reply = app.http.post(url).header("calendly-webhook-signature", header).body(body.to_vec()).send().await.unwrap();
+    let reply =
+        app.http.post(url).header("calendly-webhook-signature", header).body(body.to_vec()).send().await.unwrap();
     (reply.status().as_u16(), reply.json().await.unwrap_or(Value::Null))
 }
 
@@ -52,10 +53,11 @@ async fn a_retry_hours_later_with_its_first_signature_is_processed(kind: StoreKi
     assert_eq!(app.sim.request_count("delivery_retried"), 1);
     assert!(app.prospect_by_email("org-a", "john@example.com").await.is_some(), "the retry was processed");
     // A day and more is past the tolerance: refused, and a forged body always is.
-    let (body, _) = app.sim.signed_delivery("invitee.created", &calendly_sim::Booked {
-        event_uuid: "e".into(),
-        invitee_uuid: "i".into(),
-    }, chrono::Utc::now());
+    let (body, _) = app.sim.signed_delivery(
+        "invitee.created",
+        &calendly_sim::Booked { event_uuid: "e".into(), invitee_uuid: "i".into() },
+        chrono::Utc::now(),
+    );
     let url = app.sim.webhook_subscriptions(&host)[0].1.clone();
     let now = shared::clock::Clock::now(app.stack.clock.as_ref());
     assert_eq!(post_signed(&app, &url, &body, now - chrono::Duration::hours(26)).await.0, 401);
@@ -97,7 +99,8 @@ async fn a_delivery_that_can_never_succeed_is_acknowledged_and_left_to_the_sync(
     let (body, _) = app.sim.signed_delivery("invitee.canceled", &booked, chrono::Utc::now());
     let mut cancel: Value = serde_json::from_slice(&body).unwrap();
     cancel["payload"].as_object_mut().unwrap().remove("scheduled_event");
-    cancel["payload"]["uri"] = json!(cancel["payload"]["uri"].as_str().unwrap().replace(&booked.event_uuid, "gone-event"));
+    cancel["payload"]["uri"] =
+        json!(cancel["payload"]["uri"].as_str().unwrap().replace(&booked.event_uuid, "gone-event"));
     cancel["payload"]["event"] = json!("https://api.calendly.com/scheduled_events/gone-event");
     let (status, answer) = post_signed(&app, &url, &serde_json::to_vec(&cancel).unwrap(), chrono::Utc::now()).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("deferred")), "{answer}");
@@ -111,7 +114,8 @@ async fn a_delivery_that_can_never_succeed_is_acknowledged_and_left_to_the_sync(
     app.post("/calendly/sync", "org-a", json!({})).await.expect(202);
     let ended = app.wait_for_sync("org-a").await;
     assert_eq!(ended["state"], "failed", "{ended}");
-    let (body, _) = app.sim.signed_delivery("invitee.created", &booked, shared::clock::Clock::now(app.stack.clock.as_ref()));
+    let (body, _) =
+        app.sim.signed_delivery("invitee.created", &booked, shared::clock::Clock::now(app.stack.clock.as_ref()));
     let (status, answer) = post_signed(&app, &url, &body, shared::clock::Clock::now(app.stack.clock.as_ref())).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("deferred")), "{answer}");
 }
@@ -134,7 +138,11 @@ async fn a_delivery_that_needs_more_than_calendly_waits_for_is_answered_503_in_t
         "created_by": host.uri,
         "payload": { "uri": "https://api.calendly.com/invitee_no_shows/NS1", "invitee": booked.invitee_uri(), "created_at": chrono::Utc::now() },
     });
-    let header = calendly_sim::sign_header(&app.sim.signing_key(), chrono::Utc::now().timestamp(), &serde_json::to_vec(&no_show).unwrap());
+    let header = calendly_sim::sign_header(
+        &app.sim.signing_key(),
+        chrono::Utc::now().timestamp(),
+        &serde_json::to_vec(&no_show).unwrap(),
+    );
     // Calendly reads for 15 s at the most: the answer must come before.
     let reply = app
         .http

@@ -4,7 +4,12 @@
 use crate::helpers::{StoreKind, TestApp, in_days};
 use serde_json::{Value, json};
 
-async fn start_and_approve(app: &TestApp, org: &str, host: &calendly_sim::SimUser, scope: &str) -> crate::helpers::Reply {
+async fn start_and_approve(
+    app: &TestApp,
+    org: &str,
+    host: &calendly_sim::SimUser,
+    scope: &str,
+) -> crate::helpers::Reply {
     let start = app.post("/calendly/connect", org, json!({ "scope": scope })).await.expect(200);
     let code = app.sim.approve(host, start["authorize_url"].as_str().unwrap()).expect("approved");
     let state = start["state"].as_str().unwrap();

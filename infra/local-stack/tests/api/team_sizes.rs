@@ -11,7 +11,8 @@ async fn connect_organization(app: &TestApp, org: &str, admin: &SimUser) -> Valu
     let start = app.post("/calendly/connect", org, json!({ "scope": "organization" })).await.expect(200);
     let code = app.sim.approve(admin, start["authorize_url"].as_str().unwrap()).expect("approved");
     let state = start["state"].as_str().unwrap();
-    let mut answer = app.post("/auth/calendly/callback", org, json!({ "code": code, "state": state })).await.expect(200);
+    let mut answer =
+        app.post("/auth/calendly/callback", org, json!({ "code": code, "state": state })).await.expect(200);
     answer["sync"] = app.wait_for_sync_within(org, std::time::Duration::from_secs(300)).await;
     answer
 }
@@ -84,11 +85,14 @@ async fn in_organization_scope_the_picker_lists_every_members_types_and_a_filter
 #[tokio::test]
 async fn upcoming_bookings_are_synced_before_the_past_part_of_the_window() {
     // 40 requests a second: the job pauses long before it is done.
-    let simulator = SimConfig { rate_limit: 40, rate_window: std::time::Duration::from_secs(1), ..SimConfig::default() };
+    let simulator =
+        SimConfig { rate_limit: 40, rate_window: std::time::Duration::from_secs(1), ..SimConfig::default() };
     let app = TestApp::spawn_with(StackOptions { simulator, ..Default::default() }).await;
     let host = app.host("Camille Martin");
-    let past: Vec<BookingSpec> = (0..100).map(|i| booking(&format!("Past {i}"), &format!("past{i}@x.example"), -1 - (i % 25))).collect();
-    let upcoming: Vec<BookingSpec> = (0..100).map(|i| booking(&format!("Next {i}"), &format!("next{i}@x.example"), 1 + (i % 60))).collect();
+    let past: Vec<BookingSpec> =
+        (0..100).map(|i| booking(&format!("Past {i}"), &format!("past{i}@x.example"), -1 - (i % 25))).collect();
+    let upcoming: Vec<BookingSpec> =
+        (0..100).map(|i| booking(&format!("Next {i}"), &format!("next{i}@x.example"), 1 + (i % 60))).collect();
     app.sim.seed_bookings(&host, past);
     app.sim.seed_bookings(&host, upcoming);
     app.connect_queued("org-a", &host).await;
@@ -97,7 +101,10 @@ async fn upcoming_bookings_are_synced_before_the_past_part_of_the_window() {
     let recorded = loop {
         let status = app.get("/calendly/status", "org-a").await.expect(200);
         if !status["sync"]["waiting_until"].is_null() || status["sync"]["state"] == "succeeded" {
-            break app.get("/calendly/events?limit=100", "org-a").await.expect(200)["items"].as_array().unwrap().clone();
+            break app.get("/calendly/events?limit=100", "org-a").await.expect(200)["items"]
+                .as_array()
+                .unwrap()
+                .clone();
         }
         assert!(tokio::time::Instant::now() < deadline, "the job never paused: {status}");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -134,4 +141,52 @@ async fn a_12000_event_organization_is_synced_whole() {
     assert_eq!(ended["bookings_new"], 12_000, "{ended}");
     // Upcoming part, then past part: 120 pages of 100, one more where the parts meet.
     assert!((120..=121).contains(&app.sim.request_count("scheduled_events")));
+}
+
+/// The simulator's subscription rules are Calendly's, not kinder: one user's URL once per
+/// organization (other users may share it), organization listings and others' deletions for
+/// owners and admins only.
+#[tokio::test]
+async fn the_simulator_enforces_calendlys_subscription_rules() {
+    let app = TestApp::spawn().await;
+    let admin = app.host("Alice Admin");
+    app.sim.set_role(&admin, "admin");
+    let member = app.sim.add_colleague(&admin, "Bob Sales", "bob@team.example");
+    let outsider = app.host("Olga Outside");
+    let base = app.sim.base_url().to_string();
+    let create = |user: &SimUser, url: &str| {
+        let body = json!({ "url": url, "events": ["invitee.created"], "organization": user.organization_uri, "user": user.uri, "scope": "user" });
+        app.http
+            .post(format!("{base}/webhook_subscriptions"))
+            .bearer_auth(app.sim.access_token_of(user))
+            .json(&body)
+            .send()
+    };
+    let url = "https://hooks.example/one";
+    let admins = create(&admin, url).await.unwrap();
+    assert_eq!(admins.status().as_u16(), 201);
+    let admins: Value = admins.json().await.unwrap();
+    assert_eq!(create(&admin, url).await.unwrap().status().as_u16(), 409, "the same user's URL twice");
+    assert_eq!(create(&member, url).await.unwrap().status().as_u16(), 201, "another user may share it");
+    assert_eq!(create(&outsider, url).await.unwrap().status().as_u16(), 201, "another organization too");
+
+    let list = |user: &SimUser, scope: &str| {
+        app.http
+            .get(format!("{base}/webhook_subscriptions"))
+            .bearer_auth(app.sim.access_token_of(user))
+            .query(&[("organization", user.organization_uri.as_str()), ("scope", scope)])
+            .send()
+    };
+    assert_eq!(list(&member, "organization").await.unwrap().status().as_u16(), 403);
+    assert_eq!(list(&admin, "organization").await.unwrap().status().as_u16(), 200);
+    let uuid = admins["resource"]["uri"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let delete = |user: &SimUser| {
+        app.http
+            .delete(format!("{base}/webhook_subscriptions/{uuid}"))
+            .bearer_auth(app.sim.access_token_of(user))
+            .send()
+    };
+    assert_eq!(delete(&member).await.unwrap().status().as_u16(), 403, "a member can't delete an admin's");
+    assert_eq!(delete(&outsider).await.unwrap().status().as_u16(), 404, "nor anyone outside the organization");
+    assert_eq!(delete(&admin).await.unwrap().status().as_u16(), 204);
 }

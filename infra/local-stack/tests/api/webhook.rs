@@ -311,7 +311,10 @@ async fn a_previous_users_subscription_left_on_our_url_is_deleted_by_its_first_d
     app.connect("org-a", &b).await;
     assert_eq!(app.sim.webhook_subscriptions(&a).len(), 1, "A's subscription outlived the reconnect");
     let subscriptions = app.sim.webhook_subscriptions(&b);
-    assert_eq!((subscriptions.len(), subscriptions[0].1.as_str(), subscriptions[0].2.as_str()), (1, url.as_str(), "active"));
+    assert_eq!(
+        (subscriptions.len(), subscriptions[0].1.as_str(), subscriptions[0].2.as_str()),
+        (1, url.as_str(), "active")
+    );
     // A's next booking reaches our URL through A's subscription: 410, and Calendly deletes it.
     app.sim.book(&a, BookingSpec::new("For A", "for-a@example.com", "Démo", in_days(2))).await;
     assert_eq!(app.sim.request_count("delivery_gone"), 1);
