@@ -143,11 +143,12 @@ impl Services {
         {
             return Ok(gone("the booking is another member's and the integration is in user scope"));
         }
-        if integration.needs_reconnect {
-            return Ok(deferred("the integration needs reconnecting; the first sync after it reads this booking"));
-        }
         if !HANDLED_EVENTS.contains(&envelope.event.as_str()) {
             return Ok(ignored(format!("event {} is not used", envelope.event)));
+        }
+        if integration.needs_reconnect {
+            self.mark_for_next_sync(&integration, &envelope).await?;
+            return Ok(deferred("the integration needs reconnecting; the first sync after it reads this booking"));
         }
         // What the payload leaves out (a no-show naming only its invitee, a cancel without its
         // event) is read from Calendly; Calendly unreachable is a 502, which it retries.
@@ -169,6 +170,7 @@ impl Services {
             // would fail the same way for 24 h. The poll reads the event when it can.
             Err(e) if e.is_event_scoped() || matches!(e, SyncError::Token(TokenError::NeedsReconnect)) => {
                 tracing::warn!(organization_id = %integration.organization_id, error = %e, "a delivery could not be completed from Calendly; left to the next sync");
+                self.mark_for_next_sync(&integration, &envelope).await?;
                 return Ok(deferred(format!("left to the next sync: {e}")));
             }
             Err(e) => return Err(e.into()),
@@ -178,6 +180,38 @@ impl Services {
         tracing::info!(organization_id = %integration.organization_id, event = %envelope.event, invitee = last_segment(&snapshot.invitee_uri), ?applied.kind, "Calendly delivery processed");
         Ok(DeliveryOutcome::Processed { changed: applied.kind.is_some(), notes_added: applied.notes_added })
     }
+}
+
+impl Services {
+    /// A deferred delivery's event is read again by the next sync even if Calendly's copy of
+    /// the event did not change (a no-show changes the invitee only): its fingerprint is
+    /// forgotten.
+    async fn mark_for_next_sync(&self, integration: &Integration, envelope: &Envelope) -> Result<(), AppError> {
+        let Some(event_uuid) = delivered_invitee_uri(envelope).as_deref().and_then(event_of_invitee) else {
+            return Ok(());
+        };
+        self.store.put_event_fingerprint(&integration.organization_id, &event_uuid, "").await?;
+        Ok(())
+    }
+}
+
+/// The invitee URI a delivery names: the payload's own, or its `invitee` (a URI or embedded).
+fn delivered_invitee_uri(envelope: &Envelope) -> Option<String> {
+    let payload = &envelope.payload;
+    let uri = match payload.get("invitee") {
+        _ if payload.get("email").is_some() => payload.get("uri"),
+        Some(Value::String(_)) => payload.get("invitee"),
+        Some(embedded) => embedded.get("uri"),
+        None => payload.get("uri"),
+    };
+    uri.and_then(Value::as_str).filter(|u| u.contains("/invitees/")).map(String::from)
+}
+
+/// `…/scheduled_events/{event}/invitees/{invitee}` → `event`.
+fn event_of_invitee(invitee_uri: &str) -> Option<String> {
+    let mut segments = invitee_uri.rsplit('/');
+    let (_invitee, invitees, event) = (segments.next()?, segments.next()?, segments.next()?);
+    (invitees == "invitees" && !event.is_empty()).then(|| event.to_string())
 }
 
 /// A signed delivery we don't act on.

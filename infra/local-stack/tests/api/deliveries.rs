@@ -118,6 +118,10 @@ async fn a_delivery_that_can_never_succeed_is_acknowledged_and_left_to_the_sync(
         app.sim.signed_delivery("invitee.created", &booked, shared::clock::Clock::now(app.stack.clock.as_ref()));
     let (status, answer) = post_signed(&app, &url, &body, shared::clock::Clock::now(app.stack.clock.as_ref())).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("deferred")), "{answer}");
+    // Its event is read again after the reconnect, though Calendly's copy did not change.
+    let invitee_reads = app.sim.request_count("invitees");
+    app.connect("org-a", &host).await;
+    assert_eq!(app.sim.request_count("invitees"), invitee_reads + 1, "the deferred booking's event, and only it");
 }
 
 crate::helpers::on_both_stores!(a_delivery_that_can_never_succeed_is_acknowledged_and_left_to_the_sync, kind);
