@@ -169,19 +169,17 @@ impl crate::tokens::AccessLostAlarm for ReconnectAlarm {
             tracing::warn!(organization_id = %org, error = %e, "could not mirror the lost connection");
         }
         let now = self.clock.now();
-        let notification = crate::domain::Notification {
-            id: crate::domain::NotificationId::new(crate::domain::ids::time_ordered_id(now)),
-            organization_id: org.clone(),
-            kind: "calendly_reconnect_needed".into(),
-            title: "Reconnexion Calendly nécessaire".into(),
-            message: format!(
+        let notification = crate::domain::Notification::new(
+            org.clone(),
+            "calendly_reconnect_needed",
+            "Reconnexion Calendly nécessaire",
+            format!(
                 "Calendly n'accepte plus l'accès au compte {} : reconnectez Calendly dans les paramètres.",
                 integration.email
             ),
-            meta: serde_json::json!({ "integration_id": integration.id, "calendly_user_uri": integration.calendly_user_uri }),
-            read: false,
-            created_at: now,
-        };
+            serde_json::json!({ "integration_id": integration.id, "calendly_user_uri": integration.calendly_user_uri }),
+            now,
+        );
         match self.store.add_notification(&notification).await {
             Ok(()) => self.pusher.push(org, PushMessage::notification(&notification)).await,
             Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not add the reconnection notification"),
@@ -506,19 +504,17 @@ impl SyncEngine {
         tracing::warn!(organization_id = %org, "Calendly refuses organization scope; back to user scope");
         self.store.fall_back_to_user_scope(org).await?;
         let now = self.clock.now();
-        let notification = crate::domain::Notification {
-            id: crate::domain::NotificationId::new(crate::domain::ids::time_ordered_id(now)),
-            organization_id: org.clone(),
-            kind: "calendly_scope_reduced".into(),
-            title: "Calendly : seuls vos rendez-vous sont synchronisés".into(),
-            message: format!(
+        let notification = crate::domain::Notification::new(
+            org.clone(),
+            "calendly_scope_reduced",
+            "Calendly : seuls vos rendez-vous sont synchronisés",
+            format!(
                 "{} n'est plus propriétaire ni administrateur de l'organisation Calendly : seuls ses propres rendez-vous sont désormais synchronisés.",
                 integration.email
             ),
-            meta: serde_json::json!({ "integration_id": integration.id, "calendly_organization_uri": integration.calendly_organization_uri }),
-            read: false,
-            created_at: now,
-        };
+            serde_json::json!({ "integration_id": integration.id, "calendly_organization_uri": integration.calendly_organization_uri }),
+            now,
+        );
         self.store.add_notification(&notification).await?;
         self.pusher.push(org, crate::push::PushMessage::notification(&notification)).await;
         Ok(())

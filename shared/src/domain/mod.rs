@@ -85,6 +85,29 @@ pub struct Notification {
     pub created_at: DateTime<Utc>,
 }
 
+impl Notification {
+    /// A new, unread notification created `now` (its id orders it by time).
+    pub fn new(
+        organization_id: OrganizationId,
+        kind: &str,
+        title: &str,
+        message: String,
+        meta: Value,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: NotificationId::new(ids::time_ordered_id(now)),
+            organization_id,
+            kind: kind.into(),
+            title: title.into(),
+            message,
+            meta,
+            read: false,
+            created_at: now,
+        }
+    }
+}
+
 /// An organization and its free-form settings (`settings.calendly` mirrors the integration).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Organization {

@@ -24,6 +24,17 @@ async fn spawn(kind: StoreKind, simulator: SimConfig) -> TestApp {
     TestApp::spawn_on_with(kind, StackOptions { simulator, ..Default::default() }).await
 }
 
+/// `kind`'s stack with Camille connected and live deliveries off (the tests deliver by hand):
+/// the app, Camille, and her subscription's URL.
+async fn connected_quietly(kind: StoreKind) -> (TestApp, calendly_sim::SimUser, String) {
+    let app = TestApp::spawn_on(kind).await;
+    let host = app.host("Camille Martin");
+    app.connect("org-a", &host).await;
+    let url = app.sim.webhook_subscriptions(&host)[0].1.clone();
+    app.sim.set_webhook_deliveries(false);
+    (app, host, url)
+}
+
 async fn post_signed(app: &TestApp, url: &str, body: &[u8], signed_at: chrono::DateTime<chrono::Utc>) -> (u16, Value) {
     let header = calendly_sim::sign_header(&app.sim.signing_key(), signed_at.timestamp(), body);
     let reply =
@@ -89,11 +100,7 @@ async fn deliveries_refused_for_the_whole_retry_window_disable_the_subscription(
 }
 
 async fn a_delivery_that_can_never_succeed_is_acknowledged_and_left_to_the_sync(kind: StoreKind) {
-    let app = TestApp::spawn_on(kind).await;
-    let host = app.host("Camille Martin");
-    app.connect("org-a", &host).await;
-    let url = app.sim.webhook_subscriptions(&host)[0].1.clone();
-    app.sim.set_webhook_deliveries(false);
+    let (app, host, url) = connected_quietly(kind).await;
     let booked = app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Démo", in_days(2))).await;
     // A cancel without its event, of an event Calendly no longer shows us (404 when read).
     let (body, _) = app.sim.signed_delivery("invitee.canceled", &booked, chrono::Utc::now());
@@ -185,11 +192,7 @@ async fn both_signing_keys_are_accepted_during_a_key_roll() {
 }
 
 async fn a_cancel_delivered_before_its_creation_stays_canceled(kind: StoreKind) {
-    let app = TestApp::spawn_on(kind).await;
-    let host = app.host("Camille Martin");
-    app.connect("org-a", &host).await;
-    let url = app.sim.webhook_subscriptions(&host)[0].1.clone();
-    app.sim.set_webhook_deliveries(false);
+    let (app, host, url) = connected_quietly(kind).await;
     let booked = app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Démo", in_days(2))).await;
     let (created, _) = app.sim.signed_delivery("invitee.created", &booked, chrono::Utc::now());
     app.sim.cancel(&booked, "Empêchement").await;
@@ -213,11 +216,7 @@ async fn a_cancel_delivered_before_its_creation_stays_canceled(kind: StoreKind) 
 crate::helpers::on_both_stores!(a_cancel_delivered_before_its_creation_stays_canceled, kind);
 
 async fn no_show_toggles_delivered_out_of_order_end_as_the_last_one_says(kind: StoreKind) {
-    let app = TestApp::spawn_on(kind).await;
-    let host = app.host("Camille Martin");
-    app.connect("org-a", &host).await;
-    let url = app.sim.webhook_subscriptions(&host)[0].1.clone();
-    app.sim.set_webhook_deliveries(false);
+    let (app, host, url) = connected_quietly(kind).await;
     let booked = app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Démo", in_days(2))).await;
     let (created, _) = app.sim.signed_delivery("invitee.created", &booked, chrono::Utc::now());
     post_signed(&app, &url, &created, chrono::Utc::now()).await;
