@@ -128,6 +128,9 @@ impl SyncError {
         match self {
             Self::Calendly(CalendlyError::Forbidden(_) | CalendlyError::NotFound | CalendlyError::Decode(_)) => true,
             Self::Calendly(CalendlyError::Api { status, .. }) => (400..500).contains(status) && *status != 429,
+            // A write the store refuses for this booking's own content (e.g. an item DynamoDB
+            // finds too large): retrying the whole sync would fail on it again.
+            Self::Store(StoreError::Rejected(_)) => true,
             Self::Contended | Self::EventPagination(_) => true,
             _ => false,
         }
@@ -590,6 +593,8 @@ impl SyncEngine {
         }
         let email_key = Email::parse(&snapshot.invitee_email).ok().map(|e| e.key());
         let mut stored_prospect_missing = false;
+        // The prospect as read after its notes were found full (or changed).
+        let mut full_prospect = None;
         for _ in 0..MAX_COMMIT_ATTEMPTS {
             let stored = self.store.get_booking(org, &snapshot.invitee_uuid).await?;
             let (prospect_with_email, replaced) = match (&stored, &email_key) {
@@ -608,6 +613,7 @@ impl SyncEngine {
                 prospect_with_email: prospect_with_email.as_ref(),
                 replaced: replaced.as_ref(),
                 stored_prospect_missing,
+                full_prospect: full_prospect.as_ref(),
             };
             let Some(plan) = booking::plan(org, &integration.id, snapshot, known, style, self.clock.now()) else {
                 return Ok(Applied::default());
@@ -621,7 +627,20 @@ impl SyncEngine {
                         notes_added: plan.notes_added(),
                     });
                 }
-                Err(CommitError::Conflict(CommitConflict::ProspectMissing)) => stored_prospect_missing = true,
+                // Gone, or its notes full or changed: which one, the prospect itself says.
+                Err(CommitError::Conflict(CommitConflict::ProspectMissing)) => {
+                    let target = match &plan.prospect {
+                        ProspectChange::Append { prospect_id, .. } | ProspectChange::Rewrite { prospect_id, .. } => {
+                            Some(prospect_id)
+                        }
+                        _ => None,
+                    };
+                    full_prospect = match target {
+                        Some(id) => self.store.get_prospect(org, id).await?,
+                        None => None,
+                    };
+                    stored_prospect_missing = full_prospect.is_none();
+                }
                 Err(CommitError::Conflict(conflict)) => {
                     tracing::debug!(%conflict, invitee = %snapshot.invitee_uri, "lost a race recording a booking; re-planning");
                 }
@@ -635,13 +654,15 @@ impl SyncEngine {
         let org = &plan.booking.organization_id;
         match &plan.prospect {
             ProspectChange::Create(p) => self.pusher.push(org, PushMessage::prospect_created(p)).await,
-            ProspectChange::Append { prospect_id, .. } => match self.store.get_prospect(org, prospect_id).await {
-                Ok(Some(p)) => self.pusher.push(org, PushMessage::prospect_updated(&p)).await,
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not read the prospect to push its update")
+            ProspectChange::Append { prospect_id, .. } | ProspectChange::Rewrite { prospect_id, .. } => {
+                match self.store.get_prospect(org, prospect_id).await {
+                    Ok(Some(p)) => self.pusher.push(org, PushMessage::prospect_updated(&p)).await,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read the prospect to push its update")
+                    }
                 }
-            },
+            }
             ProspectChange::None => {}
         }
         if let Some(n) = &plan.notification {

@@ -176,7 +176,15 @@ impl Services {
             Err(e) => return Err(e.into()),
         };
         let snapshot = with_no_show_of(&envelope, invitee.snapshot(&event));
-        let applied = self.engine.apply_delivered(&integration, &snapshot).await?;
+        let applied = match self.engine.apply_delivered(&integration, &snapshot).await {
+            Ok(applied) => applied,
+            // The store refuses this booking's own content: retries would be refused too.
+            Err(e @ SyncError::Store(crate::store::StoreError::Rejected(_))) => {
+                tracing::warn!(organization_id = %integration.organization_id, error = %e, "the store refused a delivered booking; left to the next sync");
+                return Ok(deferred(format!("not recorded: {e}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
         tracing::info!(organization_id = %integration.organization_id, event = %envelope.event, invitee = last_segment(&snapshot.invitee_uri), ?applied.kind, "Calendly delivery processed");
         Ok(DeliveryOutcome::Processed { changed: applied.kind.is_some(), notes_added: applied.notes_added })
     }

@@ -317,6 +317,7 @@ impl Invitee {
             }),
             join_url: event.join_url(),
         }
+        .bounded()
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! Over 400 lines because of its tests (from `#[cfg(test)]` on): the plan's table of cases.
 
+use super::bounds::{self, clip};
 use super::{Email, IntegrationId, NoteStyle, Notification, NotificationId, OrganizationId, Prospect, ProspectId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -150,6 +151,41 @@ impl Tracking {
 }
 
 impl BookingSnapshot {
+    /// What the CRM keeps of it: every text field within its `bounds`, at most
+    /// `bounds::MAX_ANSWERS` answers.
+    pub fn bounded(mut self) -> Self {
+        use bounds::clip_opt;
+        use bounds::*;
+        self.invitee_email = clip(&self.invitee_email, EMAIL_BYTES);
+        self.invitee_name = clip(&self.invitee_name, NAME_BYTES);
+        self.invitee_first_name = clip_opt(&self.invitee_first_name, NAME_BYTES);
+        self.invitee_last_name = clip_opt(&self.invitee_last_name, NAME_BYTES);
+        self.invitee_phone = clip_opt(&self.invitee_phone, PHONE_BYTES);
+        self.invitee_timezone = clip_opt(&self.invitee_timezone, TIMEZONE_BYTES);
+        self.event_name = clip_opt(&self.event_name, EVENT_NAME_BYTES);
+        self.event_type_uri = clip_opt(&self.event_type_uri, LOCATION_BYTES);
+        self.location = clip_opt(&self.location, LOCATION_BYTES);
+        self.join_url = clip_opt(&self.join_url, LOCATION_BYTES);
+        self.old_invitee_uri = clip_opt(&self.old_invitee_uri, LOCATION_BYTES);
+        self.new_invitee_uri = clip_opt(&self.new_invitee_uri, LOCATION_BYTES);
+        self.cancel_reason = clip_opt(&self.cancel_reason, REASON_BYTES);
+        self.canceled_by = clip_opt(&self.canceled_by, NAME_BYTES);
+        self.questions.truncate(MAX_ANSWERS);
+        for qa in &mut self.questions {
+            qa.question = clip(&qa.question, QUESTION_BYTES);
+            qa.answer = clip(&qa.answer, ANSWER_BYTES);
+        }
+        let t = &mut self.tracking;
+        for value in [&mut t.utm_source, &mut t.utm_medium, &mut t.utm_campaign, &mut t.utm_content, &mut t.utm_term] {
+            *value = clip_opt(value, UTM_BYTES);
+        }
+        if let Some(host) = &mut self.host {
+            host.name = clip_opt(&host.name, NAME_BYTES);
+            host.email = clip_opt(&host.email, EMAIL_BYTES);
+        }
+        self
+    }
+
     /// The invitee's first and last names: Calendly's own when given, else `name` split once.
     pub fn names(&self) -> (Option<String>, Option<String>) {
         let clean = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from);
@@ -202,13 +238,44 @@ pub enum ProspectChange {
     None,
     /// A new prospect, with its email claim; fails if the email was claimed meanwhile.
     Create(Prospect),
-    /// Notes appended to an existing prospect; fails if the prospect is gone.
+    /// Notes appended to an existing prospect; fails if the prospect is gone, or if its
+    /// inline notes would pass `bounds::MAX_INLINE_NOTES` (then it is re-planned as a rewrite).
     Append {
         /// The prospect appended to.
         prospect_id: ProspectId,
         /// The entries appended, in order.
         notes: Vec<String>,
     },
+    /// A prospect's whole note list written anew (its oldest entries summed up, so it stays
+    /// within `bounds::MAX_INLINE_NOTES`); fails if the notes changed since they were read.
+    Rewrite {
+        /// The prospect rewritten.
+        prospect_id: ProspectId,
+        /// The whole list, oldest first.
+        notes: Vec<String>,
+        /// How many entries the list had when read.
+        expected_len: usize,
+        /// The prospect's `updated_at` when read.
+        expected_updated_at: DateTime<Utc>,
+        /// Entries of `notes` that are this plan's (for counters).
+        added: usize,
+    },
+}
+
+impl ProspectChange {
+    /// Notes onto `existing`: appended while within the bound, else the list rewritten.
+    fn append_to(existing: &Prospect, notes: Vec<String>) -> Self {
+        if existing.notes.len() + notes.len() <= bounds::MAX_INLINE_NOTES {
+            return Self::Append { prospect_id: existing.id.clone(), notes };
+        }
+        Self::Rewrite {
+            prospect_id: existing.id.clone(),
+            notes: bounds::notes_after(&existing.notes, &notes),
+            expected_len: existing.notes.len(),
+            expected_updated_at: existing.updated_at,
+            added: notes.len(),
+        }
+    }
 }
 
 /// Which kind of change a plan records (for sync counters).
@@ -242,7 +309,25 @@ impl BookingPlan {
             ProspectChange::None => 0,
             ProspectChange::Create(p) => p.notes.len(),
             ProspectChange::Append { notes, .. } => notes.len(),
+            ProspectChange::Rewrite { added, .. } => *added,
         }
+    }
+
+    /// Every note entry within `bounds::NOTE_ENTRY_BYTES`.
+    fn with_bounded_notes(mut self) -> Self {
+        let clip_all = |notes: &mut Vec<String>| {
+            for n in notes.iter_mut() {
+                if n.len() > bounds::NOTE_ENTRY_BYTES {
+                    *n = clip(n, bounds::NOTE_ENTRY_BYTES);
+                }
+            }
+        };
+        match &mut self.prospect {
+            ProspectChange::Create(p) => clip_all(&mut p.notes),
+            ProspectChange::Append { notes, .. } | ProspectChange::Rewrite { notes, .. } => clip_all(notes),
+            ProspectChange::None => {}
+        }
+        self
     }
 }
 
@@ -257,10 +342,24 @@ pub struct Known<'a> {
     pub replaced: Option<&'a Booking>,
     /// False once a write found the stored booking's prospect deleted.
     pub stored_prospect_missing: bool,
+    /// The booking's prospect as read after a write found its notes full.
+    pub full_prospect: Option<&'a Prospect>,
 }
 
 /// Decides what to write for `snapshot`; `None` when nothing changed (or it is an old delivery).
+/// Note entries are bounded (`bounds`).
 pub fn plan(
+    organization_id: &OrganizationId,
+    integration_id: &IntegrationId,
+    snapshot: &BookingSnapshot,
+    known: Known<'_>,
+    style: &NoteStyle,
+    now: DateTime<Utc>,
+) -> Option<BookingPlan> {
+    plan_change(organization_id, integration_id, snapshot, known, style, now).map(BookingPlan::with_bounded_notes)
+}
+
+fn plan_change(
     organization_id: &OrganizationId,
     integration_id: &IntegrationId,
     snapshot: &BookingSnapshot,
@@ -308,8 +407,9 @@ pub fn plan(
     }
 
     let prospect_id = stored.prospect_id.clone().filter(|_| !known.stored_prospect_missing);
-    let prospect = match (&prospect_id, notes.is_empty()) {
-        (Some(id), false) => ProspectChange::Append { prospect_id: id.clone(), notes },
+    let prospect = match (&prospect_id, notes.is_empty(), known.full_prospect) {
+        (Some(_), false, Some(full)) => ProspectChange::append_to(full, notes),
+        (Some(id), false, None) => ProspectChange::Append { prospect_id: id.clone(), notes },
         _ => ProspectChange::None,
     };
     let booking = Booking {
@@ -427,7 +527,7 @@ fn plan_first_sight(
 
     let email = Email::parse(&snapshot.invitee_email).ok();
     let prospect = match (known.prospect_with_email, email) {
-        (Some(existing), _) => ProspectChange::Append { prospect_id: existing.id.clone(), notes },
+        (Some(existing), _) => ProspectChange::append_to(existing, notes),
         (None, Some(email)) => {
             let (firstname, lastname) = snapshot.names();
             ProspectChange::Create(Prospect {
@@ -449,7 +549,9 @@ fn plan_first_sight(
     };
     let prospect_id = match &prospect {
         ProspectChange::Create(p) => Some(p.id.clone()),
-        ProspectChange::Append { prospect_id, .. } => Some(prospect_id.clone()),
+        ProspectChange::Append { prospect_id, .. } | ProspectChange::Rewrite { prospect_id, .. } => {
+            Some(prospect_id.clone())
+        }
         ProspectChange::None => None,
     };
     let notification =

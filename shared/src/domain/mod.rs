@@ -3,6 +3,7 @@
 //! Over 400 lines because of its tests (settings bounds); the types themselves are short.
 
 pub mod booking;
+pub mod bounds;
 pub mod email;
 pub mod ids;
 pub mod notes;

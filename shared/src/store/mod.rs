@@ -59,8 +59,9 @@ pub enum CommitConflict {
     /// Another prospect took the e-mail first.
     #[error("the email was claimed by another prospect")]
     EmailClaimed,
-    /// The prospect was deleted meanwhile.
-    #[error("the prospect to append to no longer exists")]
+    /// The prospect was deleted meanwhile, or its notes are full or changed since read (the
+    /// writer re-reads it to tell which).
+    #[error("the prospect to append to is gone, full or changed")]
     ProspectMissing,
 }
 

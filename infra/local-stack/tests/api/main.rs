@@ -13,6 +13,7 @@ mod events;
 mod grants;
 mod https;
 mod jobs;
+mod limits;
 mod organization;
 mod prism;
 mod prospects;

@@ -1,6 +1,7 @@
 //! Bookings, written with their prospect, notes and notification in one transaction.
 
 use super::*;
+use crate::domain::bounds::MAX_INLINE_NOTES;
 
 #[async_trait]
 impl BookingStore for DynamoStore {
@@ -55,13 +56,38 @@ impl BookingStore for DynamoStore {
                         .update_expression(
                             "SET notes = list_append(notes, :notes), updated_at = :at ADD item_version :one",
                         )
-                        .condition_expression("attribute_exists(pk)")
+                        // Gone, or the inline notes would pass their bound (re-planned as a rewrite).
+                        .condition_expression("attribute_exists(pk) AND size(notes) <= :room")
                         .set_expression_attribute_values(Some(HashMap::from([
+                            (":room".to_string(), n(MAX_INLINE_NOTES.saturating_sub(notes.len()))),
                             (":notes".to_string(), AttributeValue::L(notes.iter().map(|n| s(n.clone())).collect())),
                             (
                                 ":at".to_string(),
                                 item::to_attribute(&serde_json::to_value(booking.updated_at).unwrap_or_default()),
                             ),
+                            (":one".to_string(), n(1)),
+                        ])))
+                        .build(),
+                )?;
+                items.push(TransactWriteItem::builder().update(update).build());
+            }
+            ProspectChange::Rewrite { prospect_id, notes, expected_len, expected_updated_at, .. } => {
+                append_index = Some(items.len());
+                let time = |t: &chrono::DateTime<chrono::Utc>| {
+                    item::to_attribute(&serde_json::to_value(t).unwrap_or_default())
+                };
+                let update = build(
+                    Update::builder()
+                        .table_name(table)
+                        .set_key(Some(Self::key(org_pk(org), &prospect_sk(prospect_id.as_str()))))
+                        .update_expression("SET notes = :notes, updated_at = :at ADD item_version :one")
+                        // The notes as read: a concurrent append or rewrite makes this a re-plan.
+                        .condition_expression("attribute_exists(pk) AND size(notes) = :len AND updated_at = :read_at")
+                        .set_expression_attribute_values(Some(HashMap::from([
+                            (":notes".to_string(), AttributeValue::L(notes.iter().map(|n| s(n.clone())).collect())),
+                            (":at".to_string(), time(&booking.updated_at)),
+                            (":len".to_string(), n(*expected_len)),
+                            (":read_at".to_string(), time(expected_updated_at)),
                             (":one".to_string(), n(1)),
                         ])))
                         .build(),

@@ -1,6 +1,7 @@
 //! Bookings, applied with their prospect change all or nothing.
 
 use super::*;
+use crate::domain::bounds::MAX_INLINE_NOTES;
 
 #[async_trait]
 impl BookingStore for MemoryStore {
@@ -24,8 +25,21 @@ impl BookingStore for MemoryStore {
                         return Err(CommitConflict::EmailClaimed.into());
                     }
                 }
-                ProspectChange::Append { prospect_id, .. } => {
-                    if !s.prospects.contains_key(&(org.clone(), prospect_id.clone())) {
+                ProspectChange::Append { prospect_id, notes } => {
+                    let room = s
+                        .prospects
+                        .get(&(org.clone(), prospect_id.clone()))
+                        .is_some_and(|p| p.notes.len() + notes.len() <= MAX_INLINE_NOTES);
+                    if !room {
+                        return Err(CommitConflict::ProspectMissing.into());
+                    }
+                }
+                ProspectChange::Rewrite { prospect_id, expected_len, expected_updated_at, .. } => {
+                    let unchanged = s
+                        .prospects
+                        .get(&(org.clone(), prospect_id.clone()))
+                        .is_some_and(|p| p.notes.len() == *expected_len && p.updated_at == *expected_updated_at);
+                    if !unchanged {
                         return Err(CommitConflict::ProspectMissing.into());
                     }
                 }
@@ -41,6 +55,12 @@ impl BookingStore for MemoryStore {
                 ProspectChange::Append { prospect_id, notes } => {
                     if let Some(p) = s.prospects.get_mut(&(org.clone(), prospect_id.clone())) {
                         p.notes.extend(notes.iter().cloned());
+                        p.updated_at = plan.booking.updated_at;
+                    }
+                }
+                ProspectChange::Rewrite { prospect_id, notes, .. } => {
+                    if let Some(p) = s.prospects.get_mut(&(org.clone(), prospect_id.clone())) {
+                        p.notes = notes.clone();
                         p.updated_at = plan.booking.updated_at;
                     }
                 }
