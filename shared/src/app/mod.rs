@@ -19,7 +19,7 @@ pub use connect::{ConnectOutcome, ConnectStart};
 pub use error::AppError;
 pub use prospects::ProspectDraft;
 pub use realtime::{Connector, forget_connection};
-pub use status::{ConnectionStatus, EventTypeChoice};
+pub use status::{ConnectionStatus, EventTypeChoice, SettingsChange};
 pub use subscription::WebhookCheck;
 pub use sync::{JobError, QueuedSync, Scheduler};
 pub use webhook::DeliveryOutcome;

@@ -25,6 +25,10 @@ impl Services {
                 "settings.timezone must be an IANA timezone name such as Europe/Paris",
             ));
         }
+        // Read as a boolean by every note written: anything else is refused, not guessed.
+        if settings.get("calendly_note_details").is_some_and(|v| !v.is_null() && !v.is_boolean()) {
+            return Err(AppError::bad_request("invalid_field", "settings.calendly_note_details must be a boolean"));
+        }
         let current = self.store.get_organization(org).await?;
         crate::domain::check_settings_patch(&current.settings, settings).map_err(|e| {
             let code = match e {

@@ -63,79 +63,85 @@ impl Services {
             .collect())
     }
 
-    /// Sets which bookings become prospects (event types, ignored e-mails or domains).
-    pub async fn update_booking_filter(
+    /// Changes the settings all or nothing: the whole change is checked first (types, bounds,
+    /// and for organization scope the caller's role at Calendly), and nothing is written
+    /// unless all of it is valid. Scope changes of one organization run one at a time.
+    pub async fn update_settings(
         &self,
         org: &OrganizationId,
-        event_types: Option<Option<Vec<String>>>,
-        ignore_emails: Option<Vec<String>>,
-    ) -> Result<(), AppError> {
-        let integration = self.active_integration(org).await?;
-        let mut filter = integration.filter.clone();
-        if let Some(types) = event_types {
-            filter.event_types = types;
-        }
-        if let Some(entries) = ignore_emails {
-            for entry in &entries {
-                let valid = match entry.strip_prefix('@') {
-                    Some(domain) => crate::domain::Email::parse(&format!("x@{domain}")).is_ok(),
-                    None => crate::domain::Email::parse(entry).is_ok(),
-                };
-                if !valid {
-                    return Err(AppError::bad_request(
-                        "invalid_field",
-                        format!("ignore_emails: '{entry}' is neither an e-mail address nor an @domain"),
-                    ));
-                }
-            }
-            filter.ignore_emails = entries;
-        }
-        self.store.set_booking_filter(org, &filter).await?;
-        Ok(())
-    }
-
-    /// Changes auto-sync settings.
-    pub async fn update_sync_settings(
-        &self,
-        org: &OrganizationId,
-        auto_sync_enabled: Option<bool>,
-        interval_minutes: Option<u32>,
+        change: SettingsChange,
     ) -> Result<ConnectionStatus, AppError> {
         let integration = self.active_integration(org).await?;
-        if let Some(m) = interval_minutes.filter(|m| !SYNC_INTERVAL_RANGE.contains(m)) {
-            return Err(AppError::bad_request(
-                "invalid_interval",
-                format!("sync_interval_minutes must be between 5 and 1440, got {m}"),
-            ));
+        change.validate()?;
+        let scope = change.scope.filter(|s| *s != integration.coverage);
+        let Some(scope) = scope else {
+            self.apply_settings(&integration, &change).await?;
+            return self.status(org).await;
+        };
+        let now = self.clock.now();
+        if !self.store.set_scope_lease(org, now, Some(now + SCOPE_CHANGE_LEASE)).await? {
+            return Err(AppError::Conflict {
+                code: "scope_change_in_progress",
+                message: "another scope change of this organization is in progress; retry in a few seconds".into(),
+            });
         }
-        let interval = interval_minutes.unwrap_or(integration.sync_interval_minutes);
-        let enabled = auto_sync_enabled.unwrap_or(integration.auto_sync_enabled);
-        // Due one (new) interval after the last sync ended, or from now when none has yet (the
-        // initial job may still run: it schedules by the interval it finds when it ends).
-        let since = integration.last_synced_at.unwrap_or_else(|| self.clock.now());
-        let next = Some(since + Duration::minutes(i64::from(interval)));
-        self.store.update_sync_settings(org, enabled, interval, next).await?;
+        let changed = self.change_scope(&integration, scope, &change).await;
+        if let Err(e) = self.store.set_scope_lease(org, now, None).await {
+            tracing::warn!(organization_id = %org, error = %e, "could not release the scope-change lease; it expires on its own");
+        }
+        changed?;
         self.status(org).await
     }
 
-    /// Changes whose bookings the integration brings. Organization scope needs the connecting
-    /// user to be an owner or admin of the Calendly organization (403 otherwise, and the
-    /// integration stays in user scope) and the organization not to be taken (409); the
-    /// webhook subscription follows the scope.
-    pub async fn change_scope(&self, org: &OrganizationId, scope: CalendlyScope) -> Result<(), AppError> {
-        let integration = self.active_integration(org).await?;
-        if integration.coverage == scope {
-            return Ok(());
+    /// The filter and auto-sync parts of a checked change.
+    async fn apply_settings(&self, integration: &Integration, change: &SettingsChange) -> Result<(), AppError> {
+        let org = &integration.organization_id;
+        if change.event_types.is_some() || change.ignore_emails.is_some() {
+            let mut filter = integration.filter.clone();
+            if let Some(types) = &change.event_types {
+                filter.event_types = types.clone();
+            }
+            if let Some(entries) = &change.ignore_emails {
+                filter.ignore_emails = entries.clone();
+            }
+            self.store.set_booking_filter(org, &filter).await?;
         }
+        if change.auto_sync_enabled.is_some() || change.sync_interval_minutes.is_some() {
+            let interval = change.sync_interval_minutes.unwrap_or(integration.sync_interval_minutes);
+            let enabled = change.auto_sync_enabled.unwrap_or(integration.auto_sync_enabled);
+            // Due one (new) interval after the last sync ended, or from now when none has yet
+            // (the initial job may still run: it schedules by the interval it finds at its end).
+            let since = integration.last_synced_at.unwrap_or_else(|| self.clock.now());
+            let next = Some(since + Duration::minutes(i64::from(interval)));
+            self.store.update_sync_settings(org, enabled, interval, next).await?;
+        }
+        Ok(())
+    }
+
+    /// Changes whose bookings the integration brings, with the rest of a checked change.
+    /// Organization scope needs the connecting user to be an owner or admin of the Calendly
+    /// organization (403 otherwise, nothing changed) and the organization not to be taken
+    /// (409, nothing changed); the webhook subscription follows the scope.
+    async fn change_scope(
+        &self,
+        integration: &Integration,
+        scope: CalendlyScope,
+        change: &SettingsChange,
+    ) -> Result<(), AppError> {
+        let org = &integration.organization_id;
         let org_uri = integration.calendly_organization_uri.clone();
         match scope {
             CalendlyScope::User => {
+                self.apply_settings(integration, change).await?;
                 self.store.set_coverage(org, CalendlyScope::User, Vec::new(), None).await?;
                 self.store.release_calendly_user(&org_uri, org).await?;
             }
             CalendlyScope::Organization => {
+                if !GrantedScopes::parse(integration.scope.as_deref()).allows(Scope::OrganizationsRead) {
+                    return Err(AppError::scope_missing(Scope::OrganizationsRead));
+                }
                 let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
-                let (token, _) = self.engine.tokens().access_token(&session, &integration).await?;
+                let (token, _) = self.engine.tokens().access_token(&session, integration).await?;
                 let (coverage, members, refusal) =
                     self.organization_coverage(&session, &token, &org_uri, &integration.calendly_user_uri).await?;
                 if coverage != CalendlyScope::Organization {
@@ -147,6 +153,7 @@ impl Services {
                 if !self.store.claim_calendly_user(&org_uri, org, self.clock.now()).await? {
                     return Err(AppError::organization_in_use());
                 }
+                self.apply_settings(integration, change).await?;
                 let read_at = Some(self.clock.now());
                 self.store.set_coverage(org, CalendlyScope::Organization, members.unwrap_or_default(), read_at).await?;
             }
@@ -154,6 +161,70 @@ impl Services {
         let updated = self.active_integration(org).await?;
         if let Err(e) = self.ensure_webhook(&updated).await {
             tracing::warn!(organization_id = %org, error = %e, "could not move the webhook subscription to the new scope; the scheduled sync still runs");
+        }
+        Ok(())
+    }
+}
+
+/// How long a scope change may hold its lease (a few Calendly calls, bounded by their budget).
+const SCOPE_CHANGE_LEASE: Duration = Duration::seconds(60);
+/// Booking-filter entries kept at the most, each list...
+pub const MAX_FILTER_ENTRIES: usize = 200;
+/// ...and the longest entry (an event type URI, an e-mail or an `@domain`).
+pub const MAX_FILTER_ENTRY_BYTES: usize = 320;
+
+/// A change of `PATCH /calendly/settings`, each part optional.
+#[derive(Clone, Debug, Default)]
+pub struct SettingsChange {
+    /// Whose bookings: the user's or the whole Calendly organization's.
+    pub scope: Option<CalendlyScope>,
+    /// The event types taken (`Some(None)`: all of them).
+    pub event_types: Option<Option<Vec<String>>>,
+    /// E-mails and `@domain`s left out.
+    pub ignore_emails: Option<Vec<String>>,
+    /// Whether the schedule syncs.
+    pub auto_sync_enabled: Option<bool>,
+    /// Minutes between scheduled syncs.
+    pub sync_interval_minutes: Option<u32>,
+}
+
+impl SettingsChange {
+    /// Every part within its bounds (nothing is written before this passes).
+    fn validate(&self) -> Result<(), AppError> {
+        if let Some(m) = self.sync_interval_minutes.filter(|m| !SYNC_INTERVAL_RANGE.contains(m)) {
+            return Err(AppError::bad_request(
+                "invalid_interval",
+                format!("sync_interval_minutes must be between 5 and 1440, got {m}"),
+            ));
+        }
+        let bounded = |field: &str, entries: &[String]| {
+            if entries.len() > MAX_FILTER_ENTRIES
+                || entries.iter().any(|e| e.is_empty() || e.len() > MAX_FILTER_ENTRY_BYTES)
+            {
+                return Err(AppError::bad_request(
+                    "invalid_field",
+                    format!("{field}: at most {MAX_FILTER_ENTRIES} entries of 1 to {MAX_FILTER_ENTRY_BYTES} bytes"),
+                ));
+            }
+            Ok(())
+        };
+        if let Some(Some(types)) = &self.event_types {
+            bounded("event_types", types)?;
+        }
+        if let Some(entries) = &self.ignore_emails {
+            bounded("ignore_emails", entries)?;
+            for entry in entries {
+                let valid = match entry.strip_prefix('@') {
+                    Some(domain) => crate::domain::Email::parse(&format!("x@{domain}")).is_ok(),
+                    None => crate::domain::Email::parse(entry).is_ok(),
+                };
+                if !valid {
+                    return Err(AppError::bad_request(
+                        "invalid_field",
+                        format!("ignore_emails: '{entry}' is neither an e-mail address nor an @domain"),
+                    ));
+                }
+            }
         }
         Ok(())
     }

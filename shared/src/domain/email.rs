@@ -28,7 +28,15 @@ impl Email {
             return Err(invalid());
         }
         let (local, domain) = value.rsplit_once('@').ok_or_else(invalid)?;
-        if local.is_empty() || local.len() > 64 || local.contains('@') {
+        // The quoted and special forms RFC 5321 allows (`"a b"@x`, `<`, `>`, `(`, `\`…) are
+        // refused: no mailbox in practice uses them, and they are what markup injection needs.
+        if local.is_empty()
+            || local.len() > 64
+            || local.contains(['@', '<', '>', '"', '(', ')', ',', ';', ':', '[', ']', '\\'])
+            || local.starts_with('.')
+            || local.ends_with('.')
+            || local.contains("..")
+        {
             return Err(invalid());
         }
         let labels: Vec<&str> = domain.split('.').collect();
@@ -132,6 +140,23 @@ mod tests {
             "jo\u{2060}hn@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn local_parts_no_mailbox_uses_are_refused() {
+        for bad in [
+            "<script>@example.com",
+            "a>b@example.com",
+            "\"john\"@example.com",
+            "a\\b@example.com",
+            ".john@example.com",
+            "jo..hn@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} should be refused");
+        }
+        for good in ["o'brien@example.com", "first.last+tag@example.com", "a_b-c@example.com"] {
+            assert!(Email::parse(good).is_ok(), "{good} should be accepted");
         }
     }
 

@@ -277,6 +277,9 @@ pub struct Integration {
     /// When the member list was last read from Calendly (refreshed daily: hires and leavers).
     #[serde(default)]
     pub members_read_at: Option<DateTime<Utc>>,
+    /// A scope change in progress holds this lease: another one is refused until it ends.
+    #[serde(default)]
+    pub scope_change_until: Option<DateTime<Utc>>,
     /// When the last sync ended successfully.
     pub last_synced_at: Option<DateTime<Utc>>,
     /// When the schedule runs its next job (the scheduler's index key).
@@ -417,6 +420,7 @@ impl Integration {
             members_covered: None,
             member_emails: Vec::new(),
             members_read_at: None,
+            scope_change_until: None,
             last_synced_at: None,
             next_sync_at: Some(now),
             needs_reconnect: false,
@@ -473,6 +477,16 @@ impl Integration {
             self.refresh_lease_until = None;
         }
         ours
+    }
+
+    /// Takes the scope-change lease until `until` (`None`: releases it). Taking fails while
+    /// another change holds a live one.
+    pub fn set_scope_lease(&mut self, now: DateTime<Utc>, until: Option<DateTime<Utc>>) -> bool {
+        if until.is_some() && self.scope_change_until.is_some_and(|held| held > now) {
+            return false;
+        }
+        self.scope_change_until = until;
+        true
     }
 
     /// The refresh token of `token_version` is dead: the user must reconnect.

@@ -40,6 +40,7 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ),
     ("email_taken", "409: another prospect of the organization has this e-mail address"),
     ("conflict", "409: a concurrent change won; retry"),
+    ("scope_change_in_progress", "409: another scope change of this organization is in progress; retry shortly"),
     ("payload_too_large", "413: the body is larger than the route accepts"),
     ("unsupported_media_type", "415: the body is not `application/json`"),
     ("bad_request", "4xx: a request the server could not read (e.g. a malformed path)"),

@@ -212,7 +212,7 @@ async fn status(
         (status = 200, description = "Success", body = StatusView),
         (status = 400, body = ErrorBody, description = "`invalid_body`, `invalid_field`, `unknown_field` or `invalid_interval`"),
         (status = 403, body = ErrorBody, description = "`calendly_scope_forbidden`: organization scope is for owners and admins"),
-        (status = 409, body = ErrorBody, description = "`calendly_not_connected` or `calendly_organization_in_use`"),
+        (status = 409, body = ErrorBody, description = "`calendly_not_connected`, `calendly_organization_in_use` or `scope_change_in_progress`"),
     ))]
 async fn update_settings(
     State(services): State<Services>,
@@ -220,56 +220,45 @@ async fn update_settings(
     body: Bytes,
 ) -> Result<Json<StatusView>, ApiError> {
     let body: Map<String, Value> = json_body(&body)?;
-    let mut auto_sync = None;
-    let mut interval = None;
-    let mut event_types: Option<Option<Vec<String>>> = None;
-    let mut ignore_emails: Option<Vec<String>> = None;
-    let mut scope = None;
+    let mut change = crate::app::SettingsChange::default();
     let strings = |field: &str, value: &Value| -> Result<Vec<String>, ApiError> {
         value
             .as_array()
-            .filter(|items| items.len() <= 200)
             .and_then(|items| {
                 items.iter().map(|v| v.as_str().map(|s| s.trim().to_string())).collect::<Option<Vec<_>>>()
             })
-            .ok_or_else(|| {
-                ApiError::bad_request("invalid_field", format!("{field} must be a list of at most 200 strings"))
-            })
+            .ok_or_else(|| ApiError::bad_request("invalid_field", format!("{field} must be a list of strings")))
     };
     for (key, value) in &body {
         match key.as_str() {
-            "event_types" if value.is_null() => event_types = Some(None),
-            "event_types" => event_types = Some(Some(strings("event_types", value)?)),
-            "ignore_emails" => ignore_emails = Some(strings("ignore_emails", value)?),
+            "event_types" if value.is_null() => change.event_types = Some(None),
+            "event_types" => change.event_types = Some(Some(strings("event_types", value)?)),
+            "ignore_emails" => change.ignore_emails = Some(strings("ignore_emails", value)?),
             "scope" => {
-                scope = Some(serde_json::from_value::<crate::domain::CalendlyScope>(value.clone()).map_err(|_| {
-                    ApiError::bad_request("invalid_field", "scope must be \"user\" or \"organization\"")
-                })?)
+                change.scope =
+                    Some(serde_json::from_value::<crate::domain::CalendlyScope>(value.clone()).map_err(|_| {
+                        ApiError::bad_request("invalid_field", "scope must be \"user\" or \"organization\"")
+                    })?)
             }
             "auto_sync_enabled" => {
-                auto_sync = Some(
+                change.auto_sync_enabled = Some(
                     value
                         .as_bool()
                         .ok_or_else(|| ApiError::bad_request("invalid_field", "auto_sync_enabled must be a boolean"))?,
                 )
             }
             "sync_interval_minutes" => {
-                interval = Some(value.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
-                    ApiError::bad_request("invalid_field", "sync_interval_minutes must be a whole number")
-                })?)
+                change.sync_interval_minutes =
+                    Some(value.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
+                        ApiError::bad_request("invalid_field", "sync_interval_minutes must be a whole number")
+                    })?)
             }
             other => {
                 return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'")));
             }
         }
     }
-    if let Some(scope) = scope {
-        services.change_scope(&caller.organization_id, scope).await?;
-    }
-    if event_types.is_some() || ignore_emails.is_some() {
-        services.update_booking_filter(&caller.organization_id, event_types, ignore_emails).await?;
-    }
-    Ok(Json((&services.update_sync_settings(&caller.organization_id, auto_sync, interval).await?).into()))
+    Ok(Json((&services.update_settings(&caller.organization_id, change).await?).into()))
 }
 
 /// Queues a sync now: `202` with the job once it is recorded, or the job already under way.

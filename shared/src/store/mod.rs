@@ -241,6 +241,13 @@ pub trait IntegrationStore: Send + Sync {
         member_emails: Vec<String>,
         read_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
+    /// Takes the scope-change lease until `until`, or releases it (`None`); whether taken.
+    async fn set_scope_lease(
+        &self,
+        org: &OrganizationId,
+        now: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError>;
     /// Sets which bookings become prospects.
     async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError>;
     /// Records the webhook subscription's URI and state (and why there is none).

@@ -66,3 +66,73 @@ async fn a_prospect_with_a_long_history_keeps_its_newest_notes_inline(kind: Stor
 }
 
 crate::helpers::on_both_stores!(a_prospect_with_a_long_history_keeps_its_newest_notes_inline, kind);
+
+async fn a_settings_change_with_one_bad_part_changes_nothing(kind: StoreKind) {
+    let app = TestApp::spawn_on(kind).await;
+    let admin = app.host("Alice Admin");
+    let member = app.sim.add_colleague(&admin, "Bob Sales", "bob@team.example");
+    app.connect("org-a", &member).await;
+    let before = app.get("/calendly/status", "org-a").await.expect(200);
+    let bad_bodies = [
+        // A plain member can't have organization scope: the 403 comes before anything is written.
+        (
+            serde_json::json!({ "sync_interval_minutes": 5, "event_types": ["https://api.calendly.com/event_types/X"], "scope": "organization" }),
+            403,
+        ),
+        (serde_json::json!({ "sync_interval_minutes": 5, "ignore_emails": ["not an address"] }), 400),
+        (serde_json::json!({ "auto_sync_enabled": false, "sync_interval_minutes": 2 }), 400),
+        (serde_json::json!({ "sync_interval_minutes": 5, "event_types": vec!["https://x.example/t"; 201] }), 400),
+        (
+            serde_json::json!({ "sync_interval_minutes": 5, "ignore_emails": [format!("@{}.example", "d".repeat(400))] }),
+            400,
+        ),
+        (serde_json::json!({ "sync_interval_minutes": 5, "auto_sync_enabled": "yes" }), 400),
+    ];
+    for (body, status) in bad_bodies {
+        let reply = app.patch("/calendly/settings", "org-a", body.clone()).await;
+        assert_eq!(reply.status.as_u16(), status, "{body} → {}", reply.body);
+    }
+    let after = app.get("/calendly/status", "org-a").await.expect(200);
+    for field in ["sync_interval_minutes", "auto_sync_enabled", "event_types", "ignore_emails", "scope", "next_sync_at"]
+    {
+        assert_eq!(before[field], after[field], "{field} changed by a refused PATCH");
+    }
+    // A non-boolean note setting is refused too.
+    let reply =
+        app.patch("/organization", "org-a", serde_json::json!({ "settings": { "calendly_note_details": "no" } })).await;
+    assert_eq!(reply.status.as_u16(), 400, "{}", reply.body);
+}
+
+crate::helpers::on_both_stores!(a_settings_change_with_one_bad_part_changes_nothing, kind);
+
+async fn concurrent_scope_changes_run_one_at_a_time_and_leave_the_true_webhook_state(kind: StoreKind) {
+    let app = TestApp::spawn_on(kind).await;
+    let admin = app.host("Alice Admin");
+    app.sim.set_role(&admin, "admin");
+    app.sim.add_team(&admin, 3);
+    app.connect("org-a", &admin).await;
+    let flips = (0..12).map(|i| {
+        let scope = if i % 2 == 0 { "organization" } else { "user" };
+        app.patch("/calendly/settings", "org-a", serde_json::json!({ "scope": scope }))
+    });
+    let replies = futures::future::join_all(flips).await;
+    for r in &replies {
+        assert!(
+            r.status.as_u16() == 200 || (r.status.as_u16() == 409 && r.error_code() == "scope_change_in_progress"),
+            "{} {}",
+            r.status,
+            r.body
+        );
+    }
+    assert!(replies.iter().any(|r| r.error_code() == "scope_change_in_progress"), "some were serialized away");
+    let status = app.get("/calendly/status", "org-a").await.expect(200);
+    assert_eq!(status["webhook_active"], true, "{status}");
+    // Exactly one active subscription at our URL, in the status's scope.
+    let url = format!("{}/calendly/webhook/", app.stack.url());
+    let ours: Vec<_> =
+        app.sim.all_webhook_subscriptions().into_iter().filter(|s| s.1.starts_with(&url) && s.2 == "active").collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(ours[0].3, status["scope"].as_str().unwrap(), "{ours:?} vs {status}");
+}
+
+crate::helpers::on_both_stores!(concurrent_scope_changes_run_one_at_a_time_and_leave_the_true_webhook_state, kind);

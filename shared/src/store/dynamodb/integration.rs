@@ -128,6 +128,15 @@ impl IntegrationStore for DynamoStore {
         Ok(())
     }
 
+    async fn set_scope_lease(
+        &self,
+        org: &OrganizationId,
+        now: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        self.update_integration(org, |i| i.set_scope_lease(now, until)).await
+    }
+
     async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<bool, StoreError> {
         self.update_integration(org, |i| i.mark_needs_reconnect(token_version)).await
     }

@@ -80,6 +80,15 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
+    async fn set_scope_lease(
+        &self,
+        org: &OrganizationId,
+        now: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.change_integration(org, |i| i.set_scope_lease(now, until)))
+    }
+
     async fn mark_needs_reconnect(&self, org: &OrganizationId, token_version: u64) -> Result<bool, StoreError> {
         Ok(self.change_integration(org, |i| i.mark_needs_reconnect(token_version)))
     }
