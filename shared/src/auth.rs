@@ -13,6 +13,9 @@ pub struct Claims {
     pub organization_id: String,
     /// Expiry (Unix seconds).
     pub exp: i64,
+    /// Issue time (Unix seconds): with `exp`, the token's lifetime, capped by the verifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
 }
 
 /// Who is calling, from a verified token.
@@ -26,15 +29,40 @@ pub struct Caller {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Why a token was refused.
+/// The longest lifetime (`exp − iat`, or `exp − now` without `iat`) a CRM token may claim by
+/// default: a working day and its night. A stolen token is worth at most this long; the CRM's
+/// login issues shorter ones and refreshes them.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
+
+/// The clock skew tolerated between the CRM's login and this API (on `exp`, `nbf` and `iat`).
+const LEEWAY_SECONDS: i64 = 30;
+
+/// Why a token was refused. The messages are the product's own words: they reach the caller in
+/// 401 bodies, so no library's text (which names its internals) is shown; the library's error
+/// is kept as the cause, for the logs.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// No `Authorization: Bearer` header (or `token` query parameter on WebSocket connects).
     #[error("missing bearer token")]
     Missing,
-    /// Bad signature, expired, not yet valid, wrong issuer or audience, or not a JWT.
-    #[error("invalid token: {0}")]
-    Invalid(#[from] jsonwebtoken::errors::Error),
+    /// The token has expired.
+    #[error("the token has expired")]
+    Expired,
+    /// `nbf` (or `iat`) lies in the future.
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// Its lifetime is longer than the verifier allows.
+    #[error("the token's lifetime is longer than {max_hours} hours")]
+    TooLong {
+        /// The allowed maximum, in hours.
+        max_hours: i64,
+    },
+    /// Another issuer or audience than this API expects.
+    #[error("the token was not issued for this API")]
+    WrongIssuerOrAudience,
+    /// Bad signature, another algorithm, a missing claim or not a JWT at all.
+    #[error("the token is not a valid CRM token")]
+    Invalid(#[source] jsonwebtoken::errors::Error),
     /// `organization_id` is empty.
     #[error("token names no organization")]
     NoOrganization,
@@ -115,6 +143,19 @@ pub struct JwtVerifier {
     decoding: DecodingKey,
     encoding: EncodingKey,
     validation: Validation,
+    max_lifetime: chrono::Duration,
+}
+
+impl From<jsonwebtoken::errors::Error> for AuthError {
+    fn from(e: jsonwebtoken::errors::Error) -> Self {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::ExpiredSignature => Self::Expired,
+            ErrorKind::ImmatureSignature => Self::NotYetValid,
+            ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => Self::WrongIssuerOrAudience,
+            _ => Self::Invalid(e),
+        }
+    }
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -137,7 +178,7 @@ impl JwtVerifier {
         required.extend(issuer.map(|_| "iss"));
         required.extend(audience.map(|_| "aud"));
         validation.set_required_spec_claims(&required);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECONDS as u64;
         validation.validate_nbf = true;
         if let Some(issuer) = issuer {
             validation.set_issuer(&[issuer]);
@@ -150,13 +191,21 @@ impl JwtVerifier {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             validation,
+            max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
         }
+    }
+
+    /// The same verifier, refusing tokens that claim to live longer than `max_lifetime`.
+    pub fn with_max_lifetime(mut self, max_lifetime: chrono::Duration) -> Self {
+        self.max_lifetime = max_lifetime;
+        self
     }
 
     /// Verifies a token and returns its caller.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
         let claims = data.claims;
+        self.check_lifetime(&claims, chrono::Utc::now().timestamp())?;
         if claims.organization_id.trim().is_empty() || claims.sub.trim().is_empty() {
             return Err(AuthError::NoOrganization);
         }
@@ -165,6 +214,20 @@ impl JwtVerifier {
             organization_id: OrganizationId::parse(&claims.organization_id)?,
             expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
         })
+    }
+
+    /// A token's lifetime is `exp − iat`; one without `iat` may still be used for the maximum
+    /// lifetime at the most (`exp − now`), so leaving `iat` out gains nothing.
+    fn check_lifetime(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+        let max = self.max_lifetime.num_seconds();
+        if claims.iat.is_some_and(|iat| iat > now + LEEWAY_SECONDS) {
+            return Err(AuthError::NotYetValid);
+        }
+        let start = claims.iat.unwrap_or(now);
+        if claims.exp - start > max + LEEWAY_SECONDS {
+            return Err(AuthError::TooLong { max_hours: self.max_lifetime.num_hours() });
+        }
+        Ok(())
     }
 
     /// Verifies the `Authorization: Bearer …` header value.
@@ -179,7 +242,12 @@ impl JwtVerifier {
 
     /// Issues a token (the local demo and tests; production tokens come from the CRM's login).
     pub fn issue(&self, user: &str, organization: &str, expires_at: chrono::DateTime<chrono::Utc>) -> String {
-        let claims = Claims { sub: user.into(), organization_id: organization.into(), exp: expires_at.timestamp() };
+        let claims = Claims {
+            sub: user.into(),
+            organization_id: organization.into(),
+            exp: expires_at.timestamp(),
+            iat: Some(chrono::Utc::now().timestamp()),
+        };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail")
     }
@@ -219,6 +287,41 @@ mod tests {
         super::hs256::install();
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
             .unwrap()
+    }
+
+    #[test]
+    fn a_token_longer_lived_than_the_cap_is_refused() {
+        let jwt = JwtVerifier::new("secret").with_max_lifetime(Duration::hours(12));
+        let now = Utc::now().timestamp();
+        let claims = |iat: Option<i64>, exp: i64| {
+            let mut c = serde_json::json!({ "sub": "u", "organization_id": "o", "exp": exp });
+            if let Some(iat) = iat {
+                c["iat"] = iat.into();
+            }
+            token_with(c, "secret")
+        };
+        let ten_years = now + 10 * 365 * 86_400;
+        assert!(matches!(jwt.verify(&claims(Some(now), ten_years)), Err(AuthError::TooLong { max_hours: 12 })));
+        assert!(matches!(jwt.verify(&claims(None, ten_years)), Err(AuthError::TooLong { .. })));
+        // Issued long ago for 12 hours: fine; issued in the future: not yet valid.
+        assert!(jwt.verify(&claims(Some(now - 6 * 3600), now + 6 * 3600)).is_ok());
+        assert!(jwt.verify(&claims(None, now + 12 * 3600)).is_ok());
+        assert!(matches!(jwt.verify(&claims(Some(now + 3600), now + 7200)), Err(AuthError::NotYetValid)));
+        let message = jwt.verify(&claims(Some(now), ten_years)).unwrap_err().to_string();
+        assert_eq!(message, "the token's lifetime is longer than 12 hours");
+    }
+
+    #[test]
+    fn refusals_are_told_in_the_products_words() {
+        let jwt = JwtVerifier::new("secret");
+        let expired = jwt.issue("u", "o", Utc::now() - Duration::hours(1));
+        assert_eq!(jwt.verify(&expired).unwrap_err().to_string(), "the token has expired");
+        for garbage in ["not.a.jwt", "a", "eyJhbGciOiJIUzI1NiJ9.e30.x"] {
+            let message = jwt.verify(garbage).unwrap_err().to_string();
+            assert_eq!(message, "the token is not a valid CRM token", "{garbage}");
+        }
+        let forged = JwtVerifier::new("other").issue("u", "o", Utc::now() + Duration::hours(1));
+        assert_eq!(jwt.verify(&forged).unwrap_err().to_string(), "the token is not a valid CRM token");
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub struct Config {
     pub jwt_issuer: Option<String>,
     /// When set, CRM tokens must carry this `aud` (`JWT_AUDIENCE`).
     pub jwt_audience: Option<String>,
+    /// The longest lifetime a CRM token may claim (`JWT_MAX_LIFETIME_HOURS`, 1..=720, default 24).
+    pub jwt_max_lifetime: chrono::Duration,
     /// The DynamoDB table (`TABLE_NAME`).
     pub table_name: String,
     /// Where the browser is sent after `GET /auth/calendly/callback` (optional).
@@ -104,6 +106,12 @@ pub struct Config {
     pub sync_retry_delay: std::time::Duration,
     /// The SQS queue of sync jobs (`SYNC_QUEUE_URL`); absent locally (the embedded queue).
     pub sync_queue_url: Option<String>,
+    /// How soon after a manual sync the organization may ask for the next
+    /// (`MANUAL_SYNC_COOLDOWN_SECONDS`, 0..=3600, default 60).
+    pub manual_sync_cooldown: chrono::Duration,
+    /// Live WebSocket connections per organization (`WS_MAX_CONNECTIONS_PER_ORGANIZATION`,
+    /// 1..=10000, default 200: a 100-seat team with two tabs each).
+    pub ws_max_connections_per_organization: usize,
 }
 
 /// What the scheduled tick needs, and no secret: the table, the queue and the sync window.
@@ -213,6 +221,12 @@ impl Config {
             jwt_secret,
             jwt_issuer: get("JWT_ISSUER"),
             jwt_audience: get("JWT_AUDIENCE"),
+            jwt_max_lifetime: match get("JWT_MAX_LIFETIME_HOURS") {
+                None => crate::auth::DEFAULT_MAX_TOKEN_LIFETIME,
+                Some(v) => v.parse::<i64>().ok().filter(|h| (1..=720).contains(h)).map(chrono::Duration::hours).ok_or(
+                    ConfigError::Invalid { name: "JWT_MAX_LIFETIME_HOURS", reason: "expected hours (1..=720)".into() },
+                )?,
+            },
             table_name: schedule.table_name,
             frontend_url: get("FRONTEND_URL"),
             sync_days_past: schedule.sync_days_past,
@@ -220,6 +234,26 @@ impl Config {
             sync_job_budget: millis("SYNC_JOB_BUDGET_MS", 100_000)?,
             sync_retry_delay: millis("SYNC_RETRY_DELAY_MS", 15_000)?,
             sync_queue_url: schedule.sync_queue_url,
+            manual_sync_cooldown: match get("MANUAL_SYNC_COOLDOWN_SECONDS") {
+                None => chrono::Duration::seconds(60),
+                Some(v) => {
+                    v.parse::<i64>().ok().filter(|s| (0..=3600).contains(s)).map(chrono::Duration::seconds).ok_or(
+                        ConfigError::Invalid {
+                            name: "MANUAL_SYNC_COOLDOWN_SECONDS",
+                            reason: "expected seconds (0..=3600)".into(),
+                        },
+                    )?
+                }
+            },
+            ws_max_connections_per_organization: match get("WS_MAX_CONNECTIONS_PER_ORGANIZATION") {
+                None => 200,
+                Some(v) => {
+                    v.parse::<usize>().ok().filter(|n| (1..=10_000).contains(n)).ok_or(ConfigError::Invalid {
+                        name: "WS_MAX_CONNECTIONS_PER_ORGANIZATION",
+                        reason: "expected a number of connections (1..=10000)".into(),
+                    })?
+                }
+            },
         })
     }
 }

@@ -217,3 +217,79 @@ mod tests {
         assert_eq!(pair.challenge, pkce_challenge(&pair.verifier));
     }
 }
+
+/// Authenticates the list cursors this API hands out: a cursor is the store's position and a
+/// MAC over it, the organization and the list, so a tampered, forged or borrowed cursor is
+/// refused before any store call (and never reaches DynamoDB as an `ExclusiveStartKey`).
+#[derive(Clone)]
+pub struct CursorSigner {
+    key: hmac::Hmac<Sha256>,
+}
+
+impl fmt::Debug for CursorSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CursorSigner(..)")
+    }
+}
+
+/// The MAC's length in a cursor: 128 bits, as much as forging one needs to guess.
+const CURSOR_MAC_BYTES: usize = 16;
+
+impl CursorSigner {
+    /// A signer whose key is derived from the 64-hex-character sealing key (its own key, not
+    /// the sealing key itself: one purpose per key).
+    pub fn from_hex_key(hex_key: &str) -> Result<Self, SealError> {
+        use hmac::{KeyInit, Mac};
+        let bytes = hex::decode(hex_key.trim()).map_err(|_| SealError::InvalidKey)?;
+        let mut derive = hmac::Hmac::<Sha256>::new_from_slice(&bytes).map_err(|_| SealError::InvalidKey)?;
+        derive.update(b"velvena list cursors v1");
+        let key = derive.finalize().into_bytes();
+        Ok(Self { key: hmac::Hmac::new_from_slice(&key).map_err(|_| SealError::InvalidKey)? })
+    }
+
+    fn mac(&self, scope: &str, position: &str) -> hmac::Hmac<Sha256> {
+        use hmac::Mac;
+        let mut mac = self.key.clone();
+        mac.update(scope.as_bytes());
+        mac.update(&[0]);
+        mac.update(position.as_bytes());
+        mac
+    }
+
+    /// The cursor handed out for `position` (the store's own cursor) in `scope` (the list and
+    /// the organization).
+    pub fn sign(&self, scope: &str, position: &str) -> String {
+        use hmac::Mac;
+        let tag = self.mac(scope, position).finalize().into_bytes();
+        format!("{position}.{}", URL_SAFE_NO_PAD.encode(&tag[..CURSOR_MAC_BYTES]))
+    }
+
+    /// The store's position in a cursor this signer handed out for `scope`; `None` for anything else.
+    pub fn open<'a>(&self, scope: &str, cursor: &'a str) -> Option<&'a str> {
+        use hmac::Mac;
+        let (position, tag) = cursor.rsplit_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok().filter(|t| t.len() == CURSOR_MAC_BYTES)?;
+        // Constant-time comparison of the truncated tag.
+        self.mac(scope, position).verify_truncated_left(&tag).ok()?;
+        Some(position)
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_opens_only_unchanged_in_its_own_scope() {
+        let signer = CursorSigner::from_hex_key(&"ab".repeat(32)).unwrap();
+        let cursor = signer.sign("prospects:org-a", "eyJwayI6Ik9SRyJ9");
+        assert_eq!(signer.open("prospects:org-a", &cursor), Some("eyJwayI6Ik9SRyJ9"));
+        assert_eq!(signer.open("prospects:org-b", &cursor), None, "another organization's");
+        assert_eq!(signer.open("bookings:org-a", &cursor), None, "another list's");
+        let tampered = cursor.replacen("eyJw", "eyJx", 1);
+        assert_eq!(signer.open("prospects:org-a", &tampered), None);
+        assert_eq!(signer.open("prospects:org-a", "eyJwayI6Ik9SRyJ9"), None, "unsigned");
+        let other = CursorSigner::from_hex_key(&"cd".repeat(32)).unwrap();
+        assert_eq!(other.open("prospects:org-a", &cursor), None, "another key's");
+    }
+}

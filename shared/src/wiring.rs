@@ -31,7 +31,7 @@ use std::time::Instant;
 pub enum StoreAccess {
     /// The whole store (every port).
     All,
-    /// `$connect`: puts connection records (`app::Connector`).
+    /// `$connect`: counts the organization's connections and puts one (`app::Connector`).
     ConnectionWrites,
     /// `$disconnect`: reads and deletes connection records (`app::forget_connection`).
     ConnectionRemoval,
@@ -49,7 +49,7 @@ impl StoreAccess {
                 "dynamodb:Query",
                 "dynamodb:BatchGetItem",
             ],
-            Self::ConnectionWrites => &["dynamodb:PutItem"],
+            Self::ConnectionWrites => &["dynamodb:Query", "dynamodb:PutItem"],
             Self::ConnectionRemoval => &["dynamodb:GetItem", "dynamodb:DeleteItem"],
         }
     }

@@ -4,8 +4,9 @@
 //! book, cancel and reschedule in the simulated Calendly (which then delivers signed webhooks).
 //! Never deployed: the Lambda functions don't serve it.
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -38,18 +39,58 @@ pub fn routes(services: Services, simulator: Option<CalendlySim>) -> Router {
         .route("/_local/simulator/booking", post(book))
         .route("/_local/simulator/cancel", post(cancel))
         .route("/_local/simulator/reschedule", post(reschedule))
+        .layer(axum::middleware::from_fn(loopback_host_only))
         .with_state(Console { services, simulator })
 }
 
-async fn page(State(console): State<Console>) -> Response {
+/// The console hands out a signed-in token, so it answers only when the browser asked for this
+/// machine by a loopback name: a page of another site whose name is made to resolve to
+/// 127.0.0.1 (DNS rebinding) sends its own name as `Host` and gets a 421.
+async fn loopback_host_only(request: Request, next: Next) -> Response {
+    let host = request.headers().get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    if loopback_host(host).is_none() {
+        return failure(
+            StatusCode::MISDIRECTED_REQUEST,
+            "not_local",
+            "the local console answers on 127.0.0.1 and localhost only",
+        );
+    }
+    next.run(request).await
+}
+
+/// `host` (a `Host` header: name and optional port) when its name is a loopback one.
+fn loopback_host(host: &str) -> Option<&str> {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map(|(name, _)| name)?,
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    matches!(name.to_ascii_lowercase().as_str(), "127.0.0.1" | "localhost" | "::1").then_some(host)
+}
+
+async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
     let token = console.services.jwt().issue(DEMO_USER, DEMO_ORGANIZATION, Utc::now() + Duration::days(1));
-    let html = PAGE.replacen(
-        "<meta charset=\"utf-8\">",
-        &format!("<meta charset=\"utf-8\">\n<meta name=\"velvena-token\" content=\"{token}\">"),
-        1,
+    // The page's one script and one style sheet run by a nonce of this answer, nothing else does
+    // (no inline handler, no other origin); the WebSocket goes to this very host.
+    let nonce = shared::crypto::random_token(18);
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).and_then(loopback_host);
+    let html = PAGE
+        .replacen(
+            "<meta charset=\"utf-8\">",
+            &format!("<meta charset=\"utf-8\">\n<meta name=\"velvena-token\" content=\"{token}\">"),
+            1,
+        )
+        .replacen("<style>", &format!("<style nonce=\"{nonce}\">"), 1)
+        .replacen("<script>", &format!("<script nonce=\"{nonce}\">"), 1);
+    let sockets = host.map(|h| format!(" ws://{h}")).unwrap_or_default();
+    let policy = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'{sockets}; \
+         img-src 'self' data:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
     );
     let mut response = Html(html).into_response();
-    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, "no-store".parse().expect("static header"));
+    let headers = response.headers_mut();
+    headers.insert(axum::http::header::CACHE_CONTROL, "no-store".parse().expect("static header"));
+    headers.insert(axum::http::header::CONTENT_SECURITY_POLICY, policy.parse().expect("a nonce is URL-safe base64"));
+    headers.insert(axum::http::header::X_FRAME_OPTIONS, "DENY".parse().expect("static header"));
     response
 }
 

@@ -12,6 +12,8 @@ impl Services {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<PageOf<Booking>, AppError> {
-        Ok(self.store.list_bookings(org, limit, cursor).await?)
+        let cursor = self.cursor_position("bookings", org, cursor)?;
+        let page = self.store.list_bookings(org, limit, cursor).await?;
+        Ok(self.signed_page("bookings", org, page))
     }
 }

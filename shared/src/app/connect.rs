@@ -5,6 +5,7 @@ use crate::app::{AppError, MANUAL_RATE_LIMIT_BUDGET, Services};
 use crate::auth::Caller;
 use crate::calendly::{CalendlyError, GrantedScopes, Scope};
 use crate::crypto::{Pkce, random_token};
+use crate::domain::quota::QuotaTake;
 use crate::domain::{
     CalendlyScope, ConnectedAccount, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState,
     OrganizationId, SyncJob, SyncTrigger,
@@ -57,9 +58,25 @@ impl Services {
     /// Starts a connect: a single-use state bound to the caller, and the PKCE verifier sealed.
     /// `scope`: organization scope is granted at completion to owners and admins only.
     pub async fn start_connect(&self, caller: &Caller, scope: CalendlyScope) -> Result<ConnectStart, AppError> {
+        let now = self.clock.now();
+        let quota = &crate::domain::quota::CONNECT_STARTS;
+        let org = &caller.organization_id;
+        if let QuotaTake::Exhausted { retry_at } =
+            self.store.take_quota(org, quota, caller.user_id.as_str(), now).await?
+        {
+            return Err(AppError::TooManyRequests {
+                code: "too_many_connect_starts",
+                message: format!(
+                    "{} connects were started in {} minutes; finish one of them, or retry later",
+                    quota.limit,
+                    quota.window.num_minutes()
+                ),
+                retry_after_secs: crate::domain::quota::retry_after_seconds(retry_at, now),
+            });
+        }
         let state = random_token(32);
         let pkce = Pkce::generate();
-        let expires_at = self.clock.now() + OAUTH_STATE_TTL;
+        let expires_at = now + OAUTH_STATE_TTL;
         let pending = OAuthState {
             state: state.clone(),
             organization_id: caller.organization_id.clone(),
@@ -68,7 +85,7 @@ impl Services {
             expires_at,
             scope,
         };
-        self.store.put_oauth_state(&pending).await?;
+        self.store.put_oauth_state(&pending, now).await?;
         Ok(ConnectStart { authorize_url: self.calendly.authorize_url(&state, &pkce.challenge), state, expires_at })
     }
 

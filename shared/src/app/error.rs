@@ -53,6 +53,16 @@ pub enum AppError {
         /// Seconds until the window resets.
         retry_after_secs: u64,
     },
+    /// One of the organization's quotas is used up (429 with `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        /// The error code (one of `http::error::ERROR_CODES`).
+        code: &'static str,
+        /// Which quota, and its value.
+        message: String,
+        /// Seconds until it allows the request again.
+        retry_after_secs: u64,
+    },
     /// The store throttles or lost a race it can't resolve now (503 with `Retry-After`).
     #[error("the store is busy; retry shortly")]
     StoreBusy,
@@ -77,6 +87,7 @@ impl AppError {
             Self::CalendlyRejected(_) => "CalendlyRejected",
             Self::CalendlyUnavailable(_) => "CalendlyUnavailable",
             Self::CalendlyRateLimited { .. } => "CalendlyRateLimited",
+            Self::TooManyRequests { .. } => "TooManyRequests",
             Self::StoreBusy => "StoreBusy",
             Self::QueueUnavailable(_) => "QueueUnavailable",
             Self::Internal(_) => "Internal",

@@ -28,10 +28,11 @@ use crate::auth::JwtVerifier;
 use crate::calendly::CalendlyApi;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::Sealer;
+use crate::crypto::{CursorSigner, Sealer};
 use crate::domain::{Integration, OrganizationId};
 use crate::push::Pusher;
 use crate::queue::JobQueue;
+use crate::store::PageOf;
 use crate::store::Store;
 use crate::sync::SyncEngine;
 use crate::tokens::TokenKeeper;
@@ -51,6 +52,14 @@ pub struct Services {
     pub(crate) queue: Arc<dyn JobQueue>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sealer: Sealer,
+    /// Authenticates the list cursors handed out (a tampered one is a 400 before the store).
+    pub(crate) cursors: CursorSigner,
+    /// Calendly's event types per organization, for a few minutes (`GET /calendly/event-types`).
+    pub(crate) event_types_cache: Arc<status::EventTypesCache>,
+    /// How often one organization may ask for a manual sync.
+    pub(crate) manual_sync_cooldown: chrono::Duration,
+    /// Live WebSocket connections one organization may hold.
+    pub(crate) max_connections_per_organization: usize,
     pub(crate) jwt: JwtVerifier,
     pub(crate) engine: SyncEngine,
     pub(crate) webhook_base_url: String,
@@ -107,11 +116,17 @@ impl Services {
             queue,
             clock,
             sealer,
+            cursors: CursorSigner::from_hex_key(config.encryption_key.expose())
+                .expect("ENCRYPTION_KEY was validated at start-up"),
+            event_types_cache: Arc::default(),
+            manual_sync_cooldown: config.manual_sync_cooldown,
+            max_connections_per_organization: config.ws_max_connections_per_organization,
             jwt: JwtVerifier::with_claims(
                 config.jwt_secret.expose(),
                 config.jwt_issuer.as_deref(),
                 config.jwt_audience.as_deref(),
-            ),
+            )
+            .with_max_lifetime(config.jwt_max_lifetime),
             engine,
             webhook_base_url: config.webhook_base_url.clone(),
             webhook_signing_keys: std::iter::once(config.calendly_webhook_signing_key.clone())
@@ -121,6 +136,28 @@ impl Services {
             job_budget: config.sync_job_budget,
             job_retry_delay: config.sync_retry_delay,
         }
+    }
+
+    /// The store's position in a list cursor this API handed out for `list` of `org`.
+    pub(crate) fn cursor_position<'a>(
+        &self,
+        list: &str,
+        org: &OrganizationId,
+        cursor: Option<&'a str>,
+    ) -> Result<Option<&'a str>, AppError> {
+        cursor
+            .map(|c| {
+                self.cursors
+                    .open(&format!("{list}\u{0}{org}"), c)
+                    .ok_or_else(|| AppError::bad_request("invalid_cursor", "the cursor is not valid"))
+            })
+            .transpose()
+    }
+
+    /// A store page with its next cursor signed for `list` of `org`.
+    pub(crate) fn signed_page<T>(&self, list: &str, org: &OrganizationId, page: PageOf<T>) -> PageOf<T> {
+        let next_cursor = page.next_cursor.map(|c| self.cursors.sign(&format!("{list}\u{0}{org}"), &c));
+        PageOf { next_cursor, ..page }
     }
 
     pub(crate) async fn active_integration(&self, org: &OrganizationId) -> Result<Integration, AppError> {

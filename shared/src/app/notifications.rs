@@ -12,7 +12,9 @@ impl Services {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<PageOf<Notification>, AppError> {
-        Ok(self.store.list_notifications(org, limit, cursor).await?)
+        let cursor = self.cursor_position("notifications", org, cursor)?;
+        let page = self.store.list_notifications(org, limit, cursor).await?;
+        Ok(self.signed_page("notifications", org, page))
     }
 
     /// Marks a notification read; 404 when it is not this organization's.

@@ -37,7 +37,11 @@ impl Services {
         if let Some(s) = source {
             crate::domain::check_source(s).map_err(|m| AppError::bad_request("invalid_source", m))?;
         }
-        Ok(self.store.list_prospects(org, source, limit, cursor).await?)
+        // A cursor of one source's list is not one of another's.
+        let list = format!("prospects:{}", source.unwrap_or("*"));
+        let cursor = self.cursor_position(&list, org, cursor)?;
+        let page = self.store.list_prospects(org, source, limit, cursor).await?;
+        Ok(self.signed_page(&list, org, page))
     }
 
     /// One prospect; 404 when it is not this organization's.

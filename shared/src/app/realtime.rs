@@ -16,6 +16,7 @@ pub struct Connector {
     jwt: JwtVerifier,
     connections: Arc<dyn ConnectionStore>,
     clock: Arc<dyn Clock>,
+    max_per_organization: usize,
 }
 
 impl Connector {
@@ -28,6 +29,22 @@ impl Connector {
             return Err(AppError::bad_request("invalid_connection", "missing connection id"));
         }
         let now = self.clock.now();
+        // Every push costs one `PostToConnection` per live connection of the organization:
+        // the cap bounds a push's cost and time. A new connection past it is refused (the
+        // browser's handshake gets 429); an open one is never cut for a newcomer. Two
+        // connects racing at the cap may both pass: the cap is a bound, not a count.
+        let live = self.connections.live_connections(&caller.organization_id, now).await?;
+        if live.len() >= self.max_per_organization {
+            let retry_at = live.iter().map(|c| c.expires_at).min().unwrap_or(now);
+            return Err(AppError::TooManyRequests {
+                code: "too_many_connections",
+                message: format!(
+                    "the organization has {} live real-time connections, the most allowed; close a tab or retry later",
+                    live.len()
+                ),
+                retry_after_secs: crate::domain::quota::retry_after_seconds(retry_at, now),
+            });
+        }
         let connection = Connection {
             connection_id: connection_id.to_string(),
             organization_id: caller.organization_id,
@@ -44,7 +61,12 @@ impl Connector {
 impl Services {
     /// The `$connect` use case, over the connection records only.
     pub fn connector(&self) -> Connector {
-        Connector { jwt: self.jwt.clone(), connections: self.store.clone(), clock: self.clock.clone() }
+        Connector {
+            jwt: self.jwt.clone(),
+            connections: self.store.clone(),
+            clock: self.clock.clone(),
+            max_per_organization: self.max_connections_per_organization,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::app::{AppError, MANUAL_RATE_LIMIT_BUDGET, Services};
 use crate::calendly::{EventTypeOwner, GrantedScopes, Scope};
 use crate::domain::CalendlyScope;
+use crate::domain::quota::{EVENT_TYPE_LISTINGS, QuotaTake, retry_after_seconds};
 use crate::domain::{Integration, OrganizationId, SYNC_INTERVAL_RANGE, SyncJob};
 use chrono::Duration;
 
@@ -25,6 +26,51 @@ pub struct EventTypeChoice {
     pub selected: bool,
 }
 
+/// How long Calendly's list of event types is reused: the settings page reads it on every
+/// visit, and event types change rarely (a new one shows within this).
+pub const EVENT_TYPES_FRESH: Duration = Duration::minutes(5);
+/// Organizations whose event types one instance keeps (the oldest is dropped past this).
+const EVENT_TYPES_CACHED_ORGANIZATIONS: usize = 256;
+
+/// The event types last read from Calendly, per organization, in this instance. Shared
+/// across instances is the quota (`EVENT_TYPE_LISTINGS`): past it, a stale copy is served,
+/// or a 429 when this instance has none.
+#[derive(Default)]
+pub struct EventTypesCache {
+    entries: std::sync::Mutex<std::collections::HashMap<OrganizationId, CachedEventTypes>>,
+}
+
+#[derive(Clone)]
+struct CachedEventTypes {
+    /// Whose list it is: the integration, its Calendly account and scope, and when it was
+    /// connected (another account, a reconnect or a scope change is another list).
+    source: ListSource,
+    read_at: chrono::DateTime<chrono::Utc>,
+    types: Vec<crate::calendly::EventType>,
+}
+
+type ListSource = (crate::domain::IntegrationId, String, CalendlyScope, chrono::DateTime<chrono::Utc>);
+
+fn list_source(integration: &Integration) -> ListSource {
+    (integration.id.clone(), integration.calendly_user_uri.clone(), integration.coverage, integration.created_at)
+}
+
+impl EventTypesCache {
+    fn get(&self, org: &OrganizationId, integration: &Integration) -> Option<CachedEventTypes> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(org).filter(|c| c.source == list_source(integration)).cloned()
+    }
+
+    fn put(&self, org: &OrganizationId, entry: CachedEventTypes) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= EVENT_TYPES_CACHED_ORGANIZATIONS && !entries.contains_key(org) {
+            let oldest = entries.iter().min_by_key(|(_, c)| c.read_at).map(|(o, _)| o.clone());
+            oldest.map(|o| entries.remove(&o));
+        }
+        entries.insert(org.clone(), entry);
+    }
+}
+
 impl Services {
     /// The connection's state, as the settings page shows it, with the latest sync job.
     pub async fn status(&self, org: &OrganizationId) -> Result<ConnectionStatus, AppError> {
@@ -41,8 +87,48 @@ impl Services {
         if !GrantedScopes::parse(integration.scope.as_deref()).allows(Scope::EventTypesRead) {
             return Err(AppError::scope_missing(Scope::EventTypesRead));
         }
+        let now = self.clock.now();
+        let cached = self.event_types_cache.get(org, &integration);
+        let types = match cached {
+            Some(c) if now - c.read_at < EVENT_TYPES_FRESH => c.types,
+            cached => match self.store.take_quota(org, &EVENT_TYPE_LISTINGS, "organization", now).await? {
+                QuotaTake::Granted => {
+                    let types = self.read_event_types(&integration).await?;
+                    let entry =
+                        CachedEventTypes { source: list_source(&integration), read_at: now, types: types.clone() };
+                    self.event_types_cache.put(org, entry);
+                    types
+                }
+                QuotaTake::Exhausted { retry_at } => match cached {
+                    Some(stale) => stale.types,
+                    None => {
+                        return Err(AppError::TooManyRequests {
+                            code: "event_types_rate_limited",
+                            message: format!(
+                                "the event types were read from Calendly {} times in {} minutes; retry later",
+                                EVENT_TYPE_LISTINGS.limit,
+                                EVENT_TYPE_LISTINGS.window.num_minutes()
+                            ),
+                            retry_after_secs: retry_after_seconds(retry_at, now),
+                        });
+                    }
+                },
+            },
+        };
+        let selected = |uri: &str| integration.filter.event_types.as_ref().is_none_or(|l| l.iter().any(|x| x == uri));
+        Ok(types
+            .into_iter()
+            .map(|t| {
+                let selected = selected(&t.uri);
+                EventTypeChoice { event_type: t, selected }
+            })
+            .collect())
+    }
+
+    /// Every event type of the integration's user (or organization), from Calendly.
+    async fn read_event_types(&self, integration: &Integration) -> Result<Vec<crate::calendly::EventType>, AppError> {
         let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
-        let (token, _) = self.engine.tokens().access_token(&session, &integration).await?;
+        let (token, _) = self.engine.tokens().access_token(&session, integration).await?;
         let owner = match integration.coverage {
             CalendlyScope::User => EventTypeOwner::User(integration.calendly_user_uri.clone()),
             CalendlyScope::Organization => EventTypeOwner::Organization(integration.calendly_organization_uri.clone()),
@@ -53,14 +139,7 @@ impl Services {
                 async move { api.list_event_types(&t, &o, page.as_deref()).await }
             })
             .await?;
-        let selected = |uri: &str| integration.filter.event_types.as_ref().is_none_or(|l| l.iter().any(|x| x == uri));
-        Ok(types
-            .into_iter()
-            .map(|t| {
-                let selected = selected(&t.uri);
-                EventTypeChoice { event_type: t, selected }
-            })
-            .collect())
+        Ok(types)
     }
 
     /// Changes the settings all or nothing: the whole change is checked first (types, bounds,

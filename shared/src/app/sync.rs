@@ -66,7 +66,32 @@ impl Services {
         if integration.needs_reconnect {
             return Err(TokenError::NeedsReconnect.into());
         }
+        if trigger == SyncTrigger::Manual {
+            self.check_manual_cooldown(org).await?;
+        }
         self.queue_sync(&integration, trigger).await
+    }
+
+    /// A manual sync re-reads the whole window from Calendly: one per cooldown per
+    /// organization, so no member can spend the organization's Calendly budget by asking
+    /// again and again (webhooks already bring every booking within seconds). A job still
+    /// under way is no refusal: the answer is that job.
+    async fn check_manual_cooldown(&self, org: &OrganizationId) -> Result<(), AppError> {
+        let Some(latest) = self.store.get_sync_job(org).await? else { return Ok(()) };
+        let now = self.clock.now();
+        let allowed_at = latest.queued_at + self.manual_sync_cooldown;
+        if latest.trigger == SyncTrigger::Manual && !latest.state.is_active() && allowed_at > now {
+            return Err(AppError::TooManyRequests {
+                code: "sync_cooldown",
+                message: format!(
+                    "a manual sync ran moments ago; the next one can start in {} s (one per {} s)",
+                    crate::domain::quota::retry_after_seconds(allowed_at, now),
+                    self.manual_sync_cooldown.num_seconds()
+                ),
+                retry_after_secs: crate::domain::quota::retry_after_seconds(allowed_at, now),
+            });
+        }
+        Ok(())
     }
 
     /// Records a queued job, then sends its message; a job the queue refused is failed at once

@@ -7,6 +7,7 @@ pub mod bounds;
 pub mod email;
 pub mod ids;
 pub mod notes;
+pub mod quota;
 pub mod sync_job;
 
 pub use booking::{Booking, BookingSnapshot, BookingStatus, Host, QuestionAnswer, Tracking};

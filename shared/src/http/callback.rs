@@ -41,9 +41,60 @@ pub(super) struct CallbackQuery {
     code: Option<String>,
     /// The state of `POST /calendly/connect`.
     state: Option<String>,
-    /// Set when the user refused.
+    /// Set when the user refused (an RFC 6749 §4.1.2.1 code); only known codes are shown.
     error: Option<String>,
+    /// Ignored: free text anyone can put in a link.
+    #[allow(dead_code)]
     error_description: Option<String>,
+}
+
+/// Why Calendly sent the browser back without a code (RFC 6749 §4.1.2.1), as this product tells
+/// it: any code outside the RFC's list is `other`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OAuthRefusal {
+    AccessDenied,
+    InvalidScope,
+    Unavailable,
+    Misconfigured,
+    Other,
+}
+
+impl OAuthRefusal {
+    fn of(error: &str) -> Self {
+        match error {
+            "access_denied" => Self::AccessDenied,
+            "invalid_scope" => Self::InvalidScope,
+            "server_error" | "temporarily_unavailable" => Self::Unavailable,
+            "invalid_request" | "unauthorized_client" | "unsupported_response_type" => Self::Misconfigured,
+            _ => Self::Other,
+        }
+    }
+
+    /// The code handed to the frontend.
+    fn code(self) -> &'static str {
+        match self {
+            Self::AccessDenied => "access_denied",
+            Self::InvalidScope => "invalid_scope",
+            Self::Unavailable => "calendly_unavailable",
+            Self::Misconfigured => "misconfigured",
+            Self::Other => "other",
+        }
+    }
+
+    /// The page's sentence.
+    fn explanation(self) -> &'static str {
+        match self {
+            Self::AccessDenied => {
+                "L'accès à Calendly a été refusé. Vous pouvez relancer la connexion depuis les réglages."
+            }
+            Self::InvalidScope => {
+                "Calendly n'a pas accordé les autorisations demandées. Relancez la connexion et acceptez-les."
+            }
+            Self::Unavailable => "Calendly est momentanément indisponible. Réessayez dans quelques minutes.",
+            Self::Misconfigured => "La demande d'accès a été refusée par Calendly. Contactez le support de Velvena.",
+            Self::Other => "Calendly n'a pas donné l'accès. Relancez la connexion depuis les réglages.",
+        }
+    }
 }
 
 /// The browser's redirect from Calendly. It connects nothing by itself: a code and a state are
@@ -67,13 +118,15 @@ pub(super) async fn callback_redirect(
     let frontend = services.frontend_url();
     match (&query.code, &query.state, &query.error) {
         (_, _, Some(error)) => {
-            let reason = query.error_description.as_deref().unwrap_or(error);
+            // Only fixed text: the query is anyone's to write (a link with a made-up
+            // `error_description` would otherwise put its words on our page).
+            let refusal = OAuthRefusal::of(error);
             match frontend {
-                Some(f) => redirect_to(f, &[("calendly", "denied"), ("calendly_error", reason)]),
+                Some(f) => redirect_to(f, &[("calendly", "denied"), ("calendly_error", refusal.code())]),
                 None => page(
                     axum::http::StatusCode::BAD_REQUEST,
                     "La connexion à Calendly a échoué",
-                    &format!("<p>Calendly n'a pas donné l'accès : {}</p>", escape_html(reason)),
+                    &format!("<p>{}</p>", refusal.explanation()),
                 ),
             }
         }

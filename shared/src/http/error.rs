@@ -44,6 +44,13 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("payload_too_large", "413: the body is larger than the route accepts"),
     ("unsupported_media_type", "415: the body is not `application/json`"),
     ("bad_request", "4xx: a request the server could not read (e.g. a malformed path)"),
+    ("sync_cooldown", "429: a manual sync of this organization was asked for moments ago (`Retry-After`)"),
+    ("too_many_connect_starts", "429: this user started too many connects lately (`Retry-After`)"),
+    (
+        "event_types_rate_limited",
+        "429: the organization's event types were read from Calendly too often (`Retry-After`)",
+    ),
+    ("too_many_connections", "429: the organization has as many live WebSocket connections as allowed"),
     ("internal", "500: an unexpected failure (logged with its cause)"),
     ("calendly_unavailable", "502: Calendly did not answer or answered an error"),
     ("calendly_rate_limited", "503: Calendly's rate limit is reached (`Retry-After`)"),
@@ -107,6 +114,9 @@ pub fn answer_of(e: &AppError) -> (StatusCode, &'static str, String, Option<u64>
         AppError::CalendlyUnavailable(_) => (StatusCode::BAD_GATEWAY, "calendly_unavailable", e.to_string(), None),
         AppError::CalendlyRateLimited { retry_after_secs } => {
             (StatusCode::SERVICE_UNAVAILABLE, "calendly_rate_limited", e.to_string(), Some(*retry_after_secs))
+        }
+        AppError::TooManyRequests { code, message, retry_after_secs } => {
+            (StatusCode::TOO_MANY_REQUESTS, *code, message.clone(), Some(*retry_after_secs))
         }
         AppError::StoreBusy => (StatusCode::SERVICE_UNAVAILABLE, "store_busy", e.to_string(), Some(1)),
         AppError::QueueUnavailable(_) => (

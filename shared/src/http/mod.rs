@@ -181,6 +181,8 @@ async fn health() -> Json<HealthView> {
     responses(
         (status = 200, description = "Success", body = ConnectStartView),
         (status = 400, body = ErrorBody, description = "`invalid_body` or `unknown_field`"),
+        (status = 429, body = ErrorBody, description = "`too_many_connect_starts`: 10 per user per 10 minutes",
+            headers(("retry-after" = u64, description = "Seconds until a connect can start"))),
     ))]
 async fn connect(
     State(services): State<Services>,
@@ -268,6 +270,8 @@ async fn update_settings(
     responses(
         (status = 202, description = "Queued (or the job already under way)", body = SyncJobView),
         (status = 409, body = ErrorBody, description = "`calendly_not_connected` or `calendly_needs_reconnect`"),
+        (status = 429, body = ErrorBody, description = "`sync_cooldown`: one manual sync per organization per `MANUAL_SYNC_COOLDOWN_SECONDS` (60)",
+            headers(("retry-after" = u64, description = "Seconds until the next manual sync may start"))),
         (status = 503, body = ErrorBody, description = "`queue_unavailable` or `store_busy`"),
     ))]
 async fn sync_now(
@@ -301,6 +305,8 @@ async fn list_events(
     responses(
         (status = 200, description = "Success", body = EventTypesView),
         (status = 409, body = ErrorBody, description = "`calendly_not_connected` or `calendly_needs_reconnect`"),
+        (status = 429, body = ErrorBody, description = "`event_types_rate_limited`: read from Calendly 6 times in 5 minutes (cached 5 minutes otherwise)",
+            headers(("retry-after" = u64, description = "Seconds until Calendly may be asked again"))),
         (status = 502, body = ErrorBody, description = "`calendly_unavailable`"),
     ))]
 async fn list_event_types(

@@ -11,6 +11,7 @@ pub use memory::MemoryStore;
 
 use crate::calendly::RateWindow;
 use crate::domain::booking::BookingPlan;
+use crate::domain::quota::{Quota, QuotaTake, QuotaWindow};
 use crate::domain::{
     Booking, CalendlyScope, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId,
     SyncJob,
@@ -144,8 +145,9 @@ pub trait OrganizationStore: Send + Sync {
 /// Pending OAuth connects.
 #[async_trait]
 pub trait OAuthStateStore: Send + Sync {
-    /// Stores a pending connect.
-    async fn put_oauth_state(&self, state: &OAuthState) -> Result<(), StoreError>;
+    /// Stores a pending connect; those expired at `now` are purged (by the table's TTL, or by
+    /// the embedded store at once).
+    async fn put_oauth_state(&self, state: &OAuthState, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Removes and returns a pending connect, atomically, if `org` and `user` started it; one
     /// started by someone else stays untouched. Expired ones count as absent.
     async fn take_oauth_state(
@@ -388,6 +390,19 @@ pub trait RateLimitStore: Send + Sync {
     async fn record_rate_window(&self, user_uri: &str, window: &RateWindow) -> Result<(), StoreError>;
 }
 
+/// Quotas per organization (and subject within it), shared by every instance.
+#[async_trait]
+pub trait QuotaStore: Send + Sync {
+    /// Counts one use of `quota` by `subject` of `org` at `now`, atomically, unless it is used up.
+    async fn take_quota(
+        &self,
+        org: &OrganizationId,
+        quota: &Quota,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> Result<QuotaTake, StoreError>;
+}
+
 /// A browser's WebSocket connection, keyed by organization (API Gateway's connection id).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
@@ -431,6 +446,7 @@ pub trait Store:
     + ConnectionStore
     + SyncJobStore
     + RateLimitStore
+    + QuotaStore
 {
 }
 impl<T> Store for T where
@@ -443,6 +459,7 @@ impl<T> Store for T where
         + ConnectionStore
         + SyncJobStore
         + RateLimitStore
+        + QuotaStore
 {
 }
 

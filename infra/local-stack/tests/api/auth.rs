@@ -59,3 +59,54 @@ async fn unknown_routes_answer_a_json_404() {
     assert_eq!(reply.status.as_u16(), 404);
     assert_eq!(reply.error_code(), "not_found");
 }
+
+/// A token signed with our secret, with any claims.
+fn signed(claims: serde_json::Value) -> String {
+    shared::auth::hs256::install();
+    let key = jsonwebtoken::EncodingKey::from_secret(local_stack::LOCAL_JWT_SECRET.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key).unwrap()
+}
+
+#[tokio::test]
+async fn refusals_say_what_is_wrong_in_the_products_words() {
+    let app = TestApp::spawn().await;
+    let now = chrono::Utc::now().timestamp();
+    let ten_years =
+        signed(serde_json::json!({ "sub": "u", "organization_id": "org-a", "iat": now, "exp": now + 315_360_000 }));
+    let no_iat = signed(serde_json::json!({ "sub": "u", "organization_id": "org-a", "exp": now + 30 * 86_400 }));
+    let expired = app.stack.services.jwt().issue("u", "org-a", chrono::Utc::now() - chrono::Duration::hours(2));
+    let cases = [
+        ("garbage", "the token is not a valid CRM token"),
+        ("a.b.c", "the token is not a valid CRM token"),
+        (expired.as_str(), "the token has expired"),
+        (ten_years.as_str(), "the token's lifetime is longer than 24 hours"),
+        (no_iat.as_str(), "the token's lifetime is longer than 24 hours"),
+    ];
+    for (token, message) in cases {
+        let reply = app.http.get(app.url("/calendly/status")).bearer_auth(token).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 401, "token {token}");
+        let body: serde_json::Value = reply.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert_eq!(body["error"]["message"], message, "token {token}");
+    }
+    // A day-long token, with or without `iat`, is fine.
+    let day = signed(serde_json::json!({ "sub": "u", "organization_id": "org-a", "exp": now + 86_000 }));
+    let reply = app.http.get(app.url("/calendly/status")).bearer_auth(day).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn the_callback_page_shows_only_its_own_text_for_a_refusal() {
+    let app = TestApp::spawn().await;
+    let spoof = "Votre compte est suspendu, appelez le 08 99 99 99 99";
+    let url = app.url("/auth/calendly/callback");
+    for error in ["access_denied", "made_up<b>"] {
+        let reply = app.http.get(&url).query(&[("error", error), ("error_description", spoof)]).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 400);
+        let page = reply.text().await.unwrap();
+        assert!(!page.contains("suspendu") && !page.contains("made_up"), "{page}");
+        assert!(page.contains("Calendly"), "{page}");
+    }
+    let page = app.http.get(&url).query(&[("error", "access_denied")]).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("L'accès à Calendly a été refusé"), "{page}");
+}

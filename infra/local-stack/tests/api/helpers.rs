@@ -90,7 +90,10 @@ impl TestApp {
         Self::spawn_with(options).await
     }
 
-    pub async fn spawn_with(options: StackOptions) -> Self {
+    pub async fn spawn_with(mut options: StackOptions) -> Self {
+        // The tests sync again and again within seconds, as minutes of a real day; the
+        // cooldown's own tests (limits.rs) set it.
+        options.env.entry("MANUAL_SYNC_COOLDOWN_SECONDS".to_string()).or_insert_with(|| "0".to_string());
         let stack = LocalStack::start(options).await.expect("the local stack starts");
         let sim = stack.simulator.clone().expect("tests run against the simulator");
         let http = shared::https::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();

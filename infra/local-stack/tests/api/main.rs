@@ -17,6 +17,7 @@ mod limits;
 mod organization;
 mod prism;
 mod prospects;
+mod quotas;
 mod realtime;
 mod secrets;
 mod security;

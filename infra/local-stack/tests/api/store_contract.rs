@@ -9,6 +9,7 @@ use serde_json::json;
 use shared::calendly::RateWindow;
 use shared::crypto::Sealed;
 use shared::domain::booking::{self, BookingPlan, Known, ProspectChange};
+use shared::domain::quota::{Quota, QuotaTake};
 use shared::domain::{
     BookingSnapshot, BookingStatus, ConnectedAccount, Email, Integration, IntegrationId, NoteStyle, NotificationId,
     OAuthState, OrganizationId, Prospect, ProspectId, SyncJob, SyncJobState, SyncTrigger, UserId,
@@ -163,8 +164,8 @@ async fn oauth_states_are_single_use_and_expire(store: Arc<dyn Store>) {
         expires_at,
         scope: Default::default(),
     };
-    store.put_oauth_state(&state("s1", now + Duration::minutes(10))).await.unwrap();
-    store.put_oauth_state(&state("s2", now - Duration::seconds(1))).await.unwrap();
+    store.put_oauth_state(&state("s1", now + Duration::minutes(10)), now).await.unwrap();
+    store.put_oauth_state(&state("s2", now - Duration::seconds(1)), now).await.unwrap();
     let (a, u) = (org("org-a"), UserId::new("u"));
     // Another organization, or another user of the same one, can't take it, nor burn it.
     assert!(matches!(store.take_oauth_state("s1", &org("org-b"), &u, now).await.unwrap(), StateTake::NotYours));
@@ -547,6 +548,27 @@ async fn rate_windows_keep_the_newest_observation(store: Arc<dyn Store>) {
     assert_eq!(store.get_rate_window("https://api.calendly.com/users/OTHER").await.unwrap(), None);
 }
 
+async fn a_quota_counts_each_use_once_per_window_and_subject(store: Arc<dyn Store>) {
+    let quota = Quota { name: "contract", limit: 5, window: Duration::seconds(60) };
+    let now = Utc::now();
+    let (a, b) = (org("org-a"), org("org-b"));
+    // Twenty concurrent uses of a quota of five: five granted, whatever the interleaving.
+    let racers = (0..20).map(|_| {
+        let (store, a) = (store.clone(), a.clone());
+        async move { store.take_quota(&a, &quota, "u1", now).await.unwrap() }
+    });
+    let takes = futures::future::join_all(racers).await;
+    assert_eq!(takes.iter().filter(|t| **t == QuotaTake::Granted).count(), 5, "{takes:?}");
+    let refused = store.take_quota(&a, &quota, "u1", now + Duration::seconds(30)).await.unwrap();
+    assert_eq!(refused, QuotaTake::Exhausted { retry_at: now + Duration::seconds(60) });
+    // Another subject, another organization: their own windows.
+    assert_eq!(store.take_quota(&a, &quota, "u2", now).await.unwrap(), QuotaTake::Granted);
+    assert_eq!(store.take_quota(&b, &quota, "u1", now).await.unwrap(), QuotaTake::Granted);
+    // Past the window: counted afresh.
+    let later = now + Duration::seconds(61);
+    assert_eq!(store.take_quota(&a, &quota, "u1", later).await.unwrap(), QuotaTake::Granted);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -584,4 +606,5 @@ contract!(
     due_integrations_page_through_every_one_of_them,
     one_active_sync_job_per_organization_and_one_worker_per_turn,
     rate_windows_keep_the_newest_observation,
+    a_quota_counts_each_use_once_per_window_and_subject,
 );

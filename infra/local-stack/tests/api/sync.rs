@@ -631,6 +631,8 @@ async fn filters_keep_other_event_types_ignored_addresses_and_the_host_out_of_th
     let emails: std::collections::BTreeSet<String> =
         app.prospects("org-a").await.iter().map(|p| p["email"].as_str().unwrap().to_string()).collect();
     assert_eq!(emails, ["lead@example.com", "second@example.com"].into_iter().map(String::from).collect());
+    // Event types are read from Calendly again once the cached list is five minutes old.
+    app.advance_clocks(chrono::Duration::minutes(6));
     let types = app.get("/calendly/event-types", "org-a").await.expect(200);
     let demo = types["items"].as_array().unwrap().iter().find(|t| t["name"] == "Démo produit").unwrap().clone();
     assert_eq!(demo["selected"], false);

@@ -84,6 +84,10 @@ pub fn calendly_user_pk(user_uri: &str) -> String {
 pub const RATE_WINDOW_SK: &str = "RATE";
 /// Which organization holds a Calendly user (one active integration per Calendly account).
 pub const CALENDLY_USER_OWNER_SK: &str = "OWNER";
+/// The sort key of a quota's window for one subject of the organization.
+pub fn quota_sk(quota: &str, subject: &str) -> String {
+    format!("QUOTA#{quota}#{subject}")
+}
 /// A pending OAuth connect, by its state.
 pub fn oauth_state_pk(state: &str) -> String {
     format!("STATE#{state}")

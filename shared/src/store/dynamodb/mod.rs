@@ -17,6 +17,7 @@ mod notification;
 mod oauth_state;
 mod organization;
 mod prospect;
+mod quota;
 mod rate_limit;
 mod shapes;
 mod sync_job;

@@ -4,7 +4,8 @@ use super::*;
 
 #[async_trait]
 impl OAuthStateStore for DynamoStore {
-    async fn put_oauth_state(&self, state: &OAuthState) -> Result<(), StoreError> {
+    async fn put_oauth_state(&self, state: &OAuthState, _now: DateTime<Utc>) -> Result<(), StoreError> {
+        // Expired states are the table's TTL's to delete.
         let mut item = to_item(state, &[(PK, oauth_state_pk(&state.state)), (SK, OAUTH_STATE_SK.to_string())])?;
         item.insert(TTL.into(), ttl_of(state.expires_at));
         self.put(item, None).await?;

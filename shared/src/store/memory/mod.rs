@@ -9,6 +9,7 @@ mod notification;
 mod oauth_state;
 mod organization;
 mod prospect;
+mod quota;
 mod rate_limit;
 mod sync_job;
 
@@ -34,6 +35,7 @@ struct State {
     sync_jobs: HashMap<OrganizationId, SyncJob>,
     calendly_user_claims: HashMap<String, (OrganizationId, DateTime<Utc>)>,
     rate_windows: HashMap<String, RateWindow>,
+    quotas: HashMap<Key<String>, QuotaWindow>,
 }
 
 /// The in-memory store used by the local stack and fast tests.

@@ -4,8 +4,13 @@ use super::*;
 
 #[async_trait]
 impl OAuthStateStore for MemoryStore {
-    async fn put_oauth_state(&self, state: &OAuthState) -> Result<(), StoreError> {
-        self.with(|s| s.oauth_states.insert(state.state.clone(), state.clone()));
+    async fn put_oauth_state(&self, state: &OAuthState, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with(|s| {
+            // Expired connects go as new ones come, as the table's TTL deletes them: the
+            // embedded store holds no more than the unexpired ones.
+            s.oauth_states.retain(|_, pending| pending.expires_at > now);
+            s.oauth_states.insert(state.state.clone(), state.clone())
+        });
         Ok(())
     }
 
