@@ -47,6 +47,9 @@ def test_a_newcomer_connects_and_watches_prospects_arrive_live(stack):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+        # The page runs under a strict Content-Security-Policy: anything it blocks is a defect.
+        violations = []
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
         page.goto(stack + "/")
         expect(page.get_by_test_id("status")).to_have_text("Non connecté")
 
@@ -96,4 +99,5 @@ def test_a_newcomer_connects_and_watches_prospects_arrive_live(stack):
 
         page.get_by_test_id("disconnect").click()
         expect(page.get_by_test_id("status")).to_have_text("Non connecté")
+        assert violations == [], violations
         browser.close()
