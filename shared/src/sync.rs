@@ -257,9 +257,17 @@ impl SyncEngine {
         if let Some(window) = shared_window {
             self.calendly.restore_rate_window(&token, window);
         }
+        // The counters of bookings, prospects and notes are what the commits counted: an earlier
+        // slice that died mid-page committed more than its last saved progress says.
+        let org = &integration.organization_id;
+        job.report.set_committed(self.store.committed_counts(org, &job.id).await?);
         let mut progress = Progress::new(job);
         let result = self.run_pages(&session, job, integration, deadline, &mut progress).await;
         job.report.calendly_requests += session.requests();
+        match self.store.committed_counts(org, &job.id).await {
+            Ok(counts) => job.report.set_committed(counts),
+            Err(e) => tracing::warn!(job_id = %job.id, error = %e, "could not read the job's committed counts"),
+        }
         let (token, _) = self.tokens.access_token(&session, integration).await.unwrap_or((token, 0));
         if let Some(window) = self.calendly.rate_window(&token)
             && let Err(e) = self.store.record_rate_window(user, &window).await
@@ -358,10 +366,10 @@ impl SyncEngine {
                 go
             });
             // Boxed so the stream's futures have one concrete, Send type.
-            let style = &style;
+            let (style, job_id) = (&style, job.id.as_str());
             let mut results = futures::stream::iter(launch)
                 .map(|event| -> futures::future::BoxFuture<'_, Result<Vec<Applied>, SyncError>> {
-                    Box::pin(async move { self.sync_event(session, integration, &event, style).await })
+                    Box::pin(async move { self.sync_event(session, integration, &event, style, job_id).await })
                 })
                 .buffer_unordered(INVITEE_CONCURRENCY);
             let mut first_error = None;
@@ -444,6 +452,7 @@ impl SyncEngine {
         integration: &Integration,
         event: &ScheduledEvent,
         style: &NoteStyle,
+        job_id: &str,
     ) -> Result<Vec<Applied>, SyncError> {
         let mut applied = Vec::new();
         let mut page_token: Option<String> = None;
@@ -458,7 +467,7 @@ impl SyncEngine {
                 })
                 .await?;
             for invitee in &page.collection {
-                applied.push(self.apply(integration, &invitee.snapshot(event), style).await?);
+                applied.push(self.apply(integration, &invitee.snapshot(event), style, Some(job_id)).await?);
             }
             match page.pagination.next_page_token {
                 Some(token) if !seen_tokens.insert(token.clone()) || seen_tokens.len() >= MAX_INVITEE_PAGES => {
@@ -574,16 +583,18 @@ impl SyncEngine {
         snapshot: &BookingSnapshot,
     ) -> Result<Applied, SyncError> {
         let style = self.store.get_organization(&integration.organization_id).await?.note_style();
-        self.apply(integration, snapshot, &style).await
+        self.apply(integration, snapshot, &style, None).await
     }
 
     /// Records one booking exactly once: plan against what is stored, commit all-or-nothing
     /// under guards, and on losing a race re-read and plan again. Pushes after the commit.
+    /// A sync job's commits are counted for it (`counted_for`), in the commit itself.
     pub async fn apply(
         &self,
         integration: &Integration,
         snapshot: &BookingSnapshot,
         style: &NoteStyle,
+        counted_for: Option<&str>,
     ) -> Result<Applied, SyncError> {
         let org = &integration.organization_id;
         let event_host = snapshot.host.as_ref().and_then(|h| h.email.as_deref());
@@ -615,9 +626,10 @@ impl SyncEngine {
                 stored_prospect_missing,
                 full_prospect: full_prospect.as_ref(),
             };
-            let Some(plan) = booking::plan(org, &integration.id, snapshot, known, style, self.clock.now()) else {
+            let Some(mut plan) = booking::plan(org, &integration.id, snapshot, known, style, self.clock.now()) else {
                 return Ok(Applied::default());
             };
+            plan.counted_for = counted_for.map(String::from);
             match self.store.commit_booking(&plan).await {
                 Ok(()) => {
                     self.push_committed(&plan).await;

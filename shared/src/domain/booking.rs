@@ -5,7 +5,10 @@
 //! Over 400 lines because of its tests (from `#[cfg(test)]` on): the plan's table of cases.
 
 use super::bounds::{self, clip};
-use super::{Email, IntegrationId, NoteStyle, Notification, NotificationId, OrganizationId, Prospect, ProspectId};
+use super::{
+    CommittedCounts, Email, IntegrationId, NoteStyle, Notification, NotificationId, OrganizationId, Prospect,
+    ProspectId,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -300,9 +303,22 @@ pub struct BookingPlan {
     pub notification: Option<Notification>,
     /// New or changed (for the sync's counters).
     pub kind: ChangeKind,
+    /// The sync job whose report counts this commit: the store adds its counts in the same
+    /// write, so the report says what was committed even when a worker dies mid-slice.
+    pub counted_for: Option<String>,
 }
 
 impl BookingPlan {
+    /// What this plan adds to its job's report once committed.
+    pub fn counts(&self) -> CommittedCounts {
+        CommittedCounts {
+            bookings_new: u64::from(self.kind == ChangeKind::New),
+            bookings_changed: u64::from(self.kind == ChangeKind::Changed),
+            prospects_created: u64::from(matches!(self.prospect, ProspectChange::Create(_))),
+            notes_added: self.notes_added() as u64,
+        }
+    }
+
     /// How many note entries this plan appends or creates.
     pub fn notes_added(&self) -> usize {
         match &self.prospect {
@@ -429,6 +445,7 @@ fn plan_change(
         prospect,
         notification,
         kind: ChangeKind::Changed,
+        counted_for: None,
     })
 }
 
@@ -487,6 +504,7 @@ fn plan_first_sight(
             prospect: ProspectChange::None,
             notification: None,
             kind: ChangeKind::New,
+            counted_for: None,
         };
     }
 
@@ -562,6 +580,7 @@ fn plan_first_sight(
         prospect,
         notification,
         kind: ChangeKind::New,
+        counted_for: None,
     }
 }
 

@@ -14,7 +14,9 @@ pub use booking::{Booking, BookingSnapshot, BookingStatus, Host, QuestionAnswer,
 pub use email::{Email, InvalidEmail};
 pub use ids::{IntegrationId, NotificationId, OrganizationId, ProspectId, UserId};
 pub use notes::NoteStyle;
-pub use sync_job::{SyncCheckpoint, SyncJob, SyncJobMessage, SyncJobState, SyncReport, SyncTrigger, SyncWindow};
+pub use sync_job::{
+    CommittedCounts, SyncCheckpoint, SyncJob, SyncJobMessage, SyncJobState, SyncReport, SyncTrigger, SyncWindow,
+};
 
 use crate::crypto::Sealed;
 use chrono::{DateTime, Utc};

@@ -100,6 +100,39 @@ pub struct SyncReport {
     pub last_event_error: Option<String>,
 }
 
+/// What a job's commits added, counted by the commits themselves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedCounts {
+    /// Bookings seen for the first time.
+    pub bookings_new: u64,
+    /// Known bookings that changed.
+    pub bookings_changed: u64,
+    /// Prospects created.
+    pub prospects_created: u64,
+    /// Note entries appended.
+    pub notes_added: u64,
+}
+
+impl CommittedCounts {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &Self) {
+        self.bookings_new += other.bookings_new;
+        self.bookings_changed += other.bookings_changed;
+        self.prospects_created += other.prospects_created;
+        self.notes_added += other.notes_added;
+    }
+}
+
+impl SyncReport {
+    /// The counters of what was committed, as the store counted them.
+    pub fn set_committed(&mut self, counts: CommittedCounts) {
+        self.bookings_new = counts.bookings_new;
+        self.bookings_changed = counts.bookings_changed;
+        self.prospects_created = counts.prospects_created;
+        self.notes_added = counts.notes_added;
+    }
+}
+
 /// Where a job resumes: the window is fixed when the job is queued so page tokens stay valid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncCheckpoint {

@@ -16,7 +16,7 @@ use crate::domain::{
     Booking, CalendlyScope, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId,
     SyncJob,
 };
-use crate::domain::{BookingFilter, Email, IntegrationId, NotificationId, UserId};
+use crate::domain::{BookingFilter, CommittedCounts, Email, IntegrationId, NotificationId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -379,6 +379,9 @@ pub trait SyncJobStore: Send + Sync {
         job_id: &str,
         change: JobChange<'_>,
     ) -> Result<Option<SyncJob>, StoreError>;
+    /// What the commits counted for `job_id` added (`BookingPlan::counted_for`): written by
+    /// the commits themselves, so exact whatever happened to the workers.
+    async fn committed_counts(&self, org: &OrganizationId, job_id: &str) -> Result<CommittedCounts, StoreError>;
 }
 
 /// Calendly's rate-limit window per Calendly user, shared by every worker of every instance.

@@ -3,6 +3,9 @@
 use super::*;
 use crate::domain::bounds::MAX_INLINE_NOTES;
 
+/// A job's committed counts outlive it by this much (its report holds them from its end on).
+const COMMITTED_COUNTS_KEPT: chrono::Duration = chrono::Duration::days(7);
+
 #[async_trait]
 impl BookingStore for DynamoStore {
     async fn get_booking(&self, org: &OrganizationId, invitee_uuid: &str) -> Result<Option<Booking>, StoreError> {
@@ -99,6 +102,28 @@ impl BookingStore for DynamoStore {
         if let Some(notification) = &plan.notification {
             let item = to_item(notification, &[(PK, org_pk(org)), (SK, notification_sk(notification.id.as_str()))])?;
             items.push(put_item(table, item, Some("attribute_not_exists(pk)"), None)?);
+        }
+        // Last, and unconditional: it never is the item that failed.
+        if let Some(job_id) = &plan.counted_for {
+            let counts = plan.counts();
+            let update = build(
+                Update::builder()
+                    .table_name(table)
+                    .set_key(Some(Self::key(org_pk(org), &committed_counts_sk(job_id, booking.id()))))
+                    .update_expression(
+                        "ADD bookings_new :new, bookings_changed :changed, prospects_created :created, notes_added :notes SET #ttl = :ttl",
+                    )
+                    .expression_attribute_names("#ttl", TTL)
+                    .set_expression_attribute_values(Some(HashMap::from([
+                        (":new".to_string(), n(counts.bookings_new)),
+                        (":changed".to_string(), n(counts.bookings_changed)),
+                        (":created".to_string(), n(counts.prospects_created)),
+                        (":notes".to_string(), n(counts.notes_added)),
+                        (":ttl".to_string(), ttl_of(booking.updated_at + COMMITTED_COUNTS_KEPT)),
+                    ])))
+                    .build(),
+            )?;
+            items.push(TransactWriteItem::builder().update(update).build());
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),

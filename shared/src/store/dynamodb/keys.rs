@@ -84,6 +84,19 @@ pub fn calendly_user_pk(user_uri: &str) -> String {
 pub const RATE_WINDOW_SK: &str = "RATE";
 /// Which organization holds a Calendly user (one active integration per Calendly account).
 pub const CALENDLY_USER_OWNER_SK: &str = "OWNER";
+/// Shards of a job's committed counts: commits running at once add to different items (one
+/// item would make concurrent transactions conflict).
+pub const COMMITTED_COUNT_SHARDS: u32 = 16;
+/// The sort keys of a job's committed counts begin with this.
+pub fn committed_counts_prefix(job_id: &str) -> String {
+    format!("JOBCOUNT#{job_id}#")
+}
+/// The sort key of one shard of a job's committed counts, picked by the booking's id.
+pub fn committed_counts_sk(job_id: &str, booking_id: &str) -> String {
+    // FNV-1a: stable across builds and processes (std's hasher is seeded per process).
+    let hash = booking_id.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    format!("{}{:02}", committed_counts_prefix(job_id), hash % COMMITTED_COUNT_SHARDS)
+}
 /// The sort key of a quota's window for one subject of the organization.
 pub fn quota_sk(quota: &str, subject: &str) -> String {
     format!("QUOTA#{quota}#{subject}")

@@ -49,4 +49,14 @@ impl SyncJobStore for DynamoStore {
         )
         .await
     }
+
+    async fn committed_counts(&self, org: &OrganizationId, job_id: &str) -> Result<CommittedCounts, StoreError> {
+        let prefix = committed_counts_prefix(job_id);
+        let shards = self.query_all(Query { sk_prefix: Some(&prefix), ..Query::partition(org_pk(org)) }).await?;
+        let mut total = CommittedCounts::default();
+        for shard in &shards {
+            total.add(&from_item(shard)?);
+        }
+        Ok(total)
+    }
 }

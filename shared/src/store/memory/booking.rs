@@ -69,6 +69,9 @@ impl BookingStore for MemoryStore {
             if let Some(n) = &plan.notification {
                 s.notifications.insert((org.clone(), n.id.clone()), n.clone());
             }
+            if let Some(job_id) = &plan.counted_for {
+                s.committed_counts.entry((org.clone(), job_id.clone())).or_default().add(&plan.counts());
+            }
             s.bookings.insert(booking_key, plan.booking.clone());
             Ok(())
         })

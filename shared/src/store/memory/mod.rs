@@ -36,6 +36,7 @@ struct State {
     calendly_user_claims: HashMap<String, (OrganizationId, DateTime<Utc>)>,
     rate_windows: HashMap<String, RateWindow>,
     quotas: HashMap<Key<String>, QuotaWindow>,
+    committed_counts: HashMap<Key<String>, CommittedCounts>,
 }
 
 /// The in-memory store used by the local stack and fast tests.

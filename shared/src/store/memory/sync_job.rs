@@ -33,4 +33,8 @@ impl SyncJobStore for MemoryStore {
             })
         }))
     }
+
+    async fn committed_counts(&self, org: &OrganizationId, job_id: &str) -> Result<CommittedCounts, StoreError> {
+        Ok(self.with(|s| s.committed_counts.get(&(org.clone(), job_id.to_string())).copied().unwrap_or_default()))
+    }
 }
