@@ -31,3 +31,29 @@ impl OAuthStateStore for MemoryStore {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Sealed;
+
+    #[tokio::test]
+    async fn expired_connects_are_purged_as_new_ones_come() {
+        let store = MemoryStore::new();
+        let now = Utc::now();
+        let state = |name: &str, expires_at| OAuthState {
+            state: name.into(),
+            organization_id: OrganizationId::new("org-a"),
+            user_id: UserId::new("u"),
+            pkce_verifier: Sealed::from_stored("v1:x".into()),
+            expires_at,
+            scope: Default::default(),
+        };
+        for i in 0..100 {
+            store.put_oauth_state(&state(&format!("old-{i}"), now + chrono::Duration::minutes(10)), now).await.unwrap();
+        }
+        let later = now + chrono::Duration::minutes(11);
+        store.put_oauth_state(&state("new", later + chrono::Duration::minutes(10)), later).await.unwrap();
+        assert_eq!(store.with(|s| s.oauth_states.len()), 1, "only the unexpired connect is kept");
+    }
+}
