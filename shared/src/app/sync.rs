@@ -194,6 +194,20 @@ impl Services {
                 }
             }
         };
+        // The integration first, the job second: whoever sees the job succeeded also sees
+        // `last_synced_at` and `next_sync_at` moved.
+        if job.state == SyncJobState::Succeeded {
+            let finished = job.finished_at.unwrap_or(now);
+            // By the interval set now, not at the slice's start: a change made while the job
+            // ran (e.g. right after connecting) applies to this very schedule.
+            let interval = match self.store.get_integration(org).await? {
+                Some(current) if current.is_active => current.schedule_interval_minutes(),
+                _ => interval,
+            };
+            let next = finished + chrono::Duration::minutes(i64::from(interval));
+            self.store.record_sync(org, synced.then_some(finished), next).await?;
+            tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
+        }
         let saved = self
             .store
             .update_sync_job(org, &job.id, &|stored| {
@@ -211,18 +225,6 @@ impl Services {
         if let Some(delay) = next_delay {
             // On failure this delivery comes back and carries the paused job on.
             self.queue.send(&[job.message()], delay).await?;
-        }
-        if job.state == SyncJobState::Succeeded {
-            let finished = job.finished_at.unwrap_or(now);
-            // By the interval set now, not at the slice's start: a change made while the job
-            // ran (e.g. right after connecting) applies to this very schedule.
-            let interval = match self.store.get_integration(org).await? {
-                Some(current) if current.is_active => current.schedule_interval_minutes(),
-                _ => interval,
-            };
-            let next = finished + chrono::Duration::minutes(i64::from(interval));
-            self.store.record_sync(org, synced.then_some(finished), next).await?;
-            tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
         }
         self.pusher.push(org, PushMessage::sync(&job)).await;
         Ok(())

@@ -41,11 +41,9 @@ pub(super) struct CallbackQuery {
     code: Option<String>,
     /// The state of `POST /calendly/connect`.
     state: Option<String>,
-    /// Set when the user refused (an RFC 6749 §4.1.2.1 code); only known codes are shown.
+    /// Set when the user refused (an RFC 6749 §4.1.2.1 code); only known codes are shown, and
+    /// `error_description` is never read (free text anyone can put in a link).
     error: Option<String>,
-    /// Ignored: free text anyone can put in a link.
-    #[allow(dead_code)]
-    error_description: Option<String>,
 }
 
 /// Why Calendly sent the browser back without a code (RFC 6749 §4.1.2.1), as this product tells

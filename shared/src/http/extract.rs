@@ -33,6 +33,34 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
 }
 
+/// Parses a JSON body into its documented type, saying what is wrong in the API's codes: a
+/// field the type does not take is `unknown_field`, a field of the wrong type `invalid_field`
+/// (both name the field), anything else (not JSON, not an object) `invalid_body`.
+pub fn typed_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("invalid_body", "a JSON body is required"));
+    }
+    // Every body is an object: anything else is no field's fault.
+    let object = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value @ serde_json::Value::Object(_)) => value,
+        Ok(_) => return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object")),
+        Err(e) => return Err(ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}"))),
+    };
+    serde_path_to_error::deserialize(object).map_err(|e| {
+        let path = e.path().to_string();
+        let cause = e.into_inner();
+        let message = cause.to_string();
+        if let Some(rest) = message.strip_prefix("unknown field `") {
+            let field = rest.split('`').next().unwrap_or_default();
+            ApiError::bad_request("unknown_field", format!("unknown field '{field}'"))
+        } else if cause.is_data() && path != "." {
+            ApiError::bad_request("invalid_field", format!("{path}: {message}"))
+        } else {
+            ApiError::bad_request("invalid_body", format!("invalid JSON body: {message}"))
+        }
+    })
+}
+
 /// The page size of `?limit=` (1..=100, default 50).
 pub fn page_limit(raw: Option<&str>) -> Result<usize, ApiError> {
     match raw {

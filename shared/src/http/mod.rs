@@ -1,6 +1,7 @@
 //! The HTTP API as axum routers, declared once: each Lambda function serves its own router
 //! and the local stack merges them all.
 
+pub mod bodies;
 mod callback;
 pub mod contract;
 pub mod error;
@@ -24,8 +25,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use contract::{ErrorBody, PageQuery};
-use extract::{Authenticated, json_body, page_limit};
-use serde_json::{Map, Value, json};
+use extract::{Authenticated, json_body, page_limit, typed_body};
+use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -209,7 +210,7 @@ async fn status(
 /// Changes auto-sync and the booking filter; answers the new status.
 #[utoipa::path(patch, path = "/calendly/settings", tag = "api",
     summary = "Auto-sync, interval, scope and booking filter (event types, ignored e-mails)",
-    security(("bearer" = [])), request_body = contract::SettingsInput,
+    security(("bearer" = [])), request_body = bodies::SettingsInput,
     responses(
         (status = 200, description = "Success", body = StatusView),
         (status = 400, body = ErrorBody, description = "`invalid_body`, `invalid_field`, `unknown_field` or `invalid_interval`"),
@@ -221,45 +222,7 @@ async fn update_settings(
     Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Json<StatusView>, ApiError> {
-    let body: Map<String, Value> = json_body(&body)?;
-    let mut change = crate::app::SettingsChange::default();
-    let strings = |field: &str, value: &Value| -> Result<Vec<String>, ApiError> {
-        value
-            .as_array()
-            .and_then(|items| {
-                items.iter().map(|v| v.as_str().map(|s| s.trim().to_string())).collect::<Option<Vec<_>>>()
-            })
-            .ok_or_else(|| ApiError::bad_request("invalid_field", format!("{field} must be a list of strings")))
-    };
-    for (key, value) in &body {
-        match key.as_str() {
-            "event_types" if value.is_null() => change.event_types = Some(None),
-            "event_types" => change.event_types = Some(Some(strings("event_types", value)?)),
-            "ignore_emails" => change.ignore_emails = Some(strings("ignore_emails", value)?),
-            "scope" => {
-                change.scope =
-                    Some(serde_json::from_value::<crate::domain::CalendlyScope>(value.clone()).map_err(|_| {
-                        ApiError::bad_request("invalid_field", "scope must be \"user\" or \"organization\"")
-                    })?)
-            }
-            "auto_sync_enabled" => {
-                change.auto_sync_enabled = Some(
-                    value
-                        .as_bool()
-                        .ok_or_else(|| ApiError::bad_request("invalid_field", "auto_sync_enabled must be a boolean"))?,
-                )
-            }
-            "sync_interval_minutes" => {
-                change.sync_interval_minutes =
-                    Some(value.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
-                        ApiError::bad_request("invalid_field", "sync_interval_minutes must be a whole number")
-                    })?)
-            }
-            other => {
-                return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'")));
-            }
-        }
-    }
+    let change = typed_body::<bodies::SettingsInput>(&body)?.try_into()?;
     Ok(Json((&services.update_settings(&caller.organization_id, change).await?).into()))
 }
 
@@ -374,7 +337,7 @@ async fn get_organization(
 
 /// Merges settings into the organization's, key by key, keeping the others.
 #[utoipa::path(patch, path = "/organization", tag = "api", summary = "Merge settings (others kept; `calendly` read-only)",
-    security(("bearer" = [])), request_body = contract::OrganizationInput,
+    security(("bearer" = [])), request_body = bodies::OrganizationInput,
     responses(
         (status = 200, description = "Success", body = OrganizationView),
         (status = 400, body = ErrorBody,
@@ -385,16 +348,7 @@ async fn patch_organization(
     Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Json<OrganizationView>, ApiError> {
-    let body: Map<String, Value> = json_body(&body)?;
-    let settings = match body.get("settings") {
-        Some(Value::Object(settings)) => settings.clone(),
-        _ => {
-            return Err(ApiError::bad_request("invalid_body", "expected {\"settings\": {...}}"));
-        }
-    };
-    if let Some(other) = body.keys().find(|k| *k != "settings") {
-        return Err(ApiError::bad_request("unknown_field", format!("unknown field '{other}'")));
-    }
+    let settings = typed_body::<bodies::OrganizationInput>(&body)?.settings;
     let organization = services.merge_organization_settings(&caller.organization_id, &settings).await?;
     Ok(Json((&organization).into()))
 }
