@@ -564,6 +564,24 @@ pub enum PushEnvelope {
     Sync(SyncJobView),
 }
 
+impl From<&crate::push::PushMessage> for PushEnvelope {
+    fn from(message: &crate::push::PushMessage) -> Self {
+        use crate::push::PushMessage;
+        match message {
+            PushMessage::ProspectCreated(p) => Self::ProspectCreated(p.into()),
+            PushMessage::ProspectUpdated(p) => Self::ProspectUpdated(p.into()),
+            PushMessage::ProspectDeleted(id) => Self::ProspectDeleted(ProspectIdView { id: id.to_string() }),
+            PushMessage::Notification(n) => Self::Notification(n.into()),
+            PushMessage::Sync(job) => Self::Sync(job.into()),
+        }
+    }
+}
+
+/// A pushed message's bytes on the wire: its `PushEnvelope` as JSON (the pushers' encoder).
+pub fn push_payload(message: &crate::push::PushMessage) -> Vec<u8> {
+    serde_json::to_vec(&PushEnvelope::from(message)).unwrap_or_default()
+}
+
 /// Any view as a JSON value (for the places that still assemble JSON, e.g. notifications' meta).
 pub fn to_value(view: &impl Serialize) -> Value {
     serde_json::to_value(view).unwrap_or(Value::Null)

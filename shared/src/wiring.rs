@@ -199,7 +199,12 @@ impl Clients {
             Some(endpoint) => {
                 let gateway =
                     ApiGatewayConnections::new(sdk_client!(aws_sdk_apigatewaymanagement, aws, Some(endpoint)));
-                Arc::new(ConnectionPusher::new(store.clone(), Arc::new(gateway), clock.clone()))
+                Arc::new(ConnectionPusher::new(
+                    store.clone(),
+                    Arc::new(gateway),
+                    clock.clone(),
+                    crate::views::push_payload,
+                ))
             }
             None => Arc::new(NoPushEndpoint),
         };

@@ -149,8 +149,12 @@ impl LocalStack {
         let management_endpoint = lookup("WEBSOCKET_MANAGEMENT_ENDPOINT")
             .unwrap_or_else(|| format!("{local_url}{}", gateway::MANAGEMENT_PATH));
         let gateway_client = ApiGatewayConnections::new(management_client(&management_endpoint));
-        let pusher: Arc<dyn Pusher> =
-            Arc::new(ConnectionPusher::new(store.clone(), Arc::new(gateway_client), clock.clone()));
+        let pusher: Arc<dyn Pusher> = Arc::new(ConnectionPusher::new(
+            store.clone(),
+            Arc::new(gateway_client),
+            clock.clone(),
+            shared::views::push_payload,
+        ));
         let queue = match lookup("QUEUE").as_deref() {
             None | Some("embedded") => {
                 let (queue, receiver) = shared::queue::EmbeddedQueue::new();

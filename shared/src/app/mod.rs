@@ -8,6 +8,7 @@ mod connect;
 mod error;
 mod notifications;
 mod organization;
+mod pages;
 mod prospects;
 mod realtime;
 mod status;
@@ -15,9 +16,12 @@ mod subscription;
 pub mod sync;
 pub mod webhook;
 
+pub use bookings::Bookings;
 pub use connect::{ConnectOutcome, ConnectStart};
 pub use error::AppError;
-pub use prospects::ProspectDraft;
+pub use notifications::Notifications;
+pub use pages::PageCursors;
+pub use prospects::{ProspectDraft, Prospects};
 pub use realtime::{Connector, forget_connection};
 pub use status::{ConnectionStatus, EventTypeChoice, SettingsChange};
 pub use subscription::WebhookCheck;
@@ -32,7 +36,6 @@ use crate::crypto::{CursorSigner, Sealer};
 use crate::domain::{Integration, OrganizationId};
 use crate::push::Pusher;
 use crate::queue::JobQueue;
-use crate::store::PageOf;
 use crate::store::Store;
 use crate::sync::SyncEngine;
 use crate::tokens::TokenKeeper;
@@ -52,8 +55,12 @@ pub struct Services {
     pub(crate) queue: Arc<dyn JobQueue>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sealer: Sealer,
-    /// Authenticates the list cursors handed out (a tampered one is a 400 before the store).
-    pub(crate) cursors: CursorSigner,
+    /// The prospects API's capability.
+    pub(crate) prospects: Prospects,
+    /// The notifications API's capability.
+    pub(crate) notifications: Notifications,
+    /// The bookings list's capability.
+    pub(crate) bookings: Bookings,
     /// Calendly's event types per organization, for a few minutes (`GET /calendly/event-types`).
     pub(crate) event_types_cache: Arc<status::EventTypesCache>,
     /// How often one organization may ask for a manual sync.
@@ -98,6 +105,13 @@ impl Services {
             }
             None => sealer,
         };
+        let cursors = PageCursors::new(
+            CursorSigner::from_hex_key(config.encryption_key.expose())
+                .expect("ENCRYPTION_KEY was validated at start-up"),
+        );
+        let prospects = Prospects::new(store.clone(), pusher.clone(), clock.clone(), cursors.clone());
+        let notifications = Notifications::new(store.clone(), cursors.clone());
+        let bookings = Bookings::new(store.clone(), cursors);
         let alarm = Arc::new(crate::sync::ReconnectAlarm::new(store.clone(), pusher.clone(), clock.clone()));
         let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone()).with_alarm(alarm);
         let engine = SyncEngine::new(
@@ -116,8 +130,9 @@ impl Services {
             queue,
             clock,
             sealer,
-            cursors: CursorSigner::from_hex_key(config.encryption_key.expose())
-                .expect("ENCRYPTION_KEY was validated at start-up"),
+            prospects,
+            notifications,
+            bookings,
             event_types_cache: Arc::default(),
             manual_sync_cooldown: config.manual_sync_cooldown,
             max_connections_per_organization: config.ws_max_connections_per_organization,
@@ -138,32 +153,25 @@ impl Services {
         }
     }
 
-    /// The store's position in a list cursor this API handed out for `list` of `org`.
-    pub(crate) fn cursor_position<'a>(
-        &self,
-        list: &str,
-        org: &OrganizationId,
-        cursor: Option<&'a str>,
-    ) -> Result<Option<&'a str>, AppError> {
-        cursor
-            .map(|c| {
-                self.cursors
-                    .open(&format!("{list}\u{0}{org}"), c)
-                    .ok_or_else(|| AppError::bad_request("invalid_cursor", "the cursor is not valid"))
-            })
-            .transpose()
-    }
-
-    /// A store page with its next cursor signed for `list` of `org`.
-    pub(crate) fn signed_page<T>(&self, list: &str, org: &OrganizationId, page: PageOf<T>) -> PageOf<T> {
-        let next_cursor = page.next_cursor.map(|c| self.cursors.sign(&format!("{list}\u{0}{org}"), &c));
-        PageOf { next_cursor, ..page }
-    }
-
     pub(crate) async fn active_integration(&self, org: &OrganizationId) -> Result<Integration, AppError> {
         self.store.get_integration(org).await?.filter(|i| i.is_active).ok_or_else(AppError::not_connected)
     }
 }
+
+/// Each capability out of the composition, for the handlers that name it (`State<Prospects>`).
+macro_rules! capabilities {
+    ($($field:ident: $type:ty),* $(,)?) => {
+        $(
+            impl axum::extract::FromRef<Services> for $type {
+                fn from_ref(services: &Services) -> Self {
+                    services.$field.clone()
+                }
+            }
+        )*
+    };
+}
+
+capabilities!(prospects: Prospects, notifications: Notifications, bookings: Bookings);
 
 impl Services {
     /// The verified caller of an `Authorization` header.

@@ -12,7 +12,7 @@ mod webhook;
 pub use contract::{Route, openapi, route_table_markdown, routes};
 pub use error::ApiError;
 
-use crate::app::Services;
+use crate::app::{Bookings, Notifications, Services};
 use crate::domain::{NotificationId, SyncTrigger};
 use crate::views::{
     ConnectStartView, DisconnectedView, EventTypeView, EventTypesView, HealthView, NotificationReadView,
@@ -253,12 +253,12 @@ async fn sync_now(
         (status = 400, body = ErrorBody, description = "`invalid_limit` or `invalid_cursor`"),
     ))]
 async fn list_events(
-    State(services): State<Services>,
+    State(bookings): State<Bookings>,
     Authenticated(caller): Authenticated,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<crate::views::BookingView>>, ApiError> {
     let limit = page_limit(page.limit.as_deref())?;
-    let result = services.list_bookings(&caller.organization_id, limit, page.cursor.as_deref()).await?;
+    let result = bookings.list(&caller.organization_id, limit, page.cursor.as_deref()).await?;
     Ok(Json(Page::of(&result)))
 }
 
@@ -300,12 +300,12 @@ async fn disconnect(
         (status = 400, body = ErrorBody, description = "`invalid_limit` or `invalid_cursor`"),
     ))]
 async fn list_notifications(
-    State(services): State<Services>,
+    State(notifications): State<Notifications>,
     Authenticated(caller): Authenticated,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<NotificationView>>, ApiError> {
     let limit = page_limit(page.limit.as_deref())?;
-    let result = services.list_notifications(&caller.organization_id, limit, page.cursor.as_deref()).await?;
+    let result = notifications.list(&caller.organization_id, limit, page.cursor.as_deref()).await?;
     Ok(Json(Page::of(&result)))
 }
 
@@ -317,11 +317,11 @@ async fn list_notifications(
         (status = 404, body = ErrorBody, description = "`not_found`"),
     ))]
 async fn mark_notification_read(
-    State(services): State<Services>,
+    State(notifications): State<Notifications>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationReadView>, ApiError> {
-    services.mark_notification_read(&caller.organization_id, &NotificationId::new(id.clone())).await?;
+    notifications.mark_read(&caller.organization_id, &NotificationId::new(id.clone())).await?;
     Ok(Json(NotificationReadView { id, read: true }))
 }
 

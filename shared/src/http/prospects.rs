@@ -6,7 +6,7 @@ use super::bodies::ProspectInput;
 use super::contract::{ErrorBody, ProspectQuery};
 use super::extract::{Authenticated, page_limit, typed_body};
 use crate::app::ProspectDraft;
-use crate::app::Services;
+use crate::app::Prospects;
 use crate::domain::ProspectId;
 use crate::store::ProspectPatch;
 use crate::views::{Page, ProspectView};
@@ -23,14 +23,13 @@ use axum::http::StatusCode;
         (status = 400, body = ErrorBody, description = "`invalid_limit`, `invalid_cursor` or `invalid_source`"),
     ))]
 pub(super) async fn list(
-    State(services): State<Services>,
+    State(prospects): State<Prospects>,
     Authenticated(caller): Authenticated,
     Query(query): Query<ProspectQuery>,
 ) -> Result<Json<Page<ProspectView>>, ApiError> {
     let limit = page_limit(query.limit.as_deref())?;
-    let result = services
-        .list_prospects(&caller.organization_id, query.source.as_deref(), limit, query.cursor.as_deref())
-        .await?;
+    let result =
+        prospects.list(&caller.organization_id, query.source.as_deref(), limit, query.cursor.as_deref()).await?;
     Ok(Json(Page::of(&result)))
 }
 
@@ -44,12 +43,12 @@ pub(super) async fn list(
         (status = 409, body = ErrorBody, description = "`email_taken`"),
     ))]
 pub(super) async fn create(
-    State(services): State<Services>,
+    State(prospects): State<Prospects>,
     Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ProspectView>), ApiError> {
     let draft: ProspectDraft = typed_body::<ProspectInput>(&body)?.try_into()?;
-    let created = services.create_prospect(&caller.organization_id, draft).await?;
+    let created = prospects.create(&caller.organization_id, draft).await?;
     Ok((StatusCode::CREATED, Json((&created).into())))
 }
 
@@ -58,11 +57,11 @@ pub(super) async fn create(
     security(("bearer" = [])), params(("id" = String, Path, description = "The prospect's id")),
     responses((status = 200, description = "Success", body = ProspectView), (status = 404, body = ErrorBody, description = "`not_found`")))]
 pub(super) async fn get(
-    State(services): State<Services>,
+    State(prospects): State<Prospects>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<ProspectView>, ApiError> {
-    let prospect = services.prospect(&caller.organization_id, &ProspectId::new(id)).await?;
+    let prospect = prospects.get(&caller.organization_id, &ProspectId::new(id)).await?;
     Ok(Json((&prospect).into()))
 }
 
@@ -77,13 +76,13 @@ pub(super) async fn get(
         (status = 409, body = ErrorBody, description = "`email_taken`"),
     ))]
 pub(super) async fn update(
-    State(services): State<Services>,
+    State(prospects): State<Prospects>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<ProspectView>, ApiError> {
     let patch: ProspectPatch = typed_body::<ProspectInput>(&body)?.try_into()?;
-    let updated = services.update_prospect(&caller.organization_id, &ProspectId::new(id), &patch).await?;
+    let updated = prospects.update(&caller.organization_id, &ProspectId::new(id), &patch).await?;
     Ok(Json((&updated).into()))
 }
 
@@ -92,10 +91,10 @@ pub(super) async fn update(
     security(("bearer" = [])), params(("id" = String, Path, description = "The prospect's id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody, description = "`not_found`")))]
 pub(super) async fn delete(
-    State(services): State<Services>,
+    State(prospects): State<Prospects>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    services.delete_prospect(&caller.organization_id, &ProspectId::new(id)).await?;
+    prospects.delete(&caller.organization_id, &ProspectId::new(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

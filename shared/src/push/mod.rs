@@ -1,53 +1,60 @@
 //! The real-time port: one message to every browser connection of an organization.
 
-use crate::domain::{Notification, OrganizationId, Prospect, ProspectId};
-use crate::views::{ProspectIdView, PushEnvelope};
+use crate::domain::{Notification, OrganizationId, Prospect, ProspectId, SyncJob};
 use async_trait::async_trait;
-use serde_json::Value;
 
-/// A message pushed to browsers: `{"event": …, "data": …}` (its schema: `PushEnvelope`).
+/// What browsers are told, in the domain's terms; its wire form (`{"event": …, "data": …}`,
+/// the document's `PushEnvelope`) is the encoder's business (`views::push_payload`).
 #[derive(Clone, Debug)]
-pub struct PushMessage(pub PushEnvelope);
+pub enum PushMessage {
+    /// `prospect:created`: the prospect as created.
+    ProspectCreated(Prospect),
+    /// `prospect:updated`: the prospect as changed.
+    ProspectUpdated(Prospect),
+    /// `prospect:deleted`: the deleted prospect's id.
+    ProspectDeleted(ProspectId),
+    /// `notification`: a notification recorded.
+    Notification(Notification),
+    /// `calendly:sync`: a sync job's state and counters.
+    Sync(SyncJob),
+}
 
 impl PushMessage {
     /// `prospect:created` with the prospect's fields.
     pub fn prospect_created(p: &Prospect) -> Self {
-        Self(PushEnvelope::ProspectCreated(p.into()))
+        Self::ProspectCreated(p.clone())
     }
     /// `prospect:updated` with the prospect's fields.
     pub fn prospect_updated(p: &Prospect) -> Self {
-        Self(PushEnvelope::ProspectUpdated(p.into()))
+        Self::ProspectUpdated(p.clone())
     }
     /// `prospect:deleted` with the prospect's id.
     pub fn prospect_deleted(id: &ProspectId) -> Self {
-        Self(PushEnvelope::ProspectDeleted(ProspectIdView { id: id.to_string() }))
+        Self::ProspectDeleted(id.clone())
     }
     /// `notification` with the notification's fields.
     pub fn notification(n: &Notification) -> Self {
-        Self(PushEnvelope::Notification(n.into()))
+        Self::Notification(n.clone())
     }
-
     /// `calendly:sync` with the job's state and counters.
-    pub fn sync(job: &crate::domain::SyncJob) -> Self {
-        Self(PushEnvelope::Sync(job.into()))
+    pub fn sync(job: &SyncJob) -> Self {
+        Self::Sync(job.clone())
     }
 
     /// The event name browsers listen for.
     pub fn event(&self) -> &'static str {
-        match self.0 {
-            PushEnvelope::ProspectCreated(_) => "prospect:created",
-            PushEnvelope::ProspectUpdated(_) => "prospect:updated",
-            PushEnvelope::ProspectDeleted(_) => "prospect:deleted",
-            PushEnvelope::Notification(_) => "notification",
-            PushEnvelope::Sync(_) => "calendly:sync",
+        match self {
+            Self::ProspectCreated(_) => "prospect:created",
+            Self::ProspectUpdated(_) => "prospect:updated",
+            Self::ProspectDeleted(_) => "prospect:deleted",
+            Self::Notification(_) => "notification",
+            Self::Sync(_) => "calendly:sync",
         }
     }
-
-    /// The wire form.
-    pub fn to_json(&self) -> Value {
-        crate::views::to_value(&self.0)
-    }
 }
+
+/// A message's bytes on the wire (the wiring hands `views::push_payload` in).
+pub type Encoder = fn(&PushMessage) -> Vec<u8>;
 
 /// Sends messages to an organization's live connections. Never fails the write that
 /// triggered it: data is durable before anything is pushed, and clients catch up by listing.
@@ -105,16 +112,19 @@ pub struct ConnectionPusher {
     connections: Arc<dyn ConnectionStore>,
     gateway: Arc<dyn ConnectionGateway>,
     clock: Arc<dyn Clock>,
+    encode: Encoder,
 }
 
 impl ConnectionPusher {
-    /// A pusher over the connection store and the management API.
+    /// A pusher over the connection store and the management API, sending what `encode` makes
+    /// of each message.
     pub fn new(
         connections: Arc<dyn ConnectionStore>,
         gateway: Arc<dyn ConnectionGateway>,
         clock: Arc<dyn Clock>,
+        encode: Encoder,
     ) -> Self {
-        Self { connections, gateway, clock }
+        Self { connections, gateway, clock, encode }
     }
 }
 
@@ -146,7 +156,7 @@ impl Pusher for ConnectionPusher {
         if connections.is_empty() {
             return;
         }
-        let payload = message.to_json().to_string().into_bytes();
+        let payload = (self.encode)(&message);
         let payload = &payload;
         let results: Vec<(String, Result<(), PostError>)> = futures::stream::iter(connections)
             .map(|c| async move {
