@@ -20,6 +20,7 @@ pub use bookings::Bookings;
 pub use connect::{ConnectOutcome, ConnectStart};
 pub use error::AppError;
 pub use notifications::Notifications;
+pub use organization::Organizations;
 pub use pages::PageCursors;
 pub use prospects::{ProspectDraft, Prospects};
 pub use realtime::{Connector, forget_connection};
@@ -61,6 +62,8 @@ pub struct Services {
     pub(crate) notifications: Notifications,
     /// The bookings list's capability.
     pub(crate) bookings: Bookings,
+    /// The organization settings' capability.
+    pub(crate) organizations: Organizations,
     /// Calendly's event types per organization, for a few minutes (`GET /calendly/event-types`).
     pub(crate) event_types_cache: Arc<status::EventTypesCache>,
     /// How often one organization may ask for a manual sync.
@@ -112,6 +115,7 @@ impl Services {
         let prospects = Prospects::new(store.clone(), pusher.clone(), clock.clone(), cursors.clone());
         let notifications = Notifications::new(store.clone(), cursors.clone());
         let bookings = Bookings::new(store.clone(), cursors);
+        let organizations = Organizations::new(store.clone());
         let alarm = Arc::new(crate::sync::ReconnectAlarm::new(store.clone(), pusher.clone(), clock.clone()));
         let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone()).with_alarm(alarm);
         let engine = SyncEngine::new(
@@ -133,6 +137,7 @@ impl Services {
             prospects,
             notifications,
             bookings,
+            organizations,
             event_types_cache: Arc::default(),
             manual_sync_cooldown: config.manual_sync_cooldown,
             max_connections_per_organization: config.ws_max_connections_per_organization,
@@ -171,7 +176,7 @@ macro_rules! capabilities {
     };
 }
 
-capabilities!(prospects: Prospects, notifications: Notifications, bookings: Bookings);
+capabilities!(prospects: Prospects, notifications: Notifications, bookings: Bookings, organizations: Organizations);
 
 impl Services {
     /// The verified caller of an `Authorization` header.

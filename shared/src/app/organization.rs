@@ -1,19 +1,32 @@
 //! The organization and its free-form settings (`settings.calendly` is the integration's mirror).
 
-use crate::app::{AppError, Services};
+use crate::app::AppError;
 use crate::domain::{Organization, OrganizationId};
+use crate::store::OrganizationStore;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
-impl Services {
+/// The organization's own settings: the organization items, nothing else.
+#[derive(Clone)]
+pub struct Organizations {
+    store: Arc<dyn OrganizationStore>,
+}
+
+impl Organizations {
+    /// Organizations over `store`.
+    pub fn new(store: Arc<dyn OrganizationStore>) -> Self {
+        Self { store }
+    }
+
     /// The organization and its settings.
-    pub async fn organization(&self, org: &OrganizationId) -> Result<Organization, AppError> {
+    pub async fn get(&self, org: &OrganizationId) -> Result<Organization, AppError> {
         Ok(self.store.get_organization(org).await?)
     }
 
     /// Merges `settings` into the organization's, key by key: other keys are kept,
     /// `settings.calendly` is the integration's mirror and can't be written, `timezone` must be
     /// an IANA name, and the whole stays within what an item holds.
-    pub async fn merge_organization_settings(
+    pub async fn merge_settings(
         &self,
         org: &OrganizationId,
         settings: &Map<String, Value>,

@@ -12,7 +12,7 @@ mod webhook;
 pub use contract::{Route, openapi, route_table_markdown, routes};
 pub use error::ApiError;
 
-use crate::app::{Bookings, Notifications, Services};
+use crate::app::{Bookings, Notifications, Organizations, Services};
 use crate::domain::{NotificationId, SyncTrigger};
 use crate::views::{
     ConnectStartView, DisconnectedView, EventTypeView, EventTypesView, HealthView, NotificationReadView,
@@ -329,10 +329,10 @@ async fn mark_notification_read(
 #[utoipa::path(get, path = "/organization", tag = "api", summary = "The organization and its settings",
     security(("bearer" = [])), responses((status = 200, description = "Success", body = OrganizationView)))]
 async fn get_organization(
-    State(services): State<Services>,
+    State(organizations): State<Organizations>,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<OrganizationView>, ApiError> {
-    Ok(Json((&services.organization(&caller.organization_id).await?).into()))
+    Ok(Json((&organizations.get(&caller.organization_id).await?).into()))
 }
 
 /// Merges settings into the organization's, key by key, keeping the others.
@@ -344,11 +344,11 @@ async fn get_organization(
             description = "`invalid_body`, `unknown_field`, `invalid_timezone`, `read_only_setting`, `settings_too_large` or `invalid_settings`"),
     ))]
 async fn patch_organization(
-    State(services): State<Services>,
+    State(organizations): State<Organizations>,
     Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Json<OrganizationView>, ApiError> {
     let settings = typed_body::<bodies::OrganizationInput>(&body)?.settings;
-    let organization = services.merge_organization_settings(&caller.organization_id, &settings).await?;
+    let organization = organizations.merge_settings(&caller.organization_id, &settings).await?;
     Ok(Json((&organization).into()))
 }
