@@ -174,7 +174,7 @@ impl crate::tokens::AccessLostAlarm for ReconnectAlarm {
         let now = self.clock.now();
         let notification = crate::domain::Notification::new(
             org.clone(),
-            "calendly_reconnect_needed",
+            crate::domain::NotificationKind::CalendlyReconnectNeeded,
             "Reconnexion Calendly nécessaire",
             format!(
                 "Calendly n'accepte plus l'accès au compte {} : reconnectez Calendly dans les paramètres.",
@@ -518,7 +518,7 @@ impl SyncEngine {
         let now = self.clock.now();
         let notification = crate::domain::Notification::new(
             org.clone(),
-            "calendly_scope_reduced",
+            crate::domain::NotificationKind::CalendlyScopeReduced,
             "Calendly : seuls vos rendez-vous sont synchronisés",
             format!(
                 "{} n'est plus propriétaire ni administrateur de l'organisation Calendly : seuls ses propres rendez-vous sont désormais synchronisés.",

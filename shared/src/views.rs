@@ -65,9 +65,9 @@ impl From<&Prospect> for ProspectView {
 pub struct NotificationView {
     /// The notification's id (a UUID).
     pub id: String,
-    /// e.g. `calendly_booking`, `calendly_appointment_canceled`, `calendly_access_lost`.
+    /// What it is about.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: crate::domain::NotificationKind,
     /// A one-line title (e.g. `Nouveau prospect Calendly`).
     pub title: String,
     /// The text shown under the title.
@@ -85,7 +85,7 @@ impl From<&Notification> for NotificationView {
     fn from(n: &Notification) -> Self {
         Self {
             id: n.id.to_string(),
-            kind: n.kind.clone(),
+            kind: n.kind,
             title: n.title.clone(),
             message: n.message.clone(),
             meta: n.meta.clone(),

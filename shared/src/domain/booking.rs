@@ -6,8 +6,8 @@
 
 use super::bounds::{self, clip};
 use super::{
-    CommittedCounts, Email, IntegrationId, NoteStyle, Notification, NotificationId, OrganizationId, Prospect,
-    ProspectId,
+    CommittedCounts, Email, IntegrationId, NoteStyle, Notification, NotificationId, NotificationKind, OrganizationId,
+    Prospect, ProspectId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -407,7 +407,7 @@ fn plan_change(
     if became_canceled && !snapshot.rescheduled {
         notes.push(style.with_cancel_reason(style.canceled(start, name), snapshot));
         notification = Some((
-            "calendly_appointment_canceled",
+            NotificationKind::CalendlyAppointmentCanceled,
             "Rendez-vous Calendly annulé",
             style.canceled_message(who, start, name),
         ));
@@ -416,7 +416,7 @@ fn plan_change(
     if no_show_note_due {
         notes.push(style.no_show(start, name));
         notification.get_or_insert((
-            "calendly_no_show",
+            NotificationKind::CalendlyNoShow,
             "Absence au rendez-vous Calendly",
             style.no_show_message(who, start, name),
         ));
@@ -516,14 +516,20 @@ fn plan_first_sight(
         snapshot,
     )];
     let (mut kind, mut title, mut message) = match known.prospect_with_email {
-        None => ("calendly_prospect_created", "Nouveau prospect Calendly", style.booked_message(who, start, name)),
-        Some(_) => {
-            ("calendly_appointment_booked", "Nouveau rendez-vous Calendly", style.booked_message(who, start, name))
-        }
+        None => (
+            NotificationKind::CalendlyProspectCreated,
+            "Nouveau prospect Calendly",
+            style.booked_message(who, start, name),
+        ),
+        Some(_) => (
+            NotificationKind::CalendlyAppointmentBooked,
+            "Nouveau rendez-vous Calendly",
+            style.booked_message(who, start, name),
+        ),
     };
     if snapshot.old_invitee_uri.is_some() && known.replaced.is_some() && known.prospect_with_email.is_some() {
         (kind, title, message) = (
-            "calendly_appointment_rescheduled",
+            NotificationKind::CalendlyAppointmentRescheduled,
             "Rendez-vous Calendly reporté",
             style.rescheduled_message(who, start, name),
         );
@@ -533,7 +539,7 @@ fn plan_first_sight(
         notes.push(style.with_cancel_reason(style.canceled(start, name), snapshot));
         if known.prospect_with_email.is_some() {
             (kind, title, message) = (
-                "calendly_appointment_canceled",
+                NotificationKind::CalendlyAppointmentCanceled,
                 "Rendez-vous Calendly annulé",
                 style.canceled_message(who, start, name),
             );
@@ -586,7 +592,7 @@ fn plan_first_sight(
 
 fn notification_for(
     organization_id: &OrganizationId,
-    kind: &str,
+    kind: NotificationKind,
     title: &str,
     message: String,
     prospect_id: Option<&ProspectId>,
@@ -596,7 +602,7 @@ fn notification_for(
     Notification {
         id: NotificationId::new(super::ids::time_ordered_id(now)),
         organization_id: organization_id.clone(),
-        kind: kind.to_string(),
+        kind,
         title: title.to_string(),
         message,
         meta: json!({
@@ -672,7 +678,7 @@ mod tests {
         assert_eq!(prospect.lastname.as_deref(), Some("Doe"));
         assert_eq!(prospect.phone.as_deref(), Some("+33 6 12 34 56 78"));
         assert_eq!(prospect.notes, vec!["Rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min"]);
-        assert_eq!(plan.notification.unwrap().kind, "calendly_prospect_created");
+        assert_eq!(plan.notification.unwrap().kind, NotificationKind::CalendlyProspectCreated);
         assert_eq!(plan.expected_revision, None);
     }
 
@@ -697,7 +703,7 @@ mod tests {
         let second = plan(&org, &int, &canceled, known, &NoteStyle::default(), now()).unwrap();
         assert_eq!(second.expected_revision, Some(1));
         assert_eq!(second.notes_added(), 1);
-        assert_eq!(second.notification.as_ref().unwrap().kind, "calendly_appointment_canceled");
+        assert_eq!(second.notification.as_ref().unwrap().kind, NotificationKind::CalendlyAppointmentCanceled);
         // The older "created" delivery arriving after the cancellation is ignored.
         let known = Known { stored: Some(&second.booking), ..Known::default() };
         assert!(plan(&org, &int, &snap, known, &NoteStyle::default(), now()).is_none());
@@ -729,7 +735,7 @@ mod tests {
             notes,
             &vec!["Rendez-vous Calendly reporté au 17/01/2026 10:00:00 (initialement le 16/01/2026 16:30:00) - Découverte 30min".to_string()]
         );
-        assert_eq!(created.notification.unwrap().kind, "calendly_appointment_rescheduled");
+        assert_eq!(created.notification.unwrap().kind, NotificationKind::CalendlyAppointmentRescheduled);
     }
 
     #[test]

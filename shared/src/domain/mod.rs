@@ -67,6 +67,26 @@ pub struct Prospect {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What a notification is about: exactly the kinds this integration emits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// A booking by someone the CRM did not know: a prospect was created.
+    CalendlyProspectCreated,
+    /// A known prospect booked again.
+    CalendlyAppointmentBooked,
+    /// A known prospect moved a booking.
+    CalendlyAppointmentRescheduled,
+    /// A booking was canceled.
+    CalendlyAppointmentCanceled,
+    /// The host marked the invitee absent.
+    CalendlyNoShow,
+    /// Calendly refused the stored tokens for good: someone must connect again.
+    CalendlyReconnectNeeded,
+    /// The connecting user lost the Calendly organization's owner/admin role: back to user scope.
+    CalendlyScopeReduced,
+}
+
 /// A notification shown to every user of an organization.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -74,9 +94,9 @@ pub struct Notification {
     pub id: NotificationId,
     /// The organization whose users see it.
     pub organization_id: OrganizationId,
-    /// What it is about (e.g. `calendly_booking`, `calendly_access_lost`).
+    /// What it is about.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: NotificationKind,
     /// A one-line title.
     pub title: String,
     /// The text under the title.
@@ -93,7 +113,7 @@ impl Notification {
     /// A new, unread notification created `now` (its id orders it by time).
     pub fn new(
         organization_id: OrganizationId,
-        kind: &str,
+        kind: NotificationKind,
         title: &str,
         message: String,
         meta: Value,
@@ -102,7 +122,7 @@ impl Notification {
         Self {
             id: NotificationId::new(ids::time_ordered_id(now)),
             organization_id,
-            kind: kind.into(),
+            kind,
             title: title.into(),
             message,
             meta,
