@@ -188,14 +188,17 @@ struct Clients {
 
 impl Clients {
     /// Built from the environment alone (table, queue, WebSocket endpoint): no secret needed.
-    /// Only what `wiring` says the function uses is built.
+    /// Only what `wiring` says the function uses is built: a queue client for `queue`, a
+    /// management API client for `push`.
     fn build(env: &Lookup, wiring: FunctionWiring, aws: Option<&AwsEnvironment>, secrets: SecretsManager) -> Self {
         let aws = aws.expect("the setup is loaded for the first build");
         let table = env("TABLE_NAME").unwrap_or_default();
         let dynamodb = sdk_client!(aws_sdk_dynamodb, aws, endpoint_url(env, "DYNAMODB"));
         let store: Arc<dyn Store> = Arc::new(DynamoStore::new(dynamodb, table));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
-        let pusher: Arc<dyn Pusher> = match env("WEBSOCKET_MANAGEMENT_ENDPOINT").filter(|v| !v.is_empty()) {
+        // Only the functions that push are given the management API (and its client).
+        let endpoint = env("WEBSOCKET_MANAGEMENT_ENDPOINT").filter(|v| wiring.push && !v.is_empty());
+        let pusher: Arc<dyn Pusher> = match endpoint {
             Some(endpoint) => {
                 let gateway =
                     ApiGatewayConnections::new(sdk_client!(aws_sdk_apigatewaymanagement, aws, Some(endpoint)));

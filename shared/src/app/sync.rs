@@ -45,7 +45,8 @@ pub enum JobError {
     /// The next turn's message could not be sent.
     #[error(transparent)]
     Queue(#[from] QueueError),
-    /// The message is not a job message (never retried: it would fail again).
+    /// The message is not a job message: it fails every delivery, so SQS hands it to the
+    /// dead-letter queue after `maxReceiveCount` (5) tries, where its alarm fires.
     #[error("malformed job message: {0}")]
     Malformed(String),
 }

@@ -15,10 +15,6 @@ use serde_json::Value;
 /// Deliveries larger than this are refused before any HMAC is computed (a real one is a few KB).
 pub const MAX_WEBHOOK_BODY: usize = 256 * 1024;
 
-/// The events the product acts on; others are acknowledged and ignored.
-const HANDLED_EVENTS: [&str; 4] =
-    ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"];
-
 /// How a delivery names its integration.
 #[derive(Clone, Copy, Debug)]
 pub enum DeliveryRoute<'a> {
@@ -143,7 +139,8 @@ impl Services {
         {
             return Ok(gone("the booking is another member's and the integration is in user scope"));
         }
-        if !HANDLED_EVENTS.contains(&envelope.event.as_str()) {
+        // The events the subscriptions ask for are the ones acted on; others are acknowledged and ignored.
+        if !crate::calendly::WEBHOOK_EVENTS.contains(&envelope.event.as_str()) {
             return Ok(ignored(format!("event {} is not used", envelope.event)));
         }
         if integration.needs_reconnect {

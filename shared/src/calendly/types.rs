@@ -377,7 +377,7 @@ impl WebhookSubscription {
     }
 }
 
-/// The events our subscriptions ask for.
+/// The events our subscriptions ask for, and the only ones a delivery is acted on for.
 pub const WEBHOOK_EVENTS: [&str; 4] =
     ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"];
 

@@ -6,8 +6,8 @@
 
 use super::bounds::{self, clip};
 use super::{
-    CommittedCounts, Email, IntegrationId, NoteStyle, Notification, NotificationId, NotificationKind, OrganizationId,
-    Prospect, ProspectId,
+    CommittedCounts, Email, IntegrationId, NoteStyle, Notification, NotificationKind, OrganizationId, Prospect,
+    ProspectId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -599,13 +599,7 @@ fn notification_for(
     snapshot: &BookingSnapshot,
     now: DateTime<Utc>,
 ) -> Notification {
-    Notification {
-        id: NotificationId::new(super::ids::time_ordered_id(now)),
-        organization_id: organization_id.clone(),
-        kind,
-        title: title.to_string(),
-        message,
-        meta: json!({
+    let meta = json!({
             "prospect_id": prospect_id,
             "calendly_event_uri": snapshot.event_uri,
             "calendly_invitee_uri": snapshot.invitee_uri,
@@ -614,10 +608,8 @@ fn notification_for(
             "host_name": snapshot.host.as_ref().and_then(|h| h.name.clone()),
             "host_email": snapshot.host.as_ref().and_then(|h| h.email.clone()),
             "host_user_uri": snapshot.host.as_ref().map(|h| h.user_uri.clone()),
-        }),
-        read: false,
-        created_at: now,
-    }
+    });
+    Notification::new(organization_id.clone(), kind, title, message, meta, now)
 }
 
 #[cfg(test)]
