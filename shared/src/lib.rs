@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod errors;
 pub mod http;
 pub mod https;
 pub mod push;

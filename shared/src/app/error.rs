@@ -131,7 +131,7 @@ impl From<StoreError> for AppError {
             StoreError::InvalidCursor => Self::bad_request("invalid_cursor", "the cursor is not valid"),
             StoreError::Throttled => Self::StoreBusy,
             StoreError::Unavailable(cause) => {
-                tracing::warn!(%cause, "the store is unavailable");
+                tracing::warn!(cause = %crate::errors::chain(cause.as_ref()), "the store is unavailable");
                 Self::StoreBusy
             }
             // Retrying won't help: a 500, logged with the store's error code.
@@ -146,8 +146,8 @@ impl From<CalendlyError> for AppError {
             CalendlyError::RateLimited { retry_after_secs } | CalendlyError::Paced { retry_after_secs } => {
                 Self::CalendlyRateLimited { retry_after_secs }
             }
-            CalendlyError::Unavailable(m) => Self::CalendlyUnavailable(m),
-            CalendlyError::Decode(m) => Self::CalendlyUnavailable(format!("unexpected answer: {m}")),
+            CalendlyError::Unavailable(cause) => Self::CalendlyUnavailable(crate::errors::chain(cause.as_ref())),
+            CalendlyError::Decode(cause) => Self::CalendlyUnavailable(format!("unexpected answer: {cause}")),
             CalendlyError::Unauthorized => Self::Conflict {
                 code: "calendly_needs_reconnect",
                 message: "Calendly no longer accepts this integration's token; reconnect Calendly".into(),

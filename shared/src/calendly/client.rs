@@ -77,7 +77,9 @@ impl HttpCalendly {
         let body: Value = response.json().await.unwrap_or(Value::Null);
         match (status, body.get("error").and_then(Value::as_str)) {
             (StatusCode::TOO_MANY_REQUESTS, _) => Err(CalendlyError::RateLimited { retry_after_secs: 60 }),
-            (s, _) if s.is_server_error() => Err(CalendlyError::Unavailable(format!("token endpoint answered {s}"))),
+            (s, _) if s.is_server_error() => {
+                Err(CalendlyError::Unavailable(format!("token endpoint answered {s}").into()))
+            }
             (_, Some(error)) => Err(CalendlyError::OAuth {
                 error: error.to_string(),
                 description: body.get("error_description").and_then(Value::as_str).unwrap_or(error).to_string(),
@@ -98,12 +100,12 @@ impl HttpCalendly {
 }
 
 fn unreachable(error: reqwest::Error) -> CalendlyError {
-    CalendlyError::Unavailable(error.to_string())
+    CalendlyError::Unavailable(Box::new(error))
 }
 
 async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, CalendlyError> {
     let bytes = response.bytes().await.map_err(unreachable)?;
-    serde_json::from_slice(&bytes).map_err(|e| CalendlyError::Decode(e.to_string()))
+    serde_json::from_slice(&bytes).map_err(CalendlyError::Decode)
 }
 
 /// Maps a non-success status to an error (branching on the status: titles are inconsistent).
@@ -122,7 +124,7 @@ async fn check(response: Response) -> Result<Response, CalendlyError> {
         StatusCode::NOT_FOUND => CalendlyError::NotFound,
         StatusCode::CONFLICT => CalendlyError::AlreadyExists,
         StatusCode::TOO_MANY_REQUESTS => CalendlyError::RateLimited { retry_after_secs: reset.unwrap_or(60) },
-        s if s.is_server_error() => CalendlyError::Unavailable(format!("Calendly answered {s}")),
+        s if s.is_server_error() => CalendlyError::Unavailable(format!("Calendly answered {s}").into()),
         s => CalendlyError::Api { status: s.as_u16(), message },
     })
 }

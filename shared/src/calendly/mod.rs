@@ -50,9 +50,9 @@ pub enum CalendlyError {
     /// 404.
     #[error("Calendly resource not found")]
     NotFound,
-    /// Unreachable, timed out or 5xx (worth retrying).
-    #[error("Calendly is unavailable: {0}")]
-    Unavailable(String),
+    /// Unreachable, timed out or 5xx (worth retrying); the cause is kept.
+    #[error("Calendly is unavailable: {}", crate::errors::chain(.0.as_ref()))]
+    Unavailable(#[source] crate::errors::BoxError),
     /// Any other refusal.
     #[error("Calendly answered {status}: {message}")]
     Api {
@@ -63,7 +63,7 @@ pub enum CalendlyError {
     },
     /// A 2xx body that doesn't parse as documented.
     #[error("unexpected Calendly response: {0}")]
-    Decode(String),
+    Decode(#[source] serde_json::Error),
     /// A list whose `next_page_token` never ends (a token came back, or past the page bound).
     #[error("Calendly's pagination does not end: {0}")]
     EndlessPagination(String),

@@ -37,9 +37,10 @@ pub enum StoreError {
     /// Throttled past the client's retries: retry later.
     #[error("the store is throttling requests")]
     Throttled,
-    /// Unreachable or failing (network, 5xx): retry later.
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
+    /// Unreachable or failing (network, 5xx): retry later. The client's error is the cause
+    /// (and its chain is in the message: every log line that prints this error names why).
+    #[error("the store is unavailable: {}", crate::errors::chain(.0.as_ref()))]
+    Unavailable(#[source] crate::errors::BoxError),
     /// The request itself was refused (DynamoDB's `ValidationException`): retrying won't help.
     #[error("the store refused the request: {0}")]
     Rejected(String),

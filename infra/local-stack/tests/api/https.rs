@@ -58,7 +58,10 @@ async fn nobody_listening_is_unavailable_not_a_corrupt_answer() {
     let answer = store.get_organization(&OrganizationId::new("org-a")).await;
 
     match answer {
-        Err(StoreError::Unavailable(detail)) => assert!(detail.contains("dispatch failure"), "{detail}"),
+        Err(StoreError::Unavailable(cause)) => {
+            let detail = shared::errors::chain(cause.as_ref());
+            assert!(detail.contains("dispatch failure"), "{detail}");
+        }
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
@@ -137,7 +140,10 @@ async fn the_sdk_clients_fail_closed_on_the_same_certificate() {
     let answer = store.get_organization(&OrganizationId::new("org-a")).await;
 
     match answer {
-        Err(StoreError::Unavailable(detail)) => assert!(detail.contains("UnknownIssuer"), "{detail}"),
+        Err(StoreError::Unavailable(cause)) => {
+            let detail = shared::errors::chain(cause.as_ref());
+            assert!(detail.contains("UnknownIssuer"), "{detail}");
+        }
         other => panic!("expected Unavailable, got {other:?}"),
     }
     assert_eq!(requests.load(Ordering::SeqCst), 0, "nothing was sent past the handshake");

@@ -25,7 +25,7 @@ mod sync_job;
 use super::*;
 use crate::domain::booking::ProspectChange;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnConsumedCapacity, ReturnValue, TransactWriteItem, Update,
 };
@@ -81,7 +81,11 @@ enum Kind {
 
 /// DynamoDB's errors by kind: only throttling and conflicts are worth retrying; a refused
 /// request or a wrong deployment keeps its error code for the logs.
-fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+fn error<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
     let detail = || format!("{}: {}", e.code().unwrap_or("unknown"), e.message().unwrap_or_default());
     match e.code() {
         Some(
@@ -100,7 +104,7 @@ fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Deb
             | "InvalidSignatureException"
             | "ExpiredTokenException",
         ) => StoreError::Misconfigured(detail()),
-        _ => StoreError::Unavailable(DisplayErrorContext(e).to_string()),
+        _ => StoreError::Unavailable(Box::new(e)),
     }
 }
 
@@ -225,8 +229,8 @@ impl DynamoStore {
         capacity: Option<f64>,
     ) -> Result<bool, StoreError>
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
     {
         match result {
             Ok(_) => {
