@@ -68,7 +68,7 @@ pub enum AppError {
     StoreBusy,
     /// The sync queue refused the message (503).
     #[error("the sync queue is unavailable: {0}")]
-    QueueUnavailable(String),
+    QueueUnavailable(#[source] crate::queue::QueueError),
     /// A fault of ours (500); the detail is logged, not answered.
     #[error("internal error: {0}")]
     Internal(String),

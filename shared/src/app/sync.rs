@@ -119,7 +119,7 @@ impl Services {
                     true
                 })
                 .await?;
-            return Err(AppError::QueueUnavailable(e.to_string()));
+            return Err(AppError::QueueUnavailable(e));
         }
         self.pusher.push(org, PushMessage::sync(&job)).await;
         tracing::info!(organization_id = %org, job_id = %job.id, ?trigger, "sync job queued");
@@ -400,7 +400,7 @@ impl Scheduler {
                         .await;
                     let _ = self.store.record_sync(&job.organization_id, None, now).await;
                 }
-                return Err(AppError::QueueUnavailable(e.to_string()));
+                return Err(AppError::QueueUnavailable(e));
             }
             queued += jobs.len();
             match page.next_cursor {

@@ -52,7 +52,7 @@ impl JobQueue for EmbeddedQueue {
             return Err(QueueError::Closed);
         }
         for message in messages {
-            let body = serde_json::to_string(message).map_err(|e| QueueError::Send(e.to_string()))?;
+            let body = serde_json::to_string(message).map_err(|e| QueueError::Send(Box::new(e)))?;
             deliver_later(&self.sender, Delivery { id: crate::domain::ids::random_id(), body }, delay.min(MAX_DELAY));
         }
         Ok(())

@@ -18,9 +18,9 @@ pub const MAX_DELAY: Duration = Duration::from_secs(900);
 /// The queue refused or could not take a message.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    /// The queue refused or could not be reached.
-    #[error("the job queue did not take the message: {0}")]
-    Send(String),
+    /// The queue refused or could not be reached; the cause is kept.
+    #[error("the job queue did not take the message: {}", crate::errors::chain(.0.as_ref()))]
+    Send(#[source] crate::errors::BoxError),
     /// The embedded queue was shut down.
     #[error("the job queue is gone")]
     Closed,

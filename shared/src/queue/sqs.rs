@@ -4,7 +4,6 @@ use super::{JobQueue, MAX_DELAY, QueueError};
 use crate::domain::SyncJobMessage;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,14 +40,14 @@ impl JobQueue for SqsQueue {
         for chunk in messages.chunks(BATCH) {
             let mut entries = Vec::with_capacity(chunk.len());
             for (index, message) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(message).map_err(|e| QueueError::Send(e.to_string()))?;
+                let body = serde_json::to_string(message).map_err(|e| QueueError::Send(Box::new(e)))?;
                 entries.push(
                     SendMessageBatchRequestEntry::builder()
                         .id(index.to_string())
                         .message_body(body)
                         .delay_seconds(delay_seconds)
                         .build()
-                        .map_err(|e| QueueError::Send(e.to_string()))?,
+                        .map_err(|e| QueueError::Send(Box::new(e)))?,
                 );
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -59,15 +58,18 @@ impl JobQueue for SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| QueueError::Send(DisplayErrorContext(e).to_string()))?;
+                .map_err(|e| QueueError::Send(Box::new(e)))?;
             if let Some(failed) = out.failed().first() {
-                return Err(QueueError::Send(format!(
-                    "{} of {} messages refused: {} {}",
-                    out.failed().len(),
-                    chunk.len(),
-                    failed.code(),
-                    failed.message().unwrap_or_default()
-                )));
+                return Err(QueueError::Send(
+                    format!(
+                        "{} of {} messages refused: {} {}",
+                        out.failed().len(),
+                        chunk.len(),
+                        failed.code(),
+                        failed.message().unwrap_or_default()
+                    )
+                    .into(),
+                ));
             }
         }
         Ok(())
