@@ -99,7 +99,7 @@ impl Services {
         let verifier = self
             .sealer
             .open(&pending.pkce_verifier, &state_context(state))
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
         let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
         let tokens = session
             .call(|api| {

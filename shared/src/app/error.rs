@@ -69,9 +69,9 @@ pub enum AppError {
     /// The sync queue refused the message (503).
     #[error("the sync queue is unavailable: {0}")]
     QueueUnavailable(#[source] crate::queue::QueueError),
-    /// A fault of ours (500); the detail is logged, not answered.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A fault of ours (500); the cause is logged, not answered.
+    #[error("internal error: {}", crate::errors::chain(.0.as_ref()))]
+    Internal(#[source] crate::errors::BoxError),
 }
 
 impl AppError {
@@ -135,7 +135,9 @@ impl From<StoreError> for AppError {
                 Self::StoreBusy
             }
             // Retrying won't help: a 500, logged with the store's error code.
-            StoreError::Rejected(m) | StoreError::Misconfigured(m) | StoreError::Corrupt(m) => Self::Internal(m),
+            e @ (StoreError::Rejected(_) | StoreError::Misconfigured(_) | StoreError::Corrupt(_)) => {
+                Self::Internal(Box::new(e))
+            }
         }
     }
 }
@@ -172,7 +174,7 @@ impl From<TokenError> for AppError {
             TokenError::RefreshTimedOut => Self::CalendlyUnavailable("token refresh did not finish in time".into()),
             TokenError::Calendly(c) => c.into(),
             TokenError::Store(s) => s.into(),
-            TokenError::Seal(s) => Self::Internal(s.to_string()),
+            TokenError::Seal(s) => Self::Internal(Box::new(s)),
         }
     }
 }

@@ -125,9 +125,9 @@ pub fn answer_of(e: &AppError) -> (StatusCode, &'static str, String, Option<u64>
             "the sync queue is unavailable; retry shortly".into(),
             Some(5),
         ),
-        AppError::Internal(detail) => {
+        AppError::Internal(cause) => {
             // Logged once here, inside the request span; the caller gets no internals.
-            tracing::error!(error = %detail, "internal error");
+            tracing::error!(error = %crate::errors::chain(cause.as_ref()), "internal error");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_string(), None)
         }
     }
