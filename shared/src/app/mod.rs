@@ -68,8 +68,8 @@ pub struct Services {
     pub(crate) event_types_cache: Arc<status::EventTypesCache>,
     /// How often one organization may ask for a manual sync.
     pub(crate) manual_sync_cooldown: chrono::Duration,
-    /// Live WebSocket connections one organization may hold.
-    pub(crate) max_connections_per_organization: usize,
+    /// The `$connect` use case.
+    pub(crate) connector: Connector,
     pub(crate) jwt: JwtVerifier,
     pub(crate) engine: SyncEngine,
     pub(crate) webhook_base_url: String,
@@ -116,6 +116,14 @@ impl Services {
         let notifications = Notifications::new(store.clone(), cursors.clone());
         let bookings = Bookings::new(store.clone(), cursors);
         let organizations = Organizations::new(store.clone());
+        let jwt = JwtVerifier::with_claims(
+            config.jwt_secret.expose(),
+            config.jwt_issuer.as_deref(),
+            config.jwt_audience.as_deref(),
+        )
+        .with_max_lifetime(config.jwt_max_lifetime);
+        let connector =
+            Connector::new(jwt.clone(), store.clone(), clock.clone(), config.ws_max_connections_per_organization);
         let alarm = Arc::new(crate::sync::ReconnectAlarm::new(store.clone(), pusher.clone(), clock.clone()));
         let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone()).with_alarm(alarm);
         let engine = SyncEngine::new(
@@ -140,13 +148,8 @@ impl Services {
             organizations,
             event_types_cache: Arc::default(),
             manual_sync_cooldown: config.manual_sync_cooldown,
-            max_connections_per_organization: config.ws_max_connections_per_organization,
-            jwt: JwtVerifier::with_claims(
-                config.jwt_secret.expose(),
-                config.jwt_issuer.as_deref(),
-                config.jwt_audience.as_deref(),
-            )
-            .with_max_lifetime(config.jwt_max_lifetime),
+            connector,
+            jwt,
             engine,
             webhook_base_url: config.webhook_base_url.clone(),
             webhook_signing_keys: std::iter::once(config.calendly_webhook_signing_key.clone())
@@ -161,24 +164,12 @@ impl Services {
     pub(crate) async fn active_integration(&self, org: &OrganizationId) -> Result<Integration, AppError> {
         self.store.get_integration(org).await?.filter(|i| i.is_active).ok_or_else(AppError::not_connected)
     }
-}
 
-/// Each capability out of the composition, for the handlers that name it (`State<Prospects>`).
-macro_rules! capabilities {
-    ($($field:ident: $type:ty),* $(,)?) => {
-        $(
-            impl axum::extract::FromRef<Services> for $type {
-                fn from_ref(services: &Services) -> Self {
-                    services.$field.clone()
-                }
-            }
-        )*
-    };
-}
+    /// The `$connect` use case, over the connection records only.
+    pub fn connector(&self) -> Connector {
+        self.connector.clone()
+    }
 
-capabilities!(prospects: Prospects, notifications: Notifications, bookings: Bookings, organizations: Organizations);
-
-impl Services {
     /// The verified caller of an `Authorization` header.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<crate::auth::Caller, crate::auth::AuthError> {
         self.jwt.verify_header(authorization)
@@ -219,3 +210,24 @@ impl Services {
         &self.engine
     }
 }
+
+/// Each capability out of the composition, for the handlers that name it (`State<Prospects>`).
+macro_rules! capabilities {
+    ($($field:ident: $type:ty),* $(,)?) => {
+        $(
+            impl axum::extract::FromRef<Services> for $type {
+                fn from_ref(services: &Services) -> Self {
+                    services.$field.clone()
+                }
+            }
+        )*
+    };
+}
+
+capabilities!(
+    prospects: Prospects,
+    notifications: Notifications,
+    bookings: Bookings,
+    organizations: Organizations,
+    connector: Connector,
+);

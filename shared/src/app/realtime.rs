@@ -1,6 +1,6 @@
 //! Browsers' WebSocket connections, kept per organization.
 
-use crate::app::{AppError, Services};
+use crate::app::AppError;
 use crate::auth::JwtVerifier;
 use crate::clock::Clock;
 use crate::store::{Connection, ConnectionStore};
@@ -20,6 +20,17 @@ pub struct Connector {
 }
 
 impl Connector {
+    /// The `$connect` use case over the connection records only, refusing connections past
+    /// `max_per_organization`.
+    pub fn new(
+        jwt: JwtVerifier,
+        connections: Arc<dyn ConnectionStore>,
+        clock: Arc<dyn Clock>,
+        max_per_organization: usize,
+    ) -> Self {
+        Self { jwt, connections, clock, max_per_organization }
+    }
+
     /// `$connect`: authenticates the browser by its JWT and stores the connection under its
     /// organization; a missing or invalid token stores nothing.
     pub async fn connect(&self, token: Option<&str>, connection_id: &str) -> Result<Connection, AppError> {
@@ -55,18 +66,6 @@ impl Connector {
         self.connections.put_connection(&connection).await?;
         tracing::info!(organization_id = %connection.organization_id, %connection_id, "WebSocket connected");
         Ok(connection)
-    }
-}
-
-impl Services {
-    /// The `$connect` use case, over the connection records only.
-    pub fn connector(&self) -> Connector {
-        Connector {
-            jwt: self.jwt.clone(),
-            connections: self.store.clone(),
-            clock: self.clock.clone(),
-            max_per_organization: self.max_connections_per_organization,
-        }
     }
 }
 
