@@ -44,9 +44,9 @@ pub enum AppError {
     /// Calendly refused what the caller asked (400): Calendly's reason.
     #[error("Calendly refused: {0}")]
     CalendlyRejected(String),
-    /// Calendly is down or timing out (502).
-    #[error("Calendly is unreachable: {0}")]
-    CalendlyUnavailable(String),
+    /// Calendly is down or timing out (502); the cause is kept (and its chain is the message).
+    #[error("Calendly is unreachable: {}", crate::errors::chain(.0.as_ref()))]
+    CalendlyUnavailable(#[source] crate::errors::BoxError),
     /// Calendly's rate limit for this user (503 with `Retry-After`: the caller may retry then).
     #[error("Calendly's rate limit is reached; retry in {retry_after_secs} s")]
     CalendlyRateLimited {
@@ -148,8 +148,9 @@ impl From<CalendlyError> for AppError {
             CalendlyError::RateLimited { retry_after_secs } | CalendlyError::Paced { retry_after_secs } => {
                 Self::CalendlyRateLimited { retry_after_secs }
             }
-            CalendlyError::Unavailable(cause) => Self::CalendlyUnavailable(crate::errors::chain(cause.as_ref())),
-            CalendlyError::Decode(cause) => Self::CalendlyUnavailable(format!("unexpected answer: {cause}")),
+            // Their own causes: the client's error, the JSON error.
+            CalendlyError::Unavailable(cause) => Self::CalendlyUnavailable(cause),
+            e @ CalendlyError::Decode(_) => Self::CalendlyUnavailable(Box::new(e)),
             CalendlyError::Unauthorized => Self::Conflict {
                 code: "calendly_needs_reconnect",
                 message: "Calendly no longer accepts this integration's token; reconnect Calendly".into(),
@@ -171,7 +172,7 @@ impl From<TokenError> for AppError {
                 code: "calendly_needs_reconnect",
                 message: "Calendly refused the stored refresh token; reconnect Calendly".into(),
             },
-            TokenError::RefreshTimedOut => Self::CalendlyUnavailable("token refresh did not finish in time".into()),
+            e @ TokenError::RefreshTimedOut => Self::CalendlyUnavailable(Box::new(e)),
             TokenError::Calendly(c) => c.into(),
             TokenError::Store(s) => s.into(),
             TokenError::Seal(s) => Self::Internal(Box::new(s)),
