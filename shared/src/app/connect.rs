@@ -64,15 +64,16 @@ impl Services {
         if let QuotaTake::Exhausted { retry_at } =
             self.store.take_quota(org, quota, caller.user_id.as_str(), now).await?
         {
-            return Err(AppError::TooManyRequests {
-                code: "too_many_connect_starts",
-                message: format!(
+            return Err(AppError::too_many_requests(
+                "too_many_connect_starts",
+                format!(
                     "{} connects were started in {} minutes; finish one of them, or retry later",
                     quota.limit,
                     quota.window.num_minutes()
                 ),
-                retry_after_secs: crate::domain::quota::retry_after_seconds(retry_at, now),
-            });
+                retry_at,
+                now,
+            ));
         }
         let state = random_token(32);
         let pkce = Pkce::generate();

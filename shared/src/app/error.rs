@@ -94,6 +94,20 @@ impl AppError {
         }
     }
 
+    /// A quota used up until `retry_at` (429, `Retry-After` counted from `now`).
+    pub(crate) fn too_many_requests(
+        code: &'static str,
+        message: String,
+        retry_at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Self::TooManyRequests {
+            code,
+            message,
+            retry_after_secs: crate::domain::quota::retry_after_seconds(retry_at, now),
+        }
+    }
+
     pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::BadRequest { code, message: message.into() }
     }

@@ -47,14 +47,15 @@ impl Connector {
         let live = self.connections.live_connections(&caller.organization_id, now).await?;
         if live.len() >= self.max_per_organization {
             let retry_at = live.iter().map(|c| c.expires_at).min().unwrap_or(now);
-            return Err(AppError::TooManyRequests {
-                code: "too_many_connections",
-                message: format!(
+            return Err(AppError::too_many_requests(
+                "too_many_connections",
+                format!(
                     "the organization has {} live real-time connections, the most allowed; close a tab or retry later",
                     live.len()
                 ),
-                retry_after_secs: crate::domain::quota::retry_after_seconds(retry_at, now),
-            });
+                retry_at,
+                now,
+            ));
         }
         let connection = Connection {
             connection_id: connection_id.to_string(),

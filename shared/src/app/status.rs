@@ -3,7 +3,7 @@
 use crate::app::{AppError, MANUAL_RATE_LIMIT_BUDGET, Services};
 use crate::calendly::{EventTypeOwner, GrantedScopes, Scope};
 use crate::domain::CalendlyScope;
-use crate::domain::quota::{EVENT_TYPE_LISTINGS, QuotaTake, retry_after_seconds};
+use crate::domain::quota::{EVENT_TYPE_LISTINGS, QuotaTake};
 use crate::domain::{Integration, OrganizationId, SYNC_INTERVAL_RANGE, SyncJob};
 use chrono::Duration;
 
@@ -102,15 +102,16 @@ impl Services {
                 QuotaTake::Exhausted { retry_at } => match cached {
                     Some(stale) => stale.types,
                     None => {
-                        return Err(AppError::TooManyRequests {
-                            code: "event_types_rate_limited",
-                            message: format!(
+                        return Err(AppError::too_many_requests(
+                            "event_types_rate_limited",
+                            format!(
                                 "the event types were read from Calendly {} times in {} minutes; retry later",
                                 EVENT_TYPE_LISTINGS.limit,
                                 EVENT_TYPE_LISTINGS.window.num_minutes()
                             ),
-                            retry_after_secs: retry_after_seconds(retry_at, now),
-                        });
+                            retry_at,
+                            now,
+                        ));
                     }
                 },
             },

@@ -82,15 +82,16 @@ impl Services {
         let now = self.clock.now();
         let allowed_at = latest.queued_at + self.manual_sync_cooldown;
         if latest.trigger == SyncTrigger::Manual && !latest.state.is_active() && allowed_at > now {
-            return Err(AppError::TooManyRequests {
-                code: "sync_cooldown",
-                message: format!(
+            return Err(AppError::too_many_requests(
+                "sync_cooldown",
+                format!(
                     "a manual sync ran moments ago; the next one can start in {} s (one per {} s)",
                     crate::domain::quota::retry_after_seconds(allowed_at, now),
                     self.manual_sync_cooldown.num_seconds()
                 ),
-                retry_after_secs: crate::domain::quota::retry_after_seconds(allowed_at, now),
-            });
+                allowed_at,
+                now,
+            ));
         }
         Ok(())
     }
