@@ -176,8 +176,9 @@ mod tests {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
-                // A code literal after `bad_request(`, after `code: `, or after `StatusCode::NAME,` / `=>`.
-                for marker in ["bad_request(", "code: ", "StatusCode::"] {
+                // A code literal after `bad_request(` / `too_many_requests(`, after `code: `, or
+                // after `StatusCode::NAME,` / `=>`.
+                for marker in ["bad_request(", "too_many_requests(", "code: ", "StatusCode::"] {
                     for (at, _) in text.match_indices(marker) {
                         let mut rest = text[at + marker.len()..].trim_start();
                         if marker == "StatusCode::" {
