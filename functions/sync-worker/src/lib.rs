@@ -4,7 +4,7 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures::StreamExt;
-use shared::app::Services;
+use shared::app::Worker;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -12,12 +12,12 @@ use tokio::time::Instant;
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
 
 /// Runs every record's slice until `deadline`; the ids of records the queue must bring back.
-pub async fn handle(services: &Services, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+pub async fn handle(worker: &Worker, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
     let failures = futures::stream::iter(event.records)
         .map(|record| async move {
             let id = record.message_id.unwrap_or_default();
             let body = record.body.unwrap_or_default();
-            match services.handle_job_delivery(&body, deadline).await {
+            match worker.handle_job_delivery(&body, deadline).await {
                 Ok(()) => None,
                 Err(e) => {
                     tracing::error!(message_id = %id, error = %e, "sync job message failed; SQS will redeliver it");

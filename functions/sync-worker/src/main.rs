@@ -11,8 +11,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let services = &shared::wiring::LazyServices::for_function("sync-worker");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let (services, _) = services.get().await.map_err(Box::new)?;
-        let deadline = sync_worker::slice_deadline(event.context.deadline, services.job_budget());
-        Ok::<_, lambda_runtime::Error>(sync_worker::handle(&services, event.payload, deadline).await)
+        let deadline = sync_worker::slice_deadline(event.context.deadline, services.worker().job_budget());
+        Ok::<_, lambda_runtime::Error>(sync_worker::handle(services.worker(), event.payload, deadline).await)
     }))
     .await
 }

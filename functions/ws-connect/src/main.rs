@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let services = &shared::wiring::LazyServices::for_function("ws-connect");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
         let (services, _) = services.get().await.map_err(Box::new)?;
-        Ok::<_, lambda_runtime::Error>(ws_connect::handle(&services.connector(), event.payload).await)
+        Ok::<_, lambda_runtime::Error>(ws_connect::handle(services.connector(), event.payload).await)
     }))
     .await
 }

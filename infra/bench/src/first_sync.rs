@@ -27,11 +27,15 @@ pub(super) async fn first_sync_under_real_limit(rows: &mut Vec<Row>) {
         organization_id: OrganizationId::new("bench-org"),
         expires_at: Utc::now() + ChronoDuration::days(1),
     };
-    let start =
-        stack.services.start_connect(&caller, shared::domain::CalendlyScope::User).await.expect("connect starts");
+    let start = stack
+        .services
+        .connecting()
+        .start_connect(&caller, shared::domain::CalendlyScope::User)
+        .await
+        .expect("connect starts");
     let code = sim.approve(&host, &start.authorize_url).expect("approved");
     let started = Instant::now();
-    let outcome = stack.services.complete_connect(&code, &start.state, &caller).await.expect("connected");
+    let outcome = stack.services.connecting().complete_connect(&code, &start.state, &caller).await.expect("connected");
     let callback = started.elapsed();
     let job = stack.wait_for_sync("bench-org", Duration::from_secs(3600)).await.expect("the initial sync ends");
     let wall = started.elapsed();

@@ -102,11 +102,15 @@ async fn connect(stack: &LocalStack, org: &str, host: &SimUser) {
         organization_id: OrganizationId::new(org),
         expires_at: Utc::now() + ChronoDuration::days(1),
     };
-    let start =
-        stack.services.start_connect(&caller, shared::domain::CalendlyScope::User).await.expect("connect starts");
+    let start = stack
+        .services
+        .connecting()
+        .start_connect(&caller, shared::domain::CalendlyScope::User)
+        .await
+        .expect("connect starts");
     let sim = stack.simulator.as_ref().unwrap();
     let code = sim.approve(host, &start.authorize_url).expect("approved");
-    stack.services.complete_connect(&code, &start.state, &caller).await.expect("connected");
+    stack.services.connecting().complete_connect(&code, &start.state, &caller).await.expect("connected");
     stack.wait_for_sync(org, Duration::from_secs(3600)).await.expect("the initial sync ends");
 }
 

@@ -31,10 +31,10 @@ pub(super) async fn team_under_real_limit(rows: &mut Vec<Row>) {
         expires_at: Utc::now() + ChronoDuration::days(1),
     };
     let scope = shared::domain::CalendlyScope::Organization;
-    let start = stack.services.start_connect(&caller, scope).await.expect("connect starts");
+    let start = stack.services.connecting().start_connect(&caller, scope).await.expect("connect starts");
     let code = sim.approve(&admin, &start.authorize_url).expect("approved");
     let started = Instant::now();
-    let outcome = stack.services.complete_connect(&code, &start.state, &caller).await.expect("connected");
+    let outcome = stack.services.connecting().complete_connect(&code, &start.state, &caller).await.expect("connected");
     let callback = started.elapsed();
     let connect_requests = sim.api_request_count();
     let memberships = sim.request_count("organization_memberships");

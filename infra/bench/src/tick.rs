@@ -45,7 +45,7 @@ pub(super) async fn scheduled_tick(rows: &mut Vec<Row>, dynamodb: bool, embedded
     let (calendly_before, dynamo_before) =
         (sim.api_request_count(), stack.dynamo.as_ref().map(|d| d.metrics().snapshot()));
     let started = Instant::now();
-    let run = stack.services.run_scheduled_syncs().await.expect("the tick runs");
+    let run = stack.services.scheduler().run().await.expect("the tick runs");
     let tick = started.elapsed();
     let mut durations = Vec::with_capacity(orgs);
     for org in &names {

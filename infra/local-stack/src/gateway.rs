@@ -94,7 +94,7 @@ async fn accept(
 ) -> Response {
     let connection_id = new_connection_id();
     let answer =
-        ws_connect::handle(&gateway.services.connector(), event("$connect", "CONNECT", &connection_id, &query)).await;
+        ws_connect::handle(gateway.services.connector(), event("$connect", "CONNECT", &connection_id, &query)).await;
     if answer.status_code != 200 {
         let status = StatusCode::from_u16(answer.status_code as u16).unwrap_or(StatusCode::FORBIDDEN);
         return (status, "connection refused").into_response();

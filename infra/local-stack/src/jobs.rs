@@ -56,8 +56,8 @@ impl LocalQueue {
                     let services = services.clone();
                     async move {
                         let event = sqs_event(vec![(delivery.id, delivery.body)]);
-                        let deadline = Instant::now() + services.job_budget();
-                        sync_worker::handle(&services, event, deadline).await.batch_item_failures.is_empty()
+                        let deadline = Instant::now() + services.worker().job_budget();
+                        sync_worker::handle(services.worker(), event, deadline).await.batch_item_failures.is_empty()
                     }
                 }));
             }
@@ -138,8 +138,8 @@ async fn poll(services: Services, client: aws_sdk_sqs::Client, url: String) {
         let event = sqs_event(
             messages.into_iter().map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default())).collect(),
         );
-        let deadline = Instant::now() + services.job_budget();
-        let failed = sync_worker::handle(&services, event, deadline).await.batch_item_failures;
+        let deadline = Instant::now() + services.worker().job_budget();
+        let failed = sync_worker::handle(services.worker(), event, deadline).await.batch_item_failures;
         let entries: Vec<DeleteMessageBatchRequestEntry> = receipts
             .into_iter()
             .enumerate()

@@ -210,7 +210,7 @@ impl LocalStack {
                 tick.tick().await;
                 loop {
                     tick.tick().await;
-                    if let Err(e) = services.run_scheduled_syncs().await {
+                    if let Err(e) = services.scheduler().run().await {
                         tracing::warn!(error = %e, "scheduled sync run failed");
                     }
                 }
@@ -239,7 +239,7 @@ impl LocalStack {
         let org = OrganizationId::new(org);
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let job = self.services.current_sync(&org).await.ok().flatten();
+            let job = self.services.jobs().current_sync(&org).await.ok().flatten();
             if job.as_ref().is_some_and(|j| !j.state.is_active()) || tokio::time::Instant::now() >= deadline {
                 return job.filter(|j| !j.state.is_active());
             }
@@ -249,7 +249,7 @@ impl LocalStack {
 
     /// Queues a manual sync of `org` and waits for it to end (benchmarks).
     pub async fn sync_and_wait(&self, org: &str, within: std::time::Duration) -> Option<SyncJob> {
-        self.services.request_sync(&OrganizationId::new(org), SyncTrigger::Manual).await.ok()?;
+        self.services.jobs().request_sync(&OrganizationId::new(org), SyncTrigger::Manual).await.ok()?;
         self.wait_for_sync(org, within).await
     }
 
@@ -294,5 +294,5 @@ fn management_client(endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
 async fn scheduled_sync(
     State(services): State<Services>,
 ) -> Result<axum::Json<serde_json::Value>, shared::http::ApiError> {
-    Ok(axum::Json(services.run_scheduled_syncs().await?))
+    Ok(axum::Json(services.scheduler().run().await?))
 }

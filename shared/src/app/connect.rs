@@ -1,20 +1,22 @@
 //! Connecting a Calendly account (OAuth 2.0 with state + PKCE, bound to the user who started
 //! it) and disconnecting it.
 
-use crate::app::{AppError, MANUAL_RATE_LIMIT_BUDGET, Services};
+use crate::app::{AppError, CalendlyAccess, Jobs, MANUAL_RATE_LIMIT_BUDGET, Subscriptions};
 use crate::auth::Caller;
-use crate::calendly::{CalendlyError, GrantedScopes, Scope};
-use crate::crypto::{Pkce, random_token};
-use crate::domain::quota::QuotaTake;
+use crate::calendly::{CalendlyError, CalendlySession, CalendlyUser, GrantedScopes, Scope, TokenResponse};
+use crate::clock::Clock;
+use crate::crypto::{Pkce, Sealer, random_token};
+use crate::domain::quota::{CONNECT_STARTS, QuotaTake};
 use crate::domain::{
     CalendlyScope, ConnectedAccount, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState,
     OrganizationId, SyncJob, SyncTrigger,
 };
-use crate::store::StateTake;
+use crate::store::{IntegrationStore, OAuthStateStore, OrganizationStore, QuotaStore, StateTake};
 use crate::tokens::seal_context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, json};
+use std::sync::Arc;
 
 /// How long a started connect may take (Calendly codes live 10 minutes too).
 const OAUTH_STATE_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -54,15 +56,57 @@ pub struct ConnectOutcome {
     pub scope_error: Option<String>,
 }
 
-impl Services {
+/// Connecting and disconnecting a Calendly account: the pending connects, the connect quota,
+/// the integration items and the settings mirror, Calendly, the token sealer and the clock;
+/// then the subscription and the initial job, through their own use cases.
+#[derive(Clone)]
+pub struct Connecting {
+    states: Arc<dyn OAuthStateStore>,
+    quotas: Arc<dyn QuotaStore>,
+    integrations: Arc<dyn IntegrationStore>,
+    settings: Arc<dyn OrganizationStore>,
+    calendly: CalendlyAccess,
+    sealer: Sealer,
+    clock: Arc<dyn Clock>,
+    subscriptions: Subscriptions,
+    jobs: Jobs,
+}
+
+/// The items a connect reads and writes.
+pub struct ConnectingPorts {
+    /// Pending connects (state + PKCE verifier).
+    pub states: Arc<dyn OAuthStateStore>,
+    /// Connect starts per user.
+    pub quotas: Arc<dyn QuotaStore>,
+    /// The integration items and the Calendly accounts' claims.
+    pub integrations: Arc<dyn IntegrationStore>,
+    /// `Organization.settings.calendly`.
+    pub settings: Arc<dyn OrganizationStore>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Connecting {
+    /// Connecting over `ports`, sealing tokens with `sealer`.
+    pub fn new(
+        ports: ConnectingPorts,
+        calendly: CalendlyAccess,
+        sealer: Sealer,
+        subscriptions: Subscriptions,
+        jobs: Jobs,
+    ) -> Self {
+        let ConnectingPorts { states, quotas, integrations, settings, clock } = ports;
+        Self { states, quotas, integrations, settings, calendly, sealer, clock, subscriptions, jobs }
+    }
+
     /// Starts a connect: a single-use state bound to the caller, and the PKCE verifier sealed.
     /// `scope`: organization scope is granted at completion to owners and admins only.
     pub async fn start_connect(&self, caller: &Caller, scope: CalendlyScope) -> Result<ConnectStart, AppError> {
         let now = self.clock.now();
-        let quota = &crate::domain::quota::CONNECT_STARTS;
+        let quota = &CONNECT_STARTS;
         let org = &caller.organization_id;
         if let QuotaTake::Exhausted { retry_at } =
-            self.store.take_quota(org, quota, caller.user_id.as_str(), now).await?
+            self.quotas.take_quota(org, quota, caller.user_id.as_str(), now).await?
         {
             return Err(AppError::too_many_requests(
                 "too_many_connect_starts",
@@ -86,7 +130,7 @@ impl Services {
             expires_at,
             scope,
         };
-        self.store.put_oauth_state(&pending, now).await?;
+        self.states.put_oauth_state(&pending, now).await?;
         Ok(ConnectStart { authorize_url: self.calendly.authorize_url(&state, &pkce.challenge), state, expires_at })
     }
 
@@ -101,7 +145,7 @@ impl Services {
             .sealer
             .open(&pending.pkce_verifier, &state_context(state))
             .map_err(|e| AppError::Internal(Box::new(e)))?;
-        let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
+        let session = self.calendly.session(MANUAL_RATE_LIMIT_BUDGET);
         let tokens = session
             .call(|api| {
                 let (c, v) = (code.to_string(), verifier.clone());
@@ -119,7 +163,7 @@ impl Services {
         let granted = GrantedScopes::parse(tokens.scope.as_deref());
         if let Some(missing) = required_scopes(pending.scope).into_iter().find(|s| !granted.allows(*s)) {
             tracing::warn!(organization_id = %org, scope = missing.as_str(), "Calendly granted the connect without a scope it needs");
-            self.give_back(&session, &tokens).await;
+            self.calendly.give_back(&session, &tokens).await;
             return Err(AppError::scope_missing(missing));
         }
         let access = tokens.access_token.clone();
@@ -134,15 +178,17 @@ impl Services {
         let coverage = match pending.scope {
             CalendlyScope::User => Ok((CalendlyScope::User, None, None)),
             CalendlyScope::Organization => {
-                self.organization_coverage(&session, &tokens.access_token, &user.current_organization, &user.uri).await
+                self.calendly
+                    .organization_coverage(&session, &tokens.access_token, &user.current_organization, &user.uri)
+                    .await
             }
         };
         let (coverage, members, scope_error) = match coverage {
             Ok(coverage) => coverage,
             // Nothing half-done stays behind: the claim is released and the tokens given back.
             Err(e) => {
-                self.store.release_calendly_user(&user.uri, &org).await?;
-                self.give_back(&session, &tokens).await;
+                self.integrations.release_calendly_user(&user.uri, &org).await?;
+                self.calendly.give_back(&session, &tokens).await;
                 return Err(e);
             }
         };
@@ -151,11 +197,11 @@ impl Services {
         if coverage == CalendlyScope::Organization {
             let conflict = AppError::organization_in_use();
             if let Err(e) = self.claim_or_give_back(&session, &org_uri, &org, &tokens, now, conflict).await {
-                self.store.release_calendly_user(&user.uri, &org).await?;
+                self.integrations.release_calendly_user(&user.uri, &org).await?;
                 return Err(e);
             }
         }
-        let previous = self.store.get_integration(&org).await?;
+        let previous = self.integrations.get_integration(&org).await?;
         if let Some(old) = previous.as_ref().filter(|p| p.calendly_user_uri != user.uri) {
             self.forget_previous_user(old).await?;
         }
@@ -163,7 +209,7 @@ impl Services {
             p.coverage == CalendlyScope::Organization
                 && (coverage != CalendlyScope::Organization || p.calendly_organization_uri != org_uri)
         }) {
-            self.store.release_calendly_user(&old.calendly_organization_uri, &org).await?;
+            self.integrations.release_calendly_user(&old.calendly_organization_uri, &org).await?;
         }
         let account = ConnectedAccount {
             id: previous.as_ref().map(|p| p.id.clone()).unwrap_or_else(IntegrationId::generate),
@@ -194,20 +240,20 @@ impl Services {
         };
         integration.access_token = self.sealer.seal(&tokens.access_token, &seal_context(&integration, "access"));
         integration.refresh_token = self.sealer.seal(&tokens.refresh_token, &seal_context(&integration, "refresh"));
-        let integration = self.store.save_connected_integration(integration).await?;
+        let integration = self.integrations.save_connected_integration(integration).await?;
 
-        self.store.merge_calendly_settings(&org, &connected_mirror(&user, &integration)).await?;
+        self.settings.merge_calendly_settings(&org, &connected_mirror(&user, &integration)).await?;
 
-        if let Err(e) = self.ensure_webhook(&integration).await {
+        if let Err(e) = self.subscriptions.ensure_webhook(&integration).await {
             tracing::warn!(organization_id = %org, error = %e, "could not subscribe to Calendly webhooks; the scheduled sync still runs");
         }
         // `next_sync_at` is now: if the job can't be queued, the next scheduled tick runs it.
-        let sync = match self.queue_sync(&integration, SyncTrigger::Initial).await {
+        let sync = match self.jobs.queue_sync(&integration, SyncTrigger::Initial).await {
             Ok(queued) => Some(queued.job),
             Err(e) => {
                 // The job is recorded as failed, with why; the scheduled sync will run one.
                 tracing::warn!(organization_id = %org, error = %e, "initial sync not queued; the scheduled sync will run it");
-                self.store.get_sync_job(&org).await.ok().flatten()
+                self.jobs.current_sync(&org).await.ok().flatten()
             }
         };
         tracing::info!(organization_id = %org, integration_id = %integration.id, "Calendly connected");
@@ -223,39 +269,6 @@ impl Services {
         })
     }
 
-    /// Organization scope for an owner or admin of the Calendly organization (with how many
-    /// members it covers); user scope, and why, for anyone else (Calendly answers them 403).
-    pub(super) async fn organization_coverage(
-        &self,
-        session: &crate::calendly::CalendlySession,
-        token: &str,
-        organization_uri: &str,
-        user_uri: &str,
-    ) -> Result<(CalendlyScope, Option<Vec<String>>, Option<String>), AppError> {
-        let memberships = |user: Option<String>| {
-            let (t, o) = (token.to_string(), organization_uri.to_string());
-            session.all_pages("organization memberships", move |api, page| {
-                let (t, o, u) = (t.clone(), o.clone(), user.clone());
-                async move { api.organization_memberships(&t, &o, u.as_deref(), page.as_deref()).await }
-            })
-        };
-        let mine = memberships(Some(user_uri.to_string())).await.map_err(scope_refusal)?;
-        if !mine.iter().any(|m| m.manages_organization()) {
-            let role = mine.first().map_or("none", |m| m.role.as_str()).to_string();
-            tracing::info!(%role, "organization scope refused: not an owner or admin of the Calendly organization");
-            return Ok((
-                CalendlyScope::User,
-                None,
-                Some(format!(
-                    "Calendly gives organization scope to owners and admins only (your role: {role}); connected with your own bookings"
-                )),
-            ));
-        }
-        let members = memberships(None).await.map_err(scope_refusal)?;
-        let emails = member_emails(members);
-        Ok((CalendlyScope::Organization, Some(emails), None))
-    }
-
     /// The pending connect of `state`, consumed. Bound to who started it (RFC 6749 §10.12):
     /// the same organization *and* user, checked before the state is consumed, so nobody
     /// else's attempt can burn it.
@@ -265,7 +278,7 @@ impl Services {
         caller: &Caller,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<OAuthState, AppError> {
-        match self.store.take_oauth_state(state, &caller.organization_id, &caller.user_id, now).await? {
+        match self.states.take_oauth_state(state, &caller.organization_id, &caller.user_id, now).await? {
             StateTake::Taken(pending) => Ok(pending),
             StateTake::Absent => {
                 Err(AppError::bad_request("invalid_state", "unknown, expired or already used OAuth state"))
@@ -281,10 +294,10 @@ impl Services {
     /// just obtained back to Calendly and answers 409 when another organization holds it.
     async fn claim_account_or_give_back(
         &self,
-        session: &crate::calendly::CalendlySession,
+        session: &CalendlySession,
         user_uri: &str,
         org: &OrganizationId,
-        tokens: &crate::calendly::TokenResponse,
+        tokens: &TokenResponse,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), AppError> {
         let conflict = AppError::Conflict {
@@ -298,31 +311,19 @@ impl Services {
     /// `org`; when another organization holds it, gives the tokens back and fails with `conflict`.
     pub(super) async fn claim_or_give_back(
         &self,
-        session: &crate::calendly::CalendlySession,
+        session: &CalendlySession,
         uri: &str,
         org: &OrganizationId,
-        tokens: &crate::calendly::TokenResponse,
+        tokens: &TokenResponse,
         now: chrono::DateTime<chrono::Utc>,
         conflict: AppError,
     ) -> Result<(), AppError> {
-        if !self.store.claim_calendly_user(uri, org, now).await? {
-            self.give_back(session, tokens).await;
+        if !self.integrations.claim_calendly_user(uri, org, now).await? {
+            self.calendly.give_back(session, tokens).await;
             tracing::warn!(organization_id = %org, %uri, "Calendly account or organization already connected to another organization");
             return Err(conflict);
         }
         Ok(())
-    }
-
-    /// Revokes both tokens of a grant the connect won't keep (best-effort: they expire anyway).
-    async fn give_back(&self, session: &crate::calendly::CalendlySession, tokens: &crate::calendly::TokenResponse) {
-        for token in [&tokens.access_token, &tokens.refresh_token] {
-            let _ = session
-                .call(|api| {
-                    let t = token.clone();
-                    async move { api.revoke(&t).await }
-                })
-                .await;
-        }
     }
 
     /// A reconnect with another Calendly user: the previous user's claim is released and its
@@ -331,15 +332,15 @@ impl Services {
     /// user's subscription meets it as a 409).
     async fn forget_previous_user(&self, old: &Integration) -> Result<(), AppError> {
         let org = &old.organization_id;
-        self.store.release_calendly_user(&old.calendly_user_uri, org).await?;
+        self.integrations.release_calendly_user(&old.calendly_user_uri, org).await?;
         // The previous Calendly user's subscription would go on delivering its bookings:
         // deleted with its own token while that is still stored (bounded, best-effort; a
         // leftover is replaced when the new user's subscription meets it as a 409).
         if let (true, Some(uri)) = (old.is_active, old.webhook_subscription_uri.clone()) {
             let cleanup = async {
-                let session = self.engine.session(std::time::Duration::ZERO);
-                let (token, _) = self.engine.tokens().access_token(&session, old).await.map_err(AppError::from)?;
-                self.delete_subscription(&session, &token, &uri).await.map_err(AppError::from)
+                let session = self.calendly.session(std::time::Duration::ZERO);
+                let token = self.calendly.access_token(&session, old).await?;
+                self.calendly.delete_subscription(&session, &token, &uri).await.map_err(AppError::from)
             };
             match tokio::time::timeout(CALENDLY_CLEANUP_BUDGET, cleanup).await {
                 Ok(Ok(())) => {}
@@ -357,20 +358,20 @@ impl Services {
     /// Disconnects: revokes at Calendly, deletes the subscription, soft-deletes the
     /// integration and mirrors the settings. Idempotent; prospects stay.
     pub async fn disconnect(&self, org: &OrganizationId) -> Result<(), AppError> {
-        let Some(integration) = self.store.get_integration(org).await?.filter(|i| i.is_active) else {
+        let Some(integration) = self.integrations.get_integration(org).await?.filter(|i| i.is_active) else {
             return Ok(());
         };
         // Disconnected first, here: whatever Calendly does next (down, hanging, refusing),
         // the user is disconnected and nothing more is synced.
-        self.store.deactivate_integration(org, self.clock.now()).await?;
-        self.store.release_calendly_user(&integration.calendly_user_uri, org).await?;
+        self.integrations.deactivate_integration(org, self.clock.now()).await?;
+        self.integrations.release_calendly_user(&integration.calendly_user_uri, org).await?;
         if integration.coverage == CalendlyScope::Organization {
-            self.store.release_calendly_user(&integration.calendly_organization_uri, org).await?;
+            self.integrations.release_calendly_user(&integration.calendly_organization_uri, org).await?;
         }
         let mut mirror = Map::new();
         mirror.insert("enabled".into(), json!(false));
         mirror.insert("oauth_connected".into(), json!(false));
-        self.store.merge_calendly_settings(org, &mirror).await?;
+        self.settings.merge_calendly_settings(org, &mirror).await?;
         // Then Calendly, best-effort and bounded, so the answer comes within seconds.
         if tokio::time::timeout(CALENDLY_CLEANUP_BUDGET, self.clean_up_at_calendly(&integration)).await.is_err() {
             tracing::warn!(organization_id = %org, "Calendly did not answer the disconnect in time; its token expires on its own");
@@ -382,37 +383,19 @@ impl Services {
     /// Deletes the subscription and revokes both tokens at Calendly; failures are only logged.
     async fn clean_up_at_calendly(&self, integration: &Integration) {
         let org = &integration.organization_id;
-        let session = self.engine.session(std::time::Duration::ZERO);
-        if let Ok((token, _)) = self.engine.tokens().access_token(&session, integration).await {
-            if let Some(uri) = integration.webhook_subscription_uri.clone() {
-                let t = token.clone();
-                if let Err(e) = session
-                    .call(|api| {
-                        let (t, u) = (t.clone(), uri.clone());
-                        async move { api.delete_webhook_subscription(&t, &u).await }
-                    })
-                    .await
-                {
-                    tracing::warn!(organization_id = %org, error = %e, "could not delete the Calendly webhook subscription");
-                }
-            }
-            if let Err(e) = session
-                .call(|api| {
-                    let t = token.clone();
-                    async move { api.revoke(&t).await }
-                })
-                .await
+        let session = self.calendly.session(std::time::Duration::ZERO);
+        if let Ok(token) = self.calendly.access_token(&session, integration).await {
+            if let Some(uri) = &integration.webhook_subscription_uri
+                && let Err(e) = self.calendly.delete_subscription(&session, &token, uri).await
             {
+                tracing::warn!(organization_id = %org, error = %e, "could not delete the Calendly webhook subscription");
+            }
+            if let Err(e) = self.calendly.revoke(&session, &token).await {
                 tracing::warn!(organization_id = %org, error = %e, "could not revoke the Calendly token");
             }
         }
         if let Ok(refresh) = self.sealer.open(&integration.refresh_token, &seal_context(integration, "refresh")) {
-            let _ = session
-                .call(|api| {
-                    let t = refresh.clone();
-                    async move { api.revoke(&t).await }
-                })
-                .await;
+            let _ = self.calendly.revoke(&session, &refresh).await;
         }
     }
 }
@@ -427,26 +410,12 @@ fn required_scopes(scope: CalendlyScope) -> Vec<Scope> {
     required
 }
 
-/// A 403 on the memberships is a scope Calendly did not grant after all (the token response
-/// may not say): named like a missing scope, not passed on as Calendly's refusal.
-fn scope_refusal(e: CalendlyError) -> AppError {
-    match e {
-        CalendlyError::Forbidden(_) => AppError::scope_missing(Scope::OrganizationsRead),
-        other => other.into(),
-    }
-}
-
-/// The e-mails of an organization's members (never prospects), normalized as prospects are.
-pub(super) fn member_emails(members: Vec<crate::calendly::OrganizationMembership>) -> Vec<String> {
-    members.into_iter().filter_map(|m| m.user.email).collect()
-}
-
 fn state_context(state: &str) -> String {
     format!("oauth-state|{state}")
 }
 
 /// `Organization.settings.calendly` of a connected integration.
-fn connected_mirror(user: &crate::calendly::CalendlyUser, integration: &Integration) -> Map<String, serde_json::Value> {
+fn connected_mirror(user: &CalendlyUser, integration: &Integration) -> Map<String, serde_json::Value> {
     let mut mirror = Map::new();
     mirror.insert("enabled".into(), json!(true));
     mirror.insert("mode".into(), json!("oauth"));

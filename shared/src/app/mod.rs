@@ -4,6 +4,7 @@
 //! router reaches a port: they call what is here.
 
 mod bookings;
+mod calendly_access;
 mod connect;
 mod error;
 mod notifications;
@@ -17,17 +18,18 @@ pub mod sync;
 pub mod webhook;
 
 pub use bookings::Bookings;
-pub use connect::{ConnectOutcome, ConnectStart};
+pub use calendly_access::{CalendlyAccess, Coverage};
+pub use connect::{ConnectOutcome, ConnectStart, Connecting, ConnectingPorts};
 pub use error::AppError;
 pub use notifications::Notifications;
 pub use organization::Organizations;
 pub use pages::PageCursors;
 pub use prospects::{ProspectDraft, Prospects};
 pub use realtime::{Connector, forget_connection};
-pub use status::{ConnectionStatus, EventTypeChoice, SettingsChange};
-pub use subscription::WebhookCheck;
-pub use sync::{JobError, QueuedSync, Scheduler};
-pub use webhook::DeliveryOutcome;
+pub use status::{ConnectionStatus, EventTypeChoice, IntegrationSettings, SettingsChange, SettingsPorts};
+pub use subscription::{Subscriptions, WebhookCheck};
+pub use sync::{JobError, JobTiming, Jobs, QueuedSync, Scheduler, Worker, WorkerPorts};
+pub use webhook::{DeliveryOutcome, WebhookIntake};
 
 use crate::auth::JwtVerifier;
 use crate::calendly::CalendlyApi;
@@ -37,8 +39,8 @@ use crate::crypto::{CursorSigner, Sealer};
 use crate::domain::{Integration, OrganizationId};
 use crate::push::Pusher;
 use crate::queue::JobQueue;
-use crate::store::Store;
-use crate::sync::SyncEngine;
+use crate::store::{IntegrationStore, Store};
+use crate::sync::{ReconnectAlarm, SyncEngine};
 use crate::tokens::TokenKeeper;
 use std::sync::Arc;
 
@@ -46,40 +48,28 @@ use std::sync::Arc;
 /// this long for a rate-limit reset; syncs never wait (they run as jobs).
 pub(crate) const MANUAL_RATE_LIMIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The product's use cases and the ports they drive. The ports are the crate's own: routers
-/// call use cases, never a port (the accessors below serve wiring, the local stack and tests).
+/// The product's capabilities, composed: each is built here over the ports it calls, and
+/// handlers take theirs (`State<Prospects>`, `State<WebhookIntake>`…) through `FromRef`.
+/// The few accessors below serve wiring, the local stack and tests.
 #[derive(Clone)]
 pub struct Services {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) calendly: Arc<dyn CalendlyApi>,
-    pub(crate) pusher: Arc<dyn Pusher>,
-    pub(crate) queue: Arc<dyn JobQueue>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) sealer: Sealer,
-    /// The prospects API's capability.
-    pub(crate) prospects: Prospects,
-    /// The notifications API's capability.
-    pub(crate) notifications: Notifications,
-    /// The bookings list's capability.
-    pub(crate) bookings: Bookings,
-    /// The organization settings' capability.
-    pub(crate) organizations: Organizations,
-    /// Calendly's event types per organization, for a few minutes (`GET /calendly/event-types`).
-    pub(crate) event_types_cache: Arc<status::EventTypesCache>,
-    /// How often one organization may ask for a manual sync.
-    pub(crate) manual_sync_cooldown: chrono::Duration,
-    /// The `$connect` use case.
-    pub(crate) connector: Connector,
-    pub(crate) jwt: JwtVerifier,
-    pub(crate) engine: SyncEngine,
-    pub(crate) webhook_base_url: String,
-    /// The current webhook signing key, then the previous one during a key roll.
-    pub(crate) webhook_signing_keys: Vec<crate::config::Secret>,
-    pub(crate) frontend_url: Option<String>,
-    /// The longest slice a worker runs a sync job for before it checkpoints and re-queues.
-    pub(crate) job_budget: std::time::Duration,
-    /// The first retry delay of a job after a transient failure.
-    pub(crate) job_retry_delay: std::time::Duration,
+    store: Arc<dyn Store>,
+    calendly: Arc<dyn CalendlyApi>,
+    sealer: Sealer,
+    jwt: JwtVerifier,
+    engine: SyncEngine,
+    frontend_url: Option<String>,
+    prospects: Prospects,
+    notifications: Notifications,
+    bookings: Bookings,
+    organizations: Organizations,
+    connector: Connector,
+    connecting: Connecting,
+    settings: IntegrationSettings,
+    jobs: Jobs,
+    worker: Worker,
+    scheduler: Scheduler,
+    webhooks: WebhookIntake,
 }
 
 /// The adapters the use cases drive.
@@ -96,78 +86,110 @@ pub struct Adapters {
     pub clock: Arc<dyn Clock>,
 }
 
+/// The sealer of tokens at rest from the configured keys.
+pub fn sealer_of(config: &Config) -> Sealer {
+    let sealer =
+        Sealer::from_hex_key(config.encryption_key.expose()).expect("ENCRYPTION_KEY was validated at start-up");
+    match &config.encryption_key_previous {
+        Some(previous) => {
+            sealer.with_previous_key(previous.expose()).expect("ENCRYPTION_KEY_PREVIOUS was validated at start-up")
+        }
+        None => sealer,
+    }
+}
+
+/// The verifier of CRM tokens from the configuration.
+pub fn jwt_of(config: &Config) -> JwtVerifier {
+    JwtVerifier::with_claims(config.jwt_secret.expose(), config.jwt_issuer.as_deref(), config.jwt_audience.as_deref())
+        .with_max_lifetime(config.jwt_max_lifetime)
+}
+
 impl Services {
-    /// Wires the use cases from configuration and adapters.
+    /// Wires every capability from configuration and adapters.
     pub fn new(config: &Config, adapters: Adapters) -> Self {
         let Adapters { store, calendly, pusher, queue, clock } = adapters;
-        let sealer =
-            Sealer::from_hex_key(config.encryption_key.expose()).expect("ENCRYPTION_KEY was validated at start-up");
-        let sealer = match &config.encryption_key_previous {
-            Some(previous) => {
-                sealer.with_previous_key(previous.expose()).expect("ENCRYPTION_KEY_PREVIOUS was validated at start-up")
-            }
-            None => sealer,
-        };
+        let sealer = sealer_of(config);
         let cursors = PageCursors::new(
             CursorSigner::from_hex_key(config.encryption_key.expose())
                 .expect("ENCRYPTION_KEY was validated at start-up"),
         );
-        let prospects = Prospects::new(store.clone(), pusher.clone(), clock.clone(), cursors.clone());
-        let notifications = Notifications::new(store.clone(), cursors.clone());
-        let bookings = Bookings::new(store.clone(), cursors);
-        let organizations = Organizations::new(store.clone());
-        let jwt = JwtVerifier::with_claims(
-            config.jwt_secret.expose(),
-            config.jwt_issuer.as_deref(),
-            config.jwt_audience.as_deref(),
-        )
-        .with_max_lifetime(config.jwt_max_lifetime);
-        let connector =
-            Connector::new(jwt.clone(), store.clone(), clock.clone(), config.ws_max_connections_per_organization);
-        let alarm = Arc::new(crate::sync::ReconnectAlarm::new(store.clone(), pusher.clone(), clock.clone()));
+        let jwt = jwt_of(config);
+        let alarm = Arc::new(ReconnectAlarm::new(store.clone(), pusher.clone(), clock.clone()));
         let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone()).with_alarm(alarm);
         let engine = SyncEngine::new(
             store.clone(),
             calendly.clone(),
             pusher.clone(),
             clock.clone(),
-            tokens,
+            tokens.clone(),
             config.sync_days_past,
             config.sync_days_ahead,
         );
+        let access = CalendlyAccess::new(calendly.clone(), tokens);
+        let subscriptions = Subscriptions::new(access.clone(), store.clone(), config.webhook_base_url.clone());
+        let jobs = Jobs::new(
+            store.clone(),
+            store.clone(),
+            queue.clone(),
+            pusher.clone(),
+            clock.clone(),
+            engine.window(),
+            config.manual_sync_cooldown,
+        );
+        let worker_ports = WorkerPorts {
+            integrations: store.clone(),
+            jobs: store.clone(),
+            queue: queue.clone(),
+            pusher: pusher.clone(),
+            clock: clock.clone(),
+        };
+        let connecting_ports = ConnectingPorts {
+            states: store.clone(),
+            quotas: store.clone(),
+            integrations: store.clone(),
+            settings: store.clone(),
+            clock: clock.clone(),
+        };
+        let settings_ports = SettingsPorts {
+            integrations: store.clone(),
+            jobs: store.clone(),
+            quotas: store.clone(),
+            clock: clock.clone(),
+        };
+        let timing = JobTiming { budget: config.sync_job_budget, retry_delay: config.sync_retry_delay };
+        let signing_keys = std::iter::once(config.calendly_webhook_signing_key.clone())
+            .chain(config.calendly_webhook_signing_key_previous.clone())
+            .collect();
         Self {
+            prospects: Prospects::new(store.clone(), pusher.clone(), clock.clone(), cursors.clone()),
+            notifications: Notifications::new(store.clone(), cursors.clone()),
+            bookings: Bookings::new(store.clone(), cursors),
+            organizations: Organizations::new(store.clone()),
+            connector: Connector::new(
+                jwt.clone(),
+                store.clone(),
+                clock.clone(),
+                config.ws_max_connections_per_organization,
+            ),
+            connecting: Connecting::new(
+                connecting_ports,
+                access.clone(),
+                sealer.clone(),
+                subscriptions.clone(),
+                jobs.clone(),
+            ),
+            settings: IntegrationSettings::new(settings_ports, access.clone(), subscriptions.clone()),
+            worker: Worker::new(worker_ports, engine.clone(), access, subscriptions, timing),
+            scheduler: Scheduler::new(store.clone(), store.clone(), queue, clock.clone(), engine.window()),
+            webhooks: WebhookIntake::new(signing_keys, clock, store.clone(), store.clone(), engine.clone()),
+            jobs,
             store,
             calendly,
-            pusher,
-            queue,
-            clock,
             sealer,
-            prospects,
-            notifications,
-            bookings,
-            organizations,
-            event_types_cache: Arc::default(),
-            manual_sync_cooldown: config.manual_sync_cooldown,
-            connector,
             jwt,
             engine,
-            webhook_base_url: config.webhook_base_url.clone(),
-            webhook_signing_keys: std::iter::once(config.calendly_webhook_signing_key.clone())
-                .chain(config.calendly_webhook_signing_key_previous.clone())
-                .collect(),
             frontend_url: config.frontend_url.clone(),
-            job_budget: config.sync_job_budget,
-            job_retry_delay: config.sync_retry_delay,
         }
-    }
-
-    pub(crate) async fn active_integration(&self, org: &OrganizationId) -> Result<Integration, AppError> {
-        self.store.get_integration(org).await?.filter(|i| i.is_active).ok_or_else(AppError::not_connected)
-    }
-
-    /// The `$connect` use case, over the connection records only.
-    pub fn connector(&self) -> Connector {
-        self.connector.clone()
     }
 
     /// The verified caller of an `Authorization` header.
@@ -180,9 +202,29 @@ impl Services {
         self.frontend_url.as_deref()
     }
 
-    /// The longest slice a worker runs a sync job for.
-    pub fn job_budget(&self) -> std::time::Duration {
-        self.job_budget
+    /// The `$connect` use case.
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
+    /// Connecting and disconnecting (local stack, benchmarks).
+    pub fn connecting(&self) -> &Connecting {
+        &self.connecting
+    }
+
+    /// Queuing syncs and reading the latest (local stack, tests).
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    /// The queue's consumer (local stack's workers, tests).
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    /// The scheduled tick (local stack, benchmarks, tests).
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
     }
 
     /// The store (wiring, local stack, tests).
@@ -211,6 +253,14 @@ impl Services {
     }
 }
 
+/// The organization's integration, if it is connected.
+pub(crate) async fn active_integration(
+    integrations: &dyn IntegrationStore,
+    org: &OrganizationId,
+) -> Result<Integration, AppError> {
+    integrations.get_integration(org).await?.filter(|i| i.is_active).ok_or_else(AppError::not_connected)
+}
+
 /// Each capability out of the composition, for the handlers that name it (`State<Prospects>`).
 macro_rules! capabilities {
     ($($field:ident: $type:ty),* $(,)?) => {
@@ -230,4 +280,8 @@ capabilities!(
     bookings: Bookings,
     organizations: Organizations,
     connector: Connector,
+    connecting: Connecting,
+    settings: IntegrationSettings,
+    jobs: Jobs,
+    webhooks: WebhookIntake,
 );

@@ -1,11 +1,13 @@
 //! The connection's status and its settings (auto-sync, interval, booking filter).
 
-use crate::app::{AppError, MANUAL_RATE_LIMIT_BUDGET, Services};
-use crate::calendly::{EventTypeOwner, GrantedScopes, Scope};
-use crate::domain::CalendlyScope;
+use crate::app::{AppError, CalendlyAccess, MANUAL_RATE_LIMIT_BUDGET, Subscriptions, active_integration};
+use crate::calendly::{EventType, EventTypeOwner, GrantedScopes, Scope};
+use crate::clock::Clock;
 use crate::domain::quota::{EVENT_TYPE_LISTINGS, QuotaTake};
-use crate::domain::{Integration, OrganizationId, SYNC_INTERVAL_RANGE, SyncJob};
-use chrono::Duration;
+use crate::domain::{CalendlyScope, Integration, IntegrationId, OrganizationId, SYNC_INTERVAL_RANGE, SyncJob};
+use crate::store::{IntegrationStore, QuotaStore, SyncJobStore};
+use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
 
 /// The connection as the settings page shows it: the active integration, if any, and the
 /// latest sync job.
@@ -21,7 +23,7 @@ pub struct ConnectionStatus {
 #[derive(Clone, Debug)]
 pub struct EventTypeChoice {
     /// The event type as Calendly lists it.
-    pub event_type: crate::calendly::EventType,
+    pub event_type: EventType,
     /// Whether its bookings become prospects.
     pub selected: bool,
 }
@@ -45,11 +47,11 @@ struct CachedEventTypes {
     /// Whose list it is: the integration, its Calendly account and scope, and when it was
     /// connected (another account, a reconnect or a scope change is another list).
     source: ListSource,
-    read_at: chrono::DateTime<chrono::Utc>,
-    types: Vec<crate::calendly::EventType>,
+    read_at: DateTime<Utc>,
+    types: Vec<EventType>,
 }
 
-type ListSource = (crate::domain::IntegrationId, String, CalendlyScope, chrono::DateTime<chrono::Utc>);
+type ListSource = (IntegrationId, String, CalendlyScope, DateTime<Utc>);
 
 fn list_source(integration: &Integration) -> ListSource {
     (integration.id.clone(), integration.calendly_user_uri.clone(), integration.coverage, integration.created_at)
@@ -71,11 +73,44 @@ impl EventTypesCache {
     }
 }
 
-impl Services {
+/// The connection's status and settings: the integration and job items, the event-type
+/// listing quota and its per-instance cache, Calendly (event types, the role check of a scope
+/// change), the subscription that follows the scope, and the clock.
+#[derive(Clone)]
+pub struct IntegrationSettings {
+    integrations: Arc<dyn IntegrationStore>,
+    jobs: Arc<dyn SyncJobStore>,
+    quotas: Arc<dyn QuotaStore>,
+    clock: Arc<dyn Clock>,
+    calendly: CalendlyAccess,
+    subscriptions: Subscriptions,
+    event_types_cache: Arc<EventTypesCache>,
+}
+
+/// The items the settings read and write.
+pub struct SettingsPorts {
+    /// The integration items.
+    pub integrations: Arc<dyn IntegrationStore>,
+    /// The latest job, shown with the status.
+    pub jobs: Arc<dyn SyncJobStore>,
+    /// Event-type listings per organization.
+    pub quotas: Arc<dyn QuotaStore>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl IntegrationSettings {
+    /// The settings over `ports`, with an empty event-type cache.
+    pub fn new(ports: SettingsPorts, calendly: CalendlyAccess, subscriptions: Subscriptions) -> Self {
+        let SettingsPorts { integrations, jobs, quotas, clock } = ports;
+        Self { integrations, jobs, quotas, clock, calendly, subscriptions, event_types_cache: Arc::default() }
+    }
+
     /// The connection's state, as the settings page shows it, with the latest sync job.
     pub async fn status(&self, org: &OrganizationId) -> Result<ConnectionStatus, AppError> {
         // Two independent items: read at once (the settings page waits on one round trip).
-        let (sync, integration) = tokio::try_join!(self.store.get_sync_job(org), self.store.get_integration(org))?;
+        let (sync, integration) =
+            tokio::try_join!(self.jobs.get_sync_job(org), self.integrations.get_integration(org))?;
         Ok(ConnectionStatus { integration: integration.filter(|i| i.is_active), sync })
     }
 
@@ -83,7 +118,7 @@ impl Services {
     /// scope every member's (each with its host). Without `event_types:read` granted this is a
     /// named 403, not Calendly's.
     pub async fn event_types(&self, org: &OrganizationId) -> Result<Vec<EventTypeChoice>, AppError> {
-        let integration = self.active_integration(org).await?;
+        let integration = active_integration(self.integrations.as_ref(), org).await?;
         if !GrantedScopes::parse(integration.scope.as_deref()).allows(Scope::EventTypesRead) {
             return Err(AppError::scope_missing(Scope::EventTypesRead));
         }
@@ -91,7 +126,7 @@ impl Services {
         let cached = self.event_types_cache.get(org, &integration);
         let types = match cached {
             Some(c) if now - c.read_at < EVENT_TYPES_FRESH => c.types,
-            cached => match self.store.take_quota(org, &EVENT_TYPE_LISTINGS, "organization", now).await? {
+            cached => match self.quotas.take_quota(org, &EVENT_TYPE_LISTINGS, "organization", now).await? {
                 QuotaTake::Granted => {
                     let types = self.read_event_types(&integration).await?;
                     let entry =
@@ -127,9 +162,9 @@ impl Services {
     }
 
     /// Every event type of the integration's user (or organization), from Calendly.
-    async fn read_event_types(&self, integration: &Integration) -> Result<Vec<crate::calendly::EventType>, AppError> {
-        let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
-        let (token, _) = self.engine.tokens().access_token(&session, integration).await?;
+    async fn read_event_types(&self, integration: &Integration) -> Result<Vec<EventType>, AppError> {
+        let session = self.calendly.session(MANUAL_RATE_LIMIT_BUDGET);
+        let token = self.calendly.access_token(&session, integration).await?;
         let owner = match integration.coverage {
             CalendlyScope::User => EventTypeOwner::User(integration.calendly_user_uri.clone()),
             CalendlyScope::Organization => EventTypeOwner::Organization(integration.calendly_organization_uri.clone()),
@@ -151,7 +186,7 @@ impl Services {
         org: &OrganizationId,
         change: SettingsChange,
     ) -> Result<ConnectionStatus, AppError> {
-        let integration = self.active_integration(org).await?;
+        let integration = active_integration(self.integrations.as_ref(), org).await?;
         change.validate()?;
         let scope = change.scope.filter(|s| *s != integration.coverage);
         let Some(scope) = scope else {
@@ -159,14 +194,14 @@ impl Services {
             return self.status(org).await;
         };
         let now = self.clock.now();
-        if !self.store.set_scope_lease(org, now, Some(now + SCOPE_CHANGE_LEASE)).await? {
+        if !self.integrations.set_scope_lease(org, now, Some(now + SCOPE_CHANGE_LEASE)).await? {
             return Err(AppError::Conflict {
                 code: "scope_change_in_progress",
                 message: "another scope change of this organization is in progress; retry in a few seconds".into(),
             });
         }
         let changed = self.change_scope(&integration, scope, &change).await;
-        if let Err(e) = self.store.set_scope_lease(org, now, None).await {
+        if let Err(e) = self.integrations.set_scope_lease(org, now, None).await {
             tracing::warn!(organization_id = %org, error = %e, "could not release the scope-change lease; it expires on its own");
         }
         changed?;
@@ -184,7 +219,7 @@ impl Services {
             if let Some(entries) = &change.ignore_emails {
                 filter.ignore_emails = entries.clone();
             }
-            self.store.set_booking_filter(org, &filter).await?;
+            self.integrations.set_booking_filter(org, &filter).await?;
         }
         if change.auto_sync_enabled.is_some() || change.sync_interval_minutes.is_some() {
             let interval = change.sync_interval_minutes.unwrap_or(integration.sync_interval_minutes);
@@ -193,7 +228,7 @@ impl Services {
             // (the initial job may still run: it schedules by the interval it finds at its end).
             let since = integration.last_synced_at.unwrap_or_else(|| self.clock.now());
             let next = Some(since + Duration::minutes(i64::from(interval)));
-            self.store.update_sync_settings(org, enabled, interval, next).await?;
+            self.integrations.update_sync_settings(org, enabled, interval, next).await?;
         }
         Ok(())
     }
@@ -213,33 +248,37 @@ impl Services {
         match scope {
             CalendlyScope::User => {
                 self.apply_settings(integration, change).await?;
-                self.store.set_coverage(org, CalendlyScope::User, Vec::new(), None).await?;
-                self.store.release_calendly_user(&org_uri, org).await?;
+                self.integrations.set_coverage(org, CalendlyScope::User, Vec::new(), None).await?;
+                self.integrations.release_calendly_user(&org_uri, org).await?;
             }
             CalendlyScope::Organization => {
                 if !GrantedScopes::parse(integration.scope.as_deref()).allows(Scope::OrganizationsRead) {
                     return Err(AppError::scope_missing(Scope::OrganizationsRead));
                 }
-                let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
-                let (token, _) = self.engine.tokens().access_token(&session, integration).await?;
-                let (coverage, members, refusal) =
-                    self.organization_coverage(&session, &token, &org_uri, &integration.calendly_user_uri).await?;
+                let session = self.calendly.session(MANUAL_RATE_LIMIT_BUDGET);
+                let token = self.calendly.access_token(&session, integration).await?;
+                let (coverage, members, refusal) = self
+                    .calendly
+                    .organization_coverage(&session, &token, &org_uri, &integration.calendly_user_uri)
+                    .await?;
                 if coverage != CalendlyScope::Organization {
                     return Err(AppError::Forbidden {
                         code: "calendly_scope_forbidden",
                         message: refusal.unwrap_or_else(|| "organization scope refused".into()),
                     });
                 }
-                if !self.store.claim_calendly_user(&org_uri, org, self.clock.now()).await? {
+                if !self.integrations.claim_calendly_user(&org_uri, org, self.clock.now()).await? {
                     return Err(AppError::organization_in_use());
                 }
                 self.apply_settings(integration, change).await?;
                 let read_at = Some(self.clock.now());
-                self.store.set_coverage(org, CalendlyScope::Organization, members.unwrap_or_default(), read_at).await?;
+                self.integrations
+                    .set_coverage(org, CalendlyScope::Organization, members.unwrap_or_default(), read_at)
+                    .await?;
             }
         }
-        let updated = self.active_integration(org).await?;
-        if let Err(e) = self.ensure_webhook(&updated).await {
+        let updated = active_integration(self.integrations.as_ref(), org).await?;
+        if let Err(e) = self.subscriptions.ensure_webhook(&updated).await {
             tracing::warn!(organization_id = %org, error = %e, "could not move the webhook subscription to the new scope; the scheduled sync still runs");
         }
         Ok(())

@@ -1,9 +1,11 @@
 //! The webhook subscription of an integration: one per integration URL, created, repaired and
 //! deleted at Calendly.
 
-use crate::app::{AppError, MANUAL_RATE_LIMIT_BUDGET, Services};
-use crate::calendly::{CalendlyError, NewWebhookSubscription, WEBHOOK_EVENTS};
-use crate::domain::Integration;
+use crate::app::{AppError, CalendlyAccess, MANUAL_RATE_LIMIT_BUDGET};
+use crate::calendly::{CalendlyError, CalendlySession, NewWebhookSubscription, WEBHOOK_EVENTS, WebhookSubscription};
+use crate::domain::{CalendlyScope, Integration};
+use crate::store::IntegrationStore;
+use std::sync::Arc;
 
 /// What checking an integration's webhook subscription did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,7 +16,21 @@ pub enum WebhookCheck {
     Created,
 }
 
-impl Services {
+/// The integrations' webhook subscriptions at Calendly: Calendly, the integration items (the
+/// subscription's URI and health are recorded there) and our public base URL.
+#[derive(Clone)]
+pub struct Subscriptions {
+    calendly: CalendlyAccess,
+    integrations: Arc<dyn IntegrationStore>,
+    webhook_base_url: String,
+}
+
+impl Subscriptions {
+    /// Subscriptions delivering to `webhook_base_url`.
+    pub fn new(calendly: CalendlyAccess, integrations: Arc<dyn IntegrationStore>, webhook_base_url: String) -> Self {
+        Self { calendly, integrations, webhook_base_url }
+    }
+
     /// The webhook URL of an integration: one URL per integration, so Calendly's
     /// one-subscription-per-URL rule keeps reconnects from creating a second one.
     pub fn webhook_url(&self, integration: &Integration) -> String {
@@ -26,10 +42,10 @@ impl Services {
     /// the other scope: a scope change leaves one behind), creates a missing one.
     pub async fn ensure_webhook(&self, integration: &Integration) -> Result<WebhookCheck, AppError> {
         let org = &integration.organization_id;
-        let session = self.engine.session(MANUAL_RATE_LIMIT_BUDGET);
-        let (token, _) = self.engine.tokens().access_token(&session, integration).await?;
+        let session = self.calendly.session(MANUAL_RATE_LIMIT_BUDGET);
+        let token = self.calendly.access_token(&session, integration).await?;
         let url = self.webhook_url(integration);
-        let organization_wide = integration.coverage == crate::domain::CalendlyScope::Organization;
+        let organization_wide = integration.coverage == CalendlyScope::Organization;
         let wanted_scope = if organization_wide { "organization" } else { "user" };
         let at_our_url = self.subscriptions_at(&session, &token, integration, &url).await?;
         let (keep, stale): (Vec<_>, Vec<_>) = at_our_url.into_iter().partition(|s| {
@@ -37,10 +53,10 @@ impl Services {
         });
         for old in &stale {
             tracing::warn!(organization_id = %org, state = %old.state, "webhook subscription at our URL not delivering, or of the other scope; deleting it");
-            self.delete_subscription(&session, &token, &old.uri).await?;
+            self.calendly.delete_subscription(&session, &token, &old.uri).await?;
         }
         if let Some(current) = keep.first() {
-            self.store.set_webhook(org, Some(current.uri.clone()), true, None).await?;
+            self.integrations.set_webhook(org, Some(current.uri.clone()), true, None).await?;
             return Ok(WebhookCheck::Kept);
         }
         let request = NewWebhookSubscription {
@@ -57,7 +73,7 @@ impl Services {
             .await;
         match created {
             Ok(created) => {
-                self.store.set_webhook(org, Some(created.uri), created.state == "active", None).await?;
+                self.integrations.set_webhook(org, Some(created.uri), created.state == "active", None).await?;
                 Ok(WebhookCheck::Created)
             }
             Err(e) => {
@@ -68,7 +84,7 @@ impl Services {
                     }
                     other => other.to_string(),
                 };
-                self.store.set_webhook(org, None, false, Some(reason)).await?;
+                self.integrations.set_webhook(org, None, false, Some(reason)).await?;
                 Err(e.into())
             }
         }
@@ -79,11 +95,11 @@ impl Services {
     /// so a member's 403 there means none of theirs).
     async fn subscriptions_at(
         &self,
-        session: &crate::calendly::CalendlySession,
+        session: &CalendlySession,
         token: &str,
         integration: &Integration,
         url: &str,
-    ) -> Result<Vec<crate::calendly::WebhookSubscription>, CalendlyError> {
+    ) -> Result<Vec<WebhookSubscription>, CalendlyError> {
         let list = |user: Option<String>| {
             let (t, o) = (token.to_string(), integration.calendly_organization_uri.clone());
             session.all_pages("webhook subscriptions", move |api, page| {
@@ -99,20 +115,6 @@ impl Services {
         }
         found.retain(|s| s.callback_url == url);
         Ok(found)
-    }
-
-    pub(super) async fn delete_subscription(
-        &self,
-        session: &crate::calendly::CalendlySession,
-        token: &str,
-        uri: &str,
-    ) -> Result<(), CalendlyError> {
-        session
-            .call(|api| {
-                let (t, u) = (token.to_string(), uri.to_string());
-                async move { api.delete_webhook_subscription(&t, &u).await }
-            })
-            .await
     }
 }
 

@@ -5,19 +5,18 @@
 //! sent second: a worker that dies in between leaves its own message to come back from the
 //! queue, and that message may carry on the paused job (see `SyncJob::claim`).
 
-use crate::app::{AppError, Services, WebhookCheck};
+use crate::app::{AppError, CalendlyAccess, Subscriptions, WebhookCheck, active_integration};
 use crate::clock::Clock;
 use crate::domain::{
     CalendlyScope, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState,
-    SyncTrigger,
+    SyncTrigger, SyncWindow,
 };
-use crate::push::PushMessage;
-use crate::queue::JobQueue;
-use crate::queue::QueueError;
-use crate::store::Store;
-use crate::store::{JobStart, StoreError};
-use crate::sync::{SliceEnd, SyncError};
+use crate::push::{PushMessage, Pusher};
+use crate::queue::{JobQueue, QueueError};
+use crate::store::{IntegrationStore, JobStart, StoreError, SyncJobStore};
+use crate::sync::{SliceEnd, SyncEngine, SyncError};
 use crate::tokens::TokenError;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -60,10 +59,36 @@ pub struct QueuedSync {
     pub created: bool,
 }
 
-impl Services {
+/// Queuing syncs (connect, `POST /calendly/sync`) and reading the latest: the integration and
+/// job items, the queue, the pushes of the job's state and the clock.
+#[derive(Clone)]
+pub struct Jobs {
+    integrations: Arc<dyn IntegrationStore>,
+    jobs: Arc<dyn SyncJobStore>,
+    queue: Arc<dyn JobQueue>,
+    pusher: Arc<dyn Pusher>,
+    clock: Arc<dyn Clock>,
+    window: SyncWindow,
+    manual_sync_cooldown: chrono::Duration,
+}
+
+impl Jobs {
+    /// Jobs covering `window`, one manual sync per organization per `manual_sync_cooldown`.
+    pub fn new(
+        integrations: Arc<dyn IntegrationStore>,
+        jobs: Arc<dyn SyncJobStore>,
+        queue: Arc<dyn JobQueue>,
+        pusher: Arc<dyn Pusher>,
+        clock: Arc<dyn Clock>,
+        window: SyncWindow,
+        manual_sync_cooldown: chrono::Duration,
+    ) -> Self {
+        Self { integrations, jobs, queue, pusher, clock, window, manual_sync_cooldown }
+    }
+
     /// Queues a sync of the organization's integration, or returns the one already under way.
     pub async fn request_sync(&self, org: &OrganizationId, trigger: SyncTrigger) -> Result<QueuedSync, AppError> {
-        let integration = self.active_integration(org).await?;
+        let integration = active_integration(self.integrations.as_ref(), org).await?;
         if integration.needs_reconnect {
             return Err(TokenError::NeedsReconnect.into());
         }
@@ -78,7 +103,7 @@ impl Services {
     /// again and again (webhooks already bring every booking within seconds). A job still
     /// under way is no refusal: the answer is that job.
     async fn check_manual_cooldown(&self, org: &OrganizationId) -> Result<(), AppError> {
-        let Some(latest) = self.store.get_sync_job(org).await? else { return Ok(()) };
+        let Some(latest) = self.jobs.get_sync_job(org).await? else { return Ok(()) };
         let now = self.clock.now();
         let allowed_at = latest.queued_at + self.manual_sync_cooldown;
         if latest.trigger == SyncTrigger::Manual && !latest.state.is_active() && allowed_at > now {
@@ -98,23 +123,19 @@ impl Services {
 
     /// Records a queued job, then sends its message; a job the queue refused is failed at once
     /// so it blocks nothing.
-    pub(crate) async fn queue_sync(
-        &self,
-        integration: &Integration,
-        trigger: SyncTrigger,
-    ) -> Result<QueuedSync, AppError> {
+    pub async fn queue_sync(&self, integration: &Integration, trigger: SyncTrigger) -> Result<QueuedSync, AppError> {
         let org = &integration.organization_id;
         let now = self.clock.now();
-        let (start, end) = self.engine.window_at(now);
+        let (start, end) = self.window.at(now);
         let job = SyncJob::queued(org.clone(), integration.id.clone(), trigger, start, end, now);
-        let job = match self.store.start_sync_job(&job, now).await? {
+        let job = match self.jobs.start_sync_job(&job, now).await? {
             JobStart::AlreadyActive(job) => return Ok(QueuedSync { job, created: false }),
             JobStart::Created(job) => job,
         };
         if let Err(e) = self.queue.send(&[job.message()], Duration::ZERO).await {
             tracing::error!(organization_id = %org, error = %e, "could not queue a sync job");
             let reason = e.to_string();
-            self.store
+            self.jobs
                 .update_sync_job(org, &job.id, &|j| {
                     j.finish(now, Some(reason.clone()));
                     true
@@ -129,17 +150,66 @@ impl Services {
 
     /// The organization's current or latest sync job.
     pub async fn current_sync(&self, org: &OrganizationId) -> Result<Option<SyncJob>, AppError> {
-        Ok(self.store.get_sync_job(org).await?)
+        Ok(self.jobs.get_sync_job(org).await?)
+    }
+}
+
+/// The queue's consumer: runs one slice of a job per message. It drives the sync engine (which
+/// holds the wide store: bookings, prospects, notes, fingerprints, pacing), and itself touches
+/// the job and integration items, the queue, the pushes, Calendly for the member list and the
+/// subscription check, and the clock.
+#[derive(Clone)]
+pub struct Worker {
+    integrations: Arc<dyn IntegrationStore>,
+    jobs: Arc<dyn SyncJobStore>,
+    queue: Arc<dyn JobQueue>,
+    pusher: Arc<dyn Pusher>,
+    clock: Arc<dyn Clock>,
+    engine: SyncEngine,
+    calendly: CalendlyAccess,
+    subscriptions: Subscriptions,
+    timing: JobTiming,
+}
+
+/// How long a worker's slices run and how long a failed one waits.
+#[derive(Clone, Copy, Debug)]
+pub struct JobTiming {
+    /// The longest slice a worker runs a job for before it checkpoints and re-queues.
+    pub budget: Duration,
+    /// The first retry delay after a transient failure (doubled each time).
+    pub retry_delay: Duration,
+}
+
+/// The ports a worker drives besides the engine.
+pub struct WorkerPorts {
+    /// The integration items.
+    pub integrations: Arc<dyn IntegrationStore>,
+    /// The job items.
+    pub jobs: Arc<dyn SyncJobStore>,
+    /// Where the next turn's message goes.
+    pub queue: Arc<dyn JobQueue>,
+    /// The job's state to the organization's browsers.
+    pub pusher: Arc<dyn Pusher>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Worker {
+    /// A worker over `ports`, running `engine` in slices of `timing`.
+    pub fn new(
+        ports: WorkerPorts,
+        engine: SyncEngine,
+        calendly: CalendlyAccess,
+        subscriptions: Subscriptions,
+        timing: JobTiming,
+    ) -> Self {
+        let WorkerPorts { integrations, jobs, queue, pusher, clock } = ports;
+        Self { integrations, jobs, queue, pusher, clock, engine, calendly, subscriptions, timing }
     }
 
-    /// One scheduled tick (see `Scheduler::run`).
-    pub async fn run_scheduled_syncs(&self) -> Result<Value, AppError> {
-        self.scheduler().run().await
-    }
-
-    /// The scheduled tick's use case, over what it needs: no Calendly, no secret.
-    pub fn scheduler(&self) -> Scheduler {
-        Scheduler::new(self.store.clone(), self.queue.clone(), self.clock.clone(), self.engine.window())
+    /// The longest slice this worker runs a job for.
+    pub fn job_budget(&self) -> Duration {
+        self.timing.budget
     }
 
     /// Handles one delivery of the job queue. `Ok` when the queue may forget it (the slice
@@ -156,7 +226,7 @@ impl Services {
         let now = self.clock.now();
         let slice = chrono::Duration::from_std(deadline.saturating_duration_since(Instant::now())).unwrap_or_default();
         let lease_until = now + slice + LEASE_MARGIN;
-        let claimed = self.store.update_sync_job(org, &message.job_id, &|j| j.claim(message, now, lease_until)).await?;
+        let claimed = self.jobs.update_sync_job(org, &message.job_id, &|j| j.claim(message, now, lease_until)).await?;
         let Some(mut job) = claimed else {
             tracing::info!(organization_id = %org, job_id = %message.job_id, turn = message.turn, "stale or duplicate job message dropped");
             return Ok(());
@@ -164,54 +234,20 @@ impl Services {
         let turn = job.turn;
         self.pusher.push(org, PushMessage::sync(&job)).await;
 
-        let integration = match self.store.get_integration(org).await? {
-            Some(i) if i.is_active && i.id == job.integration_id && !i.needs_reconnect => Some(i),
-            Some(i) if i.is_active && i.needs_reconnect => {
-                job.finish(now, Some(AppError::from(TokenError::NeedsReconnect).to_string()));
-                None
-            }
-            _ => {
-                job.finish(now, Some("Calendly was disconnected".into()));
-                None
-            }
-        };
+        let integration = self.integration_for(&mut job, now).await?;
         let interval = integration.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |i| i.schedule_interval_minutes());
         let synced = integration.as_ref().is_some_and(|i| i.auto_sync_enabled || job.trigger != SyncTrigger::Scheduled);
         let next_delay = match integration {
             None => None,
-            Some(mut integration) => {
-                if job.trigger == SyncTrigger::Scheduled && job.slices == 1 {
-                    self.check_webhook(&integration).await;
-                    if integration.auto_sync_enabled {
-                        integration = self.refresh_members(integration).await;
-                    }
-                }
-                if job.trigger == SyncTrigger::Scheduled && !integration.auto_sync_enabled {
-                    // Auto-sync off: the schedule only came for the subscription check.
-                    job.finish(self.clock.now(), None);
-                    None
-                } else {
-                    let outcome = self.engine.run_slice(&mut job, &integration, deadline).await;
-                    self.end_slice(&mut job, outcome)
-                }
-            }
+            Some(integration) => self.run_turn(&mut job, integration, deadline).await,
         };
         // The integration first, the job second: whoever sees the job succeeded also sees
         // `last_synced_at` and `next_sync_at` moved.
         if job.state == SyncJobState::Succeeded {
-            let finished = job.finished_at.unwrap_or(now);
-            // By the interval set now, not at the slice's start: a change made while the job
-            // ran (e.g. right after connecting) applies to this very schedule.
-            let interval = match self.store.get_integration(org).await? {
-                Some(current) if current.is_active => current.schedule_interval_minutes(),
-                _ => interval,
-            };
-            let next = finished + chrono::Duration::minutes(i64::from(interval));
-            self.store.record_sync(org, synced.then_some(finished), next).await?;
-            tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
+            self.schedule_next(&job, synced, interval, now).await?;
         }
         let saved = self
-            .store
+            .jobs
             .update_sync_job(org, &job.id, &|stored| {
                 let ours = stored.turn == turn;
                 if ours {
@@ -229,6 +265,62 @@ impl Services {
             self.queue.send(&[job.message()], delay).await?;
         }
         self.pusher.push(org, PushMessage::sync(&job)).await;
+        Ok(())
+    }
+
+    /// The integration the claimed job syncs, or `None` with the job finished: disconnected,
+    /// replaced by another connect, or waiting for a reconnect.
+    async fn integration_for(&self, job: &mut SyncJob, now: DateTime<Utc>) -> Result<Option<Integration>, JobError> {
+        Ok(match self.integrations.get_integration(&job.organization_id).await? {
+            Some(i) if i.is_active && i.id == job.integration_id && !i.needs_reconnect => Some(i),
+            Some(i) if i.is_active && i.needs_reconnect => {
+                job.finish(now, Some(AppError::from(TokenError::NeedsReconnect).to_string()));
+                None
+            }
+            _ => {
+                job.finish(now, Some("Calendly was disconnected".into()));
+                None
+            }
+        })
+    }
+
+    /// This turn's work: on a scheduled job's first slice the subscription check and the member
+    /// list, then one slice of the engine. The delay of the next turn, if one is needed.
+    async fn run_turn(&self, job: &mut SyncJob, mut integration: Integration, deadline: Instant) -> Option<Duration> {
+        if job.trigger == SyncTrigger::Scheduled && job.slices == 1 {
+            self.check_webhook(&integration).await;
+            if integration.auto_sync_enabled {
+                integration = self.refresh_members(integration).await;
+            }
+        }
+        if job.trigger == SyncTrigger::Scheduled && !integration.auto_sync_enabled {
+            // Auto-sync off: the schedule only came for the subscription check.
+            job.finish(self.clock.now(), None);
+            return None;
+        }
+        let outcome = self.engine.run_slice(job, &integration, deadline).await;
+        self.end_slice(job, outcome)
+    }
+
+    /// A finished job moves the organization's schedule: `last_synced_at` (when it synced) and
+    /// the next due time, by the interval set now, not at the slice's start: a change made
+    /// while the job ran (e.g. right after connecting) applies to this very schedule.
+    async fn schedule_next(
+        &self,
+        job: &SyncJob,
+        synced: bool,
+        interval: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), JobError> {
+        let org = &job.organization_id;
+        let finished = job.finished_at.unwrap_or(now);
+        let interval = match self.integrations.get_integration(org).await? {
+            Some(current) if current.is_active => current.schedule_interval_minutes(),
+            _ => interval,
+        };
+        let next = finished + chrono::Duration::minutes(i64::from(interval));
+        self.integrations.record_sync(org, synced.then_some(finished), next).await?;
+        tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
         Ok(())
     }
 
@@ -258,7 +350,7 @@ impl Services {
                     AppError::CalendlyUnavailable(_) | AppError::StoreBusy | AppError::CalendlyRateLimited { .. }
                 );
                 if transient && job.retries < MAX_RETRIES {
-                    let delay = self.job_retry_delay * 2u32.pow(job.retries);
+                    let delay = self.timing.retry_delay * 2u32.pow(job.retries);
                     job.retries += 1;
                     tracing::warn!(job_id = %job.id, error = %error, retry = job.retries, "sync slice failed; retrying later");
                     job.pause(now, Some(now + to_chrono(delay)));
@@ -283,19 +375,20 @@ impl Services {
             return integration;
         }
         let org = &integration.organization_id;
-        let session = self.engine.session(Duration::ZERO);
+        let session = self.calendly.session(Duration::ZERO);
         let refreshed = async {
-            let (token, _) = self.engine.tokens().access_token(&session, &integration).await?;
+            let token = self.calendly.access_token(&session, &integration).await?;
             let (org_uri, user_uri) = (&integration.calendly_organization_uri, &integration.calendly_user_uri);
-            let (coverage, members, _) = self.organization_coverage(&session, &token, org_uri, user_uri).await?;
+            let (coverage, members, _) =
+                self.calendly.organization_coverage(&session, &token, org_uri, user_uri).await?;
             // A lost role is the sync's to handle (Calendly refuses its listing, it falls back).
             if coverage == CalendlyScope::Organization {
-                self.store.set_coverage(org, coverage, members.unwrap_or_default(), Some(now)).await?;
+                self.integrations.set_coverage(org, coverage, members.unwrap_or_default(), Some(now)).await?;
             }
             Ok::<_, AppError>(())
         };
         match refreshed.await {
-            Ok(()) => match self.store.get_integration(org).await {
+            Ok(()) => match self.integrations.get_integration(org).await {
                 Ok(Some(updated)) => return updated,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not re-read the integration"),
@@ -310,7 +403,7 @@ impl Services {
     /// A subscription Calendly disabled (24 h of failed deliveries) would silently stop
     /// real-time updates: each scheduled job checks it first and re-creates it if needed.
     async fn check_webhook(&self, integration: &Integration) {
-        match self.ensure_webhook(integration).await {
+        match self.subscriptions.ensure_webhook(integration).await {
             Ok(WebhookCheck::Created) => {
                 tracing::info!(organization_id = %integration.organization_id, "webhook subscription re-created")
             }
@@ -326,21 +419,23 @@ impl Services {
 /// store, the queue and the clock only (`sync-scheduled` reads no secret).
 #[derive(Clone)]
 pub struct Scheduler {
-    store: Arc<dyn Store>,
+    integrations: Arc<dyn IntegrationStore>,
+    jobs: Arc<dyn SyncJobStore>,
     queue: Arc<dyn JobQueue>,
     clock: Arc<dyn Clock>,
-    window: crate::domain::SyncWindow,
+    window: SyncWindow,
 }
 
 impl Scheduler {
     /// A scheduler whose jobs cover `window` around their tick.
     pub fn new(
-        store: Arc<dyn Store>,
+        integrations: Arc<dyn IntegrationStore>,
+        jobs: Arc<dyn SyncJobStore>,
         queue: Arc<dyn JobQueue>,
         clock: Arc<dyn Clock>,
-        window: crate::domain::SyncWindow,
+        window: SyncWindow,
     ) -> Self {
-        Self { store, queue, clock, window }
+        Self { integrations, jobs, queue, clock, window }
     }
 
     /// One scheduled tick: pages through every due integration, records a job for each
@@ -351,7 +446,7 @@ impl Scheduler {
         let (mut queued, mut already_running, mut failed) = (0usize, 0usize, Vec::new());
         let mut cursor: Option<String> = None;
         loop {
-            let page = self.store.list_due_integrations(now, SCHEDULE_PAGE, cursor.as_deref()).await?;
+            let page = self.integrations.list_due_integrations(now, SCHEDULE_PAGE, cursor.as_deref()).await?;
             let outcomes: Vec<(Integration, Result<JobStart, StoreError>)> = futures::stream::iter(page.items)
                 .map(|integration| async move {
                     let (start, end) = self.window.at(now);
@@ -363,11 +458,11 @@ impl Scheduler {
                         end,
                         now,
                     );
-                    let started = self.store.start_sync_job(&job, now).await;
+                    let started = self.jobs.start_sync_job(&job, now).await;
                     if started.is_ok() {
                         // Off the due index until its next interval, whether queued now or already running.
                         let next = now + chrono::Duration::minutes(i64::from(integration.schedule_interval_minutes()));
-                        if let Err(e) = self.store.record_sync(&integration.organization_id, None, next).await {
+                        if let Err(e) = self.integrations.record_sync(&integration.organization_id, None, next).await {
                             tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not move the next sync");
                         }
                     }
@@ -393,13 +488,13 @@ impl Scheduler {
                 for job in &jobs {
                     let reason = e.to_string();
                     let _ = self
-                        .store
+                        .jobs
                         .update_sync_job(&job.organization_id, &job.id, &|j| {
                             j.finish(now, Some(reason.clone()));
                             true
                         })
                         .await;
-                    let _ = self.store.record_sync(&job.organization_id, None, now).await;
+                    let _ = self.integrations.record_sync(&job.organization_id, None, now).await;
                 }
                 return Err(AppError::QueueUnavailable(e));
             }

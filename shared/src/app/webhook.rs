@@ -3,14 +3,18 @@
 //! checked to be about that integration's Calendly user, then recorded from the payload (no
 //! Calendly call on the hot path, except to complete a payload that names its invitee only).
 
-use crate::app::{AppError, Services};
+use crate::app::AppError;
 use crate::calendly::{Invitee, last_segment};
-use crate::domain::{BookingSnapshot, Integration, IntegrationId};
-use crate::sync::SyncError;
+use crate::clock::Clock;
+use crate::config::Secret;
+use crate::domain::{BookingSnapshot, CalendlyScope, Integration, IntegrationId};
+use crate::store::{BookingStore, IntegrationStore, StoreError};
+use crate::sync::{SyncEngine, SyncError};
 use crate::tokens::TokenError;
 use crate::webhook_signature::verify_signature;
 use serde::Deserialize;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Deliveries larger than this are refused before any HMAC is computed (a real one is a few KB).
 pub const MAX_WEBHOOK_BODY: usize = 256 * 1024;
@@ -67,7 +71,31 @@ struct Envelope {
     payload: Value,
 }
 
-impl Services {
+/// Calendly's deliveries: the signing keys and the clock (the signature's age), the integration
+/// items (routing), the event fingerprints (a deferred delivery is left to the next sync), and
+/// the sync engine that records a booking as the poll would.
+#[derive(Clone)]
+pub struct WebhookIntake {
+    signing_keys: Vec<Secret>,
+    clock: Arc<dyn Clock>,
+    integrations: Arc<dyn IntegrationStore>,
+    fingerprints: Arc<dyn BookingStore>,
+    engine: SyncEngine,
+}
+
+impl WebhookIntake {
+    /// Intake checking signatures with `signing_keys` (the current key, then the previous one
+    /// during a key roll).
+    pub fn new(
+        signing_keys: Vec<Secret>,
+        clock: Arc<dyn Clock>,
+        integrations: Arc<dyn IntegrationStore>,
+        fingerprints: Arc<dyn BookingStore>,
+        engine: SyncEngine,
+    ) -> Self {
+        Self { signing_keys, clock, integrations, fingerprints, engine }
+    }
+
     /// Receives one delivery: `signature` is the `Calendly-Webhook-Signature` header, `body`
     /// the raw bytes it signs.
     pub async fn receive_delivery(
@@ -82,7 +110,7 @@ impl Services {
                 MAX_WEBHOOK_BODY / 1024
             )));
         }
-        let keys: Vec<&str> = self.webhook_signing_keys.iter().map(|k| k.expose()).collect();
+        let keys: Vec<&str> = self.signing_keys.iter().map(|k| k.expose()).collect();
         verify_signature(signature, body, &keys, self.clock.now()).map_err(|e| {
             tracing::warn!(error = %e, "refused a Calendly webhook delivery");
             AppError::Unauthorized(e.to_string())
@@ -93,11 +121,11 @@ impl Services {
         };
         let integration = match route {
             DeliveryRoute::Integration(id) => match IntegrationId::parse(id) {
-                Ok(id) => self.store.get_integration_by_id(&id).await?,
+                Ok(id) => self.integrations.get_integration_by_id(&id).await?,
                 Err(_) => None,
             },
             DeliveryRoute::Hosts => match delivery_hosts(&envelope).first() {
-                Some(uri) => self.store.find_integration_by_calendly_user(uri).await?,
+                Some(uri) => self.integrations.find_integration_by_calendly_user(uri).await?,
                 None => None,
             },
         };
@@ -133,7 +161,7 @@ impl Services {
         // User scope: another member's booking comes from an organization subscription that
         // outlived the organization scope.
         let hosts = event_hosts(&envelope);
-        if integration.coverage == crate::domain::CalendlyScope::User
+        if integration.coverage == CalendlyScope::User
             && !hosts.is_empty()
             && !hosts.contains(&integration.calendly_user_uri)
         {
@@ -176,7 +204,7 @@ impl Services {
         let applied = match self.engine.apply_delivered(&integration, &snapshot).await {
             Ok(applied) => applied,
             // The store refuses this booking's own content: retries would be refused too.
-            Err(e @ SyncError::Store(crate::store::StoreError::Rejected(_))) => {
+            Err(e @ SyncError::Store(StoreError::Rejected(_))) => {
                 tracing::warn!(organization_id = %integration.organization_id, error = %e, "the store refused a delivered booking; left to the next sync");
                 return Ok(deferred(format!("not recorded: {e}")));
             }
@@ -185,9 +213,7 @@ impl Services {
         tracing::info!(organization_id = %integration.organization_id, event = %envelope.event, invitee = last_segment(&snapshot.invitee_uri), ?applied.kind, "Calendly delivery processed");
         Ok(DeliveryOutcome::Processed { changed: applied.kind.is_some(), notes_added: applied.notes_added })
     }
-}
 
-impl Services {
     /// A deferred delivery's event is read again by the next sync even if Calendly's copy of
     /// the event did not change (a no-show changes the invitee only): its fingerprint is
     /// forgotten.
@@ -195,7 +221,7 @@ impl Services {
         let Some(event_uuid) = delivered_invitee_uri(envelope).as_deref().and_then(event_of_invitee) else {
             return Ok(());
         };
-        self.store.put_event_fingerprint(&integration.organization_id, &event_uuid, "").await?;
+        self.fingerprints.put_event_fingerprint(&integration.organization_id, &event_uuid, "").await?;
         Ok(())
     }
 }

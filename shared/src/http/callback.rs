@@ -4,7 +4,7 @@
 use super::ApiError;
 use super::contract::{CallbackInput, ErrorBody};
 use super::extract::{Authenticated, json_body};
-use crate::app::Services;
+use crate::app::{Connecting, Services};
 use crate::views::ConnectedView;
 use axum::Json;
 use axum::body::Bytes;
@@ -25,12 +25,12 @@ use serde::Deserialize;
         (status = 502, body = ErrorBody, description = "`calendly_unavailable`"),
     ))]
 pub(super) async fn callback_json(
-    State(services): State<Services>,
+    State(connecting): State<Connecting>,
     Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Json<ConnectedView>, ApiError> {
     let body: CallbackInput = json_body(&body)?;
-    let outcome = services.complete_connect(&body.code, &body.state, &caller).await?;
+    let outcome = connecting.complete_connect(&body.code, &body.state, &caller).await?;
     Ok(Json((&outcome).into()))
 }
 

@@ -12,7 +12,7 @@ mod webhook;
 pub use contract::{Route, openapi, route_table_markdown, routes};
 pub use error::ApiError;
 
-use crate::app::{Bookings, Notifications, Organizations, Services};
+use crate::app::{Bookings, Connecting, IntegrationSettings, Jobs, Notifications, Organizations, Services};
 use crate::domain::{NotificationId, SyncTrigger};
 use crate::views::{
     ConnectStartView, DisconnectedView, EventTypeView, EventTypesView, HealthView, NotificationReadView,
@@ -186,7 +186,7 @@ async fn health() -> Json<HealthView> {
             headers(("retry-after" = u64, description = "Seconds until a connect can start"))),
     ))]
 async fn connect(
-    State(services): State<Services>,
+    State(connecting): State<Connecting>,
     Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Json<ConnectStartView>, ApiError> {
@@ -194,17 +194,17 @@ async fn connect(
         true => crate::domain::CalendlyScope::User,
         false => json_body::<contract::ConnectInput>(&body)?.scope.unwrap_or_default(),
     };
-    Ok(Json((&services.start_connect(&caller, scope).await?).into()))
+    Ok(Json((&connecting.start_connect(&caller, scope).await?).into()))
 }
 
 /// The connection as the settings page shows it, with the latest sync job.
 #[utoipa::path(get, path = "/calendly/status", tag = "api", summary = "Connection state and the latest sync job",
     security(("bearer" = [])), responses((status = 200, description = "Success", body = StatusView)))]
 async fn status(
-    State(services): State<Services>,
+    State(settings): State<IntegrationSettings>,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<StatusView>, ApiError> {
-    Ok(Json((&services.status(&caller.organization_id).await?).into()))
+    Ok(Json((&settings.status(&caller.organization_id).await?).into()))
 }
 
 /// Changes auto-sync and the booking filter; answers the new status.
@@ -218,12 +218,12 @@ async fn status(
         (status = 409, body = ErrorBody, description = "`calendly_not_connected`, `calendly_organization_in_use` or `scope_change_in_progress`"),
     ))]
 async fn update_settings(
-    State(services): State<Services>,
+    State(settings): State<IntegrationSettings>,
     Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Json<StatusView>, ApiError> {
     let change = typed_body::<bodies::SettingsInput>(&body)?.try_into()?;
-    Ok(Json((&services.update_settings(&caller.organization_id, change).await?).into()))
+    Ok(Json((&settings.update_settings(&caller.organization_id, change).await?).into()))
 }
 
 /// Queues a sync now: `202` with the job once it is recorded, or the job already under way.
@@ -238,10 +238,10 @@ async fn update_settings(
         (status = 503, body = ErrorBody, description = "`queue_unavailable` or `store_busy`"),
     ))]
 async fn sync_now(
-    State(services): State<Services>,
+    State(jobs): State<Jobs>,
     Authenticated(caller): Authenticated,
 ) -> Result<(StatusCode, Json<SyncJobView>), ApiError> {
-    let queued = services.request_sync(&caller.organization_id, SyncTrigger::Manual).await?;
+    let queued = jobs.request_sync(&caller.organization_id, SyncTrigger::Manual).await?;
     Ok((StatusCode::ACCEPTED, Json((&queued.job).into())))
 }
 
@@ -273,10 +273,10 @@ async fn list_events(
         (status = 502, body = ErrorBody, description = "`calendly_unavailable`"),
     ))]
 async fn list_event_types(
-    State(services): State<Services>,
+    State(settings): State<IntegrationSettings>,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<EventTypesView>, ApiError> {
-    let choices = services.event_types(&caller.organization_id).await?;
+    let choices = settings.event_types(&caller.organization_id).await?;
     Ok(Json(EventTypesView { items: choices.iter().map(EventTypeView::from).collect() }))
 }
 
@@ -285,10 +285,10 @@ async fn list_event_types(
 #[utoipa::path(post, path = "/calendly/disconnect", tag = "api", summary = "Disconnect (revoke, soft-delete; idempotent)",
     security(("bearer" = [])), responses((status = 200, description = "Success", body = DisconnectedView)))]
 async fn disconnect(
-    State(services): State<Services>,
+    State(connecting): State<Connecting>,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<DisconnectedView>, ApiError> {
-    services.disconnect(&caller.organization_id).await?;
+    connecting.disconnect(&caller.organization_id).await?;
     Ok(Json(DisconnectedView { connected: false }))
 }
 

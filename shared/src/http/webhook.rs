@@ -3,7 +3,7 @@
 
 use super::ApiError;
 use super::contract::ErrorBody;
-use crate::app::Services;
+use crate::app::WebhookIntake;
 use crate::app::webhook::{DeliveryOutcome, DeliveryRoute};
 use crate::views::WebhookOutcome;
 use axum::Json;
@@ -31,13 +31,13 @@ fn signature_header(headers: &HeaderMap) -> Option<&str> {
         (status = 503, body = ErrorBody, description = "`store_busy`: a transient failure of ours (Calendly retries)"),
     ))]
 pub(super) async fn receive_for_integration(
-    State(services): State<Services>,
+    State(intake): State<WebhookIntake>,
     Path(integration_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<WebhookOutcome>), ApiError> {
     let route = DeliveryRoute::Integration(&integration_id);
-    let outcome = services.receive_delivery(route, signature_header(&headers), &body).await?;
+    let outcome = intake.receive_delivery(route, signature_header(&headers), &body).await?;
     Ok(answer(&outcome))
 }
 
@@ -64,10 +64,10 @@ fn answer(outcome: &DeliveryOutcome) -> (StatusCode, Json<WebhookOutcome>) {
         (status = 503, body = ErrorBody, description = "`store_busy`: a transient failure of ours (Calendly retries)"),
     ))]
 pub(super) async fn receive_unrouted(
-    State(services): State<Services>,
+    State(intake): State<WebhookIntake>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<WebhookOutcome>), ApiError> {
-    let outcome = services.receive_delivery(DeliveryRoute::Hosts, signature_header(&headers), &body).await?;
+    let outcome = intake.receive_delivery(DeliveryRoute::Hosts, signature_header(&headers), &body).await?;
     Ok(answer(&outcome))
 }

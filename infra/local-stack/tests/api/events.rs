@@ -17,7 +17,7 @@ async fn the_connect_and_disconnect_sample_events_store_and_remove_the_connectio
         &sample("ws-connect.json").replace("REPLACED-BY-TESTS-WITH-A-FRESH-JWT", &app.token("org-a")),
     )
     .unwrap();
-    assert_eq!(ws_connect::handle(&app.stack.services.connector(), connect).await.status_code, 200);
+    assert_eq!(ws_connect::handle(app.stack.services.connector(), connect).await.status_code, 200);
     let live = app.stack.store.live_connections(&org, chrono::Utc::now()).await.unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].connection_id, "Kx2bWdHTiGYCFuA=");
@@ -31,7 +31,7 @@ async fn the_connect_and_disconnect_sample_events_store_and_remove_the_connectio
 async fn the_connect_sample_event_with_its_placeholder_token_is_refused() {
     let app = TestApp::spawn().await;
     let connect: ApiGatewayWebsocketProxyRequest = serde_json::from_str(&sample("ws-connect.json")).unwrap();
-    assert_eq!(ws_connect::handle(&app.stack.services.connector(), connect).await.status_code, 401);
+    assert_eq!(ws_connect::handle(app.stack.services.connector(), connect).await.status_code, 401);
     let live = app.stack.store.live_connections(&OrganizationId::new("org-a"), chrono::Utc::now()).await.unwrap();
     assert!(live.is_empty());
 }
@@ -81,7 +81,7 @@ async fn the_scheduled_sample_event_runs_the_due_syncs() {
     app.advance_clocks(chrono::Duration::minutes(31));
     // What `sync-scheduled` receives from EventBridge, through the function's own handler.
     let event: serde_json::Value = serde_json::from_str(&sample("sync-scheduled.json")).unwrap();
-    let run = sync_scheduled::handle(&app.stack.services.scheduler(), event).await.unwrap();
+    let run = sync_scheduled::handle(app.stack.services.scheduler(), event).await.unwrap();
     assert_eq!(run["queued"], 1);
     assert_eq!(app.wait_for_sync("org-a").await["trigger"], "scheduled");
     assert_eq!(app.prospects("org-a").await.len(), 1);
@@ -112,7 +112,7 @@ async fn the_sync_worker_sample_event_runs_its_job_and_reports_the_malformed_rec
     let event: aws_lambda_events::sqs::SqsEvent =
         serde_json::from_str(&sample("sync-worker.json").replace("REPLACED-BY-TESTS-WITH-A-JOB-ID", &job.id)).unwrap();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    let response = sync_worker::handle(services, event, deadline).await;
+    let response = sync_worker::handle(services.worker(), event, deadline).await;
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, vec!["2e1424d4-f796-459a-8184-9c92662be6da"], "only the malformed record comes back");
     let ended = services.store().get_sync_job(&org).await.unwrap().unwrap();

@@ -179,7 +179,7 @@ async fn a_worker_killed_mid_slice_is_replaced_by_its_redelivered_message_withou
     let deadline = tokio::time::Instant::now() + first_slice;
     let worker = {
         let (services, message) = (services.clone(), message.clone());
-        tokio::spawn(async move { services.run_sync_job(&message, deadline).await })
+        tokio::spawn(async move { services.worker().run_sync_job(&message, deadline).await })
     };
     let stored = loop {
         // A busy store may refuse a poll: poll again.
@@ -211,13 +211,13 @@ async fn a_worker_killed_mid_slice_is_replaced_by_its_redelivered_message_withou
     let invitee_calls_before = app.sim.request_count("invitees");
 
     // A duplicate delivery while the lease holds runs nothing.
-    services.run_sync_job(&message, deadline).await.unwrap();
+    services.worker().run_sync_job(&message, deadline).await.unwrap();
     assert_eq!(services.store().get_sync_job(&org).await.unwrap().unwrap().slices, 1);
 
     // SQS brings the message back after its visibility timeout, past the dead slice's lease
     // (its budget and 30 s).
     app.advance_clocks(chrono::Duration::from_std(first_slice).unwrap() + chrono::Duration::seconds(31));
-    services.run_sync_job(&message, tokio::time::Instant::now() + Duration::from_secs(60)).await.unwrap();
+    services.worker().run_sync_job(&message, tokio::time::Instant::now() + Duration::from_secs(60)).await.unwrap();
     let ended = app.wait_for_sync("org-a").await;
     assert_eq!(ended["state"], "succeeded", "{ended}");
     // One more slice at least (more when the store is slow and the slice runs out of time).

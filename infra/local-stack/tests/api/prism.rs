@@ -68,7 +68,7 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
     let integration = services.store().save_connected_integration(integration).await.unwrap();
 
     // The sync, as a job: it ends (on the examples' repeated page token) instead of looping.
-    services.request_sync(&org, shared::domain::SyncTrigger::Manual).await.unwrap();
+    services.jobs().request_sync(&org, shared::domain::SyncTrigger::Manual).await.unwrap();
     let job = stack.wait_for_sync("org-prism", std::time::Duration::from_secs(60)).await.expect("the sync job ends");
     assert!(job.report.events_seen >= 1, "{job:?}");
     let bookings = services.store().list_bookings(&org, 10, None).await.unwrap();

@@ -224,7 +224,7 @@ async fn twenty_concurrent_syncs_give_one_prospect_per_email_and_one_note_per_bo
         turn: 0,
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    let duplicates = (0..5).map(|_| app.stack.services.run_sync_job(&message, deadline));
+    let duplicates = (0..5).map(|_| app.stack.services.worker().run_sync_job(&message, deadline));
     for result in futures::future::join_all(duplicates).await {
         result.expect("a duplicate delivery is handled, not failed");
     }
