@@ -2,7 +2,7 @@
 //!
 //! Cold start is paid once per container, on every scale-out, by a waiting user. Init builds
 //! nothing: the secret is read and the clients are built by the first invocation
-//! (`LazyServices`, `LazyHttpApp`), which logs each phase (`cold start wiring done`, one JSON
+//! (`Lazy<T>` of the function's capability, `LazyHttpApp`), which logs each phase (`cold start wiring done`, one JSON
 //! line, read by `scripts/bench coldstart`). A warm container re-reads the secret after
 //! `SECRET_TTL_SECONDS` (default 900), so a rotated secret is picked up within that bound.
 //! On Lambda, region and credentials are environment variables: the SDK clients are configured
@@ -55,14 +55,41 @@ impl StoreAccess {
     }
 }
 
-/// What one function wires. The wiring builds only this, and the template test derives each
-/// function's IAM actions from it.
+/// What a function's wiring constructs: its capability, and so the store requests it can make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builds {
+    /// An HTTP router over the composed capabilities (`app::Services`).
+    Routes,
+    /// The queue's consumer (`app::worker_of`).
+    Worker,
+    /// The scheduled tick (`scheduler_from_env`).
+    Scheduler,
+    /// `$connect` (`app::connector_of`).
+    Connector,
+    /// `$disconnect` over the connection records (`connection_store_from_env`).
+    ConnectionRemoval,
+}
+
+impl Builds {
+    /// The DynamoDB requests what it builds can make.
+    pub fn store_access(self) -> StoreAccess {
+        match self {
+            Self::Connector => StoreAccess::ConnectionWrites,
+            Self::ConnectionRemoval => StoreAccess::ConnectionRemoval,
+            Self::Routes | Self::Worker | Self::Scheduler => StoreAccess::All,
+        }
+    }
+}
+
+/// What one function wires. The wiring builds only this (`Lazy` refuses to build another
+/// capability for the function), and the template test derives each function's IAM actions
+/// from it.
 #[derive(Clone, Copy, Debug)]
 pub struct FunctionWiring {
     /// The function's name (its directory under `functions/`).
     pub function: &'static str,
-    /// Which store ports it builds (its DynamoDB actions).
-    pub store: StoreAccess,
+    /// The capability it constructs (its DynamoDB actions follow).
+    pub builds: Builds,
     /// Reads the secret (`secretsmanager:GetSecretValue`).
     pub secret: bool,
     /// Pushes to browsers (`execute-api:ManageConnections`; gone connections are deleted).
@@ -71,24 +98,25 @@ pub struct FunctionWiring {
     pub queue: bool,
 }
 
+impl FunctionWiring {
+    /// The DynamoDB requests the function can make.
+    pub fn store(&self) -> StoreAccess {
+        self.builds.store_access()
+    }
+}
+
 /// Every function's wiring.
 pub const FUNCTIONS: [FunctionWiring; 8] = [
-    FunctionWiring { function: "api", store: StoreAccess::All, secret: true, push: true, queue: false },
-    FunctionWiring { function: "oauth-callback", store: StoreAccess::All, secret: true, push: true, queue: true },
-    FunctionWiring { function: "sync-manual", store: StoreAccess::All, secret: true, push: true, queue: true },
-    FunctionWiring { function: "sync-scheduled", store: StoreAccess::All, secret: false, push: false, queue: true },
-    FunctionWiring { function: "sync-worker", store: StoreAccess::All, secret: true, push: true, queue: true },
-    FunctionWiring { function: "webhook", store: StoreAccess::All, secret: true, push: true, queue: false },
-    FunctionWiring {
-        function: "ws-connect",
-        store: StoreAccess::ConnectionWrites,
-        secret: true,
-        push: false,
-        queue: false,
-    },
+    FunctionWiring { function: "api", builds: Builds::Routes, secret: true, push: true, queue: false },
+    FunctionWiring { function: "oauth-callback", builds: Builds::Routes, secret: true, push: true, queue: true },
+    FunctionWiring { function: "sync-manual", builds: Builds::Routes, secret: true, push: true, queue: true },
+    FunctionWiring { function: "sync-scheduled", builds: Builds::Scheduler, secret: false, push: false, queue: true },
+    FunctionWiring { function: "sync-worker", builds: Builds::Worker, secret: true, push: true, queue: true },
+    FunctionWiring { function: "webhook", builds: Builds::Routes, secret: true, push: true, queue: false },
+    FunctionWiring { function: "ws-connect", builds: Builds::Connector, secret: true, push: false, queue: false },
     FunctionWiring {
         function: "ws-disconnect",
-        store: StoreAccess::ConnectionRemoval,
+        builds: Builds::ConnectionRemoval,
         secret: false,
         push: false,
         queue: false,
@@ -99,11 +127,41 @@ pub const FUNCTIONS: [FunctionWiring; 8] = [
 pub fn wiring_of(function: &str) -> FunctionWiring {
     FUNCTIONS.iter().find(|w| w.function == function).copied().unwrap_or(FunctionWiring {
         function: "local",
-        store: StoreAccess::All,
+        builds: Builds::Routes,
         secret: true,
         push: true,
         queue: true,
     })
+}
+
+/// A capability a function's wiring can construct from the configuration and the adapters its
+/// row grants.
+pub trait Wired: Clone + Send + Sync + 'static {
+    /// Which row's `builds` this is.
+    const BUILDS: Builds;
+    /// Constructs it.
+    fn wire(config: &Config, adapters: Adapters) -> Self;
+}
+
+impl Wired for Services {
+    const BUILDS: Builds = Builds::Routes;
+    fn wire(config: &Config, adapters: Adapters) -> Self {
+        Services::new(config, adapters)
+    }
+}
+
+impl Wired for crate::app::Worker {
+    const BUILDS: Builds = Builds::Worker;
+    fn wire(config: &Config, adapters: Adapters) -> Self {
+        crate::app::worker_of(config, adapters)
+    }
+}
+
+impl Wired for crate::app::Connector {
+    const BUILDS: Builds = Builds::Connector;
+    fn wire(config: &Config, adapters: Adapters) -> Self {
+        crate::app::connector_of(config, adapters)
+    }
 }
 
 /// Region and credentials, from the environment: on Lambda they are all variables
@@ -220,18 +278,21 @@ impl Clients {
     }
 }
 
-/// The use cases of a container, built by the first invocation that needs them and rebuilt
+/// A container's capability `T`, built by the first invocation that needs it and rebuilt
 /// from a fresh read of the secret once it is older than the TTL.
-pub struct LazyServices {
+pub struct Lazy<T> {
     env: Lookup,
     wiring: FunctionWiring,
     clients: tokio::sync::OnceCell<Clients>,
-    loaded: tokio::sync::Mutex<Option<LoadedServices>>,
+    loaded: tokio::sync::Mutex<Option<Loaded<T>>>,
     ttl: std::time::Duration,
 }
 
-struct LoadedServices {
-    services: Services,
+/// Every capability, composed (the HTTP functions, the local stack).
+pub type LazyServices = Lazy<Services>;
+
+struct Loaded<T> {
+    built: T,
     generation: u64,
     read_at: Instant,
 }
@@ -242,35 +303,30 @@ fn secret_ttl(env: &Lookup) -> std::time::Duration {
     std::time::Duration::from_secs(seconds)
 }
 
-impl Default for LazyServices {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl LazyServices {
-    /// Everything, from the process environment; nothing is read or built until the first `get`.
-    pub fn new() -> Self {
-        Self::with_lookup(process_environment())
-    }
-
-    /// What `function` uses (`FUNCTIONS`), from the process environment.
+impl<T: Wired> Lazy<T> {
+    /// `function`'s capability (`FUNCTIONS`), from the process environment; nothing is read
+    /// or built until the first `get`.
+    ///
+    /// # Panics
+    /// When the function's row builds another capability: the grants would not match.
     pub fn for_function(function: &str) -> Self {
-        Self { wiring: wiring_of(function), ..Self::new() }
+        let wiring = wiring_of(function);
+        assert_eq!(wiring.builds, T::BUILDS, "{function} is wired to build {:?}", wiring.builds);
+        Self { wiring, ..Self::with_lookup(process_environment()) }
     }
 
-    /// From `env` (tests give a map).
+    /// Everything a local run uses, from `env` (tests give a map).
     pub fn with_lookup(env: Lookup) -> Self {
         let ttl = secret_ttl(&env);
         let wiring = wiring_of("local");
         Self { env, wiring, clients: tokio::sync::OnceCell::new(), loaded: tokio::sync::Mutex::new(None), ttl }
     }
 
-    /// The use cases, and a generation that changes whenever they were rebuilt.
-    pub async fn get(&self) -> Result<(Services, u64), StartupError> {
+    /// The capability, and a generation that changes whenever it was rebuilt.
+    pub async fn get(&self) -> Result<(T, u64), StartupError> {
         let mut loaded = self.loaded.lock().await;
         if let Some(current) = loaded.as_ref().filter(|l| l.read_at.elapsed() < self.ttl) {
-            return Ok((current.services.clone(), current.generation));
+            return Ok((current.built.clone(), current.generation));
         }
         let started = Instant::now();
         let first = self.clients.get().is_none();
@@ -316,7 +372,7 @@ impl LazyServices {
             queue: clients.queue.clone(),
             clock: clients.clock.clone(),
         };
-        let services = Services::new(&config, adapters);
+        let built = T::wire(&config, adapters);
         let services_ms = ms(phase);
         let generation = loaded.as_ref().map_or(0, |l| l.generation + 1);
         tracing::info!(
@@ -330,8 +386,8 @@ impl LazyServices {
             total_ms = ms(started),
             "cold start wiring done"
         );
-        *loaded = Some(LoadedServices { services: services.clone(), generation, read_at: Instant::now() });
-        Ok((services, generation))
+        *loaded = Some(Loaded { built: built.clone(), generation, read_at: Instant::now() });
+        Ok((built, generation))
     }
 }
 
@@ -441,6 +497,18 @@ mod tests {
         let map: std::collections::HashMap<String, String> =
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Arc::new(move |name: &str| map.get(name).cloned())
+    }
+
+    #[test]
+    fn a_function_builds_the_capability_its_row_names_and_no_other() {
+        let connector = Lazy::<crate::app::Connector>::for_function("ws-connect");
+        assert_eq!(connector.wiring.store(), StoreAccess::ConnectionWrites);
+        let worker = Lazy::<crate::app::Worker>::for_function("sync-worker");
+        assert!(worker.wiring.queue && worker.wiring.push);
+        let whole = std::panic::catch_unwind(|| Lazy::<Services>::for_function("ws-connect"));
+        assert!(whole.is_err(), "ws-connect must not be able to build every capability");
+        let narrow = std::panic::catch_unwind(|| Lazy::<crate::app::Connector>::for_function("api"));
+        assert!(narrow.is_err());
     }
 
     #[test]

@@ -7,12 +7,12 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
-    // Init builds nothing: the first batch reads the secret and builds the use cases.
-    let services = &shared::wiring::LazyServices::for_function("sync-worker");
+    // Init builds nothing: the first batch reads the secret and builds the worker.
+    let worker = &shared::wiring::Lazy::<shared::app::Worker>::for_function("sync-worker");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let (services, _) = services.get().await.map_err(Box::new)?;
-        let deadline = sync_worker::slice_deadline(event.context.deadline, services.worker().job_budget());
-        Ok::<_, lambda_runtime::Error>(sync_worker::handle(services.worker(), event.payload, deadline).await)
+        let (worker, _) = worker.get().await.map_err(Box::new)?;
+        let deadline = sync_worker::slice_deadline(event.context.deadline, worker.job_budget());
+        Ok::<_, lambda_runtime::Error>(sync_worker::handle(&worker, event.payload, deadline).await)
     }))
     .await
 }

@@ -7,11 +7,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
-    // Init builds nothing: the first connection reads the secret and builds the use cases.
-    let services = &shared::wiring::LazyServices::for_function("ws-connect");
+    // Init builds nothing: the first connection reads the secret and builds the connector.
+    let connector = &shared::wiring::Lazy::<shared::app::Connector>::for_function("ws-connect");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-        let (services, _) = services.get().await.map_err(Box::new)?;
-        Ok::<_, lambda_runtime::Error>(ws_connect::handle(services.connector(), event.payload).await)
+        let (connector, _) = connector.get().await.map_err(Box::new)?;
+        Ok::<_, lambda_runtime::Error>(ws_connect::handle(&connector, event.payload).await)
     }))
     .await
 }

@@ -58,7 +58,7 @@ pub struct Services {
     sealer: Sealer,
     jwt: JwtVerifier,
     engine: SyncEngine,
-    frontend_url: Option<String>,
+    frontend_url: FrontendUrl,
     prospects: Prospects,
     notifications: Notifications,
     bookings: Bookings,
@@ -71,6 +71,10 @@ pub struct Services {
     scheduler: Scheduler,
     webhooks: WebhookIntake,
 }
+
+/// Where Calendly's browser redirect hands code and state on (`FRONTEND_URL`), if anywhere.
+#[derive(Clone, Debug, Default)]
+pub struct FrontendUrl(pub Option<String>);
 
 /// The adapters the use cases drive.
 pub struct Adapters {
@@ -104,16 +108,20 @@ pub fn jwt_of(config: &Config) -> JwtVerifier {
         .with_max_lifetime(config.jwt_max_lifetime)
 }
 
-impl Services {
-    /// Wires every capability from configuration and adapters.
-    pub fn new(config: &Config, adapters: Adapters) -> Self {
+/// What several capabilities share, built once per container from configuration and adapters.
+struct Core {
+    sealer: Sealer,
+    jwt: JwtVerifier,
+    engine: SyncEngine,
+    access: CalendlyAccess,
+    subscriptions: Subscriptions,
+    jobs: Jobs,
+}
+
+impl Core {
+    fn new(config: &Config, adapters: &Adapters) -> Self {
         let Adapters { store, calendly, pusher, queue, clock } = adapters;
         let sealer = sealer_of(config);
-        let cursors = PageCursors::new(
-            CursorSigner::from_hex_key(config.encryption_key.expose())
-                .expect("ENCRYPTION_KEY was validated at start-up"),
-        );
-        let jwt = jwt_of(config);
         let alarm = Arc::new(ReconnectAlarm::new(store.clone(), pusher.clone(), clock.clone()));
         let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone()).with_alarm(alarm);
         let engine = SyncEngine::new(
@@ -136,13 +144,43 @@ impl Services {
             engine.window(),
             config.manual_sync_cooldown,
         );
-        let worker_ports = WorkerPorts {
-            integrations: store.clone(),
-            jobs: store.clone(),
-            queue: queue.clone(),
-            pusher: pusher.clone(),
-            clock: clock.clone(),
+        Self { sealer, jwt: jwt_of(config), engine, access, subscriptions, jobs }
+    }
+
+    fn worker(&self, config: &Config, adapters: &Adapters) -> Worker {
+        let ports = WorkerPorts {
+            integrations: adapters.store.clone(),
+            jobs: adapters.store.clone(),
+            queue: adapters.queue.clone(),
+            pusher: adapters.pusher.clone(),
+            clock: adapters.clock.clone(),
         };
+        let timing = JobTiming { budget: config.sync_job_budget, retry_delay: config.sync_retry_delay };
+        Worker::new(ports, self.engine.clone(), self.access.clone(), self.subscriptions.clone(), timing)
+    }
+}
+
+/// `ws-connect`'s capability alone: the token verifier, the connection records and the clock.
+pub fn connector_of(config: &Config, adapters: Adapters) -> Connector {
+    Connector::new(jwt_of(config), adapters.store, adapters.clock, config.ws_max_connections_per_organization)
+}
+
+/// `sync-worker`'s capability alone: the queue's consumer and the engine it drives.
+pub fn worker_of(config: &Config, adapters: Adapters) -> Worker {
+    Core::new(config, &adapters).worker(config, &adapters)
+}
+
+impl Services {
+    /// Wires every capability from configuration and adapters.
+    pub fn new(config: &Config, adapters: Adapters) -> Self {
+        let core = Core::new(config, &adapters);
+        let worker = core.worker(config, &adapters);
+        let Adapters { store, calendly, pusher, queue, clock } = adapters;
+        let Core { sealer, jwt, engine, access, subscriptions, jobs } = core;
+        let cursors = PageCursors::new(
+            CursorSigner::from_hex_key(config.encryption_key.expose())
+                .expect("ENCRYPTION_KEY was validated at start-up"),
+        );
         let connecting_ports = ConnectingPorts {
             states: store.clone(),
             quotas: store.clone(),
@@ -156,7 +194,6 @@ impl Services {
             quotas: store.clone(),
             clock: clock.clone(),
         };
-        let timing = JobTiming { budget: config.sync_job_budget, retry_delay: config.sync_retry_delay };
         let signing_keys = std::iter::once(config.calendly_webhook_signing_key.clone())
             .chain(config.calendly_webhook_signing_key_previous.clone())
             .collect();
@@ -178,8 +215,8 @@ impl Services {
                 subscriptions.clone(),
                 jobs.clone(),
             ),
-            settings: IntegrationSettings::new(settings_ports, access.clone(), subscriptions.clone()),
-            worker: Worker::new(worker_ports, engine.clone(), access, subscriptions, timing),
+            settings: IntegrationSettings::new(settings_ports, access, subscriptions),
+            worker,
             scheduler: Scheduler::new(store.clone(), store.clone(), queue, clock.clone(), engine.window()),
             webhooks: WebhookIntake::new(signing_keys, clock, store.clone(), store.clone(), engine.clone()),
             jobs,
@@ -188,18 +225,13 @@ impl Services {
             sealer,
             jwt,
             engine,
-            frontend_url: config.frontend_url.clone(),
+            frontend_url: FrontendUrl(config.frontend_url.clone()),
         }
     }
 
     /// The verified caller of an `Authorization` header.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<crate::auth::Caller, crate::auth::AuthError> {
         self.jwt.verify_header(authorization)
-    }
-
-    /// Where Calendly's browser redirect hands code and state on (the settings page).
-    pub fn frontend_url(&self) -> Option<&str> {
-        self.frontend_url.as_deref()
     }
 
     /// The `$connect` use case.
@@ -284,4 +316,6 @@ capabilities!(
     settings: IntegrationSettings,
     jobs: Jobs,
     webhooks: WebhookIntake,
+    jwt: JwtVerifier,
+    frontend_url: FrontendUrl,
 );

@@ -4,7 +4,7 @@
 use super::ApiError;
 use super::contract::{CallbackInput, ErrorBody};
 use super::extract::{Authenticated, json_body};
-use crate::app::{Connecting, Services};
+use crate::app::{Connecting, FrontendUrl};
 use crate::views::ConnectedView;
 use axum::Json;
 use axum::body::Bytes;
@@ -110,10 +110,10 @@ impl OAuthRefusal {
         (status = 400, description = "Refused by the user, or code/state missing", content_type = "text/html", body = String),
     ))]
 pub(super) async fn callback_redirect(
-    State(services): State<Services>,
+    State(FrontendUrl(frontend)): State<FrontendUrl>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    let frontend = services.frontend_url();
+    let frontend = frontend.as_deref();
     match (&query.code, &query.state, &query.error) {
         (_, _, Some(error)) => {
             // Only fixed text: the query is anyone's to write (a link with a made-up

@@ -1,8 +1,7 @@
 //! Request parsing at the edge: the caller from the JWT, JSON bodies, and pagination.
 
 use super::error::ApiError;
-use crate::app::Services;
-use crate::auth::Caller;
+use crate::auth::{Caller, JwtVerifier};
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -13,15 +12,14 @@ pub struct Authenticated(pub Caller);
 
 impl<S> FromRequestParts<S> for Authenticated
 where
-    Services: FromRef<S>,
+    JwtVerifier: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let services = Services::from_ref(state);
         let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        Ok(Self(services.authenticate(header)?))
+        Ok(Self(JwtVerifier::from_ref(state).verify_header(header)?))
     }
 }
 

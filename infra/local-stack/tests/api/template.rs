@@ -228,7 +228,7 @@ fn each_function_is_granted_exactly_what_its_wiring_builds() {
             .iter()
             .find(|w| w.function == name)
             .unwrap_or_else(|| panic!("{name} is missing from shared::wiring::FUNCTIONS"));
-        let mut expected: BTreeSet<String> = wiring.store.dynamodb_actions().iter().map(|a| a.to_string()).collect();
+        let mut expected: BTreeSet<String> = wiring.store().dynamodb_actions().iter().map(|a| a.to_string()).collect();
         if wiring.secret {
             expected.insert("secretsmanager:GetSecretValue".into());
         }
