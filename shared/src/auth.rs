@@ -1,8 +1,10 @@
 //! The CRM's bearer tokens: HS256 JWTs naming the user and their organization.
 
+use crate::clock::{Clock, SystemClock};
 use crate::domain::{OrganizationId, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The claims every CRM token carries.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -16,6 +18,9 @@ pub struct Claims {
     /// Issue time (Unix seconds): with `exp`, the token's lifetime, capped by the verifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// Not before (seconds since the epoch), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 /// Who is calling, from a verified token.
@@ -144,6 +149,8 @@ pub struct JwtVerifier {
     encoding: EncodingKey,
     validation: Validation,
     max_lifetime: chrono::Duration,
+    /// Times `exp`, `nbf` and `iat` are checked against (and `iat` of issued tokens).
+    clock: Arc<dyn Clock>,
 }
 
 impl From<jsonwebtoken::errors::Error> for AuthError {
@@ -178,8 +185,10 @@ impl JwtVerifier {
         required.extend(issuer.map(|_| "iss"));
         required.extend(audience.map(|_| "aud"));
         validation.set_required_spec_claims(&required);
-        validation.leeway = LEEWAY_SECONDS as u64;
-        validation.validate_nbf = true;
+        // `exp` and `nbf` are checked against the verifier's clock (`check_times`), not the
+        // library's reading of the system time.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         if let Some(issuer) = issuer {
             validation.set_issuer(&[issuer]);
         }
@@ -192,6 +201,7 @@ impl JwtVerifier {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             validation,
             max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
+            clock: Arc::new(SystemClock::default()),
         }
     }
 
@@ -201,11 +211,18 @@ impl JwtVerifier {
         self
     }
 
+    /// The same verifier, reading the time from `clock`. The product keeps the system clock:
+    /// the CRM issues its tokens on real time, whatever a local stack's clock was moved to.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Verifies a token and returns its caller.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
         let claims = data.claims;
-        self.check_lifetime(&claims, chrono::Utc::now().timestamp())?;
+        self.check_times(&claims, self.clock.now().timestamp())?;
         if claims.organization_id.trim().is_empty() || claims.sub.trim().is_empty() {
             return Err(AuthError::NoOrganization);
         }
@@ -216,9 +233,16 @@ impl JwtVerifier {
         })
     }
 
-    /// A token's lifetime is `exp − iat`; one without `iat` may still be used for the maximum
-    /// lifetime at the most (`exp − now`), so leaving `iat` out gains nothing.
-    fn check_lifetime(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+    /// Expired (`exp`), not yet valid (`nbf`, `iat`) or living too long, with a leeway for
+    /// clock skew. A token's lifetime is `exp − iat`; one without `iat` may still be used for
+    /// the maximum lifetime at the most (`exp − now`), so leaving `iat` out gains nothing.
+    fn check_times(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+        if claims.exp < now - LEEWAY_SECONDS {
+            return Err(AuthError::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECONDS) {
+            return Err(AuthError::NotYetValid);
+        }
         let max = self.max_lifetime.num_seconds();
         if claims.iat.is_some_and(|iat| iat > now + LEEWAY_SECONDS) {
             return Err(AuthError::NotYetValid);
@@ -246,7 +270,8 @@ impl JwtVerifier {
             sub: user.into(),
             organization_id: organization.into(),
             exp: expires_at.timestamp(),
-            iat: Some(chrono::Utc::now().timestamp()),
+            iat: Some(self.clock.now().timestamp()),
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail")
@@ -336,6 +361,21 @@ mod tests {
         let token =
             token_with(serde_json::json!({ "sub": "u", "organization_id": "o", "exp": exp, "nbf": now }), "secret");
         assert!(jwt.verify(&token).is_ok());
+    }
+
+    #[test]
+    fn expiry_and_not_before_are_read_on_the_verifiers_clock() {
+        let clock = Arc::new(SystemClock::default());
+        let jwt = JwtVerifier::new("secret").with_clock(clock.clone());
+        let exp = (Utc::now() + Duration::hours(1)).timestamp();
+        let soon = (Utc::now() + Duration::minutes(30)).timestamp();
+        let token =
+            token_with(serde_json::json!({ "sub": "u", "organization_id": "o", "exp": exp, "nbf": soon }), "secret");
+        assert!(matches!(jwt.verify(&token), Err(AuthError::NotYetValid)));
+        clock.advance(Duration::minutes(45));
+        assert!(jwt.verify(&token).is_ok());
+        clock.advance(Duration::minutes(30));
+        assert!(matches!(jwt.verify(&token), Err(AuthError::Expired)));
     }
 
     #[test]

@@ -250,8 +250,10 @@ impl SyncEngine {
         let user = &integration.calendly_user_uri;
         // Pacing shared by every worker: what the last slice (maybe another instance) saw.
         let shared_window = self.store.get_rate_window(user).await?;
-        if let Some(window) = shared_window.filter(|w| w.spent_at(Utc::now())) {
-            return Ok(SliceEnd::RateLimited { retry_after: Duration::from_secs(window.seconds_to_reset(Utc::now())) });
+        if let Some(window) = shared_window.filter(|w| w.spent_at(self.clock.now())) {
+            return Ok(SliceEnd::RateLimited {
+                retry_after: Duration::from_secs(window.seconds_to_reset(self.clock.now())),
+            });
         }
         let (token, _) = self.tokens.access_token(&session, integration).await?;
         if let Some(window) = shared_window {

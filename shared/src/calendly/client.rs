@@ -1,6 +1,7 @@
 //! The reqwest adapter of `CalendlyApi`.
 
 use super::*;
+use crate::clock::{Clock, SystemClock};
 use reqwest::{Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -28,12 +29,14 @@ pub struct HttpCalendly {
     settings: CalendlySettings,
     /// What Calendly's `X-RateLimit-*` headers last said, per access token (per user).
     rate_windows: std::sync::Mutex<std::collections::HashMap<String, RateWindow>>,
+    /// Calendly's rate windows are in real time: the system clock, never a moved one.
+    clock: SystemClock,
 }
 
 impl HttpCalendly {
     /// A client for the Calendly of `settings`; nothing is built before the first request.
     pub fn new(settings: CalendlySettings) -> Self {
-        Self { settings, rate_windows: Default::default() }
+        Self { settings, rate_windows: Default::default(), clock: SystemClock::default() }
     }
 
     /// A request to Calendly, with Calendly's time limit.
@@ -45,7 +48,7 @@ impl HttpCalendly {
     /// `Paced` without sending, so a large sync stays under Calendly's limit instead of
     /// collecting 429s (the caller decides whether to wait or to come back later).
     async fn send(&self, access_token: &str, request: reqwest::RequestBuilder) -> Result<Response, CalendlyError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         if let Some(w) = self.rate_window(access_token).filter(|w| w.spent_at(now)) {
             return Err(CalendlyError::Paced { retry_after_secs: w.seconds_to_reset(now) });
         }
@@ -53,7 +56,7 @@ impl HttpCalendly {
         let header =
             |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if let (Some(remaining), Some(reset)) = (header("x-ratelimit-remaining"), header("x-ratelimit-reset")) {
-            self.restore_rate_window(access_token, RateWindow::observed(remaining, reset, Utc::now()));
+            self.restore_rate_window(access_token, RateWindow::observed(remaining, reset, self.clock.now()));
         }
         Ok(response)
     }
