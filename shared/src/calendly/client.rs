@@ -1,10 +1,17 @@
 //! The reqwest adapter of `CalendlyApi`.
 
-use super::*;
+use crate::calendly::{
+    CalendlyApi, CalendlyError, CalendlyUser, EventQuery, EventType, EventTypeOwner, Invitee, NewWebhookSubscription,
+    OrganizationMembership, Page, RateWindow, Resource, ScheduledEvent, TokenResponse, WEBHOOK_EVENTS,
+    WebhookSubscription, last_segment,
+};
 use crate::clock::{Clock, SystemClock};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use reqwest::{Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// Where Calendly lives and who we are to it.
 #[derive(Clone, Debug)]

@@ -11,7 +11,7 @@ pub use memory::MemoryStore;
 
 use crate::calendly::RateWindow;
 use crate::domain::booking::BookingPlan;
-use crate::domain::quota::{Quota, QuotaTake, QuotaWindow};
+use crate::domain::quota::{Quota, QuotaTake};
 use crate::domain::{
     Booking, CalendlyScope, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId,
     SyncJob,

@@ -1,7 +1,19 @@
 //! Bookings, written with their prospect, notes and notification in one transaction.
 
-use super::*;
+use crate::domain::booking::{BookingPlan, ProspectChange};
 use crate::domain::bounds::MAX_INLINE_NOTES;
+use crate::domain::{Booking, OrganizationId};
+use crate::store::dynamodb::item::{Item, from_item, get_s, n, s, to_item};
+use crate::store::dynamodb::keys::{
+    GSI1, PK, SK, TTL, booking_sk, bookings_gsi1pk, committed_counts_sk, event_sk, notification_sk, org_pk,
+    prospect_sk, time_sort_key,
+};
+use crate::store::dynamodb::shapes::{Query, claim_item, prospect_keys, put_item, ttl_of};
+use crate::store::dynamodb::{ITEM_VERSION, Kind, backoff, build, error, item};
+use crate::store::{BookingStore, CommitConflict, CommitError, DynamoStore, PageOf, StoreError};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem, Update};
+use std::collections::HashMap;
 
 /// A job's committed counts outlive it by this much (its report holds them from its end on).
 const COMMITTED_COUNTS_KEPT: chrono::Duration = chrono::Duration::days(7);

@@ -1,6 +1,14 @@
 //! WebSocket connections, per organization, with a `ttl`.
-
-use super::*;
+use crate::domain::OrganizationId;
+use crate::store::dynamodb::item::{Item, get_n, get_s, n, s};
+use crate::store::dynamodb::keys::{
+    CONNECTION_OWNER_SK, CONNECTION_PREFIX, PK, SK, TTL, connection_owner_pk, connection_sk, org_pk,
+};
+use crate::store::dynamodb::shapes::{Query, delete_item, put_item, ttl_of};
+use crate::store::{Connection, ConnectionStore, DynamoStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 #[async_trait]
 impl ConnectionStore for DynamoStore {

@@ -1,6 +1,16 @@
 //! Integrations: connect, tokens and their refresh lease, the Calendly-user claim, the schedule index.
-
-use super::*;
+use crate::domain::{BookingFilter, CalendlyScope, Integration, IntegrationId, OrganizationId};
+use crate::store::dynamodb::item::{Item, from_item, get_n, get_s, n, s};
+use crate::store::dynamodb::keys::{
+    CALENDLY_USER_OWNER_SK, DUE_GSI3PK, GSI1, GSI2, GSI3, INTEGRATION_SK, PK, SK, calendly_user_gsi2pk,
+    calendly_user_pk, integration_gsi1pk, org_pk, time_sort_key,
+};
+use crate::store::dynamodb::shapes::{Query, integration_index_keys};
+use crate::store::dynamodb::{error, is_condition_failure, item};
+use crate::store::{CLAIM_SETTLES, DynamoStore, IntegrationStore, PageOf, StoreError, TokenUpdate};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 #[async_trait]
 impl IntegrationStore for DynamoStore {

@@ -22,16 +22,15 @@ mod rate_limit;
 mod shapes;
 mod sync_job;
 
-use super::*;
-use crate::domain::booking::ProspectChange;
+use crate::domain::{Integration, OrganizationId};
+use crate::store::StoreError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnConsumedCapacity, ReturnValue, TransactWriteItem, Update,
-};
-use item::{Item, from_item, get_n, get_s, n, s, to_item};
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, TransactWriteItem};
+use item::{Item, from_item, get_n, n, s, to_item};
 use keys::*;
 use shapes::*;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 

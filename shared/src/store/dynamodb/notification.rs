@@ -1,6 +1,12 @@
 //! Notifications, newest first.
-
-use super::*;
+use crate::domain::{Notification, NotificationId, OrganizationId};
+use crate::store::dynamodb::item::{from_item, to_item};
+use crate::store::dynamodb::keys::{NOTIFICATION_PREFIX, PK, SK, notification_sk, org_pk};
+use crate::store::dynamodb::shapes::Query;
+use crate::store::{DynamoStore, NotificationStore, PageOf, StoreError};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
 
 #[async_trait]
 impl NotificationStore for DynamoStore {

@@ -1,6 +1,13 @@
 //! Pending OAuth connects: single-use states, taken only by who started them.
-
-use super::*;
+use crate::domain::{OAuthState, OrganizationId, UserId};
+use crate::store::dynamodb::item::{from_item, s, to_item};
+use crate::store::dynamodb::keys::{OAUTH_STATE_SK, PK, SK, TTL, oauth_state_pk};
+use crate::store::dynamodb::shapes::ttl_of;
+use crate::store::dynamodb::{Kind, error, is_condition_failure};
+use crate::store::{DynamoStore, OAuthStateStore, StateTake, StoreError};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue};
+use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl OAuthStateStore for DynamoStore {

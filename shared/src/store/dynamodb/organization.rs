@@ -1,6 +1,10 @@
 //! Organizations and their settings (`settings.calendly` merged key by key).
-
-use super::*;
+use crate::domain::{Organization, OrganizationId};
+use crate::store::dynamodb::item::from_item;
+use crate::store::dynamodb::keys::{ORG_SK, org_pk};
+use crate::store::{DynamoStore, OrganizationStore, StoreError};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
 
 #[async_trait]
 impl OrganizationStore for DynamoStore {

@@ -1,6 +1,15 @@
 //! Prospects, their e-mail claims and their notes.
-
-use super::*;
+use crate::domain::{Email, OrganizationId, Prospect, ProspectId};
+use crate::store::dynamodb::item::{from_item, get_n, get_s, n, to_item};
+use crate::store::dynamodb::keys::{
+    GSI1, GSI2, email_sk, org_pk, prospect_sk, prospects_by_source_gsi2pk, prospects_gsi1pk,
+};
+use crate::store::dynamodb::shapes::{Query, claim_item, delete_item, prospect_keys, put_item};
+use crate::store::dynamodb::{ITEM_VERSION, MAX_ATTEMPTS, backoff};
+use crate::store::{DynamoStore, PageOf, ProspectPatch, ProspectStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 #[async_trait]
 impl ProspectStore for DynamoStore {

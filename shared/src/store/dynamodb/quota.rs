@@ -1,6 +1,10 @@
 //! Quotas per organization and subject: one item per window, its `ttl` the window's end.
-
-use super::*;
+use crate::domain::OrganizationId;
+use crate::domain::quota::{Quota, QuotaTake, QuotaWindow};
+use crate::store::dynamodb::keys::{org_pk, quota_sk};
+use crate::store::{DynamoStore, QuotaStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 /// A quota window as stored, with the table's expiry.
 #[derive(serde::Serialize, serde::Deserialize)]

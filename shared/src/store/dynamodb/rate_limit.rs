@@ -1,6 +1,9 @@
 //! Calendly rate-limit windows per Calendly user, shared by workers.
-
-use super::*;
+use crate::calendly::RateWindow;
+use crate::store::dynamodb::item::from_item;
+use crate::store::dynamodb::keys::{RATE_WINDOW_SK, calendly_user_pk};
+use crate::store::{DynamoStore, RateLimitStore, StoreError};
+use async_trait::async_trait;
 
 #[async_trait]
 impl RateLimitStore for DynamoStore {

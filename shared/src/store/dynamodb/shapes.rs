@@ -1,6 +1,15 @@
 //! Shapes of requests: query ranges, opaque cursors, item keys, transaction parts.
-
-use super::*;
+use crate::domain::{Integration, OrganizationId, Prospect, ProspectId};
+use crate::store::dynamodb::item::{Item, n, s};
+use crate::store::dynamodb::keys::{
+    DUE_GSI3PK, GSI1, GSI2, GSI3, PK, SK, calendly_user_gsi2pk, email_sk, integration_gsi1pk, org_pk, prospect_sk,
+    prospects_by_source_gsi2pk, prospects_gsi1pk, time_sort_key,
+};
+use crate::store::dynamodb::{build, keys};
+use crate::store::{StoreError, cursor};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// One query's partition and range.
 #[derive(Clone)]

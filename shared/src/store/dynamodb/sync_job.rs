@@ -1,6 +1,11 @@
 //! Sync jobs: one item per organization, written under conditions.
-
-use super::*;
+use crate::domain::{CommittedCounts, OrganizationId, SyncJob};
+use crate::store::dynamodb::item::from_item;
+use crate::store::dynamodb::keys::{SYNC_JOB_SK, committed_counts_prefix, org_pk};
+use crate::store::dynamodb::shapes::Query;
+use crate::store::{DynamoStore, JobChange, JobStart, StoreError, SyncJobStore};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl SyncJobStore for DynamoStore {

@@ -1,7 +1,12 @@
 //! Bookings, applied with their prospect change all or nothing.
 
-use super::*;
+use crate::domain::booking::{BookingPlan, ProspectChange};
 use crate::domain::bounds::MAX_INLINE_NOTES;
+use crate::domain::{Booking, OrganizationId};
+use crate::store::memory::paginate;
+use crate::store::{BookingStore, CommitConflict, CommitError, MemoryStore, PageOf, StoreError};
+use async_trait::async_trait;
+use std::collections::HashMap;
 
 #[async_trait]
 impl BookingStore for MemoryStore {

@@ -1,6 +1,7 @@
 //! WebSocket connections.
-
-use super::*;
+use crate::domain::OrganizationId;
+use crate::store::{Connection, ConnectionStore, MemoryStore, StoreError};
+use async_trait::async_trait;
 
 #[async_trait]
 impl ConnectionStore for MemoryStore {

@@ -1,6 +1,8 @@
 //! Integrations, tokens, refresh leases, Calendly-user claims, the schedule.
-
-use super::*;
+use crate::domain::{BookingFilter, CalendlyScope, Integration, IntegrationId, OrganizationId};
+use crate::store::{CLAIM_SETTLES, IntegrationStore, MemoryStore, PageOf, StoreError, TokenUpdate, cursor};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl IntegrationStore for MemoryStore {

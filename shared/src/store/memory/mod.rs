@@ -13,9 +13,16 @@ mod quota;
 mod rate_limit;
 mod sync_job;
 
-use super::*;
-use crate::domain::booking::ProspectChange;
-use std::collections::BTreeMap;
+use crate::calendly::RateWindow;
+use crate::domain::quota::QuotaWindow;
+use crate::domain::{
+    Booking, CommittedCounts, Integration, Notification, NotificationId, OAuthState, OrganizationId, Prospect,
+    ProspectId, SyncJob,
+};
+use crate::store::{Connection, PageOf, StoreError, cursor};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 type Key<T> = (OrganizationId, T);

@@ -1,6 +1,8 @@
 //! Notifications.
-
-use super::*;
+use crate::domain::{Notification, NotificationId, OrganizationId};
+use crate::store::memory::paginate;
+use crate::store::{MemoryStore, NotificationStore, PageOf, StoreError};
+use async_trait::async_trait;
 
 #[async_trait]
 impl NotificationStore for MemoryStore {

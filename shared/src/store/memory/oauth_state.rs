@@ -1,6 +1,8 @@
 //! Pending OAuth connects.
-
-use super::*;
+use crate::domain::{OAuthState, OrganizationId, UserId};
+use crate::store::{MemoryStore, OAuthStateStore, StateTake, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl OAuthStateStore for MemoryStore {

@@ -1,6 +1,8 @@
 //! Organizations and their settings.
-
-use super::*;
+use crate::domain::{Organization, OrganizationId};
+use crate::store::{MemoryStore, OrganizationStore, StoreError};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
 
 #[async_trait]
 impl OrganizationStore for MemoryStore {

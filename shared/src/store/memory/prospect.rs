@@ -1,6 +1,9 @@
 //! Prospects and their e-mail claims.
-
-use super::*;
+use crate::domain::{Email, OrganizationId, Prospect, ProspectId};
+use crate::store::memory::paginate;
+use crate::store::{MemoryStore, PageOf, ProspectPatch, ProspectStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl ProspectStore for MemoryStore {

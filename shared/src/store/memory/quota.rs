@@ -1,6 +1,9 @@
 //! Quotas per organization and subject.
-
-use super::*;
+use crate::domain::OrganizationId;
+use crate::domain::quota::{Quota, QuotaTake, QuotaWindow};
+use crate::store::{MemoryStore, QuotaStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl QuotaStore for MemoryStore {

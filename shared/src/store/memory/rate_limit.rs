@@ -1,6 +1,7 @@
 //! Calendly rate-limit windows.
-
-use super::*;
+use crate::calendly::RateWindow;
+use crate::store::{MemoryStore, RateLimitStore, StoreError};
+use async_trait::async_trait;
 
 #[async_trait]
 impl RateLimitStore for MemoryStore {

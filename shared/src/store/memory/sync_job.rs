@@ -1,6 +1,8 @@
 //! Sync jobs.
-
-use super::*;
+use crate::domain::{CommittedCounts, OrganizationId, SyncJob};
+use crate::store::{JobChange, JobStart, MemoryStore, StoreError, SyncJobStore};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl SyncJobStore for MemoryStore {
