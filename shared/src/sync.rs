@@ -4,7 +4,7 @@
 //! One file on purpose: paging, planning, committing and their guards are one loop whose
 //! exactly-once argument must be read whole.
 
-use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, EventQuery, Invitee, ScheduledEvent};
+use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, EventQuery, Invitee, Page, ScheduledEvent};
 use crate::clock::Clock;
 use crate::domain::booking::{self, ChangeKind, Known, ProspectChange};
 use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle, SyncJob};
@@ -284,6 +284,7 @@ impl SyncEngine {
         }
     }
 
+    /// The slice's loop: one page of events at a time, from the checkpoint on.
     async fn run_pages(
         &self,
         session: &CalendlySession,
@@ -294,8 +295,7 @@ impl SyncEngine {
     ) -> Result<SliceEnd, SyncError> {
         // Owned: organization scope may fall back to user scope mid-run.
         let mut integration = integration.clone();
-        let org = &integration.organization_id.clone();
-        let style = self.store.get_organization(org).await?.note_style();
+        let style = self.store.get_organization(&integration.organization_id).await?.note_style();
         // Every slice gets through at least one page (and one event of it), however small its
         // budget: a slice that can't make progress would re-queue itself forever.
         let mut pages_this_slice = 0;
@@ -305,131 +305,140 @@ impl SyncEngine {
             }
             pages_this_slice += 1;
             let checkpoint = job.checkpoint.clone();
-            // Upcoming bookings first, then the past part of the window.
-            let (min_start_time, max_start_time) = checkpoint.range();
-            let query = EventQuery {
-                user_uri: integration.calendly_user_uri.clone(),
-                organization_uri: (integration.coverage == crate::domain::CalendlyScope::Organization)
-                    .then(|| integration.calendly_organization_uri.clone()),
-                min_start_time,
-                max_start_time,
-                page_token: checkpoint.page_token.clone(),
-            };
-            let page = match self
-                .authorized(session, &integration, |api, token| {
-                    let query = query.clone();
-                    async move { api.list_scheduled_events(&token, &query).await }
-                })
-                .await
-            {
-                // A page token from an earlier slice that Calendly no longer takes: start the
-                // window over (unchanged events cost nothing but their page).
-                Err(SyncError::Calendly(CalendlyError::Api { status: 400, .. })) if checkpoint.page_token.is_some() => {
-                    tracing::warn!(organization_id = %org, "Calendly refused the saved page token; restarting the window");
-                    job.checkpoint.restart();
-                    job.report.events_seen = 0;
-                    continue;
-                }
-                // Organization scope refused: the connecting user is no longer an owner or
-                // admin. Back to their own bookings, said once, and the window starts over.
-                Err(SyncError::Calendly(CalendlyError::Forbidden(_))) if query.organization_uri.is_some() => {
-                    self.organization_scope_lost(&integration).await?;
-                    integration.fall_back_to_user_scope();
-                    job.checkpoint.restart();
-                    job.report.events_seen = 0;
-                    continue;
-                }
-                other => other?,
-            };
-            let integration = &integration;
-
-            let uuids: Vec<String> = page.collection.iter().map(|e| e.uuid().to_string()).collect();
-            let known = self.store.event_fingerprints(org, &uuids).await?;
-            let now = self.clock.now();
-            // Events of types the organization doesn't take are seen, not read.
-            let (changed, unchanged): (Vec<ScheduledEvent>, Vec<ScheduledEvent>) =
-                page.collection.into_iter().partition(|e| {
-                    integration.filter.admits_event_type(e.event_type.as_deref())
-                        && known.get(e.uuid()) != Some(&e.fingerprint_at(now))
-                });
-            job.report.events_seen = checkpoint.events_before_page + unchanged.len() as u64;
-
-            // Stop launching events once the budget is spent or an error came back; the ones
-            // in flight finish, so counters and fingerprints stay true.
-            let stop = AtomicBool::new(false);
-            let launched = AtomicUsize::new(0);
-            let total = changed.len();
-            let launch = changed.into_iter().take_while(|_| {
-                let go = !stop.load(Ordering::Relaxed)
-                    && (launched.load(Ordering::Relaxed) == 0 || Instant::now() < deadline);
-                if go {
-                    launched.fetch_add(1, Ordering::Relaxed);
-                }
-                go
-            });
-            // Boxed so the stream's futures have one concrete, Send type.
-            let (style, job_id) = (&style, job.id.as_str());
-            let mut results = futures::stream::iter(launch)
-                .map(|event| -> futures::future::BoxFuture<'_, Result<Vec<Applied>, SyncError>> {
-                    Box::pin(async move { self.sync_event(session, integration, &event, style, job_id).await })
-                })
-                .buffer_unordered(INVITEE_CONCURRENCY);
-            let mut first_error = None;
-            let mut done = 0;
-            while let Some(result) = results.next().await {
-                match result {
-                    Ok(applied) => {
-                        done += 1;
-                        job.report.events_seen += 1;
-                        for a in &applied {
-                            job.report.add(a);
-                        }
-                        if progress.due(job) {
-                            progress.report(self, job, session).await;
-                        }
-                    }
-                    Err(e) if e.is_event_scoped() => {
-                        // One bad event must not stop the others: counted, shown, retried next sync
-                        // (its fingerprint is not stored).
-                        tracing::warn!(organization_id = %org, error = %e, "one Calendly event could not be synced; skipped");
-                        done += 1;
-                        job.report.events_seen += 1;
-                        job.report.events_failed += 1;
-                        job.report.last_event_error = Some(e.to_string());
-                    }
-                    Err(e) => {
-                        stop.store(true, Ordering::Relaxed);
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
-            drop(results);
-            if let Some(e) = first_error {
-                return Err(e);
-            }
-            if done < total {
+            let Some(page) = self.read_page(session, job, &mut integration).await? else { continue };
+            let all_done =
+                self.sync_page(session, job, &integration, page.collection, &style, deadline, progress).await?;
+            if !all_done {
                 return Ok(SliceEnd::OutOfTime);
             }
-            let next = page.pagination.next_page_token;
-            let recent = &mut job.checkpoint.recent_page_tokens;
-            if let Some(current) = checkpoint.page_token {
-                recent.push(current);
-                let excess = recent.len().saturating_sub(RECENT_PAGE_TOKENS);
-                recent.drain(..excess);
-            }
-            if let Some(token) = next.as_ref().filter(|t| recent.contains(t)) {
-                return Err(SyncError::Pagination(format!("the events page token {token} came back")));
-            }
-            job.checkpoint.pages_done += 1;
-            if next.is_some() && job.checkpoint.pages_done >= MAX_EVENT_PAGES {
-                return Err(SyncError::Pagination(format!("more than {MAX_EVENT_PAGES} pages of events")));
-            }
-            job.checkpoint.events_before_page = job.report.events_seen;
-            job.checkpoint.page_token = next;
-            if job.checkpoint.page_token.is_none() && !job.checkpoint.next_part() {
-                return Ok(SliceEnd::Finished);
+            if let Some(end) = advance_checkpoint(job, checkpoint.page_token, page.pagination.next_page_token)? {
+                return Ok(end);
             }
             progress.report(self, job, session).await;
+        }
+    }
+
+    /// The events page at the job's checkpoint (upcoming bookings first, then the past part of
+    /// the window), or `None` when the window had to start over: Calendly no longer takes the
+    /// saved page token, or refuses organization scope (the integration falls back to user
+    /// scope, said once).
+    async fn read_page(
+        &self,
+        session: &CalendlySession,
+        job: &mut SyncJob,
+        integration: &mut Integration,
+    ) -> Result<Option<Page<ScheduledEvent>>, SyncError> {
+        let checkpoint = &job.checkpoint;
+        let (min_start_time, max_start_time) = checkpoint.range();
+        let query = EventQuery {
+            user_uri: integration.calendly_user_uri.clone(),
+            organization_uri: (integration.coverage == crate::domain::CalendlyScope::Organization)
+                .then(|| integration.calendly_organization_uri.clone()),
+            min_start_time,
+            max_start_time,
+            page_token: checkpoint.page_token.clone(),
+        };
+        let read = self
+            .authorized(session, integration, |api, token| {
+                let query = query.clone();
+                async move { api.list_scheduled_events(&token, &query).await }
+            })
+            .await;
+        match read {
+            // Unchanged events cost nothing but their page when the window starts over.
+            Err(SyncError::Calendly(CalendlyError::Api { status: 400, .. })) if checkpoint.page_token.is_some() => {
+                tracing::warn!(organization_id = %integration.organization_id, "Calendly refused the saved page token; restarting the window");
+            }
+            // The connecting user is no longer an owner or admin: back to their own bookings.
+            Err(SyncError::Calendly(CalendlyError::Forbidden(_))) if query.organization_uri.is_some() => {
+                self.organization_scope_lost(integration).await?;
+                integration.fall_back_to_user_scope();
+            }
+            other => return other.map(Some),
+        }
+        job.checkpoint.restart();
+        job.report.events_seen = 0;
+        Ok(None)
+    }
+
+    /// Syncs one page's events, a few at a time: unchanged ones (by fingerprint) and those of
+    /// types the filter leaves out are seen, not read. Whether every changed event was synced
+    /// (`false`: the budget ran out first).
+    #[allow(clippy::too_many_arguments)]
+    async fn sync_page(
+        &self,
+        session: &CalendlySession,
+        job: &mut SyncJob,
+        integration: &Integration,
+        events: Vec<ScheduledEvent>,
+        style: &NoteStyle,
+        deadline: Instant,
+        progress: &mut Progress,
+    ) -> Result<bool, SyncError> {
+        let org = &integration.organization_id;
+        let uuids: Vec<String> = events.iter().map(|e| e.uuid().to_string()).collect();
+        let known = self.store.event_fingerprints(org, &uuids).await?;
+        let now = self.clock.now();
+        let (changed, unchanged): (Vec<ScheduledEvent>, Vec<ScheduledEvent>) = events.into_iter().partition(|e| {
+            integration.filter.admits_event_type(e.event_type.as_deref())
+                && known.get(e.uuid()) != Some(&e.fingerprint_at(now))
+        });
+        job.report.events_seen = job.checkpoint.events_before_page + unchanged.len() as u64;
+
+        // Stop launching events once the budget is spent or an error came back; the ones
+        // in flight finish, so counters and fingerprints stay true.
+        let stop = AtomicBool::new(false);
+        let launched = AtomicUsize::new(0);
+        let total = changed.len();
+        let launch = changed.into_iter().take_while(|_| {
+            let go =
+                !stop.load(Ordering::Relaxed) && (launched.load(Ordering::Relaxed) == 0 || Instant::now() < deadline);
+            if go {
+                launched.fetch_add(1, Ordering::Relaxed);
+            }
+            go
+        });
+        // Boxed so the stream's futures have one concrete, Send type.
+        let job_id = job.id.clone();
+        let job_id = job_id.as_str();
+        let mut results = futures::stream::iter(launch)
+            .map(|event| -> futures::future::BoxFuture<'_, Result<Vec<Applied>, SyncError>> {
+                Box::pin(async move { self.sync_event(session, integration, &event, style, job_id).await })
+            })
+            .buffer_unordered(INVITEE_CONCURRENCY);
+        let mut first_error = None;
+        let mut done = 0;
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(applied) => {
+                    done += 1;
+                    job.report.events_seen += 1;
+                    for a in &applied {
+                        job.report.add(a);
+                    }
+                    if progress.due(job) {
+                        progress.report(self, job, session).await;
+                    }
+                }
+                Err(e) if e.is_event_scoped() => {
+                    // One bad event must not stop the others: counted, shown, retried next sync
+                    // (its fingerprint is not stored).
+                    tracing::warn!(organization_id = %org, error = %e, "one Calendly event could not be synced; skipped");
+                    done += 1;
+                    job.report.events_seen += 1;
+                    job.report.events_failed += 1;
+                    job.report.last_event_error = Some(e.to_string());
+                }
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        drop(results);
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(done == total),
         }
     }
 
@@ -683,4 +692,32 @@ impl SyncEngine {
             self.pusher.push(org, PushMessage::notification(n)).await;
         }
     }
+}
+
+/// Moves the checkpoint past a finished page: the next page token (refusing one that came back
+/// or past the page cap), or the window's next part. `Some(Finished)` when nothing is left.
+fn advance_checkpoint(
+    job: &mut SyncJob,
+    current: Option<String>,
+    next: Option<String>,
+) -> Result<Option<SliceEnd>, SyncError> {
+    let recent = &mut job.checkpoint.recent_page_tokens;
+    if let Some(current) = current {
+        recent.push(current);
+        let excess = recent.len().saturating_sub(RECENT_PAGE_TOKENS);
+        recent.drain(..excess);
+    }
+    if let Some(token) = next.as_ref().filter(|t| recent.contains(t)) {
+        return Err(SyncError::Pagination(format!("the events page token {token} came back")));
+    }
+    job.checkpoint.pages_done += 1;
+    if next.is_some() && job.checkpoint.pages_done >= MAX_EVENT_PAGES {
+        return Err(SyncError::Pagination(format!("more than {MAX_EVENT_PAGES} pages of events")));
+    }
+    job.checkpoint.events_before_page = job.report.events_seen;
+    job.checkpoint.page_token = next;
+    if job.checkpoint.page_token.is_none() && !job.checkpoint.next_part() {
+        return Ok(Some(SliceEnd::Finished));
+    }
+    Ok(None)
 }

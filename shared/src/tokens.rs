@@ -42,9 +42,29 @@ pub enum TokenError {
     Seal(#[from] SealError),
 }
 
-/// Which secret of an integration a sealed value is, for the sealing context.
-pub fn seal_context(integration: &Integration, purpose: &str) -> String {
-    format!("{}|{}|{purpose}", integration.organization_id, integration.id)
+/// Which of an integration's secrets a sealed value is: bound into the seal, so one can't be
+/// opened as the other, nor as another integration's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealPurpose {
+    /// The OAuth access token.
+    AccessToken,
+    /// The OAuth refresh token.
+    RefreshToken,
+}
+
+impl SealPurpose {
+    /// The word in the sealing context (stored seals depend on it: never change it).
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessToken => "access",
+            Self::RefreshToken => "refresh",
+        }
+    }
+}
+
+/// The sealing context of one of an integration's secrets.
+pub fn seal_context(integration: &Integration, purpose: SealPurpose) -> String {
+    format!("{}|{}|{}", integration.organization_id, integration.id, purpose.as_str())
 }
 
 /// Told once when an integration's Calendly access is lost for good (the user removed the
@@ -126,7 +146,8 @@ impl TokenKeeper {
             let now = self.clock.now();
             let usable = current.expires_at > now + REFRESH_AHEAD && rejected.is_none_or(|r| current.token_version > r);
             if usable {
-                let token = self.sealer.open(&current.access_token, &seal_context(&current, "access"))?;
+                let token =
+                    self.sealer.open(&current.access_token, &seal_context(&current, SealPurpose::AccessToken))?;
                 return Ok((token, current.token_version));
             }
             let version = current.token_version;
@@ -148,7 +169,8 @@ impl TokenKeeper {
     ) -> Result<(String, u64), TokenError> {
         let org = &current.organization_id;
         let version = current.token_version;
-        let refresh_token = self.sealer.open(&current.refresh_token, &seal_context(current, "refresh"))?;
+        let refresh_token =
+            self.sealer.open(&current.refresh_token, &seal_context(current, SealPurpose::RefreshToken))?;
         match session
             .call(|api| {
                 let rt = refresh_token.clone();
@@ -158,8 +180,12 @@ impl TokenKeeper {
         {
             Ok(tokens) => {
                 let update = TokenUpdate {
-                    access_token: self.sealer.seal(&tokens.access_token, &seal_context(current, "access")),
-                    refresh_token: self.sealer.seal(&tokens.refresh_token, &seal_context(current, "refresh")),
+                    access_token: self
+                        .sealer
+                        .seal(&tokens.access_token, &seal_context(current, SealPurpose::AccessToken)),
+                    refresh_token: self
+                        .sealer
+                        .seal(&tokens.refresh_token, &seal_context(current, SealPurpose::RefreshToken)),
                     expires_at: tokens.expires_at(self.clock.now()),
                 };
                 if self.integrations.store_refreshed_tokens(org, version, update).await? {

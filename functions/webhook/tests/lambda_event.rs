@@ -59,8 +59,10 @@ async fn services_with_integration() -> (Services, Arc<MemoryStore>) {
         next_sync_at: None,
         ..Integration::connected(account, now + chrono::Duration::hours(2), now)
     };
-    integration.access_token = services.sealer().seal("access", &seal_context(&integration, "access"));
-    integration.refresh_token = services.sealer().seal("refresh", &seal_context(&integration, "refresh"));
+    integration.access_token =
+        services.sealer().seal("access", &seal_context(&integration, shared::tokens::SealPurpose::AccessToken));
+    integration.refresh_token =
+        services.sealer().seal("refresh", &seal_context(&integration, shared::tokens::SealPurpose::RefreshToken));
     store.save_connected_integration(integration).await.unwrap();
     (services, store)
 }

@@ -1,7 +1,7 @@
 //! Connecting a Calendly account (OAuth 2.0 with state + PKCE, bound to the user who started
 //! it) and disconnecting it.
 
-use crate::app::{AppError, CalendlyAccess, Jobs, MANUAL_RATE_LIMIT_BUDGET, Subscriptions};
+use crate::app::{AppError, CalendlyAccess, Coverage, Jobs, MANUAL_RATE_LIMIT_BUDGET, Subscriptions};
 use crate::auth::Caller;
 use crate::calendly::{CalendlyError, CalendlySession, CalendlyUser, GrantedScopes, Scope, TokenResponse};
 use crate::clock::Clock;
@@ -12,11 +12,21 @@ use crate::domain::{
     OrganizationId, SyncJob, SyncTrigger,
 };
 use crate::store::{IntegrationStore, OAuthStateStore, OrganizationStore, QuotaStore, StateTake};
-use crate::tokens::seal_context;
+use crate::tokens::{SealPurpose, seal_context};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, json};
 use std::sync::Arc;
+
+/// What Calendly granted a connect: the tokens, the user, and whose bookings they bring.
+struct Grant<'a> {
+    pending: &'a OAuthState,
+    user: &'a CalendlyUser,
+    tokens: &'a TokenResponse,
+    coverage: CalendlyScope,
+    members: Option<Vec<String>>,
+    now: DateTime<Utc>,
+}
 
 /// How long a started connect may take (Calendly codes live 10 minutes too).
 const OAUTH_STATE_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -141,11 +151,48 @@ impl Connecting {
         let now = self.clock.now();
         let pending = self.take_state(state, caller, now).await?;
         let org = pending.organization_id.clone();
+        let session = self.calendly.session(MANUAL_RATE_LIMIT_BUDGET);
+        let tokens = self.exchange_code(&session, &pending, code).await?;
+        let access = tokens.access_token.clone();
+        let user = session
+            .call(|api| {
+                let a = access.clone();
+                async move { api.current_user(&a).await }
+            })
+            .await?;
+        let (coverage, members, scope_error) = self.claim_coverage(&session, &pending, &user, &tokens, now).await?;
+        let previous = self.integrations.get_integration(&org).await?;
+        self.release_previous(previous.as_ref(), &user, coverage).await?;
+        let grant = Grant { pending: &pending, user: &user, tokens: &tokens, coverage, members, now };
+        let integration =
+            self.integrations.save_connected_integration(self.sealed_integration(grant, previous)).await?;
+        self.settings.merge_calendly_settings(&org, &connected_mirror(&user, &integration)).await?;
+        let sync = self.start_feeding(&integration).await;
+        tracing::info!(organization_id = %org, integration_id = %integration.id, "Calendly connected");
+        Ok(ConnectOutcome {
+            connected: true,
+            organization_id: org,
+            email: user.email,
+            name: user.name,
+            user_uri: user.uri,
+            sync,
+            coverage,
+            scope_error,
+        })
+    }
+
+    /// The tokens of `code`, with the pending connect's PKCE verifier. Checked before anything
+    /// is claimed: a grant without what the connect needs is given back to Calendly at once.
+    async fn exchange_code(
+        &self,
+        session: &CalendlySession,
+        pending: &OAuthState,
+        code: &str,
+    ) -> Result<TokenResponse, AppError> {
         let verifier = self
             .sealer
-            .open(&pending.pkce_verifier, &state_context(state))
+            .open(&pending.pkce_verifier, &state_context(&pending.state))
             .map_err(|e| AppError::Internal(Box::new(e)))?;
-        let session = self.calendly.session(MANUAL_RATE_LIMIT_BUDGET);
         let tokens = session
             .call(|api| {
                 let (c, v) = (code.to_string(), verifier.clone());
@@ -158,62 +205,82 @@ impl Connecting {
                 }
                 other => other.into(),
             })?;
-        // Checked before anything is claimed: a grant without what the connect needs is given
-        // back to Calendly at once.
         let granted = GrantedScopes::parse(tokens.scope.as_deref());
         if let Some(missing) = required_scopes(pending.scope).into_iter().find(|s| !granted.allows(*s)) {
-            tracing::warn!(organization_id = %org, scope = missing.as_str(), "Calendly granted the connect without a scope it needs");
-            self.calendly.give_back(&session, &tokens).await;
+            tracing::warn!(organization_id = %pending.organization_id, scope = missing.as_str(), "Calendly granted the connect without a scope it needs");
+            self.calendly.give_back(session, &tokens).await;
             return Err(AppError::scope_missing(missing));
         }
-        let access = tokens.access_token.clone();
-        let user = session
-            .call(|api| {
-                let a = access.clone();
-                async move { api.current_user(&a).await }
-            })
-            .await?;
+        Ok(tokens)
+    }
 
-        self.claim_account_or_give_back(&session, &user.uri, &org, &tokens, now).await?;
+    /// Claims the Calendly account (and in organization scope its organization) for the
+    /// organization, and reads whose bookings the integration brings. Nothing half-done stays
+    /// behind a failure: the claims are released and the tokens given back.
+    async fn claim_coverage(
+        &self,
+        session: &CalendlySession,
+        pending: &OAuthState,
+        user: &CalendlyUser,
+        tokens: &TokenResponse,
+        now: DateTime<Utc>,
+    ) -> Result<Coverage, AppError> {
+        let org = &pending.organization_id;
+        self.claim_account_or_give_back(session, &user.uri, org, tokens, now).await?;
         let coverage = match pending.scope {
             CalendlyScope::User => Ok((CalendlyScope::User, None, None)),
             CalendlyScope::Organization => {
-                self.calendly
-                    .organization_coverage(&session, &tokens.access_token, &user.current_organization, &user.uri)
-                    .await
+                let (token, org_uri) = (&tokens.access_token, &user.current_organization);
+                self.calendly.organization_coverage(session, token, org_uri, &user.uri).await
             }
         };
-        let (coverage, members, scope_error) = match coverage {
+        let coverage = match coverage {
             Ok(coverage) => coverage,
-            // Nothing half-done stays behind: the claim is released and the tokens given back.
             Err(e) => {
-                self.integrations.release_calendly_user(&user.uri, &org).await?;
-                self.calendly.give_back(&session, &tokens).await;
+                self.integrations.release_calendly_user(&user.uri, org).await?;
+                self.calendly.give_back(session, tokens).await;
                 return Err(e);
             }
         };
         // One Calendly organization feeds at most one organization in organization scope.
-        let org_uri = user.current_organization.clone();
-        if coverage == CalendlyScope::Organization {
+        if coverage.0 == CalendlyScope::Organization {
             let conflict = AppError::organization_in_use();
-            if let Err(e) = self.claim_or_give_back(&session, &org_uri, &org, &tokens, now, conflict).await {
-                self.integrations.release_calendly_user(&user.uri, &org).await?;
+            let org_uri = &user.current_organization;
+            if let Err(e) = self.claim_or_give_back(session, org_uri, org, tokens, now, conflict).await {
+                self.integrations.release_calendly_user(&user.uri, org).await?;
                 return Err(e);
             }
         }
-        let previous = self.integrations.get_integration(&org).await?;
-        if let Some(old) = previous.as_ref().filter(|p| p.calendly_user_uri != user.uri) {
+        Ok(coverage)
+    }
+
+    /// What a reconnect leaves behind: another Calendly user's claim and subscription, and an
+    /// organization-scope claim the new coverage no longer holds.
+    async fn release_previous(
+        &self,
+        previous: Option<&Integration>,
+        user: &CalendlyUser,
+        coverage: CalendlyScope,
+    ) -> Result<(), AppError> {
+        let Some(old) = previous else { return Ok(()) };
+        if old.calendly_user_uri != user.uri {
             self.forget_previous_user(old).await?;
         }
-        if let Some(old) = previous.as_ref().filter(|p| {
-            p.coverage == CalendlyScope::Organization
-                && (coverage != CalendlyScope::Organization || p.calendly_organization_uri != org_uri)
-        }) {
-            self.integrations.release_calendly_user(&old.calendly_organization_uri, &org).await?;
+        let same_organization =
+            coverage == CalendlyScope::Organization && old.calendly_organization_uri == user.current_organization;
+        if old.coverage == CalendlyScope::Organization && !same_organization {
+            self.integrations.release_calendly_user(&old.calendly_organization_uri, &old.organization_id).await?;
         }
+        Ok(())
+    }
+
+    /// The integration of a completed connect, its tokens sealed. A reconnect keeps the
+    /// organization's choices (and its subscription, same user only).
+    fn sealed_integration(&self, grant: Grant<'_>, previous: Option<Integration>) -> Integration {
+        let Grant { pending, user, tokens, coverage, members, now } = grant;
         let account = ConnectedAccount {
             id: previous.as_ref().map(|p| p.id.clone()).unwrap_or_else(IntegrationId::generate),
-            organization_id: org.clone(),
+            organization_id: pending.organization_id.clone(),
             connected_by: pending.user_id.clone(),
             calendly_user_uri: user.uri.clone(),
             calendly_organization_uri: user.current_organization.clone(),
@@ -221,7 +288,6 @@ impl Connecting {
             name: user.name.clone(),
             scheduling_url: user.scheduling_url.clone(),
         };
-        // A reconnect keeps the organization's choices (and its subscription, same user only).
         let mut integration = Integration {
             token_type: tokens.token_type.clone(),
             scope: tokens.scope.clone(),
@@ -238,35 +304,28 @@ impl Connecting {
             member_emails: members.unwrap_or_default(),
             ..Integration::connected(account, tokens.expires_at(now), now)
         };
-        integration.access_token = self.sealer.seal(&tokens.access_token, &seal_context(&integration, "access"));
-        integration.refresh_token = self.sealer.seal(&tokens.refresh_token, &seal_context(&integration, "refresh"));
-        let integration = self.integrations.save_connected_integration(integration).await?;
+        integration.access_token =
+            self.sealer.seal(&tokens.access_token, &seal_context(&integration, SealPurpose::AccessToken));
+        integration.refresh_token =
+            self.sealer.seal(&tokens.refresh_token, &seal_context(&integration, SealPurpose::RefreshToken));
+        integration
+    }
 
-        self.settings.merge_calendly_settings(&org, &connected_mirror(&user, &integration)).await?;
-
-        if let Err(e) = self.subscriptions.ensure_webhook(&integration).await {
+    /// The webhook subscription, then the initial sync job. Neither failing fails the connect:
+    /// the schedule polls without webhooks, and `next_sync_at` is now, so if the job can't be
+    /// queued the next scheduled tick runs one. The job, as recorded (failed, with why).
+    async fn start_feeding(&self, integration: &Integration) -> Option<SyncJob> {
+        let org = &integration.organization_id;
+        if let Err(e) = self.subscriptions.ensure_webhook(integration).await {
             tracing::warn!(organization_id = %org, error = %e, "could not subscribe to Calendly webhooks; the scheduled sync still runs");
         }
-        // `next_sync_at` is now: if the job can't be queued, the next scheduled tick runs it.
-        let sync = match self.jobs.queue_sync(&integration, SyncTrigger::Initial).await {
+        match self.jobs.queue_sync(integration, SyncTrigger::Initial).await {
             Ok(queued) => Some(queued.job),
             Err(e) => {
-                // The job is recorded as failed, with why; the scheduled sync will run one.
                 tracing::warn!(organization_id = %org, error = %e, "initial sync not queued; the scheduled sync will run it");
-                self.jobs.current_sync(&org).await.ok().flatten()
+                self.jobs.current_sync(org).await.ok().flatten()
             }
-        };
-        tracing::info!(organization_id = %org, integration_id = %integration.id, "Calendly connected");
-        Ok(ConnectOutcome {
-            connected: true,
-            organization_id: org,
-            email: user.email,
-            name: user.name,
-            user_uri: user.uri,
-            sync,
-            coverage,
-            scope_error,
-        })
+        }
     }
 
     /// The pending connect of `state`, consumed. Bound to who started it (RFC 6749 §10.12):
@@ -394,7 +453,9 @@ impl Connecting {
                 tracing::warn!(organization_id = %org, error = %e, "could not revoke the Calendly token");
             }
         }
-        if let Ok(refresh) = self.sealer.open(&integration.refresh_token, &seal_context(integration, "refresh")) {
+        if let Ok(refresh) =
+            self.sealer.open(&integration.refresh_token, &seal_context(integration, SealPurpose::RefreshToken))
+        {
             let _ = self.calendly.revoke(&session, &refresh).await;
         }
     }

@@ -480,9 +480,6 @@ fn plan_first_sight(
     style: &NoteStyle,
     now: DateTime<Utc>,
 ) -> BookingPlan {
-    let name = snapshot.event_name.as_deref();
-    let start = snapshot.start_time;
-    let who = snapshot.invitee_name.trim();
     let booking = |prospect_id: Option<ProspectId>, no_show_noted: bool| Booking {
         organization_id: organization_id.clone(),
         integration_id: integration_id.clone(),
@@ -508,68 +505,14 @@ fn plan_first_sight(
         };
     }
 
-    let mut notes = vec![style.with_booking_details(
-        match (&snapshot.old_invitee_uri, known.replaced) {
-            (Some(_), Some(old)) => style.rescheduled(start, old.details.start_time, name),
-            _ => style.booked(start, name),
-        },
-        snapshot,
-    )];
-    let (mut kind, mut title, mut message) = match known.prospect_with_email {
-        None => (
-            NotificationKind::CalendlyProspectCreated,
-            "Nouveau prospect Calendly",
-            style.booked_message(who, start, name),
-        ),
-        Some(_) => (
-            NotificationKind::CalendlyAppointmentBooked,
-            "Nouveau rendez-vous Calendly",
-            style.booked_message(who, start, name),
-        ),
-    };
-    if snapshot.old_invitee_uri.is_some() && known.replaced.is_some() && known.prospect_with_email.is_some() {
-        (kind, title, message) = (
-            NotificationKind::CalendlyAppointmentRescheduled,
-            "Rendez-vous Calendly reporté",
-            style.rescheduled_message(who, start, name),
-        );
-    }
-    // Seen for the first time already canceled: the lead still booked, then canceled.
-    if snapshot.status == BookingStatus::Canceled {
-        notes.push(style.with_cancel_reason(style.canceled(start, name), snapshot));
-        if known.prospect_with_email.is_some() {
-            (kind, title, message) = (
-                NotificationKind::CalendlyAppointmentCanceled,
-                "Rendez-vous Calendly annulé",
-                style.canceled_message(who, start, name),
-            );
+    let notes = first_sight_notes(snapshot, known.replaced, style);
+    let (kind, title, message) = first_sight_notice(snapshot, &known, style);
+    let prospect = match known.prospect_with_email {
+        Some(existing) => ProspectChange::append_to(existing, notes),
+        // Calendly validates emails, so `None` is a guard, not a path: keep the booking, skip the CRM.
+        None => {
+            new_prospect(organization_id, snapshot, notes, now).map_or(ProspectChange::None, ProspectChange::Create)
         }
-    }
-    if snapshot.no_show {
-        notes.push(style.no_show(start, name));
-    }
-
-    let email = Email::parse(&snapshot.invitee_email).ok();
-    let prospect = match (known.prospect_with_email, email) {
-        (Some(existing), _) => ProspectChange::append_to(existing, notes),
-        (None, Some(email)) => {
-            let (firstname, lastname) = snapshot.names();
-            ProspectChange::Create(Prospect {
-                id: ProspectId::generate(),
-                organization_id: organization_id.clone(),
-                firstname,
-                lastname,
-                email: Some(email),
-                phone: snapshot.invitee_phone.clone().filter(|p| !p.trim().is_empty()),
-                status: super::STATUS_NEW.to_string(),
-                source: super::SOURCE_CALENDLY.to_string(),
-                notes,
-                created_at: now,
-                updated_at: now,
-            })
-        }
-        // Calendly validates emails, so this is a guard, not a path: keep the booking, skip the CRM.
-        (None, None) => ProspectChange::None,
     };
     let prospect_id = match &prospect {
         ProspectChange::Create(p) => Some(p.id.clone()),
@@ -588,6 +531,88 @@ fn plan_first_sight(
         kind: ChangeKind::New,
         counted_for: None,
     }
+}
+
+/// The note lines of a booking seen for the first time: booked (or rescheduled from the booking
+/// it replaced), then canceled and no-show when it already is.
+fn first_sight_notes(snapshot: &BookingSnapshot, replaced: Option<&Booking>, style: &NoteStyle) -> Vec<String> {
+    let (name, start) = (snapshot.event_name.as_deref(), snapshot.start_time);
+    let mut notes = vec![style.with_booking_details(
+        match (&snapshot.old_invitee_uri, replaced) {
+            (Some(_), Some(old)) => style.rescheduled(start, old.details.start_time, name),
+            _ => style.booked(start, name),
+        },
+        snapshot,
+    )];
+    // Seen for the first time already canceled: the lead still booked, then canceled.
+    if snapshot.status == BookingStatus::Canceled {
+        notes.push(style.with_cancel_reason(style.canceled(start, name), snapshot));
+    }
+    if snapshot.no_show {
+        notes.push(style.no_show(start, name));
+    }
+    notes
+}
+
+/// What the organization is told of a booking seen for the first time: a new prospect, or of a
+/// known one a new, rescheduled or (already) canceled appointment.
+fn first_sight_notice(
+    snapshot: &BookingSnapshot,
+    known: &Known<'_>,
+    style: &NoteStyle,
+) -> (NotificationKind, &'static str, String) {
+    let (name, start, who) = (snapshot.event_name.as_deref(), snapshot.start_time, snapshot.invitee_name.trim());
+    let Some(_) = known.prospect_with_email else {
+        return (
+            NotificationKind::CalendlyProspectCreated,
+            "Nouveau prospect Calendly",
+            style.booked_message(who, start, name),
+        );
+    };
+    if snapshot.status == BookingStatus::Canceled {
+        return (
+            NotificationKind::CalendlyAppointmentCanceled,
+            "Rendez-vous Calendly annulé",
+            style.canceled_message(who, start, name),
+        );
+    }
+    if snapshot.old_invitee_uri.is_some() && known.replaced.is_some() {
+        return (
+            NotificationKind::CalendlyAppointmentRescheduled,
+            "Rendez-vous Calendly reporté",
+            style.rescheduled_message(who, start, name),
+        );
+    }
+    (
+        NotificationKind::CalendlyAppointmentBooked,
+        "Nouveau rendez-vous Calendly",
+        style.booked_message(who, start, name),
+    )
+}
+
+/// The prospect an unknown invitee becomes (`source: calendly`), or `None` without a usable
+/// e-mail.
+fn new_prospect(
+    organization_id: &OrganizationId,
+    snapshot: &BookingSnapshot,
+    notes: Vec<String>,
+    now: DateTime<Utc>,
+) -> Option<Prospect> {
+    let email = Email::parse(&snapshot.invitee_email).ok()?;
+    let (firstname, lastname) = snapshot.names();
+    Some(Prospect {
+        id: ProspectId::generate(),
+        organization_id: organization_id.clone(),
+        firstname,
+        lastname,
+        email: Some(email),
+        phone: snapshot.invitee_phone.clone().filter(|p| !p.trim().is_empty()),
+        status: super::STATUS_NEW.to_string(),
+        source: super::SOURCE_CALENDLY.to_string(),
+        notes,
+        created_at: now,
+        updated_at: now,
+    })
 }
 
 fn notification_for(

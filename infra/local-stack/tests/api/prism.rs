@@ -61,10 +61,14 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
     };
     let mut integration =
         Integration { next_sync_at: None, ..Integration::connected(account, now + Duration::hours(2), now) };
-    integration.access_token =
-        services.sealer().seal("prism-access-token", &shared::tokens::seal_context(&integration, "access"));
-    integration.refresh_token =
-        services.sealer().seal("prism-refresh-token", &shared::tokens::seal_context(&integration, "refresh"));
+    integration.access_token = services.sealer().seal(
+        "prism-access-token",
+        &shared::tokens::seal_context(&integration, shared::tokens::SealPurpose::AccessToken),
+    );
+    integration.refresh_token = services.sealer().seal(
+        "prism-refresh-token",
+        &shared::tokens::seal_context(&integration, shared::tokens::SealPurpose::RefreshToken),
+    );
     let integration = services.store().save_connected_integration(integration).await.unwrap();
 
     // The sync, as a job: it ends (on the examples' repeated page token) instead of looping.

@@ -289,7 +289,10 @@ async fn a_dead_refresh_token_marks_the_integration_for_reconnection() {
         .stack
         .services
         .sealer()
-        .open(&integration.refresh_token, &shared::tokens::seal_context(&integration, "refresh"))
+        .open(
+            &integration.refresh_token,
+            &shared::tokens::seal_context(&integration, shared::tokens::SealPurpose::RefreshToken),
+        )
         .unwrap();
     app.http
         .post(format!("{}/oauth/revoke", app.sim.base_url()))
