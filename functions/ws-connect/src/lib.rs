@@ -18,7 +18,7 @@ pub async fn handle(connector: &Connector, event: ApiGatewayWebsocketProxyReques
         Err(e) => {
             // The HTTP API's mapping: 401 for a bad token, 400, 503 when the store is busy…
             let (status, code, message, _) = shared::http::error::answer_of(&e);
-            tracing::info!(status = status.as_u16(), code, %message, "WebSocket connection refused");
+            tracing::info!(status = status.as_u16(), code = code.as_str(), %message, "WebSocket connection refused");
             i64::from(status.as_u16())
         }
     };

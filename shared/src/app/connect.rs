@@ -1,6 +1,7 @@
 //! Connecting a Calendly account (OAuth 2.0 with state + PKCE, bound to the user who started
 //! it) and disconnecting it.
 
+use crate::app::ErrorCode;
 use crate::app::{AppError, CalendlyAccess, Coverage, Jobs, MANUAL_RATE_LIMIT_BUDGET, Subscriptions};
 use crate::auth::Caller;
 use crate::calendly::{CalendlyError, CalendlySession, CalendlyUser, GrantedScopes, Scope, TokenResponse};
@@ -119,7 +120,7 @@ impl Connecting {
             self.quotas.take_quota(org, quota, caller.user_id.as_str(), now).await?
         {
             return Err(AppError::too_many_requests(
-                "too_many_connect_starts",
+                ErrorCode::TooManyConnectStarts,
                 format!(
                     "{} connects were started in {} minutes; finish one of them, or retry later",
                     quota.limit,
@@ -340,11 +341,14 @@ impl Connecting {
         match self.states.take_oauth_state(state, &caller.organization_id, &caller.user_id, now).await? {
             StateTake::Taken(pending) => Ok(pending),
             StateTake::Absent => {
-                Err(AppError::bad_request("invalid_state", "unknown, expired or already used OAuth state"))
+                Err(AppError::bad_request(ErrorCode::InvalidState, "unknown, expired or already used OAuth state"))
             }
             StateTake::NotYours => {
                 tracing::warn!(organization_id = %caller.organization_id, "OAuth state of another user or organization presented");
-                Err(AppError::bad_request("invalid_state", "this connect was started by another user or organization"))
+                Err(AppError::bad_request(
+                    ErrorCode::InvalidState,
+                    "this connect was started by another user or organization",
+                ))
             }
         }
     }
@@ -360,7 +364,7 @@ impl Connecting {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), AppError> {
         let conflict = AppError::Conflict {
-            code: "calendly_account_in_use",
+            code: ErrorCode::CalendlyAccountInUse,
             message: "this Calendly account is connected to another organization; disconnect it there first".into(),
         };
         self.claim_or_give_back(session, user_uri, org, tokens, now, conflict).await

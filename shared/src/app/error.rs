@@ -5,6 +5,89 @@ use crate::store::StoreError;
 use crate::sync::SyncError;
 use crate::tokens::TokenError;
 
+/// Every `code` an error body can carry, with what it means: the one list the API document's
+/// enum and descriptions are generated from (`http::contract`).
+macro_rules! error_codes {
+    ($($variant:ident = $code:literal: $meaning:literal,)*) => {
+        /// The machine-readable reason of a failure, as error bodies carry it (`code`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $(#[doc = $meaning] $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the document's order.
+            pub const ALL: &[ErrorCode] = &[$(Self::$variant),*];
+
+            /// The code as the wire carries it.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $code,)* }
+            }
+
+            /// What the code means, with its HTTP status.
+            pub fn meaning(self) -> &'static str {
+                match self { $(Self::$variant => $meaning,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    Unauthorized = "unauthorized": "401: no JWT, or one that is invalid, expired or not yet valid; or a forged webhook signature",
+    InvalidBody = "invalid_body": "400: the body is missing, not JSON, or not the expected shape",
+    InvalidField = "invalid_field": "400: a field has the wrong type or is out of bounds (the message names it)",
+    UnknownField = "unknown_field": "400: a field the route does not take",
+    InvalidLimit = "invalid_limit": "400: `limit` is not a number between 1 and 100",
+    InvalidCursor = "invalid_cursor": "400: `cursor` is not one this API handed out",
+    InvalidEmail = "invalid_email": "400: not an e-mail address",
+    InvalidSource = "invalid_source": "400: a `source` with `#` or control characters, or too long",
+    InvalidInterval = "invalid_interval": "400: `sync_interval_minutes` outside 5..1440",
+    InvalidTimezone = "invalid_timezone": "400: `settings.timezone` is not an IANA timezone name",
+    InvalidSettings = "invalid_settings": "400: settings nest too deep or hold values DynamoDB can't store",
+    ReadOnlySetting = "read_only_setting": "400: `settings.calendly` mirrors the connection and can't be written",
+    SettingsTooLarge = "settings_too_large": "400: the organization's settings would exceed 64 KB",
+    InvalidState = "invalid_state": "400: the OAuth state is unknown, expired, used, or another user's",
+    InvalidOrganizationId = "invalid_organization_id": "400: the JWT names an organization id the store can't hold",
+    InvalidConnection = "invalid_connection": "400: a WebSocket connect without a connection id",
+    CalendlyRejected = "calendly_rejected": "400: Calendly refused the authorization code (expired or already used)",
+    NotFound = "not_found": "404: no such route, or no such item in the caller's organization",
+    MethodNotAllowed = "method_not_allowed": "405: the route does not take this method",
+    CalendlyScopeForbidden = "calendly_scope_forbidden": "403: organization scope is for owners and admins of the Calendly organization",
+    CalendlyScopeMissing = "calendly_scope_missing": "403: Calendly did not grant a scope the feature needs (the message names it)",
+    CalendlyForbidden = "calendly_forbidden": "403: Calendly refused the request (plan, role or permission)",
+    CalendlyNotConnected = "calendly_not_connected": "409: the organization has no active Calendly connection",
+    CalendlyNeedsReconnect = "calendly_needs_reconnect": "409: Calendly refused the stored tokens; connect again",
+    CalendlyAccountInUse = "calendly_account_in_use": "409: this Calendly account is connected to another organization",
+    CalendlyOrganizationInUse = "calendly_organization_in_use": "409: this Calendly organization is connected in organization scope to another organization",
+    EmailTaken = "email_taken": "409: another prospect of the organization has this e-mail address",
+    Conflict = "conflict": "409: a concurrent change won; retry",
+    ScopeChangeInProgress = "scope_change_in_progress": "409: another scope change of this organization is in progress; retry shortly",
+    PayloadTooLarge = "payload_too_large": "413: the body is larger than the route accepts",
+    UnsupportedMediaType = "unsupported_media_type": "415: the body is not `application/json`",
+    BadRequest = "bad_request": "4xx: a request the server could not read (e.g. a malformed path)",
+    SyncCooldown = "sync_cooldown": "429: a manual sync of this organization was asked for moments ago (`Retry-After`)",
+    TooManyConnectStarts = "too_many_connect_starts": "429: this user started too many connects lately (`Retry-After`)",
+    EventTypesRateLimited = "event_types_rate_limited": "429: the organization's event types were read from Calendly too often (`Retry-After`)",
+    TooManyConnections = "too_many_connections": "429: the organization has as many live WebSocket connections as allowed",
+    Internal = "internal": "500: an unexpected failure (logged with its cause)",
+    CalendlyUnavailable = "calendly_unavailable": "502: Calendly did not answer or answered an error",
+    CalendlyRateLimited = "calendly_rate_limited": "503: Calendly's rate limit is reached (`Retry-After`)",
+    StoreBusy = "store_busy": "503: the database is throttling; retry (`Retry-After`)",
+    QueueUnavailable = "queue_unavailable": "503: the sync queue is unavailable; retry (`Retry-After`)",
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A use case's failure, in terms a caller can act on (mapped to HTTP statuses in one place).
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -14,8 +97,8 @@ pub enum AppError {
     /// The request is malformed or out of bounds (400).
     #[error("{message}")]
     BadRequest {
-        /// The error code (one of `http::error::ERROR_CODES`).
-        code: &'static str,
+        /// The error code .
+        code: ErrorCode,
         /// What is wrong, for a developer.
         message: String,
     },
@@ -28,16 +111,16 @@ pub enum AppError {
     /// The request conflicts with the current state (409).
     #[error("{message}")]
     Conflict {
-        /// The error code (one of `http::error::ERROR_CODES`).
-        code: &'static str,
+        /// The error code .
+        code: ErrorCode,
         /// What conflicts.
         message: String,
     },
     /// Authenticated but not allowed (403).
     #[error("{message}")]
     Forbidden {
-        /// The error code (one of `http::error::ERROR_CODES`).
-        code: &'static str,
+        /// The error code .
+        code: ErrorCode,
         /// Why not.
         message: String,
     },
@@ -56,8 +139,8 @@ pub enum AppError {
     /// One of the organization's quotas is used up (429 with `Retry-After`).
     #[error("{message}")]
     TooManyRequests {
-        /// The error code (one of `http::error::ERROR_CODES`).
-        code: &'static str,
+        /// The error code .
+        code: ErrorCode,
         /// Which quota, and its value.
         message: String,
         /// Seconds until it allows the request again.
@@ -96,7 +179,7 @@ impl AppError {
 
     /// A quota used up until `retry_at` (429, `Retry-After` counted from `now`).
     pub(crate) fn too_many_requests(
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         retry_at: chrono::DateTime<chrono::Utc>,
         now: chrono::DateTime<chrono::Utc>,
@@ -108,19 +191,19 @@ impl AppError {
         }
     }
 
-    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::BadRequest { code, message: message.into() }
     }
     pub(crate) fn not_connected() -> Self {
         Self::Conflict {
-            code: "calendly_not_connected",
+            code: ErrorCode::CalendlyNotConnected,
             message: "Calendly is not connected for this organization".into(),
         }
     }
     /// Calendly did not grant a scope the feature needs (403 `calendly_scope_missing`).
     pub(crate) fn scope_missing(scope: crate::calendly::Scope) -> Self {
         Self::Forbidden {
-            code: "calendly_scope_missing",
+            code: ErrorCode::CalendlyScopeMissing,
             message: format!(
                 "Calendly did not grant the `{}` scope, needed for {}: tick it in the Calendly app's settings, then connect again",
                 scope.as_str(),
@@ -131,7 +214,7 @@ impl AppError {
     /// One Calendly organization feeds at most one organization in organization scope.
     pub(crate) fn organization_in_use() -> Self {
         Self::Conflict {
-            code: "calendly_organization_in_use",
+            code: ErrorCode::CalendlyOrganizationInUse,
             message: "this Calendly organization is connected in organization scope to another organization".into(),
         }
     }
@@ -141,8 +224,8 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound("resource"),
-            StoreError::Conflict(message) => Self::Conflict { code: "conflict", message },
-            StoreError::InvalidCursor => Self::bad_request("invalid_cursor", "the cursor is not valid"),
+            StoreError::Conflict(message) => Self::Conflict { code: ErrorCode::Conflict, message },
+            StoreError::InvalidCursor => Self::bad_request(ErrorCode::InvalidCursor, "the cursor is not valid"),
             StoreError::Throttled => Self::StoreBusy,
             StoreError::Unavailable(cause) => {
                 tracing::warn!(cause = %crate::errors::chain(cause.as_ref()), "the store is unavailable");
@@ -166,11 +249,11 @@ impl From<CalendlyError> for AppError {
             CalendlyError::Unavailable(cause) => Self::CalendlyUnavailable(cause),
             e @ CalendlyError::Decode(_) => Self::CalendlyUnavailable(Box::new(e)),
             CalendlyError::Unauthorized => Self::Conflict {
-                code: "calendly_needs_reconnect",
+                code: ErrorCode::CalendlyNeedsReconnect,
                 message: "Calendly no longer accepts this integration's token; reconnect Calendly".into(),
             },
             CalendlyError::Forbidden(message) => Self::Forbidden {
-                code: "calendly_forbidden",
+                code: ErrorCode::CalendlyForbidden,
                 message: format!("Calendly refused the request (missing permission or scope): {message}"),
             },
             other => Self::CalendlyRejected(other.to_string()),
@@ -183,7 +266,7 @@ impl From<TokenError> for AppError {
         match e {
             TokenError::NotConnected => Self::not_connected(),
             TokenError::NeedsReconnect => Self::Conflict {
-                code: "calendly_needs_reconnect",
+                code: ErrorCode::CalendlyNeedsReconnect,
                 message: "Calendly refused the stored refresh token; reconnect Calendly".into(),
             },
             e @ TokenError::RefreshTimedOut => Self::CalendlyUnavailable(Box::new(e)),

@@ -20,7 +20,7 @@ pub mod webhook;
 pub use bookings::Bookings;
 pub use calendly_access::{CalendlyAccess, Coverage};
 pub use connect::{ConnectOutcome, ConnectStart, Connecting, ConnectingPorts};
-pub use error::AppError;
+pub use error::{AppError, ErrorCode};
 pub use notifications::Notifications;
 pub use organization::Organizations;
 pub use pages::PageCursors;

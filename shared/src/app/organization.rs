@@ -1,6 +1,7 @@
 //! The organization and its free-form settings (`settings.calendly` is the integration's mirror).
 
 use crate::app::AppError;
+use crate::app::ErrorCode;
 use crate::domain::{Organization, OrganizationId};
 use crate::store::OrganizationStore;
 use serde_json::{Map, Value};
@@ -34,20 +35,23 @@ impl Organizations {
         let timezone = settings.get("timezone").filter(|v| !v.is_null());
         if timezone.is_some_and(|tz| tz.as_str().is_none_or(|t| crate::domain::notes::timezone(t).is_none())) {
             return Err(AppError::bad_request(
-                "invalid_timezone",
+                ErrorCode::InvalidTimezone,
                 "settings.timezone must be an IANA timezone name such as Europe/Paris",
             ));
         }
         // Read as a boolean by every note written: anything else is refused, not guessed.
         if settings.get("calendly_note_details").is_some_and(|v| !v.is_null() && !v.is_boolean()) {
-            return Err(AppError::bad_request("invalid_field", "settings.calendly_note_details must be a boolean"));
+            return Err(AppError::bad_request(
+                ErrorCode::InvalidField,
+                "settings.calendly_note_details must be a boolean",
+            ));
         }
         let current = self.store.get_organization(org).await?;
         crate::domain::check_settings_patch(&current.settings, settings).map_err(|e| {
             let code = match e {
-                crate::domain::SettingsError::ReadOnly => "read_only_setting",
-                crate::domain::SettingsError::TooLarge => "settings_too_large",
-                _ => "invalid_settings",
+                crate::domain::SettingsError::ReadOnly => ErrorCode::ReadOnlySetting,
+                crate::domain::SettingsError::TooLarge => ErrorCode::SettingsTooLarge,
+                _ => ErrorCode::InvalidSettings,
             };
             AppError::bad_request(code, e.to_string())
         })?;

@@ -2,6 +2,7 @@
 //! is checked to be on the way in.
 
 use crate::app::AppError;
+use crate::app::ErrorCode;
 use crate::crypto::CursorSigner;
 use crate::domain::OrganizationId;
 use crate::store::PageOf;
@@ -29,7 +30,7 @@ impl PageCursors {
             .map(|c| {
                 self.signer
                     .open(&scope(list, org), c)
-                    .ok_or_else(|| AppError::bad_request("invalid_cursor", "the cursor is not valid"))
+                    .ok_or_else(|| AppError::bad_request(ErrorCode::InvalidCursor, "the cursor is not valid"))
             })
             .transpose()
     }

@@ -1,5 +1,6 @@
 //! The prospects API's use cases (created by hand; bookings create theirs in the sync engine).
 
+use crate::app::ErrorCode;
 use crate::app::{AppError, PageCursors};
 use crate::clock::Clock;
 use crate::domain::{Email, OrganizationId, Prospect, ProspectId};
@@ -56,7 +57,7 @@ impl Prospects {
         cursor: Option<&str>,
     ) -> Result<PageOf<Prospect>, AppError> {
         if let Some(s) = source {
-            crate::domain::check_source(s).map_err(|m| AppError::bad_request("invalid_source", m))?;
+            crate::domain::check_source(s).map_err(|m| AppError::bad_request(ErrorCode::InvalidSource, m))?;
         }
         // A cursor of one source's list is not one of another's.
         let list = format!("prospects:{}", source.unwrap_or("*"));
@@ -74,7 +75,7 @@ impl Prospects {
     /// e-mail or a name; 409 when the e-mail is taken in this organization.
     pub async fn create(&self, org: &OrganizationId, draft: ProspectDraft) -> Result<Prospect, AppError> {
         if draft.email.is_none() && draft.firstname.is_none() && draft.lastname.is_none() {
-            return Err(AppError::bad_request("invalid_body", "a prospect needs at least an email or a name"));
+            return Err(AppError::bad_request(ErrorCode::InvalidBody, "a prospect needs at least an email or a name"));
         }
         let now = self.clock.now();
         let prospect = Prospect {
@@ -122,7 +123,7 @@ impl Prospects {
 
 fn email_conflict(e: StoreError) -> AppError {
     match e {
-        StoreError::Conflict(message) => AppError::Conflict { code: "email_taken", message },
+        StoreError::Conflict(message) => AppError::Conflict { code: ErrorCode::EmailTaken, message },
         other => other.into(),
     }
 }
@@ -165,9 +166,12 @@ mod tests {
         let created = prospects.create(&org, draft("ada@example.com")).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((created.status.as_str(), created.source.as_str()), ("new", "manual"));
         let taken = prospects.create(&org, draft("ADA@example.com")).await;
-        assert!(matches!(taken, Err(AppError::Conflict { code: "email_taken", .. })), "{taken:?}");
+        assert!(matches!(taken, Err(AppError::Conflict { code: crate::app::ErrorCode::EmailTaken, .. })), "{taken:?}");
         let nameless = prospects.create(&org, ProspectDraft::default()).await;
-        assert!(matches!(nameless, Err(AppError::BadRequest { code: "invalid_body", .. })), "{nameless:?}");
+        assert!(
+            matches!(nameless, Err(AppError::BadRequest { code: crate::app::ErrorCode::InvalidBody, .. })),
+            "{nameless:?}"
+        );
         prospects.delete(&org, &created.id).await.unwrap_or_else(|e| panic!("{e}"));
         let missing = prospects.delete(&OrganizationId::new("org-b"), &created.id).await;
         assert!(matches!(missing, Err(AppError::NotFound("prospect"))));
@@ -187,8 +191,8 @@ mod tests {
         let second = prospects.list(&org, None, 2, Some(&cursor)).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(first.items.len() + second.items.len(), 3);
         let other = prospects.list(&OrganizationId::new("org-b"), None, 2, Some(&cursor)).await;
-        assert!(matches!(other, Err(AppError::BadRequest { code: "invalid_cursor", .. })));
+        assert!(matches!(other, Err(AppError::BadRequest { code: crate::app::ErrorCode::InvalidCursor, .. })));
         let sourced = prospects.list(&org, Some("manual"), 2, Some(&cursor)).await;
-        assert!(matches!(sourced, Err(AppError::BadRequest { code: "invalid_cursor", .. })));
+        assert!(matches!(sourced, Err(AppError::BadRequest { code: crate::app::ErrorCode::InvalidCursor, .. })));
     }
 }

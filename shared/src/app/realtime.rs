@@ -1,6 +1,7 @@
 //! Browsers' WebSocket connections, kept per organization.
 
 use crate::app::AppError;
+use crate::app::ErrorCode;
 use crate::auth::JwtVerifier;
 use crate::clock::Clock;
 use crate::store::{Connection, ConnectionStore};
@@ -37,7 +38,7 @@ impl Connector {
         let token = token.filter(|t| !t.is_empty()).ok_or_else(|| AppError::Unauthorized("missing token".into()))?;
         let caller = self.jwt.verify(token).map_err(|e| AppError::Unauthorized(e.to_string()))?;
         if connection_id.is_empty() {
-            return Err(AppError::bad_request("invalid_connection", "missing connection id"));
+            return Err(AppError::bad_request(ErrorCode::InvalidConnection, "missing connection id"));
         }
         let now = self.clock.now();
         // Every push costs one `PostToConnection` per live connection of the organization:
@@ -48,7 +49,7 @@ impl Connector {
         if live.len() >= self.max_per_organization {
             let retry_at = live.iter().map(|c| c.expires_at).min().unwrap_or(now);
             return Err(AppError::too_many_requests(
-                "too_many_connections",
+                ErrorCode::TooManyConnections,
                 format!(
                     "the organization has {} live real-time connections, the most allowed; close a tab or retry later",
                     live.len()

@@ -1,5 +1,6 @@
 //! The connection's status and its settings (auto-sync, interval, booking filter).
 
+use crate::app::ErrorCode;
 use crate::app::{AppError, CalendlyAccess, MANUAL_RATE_LIMIT_BUDGET, Subscriptions, active_integration};
 use crate::calendly::{EventType, EventTypeOwner, GrantedScopes, Scope};
 use crate::clock::Clock;
@@ -138,7 +139,7 @@ impl IntegrationSettings {
                     Some(stale) => stale.types,
                     None => {
                         return Err(AppError::too_many_requests(
-                            "event_types_rate_limited",
+                            ErrorCode::EventTypesRateLimited,
                             format!(
                                 "the event types were read from Calendly {} times in {} minutes; retry later",
                                 EVENT_TYPE_LISTINGS.limit,
@@ -196,7 +197,7 @@ impl IntegrationSettings {
         let now = self.clock.now();
         if !self.integrations.set_scope_lease(org, now, Some(now + SCOPE_CHANGE_LEASE)).await? {
             return Err(AppError::Conflict {
-                code: "scope_change_in_progress",
+                code: ErrorCode::ScopeChangeInProgress,
                 message: "another scope change of this organization is in progress; retry in a few seconds".into(),
             });
         }
@@ -263,7 +264,7 @@ impl IntegrationSettings {
                     .await?;
                 if coverage != CalendlyScope::Organization {
                     return Err(AppError::Forbidden {
-                        code: "calendly_scope_forbidden",
+                        code: ErrorCode::CalendlyScopeForbidden,
                         message: refusal.unwrap_or_else(|| "organization scope refused".into()),
                     });
                 }
@@ -312,7 +313,7 @@ impl SettingsChange {
     fn validate(&self) -> Result<(), AppError> {
         if let Some(m) = self.sync_interval_minutes.filter(|m| !SYNC_INTERVAL_RANGE.contains(m)) {
             return Err(AppError::bad_request(
-                "invalid_interval",
+                ErrorCode::InvalidInterval,
                 format!("sync_interval_minutes must be between 5 and 1440, got {m}"),
             ));
         }
@@ -321,7 +322,7 @@ impl SettingsChange {
                 || entries.iter().any(|e| e.is_empty() || e.len() > MAX_FILTER_ENTRY_BYTES)
             {
                 return Err(AppError::bad_request(
-                    "invalid_field",
+                    ErrorCode::InvalidField,
                     format!("{field}: at most {MAX_FILTER_ENTRIES} entries of 1 to {MAX_FILTER_ENTRY_BYTES} bytes"),
                 ));
             }
@@ -339,7 +340,7 @@ impl SettingsChange {
                 };
                 if !valid {
                     return Err(AppError::bad_request(
-                        "invalid_field",
+                        ErrorCode::InvalidField,
                         format!("ignore_emails: '{entry}' is neither an e-mail address nor an @domain"),
                     ));
                 }

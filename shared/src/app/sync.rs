@@ -5,6 +5,7 @@
 //! sent second: a worker that dies in between leaves its own message to come back from the
 //! queue, and that message may carry on the paused job (see `SyncJob::claim`).
 
+use crate::app::ErrorCode;
 use crate::app::{AppError, CalendlyAccess, Subscriptions, WebhookCheck, active_integration};
 use crate::clock::Clock;
 use crate::domain::{
@@ -108,7 +109,7 @@ impl Jobs {
         let allowed_at = latest.queued_at + self.manual_sync_cooldown;
         if latest.trigger == SyncTrigger::Manual && !latest.state.is_active() && allowed_at > now {
             return Err(AppError::too_many_requests(
-                "sync_cooldown",
+                ErrorCode::SyncCooldown,
                 format!(
                     "a manual sync ran moments ago; the next one can start in {} s (one per {} s)",
                     crate::domain::quota::retry_after_seconds(allowed_at, now),

@@ -3,6 +3,7 @@
 //! what a type alone can't say (trimmed, bounded, an e-mail, a source).
 
 use super::ApiError;
+use crate::app::ErrorCode;
 use crate::app::{ProspectDraft, SettingsChange};
 use crate::domain::{CalendlyScope, Email};
 use crate::store::ProspectPatch;
@@ -71,7 +72,7 @@ fn text(field: &str, value: Option<Option<String>>) -> Result<Option<Option<Stri
     value
         .map(|v| match v {
             Some(s) if s.len() > MAX_FIELD_BYTES => {
-                Err(ApiError::bad_request("invalid_field", format!("{field} is too long")))
+                Err(ApiError::bad_request(ErrorCode::InvalidField, format!("{field} is too long")))
             }
             Some(s) => Ok(Some(s.trim().to_string()).filter(|t| !t.is_empty())),
             None => Ok(None),
@@ -82,7 +83,7 @@ fn text(field: &str, value: Option<Option<String>>) -> Result<Option<Option<Stri
 fn email(value: Option<Option<String>>) -> Result<Option<Option<Email>>, ApiError> {
     text("email", value)?
         .map(|v| {
-            v.map(|e| Email::parse(&e).map_err(|err| ApiError::bad_request("invalid_email", err.to_string())))
+            v.map(|e| Email::parse(&e).map_err(|err| ApiError::bad_request(ErrorCode::InvalidEmail, err.to_string())))
                 .transpose()
         })
         .transpose()
@@ -91,7 +92,7 @@ fn email(value: Option<Option<String>>) -> Result<Option<Option<Email>>, ApiErro
 fn source(value: Option<Option<String>>) -> Result<Option<String>, ApiError> {
     let source = text("source", value)?.flatten();
     if let Some(s) = &source {
-        crate::domain::check_source(s).map_err(|m| ApiError::bad_request("invalid_source", m))?;
+        crate::domain::check_source(s).map_err(|m| ApiError::bad_request(ErrorCode::InvalidSource, m))?;
     }
     Ok(source)
 }
@@ -120,7 +121,7 @@ impl TryFrom<ProspectInput> for ProspectPatch {
         // back (it is then ignored), but only a value create would take.
         source(input.source)?;
         let status = match text("status", input.status)? {
-            Some(None) => return Err(ApiError::bad_request("invalid_field", "status cannot be empty")),
+            Some(None) => return Err(ApiError::bad_request(ErrorCode::InvalidField, "status cannot be empty")),
             other => other.flatten(),
         };
         Ok(Self {
@@ -163,7 +164,7 @@ pub struct SettingsInput {
 /// A field that may be absent but not `null`.
 fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, ApiError> {
     match value {
-        Some(None) => Err(ApiError::bad_request("invalid_field", format!("{field} can't be null"))),
+        Some(None) => Err(ApiError::bad_request(ErrorCode::InvalidField, format!("{field} can't be null"))),
         other => Ok(other.flatten()),
     }
 }

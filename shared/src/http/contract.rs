@@ -3,7 +3,7 @@
 //! `docs/openapi.json` is its committed copy, the README's route table and the SAM template
 //! test derive from it (`routes()`).
 
-use super::error::ERROR_CODES;
+use crate::app::ErrorCode;
 use crate::views;
 use serde::Deserialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -30,9 +30,9 @@ pub struct ErrorDetail {
 fn error_code_schema() -> Schema {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(ERROR_CODES.iter().map(|(code, _)| *code)))
+        .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.as_str())))
         .description(Some(
-            ERROR_CODES.iter().map(|(code, meaning)| format!("- `{code}`: {meaning}")).collect::<Vec<_>>().join("\n"),
+            ErrorCode::ALL.iter().map(|code| format!("- `{code}`: {}", code.meaning())).collect::<Vec<_>>().join("\n"),
         ))
         .into()
 }

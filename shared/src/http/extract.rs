@@ -1,6 +1,7 @@
 //! Request parsing at the edge: the caller from the JWT, JSON bodies, and pagination.
 
 use super::error::ApiError;
+use crate::app::ErrorCode;
 use crate::auth::{Caller, JwtVerifier};
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
@@ -26,9 +27,10 @@ where
 /// Parses a JSON body; anything malformed or mistyped is a 400 that says what is wrong.
 pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("invalid_body", "a JSON body is required"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidBody, "a JSON body is required"));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, format!("invalid JSON body: {e}")))
 }
 
 /// Parses a JSON body into its documented type, saying what is wrong in the API's codes: a
@@ -36,13 +38,13 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 /// (both name the field), anything else (not JSON, not an object) `invalid_body`.
 pub fn typed_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("invalid_body", "a JSON body is required"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidBody, "a JSON body is required"));
     }
     // Every body is an object: anything else is no field's fault.
     let object = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(value @ serde_json::Value::Object(_)) => value,
-        Ok(_) => return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object")),
-        Err(e) => return Err(ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}"))),
+        Ok(_) => return Err(ApiError::bad_request(ErrorCode::InvalidBody, "the body must be a JSON object")),
+        Err(e) => return Err(ApiError::bad_request(ErrorCode::InvalidBody, format!("invalid JSON body: {e}"))),
     };
     serde_path_to_error::deserialize(object).map_err(|e| {
         let path = e.path().to_string();
@@ -50,11 +52,11 @@ pub fn typed_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let message = cause.to_string();
         if let Some(rest) = message.strip_prefix("unknown field `") {
             let field = rest.split('`').next().unwrap_or_default();
-            ApiError::bad_request("unknown_field", format!("unknown field '{field}'"))
+            ApiError::bad_request(ErrorCode::UnknownField, format!("unknown field '{field}'"))
         } else if cause.is_data() && path != "." {
-            ApiError::bad_request("invalid_field", format!("{path}: {message}"))
+            ApiError::bad_request(ErrorCode::InvalidField, format!("{path}: {message}"))
         } else {
-            ApiError::bad_request("invalid_body", format!("invalid JSON body: {message}"))
+            ApiError::bad_request(ErrorCode::InvalidBody, format!("invalid JSON body: {message}"))
         }
     })
 }
@@ -63,10 +65,10 @@ pub fn typed_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 pub fn page_limit(raw: Option<&str>) -> Result<usize, ApiError> {
     match raw {
         None => Ok(50),
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=100).contains(l))
-            .ok_or_else(|| ApiError::bad_request("invalid_limit", "limit must be a number between 1 and 100")),
+        Some(raw) => {
+            raw.parse::<usize>().ok().filter(|l| (1..=100).contains(l)).ok_or_else(|| {
+                ApiError::bad_request(ErrorCode::InvalidLimit, "limit must be a number between 1 and 100")
+            })
+        }
     }
 }

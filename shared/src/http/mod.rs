@@ -12,6 +12,7 @@ mod webhook;
 pub use contract::{Route, openapi, route_table_markdown, routes};
 pub use error::ApiError;
 
+use crate::app::ErrorCode;
 use crate::app::{Bookings, Connecting, IntegrationSettings, Jobs, Notifications, Organizations, Services};
 use crate::domain::{NotificationId, SyncTrigger};
 use crate::views::{
@@ -141,11 +142,11 @@ async fn json_errors(request: axum::extract::Request, next: axum::middleware::Ne
         return response;
     }
     let code = match status {
-        axum::http::StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        axum::http::StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
     };
     let (mut parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
