@@ -493,3 +493,65 @@ fn connected_mirror(user: &CalendlyUser, integration: &Integration) -> Map<Strin
     mirror.insert("oauth_token_type".into(), json!(integration.token_type));
     mirror
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::ErrorCode;
+    use crate::app::fakes::{CalendlyDown, RecordingPusher, RecordingQueue};
+    use crate::clock::SystemClock;
+    use crate::domain::{SyncWindow, UserId};
+    use crate::store::MemoryStore;
+    use crate::tokens::TokenKeeper;
+
+    fn connecting(store: &Arc<MemoryStore>, clock: &Arc<SystemClock>) -> Connecting {
+        let sealer = Sealer::from_hex_key(&"ef".repeat(32)).unwrap_or_else(|e| panic!("{e}"));
+        let access =
+            CalendlyAccess::new(Arc::new(CalendlyDown), TokenKeeper::new(store.clone(), sealer.clone(), clock.clone()));
+        let subscriptions = Subscriptions::new(access.clone(), store.clone(), "https://hooks.test".into());
+        let (queue, pusher) = (Arc::new(RecordingQueue::default()), Arc::new(RecordingPusher::default()));
+        let window = SyncWindow { days_past: 30, days_ahead: 90 };
+        let jobs =
+            Jobs::new(store.clone(), store.clone(), queue, pusher, clock.clone(), window, chrono::Duration::zero());
+        let ports = ConnectingPorts {
+            states: store.clone(),
+            quotas: store.clone(),
+            integrations: store.clone(),
+            settings: store.clone(),
+            clock: clock.clone(),
+        };
+        Connecting::new(ports, access, sealer, subscriptions, jobs)
+    }
+
+    fn caller(user: &str) -> Caller {
+        Caller {
+            user_id: UserId::new(user),
+            organization_id: OrganizationId::new("org-c"),
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn connect_starts_are_bound_to_their_user_and_limited_per_user() {
+        let (store, clock) = (Arc::new(MemoryStore::new()), Arc::new(SystemClock::default()));
+        let connecting = connecting(&store, &clock);
+        let ada = caller("ada");
+        let start = connecting.start_connect(&ada, CalendlyScope::User).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(start.authorize_url.contains(&start.state) && start.authorize_url.contains("code_challenge="));
+        // Another user of the same organization can't complete Ada's connect (nor burn it).
+        let stolen = connecting.complete_connect("code", &start.state, &caller("grace")).await;
+        assert!(matches!(stolen, Err(AppError::BadRequest { code: ErrorCode::InvalidState, .. })), "{stolen:?}");
+        for _ in 1..CONNECT_STARTS.limit {
+            assert!(connecting.start_connect(&ada, CalendlyScope::User).await.is_ok());
+        }
+        let limited = connecting.start_connect(&ada, CalendlyScope::User).await;
+        assert!(
+            matches!(limited, Err(AppError::TooManyRequests { code: ErrorCode::TooManyConnectStarts, .. })),
+            "{limited:?}"
+        );
+        assert!(connecting.start_connect(&caller("grace"), CalendlyScope::User).await.is_ok(), "the limit is per user");
+        // Ada's state is still hers: Calendly being down is what stops her now, told as such.
+        let completed = connecting.complete_connect("code", &start.state, &ada).await;
+        assert!(matches!(completed, Err(AppError::CalendlyUnavailable(_))), "{completed:?}");
+    }
+}

@@ -7,6 +7,8 @@ mod bookings;
 mod calendly_access;
 mod connect;
 mod error;
+#[cfg(test)]
+mod fakes;
 mod notifications;
 mod organization;
 mod pages;

@@ -509,3 +509,85 @@ impl Scheduler {
         Ok(json!({ "queued": queued, "already_running": already_running, "failed": failed }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fakes::{RecordingPusher, RecordingQueue, connected};
+    use crate::app::{AppError, ErrorCode};
+    use crate::clock::SystemClock;
+    use crate::store::MemoryStore;
+    use std::sync::atomic::Ordering;
+
+    struct Fixture {
+        jobs: Jobs,
+        store: Arc<MemoryStore>,
+        queue: Arc<RecordingQueue>,
+        pushed: Arc<RecordingPusher>,
+        clock: Arc<SystemClock>,
+    }
+
+    fn fixture() -> Fixture {
+        let (store, queue) = (Arc::new(MemoryStore::new()), Arc::new(RecordingQueue::default()));
+        let (pushed, clock) = (Arc::new(RecordingPusher::default()), Arc::new(SystemClock::default()));
+        let window = SyncWindow { days_past: 30, days_ahead: 90 };
+        let cooldown = chrono::Duration::seconds(60);
+        let jobs =
+            Jobs::new(store.clone(), store.clone(), queue.clone(), pushed.clone(), clock.clone(), window, cooldown);
+        Fixture { jobs, store, queue, pushed, clock }
+    }
+
+    async fn finish(store: &MemoryStore, job: &SyncJob, now: DateTime<Utc>) {
+        let finished = store
+            .update_sync_job(&job.organization_id, &job.id, &|j| {
+                j.finish(now, None);
+                true
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(finished.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_manual_sync_is_queued_once_then_refused_until_its_cooldown_has_passed() {
+        let f = fixture();
+        let org = OrganizationId::new("org-a");
+        assert!(matches!(f.jobs.request_sync(&org, SyncTrigger::Manual).await, Err(AppError::Conflict { .. })));
+        connected(&f.store, "org-a", f.clock.now()).await;
+
+        let first = f.jobs.request_sync(&org, SyncTrigger::Manual).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(first.created);
+        // Asked again while it runs: the same job, nothing more queued.
+        let again = f.jobs.request_sync(&org, SyncTrigger::Manual).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((again.created, again.job.id.as_str()), (false, first.job.id.as_str()));
+        assert_eq!(f.queue.sent.lock().unwrap_or_else(|e| e.into_inner()).len(), 1);
+        assert_eq!(f.pushed.0.lock().unwrap_or_else(|e| e.into_inner()).as_slice(), &[(org.clone(), "calendly:sync")]);
+
+        finish(&f.store, &first.job, f.clock.now()).await;
+        let refused = f.jobs.request_sync(&org, SyncTrigger::Manual).await;
+        assert!(
+            matches!(refused, Err(AppError::TooManyRequests { code: ErrorCode::SyncCooldown, retry_after_secs, .. }) if retry_after_secs <= 60),
+            "{refused:?}"
+        );
+        // The schedule is no manual request: it is never held back by the cooldown.
+        let scheduled = f.jobs.request_sync(&org, SyncTrigger::Scheduled).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(scheduled.created);
+        finish(&f.store, &scheduled.job, f.clock.now()).await;
+        f.clock.advance(chrono::Duration::seconds(61));
+        assert!(f.jobs.request_sync(&org, SyncTrigger::Manual).await.is_ok_and(|q| q.created));
+    }
+
+    #[tokio::test]
+    async fn a_job_the_queue_refuses_is_failed_at_once_so_the_next_request_is_not_blocked() {
+        let f = fixture();
+        let org = OrganizationId::new("org-b");
+        connected(&f.store, "org-b", f.clock.now()).await;
+        f.queue.refuse.store(true, Ordering::SeqCst);
+        let refused = f.jobs.request_sync(&org, SyncTrigger::Scheduled).await;
+        assert!(matches!(refused, Err(AppError::QueueUnavailable(_))), "{refused:?}");
+        let job = f.jobs.current_sync(&org).await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("a job"));
+        assert!(!job.state.is_active() && job.error.is_some(), "{job:?}");
+        f.queue.refuse.store(false, Ordering::SeqCst);
+        assert!(f.jobs.request_sync(&org, SyncTrigger::Scheduled).await.is_ok_and(|q| q.created));
+    }
+}

@@ -331,3 +331,80 @@ fn with_no_show_of(envelope: &Envelope, mut snapshot: BookingSnapshot) -> Bookin
 fn envelope_time(payload: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
     payload.get("created_at").and_then(Value::as_str).and_then(|s| s.parse().ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fakes::{CalendlyDown, RecordingPusher, connected};
+    use crate::clock::SystemClock;
+    use crate::crypto::Sealer;
+    use crate::store::MemoryStore;
+    use crate::tokens::TokenKeeper;
+    use crate::webhook_signature::signature_header;
+
+    const KEY: &str = "webhook-signing-key";
+
+    fn intake(store: &Arc<MemoryStore>, clock: &Arc<SystemClock>) -> WebhookIntake {
+        let sealer = Sealer::from_hex_key(&"cd".repeat(32)).unwrap_or_else(|e| panic!("{e}"));
+        let tokens = TokenKeeper::new(store.clone(), sealer, clock.clone());
+        let pusher = Arc::new(RecordingPusher::default());
+        let engine = SyncEngine::new(store.clone(), Arc::new(CalendlyDown), pusher, clock.clone(), tokens, 30, 90);
+        WebhookIntake::new(vec![Secret::new(KEY)], clock.clone(), store.clone(), store.clone(), engine)
+    }
+
+    fn signed(body: &[u8], clock: &SystemClock) -> String {
+        signature_header(KEY, clock.now().timestamp(), body)
+    }
+
+    #[tokio::test]
+    async fn a_delivery_is_refused_by_size_then_signature_before_anything_is_read() {
+        let (store, clock) = (Arc::new(MemoryStore::new()), Arc::new(SystemClock::default()));
+        let intake = intake(&store, &clock);
+        let huge = vec![b' '; MAX_WEBHOOK_BODY + 1];
+        let too_large = intake.receive_delivery(DeliveryRoute::Hosts, Some(&signed(&huge, &clock)), &huge).await;
+        assert!(matches!(too_large, Err(AppError::PayloadTooLarge(_))), "{too_large:?}");
+        let body = br#"{"event":"invitee.created","payload":{}}"#;
+        let forged = signature_header("another-key", clock.now().timestamp(), body);
+        let refused = intake.receive_delivery(DeliveryRoute::Hosts, Some(&forged), body).await;
+        assert!(matches!(refused, Err(AppError::Unauthorized(_))), "{refused:?}");
+        let unsigned = intake.receive_delivery(DeliveryRoute::Hosts, None, body).await;
+        assert!(matches!(unsigned, Err(AppError::Unauthorized(_))), "{unsigned:?}");
+        // Calendly retries with the first signature for 24 h: older than that is a replay.
+        let stale = signature_header(KEY, (clock.now() - chrono::Duration::hours(26)).timestamp(), body);
+        let replayed = intake.receive_delivery(DeliveryRoute::Hosts, Some(&stale), body).await;
+        assert!(matches!(replayed, Err(AppError::Unauthorized(_))), "{replayed:?}");
+    }
+
+    #[tokio::test]
+    async fn signed_deliveries_for_no_active_integration_of_that_user_are_gone_and_unused_events_ignored() {
+        let (store, clock) = (Arc::new(MemoryStore::new()), Arc::new(SystemClock::default()));
+        let intake = intake(&store, &clock);
+        let integration = connected(&store, "org-w", clock.now()).await;
+        let id = integration.id.to_string();
+        let envelope = |event: &str, user: &str| {
+            format!(r#"{{"event":"{event}","created_by":"{user}","payload":{{"email":"ada@example.com"}}}}"#)
+        };
+        let unknown = envelope("invitee.created", &integration.calendly_user_uri);
+        let route = DeliveryRoute::Integration("00000000-0000-0000-0000-000000000000");
+        let outcome =
+            intake.receive_delivery(route, Some(&signed(unknown.as_bytes(), &clock)), unknown.as_bytes()).await;
+        assert!(matches!(outcome, Ok(DeliveryOutcome::Gone { .. })), "{outcome:?}");
+
+        let stranger = envelope("invitee.created", "https://api.calendly.com/users/someone-else");
+        let route = DeliveryRoute::Integration(&id);
+        let outcome =
+            intake.receive_delivery(route, Some(&signed(stranger.as_bytes(), &clock)), stranger.as_bytes()).await;
+        assert!(matches!(outcome, Ok(DeliveryOutcome::Gone { .. })), "{outcome:?}");
+
+        // Ours, signed, but an event the product does not use: acknowledged, Calendly untouched.
+        let unused = envelope("routing_form_submission.created", &integration.calendly_user_uri);
+        let outcome = intake.receive_delivery(route, Some(&signed(unused.as_bytes(), &clock)), unused.as_bytes()).await;
+        assert!(matches!(outcome, Ok(DeliveryOutcome::Ignored { .. })), "{outcome:?}");
+
+        store.deactivate_integration(&integration.organization_id, clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+        let created = envelope("invitee.created", &integration.calendly_user_uri);
+        let outcome =
+            intake.receive_delivery(route, Some(&signed(created.as_bytes(), &clock)), created.as_bytes()).await;
+        assert!(matches!(outcome, Ok(DeliveryOutcome::Gone { .. })), "{outcome:?}");
+    }
+}
