@@ -9,10 +9,10 @@ use crate::store::dynamodb::keys::{
     prospect_sk, time_sort_key,
 };
 use crate::store::dynamodb::shapes::{Query, claim_item, prospect_keys, put_item, ttl_of};
-use crate::store::dynamodb::{ITEM_VERSION, Kind, backoff, build, error, item};
+use crate::store::dynamodb::{CONSUMED_CAPACITY, ITEM_VERSION, Kind, backoff, build, error, item};
 use crate::store::{BookingStore, CommitConflict, CommitError, DynamoStore, PageOf, StoreError};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 /// A job's committed counts outlive it by this much (its report holds them from its end on).
@@ -174,7 +174,7 @@ impl BookingStore for DynamoStore {
                     .client
                     .batch_get_item()
                     .request_items(&self.table, request)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .set_return_consumed_capacity(CONSUMED_CAPACITY)
                     .send()
                     .await
                     .map_err(error)?;

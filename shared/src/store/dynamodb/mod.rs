@@ -31,7 +31,9 @@ use item::{Item, from_item, get_n, n, s, to_item};
 use keys::*;
 use shapes::*;
 use std::collections::HashMap;
+#[cfg(feature = "request-metrics")]
 use std::sync::Arc;
+#[cfg(feature = "request-metrics")]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many times a write is retried after a transaction conflict or throttling.
@@ -39,7 +41,15 @@ const MAX_ATTEMPTS: u32 = 10;
 /// Attribute guarding read-modify-writes of organizations, integrations and prospects.
 const ITEM_VERSION: &str = "item_version";
 
-/// Requests and consumed capacity, for the benchmarks and the README's cost figures.
+/// Whether requests ask DynamoDB for their consumed capacity (with `request-metrics` only).
+#[cfg(feature = "request-metrics")]
+const CONSUMED_CAPACITY: Option<ReturnConsumedCapacity> = Some(ReturnConsumedCapacity::Total);
+#[cfg(not(feature = "request-metrics"))]
+const CONSUMED_CAPACITY: Option<ReturnConsumedCapacity> = None;
+
+/// Requests and consumed capacity, for the benchmarks and the README's cost figures
+/// (`request-metrics` feature: the functions are built without it).
+#[cfg(feature = "request-metrics")]
 #[derive(Debug, Default)]
 pub struct DynamoMetrics {
     /// Read requests (get, query, batch get).
@@ -52,6 +62,7 @@ pub struct DynamoMetrics {
     pub capacity_milli: AtomicU64,
 }
 
+#[cfg(feature = "request-metrics")]
 impl DynamoMetrics {
     /// `(reads, writes, transactions, capacity units)` so far.
     pub fn snapshot(&self) -> (u64, u64, u64, f64) {
@@ -69,6 +80,7 @@ impl DynamoMetrics {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    #[cfg(feature = "request-metrics")]
     metrics: Arc<DynamoMetrics>,
 }
 
@@ -131,7 +143,12 @@ enum Cancelled {
 impl DynamoStore {
     /// A store over `client` and `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), metrics: Arc::default() }
+        Self {
+            client,
+            table: table.into(),
+            #[cfg(feature = "request-metrics")]
+            metrics: Arc::default(),
+        }
     }
 
     /// The SDK client (table creation in tests and the local stack).
@@ -144,11 +161,16 @@ impl DynamoStore {
         &self.table
     }
 
+    #[cfg(feature = "request-metrics")]
     /// Requests and capacity so far.
     pub fn metrics(&self) -> &DynamoMetrics {
         &self.metrics
     }
 
+    #[cfg(not(feature = "request-metrics"))]
+    fn record(&self, _kind: Kind, _capacity: Option<f64>) {}
+
+    #[cfg(feature = "request-metrics")]
     fn record(&self, kind: Kind, capacity: Option<f64>) {
         let counter = match kind {
             Kind::Read => &self.metrics.reads,
@@ -172,7 +194,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(Self::key(pk, sk)))
             .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .set_return_consumed_capacity(CONSUMED_CAPACITY)
             .send()
             .await
             .map_err(error)?;
@@ -188,7 +210,7 @@ impl DynamoStore {
                 request = request.set_expression_attribute_values(Some(values));
             }
         }
-        let result = request.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await;
+        let result = request.set_return_consumed_capacity(CONSUMED_CAPACITY).send().await;
         let capacity = result.as_ref().ok().and_then(|out| out.consumed_capacity()).and_then(|c| c.capacity_units());
         self.conditional_write(result, capacity)
     }
@@ -211,7 +233,7 @@ impl DynamoStore {
             .update_expression(update)
             .condition_expression(condition)
             .set_expression_attribute_values(Some(values))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            .set_return_consumed_capacity(CONSUMED_CAPACITY);
         for (name, attribute) in names {
             request = request.expression_attribute_names(*name, *attribute);
         }
@@ -251,7 +273,7 @@ impl DynamoStore {
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .set_return_consumed_capacity(CONSUMED_CAPACITY)
                 .send()
                 .await;
             let cancelled = match result {
@@ -324,7 +346,7 @@ impl DynamoStore {
             .scan_index_forward(!query.newest_first)
             .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
             .set_exclusive_start_key(start)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            .set_return_consumed_capacity(CONSUMED_CAPACITY);
         if let Some(index) = query.index {
             request = request.index_name(index.name);
         } else {

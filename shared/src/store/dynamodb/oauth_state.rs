@@ -3,10 +3,10 @@ use crate::domain::{OAuthState, OrganizationId, UserId};
 use crate::store::dynamodb::item::{from_item, s, to_item};
 use crate::store::dynamodb::keys::{OAUTH_STATE_SK, PK, SK, TTL, oauth_state_pk};
 use crate::store::dynamodb::shapes::ttl_of;
-use crate::store::dynamodb::{Kind, error, is_condition_failure};
+use crate::store::dynamodb::{CONSUMED_CAPACITY, Kind, error, is_condition_failure};
 use crate::store::{DynamoStore, OAuthStateStore, StateTake, StoreError};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue};
+use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 
 #[async_trait]
@@ -37,7 +37,7 @@ impl OAuthStateStore for DynamoStore {
             .expression_attribute_values(":org", s(org.as_str()))
             .expression_attribute_values(":user", s(user.as_str()))
             .return_values(ReturnValue::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .set_return_consumed_capacity(CONSUMED_CAPACITY)
             .send()
             .await;
         let out = match result {
