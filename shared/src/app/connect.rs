@@ -1,8 +1,7 @@
 //! Connecting a Calendly account (OAuth 2.0 with state + PKCE, bound to the user who started
 //! it) and disconnecting it.
 
-use crate::app::ErrorCode;
-use crate::app::{AppError, CalendlyAccess, Coverage, Jobs, MANUAL_RATE_LIMIT_BUDGET, Subscriptions};
+use crate::app::{AppError, CalendlyAccess, Coverage, ErrorCode, Jobs, MANUAL_RATE_LIMIT_BUDGET, Subscriptions};
 use crate::auth::Caller;
 use crate::calendly::{CalendlyError, CalendlySession, CalendlyUser, GrantedScopes, Scope, TokenResponse};
 use crate::clock::Clock;
@@ -498,6 +497,7 @@ fn connected_mirror(user: &CalendlyUser, integration: &Integration) -> Map<Strin
 mod tests {
     use super::*;
     use crate::app::ErrorCode;
+    use crate::app::JobPorts;
     use crate::app::fakes::{CalendlyDown, RecordingPusher, RecordingQueue};
     use crate::clock::SystemClock;
     use crate::domain::{SyncWindow, UserId};
@@ -511,8 +511,11 @@ mod tests {
         let subscriptions = Subscriptions::new(access.clone(), store.clone(), "https://hooks.test".into());
         let (queue, pusher) = (Arc::new(RecordingQueue::default()), Arc::new(RecordingPusher::default()));
         let window = SyncWindow { days_past: 30, days_ahead: 90 };
-        let jobs =
-            Jobs::new(store.clone(), store.clone(), queue, pusher, clock.clone(), window, chrono::Duration::zero());
+        let jobs = Jobs::new(
+            JobPorts { integrations: store.clone(), jobs: store.clone(), queue, pusher, clock: clock.clone() },
+            window,
+            chrono::Duration::zero(),
+        );
         let ports = ConnectingPorts {
             states: store.clone(),
             quotas: store.clone(),

@@ -30,7 +30,7 @@ pub use prospects::{ProspectDraft, Prospects};
 pub use realtime::{Connector, forget_connection};
 pub use status::{ConnectionStatus, EventTypeChoice, IntegrationSettings, SettingsChange, SettingsPorts};
 pub use subscription::{Subscriptions, WebhookCheck};
-pub use sync::{JobError, JobTiming, Jobs, QueuedSync, Scheduler, Worker, WorkerPorts};
+pub use sync::{JobError, JobPorts, JobTiming, Jobs, QueuedSync, Scheduler, Worker};
 pub use webhook::{DeliveryOutcome, WebhookIntake};
 
 use crate::auth::JwtVerifier;
@@ -117,6 +117,7 @@ struct Core {
     engine: SyncEngine,
     access: CalendlyAccess,
     subscriptions: Subscriptions,
+    job_ports: JobPorts,
     jobs: Jobs,
 }
 
@@ -137,28 +138,21 @@ impl Core {
         );
         let access = CalendlyAccess::new(calendly.clone(), tokens);
         let subscriptions = Subscriptions::new(access.clone(), store.clone(), config.webhook_base_url.clone());
-        let jobs = Jobs::new(
-            store.clone(),
-            store.clone(),
-            queue.clone(),
-            pusher.clone(),
-            clock.clone(),
-            engine.window(),
-            config.manual_sync_cooldown,
-        );
-        Self { sealer, jwt: jwt_of(config), engine, access, subscriptions, jobs }
+        let job_ports = JobPorts {
+            integrations: store.clone(),
+            jobs: store.clone(),
+            queue: queue.clone(),
+            pusher: pusher.clone(),
+            clock: clock.clone(),
+        };
+        let jobs = Jobs::new(job_ports.clone(), engine.window(), config.manual_sync_cooldown);
+        Self { sealer, jwt: jwt_of(config), engine, access, subscriptions, job_ports, jobs }
     }
 
-    fn worker(&self, config: &Config, adapters: &Adapters) -> Worker {
-        let ports = WorkerPorts {
-            integrations: adapters.store.clone(),
-            jobs: adapters.store.clone(),
-            queue: adapters.queue.clone(),
-            pusher: adapters.pusher.clone(),
-            clock: adapters.clock.clone(),
-        };
+    fn worker(&self, config: &Config) -> Worker {
         let timing = JobTiming { budget: config.sync_job_budget, retry_delay: config.sync_retry_delay };
-        Worker::new(ports, self.engine.clone(), self.access.clone(), self.subscriptions.clone(), timing)
+        let (engine, access) = (self.engine.clone(), self.access.clone());
+        Worker::new(self.job_ports.clone(), engine, access, self.subscriptions.clone(), timing)
     }
 }
 
@@ -169,16 +163,16 @@ pub fn connector_of(config: &Config, adapters: Adapters) -> Connector {
 
 /// `sync-worker`'s capability alone: the queue's consumer and the engine it drives.
 pub fn worker_of(config: &Config, adapters: Adapters) -> Worker {
-    Core::new(config, &adapters).worker(config, &adapters)
+    Core::new(config, &adapters).worker(config)
 }
 
 impl Services {
     /// Wires every capability from configuration and adapters.
     pub fn new(config: &Config, adapters: Adapters) -> Self {
         let core = Core::new(config, &adapters);
-        let worker = core.worker(config, &adapters);
+        let worker = core.worker(config);
         let Adapters { store, calendly, pusher, queue, clock } = adapters;
-        let Core { sealer, jwt, engine, access, subscriptions, jobs } = core;
+        let Core { sealer, jwt, engine, access, subscriptions, jobs, .. } = core;
         let cursors = PageCursors::new(
             CursorSigner::from_hex_key(config.encryption_key.expose())
                 .expect("ENCRYPTION_KEY was validated at start-up"),

@@ -1,7 +1,6 @@
 //! The organization and its free-form settings (`settings.calendly` is the integration's mirror).
 
-use crate::app::AppError;
-use crate::app::ErrorCode;
+use crate::app::{AppError, ErrorCode};
 use crate::domain::{Organization, OrganizationId};
 use crate::store::OrganizationStore;
 use serde_json::{Map, Value};

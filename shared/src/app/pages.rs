@@ -1,8 +1,7 @@
 //! Lists paged by authenticated cursors: what the store's position becomes on the way out and
 //! is checked to be on the way in.
 
-use crate::app::AppError;
-use crate::app::ErrorCode;
+use crate::app::{AppError, ErrorCode};
 use crate::crypto::CursorSigner;
 use crate::domain::OrganizationId;
 use crate::store::PageOf;

@@ -1,7 +1,6 @@
 //! The prospects API's use cases (created by hand; bookings create theirs in the sync engine).
 
-use crate::app::ErrorCode;
-use crate::app::{AppError, PageCursors};
+use crate::app::{AppError, ErrorCode, PageCursors};
 use crate::clock::Clock;
 use crate::domain::{Email, OrganizationId, Prospect, ProspectId};
 use crate::push::{PushMessage, Pusher};

@@ -1,7 +1,6 @@
 //! Browsers' WebSocket connections, kept per organization.
 
-use crate::app::AppError;
-use crate::app::ErrorCode;
+use crate::app::{AppError, ErrorCode};
 use crate::auth::JwtVerifier;
 use crate::clock::Clock;
 use crate::store::{Connection, ConnectionStore};
@@ -11,7 +10,7 @@ use std::sync::Arc;
 const CONNECTION_LIFETIME: chrono::Duration = chrono::Duration::hours(2);
 
 /// What `$connect` needs, and nothing more: the token verifier, the connection records and the
-/// clock (`ws-connect` is granted `dynamodb:PutItem` only).
+/// clock (`ws-connect` is granted `dynamodb:Query` for the count and `dynamodb:PutItem`, nothing else).
 #[derive(Clone)]
 pub struct Connector {
     jwt: JwtVerifier,

@@ -1,7 +1,6 @@
 //! The connection's status and its settings (auto-sync, interval, booking filter).
 
-use crate::app::ErrorCode;
-use crate::app::{AppError, CalendlyAccess, MANUAL_RATE_LIMIT_BUDGET, Subscriptions, active_integration};
+use crate::app::{AppError, CalendlyAccess, ErrorCode, MANUAL_RATE_LIMIT_BUDGET, Subscriptions, active_integration};
 use crate::calendly::{EventType, EventTypeOwner, GrantedScopes, Scope};
 use crate::clock::Clock;
 use crate::domain::quota::{EVENT_TYPE_LISTINGS, QuotaTake};

@@ -1,12 +1,12 @@
-//! Sync jobs as use cases: queue one (connect, `POST /calendly/sync`, the schedule) and run
-//! one slice of one (the worker). A slice claims the job's lease for its turn, runs the engine
-//! until done, out of budget or rate-limited, then either finishes the job or saves the pause
-//! and sends the next turn's message (delayed until Calendly's window resets). Saved first,
-//! sent second: a worker that dies in between leaves its own message to come back from the
-//! queue, and that message may carry on the paused job (see `SyncJob::claim`).
+//! Sync jobs: `Jobs` queues one (connect, `POST /calendly/sync`), `Scheduler` the due ones,
+//! and `Worker` runs one slice of one per queue message. A slice claims the job's lease for
+//! its turn, runs the engine until done, out of budget or rate-limited, then either finishes
+//! the job or saves the pause and sends the next turn's message (delayed until Calendly's
+//! window resets). Saved first, sent second: a worker that dies in between leaves its own
+//! message to come back from the queue, and that message may carry on the paused job (see
+//! `SyncJob::claim`).
 
-use crate::app::ErrorCode;
-use crate::app::{AppError, CalendlyAccess, Subscriptions, WebhookCheck, active_integration};
+use crate::app::{AppError, CalendlyAccess, ErrorCode, Subscriptions, WebhookCheck, active_integration};
 use crate::clock::Clock;
 use crate::domain::{
     CalendlyScope, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState,
@@ -64,32 +64,20 @@ pub struct QueuedSync {
 /// job items, the queue, the pushes of the job's state and the clock.
 #[derive(Clone)]
 pub struct Jobs {
-    integrations: Arc<dyn IntegrationStore>,
-    jobs: Arc<dyn SyncJobStore>,
-    queue: Arc<dyn JobQueue>,
-    pusher: Arc<dyn Pusher>,
-    clock: Arc<dyn Clock>,
+    ports: JobPorts,
     window: SyncWindow,
     manual_sync_cooldown: chrono::Duration,
 }
 
 impl Jobs {
     /// Jobs covering `window`, one manual sync per organization per `manual_sync_cooldown`.
-    pub fn new(
-        integrations: Arc<dyn IntegrationStore>,
-        jobs: Arc<dyn SyncJobStore>,
-        queue: Arc<dyn JobQueue>,
-        pusher: Arc<dyn Pusher>,
-        clock: Arc<dyn Clock>,
-        window: SyncWindow,
-        manual_sync_cooldown: chrono::Duration,
-    ) -> Self {
-        Self { integrations, jobs, queue, pusher, clock, window, manual_sync_cooldown }
+    pub fn new(ports: JobPorts, window: SyncWindow, manual_sync_cooldown: chrono::Duration) -> Self {
+        Self { ports, window, manual_sync_cooldown }
     }
 
     /// Queues a sync of the organization's integration, or returns the one already under way.
     pub async fn request_sync(&self, org: &OrganizationId, trigger: SyncTrigger) -> Result<QueuedSync, AppError> {
-        let integration = active_integration(self.integrations.as_ref(), org).await?;
+        let integration = active_integration(self.ports.integrations.as_ref(), org).await?;
         if integration.needs_reconnect {
             return Err(TokenError::NeedsReconnect.into());
         }
@@ -104,8 +92,8 @@ impl Jobs {
     /// again and again (webhooks already bring every booking within seconds). A job still
     /// under way is no refusal: the answer is that job.
     async fn check_manual_cooldown(&self, org: &OrganizationId) -> Result<(), AppError> {
-        let Some(latest) = self.jobs.get_sync_job(org).await? else { return Ok(()) };
-        let now = self.clock.now();
+        let Some(latest) = self.ports.jobs.get_sync_job(org).await? else { return Ok(()) };
+        let now = self.ports.clock.now();
         let allowed_at = latest.queued_at + self.manual_sync_cooldown;
         if latest.trigger == SyncTrigger::Manual && !latest.state.is_active() && allowed_at > now {
             return Err(AppError::too_many_requests(
@@ -126,17 +114,18 @@ impl Jobs {
     /// so it blocks nothing.
     pub async fn queue_sync(&self, integration: &Integration, trigger: SyncTrigger) -> Result<QueuedSync, AppError> {
         let org = &integration.organization_id;
-        let now = self.clock.now();
+        let now = self.ports.clock.now();
         let (start, end) = self.window.at(now);
         let job = SyncJob::queued(org.clone(), integration.id.clone(), trigger, start, end, now);
-        let job = match self.jobs.start_sync_job(&job, now).await? {
+        let job = match self.ports.jobs.start_sync_job(&job, now).await? {
             JobStart::AlreadyActive(job) => return Ok(QueuedSync { job, created: false }),
             JobStart::Created(job) => job,
         };
-        if let Err(e) = self.queue.send(&[job.message()], Duration::ZERO).await {
+        if let Err(e) = self.ports.queue.send(&[job.message()], Duration::ZERO).await {
             tracing::error!(organization_id = %org, error = %e, "could not queue a sync job");
             let reason = e.to_string();
-            self.jobs
+            self.ports
+                .jobs
                 .update_sync_job(org, &job.id, &|j| {
                     j.finish(now, Some(reason.clone()));
                     true
@@ -144,14 +133,14 @@ impl Jobs {
                 .await?;
             return Err(AppError::QueueUnavailable(e));
         }
-        self.pusher.push(org, PushMessage::sync(&job)).await;
+        self.ports.pusher.push(org, PushMessage::sync(&job)).await;
         tracing::info!(organization_id = %org, job_id = %job.id, ?trigger, "sync job queued");
         Ok(QueuedSync { job, created: true })
     }
 
     /// The organization's current or latest sync job.
     pub async fn current_sync(&self, org: &OrganizationId) -> Result<Option<SyncJob>, AppError> {
-        Ok(self.jobs.get_sync_job(org).await?)
+        Ok(self.ports.jobs.get_sync_job(org).await?)
     }
 }
 
@@ -161,11 +150,7 @@ impl Jobs {
 /// subscription check, and the clock.
 #[derive(Clone)]
 pub struct Worker {
-    integrations: Arc<dyn IntegrationStore>,
-    jobs: Arc<dyn SyncJobStore>,
-    queue: Arc<dyn JobQueue>,
-    pusher: Arc<dyn Pusher>,
-    clock: Arc<dyn Clock>,
+    ports: JobPorts,
     engine: SyncEngine,
     calendly: CalendlyAccess,
     subscriptions: Subscriptions,
@@ -181,8 +166,9 @@ pub struct JobTiming {
     pub retry_delay: Duration,
 }
 
-/// The ports a worker drives besides the engine.
-pub struct WorkerPorts {
+/// The ports of queuing and running jobs (`Jobs`, and `Worker` besides its engine).
+#[derive(Clone)]
+pub struct JobPorts {
     /// The integration items.
     pub integrations: Arc<dyn IntegrationStore>,
     /// The job items.
@@ -198,14 +184,13 @@ pub struct WorkerPorts {
 impl Worker {
     /// A worker over `ports`, running `engine` in slices of `timing`.
     pub fn new(
-        ports: WorkerPorts,
+        ports: JobPorts,
         engine: SyncEngine,
         calendly: CalendlyAccess,
         subscriptions: Subscriptions,
         timing: JobTiming,
     ) -> Self {
-        let WorkerPorts { integrations, jobs, queue, pusher, clock } = ports;
-        Self { integrations, jobs, queue, pusher, clock, engine, calendly, subscriptions, timing }
+        Self { ports, engine, calendly, subscriptions, timing }
     }
 
     /// The longest slice this worker runs a job for.
@@ -224,16 +209,17 @@ impl Worker {
     /// and no other worker holds the job.
     pub async fn run_sync_job(&self, message: &SyncJobMessage, deadline: Instant) -> Result<(), JobError> {
         let org = &message.organization_id;
-        let now = self.clock.now();
+        let now = self.ports.clock.now();
         let slice = chrono::Duration::from_std(deadline.saturating_duration_since(Instant::now())).unwrap_or_default();
         let lease_until = now + slice + LEASE_MARGIN;
-        let claimed = self.jobs.update_sync_job(org, &message.job_id, &|j| j.claim(message, now, lease_until)).await?;
+        let claimed =
+            self.ports.jobs.update_sync_job(org, &message.job_id, &|j| j.claim(message, now, lease_until)).await?;
         let Some(mut job) = claimed else {
             tracing::info!(organization_id = %org, job_id = %message.job_id, turn = message.turn, "stale or duplicate job message dropped");
             return Ok(());
         };
         let turn = job.turn;
-        self.pusher.push(org, PushMessage::sync(&job)).await;
+        self.ports.pusher.push(org, PushMessage::sync(&job)).await;
 
         let integration = self.integration_for(&mut job, now).await?;
         let interval = integration.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |i| i.schedule_interval_minutes());
@@ -248,6 +234,7 @@ impl Worker {
             self.schedule_next(&job, synced, interval, now).await?;
         }
         let saved = self
+            .ports
             .jobs
             .update_sync_job(org, &job.id, &|stored| {
                 let ours = stored.turn == turn;
@@ -263,16 +250,16 @@ impl Worker {
         }
         if let Some(delay) = next_delay {
             // On failure this delivery comes back and carries the paused job on.
-            self.queue.send(&[job.message()], delay).await?;
+            self.ports.queue.send(&[job.message()], delay).await?;
         }
-        self.pusher.push(org, PushMessage::sync(&job)).await;
+        self.ports.pusher.push(org, PushMessage::sync(&job)).await;
         Ok(())
     }
 
     /// The integration the claimed job syncs, or `None` with the job finished: disconnected,
     /// replaced by another connect, or waiting for a reconnect.
     async fn integration_for(&self, job: &mut SyncJob, now: DateTime<Utc>) -> Result<Option<Integration>, JobError> {
-        Ok(match self.integrations.get_integration(&job.organization_id).await? {
+        Ok(match self.ports.integrations.get_integration(&job.organization_id).await? {
             Some(i) if i.is_active && i.id == job.integration_id && !i.needs_reconnect => Some(i),
             Some(i) if i.is_active && i.needs_reconnect => {
                 job.finish(now, Some(AppError::from(TokenError::NeedsReconnect).to_string()));
@@ -296,7 +283,7 @@ impl Worker {
         }
         if job.trigger == SyncTrigger::Scheduled && !integration.auto_sync_enabled {
             // Auto-sync off: the schedule only came for the subscription check.
-            job.finish(self.clock.now(), None);
+            job.finish(self.ports.clock.now(), None);
             return None;
         }
         let outcome = self.engine.run_slice(job, &integration, deadline).await;
@@ -315,19 +302,19 @@ impl Worker {
     ) -> Result<(), JobError> {
         let org = &job.organization_id;
         let finished = job.finished_at.unwrap_or(now);
-        let interval = match self.integrations.get_integration(org).await? {
+        let interval = match self.ports.integrations.get_integration(org).await? {
             Some(current) if current.is_active => current.schedule_interval_minutes(),
             _ => interval,
         };
         let next = finished + chrono::Duration::minutes(i64::from(interval));
-        self.integrations.record_sync(org, synced.then_some(finished), next).await?;
+        self.ports.integrations.record_sync(org, synced.then_some(finished), next).await?;
         tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
         Ok(())
     }
 
     /// Decides what follows a slice: finish, or pause with the delay of the next turn.
     fn end_slice(&self, job: &mut SyncJob, outcome: Result<SliceEnd, SyncError>) -> Option<Duration> {
-        let now = self.clock.now();
+        let now = self.ports.clock.now();
         let to_chrono = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
         match outcome {
             Ok(SliceEnd::Finished) => {
@@ -370,7 +357,7 @@ impl Worker {
     /// Organization scope: the member list (whose own e-mails are never prospects) is read
     /// again once a day, so hires and leavers are known. A failure keeps the list it had.
     async fn refresh_members(&self, integration: Integration) -> Integration {
-        let now = self.clock.now();
+        let now = self.ports.clock.now();
         let fresh = integration.members_read_at.is_some_and(|at| now - at < MEMBERS_MAX_AGE);
         if integration.coverage != CalendlyScope::Organization || fresh {
             return integration;
@@ -384,12 +371,12 @@ impl Worker {
                 self.calendly.organization_coverage(&session, &token, org_uri, user_uri).await?;
             // A lost role is the sync's to handle (Calendly refuses its listing, it falls back).
             if coverage == CalendlyScope::Organization {
-                self.integrations.set_coverage(org, coverage, members.unwrap_or_default(), Some(now)).await?;
+                self.ports.integrations.set_coverage(org, coverage, members.unwrap_or_default(), Some(now)).await?;
             }
             Ok::<_, AppError>(())
         };
         match refreshed.await {
-            Ok(()) => match self.integrations.get_integration(org).await {
+            Ok(()) => match self.ports.integrations.get_integration(org).await {
                 Ok(Some(updated)) => return updated,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not re-read the integration"),
@@ -532,8 +519,17 @@ mod tests {
         let (pushed, clock) = (Arc::new(RecordingPusher::default()), Arc::new(SystemClock::default()));
         let window = SyncWindow { days_past: 30, days_ahead: 90 };
         let cooldown = chrono::Duration::seconds(60);
-        let jobs =
-            Jobs::new(store.clone(), store.clone(), queue.clone(), pushed.clone(), clock.clone(), window, cooldown);
+        let jobs = Jobs::new(
+            JobPorts {
+                integrations: store.clone(),
+                jobs: store.clone(),
+                queue: queue.clone(),
+                pusher: pushed.clone(),
+                clock: clock.clone(),
+            },
+            window,
+            cooldown,
+        );
         Fixture { jobs, store, queue, pushed, clock }
     }
 

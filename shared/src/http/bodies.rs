@@ -3,8 +3,7 @@
 //! what a type alone can't say (trimmed, bounded, an e-mail, a source).
 
 use super::ApiError;
-use crate::app::ErrorCode;
-use crate::app::{ProspectDraft, SettingsChange};
+use crate::app::{ErrorCode, ProspectDraft, SettingsChange};
 use crate::domain::{CalendlyScope, Email};
 use crate::store::ProspectPatch;
 use serde::de::IgnoredAny;

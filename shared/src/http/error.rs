@@ -1,7 +1,6 @@
 //! One mapping from failures to HTTP answers: `{"error": {"code", "message"}}`.
 
-use crate::app::AppError;
-use crate::app::ErrorCode;
+use crate::app::{AppError, ErrorCode};
 use crate::auth::AuthError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

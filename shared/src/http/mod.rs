@@ -12,8 +12,7 @@ mod webhook;
 pub use contract::{Route, openapi, route_table_markdown, routes};
 pub use error::ApiError;
 
-use crate::app::ErrorCode;
-use crate::app::{Bookings, Connecting, IntegrationSettings, Jobs, Notifications, Organizations, Services};
+use crate::app::{Bookings, Connecting, ErrorCode, IntegrationSettings, Jobs, Notifications, Organizations, Services};
 use crate::domain::{NotificationId, SyncTrigger};
 use crate::views::{
     ConnectStartView, DisconnectedView, EventTypeView, EventTypesView, HealthView, NotificationReadView,
