@@ -130,24 +130,13 @@ fn email_conflict(e: StoreError) -> AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::fakes::RecordingPusher;
     use crate::clock::SystemClock;
     use crate::crypto::CursorSigner;
     use crate::store::MemoryStore;
-    use std::sync::Mutex;
 
-    /// Keeps what would have been pushed.
-    #[derive(Default)]
-    struct Recorded(Mutex<Vec<(OrganizationId, &'static str)>>);
-
-    #[async_trait::async_trait]
-    impl Pusher for Recorded {
-        async fn push(&self, org: &OrganizationId, message: PushMessage) {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).push((org.clone(), message.event()));
-        }
-    }
-
-    fn prospects() -> (Prospects, Arc<Recorded>) {
-        let pushed = Arc::new(Recorded::default());
+    fn prospects() -> (Prospects, Arc<RecordingPusher>) {
+        let pushed = Arc::new(RecordingPusher::default());
         let cursors = PageCursors::new(CursorSigner::from_hex_key(&"ab".repeat(32)).unwrap_or_else(|e| panic!("{e}")));
         let prospects =
             Prospects::new(Arc::new(MemoryStore::new()), pushed.clone(), Arc::new(SystemClock::default()), cursors);
