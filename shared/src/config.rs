@@ -82,6 +82,11 @@ pub struct Config {
     pub encryption_key: Secret,
     /// The key being rolled away from (`ENCRYPTION_KEY_PREVIOUS`): opens old seals only.
     pub encryption_key_previous: Option<Secret>,
+    /// The key of the suppression list's hashes (`PRIVACY_KEY`, 64 hexadecimal characters);
+    /// when unset, one derived from `ENCRYPTION_KEY` (and rolled with it).
+    pub privacy_key: Option<Secret>,
+    /// The privacy key being rolled away from (`PRIVACY_KEY_PREVIOUS`): still checked, never written.
+    pub privacy_key_previous: Option<Secret>,
     /// The HS256 key of CRM tokens (`JWT_SECRET`, at least `MIN_JWT_SECRET_BYTES`).
     pub jwt_secret: Secret,
     /// When set, CRM tokens must carry this `iss` (`JWT_ISSUER`).
@@ -197,6 +202,15 @@ impl Config {
                 reason: "expected 64 hexadecimal characters (the key being rolled away from)".into(),
             });
         }
+        let hex_key = |name: &'static str| -> Result<Option<Secret>, ConfigError> {
+            match get(name) {
+                Some(k) if hex::decode(&k).map_or(true, |b| b.len() != 32) => Err(ConfigError::Invalid {
+                    name,
+                    reason: "expected 64 hexadecimal characters (a 32-byte key), e.g. `openssl rand -hex 32`".into(),
+                }),
+                key => Ok(key.map(Secret::new)),
+            }
+        };
         let url = |name: &'static str, value: String| -> Result<String, ConfigError> {
             url::Url::parse(&value).map_err(|e| ConfigError::Invalid { name, reason: e.to_string() })?;
             Ok(value.trim_end_matches('/').to_string())
@@ -218,6 +232,8 @@ impl Config {
             webhook_base_url: url("WEBHOOK_BASE_URL", required("WEBHOOK_BASE_URL")?)?,
             encryption_key: Secret::new(encryption_key),
             encryption_key_previous: encryption_key_previous.map(Secret::new),
+            privacy_key: hex_key("PRIVACY_KEY")?,
+            privacy_key_previous: hex_key("PRIVACY_KEY_PREVIOUS")?,
             jwt_secret,
             jwt_issuer: get("JWT_ISSUER"),
             jwt_audience: get("JWT_AUDIENCE"),

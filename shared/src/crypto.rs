@@ -155,6 +155,46 @@ impl Sealer {
     }
 }
 
+/// The keyed hash a person is known by in the suppression list and the person index: HMAC-SHA256
+/// of their normalized e-mail, under the privacy key (and, during a key roll, the previous one
+/// too). Without the key the hashes can't be tested against a list of e-mails.
+#[derive(Clone)]
+pub struct PersonHasher {
+    current: hmac::Hmac<Sha256>,
+    previous: Option<hmac::Hmac<Sha256>>,
+}
+
+impl fmt::Debug for PersonHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PersonHasher(..)")
+    }
+}
+
+impl PersonHasher {
+    /// A hasher keyed by `PRIVACY_KEY` (64 hexadecimal characters) or, when none is set, by a
+    /// key derived from the token key (one purpose per key); `previous` likewise.
+    pub fn new(key: &[u8], previous: Option<&[u8]>) -> Result<Self, SealError> {
+        use hmac::{KeyInit, Mac};
+        let keyed = |k: &[u8]| -> Result<hmac::Hmac<Sha256>, SealError> {
+            let mut derive = hmac::Hmac::<Sha256>::new_from_slice(k).map_err(|_| SealError::InvalidKey)?;
+            derive.update(b"velvena person hash v1");
+            hmac::Hmac::new_from_slice(&derive.finalize().into_bytes()).map_err(|_| SealError::InvalidKey)
+        };
+        Ok(Self { current: keyed(key)?, previous: previous.map(keyed).transpose()? })
+    }
+
+    /// The hashes of the person with this normalized e-mail (`Email::key`).
+    pub fn person(&self, email_key: &str) -> crate::domain::PersonKeys {
+        use hmac::Mac;
+        let hash = |mac: &hmac::Hmac<Sha256>| {
+            let mut mac = mac.clone();
+            mac.update(email_key.as_bytes());
+            hex::encode(&mac.finalize().into_bytes()[..20])
+        };
+        crate::domain::PersonKeys { current: hash(&self.current), previous: self.previous.as_ref().map(hash) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +331,18 @@ mod cursor_tests {
         assert_eq!(signer.open("prospects:org-a", "eyJwayI6Ik9SRyJ9"), None, "unsigned");
         let other = CursorSigner::from_hex_key(&"cd".repeat(32)).unwrap();
         assert_eq!(other.open("prospects:org-a", &cursor), None, "another key's");
+    }
+
+    #[test]
+    fn a_person_hash_is_keyed_stable_and_holds_no_email() {
+        let hasher = PersonHasher::new(&[7; 32], None).unwrap();
+        let person = hasher.person("ada@example.com");
+        assert_eq!(person, hasher.person("ada@example.com"));
+        assert_ne!(person.current, hasher.person("bob@example.com").current);
+        assert_eq!(person.current.len(), 40);
+        assert!(!person.current.contains("ada"));
+        let rolled = PersonHasher::new(&[8; 32], Some(&[7; 32])).unwrap().person("ada@example.com");
+        assert_ne!(rolled.current, person.current, "another key, another hash");
+        assert_eq!(rolled.previous.as_deref(), Some(person.current.as_str()), "the previous key still matches");
     }
 }

@@ -7,13 +7,15 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 /// The configuration names a secret may hold, and the keys they may have in the JSON.
-const SECRET_NAMES: [(&str, &str); 6] = [
+const SECRET_NAMES: [(&str, &str); 8] = [
     ("CALENDLY_CLIENT_SECRET", "calendly_client_secret"),
     ("CALENDLY_WEBHOOK_SIGNING_KEY", "calendly_webhook_signing_key"),
     ("CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS", "calendly_webhook_signing_key_previous"),
     ("ENCRYPTION_KEY", "encryption_key"),
     ("ENCRYPTION_KEY_PREVIOUS", "encryption_key_previous"),
     ("JWT_SECRET", "jwt_secret"),
+    ("PRIVACY_KEY", "privacy_key"),
+    ("PRIVACY_KEY_PREVIOUS", "privacy_key_previous"),
 ];
 
 /// Why the secret could not be read.

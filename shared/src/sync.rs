@@ -6,6 +6,7 @@
 
 use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, EventQuery, Invitee, Page, ScheduledEvent};
 use crate::clock::Clock;
+use crate::crypto::PersonHasher;
 use crate::domain::booking::{self, ChangeKind, Known, ProspectChange};
 use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle, SyncJob};
 use crate::push::{PushMessage, Pusher};
@@ -83,6 +84,7 @@ impl SyncReport {
         }
         self.prospects_created += u64::from(applied.prospect_created);
         self.notes_added += applied.notes_added as u64;
+        self.suppressed += u64::from(applied.suppressed);
     }
 }
 
@@ -95,6 +97,8 @@ pub struct Applied {
     pub prospect_created: bool,
     /// Note lines appended or written.
     pub notes_added: usize,
+    /// Nothing was recorded: the invitee was erased and is suppressed.
+    pub suppressed: bool,
 }
 
 /// Why a sync failed.
@@ -198,21 +202,26 @@ pub struct SyncEngine {
     pusher: Arc<dyn Pusher>,
     clock: Arc<dyn Clock>,
     tokens: TokenKeeper,
+    people: PersonHasher,
     window: crate::domain::SyncWindow,
 }
 
 impl SyncEngine {
-    /// An engine syncing the window `[now - days_past, now + days_ahead]`.
+    /// An engine syncing the window `[now - days_past, now + days_ahead]`; `people` keys the
+    /// person index and the suppression list every commit goes through.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         calendly: Arc<dyn CalendlyApi>,
         pusher: Arc<dyn Pusher>,
         clock: Arc<dyn Clock>,
         tokens: TokenKeeper,
+        people: PersonHasher,
         days_past: i64,
         days_ahead: i64,
     ) -> Self {
-        Self { store, calendly, pusher, clock, tokens, window: crate::domain::SyncWindow { days_past, days_ahead } }
+        let window = crate::domain::SyncWindow { days_past, days_ahead };
+        Self { store, calendly, pusher, clock, tokens, people, window }
     }
 
     /// The rolling window a sync queued at `now` covers.
@@ -614,6 +623,7 @@ impl SyncEngine {
             return Ok(Applied::default());
         }
         let email_key = Email::parse(&snapshot.invitee_email).ok().map(|e| e.key());
+        let person = email_key.as_deref().map(|key| self.people.person(key));
         let mut stored_prospect_missing = false;
         // The prospect as read after its notes were found full (or changed).
         let mut full_prospect = None;
@@ -641,6 +651,7 @@ impl SyncEngine {
                 return Ok(Applied::default());
             };
             plan.counted_for = counted_for.map(String::from);
+            plan.person = person.clone();
             match self.store.commit_booking(&plan).await {
                 Ok(()) => {
                     self.push_committed(&plan).await;
@@ -648,6 +659,7 @@ impl SyncEngine {
                         kind: Some(plan.kind),
                         prospect_created: matches!(plan.prospect, ProspectChange::Create(_)),
                         notes_added: plan.notes_added(),
+                        suppressed: false,
                     });
                 }
                 // Gone, or its notes full or changed: which one, the prospect itself says.
@@ -663,6 +675,10 @@ impl SyncEngine {
                         None => None,
                     };
                     stored_prospect_missing = full_prospect.is_none();
+                }
+                // Erased from this organization: stays erased, whoever brings them back.
+                Err(CommitError::Conflict(CommitConflict::Suppressed)) => {
+                    return Ok(Applied { suppressed: true, ..Applied::default() });
                 }
                 Err(CommitError::Conflict(conflict)) => {
                     tracing::debug!(%conflict, invitee = %snapshot.invitee_uri, "lost a race recording a booking; re-planning");

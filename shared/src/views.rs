@@ -7,8 +7,9 @@
 
 use crate::app::{ConnectOutcome, ConnectStart, ConnectionStatus, DeliveryOutcome, EventTypeChoice};
 use crate::calendly::GrantedScopes;
+use crate::app::PersonalData;
 use crate::domain::{
-    Booking, CalendlyScope, Notification, Organization, Prospect, QuestionAnswer, SyncJob, SyncJobState, SyncTrigger,
+    Booking, CalendlyErasure, CalendlyScope, ErasureRecord, Notification, Organization, Prospect, QuestionAnswer, SyncJob, SyncJobState, SyncTrigger,
     Tracking,
 };
 use crate::store::PageOf;
@@ -230,6 +231,8 @@ pub struct SyncJobView {
     pub events_failed: u64,
     /// The last per-event error, if any event failed.
     pub last_event_error: Option<String>,
+    /// Bookings of erased invitees left out (the organization's suppression list).
+    pub suppressed: u64,
     /// Why the job failed (`failed` only).
     pub error: Option<String>,
     /// Paused under Calendly's rate limit until then.
@@ -255,6 +258,7 @@ impl From<&SyncJob> for SyncJobView {
             calendly_requests: j.report.calendly_requests,
             events_failed: j.report.events_failed,
             last_event_error: j.report.last_event_error.clone(),
+            suppressed: j.report.suppressed,
             error: j.error.clone(),
             waiting_until: j.resume_at,
             slices: j.slices,
@@ -622,4 +626,80 @@ mod tests {
         assert_eq!(value["state"], "queued");
         assert_eq!(value["trigger"], "manual");
     }
+}
+
+/// What an erasure removed from the organization (`POST /privacy/erasures`), and its entry in
+/// the audit (`GET /privacy/erasures`). No personal data: the e-mail is only its keyed hash.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ErasureView {
+    /// The audit entry's id.
+    pub id: String,
+    /// When.
+    pub erased_at: DateTime<Utc>,
+    /// Who asked (the JWT's `sub`).
+    pub requested_by: String,
+    /// The keyed hash (HMAC-SHA256 under the server's privacy key) of the normalized e-mail.
+    pub person: String,
+    /// Prospects deleted (with their e-mail claim).
+    pub prospects: u64,
+    /// Bookings deleted.
+    pub bookings: u64,
+    /// Notifications deleted.
+    pub notifications: u64,
+    /// Calendly-side deletion: `not_requested`, `requested` or `unavailable`.
+    pub calendly: CalendlyErasure,
+    /// Why Calendly couldn't (`unavailable` only): its plan, the scope, or its answer.
+    pub calendly_reason: Option<String>,
+}
+
+impl From<&ErasureRecord> for ErasureView {
+    fn from(e: &ErasureRecord) -> Self {
+        Self {
+            id: e.id.clone(),
+            erased_at: e.erased_at,
+            requested_by: e.requested_by.to_string(),
+            person: e.person.clone(),
+            prospects: e.counts.prospects,
+            bookings: e.counts.bookings,
+            notifications: e.counts.notifications,
+            calendly: e.calendly.clone(),
+            calendly_reason: e.calendly_reason.clone(),
+        }
+    }
+}
+
+/// Everything the organization holds about one person (`GET /privacy/export`): empty lists
+/// when nothing.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PersonalDataView {
+    /// The e-mail asked about, normalized.
+    pub email: String,
+    /// When this export was made.
+    pub exported_at: DateTime<Utc>,
+    /// The prospect with that e-mail, with its notes.
+    pub prospects: Vec<ProspectView>,
+    /// Their Calendly bookings, with answers and tracking.
+    pub bookings: Vec<BookingView>,
+    /// The notifications about them.
+    pub notifications: Vec<NotificationView>,
+}
+
+impl PersonalDataView {
+    /// The view of `data` about `email`.
+    pub fn new(email: &crate::domain::Email, data: &PersonalData) -> Self {
+        Self {
+            email: email.to_string(),
+            exported_at: data.exported_at,
+            prospects: data.prospects.iter().map(ProspectView::from).collect(),
+            bookings: data.bookings.iter().map(BookingView::from).collect(),
+            notifications: data.notifications.iter().map(NotificationView::from).collect(),
+        }
+    }
+}
+
+/// The answer to lifting a suppression (`DELETE /privacy/suppressions`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SuppressionLiftedView {
+    /// Whether the person was suppressed (false: nothing to lift; the call is idempotent).
+    pub lifted: bool,
 }

@@ -48,6 +48,7 @@ impl StoreAccess {
                 "dynamodb:DeleteItem",
                 "dynamodb:Query",
                 "dynamodb:BatchGetItem",
+                "dynamodb:BatchWriteItem",
             ],
             Self::ConnectionWrites => &["dynamodb:Query", "dynamodb:PutItem"],
             Self::ConnectionRemoval => &["dynamodb:GetItem", "dynamodb:DeleteItem"],

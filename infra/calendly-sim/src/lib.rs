@@ -301,6 +301,21 @@ impl CalendlySim {
         self.inner.state().roles.insert(user.uuid.clone(), role.to_string());
     }
 
+    /// Puts `user`'s Calendly organization on an Enterprise plan (or takes it off): only then
+    /// does `POST /data_compliance/deletion/invitees` accept requests.
+    pub fn set_enterprise_plan(&self, user: &SimUser, enterprise: bool) {
+        let mut state = self.inner.state();
+        match enterprise {
+            true => state.enterprise_organizations.insert(user.organization_uri.clone()),
+            false => state.enterprise_organizations.remove(&user.organization_uri),
+        };
+    }
+
+    /// The invitee deletion requests Calendly accepted: `(organization URI, e-mails)`.
+    pub fn invitee_deletions(&self) -> Vec<(String, Vec<String>)> {
+        self.inner.state().invitee_deletions.clone()
+    }
+
     /// Makes webhook subscription creation fail with 403 for `user` (a plan without webhooks).
     pub fn refuse_webhooks_of(&self, user: &SimUser, message: &str) {
         self.inner.state().webhook_refusals.insert(user.uuid.clone(), message.to_string());

@@ -238,6 +238,10 @@ pub(crate) struct SimState {
     pub refused_users: std::collections::HashSet<String>,
     /// Invitee lists that fail with this status, by event UUID.
     pub failing_events: HashMap<String, u16>,
+    /// Calendly organizations on an Enterprise plan (data compliance deletions allowed).
+    pub enterprise_organizations: std::collections::HashSet<String>,
+    /// Invitee deletion requests accepted: `(organization URI, e-mails)`.
+    pub invitee_deletions: Vec<(String, Vec<String>)>,
     /// Requests per user in the current minute window: (window start, count).
     pub rate_windows: HashMap<String, (DateTime<Utc>, u32)>,
 }

@@ -35,6 +35,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/webhook_subscriptions", get(list_webhooks).post(create_webhook))
         .route("/organization_memberships", get(organization_memberships))
         .route("/webhook_subscriptions/{uuid}", axum::routing::delete(delete_webhook))
+        .route("/data_compliance/deletion/invitees", post(delete_invitee_data))
         .with_state(shared)
 }
 
@@ -456,6 +457,30 @@ async fn list_webhooks(State(sim): Sim, headers: HeaderMap, Query(q): Params) ->
         }
         Err(r) => r,
     }
+}
+
+/// Calendly's invitee data deletion: Enterprise plans only (403 otherwise), `emails` required;
+/// 202 with an empty object. The deletion itself takes Calendly up to 7 days.
+async fn delete_invitee_data(State(sim): Sim, headers: HeaderMap, body: String) -> Response {
+    let (user, rl) = match gate(&sim, &headers, "data_compliance", "data_compliance:write").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let emails: Option<Vec<String>> = serde_json::from_str::<Value>(&body).ok().and_then(|b| {
+        b.get("emails")?.as_array()?.iter().map(|e| e.as_str().map(String::from)).collect::<Option<Vec<_>>>()
+    });
+    let Some(emails) = emails.filter(|e| !e.is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "Invalid Argument", "emails is required");
+    };
+    let mut state = sim.state();
+    let Some(organization) = state.user(&user).map(|u| u.organization_uri.clone()) else {
+        return error(StatusCode::NOT_FOUND, "Resource Not Found", "user");
+    };
+    if !state.enterprise_organizations.contains(&organization) {
+        return error(StatusCode::FORBIDDEN, "Permission Denied", "This endpoint requires an Enterprise subscription");
+    }
+    state.invitee_deletions.push((organization, emails));
+    with_headers((StatusCode::ACCEPTED, axum::Json(json!({}))).into_response(), rl)
 }
 
 async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Response {

@@ -34,6 +34,9 @@ impl CalendlyApi for CalendlyDown {
     async fn refresh(&self, _: &str) -> Result<TokenResponse, CalendlyError> {
         down()
     }
+    async fn delete_invitee_data(&self, _: &str, _: &[String]) -> Result<(), CalendlyError> {
+        down()
+    }
     async fn revoke(&self, _: &str) -> Result<(), CalendlyError> {
         down()
     }

@@ -12,6 +12,7 @@ mod fakes;
 mod notifications;
 mod organization;
 mod pages;
+mod privacy;
 mod prospects;
 mod realtime;
 mod status;
@@ -26,6 +27,7 @@ pub use error::{AppError, ErrorCode};
 pub use notifications::Notifications;
 pub use organization::Organizations;
 pub use pages::PageCursors;
+pub use privacy::{Erasure, PersonalData, Privacy, PrivacyPorts};
 pub use prospects::{ProspectDraft, Prospects};
 pub use realtime::{Connector, forget_connection};
 pub use status::{ConnectionStatus, EventTypeChoice, IntegrationSettings, SettingsChange, SettingsPorts};
@@ -37,7 +39,7 @@ use crate::auth::JwtVerifier;
 use crate::calendly::CalendlyApi;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::{CursorSigner, Sealer};
+use crate::crypto::{CursorSigner, PersonHasher, Sealer};
 use crate::domain::{Integration, OrganizationId};
 use crate::push::Pusher;
 use crate::queue::JobQueue;
@@ -72,6 +74,7 @@ pub struct Services {
     worker: Worker,
     scheduler: Scheduler,
     webhooks: WebhookIntake,
+    privacy: Privacy,
 }
 
 /// Where Calendly's browser redirect hands code and state on (`FRONTEND_URL`), if anywhere.
@@ -104,6 +107,17 @@ pub fn sealer_of(config: &Config) -> Sealer {
     }
 }
 
+/// The keyed hash of people from the configured keys: `PRIVACY_KEY` (and its previous one), or
+/// when none is set, a key derived from the token key (rolled with it, both checked meanwhile).
+pub fn people_of(config: &Config) -> PersonHasher {
+    let bytes = |secret: &crate::config::Secret| hex::decode(secret.expose()).expect("keys were validated at start-up");
+    let (key, previous) = match &config.privacy_key {
+        Some(key) => (bytes(key), config.privacy_key_previous.as_ref().map(bytes)),
+        None => (bytes(&config.encryption_key), config.encryption_key_previous.as_ref().map(bytes)),
+    };
+    PersonHasher::new(&key, previous.as_deref()).expect("an HMAC takes keys of any length")
+}
+
 /// The verifier of CRM tokens from the configuration.
 pub fn jwt_of(config: &Config) -> JwtVerifier {
     JwtVerifier::with_claims(config.jwt_secret.expose(), config.jwt_issuer.as_deref(), config.jwt_audience.as_deref())
@@ -133,6 +147,7 @@ impl Core {
             pusher.clone(),
             clock.clone(),
             tokens.clone(),
+            people_of(config),
             config.sync_days_past,
             config.sync_days_ahead,
         );
@@ -193,7 +208,15 @@ impl Services {
         let signing_keys = std::iter::once(config.calendly_webhook_signing_key.clone())
             .chain(config.calendly_webhook_signing_key_previous.clone())
             .collect();
+        let privacy_ports = PrivacyPorts {
+            people: store.clone(),
+            prospects: store.clone(),
+            integrations: store.clone(),
+            pusher: pusher.clone(),
+            clock: clock.clone(),
+        };
         Self {
+            privacy: Privacy::new(privacy_ports, people_of(config), access.clone(), cursors.clone()),
             prospects: Prospects::new(store.clone(), pusher.clone(), clock.clone(), cursors.clone()),
             notifications: Notifications::new(store.clone(), cursors.clone()),
             bookings: Bookings::new(store.clone(), cursors),
@@ -312,6 +335,7 @@ capabilities!(
     settings: IntegrationSettings,
     jobs: Jobs,
     webhooks: WebhookIntake,
+    privacy: Privacy,
     jwt: JwtVerifier,
     frontend_url: FrontendUrl,
 );

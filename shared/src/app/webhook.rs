@@ -348,7 +348,16 @@ mod tests {
         let sealer = Sealer::from_hex_key(&"cd".repeat(32)).unwrap_or_else(|e| panic!("{e}"));
         let tokens = TokenKeeper::new(store.clone(), sealer, clock.clone());
         let pusher = Arc::new(RecordingPusher::default());
-        let engine = SyncEngine::new(store.clone(), Arc::new(CalendlyDown), pusher, clock.clone(), tokens, 30, 90);
+        let engine = SyncEngine::new(
+            store.clone(),
+            Arc::new(CalendlyDown),
+            pusher,
+            clock.clone(),
+            tokens,
+            crate::crypto::PersonHasher::new(&[1; 32], None).unwrap(),
+            30,
+            90,
+        );
         WebhookIntake::new(vec![Secret::new(KEY)], clock.clone(), store.clone(), store.clone(), engine)
     }
 

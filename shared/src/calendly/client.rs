@@ -334,6 +334,13 @@ impl CalendlyApi for HttpCalendly {
         }
     }
 
+    async fn delete_invitee_data(&self, access_token: &str, emails: &[String]) -> Result<(), CalendlyError> {
+        let body = json!({ "emails": emails });
+        let url = self.api("/data_compliance/deletion/invitees");
+        let response = self.send(access_token, self.request(reqwest::Method::POST, url).json(&body)).await?;
+        check(response).await.map(|_| ())
+    }
+
     fn rate_window(&self, access_token: &str) -> Option<RateWindow> {
         self.rate_windows.lock().unwrap_or_else(|e| e.into_inner()).get(access_token).copied()
     }

@@ -222,6 +222,9 @@ pub trait CalendlyApi: Send + Sync {
         access_token: &str,
         subscription_uri: &str,
     ) -> Result<(), CalendlyError>;
+    /// Asks Calendly to delete these invitees' data across the organization (Enterprise plans,
+    /// `data_compliance:write`); Calendly completes it within 7 days.
+    async fn delete_invitee_data(&self, access_token: &str, emails: &[String]) -> Result<(), CalendlyError>;
     /// The rate-limit window last observed for this token's user (none when not tracked).
     fn rate_window(&self, _access_token: &str) -> Option<RateWindow> {
         None

@@ -18,16 +18,19 @@ pub enum Scope {
     ScheduledEventsRead,
     /// Webhook subscriptions: create, list, delete (implies `webhooks:read`).
     WebhooksWrite,
+    /// Deleting an invitee's data at Calendly (Enterprise plans only).
+    DataComplianceWrite,
 }
 
 impl Scope {
     /// Every scope the product uses, in the order the authorize URL lists them.
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Self::UsersRead,
         Self::ScheduledEventsRead,
         Self::EventTypesRead,
         Self::OrganizationsRead,
         Self::WebhooksWrite,
+        Self::DataComplianceWrite,
     ];
 
     /// The scope as Calendly spells it.
@@ -38,6 +41,7 @@ impl Scope {
             Self::EventTypesRead => "event_types:read",
             Self::ScheduledEventsRead => "scheduled_events:read",
             Self::WebhooksWrite => "webhooks:write",
+            Self::DataComplianceWrite => "data_compliance:write",
         }
     }
 
@@ -49,6 +53,7 @@ impl Scope {
             Self::EventTypesRead => "the event-type filter",
             Self::ScheduledEventsRead => "syncing bookings",
             Self::WebhooksWrite => "real-time updates (webhooks); the scheduled sync still runs",
+            Self::DataComplianceWrite => "erasing an invitee's data at Calendly too (Enterprise plans)",
         }
     }
 
@@ -81,11 +86,13 @@ pub enum CalendlyCall {
     CreateWebhookSubscription,
     /// `DELETE /webhook_subscriptions/{uuid}`.
     DeleteWebhookSubscription,
+    /// `POST /data_compliance/deletion/invitees`.
+    DeleteInviteeData,
 }
 
 impl CalendlyCall {
     /// Every call, for the union the authorize URL requests.
-    pub const ALL: [CalendlyCall; 10] = [
+    pub const ALL: [CalendlyCall; 11] = [
         Self::CurrentUser,
         Self::ListScheduledEvents,
         Self::GetScheduledEvent,
@@ -96,6 +103,7 @@ impl CalendlyCall {
         Self::ListWebhookSubscriptions,
         Self::CreateWebhookSubscription,
         Self::DeleteWebhookSubscription,
+        Self::DeleteInviteeData,
     ];
 
     /// The scope Calendly's catalog requires for this call.
@@ -110,6 +118,7 @@ impl CalendlyCall {
             Self::ListWebhookSubscriptions | Self::CreateWebhookSubscription | Self::DeleteWebhookSubscription => {
                 Scope::WebhooksWrite
             }
+            Self::DeleteInviteeData => Scope::DataComplianceWrite,
         }
     }
 }
@@ -160,7 +169,10 @@ mod tests {
         for call in CalendlyCall::ALL {
             assert!(requested.split(' ').any(|s| s == call.scope().as_str()), "{call:?} needs {:?}", call.scope());
         }
-        assert_eq!(requested, "users:read scheduled_events:read event_types:read organizations:read webhooks:write");
+        assert_eq!(
+            requested,
+            "users:read scheduled_events:read event_types:read organizations:read webhooks:write data_compliance:write"
+        );
     }
 
     #[test]
@@ -168,12 +180,15 @@ mod tests {
         let granted = GrantedScopes::parse(Some("users:read scheduled_events:write"));
         assert!(granted.allows(Scope::ScheduledEventsRead));
         assert!(!granted.allows(Scope::EventTypesRead));
-        assert_eq!(granted.missing(), vec![Scope::EventTypesRead, Scope::OrganizationsRead, Scope::WebhooksWrite]);
+        assert_eq!(
+            granted.missing(),
+            vec![Scope::EventTypesRead, Scope::OrganizationsRead, Scope::WebhooksWrite, Scope::DataComplianceWrite]
+        );
     }
 
     #[test]
     fn no_scope_in_the_token_response_presumes_what_was_requested() {
         assert!(GrantedScopes::parse(None).missing().is_empty());
-        assert_eq!(GrantedScopes::parse(Some("")).missing().len(), 5);
+        assert_eq!(GrantedScopes::parse(Some("")).missing().len(), 6);
     }
 }

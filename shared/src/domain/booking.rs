@@ -306,6 +306,18 @@ pub struct BookingPlan {
     /// The sync job whose report counts this commit: the store adds its counts in the same
     /// write, so the report says what was committed even when a worker dies mid-slice.
     pub counted_for: Option<String>,
+    /// The invitee as the privacy index knows them (keyed hashes of the e-mail): a commit that
+    /// records a new booking or a notification about them indexes it under these, in the same
+    /// write, and fails if they are suppressed. `None` when the e-mail doesn't parse.
+    pub person: Option<super::PersonKeys>,
+}
+
+impl BookingPlan {
+    /// Whether this commit adds something the person index must name (a booking seen for the
+    /// first time, or a notification): such commits are also the ones the suppression guards.
+    pub fn indexes_person(&self) -> bool {
+        self.person.is_some() && (self.expected_revision.is_none() || self.notification.is_some())
+    }
 }
 
 impl BookingPlan {
@@ -446,6 +458,7 @@ fn plan_change(
         notification,
         kind: ChangeKind::Changed,
         counted_for: None,
+        person: None,
     })
 }
 
@@ -502,6 +515,7 @@ fn plan_first_sight(
             notification: None,
             kind: ChangeKind::New,
             counted_for: None,
+            person: None,
         };
     }
 
@@ -530,6 +544,7 @@ fn plan_first_sight(
         notification,
         kind: ChangeKind::New,
         counted_for: None,
+        person: None,
     }
 }
 

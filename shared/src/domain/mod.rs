@@ -7,6 +7,7 @@ pub mod bounds;
 pub mod email;
 pub mod ids;
 pub mod notes;
+pub mod privacy;
 pub mod quota;
 pub mod sync_job;
 
@@ -14,6 +15,7 @@ pub use booking::{Booking, BookingSnapshot, BookingStatus, Host, QuestionAnswer,
 pub use email::{Email, InvalidEmail};
 pub use ids::{IntegrationId, NotificationId, OrganizationId, ProspectId, UserId};
 pub use notes::NoteStyle;
+pub use privacy::{CalendlyErasure, ErasureCounts, ErasureRecord, PersonIndex, PersonKeys};
 pub use sync_job::{
     CommittedCounts, SyncCheckpoint, SyncJob, SyncJobMessage, SyncJobState, SyncReport, SyncTrigger, SyncWindow,
 };

@@ -98,6 +98,9 @@ pub struct SyncReport {
     /// Why the last of them failed.
     #[serde(default)]
     pub last_event_error: Option<String>,
+    /// Bookings of erased invitees left out (the organization's suppression list).
+    #[serde(default)]
+    pub suppressed: u64,
 }
 
 /// What a job's commits added, counted by the commits themselves.

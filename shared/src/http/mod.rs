@@ -6,6 +6,7 @@ mod callback;
 pub mod contract;
 pub mod error;
 pub mod extract;
+mod privacy;
 mod prospects;
 mod webhook;
 
@@ -81,6 +82,7 @@ function_routers!(
     [prospects::list, prospects::create]
     [prospects::get, prospects::update, prospects::delete]
     [list_notifications] [mark_notification_read] [get_organization, patch_organization]
+    [privacy::erase, privacy::list_erasures] [privacy::lift_suppression] [privacy::export]
 );
 function_routers!(
     /// The router of the `oauth-callback` function.

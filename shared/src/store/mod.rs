@@ -17,6 +17,7 @@ use crate::domain::{
     SyncJob,
 };
 use crate::domain::{BookingFilter, CommittedCounts, Email, IntegrationId, NotificationId, UserId};
+use crate::domain::{ErasureRecord, PersonIndex, PersonKeys};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -61,6 +62,9 @@ pub enum CommitConflict {
     /// Another prospect took the e-mail first.
     #[error("the email was claimed by another prospect")]
     EmailClaimed,
+    /// The invitee was erased from this organization: nothing about them is recorded again.
+    #[error("the invitee is on the organization's suppression list")]
+    Suppressed,
     /// The prospect was deleted meanwhile, or its notes are full or changed since read (the
     /// writer re-reads it to tell which).
     #[error("the prospect to append to is gone, full or changed")]
@@ -352,6 +356,49 @@ pub trait NotificationStore: Send + Sync {
     async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError>;
 }
 
+/// The people an organization holds data about, known by keyed hashes of their e-mail only:
+/// the index of what commits wrote about each (kept by `commit_booking` in the same write), the
+/// suppression list that stops any commit from writing about an erased person again, and the
+/// audit of erasures.
+#[async_trait]
+pub trait PrivacyStore: Send + Sync {
+    /// Suppresses the person (from now on every booking commit about them fails with
+    /// `CommitConflict::Suppressed`) and returns what commits recorded about them before.
+    async fn suppress_person(
+        &self,
+        org: &OrganizationId,
+        person: &PersonKeys,
+        now: DateTime<Utc>,
+    ) -> Result<PersonIndex, StoreError>;
+    /// Empties the person's index once what it named is deleted (the suppression stays).
+    async fn forget_person_index(&self, org: &OrganizationId, person: &PersonKeys) -> Result<(), StoreError>;
+    /// What commits recorded about the person (nothing when unknown).
+    async fn person_index(&self, org: &OrganizationId, person: &PersonKeys) -> Result<PersonIndex, StoreError>;
+    /// Lifts the person's suppression (and forgets them); whether they were suppressed.
+    async fn lift_suppression(&self, org: &OrganizationId, person: &PersonKeys) -> Result<bool, StoreError>;
+    /// These bookings, those that exist.
+    async fn get_bookings(&self, org: &OrganizationId, ids: &[String]) -> Result<Vec<Booking>, StoreError>;
+    /// These notifications, those that exist.
+    async fn get_notifications(
+        &self,
+        org: &OrganizationId,
+        ids: &[NotificationId],
+    ) -> Result<Vec<Notification>, StoreError>;
+    /// Deletes these bookings (absent ones are no error).
+    async fn delete_bookings(&self, org: &OrganizationId, ids: &[String]) -> Result<(), StoreError>;
+    /// Deletes these notifications (absent ones are no error).
+    async fn delete_notifications(&self, org: &OrganizationId, ids: &[NotificationId]) -> Result<(), StoreError>;
+    /// Records an erasure in the audit.
+    async fn record_erasure(&self, erasure: &ErasureRecord) -> Result<(), StoreError>;
+    /// The audit, newest first.
+    async fn list_erasures(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<ErasureRecord>, StoreError>;
+}
+
 /// What asking to start a sync job found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobStart {
@@ -451,6 +498,7 @@ pub trait Store:
     + SyncJobStore
     + RateLimitStore
     + QuotaStore
+    + PrivacyStore
 {
 }
 impl<T> Store for T where
@@ -464,6 +512,7 @@ impl<T> Store for T where
         + SyncJobStore
         + RateLimitStore
         + QuotaStore
+        + PrivacyStore
 {
 }
 

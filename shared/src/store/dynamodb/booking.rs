@@ -6,13 +6,13 @@ use crate::domain::{Booking, OrganizationId};
 use crate::store::dynamodb::item::{Item, from_item, get_s, n, s, to_item};
 use crate::store::dynamodb::keys::{
     GSI1, PK, SK, TTL, booking_sk, bookings_gsi1pk, committed_counts_sk, event_sk, notification_sk, org_pk,
-    prospect_sk, time_sort_key,
+    person_sk, prospect_sk, time_sort_key,
 };
 use crate::store::dynamodb::shapes::{Query, claim_item, prospect_keys, put_item, ttl_of};
 use crate::store::dynamodb::{CONSUMED_CAPACITY, ITEM_VERSION, Kind, backoff, build, error, item};
 use crate::store::{BookingStore, CommitConflict, CommitError, DynamoStore, PageOf, StoreError};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 /// A job's committed counts outlive it by this much (its report holds them from its end on).
@@ -115,6 +115,42 @@ impl BookingStore for DynamoStore {
             let item = to_item(notification, &[(PK, org_pk(org)), (SK, notification_sk(notification.id.as_str()))])?;
             items.push(put_item(table, item, Some("attribute_not_exists(pk)"), None)?);
         }
+        // The person index, guarded by the suppression list (an erased invitee stays erased).
+        let mut suppression_indexes = Vec::new();
+        if let Some(person) = plan.person.as_ref().filter(|_| plan.indexes_person()) {
+            let mut adds = Vec::new();
+            let mut values = HashMap::new();
+            if plan.expected_revision.is_none() {
+                adds.push("bookings :booking");
+                values.insert(":booking".to_string(), AttributeValue::Ss(vec![booking.id().to_string()]));
+            }
+            if let Some(notification) = &plan.notification {
+                adds.push("notifications :notification");
+                values.insert(":notification".to_string(), AttributeValue::Ss(vec![notification.id.to_string()]));
+            }
+            suppression_indexes.push(items.len());
+            let update = build(
+                Update::builder()
+                    .table_name(table)
+                    .set_key(Some(Self::key(org_pk(org), &person_sk(&person.current))))
+                    .update_expression(format!("ADD {}", adds.join(", ")))
+                    .condition_expression("attribute_not_exists(suppressed_at)")
+                    .set_expression_attribute_values(Some(values))
+                    .build(),
+            )?;
+            items.push(TransactWriteItem::builder().update(update).build());
+            if let Some(previous) = &person.previous {
+                suppression_indexes.push(items.len());
+                let check = build(
+                    ConditionCheck::builder()
+                        .table_name(table)
+                        .set_key(Some(Self::key(org_pk(org), &person_sk(previous))))
+                        .condition_expression("attribute_not_exists(suppressed_at)")
+                        .build(),
+                )?;
+                items.push(TransactWriteItem::builder().condition_check(check).build());
+            }
+        }
         // Last, and unconditional: it never is the item that failed.
         if let Some(job_id) = &plan.counted_for {
             let counts = plan.counts();
@@ -142,6 +178,7 @@ impl BookingStore for DynamoStore {
             Err(0) => Err(CommitConflict::BookingChanged.into()),
             Err(i) if Some(i) == claim_index => Err(CommitConflict::EmailClaimed.into()),
             Err(i) if Some(i) == append_index => Err(CommitConflict::ProspectMissing.into()),
+            Err(i) if suppression_indexes.contains(&i) => Err(CommitConflict::Suppressed.into()),
             // A prospect or notification id collision: random ids make this a re-plan, not data loss.
             Err(_) => Err(CommitConflict::BookingChanged.into()),
         }

@@ -55,6 +55,17 @@ pub fn prospect_sk(id: &str) -> String {
 pub fn email_sk(email_key: &str) -> String {
     format!("EMAIL#{email_key}")
 }
+/// A person the organization holds data about, by the keyed hash of their e-mail: the index of
+/// what commits wrote about them, and their suppression once erased.
+pub fn person_sk(hash: &str) -> String {
+    format!("PERSON#{hash}")
+}
+/// The sort key prefix of the erasure audit (newest first by time-ordered ids).
+pub const ERASURE_PREFIX: &str = "ERASURE#";
+/// One erasure of the audit.
+pub fn erasure_sk(id: &str) -> String {
+    format!("{ERASURE_PREFIX}{id}")
+}
 /// The sort key prefix of notifications (newest first by their time-ordered ids).
 pub const NOTIFICATION_PREFIX: &str = "NOTIF#";
 /// A notification, by id.

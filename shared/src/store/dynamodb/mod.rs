@@ -16,6 +16,7 @@ mod integration;
 mod notification;
 mod oauth_state;
 mod organization;
+mod privacy;
 mod prospect;
 mod quota;
 mod rate_limit;

@@ -23,6 +23,13 @@ impl BookingStore for MemoryStore {
             if stored_revision != plan.expected_revision {
                 return Err(CommitConflict::BookingChanged.into());
             }
+            let person = plan.person.as_ref().filter(|_| plan.indexes_person());
+            let suppressed = person.is_some_and(|p| {
+                p.all().any(|hash| s.people.get(&(org.clone(), hash.to_string())).is_some_and(|p| p.suppressed()))
+            });
+            if suppressed {
+                return Err(CommitConflict::Suppressed.into());
+            }
             match &plan.prospect {
                 ProspectChange::Create(p) => {
                     let claim = p.email.as_ref().map(|e| (org.clone(), e.key()));
@@ -73,6 +80,15 @@ impl BookingStore for MemoryStore {
             }
             if let Some(n) = &plan.notification {
                 s.notifications.insert((org.clone(), n.id.clone()), n.clone());
+            }
+            if let Some(person) = person {
+                let index = &mut s.people.entry((org.clone(), person.current.clone())).or_default().index;
+                let mut added = crate::domain::PersonIndex::default();
+                if plan.expected_revision.is_none() {
+                    added.bookings.push(plan.booking.id().to_string());
+                }
+                added.notifications.extend(plan.notification.as_ref().map(|n| n.id.clone()));
+                index.merge(added);
             }
             if let Some(job_id) = &plan.counted_for {
                 s.committed_counts.entry((org.clone(), job_id.clone())).or_default().add(&plan.counts());

@@ -8,6 +8,7 @@ mod integration;
 mod notification;
 mod oauth_state;
 mod organization;
+mod privacy;
 mod prospect;
 mod quota;
 mod rate_limit;
@@ -16,8 +17,8 @@ mod sync_job;
 use crate::calendly::RateWindow;
 use crate::domain::quota::QuotaWindow;
 use crate::domain::{
-    Booking, CommittedCounts, Integration, Notification, NotificationId, OAuthState, OrganizationId, Prospect,
-    ProspectId, SyncJob,
+    Booking, CommittedCounts, ErasureRecord, Integration, Notification, NotificationId, OAuthState, OrganizationId, Prospect,
+    PersonIndex, ProspectId, SyncJob,
 };
 use crate::store::{Connection, PageOf, StoreError, cursor};
 use chrono::{DateTime, Utc};
@@ -44,6 +45,17 @@ struct State {
     rate_windows: HashMap<String, RateWindow>,
     quotas: HashMap<Key<String>, QuotaWindow>,
     committed_counts: HashMap<Key<String>, CommittedCounts>,
+    /// By the current key's hash of the person (and the previous key's, left from a roll).
+    people: HashMap<Key<String>, Person>,
+    erasures: BTreeMap<Key<String>, ErasureRecord>,
+}
+
+/// What is known of one person of an organization: the index of what commits wrote about them
+/// and, once erased, since when they are suppressed.
+#[derive(Clone, Debug, Default)]
+struct Person {
+    index: PersonIndex,
+    suppressed_at: Option<DateTime<Utc>>,
 }
 
 /// The in-memory store used by the local stack and fast tests.

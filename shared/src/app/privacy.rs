@@ -1,0 +1,192 @@
+//! A person's rights over what the organization holds about them: erasure (and with it, the
+//! suppression that keeps a sync or a delivery from bringing them back), export, the lifting of
+//! a suppression, and the audit of erasures. Everything is keyed by the keyed hash of the
+//! normalized e-mail; no log line names the person.
+
+use crate::app::{AppError, CalendlyAccess, PageCursors, active_integration};
+use crate::auth::Caller;
+use crate::calendly::{CalendlyError, GrantedScopes, Scope};
+use crate::clock::Clock;
+use crate::crypto::PersonHasher;
+use crate::domain::ids::time_ordered_id;
+use crate::domain::{
+    Booking, CalendlyErasure, Email, ErasureCounts, ErasureRecord, Notification, OrganizationId, Prospect,
+};
+use crate::push::{PushMessage, Pusher};
+use crate::store::{IntegrationStore, PageOf, PrivacyStore, ProspectStore};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What an erasure did: its audit entry (counts, Calendly's answer).
+pub type Erasure = ErasureRecord;
+
+/// Everything the organization holds about one person.
+#[derive(Clone, Debug)]
+pub struct PersonalData {
+    /// When it was read.
+    pub exported_at: chrono::DateTime<chrono::Utc>,
+    /// The prospect with their e-mail, with its notes.
+    pub prospects: Vec<Prospect>,
+    /// Their bookings, with answers and tracking.
+    pub bookings: Vec<Booking>,
+    /// The notifications about them.
+    pub notifications: Vec<Notification>,
+}
+
+/// The ports the privacy use cases call.
+#[derive(Clone)]
+pub struct PrivacyPorts {
+    /// The person index, the suppression list and the audit.
+    pub people: Arc<dyn PrivacyStore>,
+    /// The prospects (found by e-mail, deleted).
+    pub prospects: Arc<dyn ProspectStore>,
+    /// The integration (for Calendly-side deletion).
+    pub integrations: Arc<dyn IntegrationStore>,
+    /// Pushes of deleted prospects.
+    pub pusher: Arc<dyn Pusher>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Erasure, export, suppression and their audit.
+#[derive(Clone)]
+pub struct Privacy {
+    ports: PrivacyPorts,
+    hasher: PersonHasher,
+    calendly: CalendlyAccess,
+    cursors: PageCursors,
+}
+
+impl Privacy {
+    /// The privacy use cases over their ports.
+    pub fn new(ports: PrivacyPorts, hasher: PersonHasher, calendly: CalendlyAccess, cursors: PageCursors) -> Self {
+        Self { ports, hasher, calendly, cursors }
+    }
+
+    /// Erases the person with this e-mail from the caller's organization: suppressed first (so
+    /// no commit racing this one can add anything), then every booking and notification the
+    /// index names, their prospect and its e-mail claim; `prospect:deleted` is pushed. With
+    /// `at_calendly`, Calendly is asked to delete the invitee's data too. Idempotent.
+    pub async fn erase(&self, caller: &Caller, email: &Email, at_calendly: bool) -> Result<Erasure, AppError> {
+        let org = &caller.organization_id;
+        let person = self.hasher.person(&email.key());
+        let PrivacyPorts { people, prospects, .. } = &self.ports;
+        let index = people.suppress_person(org, &person, self.ports.clock.now()).await?;
+        let mut counts = ErasureCounts::default();
+        if !index.bookings.is_empty() {
+            counts.bookings = people.get_bookings(org, &index.bookings).await?.len() as u64;
+            people.delete_bookings(org, &index.bookings).await?;
+        }
+        if !index.notifications.is_empty() {
+            counts.notifications = people.get_notifications(org, &index.notifications).await?.len() as u64;
+            people.delete_notifications(org, &index.notifications).await?;
+        }
+        if let Some(prospect) = prospects.find_prospect_by_email(org, &email.key()).await?
+            && prospects.delete_prospect(org, &prospect.id).await?
+        {
+            counts.prospects += 1;
+            self.ports.pusher.push(org, PushMessage::prospect_deleted(&prospect.id)).await;
+        }
+        people.forget_person_index(org, &person).await?;
+        let (calendly, calendly_reason) = match at_calendly {
+            false => (CalendlyErasure::NotRequested, None),
+            true => match self.erase_at_calendly(org, email).await {
+                Ok(()) => (CalendlyErasure::Requested, None),
+                Err(reason) => (CalendlyErasure::Unavailable, Some(reason)),
+            },
+        };
+        let now = self.ports.clock.now();
+        let erasure = ErasureRecord {
+            id: time_ordered_id(now),
+            organization_id: org.clone(),
+            requested_by: caller.user_id.clone(),
+            erased_at: now,
+            person: person.current,
+            counts,
+            calendly,
+            calendly_reason,
+        };
+        people.record_erasure(&erasure).await?;
+        tracing::info!(
+            organization_id = %org,
+            erasure_id = %erasure.id,
+            prospects = erasure.counts.prospects,
+            bookings = erasure.counts.bookings,
+            notifications = erasure.counts.notifications,
+            calendly = ?erasure.calendly,
+            "person erased"
+        );
+        Ok(erasure)
+    }
+
+    /// Asks Calendly to delete the invitee's data; why it can't, when it can't.
+    async fn erase_at_calendly(&self, org: &OrganizationId, email: &Email) -> Result<(), String> {
+        let integration = active_integration(self.ports.integrations.as_ref(), org)
+            .await
+            .map_err(|_| "Calendly is not connected".to_string())?;
+        if !GrantedScopes::parse(integration.scope.as_deref()).allows(Scope::DataComplianceWrite) {
+            return Err(format!(
+                "the Calendly connection was not granted {} (reconnect once the app has it)",
+                Scope::DataComplianceWrite.as_str()
+            ));
+        }
+        let session = self.calendly.session(Duration::ZERO);
+        let token = self.calendly.access_token(&session, &integration).await.map_err(|e| e.to_string())?;
+        let emails = vec![email.as_str().to_string()];
+        let answer = session
+            .call(|api| {
+                let (token, emails) = (token.clone(), emails.clone());
+                async move { api.delete_invitee_data(&token, &emails).await }
+            })
+            .await;
+        match answer {
+            Ok(()) => Ok(()),
+            Err(CalendlyError::Forbidden(message)) => Err(format!("Calendly refused: {message}")),
+            Err(e) => Err(format!("Calendly did not take the request ({e}); ask again later")),
+        }
+    }
+
+    /// Everything the organization holds about the person with this e-mail (empty lists when
+    /// nothing).
+    pub async fn export(&self, org: &OrganizationId, email: &Email) -> Result<PersonalData, AppError> {
+        let person = self.hasher.person(&email.key());
+        let PrivacyPorts { people, prospects, .. } = &self.ports;
+        let index = people.person_index(org, &person).await?;
+        let mut data = PersonalData {
+            exported_at: self.ports.clock.now(),
+            prospects: Vec::new(),
+            bookings: Vec::new(),
+            notifications: Vec::new(),
+        };
+        if !index.bookings.is_empty() {
+            data.bookings = people.get_bookings(org, &index.bookings).await?;
+            data.bookings.sort_by_key(|b| b.details.start_time);
+        }
+        if !index.notifications.is_empty() {
+            data.notifications = people.get_notifications(org, &index.notifications).await?;
+            data.notifications.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        }
+        data.prospects.extend(prospects.find_prospect_by_email(org, &email.key()).await?);
+        Ok(data)
+    }
+
+    /// Lifts the suppression of the person with this e-mail (they came back and consented):
+    /// whether they were suppressed.
+    pub async fn lift_suppression(&self, org: &OrganizationId, email: &Email) -> Result<bool, AppError> {
+        let lifted = self.ports.people.lift_suppression(org, &self.hasher.person(&email.key())).await?;
+        tracing::info!(organization_id = %org, lifted, "suppression lifted");
+        Ok(lifted)
+    }
+
+    /// One page of the erasure audit, newest first.
+    pub async fn erasures(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<ErasureRecord>, AppError> {
+        let cursor = self.cursors.position("erasures", org, cursor)?;
+        let page = self.ports.people.list_erasures(org, limit, cursor).await?;
+        Ok(self.cursors.signed("erasures", org, page))
+    }
+}

@@ -1,0 +1,206 @@
+//! The person index, the suppression list and the erasure audit, in the organization's
+//! partition. A person item (`PERSON#{hash}`) holds the ids of what commits wrote about the
+//! person (string sets, added in the commit's transaction) and, once they are erased,
+//! `suppressed_at`: the commits' condition then fails.
+
+use crate::domain::{Booking, ErasureRecord, Notification, NotificationId, OrganizationId, PersonIndex, PersonKeys};
+use crate::store::dynamodb::item::{Item, from_item, s, to_item};
+use crate::store::dynamodb::keys::{ERASURE_PREFIX, PK, SK, booking_sk, erasure_sk, notification_sk, org_pk, person_sk};
+use crate::store::dynamodb::shapes::Query;
+use crate::store::dynamodb::{CONSUMED_CAPACITY, Kind, backoff, build, error};
+use crate::store::{DynamoStore, PageOf, PrivacyStore, StoreError};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, ReturnValue, WriteRequest};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// BatchGetItem's and BatchWriteItem's limits per request.
+const BATCH_GET: usize = 100;
+const BATCH_WRITE: usize = 25;
+
+fn index_of(item: &Item) -> PersonIndex {
+    let set = |name: &str| item.get(name).and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
+    PersonIndex {
+        bookings: set("bookings"),
+        notifications: set("notifications").into_iter().map(NotificationId::new).collect(),
+    }
+}
+
+impl DynamoStore {
+    /// Every item of `keys` that exists (consistent reads, unprocessed keys retried).
+    pub(super) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(BATCH_GET) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let request =
+                    build(KeysAndAttributes::builder().set_keys(Some(pending.clone())).consistent_read(true).build())?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .set_return_consumed_capacity(CONSUMED_CAPACITY)
+                    .send()
+                    .await
+                    .map_err(error)?;
+                self.record(Kind::Read, Some(out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum()));
+                found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+                pending =
+                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+                if !pending.is_empty() {
+                    backoff(attempt).await;
+                    attempt += 1;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes every item of `keys` (absent ones are no error), 25 a request.
+    pub(super) async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in keys.chunks(BATCH_WRITE) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let delete = build(DeleteRequest::builder().set_key(Some(key.clone())).build())?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending.clone())
+                    .set_return_consumed_capacity(CONSUMED_CAPACITY)
+                    .send()
+                    .await
+                    .map_err(error)?;
+                self.record(Kind::Write, Some(out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum()));
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if !pending.is_empty() {
+                    backoff(attempt).await;
+                    attempt += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PrivacyStore for DynamoStore {
+    async fn suppress_person(
+        &self,
+        org: &OrganizationId,
+        person: &PersonKeys,
+        now: DateTime<Utc>,
+    ) -> Result<PersonIndex, StoreError> {
+        // One update: from the moment it lands, every commit about the person fails its
+        // condition, and what it returns is exactly what the commits before it indexed.
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(org_pk(org), &person_sk(&person.current))))
+            .update_expression("SET suppressed_at = if_not_exists(suppressed_at, :now)")
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .return_values(ReturnValue::AllNew)
+            .set_return_consumed_capacity(CONSUMED_CAPACITY)
+            .send()
+            .await
+            .map_err(error)?;
+        self.record(Kind::Write, out.consumed_capacity().and_then(|c| c.capacity_units()));
+        let mut index = out.attributes.as_ref().map(index_of).unwrap_or_default();
+        if let Some(previous) = &person.previous
+            && let Some(item) = self.get(org_pk(org), &person_sk(previous)).await?
+        {
+            index.merge(index_of(&item));
+        }
+        Ok(index)
+    }
+
+    async fn forget_person_index(&self, org: &OrganizationId, person: &PersonKeys) -> Result<(), StoreError> {
+        for hash in person.all() {
+            self.update_if(
+                Self::key(org_pk(org), &person_sk(hash)),
+                "REMOVE bookings, notifications",
+                "attribute_exists(pk)",
+                &[],
+                HashMap::new(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn person_index(&self, org: &OrganizationId, person: &PersonKeys) -> Result<PersonIndex, StoreError> {
+        let mut index = PersonIndex::default();
+        for hash in person.all() {
+            if let Some(item) = self.get(org_pk(org), &person_sk(hash)).await? {
+                index.merge(index_of(&item));
+            }
+        }
+        Ok(index)
+    }
+
+    async fn lift_suppression(&self, org: &OrganizationId, person: &PersonKeys) -> Result<bool, StoreError> {
+        let mut lifted = false;
+        for hash in person.all() {
+            let out = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(org_pk(org), &person_sk(hash))))
+                .condition_expression("attribute_exists(suppressed_at)")
+                .set_return_consumed_capacity(CONSUMED_CAPACITY)
+                .send()
+                .await;
+            let capacity = out.as_ref().ok().and_then(|o| o.consumed_capacity()).and_then(|c| c.capacity_units());
+            lifted |= self.conditional_write(out, capacity)?;
+        }
+        Ok(lifted)
+    }
+
+    async fn get_bookings(&self, org: &OrganizationId, ids: &[String]) -> Result<Vec<Booking>, StoreError> {
+        let keys = ids.iter().map(|id| Self::key(org_pk(org), &booking_sk(id))).collect();
+        self.batch_get(keys).await?.iter().map(from_item).collect()
+    }
+
+    async fn get_notifications(
+        &self,
+        org: &OrganizationId,
+        ids: &[NotificationId],
+    ) -> Result<Vec<Notification>, StoreError> {
+        let keys = ids.iter().map(|id| Self::key(org_pk(org), &notification_sk(id.as_str()))).collect();
+        self.batch_get(keys).await?.iter().map(from_item).collect()
+    }
+
+    async fn delete_bookings(&self, org: &OrganizationId, ids: &[String]) -> Result<(), StoreError> {
+        self.batch_delete(ids.iter().map(|id| Self::key(org_pk(org), &booking_sk(id))).collect()).await
+    }
+
+    async fn delete_notifications(&self, org: &OrganizationId, ids: &[NotificationId]) -> Result<(), StoreError> {
+        self.batch_delete(ids.iter().map(|id| Self::key(org_pk(org), &notification_sk(id.as_str()))).collect()).await
+    }
+
+    async fn record_erasure(&self, erasure: &ErasureRecord) -> Result<(), StoreError> {
+        let org = &erasure.organization_id;
+        let item = to_item(erasure, &[(PK, org_pk(org)), (SK, erasure_sk(&erasure.id))])?;
+        self.put(item, None).await?;
+        Ok(())
+    }
+
+    async fn list_erasures(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<ErasureRecord>, StoreError> {
+        let query = Query { sk_prefix: Some(ERASURE_PREFIX), newest_first: true, ..Query::partition(org_pk(org)) };
+        let (items, next_cursor) = self.query(query, limit, cursor).await?;
+        Ok(PageOf { items: items.iter().map(from_item).collect::<Result<_, _>>()?, next_cursor })
+    }
+}
+

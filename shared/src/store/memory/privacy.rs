@@ -1,0 +1,126 @@
+//! The person index, the suppression list and the erasure audit.
+use crate::domain::{Booking, ErasureRecord, Notification, NotificationId, OrganizationId, PersonIndex, PersonKeys};
+use crate::store::memory::{Person, paginate};
+use crate::store::{MemoryStore, PageOf, PrivacyStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[async_trait]
+impl PrivacyStore for MemoryStore {
+    async fn suppress_person(
+        &self,
+        org: &OrganizationId,
+        person: &PersonKeys,
+        now: DateTime<Utc>,
+    ) -> Result<PersonIndex, StoreError> {
+        Ok(self.with(|s| {
+            let mut index = PersonIndex::default();
+            for hash in person.all() {
+                let key = (org.clone(), hash.to_string());
+                // The previous key's entry is only read: suppression is written under the current one.
+                let entry = match hash == person.current {
+                    true => Some(s.people.entry(key).or_default()),
+                    false => s.people.get_mut(&key),
+                };
+                if let Some(entry) = entry {
+                    if hash == person.current {
+                        entry.suppressed_at.get_or_insert(now);
+                    }
+                    index.merge(entry.index.clone());
+                }
+            }
+            index
+        }))
+    }
+
+    async fn forget_person_index(&self, org: &OrganizationId, person: &PersonKeys) -> Result<(), StoreError> {
+        self.with(|s| {
+            for hash in person.all() {
+                if let Some(entry) = s.people.get_mut(&(org.clone(), hash.to_string())) {
+                    entry.index = PersonIndex::default();
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn person_index(&self, org: &OrganizationId, person: &PersonKeys) -> Result<PersonIndex, StoreError> {
+        Ok(self.with(|s| {
+            let mut index = PersonIndex::default();
+            for hash in person.all() {
+                if let Some(entry) = s.people.get(&(org.clone(), hash.to_string())) {
+                    index.merge(entry.index.clone());
+                }
+            }
+            index
+        }))
+    }
+
+    async fn lift_suppression(&self, org: &OrganizationId, person: &PersonKeys) -> Result<bool, StoreError> {
+        Ok(self.with(|s| {
+            let mut lifted = false;
+            for hash in person.all() {
+                let key = (org.clone(), hash.to_string());
+                if s.people.get(&key).is_some_and(|p| p.suppressed_at.is_some()) {
+                    s.people.remove(&key);
+                    lifted = true;
+                }
+            }
+            lifted
+        }))
+    }
+
+    async fn get_bookings(&self, org: &OrganizationId, ids: &[String]) -> Result<Vec<Booking>, StoreError> {
+        Ok(self.with(|s| ids.iter().filter_map(|id| s.bookings.get(&(org.clone(), id.clone())).cloned()).collect()))
+    }
+
+    async fn get_notifications(
+        &self,
+        org: &OrganizationId,
+        ids: &[NotificationId],
+    ) -> Result<Vec<Notification>, StoreError> {
+        Ok(self
+            .with(|s| ids.iter().filter_map(|id| s.notifications.get(&(org.clone(), id.clone())).cloned()).collect()))
+    }
+
+    async fn delete_bookings(&self, org: &OrganizationId, ids: &[String]) -> Result<(), StoreError> {
+        self.with(|s| {
+            for id in ids {
+                s.bookings.remove(&(org.clone(), id.clone()));
+            }
+        });
+        Ok(())
+    }
+
+    async fn delete_notifications(&self, org: &OrganizationId, ids: &[NotificationId]) -> Result<(), StoreError> {
+        self.with(|s| {
+            for id in ids {
+                s.notifications.remove(&(org.clone(), id.clone()));
+            }
+        });
+        Ok(())
+    }
+
+    async fn record_erasure(&self, erasure: &ErasureRecord) -> Result<(), StoreError> {
+        self.with(|s| s.erasures.insert((erasure.organization_id.clone(), erasure.id.clone()), erasure.clone()));
+        Ok(())
+    }
+
+    async fn list_erasures(
+        &self,
+        org: &OrganizationId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<PageOf<ErasureRecord>, StoreError> {
+        let erasures: Vec<ErasureRecord> =
+            self.with(|s| s.erasures.iter().rev().filter(|((o, _), _)| o == org).map(|(_, e)| e.clone()).collect());
+        paginate(erasures, |e| e.id.clone(), limit, cursor)
+    }
+}
+
+impl Person {
+    /// Whether a commit about this person is refused.
+    pub(super) fn suppressed(&self) -> bool {
+        self.suppressed_at.is_some()
+    }
+}
