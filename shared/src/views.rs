@@ -688,7 +688,7 @@ impl PersonalDataView {
     /// The view of `data` about `email`.
     pub fn new(email: &crate::domain::Email, data: &PersonalData) -> Self {
         Self {
-            email: email.to_string(),
+            email: email.key(),
             exported_at: data.exported_at,
             prospects: data.prospects.iter().map(ProspectView::from).collect(),
             bookings: data.bookings.iter().map(BookingView::from).collect(),

@@ -15,6 +15,7 @@ mod https;
 mod jobs;
 mod limits;
 mod organization;
+mod privacy;
 mod prism;
 mod prospects;
 mod quotas;

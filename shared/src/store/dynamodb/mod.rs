@@ -233,7 +233,8 @@ impl DynamoStore {
             .set_key(Some(key))
             .update_expression(update)
             .condition_expression(condition)
-            .set_expression_attribute_values(Some(values))
+            // DynamoDB refuses an empty map here: none is sent when the update names no value.
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .set_return_consumed_capacity(CONSUMED_CAPACITY);
         for (name, attribute) in names {
             request = request.expression_attribute_names(*name, *attribute);
