@@ -8,8 +8,10 @@ use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, EventQuery, I
 use crate::clock::Clock;
 use crate::crypto::PersonHasher;
 use crate::domain::booking::{self, ChangeKind, Known, ProspectChange};
+use crate::domain::privacy::expiry;
 use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle, SyncJob};
 use crate::push::{PushMessage, Pusher};
+use crate::store::CalendlyData;
 use crate::store::{CommitConflict, CommitError, Store, StoreError};
 use crate::tokens::{TokenError, TokenKeeper};
 use chrono::Utc;
@@ -21,6 +23,8 @@ use tokio::time::Instant;
 
 /// How many invitee lists are fetched at once: well under Calendly's per-user limit.
 const INVITEE_CONCURRENCY: usize = 8;
+/// Pages of 100 items one sync's retention sweep deletes at the most (the next sync goes on).
+const RETENTION_SWEEP_PAGES: usize = 10;
 /// How many times a booking write is re-planned after losing a race.
 const MAX_COMMIT_ATTEMPTS: usize = 10;
 /// Pages of scheduled events one sync reads at the most: 100,000 events at 100 a page, past
@@ -499,7 +503,8 @@ impl SyncEngine {
         }
         // Only once every invitee is recorded: a failure above makes the next sync retry it.
         let fingerprint = event.fingerprint_at(self.clock.now());
-        self.store.put_event_fingerprint(&integration.organization_id, event.uuid(), &fingerprint).await?;
+        let expires_at = expiry(event.end_time, integration.retention_days);
+        self.store.put_event_fingerprint(&integration.organization_id, event.uuid(), &fingerprint, expires_at).await?;
         Ok(applied)
     }
 
@@ -652,6 +657,11 @@ impl SyncEngine {
             };
             plan.counted_for = counted_for.map(String::from);
             plan.person = person.clone();
+            // The organization's retention, as the table's TTL (and the embedded store) apply it.
+            plan.booking.expires_at = expiry(plan.booking.details.end_time, integration.retention_days);
+            if let Some(n) = &mut plan.notification {
+                n.expires_at = expiry(n.created_at, integration.retention_days);
+            }
             match self.store.commit_booking(&plan).await {
                 Ok(()) => {
                     self.push_committed(&plan).await;
@@ -687,6 +697,32 @@ impl SyncEngine {
             }
         }
         Err(SyncError::Contended)
+    }
+
+    /// Deletes what the organization's retention let expire and the table's TTL has not yet
+    /// (items written before the retention was set carry no TTL), a few pages at a time; the
+    /// next sync goes on. How many were deleted.
+    pub async fn sweep_expired(&self, integration: &Integration) -> Result<u64, StoreError> {
+        let Some(days) = integration.retention_days else { return Ok(0) };
+        let cutoff = self.clock.now() - chrono::Duration::days(i64::from(days));
+        let org = &integration.organization_id;
+        let mut deleted = 0;
+        for family in [CalendlyData::Bookings, CalendlyData::Notifications] {
+            let mut cursor = None;
+            for _ in 0..RETENTION_SWEEP_PAGES {
+                let (n, next) =
+                    self.store.delete_calendly_data(org, family, Some(cutoff), 100, cursor.as_deref()).await?;
+                deleted += n;
+                match next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(organization_id = %org, deleted, "items past the retention deleted");
+        }
+        Ok(deleted)
     }
 
     async fn push_committed(&self, plan: &booking::BookingPlan) {

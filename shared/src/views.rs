@@ -5,12 +5,12 @@
 //!
 //! One file on purpose: every wire shape in one place, so the contract reads as one.
 
+use crate::app::PersonalData;
 use crate::app::{ConnectOutcome, ConnectStart, ConnectionStatus, DeliveryOutcome, EventTypeChoice};
 use crate::calendly::GrantedScopes;
-use crate::app::PersonalData;
 use crate::domain::{
-    Booking, CalendlyErasure, CalendlyScope, ErasureRecord, Notification, Organization, Prospect, QuestionAnswer, SyncJob, SyncJobState, SyncTrigger,
-    Tracking,
+    Booking, CalendlyErasure, CalendlyScope, ErasureRecord, Notification, Organization, Prospect, QuestionAnswer,
+    SyncJob, SyncJobState, SyncTrigger, Tracking,
 };
 use crate::store::PageOf;
 use chrono::{DateTime, Utc};
@@ -305,6 +305,8 @@ pub struct StatusView {
     pub auto_sync_enabled: Option<bool>,
     /// Minutes between scheduled syncs (5 to 1440, 30 by default).
     pub sync_interval_minutes: Option<u32>,
+    /// Days bookings and notifications are kept (`null`: kept).
+    pub retention_days: Option<u32>,
     /// Whether Calendly delivers bookings in real time (webhook subscription active).
     pub webhook_active: Option<bool>,
     /// Why real-time updates are off (the subscription could not be created), if they are.
@@ -345,6 +347,7 @@ impl From<&ConnectionStatus> for StatusView {
                 next_sync_at: i.next_sync_at,
                 auto_sync_enabled: Some(i.auto_sync_enabled),
                 sync_interval_minutes: Some(i.sync_interval_minutes),
+                retention_days: i.retention_days,
                 webhook_active: Some(i.webhook_active),
                 webhook_error: i.webhook_error.clone(),
                 needs_reconnect: Some(i.needs_reconnect),
@@ -419,6 +422,32 @@ impl From<&ConnectOutcome> for ConnectedView {
 pub struct DisconnectedView {
     /// Always `false`.
     pub connected: bool,
+    /// What `{"purge": true}` deleted (`null` without it).
+    pub purge: Option<PurgeView>,
+}
+
+/// What a purge deleted of what came from Calendly (prospects stay).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PurgeView {
+    /// Bookings deleted by this call.
+    pub bookings: u64,
+    /// Event fingerprints deleted by this call.
+    pub fingerprints: u64,
+    /// Notifications deleted by this call.
+    pub notifications: u64,
+    /// `false` when this call's time ran out first: call again to go on (idempotent).
+    pub complete: bool,
+}
+
+impl From<&crate::app::Purge> for PurgeView {
+    fn from(p: &crate::app::Purge) -> Self {
+        Self {
+            bookings: p.bookings,
+            fingerprints: p.fingerprints,
+            notifications: p.notifications,
+            complete: p.complete,
+        }
+    }
 }
 
 /// One of the connected user's Calendly event types.

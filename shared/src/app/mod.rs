@@ -15,6 +15,7 @@ mod pages;
 mod privacy;
 mod prospects;
 mod realtime;
+mod retention;
 mod status;
 mod subscription;
 pub mod sync;
@@ -27,9 +28,10 @@ pub use error::{AppError, ErrorCode};
 pub use notifications::Notifications;
 pub use organization::Organizations;
 pub use pages::PageCursors;
-pub use privacy::{Erasure, PersonalData, Privacy, PrivacyPorts};
+pub use privacy::{Erasure, PersonalData, Privacy, PrivacyPorts, Purge};
 pub use prospects::{ProspectDraft, Prospects};
 pub use realtime::{Connector, forget_connection};
+pub use retention::{Kept, Retention};
 pub use status::{ConnectionStatus, EventTypeChoice, IntegrationSettings, SettingsChange, SettingsPorts};
 pub use subscription::{Subscriptions, WebhookCheck};
 pub use sync::{JobError, JobPorts, JobTiming, Jobs, QueuedSync, Scheduler, Worker};
@@ -208,6 +210,7 @@ impl Services {
         let signing_keys = std::iter::once(config.calendly_webhook_signing_key.clone())
             .chain(config.calendly_webhook_signing_key_previous.clone())
             .collect();
+        let retention = Retention::new(store.clone(), clock.clone());
         let privacy_ports = PrivacyPorts {
             people: store.clone(),
             prospects: store.clone(),
@@ -218,8 +221,8 @@ impl Services {
         Self {
             privacy: Privacy::new(privacy_ports, people_of(config), access.clone(), cursors.clone()),
             prospects: Prospects::new(store.clone(), pusher.clone(), clock.clone(), cursors.clone()),
-            notifications: Notifications::new(store.clone(), cursors.clone()),
-            bookings: Bookings::new(store.clone(), cursors),
+            notifications: Notifications::new(store.clone(), cursors.clone(), retention.clone()),
+            bookings: Bookings::new(store.clone(), cursors, retention),
             organizations: Organizations::new(store.clone()),
             connector: Connector::new(
                 jwt.clone(),

@@ -1,6 +1,6 @@
 //! Notifications shown to every user of an organization.
 
-use crate::app::{AppError, PageCursors};
+use crate::app::{AppError, PageCursors, Retention};
 use crate::domain::{Notification, NotificationId, OrganizationId};
 use crate::store::{NotificationStore, PageOf};
 use std::sync::Arc;
@@ -10,12 +10,13 @@ use std::sync::Arc;
 pub struct Notifications {
     store: Arc<dyn NotificationStore>,
     cursors: PageCursors,
+    retention: Retention,
 }
 
 impl Notifications {
-    /// The notifications of `store`, paged by `cursors`.
-    pub fn new(store: Arc<dyn NotificationStore>, cursors: PageCursors) -> Self {
-        Self { store, cursors }
+    /// The notifications of `store`, paged by `cursors`, those past the `retention` left out.
+    pub fn new(store: Arc<dyn NotificationStore>, cursors: PageCursors, retention: Retention) -> Self {
+        Self { store, cursors, retention }
     }
 
     /// One page of the organization's notifications, newest first.
@@ -26,7 +27,9 @@ impl Notifications {
         cursor: Option<&str>,
     ) -> Result<PageOf<Notification>, AppError> {
         let cursor = self.cursors.position("notifications", org, cursor)?;
-        let page = self.store.list_notifications(org, limit, cursor).await?;
+        let kept = self.retention.kept(org).await?;
+        let mut page = self.store.list_notifications(org, limit, cursor).await?;
+        page.items.retain(|n| kept.keeps(n.created_at, n.expires_at));
         Ok(self.cursors.signed("notifications", org, page))
     }
 

@@ -13,9 +13,25 @@ use crate::domain::{
     Booking, CalendlyErasure, Email, ErasureCounts, ErasureRecord, Notification, OrganizationId, Prospect,
 };
 use crate::push::{PushMessage, Pusher};
-use crate::store::{IntegrationStore, PageOf, PrivacyStore, ProspectStore};
+use crate::store::{CalendlyData, IntegrationStore, PageOf, PrivacyStore, ProspectStore};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Items a purge deletes per page (BatchWriteItem takes 25 a request: 4 per page).
+const PURGE_PAGE: usize = 100;
+
+/// What a purge deleted; `complete: false` when its time ran out first (call again).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purge {
+    /// Bookings deleted.
+    pub bookings: u64,
+    /// Event fingerprints deleted.
+    pub fingerprints: u64,
+    /// Notifications deleted.
+    pub notifications: u64,
+    /// Whether nothing is left.
+    pub complete: bool,
+}
 
 /// What an erasure did: its audit entry (counts, Calendly's answer).
 pub type Erasure = ErasureRecord;
@@ -176,6 +192,43 @@ impl Privacy {
         let lifted = self.ports.people.lift_suppression(org, &self.hasher.person(&email.key())).await?;
         tracing::info!(organization_id = %org, lifted, "suppression lifted");
         Ok(lifted)
+    }
+
+    /// Deletes every booking, fingerprint and notification of the organization (what came from
+    /// Calendly; prospects stay), page by page until done or `budget` is spent: `complete` says
+    /// which, and calling again goes on (each call starts over from what is left).
+    pub async fn purge(&self, org: &OrganizationId, budget: Duration) -> Result<Purge, AppError> {
+        let deadline = tokio::time::Instant::now() + budget;
+        let mut purge = Purge { complete: true, ..Purge::default() };
+        'families: for family in CalendlyData::ALL {
+            let mut cursor: Option<String> = None;
+            loop {
+                if tokio::time::Instant::now() >= deadline {
+                    purge.complete = false;
+                    break 'families;
+                }
+                let (deleted, next) =
+                    self.ports.people.delete_calendly_data(org, family, None, PURGE_PAGE, cursor.as_deref()).await?;
+                match family {
+                    CalendlyData::Bookings => purge.bookings += deleted,
+                    CalendlyData::Fingerprints => purge.fingerprints += deleted,
+                    CalendlyData::Notifications => purge.notifications += deleted,
+                }
+                match next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        tracing::info!(
+            organization_id = %org,
+            bookings = purge.bookings,
+            fingerprints = purge.fingerprints,
+            notifications = purge.notifications,
+            complete = purge.complete,
+            "Calendly data purged"
+        );
+        Ok(purge)
     }
 
     /// One page of the erasure audit, newest first.

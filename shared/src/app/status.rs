@@ -221,6 +221,9 @@ impl IntegrationSettings {
             }
             self.integrations.set_booking_filter(org, &filter).await?;
         }
+        if let Some(days) = change.retention_days {
+            self.integrations.set_retention(org, days).await?;
+        }
         if change.auto_sync_enabled.is_some() || change.sync_interval_minutes.is_some() {
             let interval = change.sync_interval_minutes.unwrap_or(integration.sync_interval_minutes);
             let enabled = change.auto_sync_enabled.unwrap_or(integration.auto_sync_enabled);
@@ -305,11 +308,20 @@ pub struct SettingsChange {
     pub auto_sync_enabled: Option<bool>,
     /// Minutes between scheduled syncs.
     pub sync_interval_minutes: Option<u32>,
+    /// Days what came from Calendly is kept (`Some(None)`: kept).
+    pub retention_days: Option<Option<u32>>,
 }
 
 impl SettingsChange {
     /// Every part within its bounds (nothing is written before this passes).
     fn validate(&self) -> Result<(), AppError> {
+        let range = crate::domain::privacy::RETENTION_DAYS_RANGE;
+        if let Some(Some(days)) = self.retention_days.filter(|d| d.is_some_and(|d| !range.contains(&d))) {
+            return Err(AppError::bad_request(
+                ErrorCode::InvalidField,
+                format!("retention_days must be between {} and {} (or null), got {days}", range.start(), range.end()),
+            ));
+        }
         if let Some(m) = self.sync_interval_minutes.filter(|m| !SYNC_INTERVAL_RANGE.contains(m)) {
             return Err(AppError::bad_request(
                 ErrorCode::InvalidInterval,

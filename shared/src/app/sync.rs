@@ -277,6 +277,10 @@ impl Worker {
     async fn run_turn(&self, job: &mut SyncJob, mut integration: Integration, deadline: Instant) -> Option<Duration> {
         if job.trigger == SyncTrigger::Scheduled && job.slices == 1 {
             self.check_webhook(&integration).await;
+            // Retention, for what was written before it was set (what came since has a TTL).
+            if let Err(e) = self.engine.sweep_expired(&integration).await {
+                tracing::warn!(organization_id = %integration.organization_id, error = %e, "the retention sweep failed; the next scheduled sync retries it");
+            }
             if integration.auto_sync_enabled {
                 integration = self.refresh_members(integration).await;
             }

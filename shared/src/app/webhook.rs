@@ -221,7 +221,7 @@ impl WebhookIntake {
         let Some(event_uuid) = delivered_invitee_uri(envelope).as_deref().and_then(event_of_invitee) else {
             return Ok(());
         };
-        self.fingerprints.put_event_fingerprint(&integration.organization_id, &event_uuid, "").await?;
+        self.fingerprints.put_event_fingerprint(&integration.organization_id, &event_uuid, "", None).await?;
         Ok(())
     }
 }

@@ -225,6 +225,9 @@ pub struct Booking {
     pub created_at: DateTime<Utc>,
     /// When last changed.
     pub updated_at: DateTime<Utc>,
+    /// When the organization's retention removes it (its event's end plus the retention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Booking {
@@ -502,6 +505,7 @@ fn plan_first_sight(
         revision: 1,
         created_at: now,
         updated_at: now,
+        expires_at: None,
     };
 
     // The old half of a reschedule: recorded (its start date is needed by the replacement's

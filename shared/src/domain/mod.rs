@@ -109,6 +109,9 @@ pub struct Notification {
     pub read: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When the organization's retention removes it (`None`: kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Notification {
@@ -130,6 +133,7 @@ impl Notification {
             meta,
             read: false,
             created_at: now,
+            expires_at: None,
         }
     }
 }
@@ -320,6 +324,9 @@ pub struct Integration {
     /// Which bookings become prospects (`PATCH /calendly/settings`).
     #[serde(default)]
     pub filter: BookingFilter,
+    /// Days bookings (past their event's end) and notifications are kept; `None` keeps them.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 /// Which bookings the CRM takes: of some event types only, and never from some invitees.
@@ -453,6 +460,7 @@ impl Integration {
             created_at: now,
             updated_at: now,
             filter: BookingFilter::default(),
+            retention_days: None,
         }
     }
 }
@@ -540,6 +548,14 @@ impl Integration {
     }
 
     /// Which bookings become prospects from now on.
+    /// How long what came from Calendly is kept. Whether it changed.
+    pub fn set_retention(&mut self, days: Option<u32>) -> bool {
+        let changed = self.retention_days != days;
+        self.retention_days = days;
+        changed
+    }
+
+    /// Which bookings become prospects. Whether it changed.
     pub fn set_filter(&mut self, filter: BookingFilter) -> bool {
         let changed = self.filter != filter;
         self.filter = filter;

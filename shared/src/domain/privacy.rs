@@ -97,6 +97,12 @@ pub struct ErasureRecord {
 /// organization sets a retention (`PATCH /calendly/settings {"retention_days"}`).
 pub const RETENTION_DAYS_RANGE: std::ops::RangeInclusive<u32> = 30..=3650;
 
+/// Whether an item dated `at` is past the retention of `days` at `now` (what reads skip before
+/// the table's TTL deletes it).
+pub fn expired(at: DateTime<Utc>, days: Option<u32>, now: DateTime<Utc>) -> bool {
+    expiry(at, days).is_some_and(|end| end <= now)
+}
+
 /// When an item dated `at` (a booking's end, a notification's creation) expires under a
 /// retention of `days`; `None` keeps it.
 pub fn expiry(at: DateTime<Utc>, days: Option<u32>) -> Option<DateTime<Utc>> {

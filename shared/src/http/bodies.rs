@@ -158,6 +158,11 @@ pub struct SettingsInput {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<CalendlyScope>, nullable = false)]
     pub scope: Option<Option<CalendlyScope>>,
+    /// Days bookings (after their event's end) and notifications are kept, 30 to 3650; `null`
+    /// keeps them. Prospects and their notes are CRM records and stay.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 30, maximum = 3650)]
+    pub retention_days: Option<Option<u32>>,
 }
 
 /// A field that may be absent but not `null`.
@@ -182,6 +187,7 @@ impl TryFrom<SettingsInput> for SettingsChange {
             ignore_emails: not_null("ignore_emails", input.ignore_emails)?.map(trimmed),
             auto_sync_enabled: not_null("auto_sync_enabled", input.auto_sync_enabled)?,
             sync_interval_minutes: not_null("sync_interval_minutes", input.sync_interval_minutes)?,
+            retention_days: input.retention_days,
         })
     }
 }

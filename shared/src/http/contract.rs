@@ -70,6 +70,16 @@ pub struct ConnectInput {
     pub scope: Option<crate::domain::CalendlyScope>,
 }
 
+/// Options of a disconnect.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectInput {
+    /// Also delete every booking, event fingerprint and notification of the organization
+    /// (prospects stay).
+    #[serde(default)]
+    pub purge: bool,
+}
+
 /// What Calendly handed the browser, completed under the JWT of the user who started the
 /// connect.
 #[derive(Deserialize, ToSchema)]

@@ -13,7 +13,9 @@ mod webhook;
 pub use contract::{Route, openapi, route_table_markdown, routes};
 pub use error::ApiError;
 
-use crate::app::{Bookings, Connecting, ErrorCode, IntegrationSettings, Jobs, Notifications, Organizations, Services};
+use crate::app::{
+    Bookings, Connecting, ErrorCode, IntegrationSettings, Jobs, Notifications, Organizations, Privacy, Services,
+};
 use crate::domain::{NotificationId, SyncTrigger};
 use crate::views::{
     ConnectStartView, DisconnectedView, EventTypeView, EventTypesView, HealthView, NotificationReadView,
@@ -283,16 +285,35 @@ async fn list_event_types(
 }
 
 /// Disconnects: revokes at Calendly, deletes the subscription, soft-deletes the integration.
-/// Idempotent; prospects stay.
-#[utoipa::path(post, path = "/calendly/disconnect", tag = "api", summary = "Disconnect (revoke, soft-delete; idempotent)",
-    security(("bearer" = [])), responses((status = 200, description = "Success", body = DisconnectedView)))]
+/// Idempotent; prospects stay. With `{"purge": true}` every booking, event fingerprint and
+/// notification of the organization is deleted too, for up to 5 s a call: `purge.complete:
+/// false` means call again to go on.
+#[utoipa::path(post, path = "/calendly/disconnect", tag = "api", summary = "Disconnect (revoke, soft-delete; idempotent; optional purge)",
+    security(("bearer" = [])), request_body(content = Option<contract::DisconnectInput>),
+    responses(
+        (status = 200, description = "Success", body = DisconnectedView),
+        (status = 400, body = ErrorBody, description = "`invalid_body`, `invalid_field` or `unknown_field`"),
+    ))]
 async fn disconnect(
     State(connecting): State<Connecting>,
+    State(privacy): State<Privacy>,
     Authenticated(caller): Authenticated,
+    body: Bytes,
 ) -> Result<Json<DisconnectedView>, ApiError> {
+    let purge = match body.iter().all(u8::is_ascii_whitespace) {
+        true => false,
+        false => typed_body::<contract::DisconnectInput>(&body)?.purge,
+    };
     connecting.disconnect(&caller.organization_id).await?;
-    Ok(Json(DisconnectedView { connected: false }))
+    let purged = match purge {
+        true => Some((&privacy.purge(&caller.organization_id, PURGE_BUDGET).await?).into()),
+        false => None,
+    };
+    Ok(Json(DisconnectedView { connected: false, purge: purged }))
 }
+
+/// How long one disconnect call purges (within the function's 10 s, with the disconnect itself).
+const PURGE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The organization's notifications, newest first.
 #[utoipa::path(get, path = "/notifications", tag = "api", summary = "Notifications, newest first (paged)",

@@ -238,6 +238,8 @@ pub trait IntegrationStore: Send + Sync {
         interval_minutes: u32,
         next_sync_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
+    /// How many days what came from Calendly is kept (`None`: kept).
+    async fn set_retention(&self, org: &OrganizationId, days: Option<u32>) -> Result<(), StoreError>;
     /// Back to user scope (organization scope was refused by Calendly).
     async fn fall_back_to_user_scope(&self, org: &OrganizationId) -> Result<(), StoreError>;
     /// Sets whose bookings the integration brings (and the members' e-mails, read at `read_at`).
@@ -304,6 +306,7 @@ pub trait BookingStore: Send + Sync {
         org: &OrganizationId,
         event_uuid: &str,
         fingerprint: &str,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
 }
 
@@ -390,6 +393,19 @@ pub trait PrivacyStore: Send + Sync {
     async fn delete_notifications(&self, org: &OrganizationId, ids: &[NotificationId]) -> Result<(), StoreError>;
     /// Records an erasure in the audit.
     async fn record_erasure(&self, erasure: &ErasureRecord) -> Result<(), StoreError>;
+    /// Deletes one page (up to `limit`) of one family of what came from Calendly for the
+    /// organization, from `cursor` on: all of it, or with `ended_before` only what is dated
+    /// before it (bookings by their event's end, notifications by their creation; fingerprints
+    /// carry no date and are left to their TTL). How many were deleted, and where to go on
+    /// (`None`: the family is done).
+    async fn delete_calendly_data(
+        &self,
+        org: &OrganizationId,
+        family: CalendlyData,
+        ended_before: Option<DateTime<Utc>>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(u64, Option<String>), StoreError>;
     /// The audit, newest first.
     async fn list_erasures(
         &self,
@@ -397,6 +413,22 @@ pub trait PrivacyStore: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<PageOf<ErasureRecord>, StoreError>;
+}
+
+/// The families of what came from Calendly (a purge deletes them all; prospects stay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CalendlyData {
+    /// Bookings (invitees with their answers).
+    Bookings,
+    /// Scheduled events' fingerprints.
+    Fingerprints,
+    /// Notifications.
+    Notifications,
+}
+
+impl CalendlyData {
+    /// Every family, in the order a purge goes through them.
+    pub const ALL: [CalendlyData; 3] = [Self::Bookings, Self::Fingerprints, Self::Notifications];
 }
 
 /// What asking to start a sync job found.

@@ -44,7 +44,11 @@ async fn a_missing_optional_scope_shows_in_the_status_and_its_feature_says_so() 
     let connected = app.connect("org-a", &host).await;
     assert_eq!(connected["sync"]["state"], "succeeded", "bookings still sync");
     let status = app.get("/calendly/status", "org-a").await.expect(200);
-    assert_eq!(status["missing_scopes"], json!(["event_types:read", "organizations:read"]), "{status}");
+    assert_eq!(
+        status["missing_scopes"],
+        json!(["event_types:read", "organizations:read", "data_compliance:write"]),
+        "{status}"
+    );
     assert_eq!(status["scopes"], json!(["users:read", "scheduled_events:read", "webhooks:write"]));
     let picker = app.get("/calendly/event-types", "org-a").await;
     assert_eq!(picker.status.as_u16(), 403, "{}", picker.body);

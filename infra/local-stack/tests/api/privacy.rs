@@ -174,7 +174,10 @@ async fn calendly_side_deletion_is_requested_on_enterprise_plans_and_said_unavai
     let requested = erase(&app, "org-a", "jane@example.com", true).await;
     assert_eq!(requested["calendly"], "requested", "{requested}");
     assert_eq!(requested["calendly_reason"], Value::Null);
-    assert_eq!(app.sim.invitee_deletions(), vec![(host.organization_uri.clone(), vec!["jane@example.com".to_string()])]);
+    assert_eq!(
+        app.sim.invitee_deletions(),
+        vec![(host.organization_uri.clone(), vec!["jane@example.com".to_string()])]
+    );
 
     // An app not granted the scope: nothing asked of Calendly, and why.
     let other = TestApp::spawn().await;
@@ -245,3 +248,80 @@ async fn an_erasure_racing_deliveries_and_a_sync_leaves_nothing(kind: StoreKind)
     }
 }
 on_both_stores!(an_erasure_racing_deliveries_and_a_sync_leaves_nothing, kind);
+
+async fn retention_hides_then_deletes_what_came_from_calendly_and_keeps_prospects(app: TestApp) {
+    with_john_and_jane(&app).await;
+    for bad in [json!({ "retention_days": 29 }), json!({ "retention_days": 3651 }), json!({ "retention_days": "x" })] {
+        let reply = app.patch("/calendly/settings", "org-a", bad.clone()).await;
+        assert_eq!(reply.status.as_u16(), 400, "{bad}: {}", reply.body);
+    }
+    let status = app.patch("/calendly/settings", "org-a", json!({ "retention_days": 30 })).await.expect(200);
+    assert_eq!(status["retention_days"], 30);
+    assert_eq!(app.get("/calendly/events", "org-a").await.expect(200)["items"].as_array().unwrap().len(), 3);
+
+    // 40 days on, every booking ended more than 30 days ago and every notification is older.
+    app.advance_clocks(chrono::Duration::days(40));
+    assert_eq!(app.get("/calendly/events", "org-a").await.expect(200)["items"], json!([]), "reads skip them at once");
+    assert_eq!(app.notifications("org-a").await, Vec::<Value>::new());
+    assert_eq!(app.prospects("org-a").await.len(), 2, "prospects and their notes are CRM records and stay");
+    // The scheduled sync deletes what was written before the retention was set.
+    app.stack.services.scheduler().run().await.unwrap();
+    app.wait_for_sync("org-a").await;
+    let export = app.get("/privacy/export?email=john.doe%40example.com", "org-a").await.expect(200);
+    assert_eq!(export["bookings"], json!([]), "deleted, not only hidden: {export}");
+    assert_eq!(export["notifications"], json!([]), "{export}");
+
+    let kept = app.patch("/calendly/settings", "org-a", json!({ "retention_days": null })).await.expect(200);
+    assert_eq!(kept["retention_days"], Value::Null);
+}
+on_both_stores!(retention_hides_then_deletes_what_came_from_calendly_and_keeps_prospects);
+
+async fn a_new_booking_carries_the_retention_as_its_expiry(app: TestApp) {
+    let host = app.host("Camille Martin");
+    app.connect("org-a", &host).await;
+    app.patch("/calendly/settings", "org-a", json!({ "retention_days": 30 })).await.expect(200);
+    app.sim.book(&host, BookingSpec::new("John Doe", JOHN, "Découverte 30min", in_days(2))).await;
+    let org = shared::domain::OrganizationId::new("org-a");
+    let events = app.stack.services.store().list_bookings(&org, 10, None).await.unwrap();
+    let booking = &events.items[0];
+    assert_eq!(booking.expires_at, Some(booking.details.end_time + chrono::Duration::days(30)));
+    let notifications = app.stack.services.store().list_notifications(&org, 10, None).await.unwrap();
+    assert!(notifications.items.iter().all(|n| n.expires_at == Some(n.created_at + chrono::Duration::days(30))));
+}
+on_both_stores!(a_new_booking_carries_the_retention_as_its_expiry);
+
+async fn disconnect_with_purge_deletes_what_came_from_calendly_and_keeps_prospects(app: TestApp) {
+    let host = app.host("Camille Martin");
+    let specs = (0..120)
+        .map(|i| BookingSpec::new(&format!("Person {i}"), &format!("p{i}@example.com"), "Découverte 30min", in_days(1)))
+        .collect();
+    app.sim.seed_bookings(&host, specs);
+    app.connect("org-a", &host).await;
+    assert_eq!(app.prospects("org-a").await.len(), 100, "a page of them");
+    let plain = app.post("/calendly/disconnect", "org-b", json!({})).await.expect(200);
+    assert_eq!(plain["purge"], Value::Null);
+
+    let mut totals = (0, 0, 0);
+    loop {
+        let answer = app.post("/calendly/disconnect", "org-a", json!({ "purge": true })).await.expect(200);
+        assert_eq!(answer["connected"], false);
+        let purge = &answer["purge"];
+        totals.0 += purge["bookings"].as_u64().unwrap();
+        totals.1 += purge["fingerprints"].as_u64().unwrap();
+        totals.2 += purge["notifications"].as_u64().unwrap();
+        if purge["complete"] == true {
+            break;
+        }
+    }
+    assert_eq!(totals.0, 120, "every booking");
+    assert!(totals.1 >= 1, "the events' fingerprints");
+    assert!(totals.2 >= 120, "a notification per new prospect");
+    assert_eq!(app.get("/calendly/events", "org-a").await.expect(200)["items"], json!([]));
+    assert_eq!(app.notifications("org-a").await, Vec::<Value>::new());
+    assert_eq!(app.prospects("org-a").await.len(), 100, "prospects stay");
+    let again = app.post("/calendly/disconnect", "org-a", json!({ "purge": true })).await.expect(200);
+    assert_eq!(again["purge"]["bookings"], 0, "idempotent");
+    let bad = app.post("/calendly/disconnect", "org-a", json!({ "purge": "yes" })).await;
+    assert_eq!(bad.status.as_u16(), 400);
+}
+on_both_stores!(disconnect_with_purge_deletes_what_came_from_calendly_and_keeps_prospects);

@@ -394,7 +394,7 @@ async fn fingerprints_and_bookings_read_back_in_bulk_and_in_order(store: Arc<dyn
     let o = org("org-a");
     let uuids: Vec<String> = (0..130).map(|i| format!("ev{i}")).collect();
     for uuid in uuids.iter().step_by(2) {
-        store.put_event_fingerprint(&o, uuid, &format!("fp-{uuid}")).await.unwrap();
+        store.put_event_fingerprint(&o, uuid, &format!("fp-{uuid}"), None).await.unwrap();
     }
     let found = store.event_fingerprints(&o, &uuids).await.unwrap();
     assert_eq!(found.len(), 65);

@@ -5,8 +5,8 @@ use crate::domain::bounds::MAX_INLINE_NOTES;
 use crate::domain::{Booking, OrganizationId};
 use crate::store::dynamodb::item::{Item, from_item, get_s, n, s, to_item};
 use crate::store::dynamodb::keys::{
-    GSI1, PK, SK, TTL, booking_sk, bookings_gsi1pk, committed_counts_sk, event_sk, notification_sk, org_pk,
-    person_sk, prospect_sk, time_sort_key,
+    GSI1, PK, SK, TTL, booking_sk, bookings_gsi1pk, committed_counts_sk, event_sk, notification_sk, org_pk, person_sk,
+    prospect_sk, time_sort_key,
 };
 use crate::store::dynamodb::shapes::{Query, claim_item, prospect_keys, put_item, ttl_of};
 use crate::store::dynamodb::{CONSUMED_CAPACITY, ITEM_VERSION, Kind, backoff, build, error, item};
@@ -30,7 +30,7 @@ impl BookingStore for DynamoStore {
         let table = self.table.as_str();
         let mut items = Vec::new();
 
-        let booking_item = to_item(
+        let mut booking_item = to_item(
             booking,
             &[
                 (PK, org_pk(org)),
@@ -39,6 +39,9 @@ impl BookingStore for DynamoStore {
                 (GSI1.sk, time_sort_key(booking.details.start_time, booking.id())),
             ],
         )?;
+        if let Some(at) = booking.expires_at {
+            booking_item.insert(TTL.into(), ttl_of(at));
+        }
         items.push(match plan.expected_revision {
             None => put_item(table, booking_item, Some("attribute_not_exists(pk)"), None)?,
             Some(r) => {
@@ -112,7 +115,11 @@ impl BookingStore for DynamoStore {
             ProspectChange::None => {}
         }
         if let Some(notification) = &plan.notification {
-            let item = to_item(notification, &[(PK, org_pk(org)), (SK, notification_sk(notification.id.as_str()))])?;
+            let mut item =
+                to_item(notification, &[(PK, org_pk(org)), (SK, notification_sk(notification.id.as_str()))])?;
+            if let Some(at) = notification.expires_at {
+                item.insert(TTL.into(), ttl_of(at));
+            }
             items.push(put_item(table, item, Some("attribute_not_exists(pk)"), None)?);
         }
         // The person index, guarded by the suppression list (an erased invitee stays erased).
@@ -236,9 +243,13 @@ impl BookingStore for DynamoStore {
         org: &OrganizationId,
         event_uuid: &str,
         fingerprint: &str,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<(), StoreError> {
         let mut item = Self::key(org_pk(org), &event_sk(event_uuid));
         item.insert("fingerprint".into(), s(fingerprint));
+        if let Some(at) = expires_at {
+            item.insert(TTL.into(), ttl_of(at));
+        }
         self.put(item, None).await?;
         Ok(())
     }

@@ -214,6 +214,11 @@ impl IntegrationStore for DynamoStore {
         Ok(())
     }
 
+    async fn set_retention(&self, org: &OrganizationId, days: Option<u32>) -> Result<(), StoreError> {
+        self.update_integration(org, |i| i.set_retention(days)).await?;
+        Ok(())
+    }
+
     async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError> {
         self.update_integration(org, |i| i.set_filter(filter.clone())).await?;
         Ok(())

@@ -327,15 +327,25 @@ impl DynamoStore {
         let mut condition = "#pk = :pk".to_string();
         let mut names = HashMap::from([("#pk".to_string(), pk_name.to_string())]);
         let mut values = HashMap::from([(":pk".to_string(), s(query.partition.clone()))]);
-        if let Some(prefix) = query.sk_prefix {
-            condition.push_str(" AND begins_with(#sk, :prefix)");
-            names.insert("#sk".into(), sk_name.into());
-            values.insert(":prefix".into(), s(prefix));
+        // One condition on the sort key at the most: a prefix up to a bound is a range.
+        match (query.sk_prefix, &query.sk_at_most) {
+            (Some(prefix), Some(upper)) => {
+                condition.push_str(" AND #sk BETWEEN :prefix AND :upper");
+                values.insert(":prefix".into(), s(prefix));
+                values.insert(":upper".into(), s(upper.clone()));
+            }
+            (Some(prefix), None) => {
+                condition.push_str(" AND begins_with(#sk, :prefix)");
+                values.insert(":prefix".into(), s(prefix));
+            }
+            (None, Some(upper)) => {
+                condition.push_str(" AND #sk <= :upper");
+                values.insert(":upper".into(), s(upper.clone()));
+            }
+            (None, None) => {}
         }
-        if let Some(upper) = &query.sk_at_most {
-            condition.push_str(" AND #sk <= :upper");
+        if query.sk_prefix.is_some() || query.sk_at_most.is_some() {
             names.insert("#sk".into(), sk_name.into());
-            values.insert(":upper".into(), s(upper.clone()));
         }
         let start = decode_cursor(cursor, pk_name, &query.partition)?;
         let mut request = self

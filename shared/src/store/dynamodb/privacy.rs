@@ -3,12 +3,16 @@
 //! person (string sets, added in the commit's transaction) and, once they are erased,
 //! `suppressed_at`: the commits' condition then fails.
 
+use crate::domain::ids::time_ordered_id;
 use crate::domain::{Booking, ErasureRecord, Notification, NotificationId, OrganizationId, PersonIndex, PersonKeys};
-use crate::store::dynamodb::item::{Item, from_item, s, to_item};
-use crate::store::dynamodb::keys::{ERASURE_PREFIX, PK, SK, booking_sk, erasure_sk, notification_sk, org_pk, person_sk};
+use crate::store::dynamodb::item::{Item, from_item, get_s, s, to_item};
+use crate::store::dynamodb::keys::{
+    ERASURE_PREFIX, GSI1, NOTIFICATION_PREFIX, PK, SK, booking_sk, bookings_gsi1pk, erasure_sk, notification_sk,
+    org_pk, person_sk, time_sort_key,
+};
 use crate::store::dynamodb::shapes::Query;
 use crate::store::dynamodb::{CONSUMED_CAPACITY, Kind, backoff, build, error};
-use crate::store::{DynamoStore, PageOf, PrivacyStore, StoreError};
+use crate::store::{CalendlyData, DynamoStore, PageOf, PrivacyStore, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, ReturnValue, WriteRequest};
 use chrono::{DateTime, Utc};
@@ -185,6 +189,47 @@ impl PrivacyStore for DynamoStore {
         self.batch_delete(ids.iter().map(|id| Self::key(org_pk(org), &notification_sk(id.as_str()))).collect()).await
     }
 
+    async fn delete_calendly_data(
+        &self,
+        org: &OrganizationId,
+        family: CalendlyData,
+        ended_before: Option<DateTime<Utc>>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(u64, Option<String>), StoreError> {
+        let partition = org_pk(org);
+        let query = match (family, ended_before) {
+            // A purge reads the base table (consistent: every item it deletes is counted once).
+            (CalendlyData::Bookings, None) => Query { sk_prefix: Some("BOOKING#"), ..Query::partition(partition) },
+            // Retention: bookings by start time up to the cut-off (each is checked by its end).
+            (CalendlyData::Bookings, Some(before)) => {
+                Query { sk_at_most: Some(time_sort_key(before, "~")), ..Query::index(GSI1, bookings_gsi1pk(org)) }
+            }
+            (CalendlyData::Fingerprints, None) => Query { sk_prefix: Some("EVENT#"), ..Query::partition(partition) },
+            (CalendlyData::Fingerprints, Some(_)) => return Ok((0, None)),
+            (CalendlyData::Notifications, before) => Query {
+                sk_prefix: Some(NOTIFICATION_PREFIX),
+                sk_at_most: before.map(|b| notification_sk(&time_ordered_id(b))),
+                ..Query::partition(partition)
+            },
+        };
+        let (items, next) = self.query(query, limit, cursor).await?;
+        let due = |item: &Item| match (family, ended_before) {
+            (CalendlyData::Bookings, Some(before)) => {
+                from_item::<Booking>(item).is_ok_and(|b| b.details.end_time < before)
+            }
+            _ => true,
+        };
+        let keys: Vec<Item> = items
+            .iter()
+            .filter(|item| due(item))
+            .filter_map(|item| Some(Self::key(get_s(item, PK)?.to_string(), get_s(item, SK)?)))
+            .collect();
+        let deleted = keys.len() as u64;
+        self.batch_delete(keys).await?;
+        Ok((deleted, next))
+    }
+
     async fn record_erasure(&self, erasure: &ErasureRecord) -> Result<(), StoreError> {
         let org = &erasure.organization_id;
         let item = to_item(erasure, &[(PK, org_pk(org)), (SK, erasure_sk(&erasure.id))])?;
@@ -203,4 +248,3 @@ impl PrivacyStore for DynamoStore {
         Ok(PageOf { items: items.iter().map(from_item).collect::<Result<_, _>>()?, next_cursor })
     }
 }
-

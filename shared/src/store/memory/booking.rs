@@ -18,6 +18,9 @@ impl BookingStore for MemoryStore {
         let org = &plan.booking.organization_id;
         let booking_key = (org.clone(), plan.booking.id().to_string());
         self.with(|s| {
+            // The table's TTL, here: what the organization's retention let expire goes at the
+            // next write (reads skip it before).
+            s.drop_expired(plan.booking.updated_at);
             // Check every guard before touching anything: all or nothing.
             let stored_revision = s.bookings.get(&booking_key).map(|b| b.revision);
             if stored_revision != plan.expected_revision {
@@ -119,7 +122,9 @@ impl BookingStore for MemoryStore {
         Ok(self.with(|s| {
             event_uuids
                 .iter()
-                .filter_map(|uuid| s.fingerprints.get(&(org.clone(), uuid.clone())).map(|f| (uuid.clone(), f.clone())))
+                .filter_map(|uuid| {
+                    s.fingerprints.get(&(org.clone(), uuid.clone())).map(|f| (uuid.clone(), f.0.clone()))
+                })
                 .collect()
         }))
     }
@@ -129,8 +134,11 @@ impl BookingStore for MemoryStore {
         org: &OrganizationId,
         event_uuid: &str,
         fingerprint: &str,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<(), StoreError> {
-        self.with(|s| s.fingerprints.insert((org.clone(), event_uuid.to_string()), fingerprint.to_string()));
+        self.with(|s| {
+            s.fingerprints.insert((org.clone(), event_uuid.to_string()), (fingerprint.to_string(), expires_at))
+        });
         Ok(())
     }
 }

@@ -142,6 +142,13 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
+    async fn set_retention(&self, org: &OrganizationId, days: Option<u32>) -> Result<(), StoreError> {
+        match self.with(|s| s.integrations.get_mut(org).map(|i| i.set_retention(days))) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
     async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError> {
         if self.with(|s| s.integrations.contains_key(org)) {
             self.change_integration(org, |i| i.set_filter(filter.clone()));

@@ -17,8 +17,8 @@ mod sync_job;
 use crate::calendly::RateWindow;
 use crate::domain::quota::QuotaWindow;
 use crate::domain::{
-    Booking, CommittedCounts, ErasureRecord, Integration, Notification, NotificationId, OAuthState, OrganizationId, Prospect,
-    PersonIndex, ProspectId, SyncJob,
+    Booking, CommittedCounts, ErasureRecord, Integration, Notification, NotificationId, OAuthState, OrganizationId,
+    PersonIndex, Prospect, ProspectId, SyncJob,
 };
 use crate::store::{Connection, PageOf, StoreError, cursor};
 use chrono::{DateTime, Utc};
@@ -34,7 +34,7 @@ struct State {
     oauth_states: HashMap<String, OAuthState>,
     integrations: HashMap<OrganizationId, Integration>,
     bookings: HashMap<Key<String>, Booking>,
-    fingerprints: HashMap<Key<String>, String>,
+    fingerprints: HashMap<Key<String>, (String, Option<DateTime<Utc>>)>,
     prospects: HashMap<Key<ProspectId>, Prospect>,
     email_claims: HashMap<Key<String>, ProspectId>,
     notifications: BTreeMap<Key<NotificationId>, Notification>,
@@ -81,6 +81,16 @@ impl MemoryStore {
         // because every write below validates before it mutates.
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut guard)
+    }
+}
+
+impl State {
+    /// Drops what is past its retention at `now`, as DynamoDB's TTL does (some time after).
+    fn drop_expired(&mut self, now: DateTime<Utc>) {
+        let live = |expires_at: Option<DateTime<Utc>>| expires_at.is_none_or(|at| at > now);
+        self.bookings.retain(|_, b| live(b.expires_at));
+        self.notifications.retain(|_, n| live(n.expires_at));
+        self.fingerprints.retain(|_, (_, expires_at)| live(*expires_at));
     }
 }
 

@@ -1,7 +1,7 @@
 //! The person index, the suppression list and the erasure audit.
 use crate::domain::{Booking, ErasureRecord, Notification, NotificationId, OrganizationId, PersonIndex, PersonKeys};
 use crate::store::memory::{Person, paginate};
-use crate::store::{MemoryStore, PageOf, PrivacyStore, StoreError};
+use crate::store::{CalendlyData, MemoryStore, PageOf, PrivacyStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -99,6 +99,36 @@ impl PrivacyStore for MemoryStore {
             }
         });
         Ok(())
+    }
+
+    async fn delete_calendly_data(
+        &self,
+        org: &OrganizationId,
+        family: CalendlyData,
+        ended_before: Option<DateTime<Utc>>,
+        _limit: usize,
+        _cursor: Option<&str>,
+    ) -> Result<(u64, Option<String>), StoreError> {
+        // One lock, so one page: everything eligible at once.
+        let due = |at: DateTime<Utc>| ended_before.is_none_or(|before| at < before);
+        Ok(self.with(|s| {
+            let before = match family {
+                CalendlyData::Bookings => s.bookings.len(),
+                CalendlyData::Fingerprints => s.fingerprints.len(),
+                CalendlyData::Notifications => s.notifications.len(),
+            };
+            match family {
+                CalendlyData::Bookings => s.bookings.retain(|(o, _), b| o != org || !due(b.details.end_time)),
+                CalendlyData::Fingerprints => s.fingerprints.retain(|(o, _), _| o != org || ended_before.is_some()),
+                CalendlyData::Notifications => s.notifications.retain(|(o, _), n| o != org || !due(n.created_at)),
+            }
+            let after = match family {
+                CalendlyData::Bookings => s.bookings.len(),
+                CalendlyData::Fingerprints => s.fingerprints.len(),
+                CalendlyData::Notifications => s.notifications.len(),
+            };
+            ((before - after) as u64, None)
+        }))
     }
 
     async fn record_erasure(&self, erasure: &ErasureRecord) -> Result<(), StoreError> {
