@@ -461,8 +461,9 @@ impl SimState {
 
     fn issue_tokens(&mut self, grant: &Grant) -> Value {
         let now = self.now();
-        let access = random(48);
-        let refresh = random(32);
+        // Recognizable, so a scan of the product's logs can tell a leaked token.
+        let access = format!("calsim-access-{}", random(40));
+        let refresh = format!("calsim-refresh-{}", random(32));
         let user_uuid = grant.user_uuid.clone();
         self.access_tokens.insert(
             access.clone(),

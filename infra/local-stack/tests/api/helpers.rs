@@ -31,6 +31,23 @@ impl Reply {
     }
 }
 
+/// With `LOG_CAPTURE=<file>` (the test command sets it), every log line at `info` or above of
+/// the whole run is appended to that file as JSON: the test command then scans it for the
+/// e-mails, names and answers the tests used (`scripts/personal-data-in-logs`).
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(path) = std::env::var("LOG_CAPTURE") else { return };
+        let file =
+            std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("the log capture file opens");
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    });
+}
+
 /// Which store the local stack runs on.
 #[derive(Clone, Copy, Debug)]
 pub enum StoreKind {
@@ -91,6 +108,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(mut options: StackOptions) -> Self {
+        capture_logs();
         // The tests sync again and again within seconds, as minutes of a real day; the
         // cooldown's own tests (limits.rs) set it.
         options.env.entry("MANUAL_SYNC_COOLDOWN_SECONDS".to_string()).or_insert_with(|| "0".to_string());
