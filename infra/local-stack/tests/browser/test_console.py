@@ -85,6 +85,14 @@ def test_a_newcomer_connects_and_watches_prospects_arrive_live(stack):
         page.get_by_test_id("notification").first.get_by_role("button").click()
         expect(page.get_by_test_id("notification").first).to_have_attribute("data-read", "true")
 
+        # Erased (a GDPR request): the row, its bookings and notifications go, and say so.
+        page.once("dialog", lambda dialog: dialog.accept())
+        grace.get_by_test_id("erase").click()
+        expect(page.get_by_test_id("privacy-result")).to_contain_text("Effacé : 1 prospect, 1 rendez-vous", timeout=10_000)
+        expect(grace).to_have_count(0)
+        expect(page.get_by_test_id("notification").filter(has_text="Grace Hopper")).to_have_count(0)
+        expect(page.locator('[data-testid="booking-row"]', has_text="grace@example.com")).to_have_count(0)
+
         # Sync now: the progress bar goes to the end, with the job's figures.
         page.get_by_test_id("sync").click()
         expect(page.get_by_test_id("sync-figures")).to_contain_text("terminée", timeout=15_000)
