@@ -7,6 +7,7 @@
 
 mod coldstart;
 mod first_sync;
+mod privacy;
 mod realtime;
 mod sync_cost;
 mod team;
@@ -196,6 +197,9 @@ async fn main() {
     }
     if wants("fanout") {
         realtime::fan_out(&mut rows).await;
+    }
+    if wants("privacy") {
+        privacy::privacy_cost(&mut rows).await;
     }
 
     println!(

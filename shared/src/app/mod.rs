@@ -281,6 +281,11 @@ impl Services {
         &self.scheduler
     }
 
+    /// Erasure, export and purge (benchmarks).
+    pub fn privacy(&self) -> &Privacy {
+        &self.privacy
+    }
+
     /// The store (wiring, local stack, tests).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store

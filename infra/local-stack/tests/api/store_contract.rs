@@ -125,7 +125,7 @@ async fn one_prospect_per_email_and_appends_keep_order(store: Arc<dyn Store>) {
     let first = plan_new(&o, &snapshot("b1", "John@Example.com", Utc::now()), None);
     store.commit_booking(&first).await.unwrap();
     // Another booking planned as if the email were unknown loses on the claim.
-    let stale = plan_new(&o, &snapshot("b2", "john@example.com", Utc::now()), None);
+    let stale = plan_new(&o, &snapshot("b2", "john2@example.com", Utc::now()), None);
     assert!(matches!(store.commit_booking(&stale).await, Err(CommitError::Conflict(CommitConflict::EmailClaimed))));
     let existing = store.find_prospect_by_email(&o, "john@example.com").await.unwrap().unwrap();
     let second = plan_new(&o, &snapshot("b2", "john@example.com", Utc::now() + Duration::days(1)), Some(&existing));
@@ -569,6 +569,44 @@ async fn a_quota_counts_each_use_once_per_window_and_subject(store: Arc<dyn Stor
     assert_eq!(store.take_quota(&a, &quota, "u1", later).await.unwrap(), QuotaTake::Granted);
 }
 
+/// The person index follows commits, the suppression refuses them (under the current key or the
+/// previous one of a roll), and lifting it lets them through again.
+async fn a_suppressed_person_is_refused_by_every_commit_until_lifted(store: Arc<dyn Store>) {
+    use shared::domain::PersonKeys;
+    let o = org("org-a");
+    let person = PersonKeys { current: "hash-now".into(), previous: Some("hash-before".into()) };
+    let with_person = |mut plan: BookingPlan| {
+        plan.person = Some(person.clone());
+        plan
+    };
+    let first = with_person(plan_new(&o, &snapshot("b1", "john@example.com", Utc::now()), None));
+    store.commit_booking(&first).await.unwrap();
+    let index = store.person_index(&o, &person).await.unwrap();
+    assert_eq!(index.bookings, vec!["b1".to_string()]);
+    assert_eq!(index.notifications, vec![first.notification.as_ref().unwrap().id.clone()]);
+    assert_eq!(store.person_index(&org("org-b"), &person).await.unwrap(), Default::default(), "per organization");
+
+    let suppressed = store.suppress_person(&o, &person, Utc::now()).await.unwrap();
+    assert_eq!(suppressed, index, "what the commits before it indexed");
+    let second = with_person(plan_new(&o, &snapshot("b2", "john@example.com", Utc::now()), None));
+    let refused = store.commit_booking(&second).await;
+    assert!(matches!(refused, Err(CommitError::Conflict(CommitConflict::Suppressed))), "{refused:?}");
+    assert!(store.get_booking(&o, "b2").await.unwrap().is_none(), "nothing of it written");
+    store.forget_person_index(&o, &person).await.unwrap();
+    assert_eq!(store.person_index(&o, &person).await.unwrap(), Default::default());
+
+    // After a key roll, the old key's suppression still holds.
+    let rolled = PersonKeys { current: "hash-next".into(), previous: Some("hash-now".into()) };
+    let mut third = plan_new(&o, &snapshot("b3", "john3@example.com", Utc::now()), None);
+    third.person = Some(rolled.clone());
+    let refused = store.commit_booking(&third).await;
+    assert!(matches!(refused, Err(CommitError::Conflict(CommitConflict::Suppressed))), "{refused:?}");
+
+    assert!(store.lift_suppression(&o, &rolled).await.unwrap());
+    assert!(!store.lift_suppression(&o, &rolled).await.unwrap(), "idempotent");
+    store.commit_booking(&third).await.unwrap();
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -607,4 +645,5 @@ contract!(
     one_active_sync_job_per_organization_and_one_worker_per_turn,
     rate_windows_keep_the_newest_observation,
     a_quota_counts_each_use_once_per_window_and_subject,
+    a_suppressed_person_is_refused_by_every_commit_until_lifted,
 );
