@@ -3,16 +3,16 @@
 use crate::domain::booking::{BookingPlan, ProspectChange};
 use crate::domain::bounds::MAX_INLINE_NOTES;
 use crate::domain::{Booking, OrganizationId};
-use crate::store::dynamodb::item::{Item, from_item, get_s, n, s, to_item};
+use crate::store::dynamodb::item::{from_item, get_s, n, s, to_item};
 use crate::store::dynamodb::keys::{
     GSI1, PK, SK, TTL, booking_sk, bookings_gsi1pk, committed_counts_sk, event_sk, notification_sk, org_pk, person_sk,
     prospect_sk, time_sort_key,
 };
 use crate::store::dynamodb::shapes::{Query, claim_item, prospect_keys, put_item, ttl_of};
-use crate::store::dynamodb::{CONSUMED_CAPACITY, ITEM_VERSION, Kind, backoff, build, error, item};
+use crate::store::dynamodb::{ITEM_VERSION, build, item};
 use crate::store::{BookingStore, CommitConflict, CommitError, DynamoStore, PageOf, StoreError};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 /// A job's committed counts outlive it by this much (its report holds them from its end on).
@@ -207,32 +207,11 @@ impl BookingStore for DynamoStore {
         org: &OrganizationId,
         event_uuids: &[String],
     ) -> Result<HashMap<String, String>, StoreError> {
+        let keys = event_uuids.iter().map(|uuid| Self::key(org_pk(org), &event_sk(uuid))).collect();
         let mut found = HashMap::new();
-        for chunk in event_uuids.chunks(100) {
-            let mut keys: Vec<Item> = chunk.iter().map(|uuid| Self::key(org_pk(org), &event_sk(uuid))).collect();
-            let mut attempt = 0;
-            while !keys.is_empty() {
-                let request =
-                    build(KeysAndAttributes::builder().set_keys(Some(keys.clone())).consistent_read(true).build())?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .set_return_consumed_capacity(CONSUMED_CAPACITY)
-                    .send()
-                    .await
-                    .map_err(error)?;
-                self.record(Kind::Read, Some(out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum()));
-                for item in out.responses.as_ref().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-                    if let (Some(sk), Some(fp)) = (get_s(item, SK), get_s(item, "fingerprint")) {
-                        found.insert(sk.trim_start_matches("EVENT#").to_string(), fp.to_string());
-                    }
-                }
-                keys = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
-                if !keys.is_empty() {
-                    backoff(attempt).await;
-                    attempt += 1;
-                }
+        for item in self.batch_get(keys).await? {
+            if let (Some(sk), Some(fp)) = (get_s(&item, SK), get_s(&item, "fingerprint")) {
+                found.insert(sk.trim_start_matches("EVENT#").to_string(), fp.to_string());
             }
         }
         Ok(found)

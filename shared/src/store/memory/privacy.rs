@@ -112,21 +112,13 @@ impl PrivacyStore for MemoryStore {
         // One lock, so one page: everything eligible at once.
         let due = |at: DateTime<Utc>| ended_before.is_none_or(|before| at < before);
         Ok(self.with(|s| {
-            let before = match family {
-                CalendlyData::Bookings => s.bookings.len(),
-                CalendlyData::Fingerprints => s.fingerprints.len(),
-                CalendlyData::Notifications => s.notifications.len(),
-            };
+            let before = s.bookings.len() + s.fingerprints.len() + s.notifications.len();
             match family {
                 CalendlyData::Bookings => s.bookings.retain(|(o, _), b| o != org || !due(b.details.end_time)),
                 CalendlyData::Fingerprints => s.fingerprints.retain(|(o, _), _| o != org || ended_before.is_some()),
                 CalendlyData::Notifications => s.notifications.retain(|(o, _), n| o != org || !due(n.created_at)),
             }
-            let after = match family {
-                CalendlyData::Bookings => s.bookings.len(),
-                CalendlyData::Fingerprints => s.fingerprints.len(),
-                CalendlyData::Notifications => s.notifications.len(),
-            };
+            let after = s.bookings.len() + s.fingerprints.len() + s.notifications.len();
             ((before - after) as u64, None)
         }))
     }
