@@ -125,7 +125,7 @@ async fn one_prospect_per_email_and_appends_keep_order(store: Arc<dyn Store>) {
     let first = plan_new(&o, &snapshot("b1", "John@Example.com", Utc::now()), None);
     store.commit_booking(&first).await.unwrap();
     // Another booking planned as if the email were unknown loses on the claim.
-    let stale = plan_new(&o, &snapshot("b2", "john2@example.com", Utc::now()), None);
+    let stale = plan_new(&o, &snapshot("b2", "john@example.com", Utc::now()), None);
     assert!(matches!(store.commit_booking(&stale).await, Err(CommitError::Conflict(CommitConflict::EmailClaimed))));
     let existing = store.find_prospect_by_email(&o, "john@example.com").await.unwrap().unwrap();
     let second = plan_new(&o, &snapshot("b2", "john@example.com", Utc::now() + Duration::days(1)), Some(&existing));
@@ -588,7 +588,7 @@ async fn a_suppressed_person_is_refused_by_every_commit_until_lifted(store: Arc<
 
     let suppressed = store.suppress_person(&o, &person, Utc::now()).await.unwrap();
     assert_eq!(suppressed, index, "what the commits before it indexed");
-    let second = with_person(plan_new(&o, &snapshot("b2", "john@example.com", Utc::now()), None));
+    let second = with_person(plan_new(&o, &snapshot("b2", "john2@example.com", Utc::now()), None));
     let refused = store.commit_booking(&second).await;
     assert!(matches!(refused, Err(CommitError::Conflict(CommitConflict::Suppressed))), "{refused:?}");
     assert!(store.get_booking(&o, "b2").await.unwrap().is_none(), "nothing of it written");
