@@ -298,6 +298,8 @@ impl Connecting {
             auto_sync_enabled: previous.as_ref().is_none_or(|p| p.auto_sync_enabled),
             sync_interval_minutes: previous.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |p| p.sync_interval_minutes),
             filter: previous.as_ref().map(|p| p.filter.clone()).unwrap_or_default(),
+            // The organization's privacy policy outlives a reconnect.
+            retention_days: previous.as_ref().and_then(|p| p.retention_days),
             coverage,
             members_covered: members.as_ref().map(|m: &Vec<String>| u32::try_from(m.len()).unwrap_or(u32::MAX)),
             members_read_at: members.as_ref().map(|_| now),

@@ -292,6 +292,9 @@ async fn a_new_booking_carries_the_retention_as_its_expiry(app: TestApp) {
     assert_eq!(booking.expires_at, Some(booking.details.end_time + chrono::Duration::days(30)));
     let notifications = app.stack.services.store().list_notifications(&org, 10, None).await.unwrap();
     assert!(notifications.items.iter().all(|n| n.expires_at == Some(n.created_at + chrono::Duration::days(30))));
+    // The organization's retention outlives a reconnect.
+    app.connect("org-a", &host).await;
+    assert_eq!(app.get("/calendly/status", "org-a").await.expect(200)["retention_days"], 30);
 }
 on_both_stores!(a_new_booking_carries_the_retention_as_its_expiry);
 
