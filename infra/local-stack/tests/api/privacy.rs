@@ -218,8 +218,10 @@ async fn an_erasure_racing_deliveries_and_a_sync_leaves_nothing(kind: StoreKind)
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
     app.sim.set_webhook_deliveries(false);
+    // The sync's reads take time, so its commits spread over the deliveries' and the erasure's.
+    app.sim.set_latency(std::time::Duration::from_millis(40));
     let url = app.sim.webhook_subscriptions(&host)[0].1.clone();
-    for round in 0..3 {
+    for round in 0..3usize {
         let email = format!("racer{round}@example.com");
         let booked: Vec<_> = (0..20)
             .map(|i| app.seed(&host, &format!("Racer{round} Person"), &email, "Découverte 30min", in_days(1 + i)))
@@ -231,8 +233,18 @@ async fn an_erasure_racing_deliveries_and_a_sync_leaves_nothing(kind: StoreKind)
             let request = app.http.post(&url).header("calendly-webhook-signature", header).body(body);
             async move { request.send().await.unwrap().status().as_u16() }
         });
+        // Round 0 erases at once; the others once some of the person's bookings are stored,
+        // while the rest of the deliveries and the sync are still in flight.
+        let stored_first = [0, 1, 10][round];
         let erasure = async {
-            tokio::time::sleep(std::time::Duration::from_millis(5 * round)).await;
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+            while stored_first > 0 && tokio::time::Instant::now() < deadline {
+                let export = app.get(&format!("/privacy/export?email={email}"), "org-a").await.expect(200);
+                if export["bookings"].as_array().unwrap().len() >= stored_first {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
             erase(&app, "org-a", &email, false).await
         };
         let (statuses, erased) = tokio::join!(futures::future::join_all(deliveries), erasure);
@@ -243,6 +255,7 @@ async fn an_erasure_racing_deliveries_and_a_sync_leaves_nothing(kind: StoreKind)
             "round {round}: the erasure deleted {} bookings; the sync left out {}",
             erased["bookings"], sync["suppressed"]
         );
+        assert!(erased["bookings"].as_u64().unwrap() >= stored_first as u64, "round {round}: {erased}");
         let needle = format!("racer{round}");
         for path in ["/prospects?limit=100", "/calendly/events?limit=100", "/notifications?limit=100"] {
             let body = app.get(path, "org-a").await.expect(200).to_string().to_lowercase();
