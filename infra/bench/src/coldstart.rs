@@ -179,13 +179,13 @@ pub async fn measure(binary: &PathBuf, env: &HashMap<String, String>, event: Str
     })
 }
 
-pub(super) async fn cold_starts(rows: &mut Vec<Row>) -> Result<(), String> {
+pub(super) async fn cold_starts(rows: &Rows) -> Result<(), String> {
     let bin_dir = std::env::current_exe().map_err(|e| e.to_string())?.parent().ok_or("no bin dir")?.to_path_buf();
-    let endpoint = local_stack::dynamo::test_endpoint().await;
+    let endpoint = fresh_moto().await;
     let sim = calendly_sim::CalendlySim::start(SimConfig::default(), 0).await.map_err(|e| e.to_string())?;
 
     // The real configuration: a table and a secret on moto, Calendly on the simulator.
-    let store = local_stack::dynamo::test_store().await;
+    let store = local_stack::dynamo::test_store_on(&endpoint).await;
     let secrets = {
         use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
         let config = aws_sdk_secretsmanager::Config::builder()

@@ -4,7 +4,7 @@ use super::*;
 
 /// A first sync of a large account behind Calendly's real limit (500 requests a minute, 60-s
 /// windows): the callback's answer time, then the job to its end.
-pub(super) async fn first_sync_under_real_limit(rows: &mut Vec<Row>) {
+pub(super) async fn first_sync_under_real_limit(rows: &Rows) {
     let bookings: usize = std::env::var("BENCH_LIMIT_BOOKINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(1500);
     let stack = stack(false, 500).await;
     let sim = stack.simulator.clone().unwrap();

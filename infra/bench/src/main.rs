@@ -17,14 +17,18 @@ use base64::Engine;
 use calendly_sim::{Booked, BookingSpec, SimConfig, SimUser};
 use chrono::{Duration as ChronoDuration, Utc};
 use futures::StreamExt;
+use local_stack::dynamo::Moto;
 use local_stack::{LocalStack, StackOptions};
 use serde_json::{Value, json};
 use shared::domain::OrganizationId;
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One row of the table.
+#[derive(Clone)]
 struct Row {
     measure: String,
     value: String,
@@ -39,6 +43,20 @@ fn row(
     ratio: impl Into<String>,
 ) -> Row {
     Row { measure: measure.into(), value: value.into(), reference: reference.into(), ratio: ratio.into() }
+}
+
+/// The table so far, shared with a part's task: what a part pushed before it failed is kept.
+#[derive(Clone, Default)]
+struct Rows(Arc<Mutex<Vec<Row>>>);
+
+impl Rows {
+    fn push(&self, row: Row) {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(row);
+    }
+
+    fn all(&self) -> Vec<Row> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -84,10 +102,33 @@ async fn stack(dynamodb: bool, rate_limit_per_minute: u32) -> LocalStack {
     stack_with(dynamodb, rate_limit_per_minute, HashMap::new()).await
 }
 
-async fn stack_with(dynamodb: bool, rate_limit_per_minute: u32, mut env: HashMap<String, String>) -> LocalStack {
+/// The moto servers of the part running now, stopped (after their peak is read) when it ends.
+static MOTOS: Mutex<Vec<Moto>> = Mutex::new(Vec::new());
+
+/// moto's resident memory cap in the bench (`MOTO_MAX_RSS_MB`, default 1024): a runaway emulator
+/// stops its own part, with a row saying so, never the machine.
+fn moto_cap_mb() -> u32 {
+    std::env::var("MOTO_MAX_RSS_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024)
+}
+
+/// A fresh moto for the part running now: each part measures on an emulator of its own.
+async fn fresh_moto() -> String {
+    let moto = Moto::start(moto_cap_mb()).await.unwrap_or_else(|e| panic!("{e}"));
+    let endpoint = moto.endpoint().to_string();
+    MOTOS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(moto);
+    endpoint
+}
+
+/// A stack with the bench's quotas: the manual-sync cooldown is off (the sync part re-syncs
+/// at once; the rows say so); `env` adds or overrides.
+async fn stack_with(dynamodb: bool, rate_limit_per_minute: u32, env: HashMap<String, String>) -> LocalStack {
+    let mut env = HashMap::from([("MANUAL_SYNC_COOLDOWN_SECONDS".to_string(), "0".to_string())])
+        .into_iter()
+        .chain(env)
+        .collect::<HashMap<_, _>>();
     if dynamodb {
         env.insert("STORE".to_string(), "dynamodb".to_string());
-        env.insert("AWS_ENDPOINT_URL_DYNAMODB".to_string(), local_stack::dynamo::test_endpoint().await);
+        env.insert("AWS_ENDPOINT_URL_DYNAMODB".to_string(), fresh_moto().await);
         env.insert(
             "TABLE_NAME".to_string(),
             format!("bench-{}", shared::crypto::random_token(6).to_lowercase().replace(['-', '_'], "x")),
@@ -162,44 +203,169 @@ async fn wait_for(socket: &mut Socket, event: &str) -> Option<Value> {
     }
 }
 
+/// What a part's panic said, and where (kept by the panic hook for the part's failure row).
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+fn keep_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic".to_string());
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        *LAST_PANIC.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(format!("{message}{place}"));
+        default(info);
+    }));
+}
+
+/// A part may run this long (`BENCH_PART_TIMEOUT_SECONDS`, default 1 h: the team part takes ~25 min).
+fn part_timeout() -> Duration {
+    Duration::from_secs(std::env::var("BENCH_PART_TIMEOUT_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3600))
+}
+
+/// Runs one part on its own task: a panic, an error or a timeout becomes a row saying what
+/// failed and why, the rows it pushed before stay, and a last row gives its wall time and the
+/// peak memory of the moto servers it started (each part starts its own).
+async fn run_part<F>(rows: &Rows, name: &str, part: F)
+where
+    F: Future<Output = Result<(), String>> + Send + 'static,
+{
+    eprintln!("bench: part `{name}`");
+    let started = Instant::now();
+    let task = tokio::spawn(part);
+    let abort = task.abort_handle();
+    let failure = match tokio::time::timeout(part_timeout(), task).await {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(e))) => Some(e),
+        Ok(Err(e)) if e.is_panic() => Some(
+            LAST_PANIC
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take()
+                .unwrap_or_else(|| "panicked".to_string()),
+        ),
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => {
+            abort.abort();
+            Some(format!("did not finish within {} s (BENCH_PART_TIMEOUT_SECONDS)", part_timeout().as_secs()))
+        }
+    };
+    let wall = started.elapsed();
+    let mut motos = std::mem::take(&mut *MOTOS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    let (mut peaks, mut stops) = (Vec::new(), Vec::new());
+    for moto in &mut motos {
+        match moto.stopped_because() {
+            Some(why) => stops.push(why),
+            None => peaks.extend(moto.peak_rss_mb().await),
+        }
+    }
+    drop(motos);
+    if let Some(why) = failure {
+        let stops = if stops.is_empty() { String::new() } else { format!(" ({})", stops.join("; ")) };
+        rows.push(row(
+            format!("part `{name}`: FAILED, the rows above are what it measured before"),
+            format!("{why}{stops}"),
+            "–",
+            "–",
+        ));
+    }
+    let memory = match peaks.iter().max() {
+        Some(peak) => format!("; moto peak {peak} MB of {} (cap {} MB)", peaks.len(), moto_cap_mb()),
+        None if stops.is_empty() => String::new(),
+        None => "; moto stopped".to_string(),
+    };
+    rows.push(row(
+        format!("part `{name}`: wall time{}", if memory.is_empty() { "" } else { ", emulator memory" }),
+        format!("{:.1} s{memory}", wall.as_secs_f64()),
+        "–",
+        "–",
+    ));
+}
+
 #[tokio::main]
 async fn main() {
+    keep_panics();
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wants = |part: &str| only.is_empty() || only.iter().any(|o| o == part);
-    let mut rows = Vec::new();
-    if wants("coldstart")
-        && let Err(e) = coldstart::cold_starts(&mut rows).await
-    {
-        rows.push(row("cold start", format!("failed: {e}"), "–", "–"));
+    let rows = Rows::default();
+    let r = rows.clone();
+    if wants("coldstart") {
+        run_part(&rows, "coldstart", async move { coldstart::cold_starts(&r).await }).await;
     }
-    if wants("sync") || wants("sync-embedded") {
-        sync_cost::sync_cost(&mut rows, false).await;
-    }
-    if wants("sync") || wants("sync-dynamodb") {
-        sync_cost::sync_cost(&mut rows, true).await;
+    for (name, dynamodb) in [("sync-embedded", false), ("sync-dynamodb", true)] {
+        if wants("sync") || wants(name) {
+            let r = rows.clone();
+            run_part(&rows, name, async move {
+                sync_cost::sync_cost(&r, dynamodb).await;
+                Ok(())
+            })
+            .await;
+        }
     }
     if wants("ratelimit") {
-        first_sync::first_sync_under_real_limit(&mut rows).await;
+        let r = rows.clone();
+        run_part(&rows, "ratelimit", async move {
+            first_sync::first_sync_under_real_limit(&r).await;
+            Ok(())
+        })
+        .await;
     }
     if wants("team") {
-        team::team_under_real_limit(&mut rows).await;
+        let r = rows.clone();
+        run_part(&rows, "team", async move {
+            team::team_under_real_limit(&r).await;
+            Ok(())
+        })
+        .await;
     }
-    let mut embedded_job = None;
+    // The DynamoDB tick prices a job from the embedded run's job time too.
+    let embedded_job = Arc::new(Mutex::new(None));
     if wants("tick") || wants("tick-embedded") {
-        embedded_job = Some(tick::scheduled_tick(&mut rows, false, None).await);
+        let (r, job) = (rows.clone(), embedded_job.clone());
+        run_part(&rows, "tick-embedded", async move {
+            let secs = tick::scheduled_tick(&r, false, None).await;
+            *job.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(secs);
+            Ok(())
+        })
+        .await;
     }
     if wants("tick") || wants("tick-dynamodb") {
-        tick::scheduled_tick(&mut rows, true, embedded_job).await;
+        let r = rows.clone();
+        let job = *embedded_job.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        run_part(&rows, "tick-dynamodb", async move {
+            tick::scheduled_tick(&r, true, job).await;
+            Ok(())
+        })
+        .await;
     }
-    if wants("webhook") {
-        realtime::webhook_to_browser(&mut rows, false).await;
-        realtime::webhook_to_browser(&mut rows, true).await;
+    for (name, dynamodb) in [("webhook-embedded", false), ("webhook-dynamodb", true)] {
+        if wants("webhook") || wants(name) {
+            let r = rows.clone();
+            run_part(&rows, name, async move {
+                realtime::webhook_to_browser(&r, dynamodb).await;
+                Ok(())
+            })
+            .await;
+        }
     }
     if wants("fanout") {
-        realtime::fan_out(&mut rows).await;
+        let r = rows.clone();
+        run_part(&rows, "fanout", async move {
+            realtime::fan_out(&r).await;
+            Ok(())
+        })
+        .await;
     }
     if wants("privacy") {
-        privacy::privacy_cost(&mut rows).await;
+        let r = rows.clone();
+        run_part(&rows, "privacy", async move {
+            privacy::privacy_cost(&r).await;
+            Ok(())
+        })
+        .await;
     }
 
     println!(
@@ -209,7 +375,7 @@ async fn main() {
         Utc::now().format("%Y-%m-%d")
     );
     println!("\n| measure | value | reference | ratio |\n|---|---|---|---|");
-    for r in rows {
+    for r in rows.all() {
         println!("| {} | {} | {} | {} |", r.measure, r.value, r.reference, r.ratio);
     }
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) async fn privacy_cost(rows: &mut Vec<Row>) {
+pub(super) async fn privacy_cost(rows: &Rows) {
     let bookings: usize = std::env::var("BENCH_PURGE_BOOKINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let stack = stack(true, 1_000_000).await;
     let sim = stack.simulator.clone().unwrap();

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) async fn sync_cost(rows: &mut Vec<Row>, dynamodb: bool) {
+pub(super) async fn sync_cost(rows: &Rows, dynamodb: bool) {
     // moto answers each query by scanning its table (and GSI) in Python, so its time grows
     // with the table: the DynamoDB run uses fewer bookings; requests per booking are what
     // it measures.
@@ -45,7 +45,9 @@ pub(super) async fn sync_cost(rows: &mut Vec<Row>, dynamodb: bool) {
     ));
     let again = timed_sync(&stack, "bench-org").await;
     rows.push(row(
-        format!("unchanged re-sync of {BOOKINGS}, {label}: Calendly requests"),
+        format!(
+            "unchanged re-sync of {BOOKINGS}, {label} (manual-sync cooldown off for the re-syncs): Calendly requests"
+        ),
         format!("{}{}", again.calendly_requests, dynamo_text(again.dynamo)),
         format!("{pages} list requests, 0 invitee requests, 0 writes"),
         ratio(again.calendly_requests as f64, pages as f64),

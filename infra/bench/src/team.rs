@@ -6,7 +6,7 @@ use super::*;
 /// Connects a 151-member organization (an admin and 150 members, 80 bookings each by
 /// default) in organization scope behind 500 requests a minute and 50 ms of latency: the
 /// callback's answer (requests, time), then the initial job to its end against its floor.
-pub(super) async fn team_under_real_limit(rows: &mut Vec<Row>) {
+pub(super) async fn team_under_real_limit(rows: &Rows) {
     let per_member: usize = std::env::var("BENCH_TEAM_BOOKINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(80);
     let stack = stack(false, 500).await;
     let sim = stack.simulator.clone().unwrap();

@@ -4,7 +4,7 @@ use super::*;
 
 /// One scheduled tick of `orgs` due organizations with nothing new: how fast the queue drains,
 /// and what one organization's sync costs (counted here, priced below).
-pub(super) async fn scheduled_tick(rows: &mut Vec<Row>, dynamodb: bool, embedded_job_secs: Option<f64>) -> f64 {
+pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded_job_secs: Option<f64>) -> f64 {
     // moto keeps growing (~15 MB per organization set up here) and serializes every request:
     // its run uses fewer organizations.
     let default = if dynamodb { 300 } else { 2000 };
@@ -107,7 +107,7 @@ pub(super) async fn scheduled_tick(rows: &mut Vec<Row>, dynamodb: bool, embedded
 /// million read request units. Each write counts one WRU, each strongly consistent read one
 /// RRU (items are under 1 KB), a transaction two WRU per item (none when nothing changed).
 pub(super) fn cost_row(
-    rows: &mut Vec<Row>,
+    rows: &Rows,
     timing: &str,
     reads: f64,
     writes: f64,

@@ -11,6 +11,7 @@ mod contract;
 mod deliveries;
 mod events;
 mod grants;
+mod harness;
 mod https;
 mod jobs;
 mod limits;
