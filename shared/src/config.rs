@@ -180,6 +180,14 @@ impl Config {
             }
             Ok(Secret::new(value))
         };
+        // An optional secret (a previous key during a roll) is held to the same rule when set:
+        // a placeholder there would be as good as a published key.
+        let optional_secret = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            match get(name) {
+                Some(value) if is_placeholder(&value) => Err(ConfigError::Placeholder(name)),
+                value => Ok(value),
+            }
+        };
         let jwt_secret = secret("JWT_SECRET")?;
         if jwt_secret.expose().len() < MIN_JWT_SECRET_BYTES {
             return Err(ConfigError::Invalid {
@@ -187,7 +195,7 @@ impl Config {
                 reason: format!("expected at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"),
             });
         }
-        let encryption_key = required("ENCRYPTION_KEY")?;
+        let encryption_key = secret("ENCRYPTION_KEY")?.expose().to_string();
         if let Err(SealError::InvalidKey) = Sealer::from_hex_key(&encryption_key) {
             return Err(ConfigError::Invalid {
                 name: "ENCRYPTION_KEY",
@@ -195,7 +203,7 @@ impl Config {
                     .into(),
             });
         }
-        let encryption_key_previous = get("ENCRYPTION_KEY_PREVIOUS");
+        let encryption_key_previous = optional_secret("ENCRYPTION_KEY_PREVIOUS")?;
         if encryption_key_previous.as_deref().is_some_and(|k| Sealer::from_hex_key(k).is_err()) {
             return Err(ConfigError::Invalid {
                 name: "ENCRYPTION_KEY_PREVIOUS",
@@ -203,7 +211,7 @@ impl Config {
             });
         }
         let hex_key = |name: &'static str| -> Result<Option<Secret>, ConfigError> {
-            match get(name) {
+            match optional_secret(name)? {
                 Some(k) if hex::decode(&k).map_or(true, |b| b.len() != 32) => Err(ConfigError::Invalid {
                     name,
                     reason: "expected 64 hexadecimal characters (a 32-byte key), e.g. `openssl rand -hex 32`".into(),
@@ -219,7 +227,8 @@ impl Config {
             calendly_client_id: required("CALENDLY_CLIENT_ID")?,
             calendly_client_secret: secret("CALENDLY_CLIENT_SECRET")?,
             calendly_webhook_signing_key: secret("CALENDLY_WEBHOOK_SIGNING_KEY")?,
-            calendly_webhook_signing_key_previous: get("CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS").map(Secret::new),
+            calendly_webhook_signing_key_previous: optional_secret("CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS")?
+                .map(Secret::new),
             calendly_redirect_uri: url("CALENDLY_REDIRECT_URI", required("CALENDLY_REDIRECT_URI")?)?,
             calendly_api_base_url: url(
                 "CALENDLY_API_BASE_URL",
@@ -328,6 +337,19 @@ mod tests {
         let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
         assert!(err.to_string().contains("JWT_SECRET") && err.to_string().contains("32 bytes"), "{err}");
         assert!(!is_placeholder("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"));
+    }
+
+    #[test]
+    fn a_placeholder_in_any_secret_stops_start_up_naming_it() {
+        for name in crate::secrets::SECRET_NAMES.map(|(name, _)| name) {
+            for placeholder in ["FILL_ME", "<previous signing key>", "CHANGE-ME", "${SECRET}"] {
+                let mut vars = env();
+                vars.insert(name, placeholder.to_string());
+                let err = Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+                assert!(matches!(err, ConfigError::Placeholder(n) if n == name), "{name}={placeholder}: {err}");
+                assert!(err.to_string().contains(name), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -131,6 +131,12 @@ impl Sealer {
 
     /// Opens a value sealed for the same `context`.
     pub fn open(&self, sealed: &Sealed, context: &str) -> Result<String, SealError> {
+        self.open_noting_key(sealed, context).map(|(plaintext, _)| plaintext)
+    }
+
+    /// Opens a value sealed for the same `context`, and says which key opened it: `Current`, or
+    /// `Previous` (the value should be sealed again before the previous key goes).
+    pub fn open_noting_key(&self, sealed: &Sealed, context: &str) -> Result<(String, OpenedWith), SealError> {
         let body = sealed.0.strip_prefix(VERSION).ok_or(SealError::Malformed)?;
         let raw = STANDARD.decode(body).map_err(|_| SealError::Malformed)?;
         if raw.len() < NONCE_LEN + 16 {
@@ -140,24 +146,30 @@ impl Sealer {
         let nonce_array: [u8; NONCE_LEN] = nonce_bytes.try_into().map_err(|_| SealError::Malformed)?;
         let nonce = Nonce::from(nonce_array);
         let payload = || Payload { msg: ciphertext, aad: context.as_bytes() };
-        let plaintext = self
-            .cipher
-            .decrypt(&nonce, payload())
-            .or_else(|_| {
-                self.previous
-                    .as_ref()
-                    .ok_or(SealError::Tampered)?
-                    .decrypt(&nonce, payload())
-                    .map_err(|_| SealError::Tampered)
-            })
-            .map_err(|_| SealError::Tampered)?;
-        String::from_utf8(plaintext).map_err(|_| SealError::Tampered)
+        let (plaintext, opened_with) = match self.cipher.decrypt(&nonce, payload()) {
+            Ok(plaintext) => (plaintext, OpenedWith::Current),
+            Err(_) => {
+                let previous = self.previous.as_ref().ok_or(SealError::Tampered)?;
+                (previous.decrypt(&nonce, payload()).map_err(|_| SealError::Tampered)?, OpenedWith::Previous)
+            }
+        };
+        Ok((String::from_utf8(plaintext).map_err(|_| SealError::Tampered)?, opened_with))
     }
 }
 
+/// Which of a sealer's keys opened a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenedWith {
+    /// The key it seals with.
+    Current,
+    /// The key being rolled away from.
+    Previous,
+}
+
 /// The keyed hash a person is known by in the suppression list and the person index: HMAC-SHA256
-/// of their normalized e-mail, under the privacy key (and, during a key roll, the previous one
-/// too). Without the key the hashes can't be tested against a list of e-mails.
+/// of their normalized e-mail, under the deployment's person-hash key (`app::people`: kept in
+/// the table, sealed, so that no key roll changes a person's hash), and under a legacy key
+/// while one is configured. Without the key the hashes can't be tested against a list of e-mails.
 #[derive(Clone)]
 pub struct PersonHasher {
     current: hmac::Hmac<Sha256>,
@@ -170,17 +182,33 @@ impl fmt::Debug for PersonHasher {
     }
 }
 
+/// A person-hash key: 32 bytes.
+pub type PersonHashKey = [u8; 32];
+
 impl PersonHasher {
-    /// A hasher keyed by `PRIVACY_KEY` (64 hexadecimal characters) or, when none is set, by a
-    /// key derived from the token key (one purpose per key); `previous` likewise.
-    pub fn new(key: &[u8], previous: Option<&[u8]>) -> Result<Self, SealError> {
+    /// The person-hash key derived from a configured key (`PRIVACY_KEY`, else the token key):
+    /// one purpose per key. Before the table held its own person-hash key, hashes were made
+    /// under this; a deployment's first one is this derivation, so those hashes still match.
+    pub fn derived_key(configured: &[u8]) -> PersonHashKey {
         use hmac::{KeyInit, Mac};
-        let keyed = |k: &[u8]| -> Result<hmac::Hmac<Sha256>, SealError> {
-            let mut derive = hmac::Hmac::<Sha256>::new_from_slice(k).map_err(|_| SealError::InvalidKey)?;
-            derive.update(b"velvena person hash v1");
-            hmac::Hmac::new_from_slice(&derive.finalize().into_bytes()).map_err(|_| SealError::InvalidKey)
+        let mut derive =
+            <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(configured).expect("an HMAC takes keys of any length");
+        derive.update(b"velvena person hash v1");
+        derive.finalize().into_bytes().into()
+    }
+
+    /// A hasher under `key`, also matching `legacy` (a key hashes may have been made under).
+    pub fn with_keys(key: &PersonHashKey, legacy: Option<&PersonHashKey>) -> Self {
+        use hmac::KeyInit;
+        let keyed = |k: &PersonHashKey| {
+            <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(k).expect("an HMAC takes keys of any length")
         };
-        Ok(Self { current: keyed(key)?, previous: previous.map(keyed).transpose()? })
+        Self { current: keyed(key), previous: legacy.filter(|l| *l != key).map(keyed) }
+    }
+
+    /// A hasher keyed by a key derived from `key`; `previous` likewise.
+    pub fn new(key: &[u8], previous: Option<&[u8]>) -> Result<Self, SealError> {
+        Ok(Self::with_keys(&Self::derived_key(key), previous.map(Self::derived_key).as_ref()))
     }
 
     /// The hashes of the person with this normalized e-mail (`Email::key`).

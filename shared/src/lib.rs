@@ -12,6 +12,7 @@ pub mod domain;
 pub mod errors;
 pub mod http;
 pub mod https;
+pub mod people;
 pub mod push;
 pub mod queue;
 pub mod secrets;

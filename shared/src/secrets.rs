@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 /// The configuration names a secret may hold, and the keys they may have in the JSON.
-const SECRET_NAMES: [(&str, &str); 8] = [
+pub(crate) const SECRET_NAMES: [(&str, &str); 8] = [
     ("CALENDLY_CLIENT_SECRET", "calendly_client_secret"),
     ("CALENDLY_WEBHOOK_SIGNING_KEY", "calendly_webhook_signing_key"),
     ("CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS", "calendly_webhook_signing_key_previous"),

@@ -6,10 +6,10 @@
 
 use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, EventQuery, Invitee, Page, ScheduledEvent};
 use crate::clock::Clock;
-use crate::crypto::PersonHasher;
 use crate::domain::booking::{self, ChangeKind, Known, ProspectChange};
 use crate::domain::privacy::expiry;
 use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle, SyncJob};
+use crate::people::People;
 use crate::push::{PushMessage, Pusher};
 use crate::store::CalendlyData;
 use crate::store::{CommitConflict, CommitError, Store, StoreError};
@@ -206,7 +206,7 @@ pub struct SyncEngine {
     pusher: Arc<dyn Pusher>,
     clock: Arc<dyn Clock>,
     tokens: TokenKeeper,
-    people: PersonHasher,
+    people: Arc<People>,
     window: crate::domain::SyncWindow,
 }
 
@@ -220,7 +220,7 @@ impl SyncEngine {
         pusher: Arc<dyn Pusher>,
         clock: Arc<dyn Clock>,
         tokens: TokenKeeper,
-        people: PersonHasher,
+        people: Arc<People>,
         days_past: i64,
         days_ahead: i64,
     ) -> Self {
@@ -259,6 +259,8 @@ impl SyncEngine {
         integration: &Integration,
         deadline: Instant,
     ) -> Result<SliceEnd, SyncError> {
+        // The person-hash key is read (re-sealed mid-roll) by every job, booked or not.
+        self.people.ready().await?;
         let session = self.session(Duration::ZERO);
         let user = &integration.calendly_user_uri;
         // Pacing shared by every worker: what the last slice (maybe another instance) saw.
@@ -628,7 +630,10 @@ impl SyncEngine {
             return Ok(Applied::default());
         }
         let email_key = Email::parse(&snapshot.invitee_email).ok().map(|e| e.key());
-        let person = email_key.as_deref().map(|key| self.people.person(key));
+        let person = match email_key.as_deref() {
+            Some(key) => Some(self.people.person(key).await?),
+            None => None,
+        };
         let mut stored_prospect_missing = false;
         // The prospect as read after its notes were found full (or changed).
         let mut full_prospect = None;

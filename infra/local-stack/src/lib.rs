@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// How to start the stack.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct StackOptions {
     /// Port on 127.0.0.1 (0: any free port).
     pub port: u16,
@@ -38,6 +38,12 @@ pub struct StackOptions {
     pub read_process_env: bool,
     /// Simulator settings, when the simulator runs.
     pub simulator: SimConfig,
+    /// A simulator already running (another stack's), instead of a new one: a stack restarted
+    /// with other keys keeps the same Calendly.
+    pub running_simulator: Option<CalendlySim>,
+    /// Another stack's embedded store, instead of a new one (DynamoDB stacks share a table by
+    /// `TABLE_NAME`): a stack restarted with other keys keeps its data.
+    pub embedded_store: Option<Arc<dyn Store>>,
 }
 
 /// A running stack.
@@ -98,9 +104,10 @@ impl LocalStack {
                 .or_else(|| if options.read_process_env { std::env::var(name).ok() } else { None })
                 .filter(|v| !v.trim().is_empty())
         };
-        let simulator = match lookup("CALENDLY_CLIENT_ID") {
-            Some(_) => None,
-            None => Some(CalendlySim::start(options.simulator.clone(), 0).await?),
+        let simulator = match (lookup("CALENDLY_CLIENT_ID"), &options.running_simulator) {
+            (Some(_), _) => None,
+            (None, Some(running)) => Some(running.clone()),
+            (None, None) => Some(CalendlySim::start(options.simulator.clone(), 0).await?),
         };
         let mut defaults: HashMap<&str, String> = HashMap::from([
             ("CALENDLY_REDIRECT_URI", format!("{local_url}/auth/calendly/callback")),
@@ -142,7 +149,7 @@ impl LocalStack {
         };
         let store: Arc<dyn Store> = match &dynamo {
             Some(d) => Arc::new(d.clone()),
-            None => Arc::new(MemoryStore::new()),
+            None => options.embedded_store.clone().unwrap_or_else(|| Arc::new(MemoryStore::new())),
         };
         let calendly = shared::wiring::calendly_client(&config);
         // Pushes go through the real SDK client, to our own management endpoint by default.

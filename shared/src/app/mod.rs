@@ -43,9 +43,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{CursorSigner, PersonHasher, Sealer};
 use crate::domain::{Integration, OrganizationId};
+use crate::people::People;
 use crate::push::Pusher;
 use crate::queue::JobQueue;
-use crate::store::{IntegrationStore, Store};
+use crate::store::{IntegrationStore, PersonHashKeyStore, Store};
 use crate::sync::{ReconnectAlarm, SyncEngine};
 use crate::tokens::TokenKeeper;
 use std::sync::Arc;
@@ -109,15 +110,29 @@ pub fn sealer_of(config: &Config) -> Sealer {
     }
 }
 
-/// The keyed hash of people from the configured keys: `PRIVACY_KEY` (and its previous one), or
-/// when none is set, a key derived from the token key (rolled with it, both checked meanwhile).
-pub fn people_of(config: &Config) -> PersonHasher {
+/// The hashing of people (`people::People`): the deployment's person-hash key, sealed with
+/// `PRIVACY_KEY` when set (its previous one still opens), else with the token key; the token
+/// key's sealer opens it too (a `PRIVACY_KEY` set later re-seals it). A table without a key yet
+/// stores the one hashes were made under before (derived from the configured key).
+pub fn people_of(config: &Config, store: Arc<dyn PersonHashKeyStore>) -> Arc<People> {
     let bytes = |secret: &crate::config::Secret| hex::decode(secret.expose()).expect("keys were validated at start-up");
-    let (key, previous) = match &config.privacy_key {
-        Some(key) => (bytes(key), config.privacy_key_previous.as_ref().map(bytes)),
-        None => (bytes(&config.encryption_key), config.encryption_key_previous.as_ref().map(bytes)),
+    let token_sealer = sealer_of(config);
+    let (sealers, configured, previous) = match &config.privacy_key {
+        Some(key) => {
+            let privacy_sealer = Sealer::from_hex_key(key.expose()).expect("PRIVACY_KEY was validated at start-up");
+            let privacy_sealer = match &config.privacy_key_previous {
+                Some(previous) => privacy_sealer
+                    .with_previous_key(previous.expose())
+                    .expect("PRIVACY_KEY_PREVIOUS was validated at start-up"),
+                None => privacy_sealer,
+            };
+            (vec![privacy_sealer, token_sealer], bytes(key), config.privacy_key_previous.as_ref().map(bytes))
+        }
+        None => (vec![token_sealer], bytes(&config.encryption_key), config.encryption_key_previous.as_ref().map(bytes)),
     };
-    PersonHasher::new(&key, previous.as_deref()).expect("an HMAC takes keys of any length")
+    let first_key = PersonHasher::derived_key(&configured);
+    let legacy = previous.map(|p| PersonHasher::derived_key(&p));
+    Arc::new(People::new(store, sealers, first_key, legacy))
 }
 
 /// The verifier of CRM tokens from the configuration.
@@ -135,6 +150,7 @@ struct Core {
     subscriptions: Subscriptions,
     job_ports: JobPorts,
     jobs: Jobs,
+    people: Arc<People>,
 }
 
 impl Core {
@@ -143,13 +159,14 @@ impl Core {
         let sealer = sealer_of(config);
         let alarm = Arc::new(ReconnectAlarm::new(store.clone(), pusher.clone(), clock.clone()));
         let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone()).with_alarm(alarm);
+        let people = people_of(config, store.clone());
         let engine = SyncEngine::new(
             store.clone(),
             calendly.clone(),
             pusher.clone(),
             clock.clone(),
             tokens.clone(),
-            people_of(config),
+            people.clone(),
             config.sync_days_past,
             config.sync_days_ahead,
         );
@@ -163,7 +180,7 @@ impl Core {
             clock: clock.clone(),
         };
         let jobs = Jobs::new(job_ports.clone(), engine.window(), config.manual_sync_cooldown);
-        Self { sealer, jwt: jwt_of(config), engine, access, subscriptions, job_ports, jobs }
+        Self { sealer, jwt: jwt_of(config), engine, access, subscriptions, job_ports, jobs, people }
     }
 
     fn worker(&self, config: &Config) -> Worker {
@@ -189,7 +206,7 @@ impl Services {
         let core = Core::new(config, &adapters);
         let worker = core.worker(config);
         let Adapters { store, calendly, pusher, queue, clock } = adapters;
-        let Core { sealer, jwt, engine, access, subscriptions, jobs, .. } = core;
+        let Core { sealer, jwt, engine, access, subscriptions, jobs, people, .. } = core;
         let cursors = PageCursors::new(
             CursorSigner::from_hex_key(config.encryption_key.expose())
                 .expect("ENCRYPTION_KEY was validated at start-up"),
@@ -219,7 +236,7 @@ impl Services {
             clock: clock.clone(),
         };
         Self {
-            privacy: Privacy::new(privacy_ports, people_of(config), access.clone(), cursors.clone()),
+            privacy: Privacy::new(privacy_ports, people, access.clone(), cursors.clone()),
             prospects: Prospects::new(store.clone(), pusher.clone(), clock.clone(), cursors.clone()),
             notifications: Notifications::new(store.clone(), cursors.clone(), retention.clone()),
             bookings: Bookings::new(store.clone(), cursors, retention),

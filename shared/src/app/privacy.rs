@@ -7,11 +7,11 @@ use crate::app::{AppError, CalendlyAccess, PageCursors, active_integration};
 use crate::auth::Caller;
 use crate::calendly::{CalendlyError, GrantedScopes, Scope};
 use crate::clock::Clock;
-use crate::crypto::PersonHasher;
 use crate::domain::ids::time_ordered_id;
 use crate::domain::{
     Booking, CalendlyErasure, Email, ErasureCounts, ErasureRecord, Notification, OrganizationId, Prospect,
 };
+use crate::people::People;
 use crate::push::{PushMessage, Pusher};
 use crate::store::{CalendlyData, IntegrationStore, PageOf, PrivacyStore, ProspectStore};
 use std::sync::Arc;
@@ -68,15 +68,16 @@ pub struct PrivacyPorts {
 #[derive(Clone)]
 pub struct Privacy {
     ports: PrivacyPorts,
-    hasher: PersonHasher,
+    /// Who a person is to the suppression list and the person index.
+    hashes: Arc<People>,
     calendly: CalendlyAccess,
     cursors: PageCursors,
 }
 
 impl Privacy {
     /// The privacy use cases over their ports.
-    pub fn new(ports: PrivacyPorts, hasher: PersonHasher, calendly: CalendlyAccess, cursors: PageCursors) -> Self {
-        Self { ports, hasher, calendly, cursors }
+    pub fn new(ports: PrivacyPorts, hashes: Arc<People>, calendly: CalendlyAccess, cursors: PageCursors) -> Self {
+        Self { ports, hashes, calendly, cursors }
     }
 
     /// Erases the person with this e-mail from the caller's organization: suppressed first (so
@@ -85,7 +86,7 @@ impl Privacy {
     /// `at_calendly`, Calendly is asked to delete the invitee's data too. Idempotent.
     pub async fn erase(&self, caller: &Caller, email: &Email, at_calendly: bool) -> Result<Erasure, AppError> {
         let org = &caller.organization_id;
-        let person = self.hasher.person(&email.key());
+        let person = self.hashes.person(&email.key()).await?;
         let PrivacyPorts { people, prospects, .. } = &self.ports;
         let index = people.suppress_person(org, &person, self.ports.clock.now()).await?;
         let mut counts = ErasureCounts::default();
@@ -165,7 +166,7 @@ impl Privacy {
     /// Everything the organization holds about the person with this e-mail (empty lists when
     /// nothing).
     pub async fn export(&self, org: &OrganizationId, email: &Email) -> Result<PersonalData, AppError> {
-        let person = self.hasher.person(&email.key());
+        let person = self.hashes.person(&email.key()).await?;
         let PrivacyPorts { people, prospects, .. } = &self.ports;
         let index = people.person_index(org, &person).await?;
         let mut data = PersonalData {
@@ -189,7 +190,7 @@ impl Privacy {
     /// Lifts the suppression of the person with this e-mail (they came back and consented):
     /// whether they were suppressed.
     pub async fn lift_suppression(&self, org: &OrganizationId, email: &Email) -> Result<bool, AppError> {
-        let lifted = self.ports.people.lift_suppression(org, &self.hasher.person(&email.key())).await?;
+        let lifted = self.ports.people.lift_suppression(org, &self.hashes.person(&email.key()).await?).await?;
         tracing::info!(organization_id = %org, lifted, "suppression lifted");
         Ok(lifted)
     }

@@ -346,15 +346,21 @@ mod tests {
 
     fn intake(store: &Arc<MemoryStore>, clock: &Arc<SystemClock>) -> WebhookIntake {
         let sealer = Sealer::from_hex_key(&"cd".repeat(32)).unwrap_or_else(|e| panic!("{e}"));
-        let tokens = TokenKeeper::new(store.clone(), sealer, clock.clone());
+        let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone());
         let pusher = Arc::new(RecordingPusher::default());
+        let people = crate::people::People::new(
+            store.clone(),
+            vec![sealer],
+            crate::crypto::PersonHasher::derived_key(&[1; 32]),
+            None,
+        );
         let engine = SyncEngine::new(
             store.clone(),
             Arc::new(CalendlyDown),
             pusher,
             clock.clone(),
             tokens,
-            crate::crypto::PersonHasher::new(&[1; 32], None).unwrap(),
+            Arc::new(people),
             30,
             90,
         );

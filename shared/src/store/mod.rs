@@ -359,6 +359,21 @@ pub trait NotificationStore: Send + Sync {
     async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError>;
 }
 
+/// The key people are hashed under (one per deployment, sealed): stored once and never changed,
+/// so that rolling a configured key re-seals it and changes no person's hash.
+#[async_trait]
+pub trait PersonHashKeyStore: Send + Sync {
+    /// The sealed key, once stored.
+    async fn person_hash_key(&self) -> Result<Option<crate::crypto::Sealed>, StoreError>;
+    /// Stores `sealed` if the stored key is still `expected` (`None`: none stored yet);
+    /// whether it was stored (false: someone else stored or re-sealed it first).
+    async fn swap_person_hash_key(
+        &self,
+        expected: Option<&crate::crypto::Sealed>,
+        sealed: &crate::crypto::Sealed,
+    ) -> Result<bool, StoreError>;
+}
+
 /// The people an organization holds data about, known by keyed hashes of their e-mail only:
 /// the index of what commits wrote about each (kept by `commit_booking` in the same write), the
 /// suppression list that stops any commit from writing about an erased person again, and the
@@ -531,6 +546,7 @@ pub trait Store:
     + RateLimitStore
     + QuotaStore
     + PrivacyStore
+    + PersonHashKeyStore
 {
 }
 impl<T> Store for T where
@@ -545,6 +561,7 @@ impl<T> Store for T where
         + RateLimitStore
         + QuotaStore
         + PrivacyStore
+        + PersonHashKeyStore
 {
 }
 

@@ -105,6 +105,91 @@ async fn a_delivery_about_an_erased_person_is_acknowledged_and_records_nothing(a
 }
 on_both_stores!(a_delivery_about_an_erased_person_is_acknowledged_and_records_nothing);
 
+/// Which key a roll test rolls, as README's "Rolling secrets" says: the new key with the old
+/// one as the previous, a while (tokens and the person-hash key sealed again), then the
+/// previous key removed.
+#[derive(Clone, Copy)]
+enum Rolled {
+    EncryptionKey,
+    PrivacyKey,
+}
+
+/// The stack of `first`'s store and Calendly, restarted with `keys`.
+async fn restarted(first: &TestApp, keys: &[(&str, String)]) -> TestApp {
+    let mut env: std::collections::HashMap<String, String> =
+        keys.iter().map(|(name, value)| (name.to_string(), value.clone())).collect();
+    if first.stack.dynamo.is_some() {
+        env.insert("STORE".into(), "dynamodb".into());
+        env.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), local_stack::dynamo::test_endpoint().await);
+        env.insert("TABLE_NAME".into(), first.stack.config.table_name.clone());
+    }
+    let options = local_stack::StackOptions {
+        env,
+        running_simulator: Some(first.sim.clone()),
+        embedded_store: first.stack.dynamo.is_none().then(|| first.stack.store.clone()),
+        ..Default::default()
+    };
+    TestApp::spawn_with(options).await
+}
+
+/// A signed `invitee.created` for `booked`, posted to `app`'s webhook route of the subscription.
+async fn deliver(app: &TestApp, host: &SimUser, booked: &calendly_sim::Booked) -> u16 {
+    let subscribed = app.sim.webhook_subscriptions(host)[0].1.clone();
+    let path = &subscribed[subscribed.find("/calendly/webhook").unwrap()..];
+    let (body, header) = app.sim.signed_delivery("invitee.created", booked, chrono::Utc::now());
+    let reply = app.http.post(app.url(path)).header("calendly-webhook-signature", header).body(body).send();
+    reply.await.unwrap().status().as_u16()
+}
+
+async fn an_erasure_outlives_a_key_roll(kind: StoreKind, rolled: Rolled) {
+    let (old_key, new_key) = ("a1".repeat(32), "b2".repeat(32));
+    let name = match rolled {
+        Rolled::EncryptionKey => "ENCRYPTION_KEY",
+        Rolled::PrivacyKey => "PRIVACY_KEY",
+    };
+    let previous = format!("{name}_PREVIOUS");
+    let before_env =
+        local_stack::StackOptions { env: [(name.to_string(), old_key.clone())].into(), ..Default::default() };
+    let before = TestApp::spawn_on_with(kind, before_env).await;
+    let host = with_john_and_jane(&before).await;
+    assert_eq!(erase(&before, "org-a", JOHN, false).await["bookings"], 2);
+
+    // The roll: the new key, the old one as the previous, for a while: tokens refresh (two hours
+    // on), a sync runs.
+    let rolling = restarted(&before, &[(name, new_key.clone()), (&previous, old_key.clone())]).await;
+    rolling.stack.clock.advance(chrono::Duration::hours(2));
+    rolling.sim.advance_clock(chrono::Duration::hours(2));
+    rolling.sync("org-a").await;
+
+    // The previous key removed.
+    let after = restarted(&before, &[(name, new_key.clone())]).await;
+    after.sim.set_webhook_deliveries(false);
+    let john = after.seed(&host, "John Doe", JOHN, "Démo 45min", in_days(9));
+    assert_eq!(deliver(&after, &host, &john).await, 200);
+    let lea = after.seed(&host, "Léa Dupont", "lea@example.com", "Démo 45min", in_days(10));
+    assert_eq!(deliver(&after, &host, &lea).await, 200);
+    assert!(after.prospect_by_email("org-a", "lea@example.com").await.is_some(), "deliveries are recorded");
+    assert_eq!(traces_of_john(&after, "org-a").await, Vec::<String>::new(), "the erased person stays erased");
+
+    // Jane, booked before the roll, is found by her erasure and her export.
+    let export = after.get("/privacy/export?email=jane%40example.com", "org-a").await.expect(200);
+    assert_eq!(export["bookings"].as_array().unwrap().len(), 1, "{export}");
+    let erased = erase(&after, "org-a", "jane@example.com", false).await;
+    assert_eq!((&erased["prospects"], &erased["bookings"]), (&json!(1), &json!(1)), "{erased}");
+    let events = after.get("/calendly/events?limit=100", "org-a").await.expect(200).to_string();
+    assert!(!events.contains("jane@example.com"), "no booking of Jane is left: {events}");
+}
+
+async fn an_erasure_outlives_a_roll_of_the_token_key(kind: StoreKind) {
+    an_erasure_outlives_a_key_roll(kind, Rolled::EncryptionKey).await;
+}
+on_both_stores!(an_erasure_outlives_a_roll_of_the_token_key, kind);
+
+async fn an_erasure_outlives_a_roll_of_the_privacy_key(kind: StoreKind) {
+    an_erasure_outlives_a_key_roll(kind, Rolled::PrivacyKey).await;
+}
+on_both_stores!(an_erasure_outlives_a_roll_of_the_privacy_key, kind);
+
 async fn an_export_holds_everything_about_the_person_and_nothing_else(app: TestApp) {
     with_john_and_jane(&app).await;
     let export = app.get("/privacy/export?email=JOHN.DOE%40example.com", "org-a").await.expect(200);

@@ -233,13 +233,25 @@ async fn every_error_body_is_json_even_axums_own() {
 
 #[tokio::test]
 async fn start_up_refuses_placeholder_and_short_secrets_naming_the_variable() {
-    for (name, value) in [("JWT_SECRET", "FILL_ME"), ("JWT_SECRET", "too-short"), ("CALENDLY_CLIENT_SECRET", "FILL_ME")]
-    {
+    // Every secret the configuration reads, the previous keys of a roll included.
+    for (name, value) in [
+        ("JWT_SECRET", "FILL_ME"),
+        ("JWT_SECRET", "too-short"),
+        ("CALENDLY_CLIENT_SECRET", "FILL_ME"),
+        ("CALENDLY_WEBHOOK_SIGNING_KEY", "<signing key>"),
+        ("CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS", "FILL_ME"),
+        ("CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS", "<previous signing key>"),
+        ("ENCRYPTION_KEY", "FILL_ME"),
+        ("ENCRYPTION_KEY_PREVIOUS", "CHANGE_ME"),
+        ("PRIVACY_KEY", "FILL_ME"),
+        ("PRIVACY_KEY_PREVIOUS", "<previous privacy key>"),
+    ] {
         let mut env = HashMap::from([(name.to_string(), value.to_string())]);
         if name.starts_with("CALENDLY_") {
             // Real Calendly credentials (no simulator), one of them a placeholder.
             env.insert("CALENDLY_CLIENT_ID".into(), "client-id".into());
-            env.insert("CALENDLY_WEBHOOK_SIGNING_KEY".into(), "a-real-signing-key".into());
+            env.entry("CALENDLY_CLIENT_SECRET".into()).or_insert_with(|| "a-real-client-secret".into());
+            env.entry("CALENDLY_WEBHOOK_SIGNING_KEY".into()).or_insert_with(|| "a-real-signing-key".into());
         }
         let error = match LocalStack::start(StackOptions { env, ..Default::default() }).await {
             Ok(_) => panic!("{name}={value} was accepted"),

@@ -253,23 +253,30 @@ fn each_function_is_granted_exactly_what_its_wiring_builds() {
 }
 
 #[test]
-fn both_apis_are_throttled_and_the_http_api_logs_each_request_without_its_query() {
+fn both_apis_are_throttled_and_log_each_request_without_its_query() {
     let t = template();
     let resources = &t["Resources"];
     let http = &resources["HttpApi"]["Properties"];
     let route = &http["DefaultRouteSettings"];
     assert_eq!(intrinsic(&route["ThrottlingRateLimit"]), Some(("Ref".into(), "ApiThrottlingRateLimit".into())));
     assert_eq!(intrinsic(&route["ThrottlingBurstLimit"]), Some(("Ref".into(), "ApiThrottlingBurstLimit".into())));
-    let logs = &http["AccessLogSettings"];
-    assert_eq!(intrinsic(&logs["DestinationArn"]), get_att("HttpApiAccessLogs.Arn"));
-    let format: serde_json::Value = serde_json::from_str(&str_of(&logs["Format"])).unwrap();
-    let fields: Vec<&str> = format.as_object().unwrap().values().filter_map(|v| v.as_str()).collect();
-    assert!(fields.contains(&"$context.status") && fields.contains(&"$context.routeKey"), "{fields:?}");
-    // Query strings carry OAuth codes, states and (on WebSocket) JWTs: never logged.
-    assert!(!fields.iter().any(|f| f.contains("path") || f.contains("querystring")), "{fields:?}");
-    let group = &resources["HttpApiAccessLogs"];
-    assert_eq!(group["Type"], "AWS::Logs::LogGroup");
-    assert_eq!(intrinsic(&group["Properties"]["RetentionInDays"]), Some(("Ref".into(), "LogRetentionDays".into())));
+    // Query strings carry OAuth codes, states and (on WebSocket's $connect) JWTs: never logged;
+    // nor headers (the Authorization header), bodies or identities.
+    for (settings, group) in [
+        (&http["AccessLogSettings"], "HttpApiAccessLogs"),
+        (&resources["WebSocketStage"]["Properties"]["AccessLogSettings"], "WebSocketAccessLogs"),
+    ] {
+        assert_eq!(intrinsic(&settings["DestinationArn"]), get_att(&format!("{group}.Arn")), "{group}");
+        let format: serde_json::Value = serde_json::from_str(&str_of(&settings["Format"])).unwrap();
+        let fields: Vec<&str> = format.as_object().unwrap().values().filter_map(|v| v.as_str()).collect();
+        assert!(fields.contains(&"$context.status") && fields.contains(&"$context.routeKey"), "{fields:?}");
+        let secret_bearing = ["path", "querystring", "header", "body", "identity", "authorizer"];
+        assert!(!fields.iter().any(|f| secret_bearing.iter().any(|s| f.to_lowercase().contains(s))), "{fields:?}");
+        let log_group = &resources[group];
+        assert_eq!(log_group["Type"], "AWS::Logs::LogGroup");
+        let retention = intrinsic(&log_group["Properties"]["RetentionInDays"]);
+        assert_eq!(retention, Some(("Ref".into(), "LogRetentionDays".into())), "{group}");
+    }
     let ws = &resources["WebSocketStage"]["Properties"]["DefaultRouteSettings"];
     assert_eq!(intrinsic(&ws["ThrottlingRateLimit"]), Some(("Ref".into(), "WebSocketThrottlingRateLimit".into())));
     assert_eq!(intrinsic(&ws["ThrottlingBurstLimit"]), Some(("Ref".into(), "WebSocketThrottlingBurstLimit".into())));

@@ -60,6 +60,10 @@ pub fn email_sk(email_key: &str) -> String {
 pub fn person_sk(hash: &str) -> String {
     format!("PERSON#{hash}")
 }
+/// The deployment's own items (not an organization's): their partition.
+pub const DEPLOYMENT_PK: &str = "DEPLOYMENT";
+/// The person-hash key, sealed (one per table).
+pub const PERSON_HASH_KEY_SK: &str = "PERSON_HASH_KEY";
 /// The sort key prefix of the erasure audit (newest first by time-ordered ids).
 pub const ERASURE_PREFIX: &str = "ERASURE#";
 /// One erasure of the audit.

@@ -7,12 +7,12 @@ use crate::domain::ids::time_ordered_id;
 use crate::domain::{Booking, ErasureRecord, Notification, NotificationId, OrganizationId, PersonIndex, PersonKeys};
 use crate::store::dynamodb::item::{Item, from_item, get_s, s, to_item};
 use crate::store::dynamodb::keys::{
-    ERASURE_PREFIX, GSI1, NOTIFICATION_PREFIX, PK, SK, booking_sk, bookings_gsi1pk, erasure_sk, notification_sk,
-    org_pk, person_sk, time_sort_key,
+    DEPLOYMENT_PK, ERASURE_PREFIX, GSI1, NOTIFICATION_PREFIX, PERSON_HASH_KEY_SK, PK, SK, booking_sk, bookings_gsi1pk,
+    erasure_sk, notification_sk, org_pk, person_sk, time_sort_key,
 };
 use crate::store::dynamodb::shapes::Query;
 use crate::store::dynamodb::{CONSUMED_CAPACITY, Kind, backoff, build, error};
-use crate::store::{CalendlyData, DynamoStore, PageOf, PrivacyStore, StoreError};
+use crate::store::{CalendlyData, DynamoStore, PageOf, PersonHashKeyStore, PrivacyStore, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, ReturnValue, WriteRequest};
 use chrono::{DateTime, Utc};
@@ -246,5 +246,32 @@ impl PrivacyStore for DynamoStore {
         let query = Query { sk_prefix: Some(ERASURE_PREFIX), newest_first: true, ..Query::partition(org_pk(org)) };
         let (items, next_cursor) = self.query(query, limit, cursor).await?;
         Ok(PageOf { items: items.iter().map(from_item).collect::<Result<_, _>>()?, next_cursor })
+    }
+}
+
+#[async_trait]
+impl PersonHashKeyStore for DynamoStore {
+    async fn person_hash_key(&self) -> Result<Option<crate::crypto::Sealed>, StoreError> {
+        let item = self.get(DEPLOYMENT_PK.to_string(), PERSON_HASH_KEY_SK).await?;
+        item.map(|item| {
+            get_s(&item, "sealed")
+                .map(|stored| crate::crypto::Sealed::from_stored(stored.to_string()))
+                .ok_or_else(|| StoreError::Corrupt("the person-hash key item has no `sealed`".into()))
+        })
+        .transpose()
+    }
+
+    async fn swap_person_hash_key(
+        &self,
+        expected: Option<&crate::crypto::Sealed>,
+        sealed: &crate::crypto::Sealed,
+    ) -> Result<bool, StoreError> {
+        let mut item = Self::key(DEPLOYMENT_PK.to_string(), PERSON_HASH_KEY_SK);
+        item.insert("sealed".into(), s(sealed.as_stored()));
+        let condition = match expected {
+            None => ("attribute_not_exists(pk)", Item::new()),
+            Some(old) => ("sealed = :old", HashMap::from([(":old".to_string(), s(old.as_stored()))])),
+        };
+        self.put(item, Some(condition)).await
     }
 }

@@ -48,6 +48,8 @@ struct State {
     /// By the current key's hash of the person (and the previous key's, left from a roll).
     people: HashMap<Key<String>, Person>,
     erasures: BTreeMap<Key<String>, ErasureRecord>,
+    /// The deployment's person-hash key, sealed.
+    person_hash_key: Option<crate::crypto::Sealed>,
 }
 
 /// What is known of one person of an organization: the index of what commits wrote about them

@@ -1,7 +1,7 @@
 //! The person index, the suppression list and the erasure audit.
 use crate::domain::{Booking, ErasureRecord, Notification, NotificationId, OrganizationId, PersonIndex, PersonKeys};
 use crate::store::memory::{Person, paginate};
-use crate::store::{CalendlyData, MemoryStore, PageOf, PrivacyStore, StoreError};
+use crate::store::{CalendlyData, MemoryStore, PageOf, PersonHashKeyStore, PrivacyStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -137,6 +137,27 @@ impl PrivacyStore for MemoryStore {
         let erasures: Vec<ErasureRecord> =
             self.with(|s| s.erasures.iter().rev().filter(|((o, _), _)| o == org).map(|(_, e)| e.clone()).collect());
         paginate(erasures, |e| e.id.clone(), limit, cursor)
+    }
+}
+
+#[async_trait]
+impl PersonHashKeyStore for MemoryStore {
+    async fn person_hash_key(&self) -> Result<Option<crate::crypto::Sealed>, StoreError> {
+        Ok(self.with(|s| s.person_hash_key.clone()))
+    }
+
+    async fn swap_person_hash_key(
+        &self,
+        expected: Option<&crate::crypto::Sealed>,
+        sealed: &crate::crypto::Sealed,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| {
+            let swapped = s.person_hash_key.as_ref() == expected;
+            if swapped {
+                s.person_hash_key = Some(sealed.clone());
+            }
+            swapped
+        }))
     }
 }
 
