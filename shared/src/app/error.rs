@@ -67,6 +67,7 @@ error_codes! {
     BadRequest = "bad_request": "4xx: a request the server could not read (e.g. a malformed path)",
     SyncCooldown = "sync_cooldown": "429: a manual sync of this organization was asked for moments ago (`Retry-After`)",
     TooManyConnectStarts = "too_many_connect_starts": "429: this user started too many connects lately (`Retry-After`)",
+    TooManyScopeChanges = "too_many_scope_changes": "429: the organization changed its scope too often lately (`Retry-After`)",
     EventTypesRateLimited = "event_types_rate_limited": "429: the organization's event types were read from Calendly too often (`Retry-After`)",
     TooManyConnections = "too_many_connections": "429: the organization has as many live WebSocket connections as allowed",
     Internal = "internal": "500: an unexpected failure (logged with its cause)",

@@ -3,7 +3,7 @@
 use crate::app::{AppError, CalendlyAccess, ErrorCode, MANUAL_RATE_LIMIT_BUDGET, Subscriptions, active_integration};
 use crate::calendly::{EventType, EventTypeOwner, GrantedScopes, Scope};
 use crate::clock::Clock;
-use crate::domain::quota::{EVENT_TYPE_LISTINGS, QuotaTake};
+use crate::domain::quota::{EVENT_TYPE_LISTINGS, QuotaTake, SCOPE_CHANGES};
 use crate::domain::{CalendlyScope, Integration, IntegrationId, OrganizationId, SYNC_INTERVAL_RANGE, SyncJob};
 use crate::store::{IntegrationStore, QuotaStore, SyncJobStore};
 use chrono::{DateTime, Duration, Utc};
@@ -194,6 +194,21 @@ impl IntegrationSettings {
             return self.status(org).await;
         };
         let now = self.clock.now();
+        // Paced before anything reaches Calendly: each change costs the user's budget there.
+        if let QuotaTake::Exhausted { retry_at } =
+            self.quotas.take_quota(org, &SCOPE_CHANGES, "organization", now).await?
+        {
+            return Err(AppError::too_many_requests(
+                ErrorCode::TooManyScopeChanges,
+                format!(
+                    "the scope was changed {} times in {} minute; retry later",
+                    SCOPE_CHANGES.limit,
+                    SCOPE_CHANGES.window.num_minutes()
+                ),
+                retry_at,
+                now,
+            ));
+        }
         if !self.integrations.set_scope_lease(org, now, Some(now + SCOPE_CHANGE_LEASE)).await? {
             return Err(AppError::Conflict {
                 code: ErrorCode::ScopeChangeInProgress,

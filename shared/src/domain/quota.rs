@@ -24,6 +24,11 @@ pub const CONNECT_STARTS: Quota = Quota { name: "connect-starts", limit: 10, win
 /// per member's page in organization scope); answers in between come from the cache.
 pub const EVENT_TYPE_LISTINGS: Quota = Quota { name: "event-type-listings", limit: 6, window: Duration::minutes(5) };
 
+/// Scope changes per organization: each one lists, deletes and creates webhook subscriptions
+/// at Calendly, spending the connected user's per-minute budget (its syncs and deliveries wait).
+/// A person switching back and forth needs a few; ten a minute bounds what a script can spend.
+pub const SCOPE_CHANGES: Quota = Quota { name: "scope-changes", limit: 10, window: Duration::minutes(1) };
+
 /// A subject's current window of a quota.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaWindow {

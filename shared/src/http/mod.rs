@@ -220,6 +220,8 @@ async fn status(
         (status = 400, body = ErrorBody, description = "`invalid_body`, `invalid_field`, `unknown_field` or `invalid_interval`"),
         (status = 403, body = ErrorBody, description = "`calendly_scope_forbidden`: organization scope is for owners and admins"),
         (status = 409, body = ErrorBody, description = "`calendly_not_connected`, `calendly_organization_in_use` or `scope_change_in_progress`"),
+        (status = 429, body = ErrorBody, description = "`too_many_scope_changes`: 10 scope changes per organization per minute",
+            headers(("retry-after" = u64, description = "Seconds until the scope may be changed again"))),
     ))]
 async fn update_settings(
     State(settings): State<IntegrationSettings>,

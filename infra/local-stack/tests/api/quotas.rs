@@ -145,6 +145,31 @@ async fn connect_starts_are_limited_per_user(kind: StoreKind) {
 
 crate::helpers::on_both_stores!(connect_starts_are_limited_per_user, kind);
 
+async fn scope_changes_are_paced_before_calendly_is_asked(kind: StoreKind) {
+    let app = TestApp::spawn_on(kind).await;
+    let admin = app.host("Alice Admin");
+    app.sim.set_role(&admin, "admin");
+    app.connect("org-a", &admin).await;
+    let scope = |i: usize| if i % 2 == 0 { "organization" } else { "user" };
+    for i in 0..10 {
+        let changed = app.patch("/calendly/settings", "org-a", json!({ "scope": scope(i) })).await.expect(200);
+        assert_eq!(changed["scope"], scope(i), "{changed}");
+    }
+    let calendly_before = app.sim.api_request_count();
+    let refused = app.patch("/calendly/settings", "org-a", json!({ "scope": scope(10) })).await;
+    assert_eq!(refused.status.as_u16(), 429, "{}", refused.body);
+    assert_eq!(refused.error_code(), "too_many_scope_changes");
+    assert!((1..=60).contains(&retry_after(&refused)), "{:?}", refused.headers);
+    assert_eq!(app.sim.api_request_count(), calendly_before, "refused before any Calendly request");
+    // Other settings are not paced, and a minute later the scope may change again.
+    app.patch("/calendly/settings", "org-a", json!({ "sync_interval_minutes": 45 })).await.expect(200);
+    app.advance_clocks(Duration::minutes(1));
+    let changed = app.patch("/calendly/settings", "org-a", json!({ "scope": scope(10) })).await.expect(200);
+    assert_eq!(changed["scope"], scope(10));
+}
+
+crate::helpers::on_both_stores!(scope_changes_are_paced_before_calendly_is_asked, kind);
+
 async fn websocket_connections_are_capped_per_organization(kind: StoreKind) {
     let app = TestApp::spawn_on_with(kind, with_env(&[("WS_MAX_CONNECTIONS_PER_ORGANIZATION", "3")])).await;
     let mut open = Vec::new();
