@@ -150,7 +150,7 @@ async fn scope_changes_are_paced_before_calendly_is_asked(kind: StoreKind) {
     let admin = app.host("Alice Admin");
     app.sim.set_role(&admin, "admin");
     app.connect("org-a", &admin).await;
-    let scope = |i: usize| if i % 2 == 0 { "organization" } else { "user" };
+    let scope = |i: usize| if i.is_multiple_of(2) { "organization" } else { "user" };
     for i in 0..10 {
         let changed = app.patch("/calendly/settings", "org-a", json!({ "scope": scope(i) })).await.expect(200);
         assert_eq!(changed["scope"], scope(i), "{changed}");
