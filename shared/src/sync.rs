@@ -8,7 +8,7 @@ use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, EventQuery, I
 use crate::clock::Clock;
 use crate::domain::booking::{self, ChangeKind, Known, ProspectChange};
 use crate::domain::privacy::expiry;
-use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle, SyncJob};
+use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle, PersonAddress, SyncJob};
 use crate::people::People;
 use crate::push::{PushMessage, Pusher};
 use crate::store::CalendlyData;
@@ -630,9 +630,10 @@ impl SyncEngine {
             return Ok(Applied::default());
         }
         let email_key = Email::parse(&snapshot.invitee_email).ok().map(|e| e.key());
-        let person = match email_key.as_deref() {
-            Some(key) => Some(self.people.person(key).await?),
-            None => None,
+        // Whom the booking is about, valid e-mail or not: every stored person can be erased.
+        let person = match PersonAddress::parse(&snapshot.invitee_email) {
+            Ok(address) => Some(self.people.person(address.key()).await?),
+            Err(_) => None,
         };
         let mut stored_prospect_missing = false;
         // The prospect as read after its notes were found full (or changed).

@@ -714,10 +714,10 @@ pub struct PersonalDataView {
 }
 
 impl PersonalDataView {
-    /// The view of `data` about `email`.
-    pub fn new(email: &crate::domain::Email, data: &PersonalData) -> Self {
+    /// The view of `data` about the person at `address`.
+    pub fn new(address: &crate::domain::PersonAddress, data: &PersonalData) -> Self {
         Self {
-            email: email.key(),
+            email: address.key().to_string(),
             exported_at: data.exported_at,
             prospects: data.prospects.iter().map(ProspectView::from).collect(),
             bookings: data.bookings.iter().map(BookingView::from).collect(),

@@ -30,7 +30,7 @@ pub(super) async fn privacy_cost(rows: &Rows) {
         organization_id: OrganizationId::new("bench-org"),
         expires_at: Utc::now() + ChronoDuration::days(1),
     };
-    let email = shared::domain::Email::parse("erased@example.com").unwrap();
+    let email = shared::domain::PersonAddress::parse("erased@example.com").unwrap();
 
     let before = stack.dynamo.as_ref().map(|d| d.metrics().snapshot());
     let started = Instant::now();

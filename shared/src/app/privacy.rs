@@ -9,7 +9,7 @@ use crate::calendly::{CalendlyError, GrantedScopes, Scope};
 use crate::clock::Clock;
 use crate::domain::ids::time_ordered_id;
 use crate::domain::{
-    Booking, CalendlyErasure, Email, ErasureCounts, ErasureRecord, Notification, OrganizationId, Prospect,
+    Booking, CalendlyErasure, ErasureCounts, ErasureRecord, Notification, OrganizationId, PersonAddress, Prospect,
 };
 use crate::people::People;
 use crate::push::{PushMessage, Pusher};
@@ -84,9 +84,14 @@ impl Privacy {
     /// no commit racing this one can add anything), then every booking and notification the
     /// index names, their prospect and its e-mail claim; `prospect:deleted` is pushed. With
     /// `at_calendly`, Calendly is asked to delete the invitee's data too. Idempotent.
-    pub async fn erase(&self, caller: &Caller, email: &Email, at_calendly: bool) -> Result<Erasure, AppError> {
+    pub async fn erase(
+        &self,
+        caller: &Caller,
+        address: &PersonAddress,
+        at_calendly: bool,
+    ) -> Result<Erasure, AppError> {
         let org = &caller.organization_id;
-        let person = self.hashes.person(&email.key()).await?;
+        let person = self.hashes.person(address.key()).await?;
         let PrivacyPorts { people, prospects, .. } = &self.ports;
         let index = people.suppress_person(org, &person, self.ports.clock.now()).await?;
         let mut counts = ErasureCounts::default();
@@ -98,7 +103,9 @@ impl Privacy {
             counts.notifications = people.get_notifications(org, &index.notifications).await?.len() as u64;
             people.delete_notifications(org, &index.notifications).await?;
         }
-        if let Some(prospect) = prospects.find_prospect_by_email(org, &email.key()).await?
+        // Prospects exist for valid addresses only.
+        if let Some(email) = address.email()
+            && let Some(prospect) = prospects.find_prospect_by_email(org, &email.key()).await?
             && prospects.delete_prospect(org, &prospect.id).await?
         {
             counts.prospects += 1;
@@ -107,7 +114,7 @@ impl Privacy {
         people.forget_person_index(org, &person).await?;
         let (calendly, calendly_reason) = match at_calendly {
             false => (CalendlyErasure::NotRequested, None),
-            true => match self.erase_at_calendly(org, email).await {
+            true => match self.erase_at_calendly(org, address).await {
                 Ok(()) => (CalendlyErasure::Requested, None),
                 Err(reason) => (CalendlyErasure::Unavailable, Some(reason)),
             },
@@ -137,7 +144,7 @@ impl Privacy {
     }
 
     /// Asks Calendly to delete the invitee's data; why it can't, when it can't.
-    async fn erase_at_calendly(&self, org: &OrganizationId, email: &Email) -> Result<(), String> {
+    async fn erase_at_calendly(&self, org: &OrganizationId, address: &PersonAddress) -> Result<(), String> {
         let integration = active_integration(self.ports.integrations.as_ref(), org)
             .await
             .map_err(|_| "Calendly is not connected".to_string())?;
@@ -149,7 +156,7 @@ impl Privacy {
         }
         let session = self.calendly.session(Duration::ZERO);
         let token = self.calendly.access_token(&session, &integration).await.map_err(|e| e.to_string())?;
-        let emails = vec![email.as_str().to_string()];
+        let emails = vec![address.as_str().to_string()];
         let answer = session
             .call(|api| {
                 let (token, emails) = (token.clone(), emails.clone());
@@ -165,8 +172,8 @@ impl Privacy {
 
     /// Everything the organization holds about the person with this e-mail (empty lists when
     /// nothing).
-    pub async fn export(&self, org: &OrganizationId, email: &Email) -> Result<PersonalData, AppError> {
-        let person = self.hashes.person(&email.key()).await?;
+    pub async fn export(&self, org: &OrganizationId, address: &PersonAddress) -> Result<PersonalData, AppError> {
+        let person = self.hashes.person(address.key()).await?;
         let PrivacyPorts { people, prospects, .. } = &self.ports;
         let index = people.person_index(org, &person).await?;
         let mut data = PersonalData {
@@ -183,14 +190,16 @@ impl Privacy {
             data.notifications = people.get_notifications(org, &index.notifications).await?;
             data.notifications.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
         }
-        data.prospects.extend(prospects.find_prospect_by_email(org, &email.key()).await?);
+        if let Some(email) = address.email() {
+            data.prospects.extend(prospects.find_prospect_by_email(org, &email.key()).await?);
+        }
         Ok(data)
     }
 
     /// Lifts the suppression of the person with this e-mail (they came back and consented):
     /// whether they were suppressed.
-    pub async fn lift_suppression(&self, org: &OrganizationId, email: &Email) -> Result<bool, AppError> {
-        let lifted = self.ports.people.lift_suppression(org, &self.hashes.person(&email.key()).await?).await?;
+    pub async fn lift_suppression(&self, org: &OrganizationId, address: &PersonAddress) -> Result<bool, AppError> {
+        let lifted = self.ports.people.lift_suppression(org, &self.hashes.person(address.key()).await?).await?;
         tracing::info!(organization_id = %org, lifted, "suppression lifted");
         Ok(lifted)
     }

@@ -70,6 +70,58 @@ impl Email {
     }
 }
 
+/// Whom a stored booking is about, to the person index and the suppression list: any address
+/// a booking can carry, valid or not (Calendly takes `taro..yamada@docomo.ne.jp`, a trailing
+/// dot, a pasted zero-width space), in one normal form, so that the same string given to an
+/// erasure or an export finds the same person. Invisible characters are dropped, the text is
+/// trimmed (NFC) and a trailing dot removed; what is then a valid address is keyed as an
+/// [`Email`] (`ada\u{200B}@example.com` and `Ada@example.com.` are Ada), anything else that holds
+/// an `@` by its cleaned text, lower-cased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonAddress {
+    /// The cleaned text (what an export shows).
+    text: String,
+    /// The key hashes are made of.
+    key: String,
+    /// The address, when it is a valid one (prospects exist only for those).
+    email: Option<Email>,
+}
+
+impl PersonAddress {
+    /// The longest address kept as a person (SMTP's path limit).
+    const MAX_BYTES: usize = 320;
+
+    /// The person an address names; an error for what holds no `@` or is too long to be one.
+    pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
+        let visible: String = raw.chars().filter(|c| !is_invisible(*c)).collect();
+        let normalized = icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(visible.trim());
+        let text = normalized.trim_end_matches('.').trim_end().to_string();
+        if let Ok(email) = Email::parse(&text) {
+            return Ok(Self { text, key: email.key(), email: Some(email) });
+        }
+        let (local, domain) = text.rsplit_once('@').ok_or_else(|| InvalidEmail(raw.to_string()))?;
+        if local.is_empty() || domain.is_empty() || text.len() > Self::MAX_BYTES || text.chars().any(char::is_control) {
+            return Err(InvalidEmail(raw.to_string()));
+        }
+        Ok(Self { key: text.to_lowercase(), text, email: None })
+    }
+
+    /// The key hashes are made of (a valid address's is its [`Email::key`]).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The cleaned text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The address, when valid.
+    pub fn email(&self) -> Option<&Email> {
+        self.email.as_ref()
+    }
+}
+
 /// The domain's ASCII form (`café.fr` → `xn--caf-dma.fr`), lower-cased; `None` if it has none.
 fn ascii_domain(domain: &str) -> Option<String> {
     idna::domain_to_ascii(domain).ok().filter(|d| !d.is_empty()).map(|d| d.to_lowercase())
@@ -128,6 +180,29 @@ mod tests {
         let ascii = Email::parse("Jean@XN--CAF-DMA.fr").unwrap();
         assert_eq!(unicode.key(), ascii.key());
         assert_eq!(unicode.key(), "jean@xn--caf-dma.fr");
+    }
+
+    #[test]
+    fn any_address_a_booking_carries_is_a_person_found_again_by_the_same_string() {
+        let person = |raw: &str| PersonAddress::parse(raw).unwrap();
+        // Valid addresses are keyed as e-mails, whatever was pasted around them.
+        let ada = person("Ada@Example.com");
+        assert_eq!(ada.key(), Email::parse("ada@example.com").unwrap().key());
+        assert!(ada.email().is_some());
+        for spelling in [" ada@example.com ", "ada\u{200B}@example.com", "ada@example.com.", "\u{FEFF}ADA@EXAMPLE.COM"]
+        {
+            assert_eq!(person(spelling).key(), ada.key(), "{spelling:?}");
+        }
+        // Addresses Calendly takes and the e-mail parser refuses are people too.
+        let taro = person("Taro..Yamada@docomo.ne.jp");
+        assert_eq!(taro.key(), "taro..yamada@docomo.ne.jp");
+        assert!(taro.email().is_none());
+        assert_eq!(person("taro..yamada@docomo.ne.jp\u{200B}").key(), taro.key());
+        assert_eq!(person(".dot.first.@example.com").key(), ".dot.first.@example.com");
+        // Nothing that could not be an address.
+        for raw in ["", "   ", "no-at-sign", "@example.com", "ada@", &format!("{}@example.com", "a".repeat(400))] {
+            assert!(PersonAddress::parse(raw).is_err(), "{raw:?}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod quota;
 pub mod sync_job;
 
 pub use booking::{Booking, BookingSnapshot, BookingStatus, Host, QuestionAnswer, Tracking};
-pub use email::{Email, InvalidEmail};
+pub use email::{Email, InvalidEmail, PersonAddress};
 pub use ids::{IntegrationId, NotificationId, OrganizationId, ProspectId, UserId};
 pub use notes::NoteStyle;
 pub use privacy::{CalendlyErasure, ErasureCounts, ErasureRecord, PersonIndex, PersonKeys};

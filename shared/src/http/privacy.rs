@@ -6,7 +6,7 @@ use super::ApiError;
 use super::contract::{ErrorBody, PageQuery};
 use super::extract::{Authenticated, page_limit, typed_body};
 use crate::app::{ErrorCode, Privacy};
-use crate::domain::Email;
+use crate::domain::PersonAddress;
 use crate::views::{ErasureView, Page, PersonalDataView, SuppressionLiftedView};
 use axum::Json;
 use axum::body::Bytes;
@@ -43,8 +43,10 @@ pub struct ExportQuery {
     pub email: Option<String>,
 }
 
-fn email_of(raw: &str) -> Result<Email, ApiError> {
-    Email::parse(raw).map_err(|e| ApiError::bad_request(ErrorCode::InvalidEmail, e.to_string()))
+/// Any address a booking may have been stored under (`PersonAddress`): an erasure or an export
+/// finds the person by the same string, valid e-mail or not.
+fn person_of(raw: &str) -> Result<PersonAddress, ApiError> {
+    PersonAddress::parse(raw).map_err(|e| ApiError::bad_request(ErrorCode::InvalidEmail, e.to_string()))
 }
 
 /// Erases a person from the organization: their prospect (with its e-mail claim), every booking
@@ -64,8 +66,8 @@ pub(super) async fn erase(
     body: Bytes,
 ) -> Result<Json<ErasureView>, ApiError> {
     let input = typed_body::<ErasureInput>(&body)?;
-    let email = email_of(&input.email)?;
-    Ok(Json((&privacy.erase(&caller, &email, input.calendly).await?).into()))
+    let person = person_of(&input.email)?;
+    Ok(Json((&privacy.erase(&caller, &person, input.calendly).await?).into()))
 }
 
 /// The erasures made in the organization, newest first: when, by whom, the keyed hash and the
@@ -99,8 +101,8 @@ pub(super) async fn lift_suppression(
     Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Json<SuppressionLiftedView>, ApiError> {
-    let email = email_of(&typed_body::<SuppressionInput>(&body)?.email)?;
-    Ok(Json(SuppressionLiftedView { lifted: privacy.lift_suppression(&caller.organization_id, &email).await? }))
+    let person = person_of(&typed_body::<SuppressionInput>(&body)?.email)?;
+    Ok(Json(SuppressionLiftedView { lifted: privacy.lift_suppression(&caller.organization_id, &person).await? }))
 }
 
 /// Everything the organization holds about a person, as one JSON document (access and
@@ -117,7 +119,7 @@ pub(super) async fn export(
     Authenticated(caller): Authenticated,
     Query(query): Query<ExportQuery>,
 ) -> Result<Json<PersonalDataView>, ApiError> {
-    let email = email_of(query.email.as_deref().unwrap_or_default())?;
-    let data = privacy.export(&caller.organization_id, &email).await?;
-    Ok(Json(PersonalDataView::new(&email, &data)))
+    let person = person_of(query.email.as_deref().unwrap_or_default())?;
+    let data = privacy.export(&caller.organization_id, &person).await?;
+    Ok(Json(PersonalDataView::new(&person, &data)))
 }

@@ -190,6 +190,36 @@ async fn an_erasure_outlives_a_roll_of_the_privacy_key(kind: StoreKind) {
 }
 on_both_stores!(an_erasure_outlives_a_roll_of_the_privacy_key, kind);
 
+async fn a_person_stored_under_an_address_the_parser_refuses_is_found_and_erased(app: TestApp) {
+    let host = app.host("Camille Martin");
+    app.connect("org-a", &host).await;
+    // Addresses Calendly takes and the e-mail parser refuses (no prospect is made for them, but
+    // the booking holds the name and the answers).
+    let odd = ["taro..yamada@docomo.ne.jp", "trailing.dot@example.com.", "zero\u{200B}width@example.com"];
+    for (i, address) in odd.iter().enumerate() {
+        let mut spec = BookingSpec::new(&format!("Odd Person {i}"), address, "Découverte 30min", in_days(2 + i as i64));
+        spec.questions = vec![("Votre besoin ?".into(), format!("Réponse privée {i}"))];
+        app.sim.book(&host, spec).await;
+    }
+    app.sync("org-a").await;
+    let events = app.get("/calendly/events?limit=100", "org-a").await.expect(200);
+    assert_eq!(events["items"].as_array().unwrap().len(), 3, "stored: {events}");
+    for (i, address) in odd.iter().enumerate() {
+        let query = url::form_urlencoded::byte_serialize(address.as_bytes()).collect::<String>();
+        let export = app.get(&format!("/privacy/export?email={query}"), "org-a").await.expect(200);
+        assert_eq!(export["bookings"].as_array().unwrap().len(), 1, "{address:?}: {export}");
+        let erased = erase(&app, "org-a", address, false).await;
+        assert_eq!(erased["bookings"], 1, "{address:?}: {erased}");
+        let events = app.get("/calendly/events?limit=100", "org-a").await.expect(200).to_string();
+        assert!(!events.contains(&format!("Réponse privée {i}")), "{address:?} left a booking: {events}");
+    }
+    // A delivery about one of them afterwards records nothing.
+    app.sim.book(&host, BookingSpec::new("Taro Yamada", odd[0], "Suivi", in_days(9))).await;
+    let events = app.get("/calendly/events?limit=100", "org-a").await.expect(200);
+    assert_eq!(events["items"].as_array().unwrap().len(), 0, "{events}");
+}
+on_both_stores!(a_person_stored_under_an_address_the_parser_refuses_is_found_and_erased);
+
 async fn an_export_holds_everything_about_the_person_and_nothing_else(app: TestApp) {
     with_john_and_jane(&app).await;
     let export = app.get("/privacy/export?email=JOHN.DOE%40example.com", "org-a").await.expect(200);
