@@ -696,6 +696,10 @@ impl SyncEngine {
                 Err(CommitError::Conflict(CommitConflict::Suppressed)) => {
                     return Ok(Applied { suppressed: true, ..Applied::default() });
                 }
+                // Disconnected (or reconnected as another integration) meanwhile: stop here.
+                Err(CommitError::Conflict(CommitConflict::IntegrationInactive)) => {
+                    return Err(SyncError::Token(TokenError::NotConnected));
+                }
                 Err(CommitError::Conflict(conflict)) => {
                     tracing::debug!(%conflict, invitee = %snapshot.invitee_uri, "lost a race recording a booking; re-planning");
                 }

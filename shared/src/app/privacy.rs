@@ -19,8 +19,11 @@ use std::time::Duration;
 
 /// Items a purge deletes per page (BatchWriteItem takes 25 a request: 4 per page).
 const PURGE_PAGE: usize = 100;
+/// Passes a purge makes at most before it says `complete: false` (the last one must find nothing).
+const PURGE_PASSES: usize = 4;
 
-/// What a purge deleted; `complete: false` when its time ran out first (call again).
+/// What a purge deleted; `complete: false` when its time ran out before a pass found nothing
+/// left (call again: it goes on from what is left).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Purge {
     /// Bookings deleted.
@@ -209,25 +212,37 @@ impl Privacy {
     /// which, and calling again goes on (each call starts over from what is left).
     pub async fn purge(&self, org: &OrganizationId, budget: Duration) -> Result<Purge, AppError> {
         let deadline = tokio::time::Instant::now() + budget;
-        let mut purge = Purge { complete: true, ..Purge::default() };
-        'families: for family in CalendlyData::ALL {
-            let mut cursor: Option<String> = None;
-            loop {
-                if tokio::time::Instant::now() >= deadline {
-                    purge.complete = false;
-                    break 'families;
+        let mut purge = Purge::default();
+        // Pass after pass until one finds nothing: what a commit in flight wrote while a pass
+        // ran is deleted by the next one, and `complete` is only said of an empty organization.
+        'passes: for _ in 0..PURGE_PASSES {
+            let mut found = 0;
+            for family in CalendlyData::ALL {
+                let mut cursor: Option<String> = None;
+                loop {
+                    if tokio::time::Instant::now() >= deadline {
+                        break 'passes;
+                    }
+                    let (deleted, next) = self
+                        .ports
+                        .people
+                        .delete_calendly_data(org, family, None, PURGE_PAGE, cursor.as_deref())
+                        .await?;
+                    found += deleted;
+                    match family {
+                        CalendlyData::Bookings => purge.bookings += deleted,
+                        CalendlyData::Fingerprints => purge.fingerprints += deleted,
+                        CalendlyData::Notifications => purge.notifications += deleted,
+                    }
+                    match next {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
                 }
-                let (deleted, next) =
-                    self.ports.people.delete_calendly_data(org, family, None, PURGE_PAGE, cursor.as_deref()).await?;
-                match family {
-                    CalendlyData::Bookings => purge.bookings += deleted,
-                    CalendlyData::Fingerprints => purge.fingerprints += deleted,
-                    CalendlyData::Notifications => purge.notifications += deleted,
-                }
-                match next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
+            }
+            if found == 0 {
+                purge.complete = true;
+                break;
             }
         }
         tracing::info!(

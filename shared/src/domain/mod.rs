@@ -525,7 +525,9 @@ impl Integration {
     /// The refresh token of `token_version` is dead: the user must reconnect.
     /// Returns whether this call marked it (false when another version or already marked).
     pub fn mark_needs_reconnect(&mut self, token_version: u64) -> bool {
-        let marks = self.token_version == token_version && !self.needs_reconnect;
+        // A disconnected integration lost its access on purpose (its tokens were revoked by
+        // the disconnect): nobody is to be told to reconnect it.
+        let marks = self.is_active && self.token_version == token_version && !self.needs_reconnect;
         if marks {
             self.needs_reconnect = true;
             self.refresh_lease_until = None;

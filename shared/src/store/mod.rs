@@ -69,6 +69,10 @@ pub enum CommitConflict {
     /// writer re-reads it to tell which).
     #[error("the prospect to append to is gone, full or changed")]
     ProspectMissing,
+    /// The booking's integration is no longer the organization's active one (disconnected, or
+    /// replaced by a reconnect): nothing lands after a disconnect, whatever was in flight.
+    #[error("the integration is no longer active")]
+    IntegrationInactive,
 }
 
 /// A booking commit's failure.

@@ -461,3 +461,35 @@ async fn disconnect_with_purge_deletes_what_came_from_calendly_and_keeps_prospec
     assert_eq!(bad.status.as_u16(), 400);
 }
 on_both_stores!(disconnect_with_purge_deletes_what_came_from_calendly_and_keeps_prospects);
+
+async fn a_purge_wins_its_race_with_the_running_initial_sync(app: TestApp) {
+    let host = app.host("Camille Martin");
+    let specs = (0..600)
+        .map(|i| BookingSpec::new(&format!("Person {i}"), &format!("p{i}@example.com"), "Découverte 30min", in_days(1)))
+        .collect();
+    app.sim.seed_bookings(&host, specs);
+    // Calendly's latency spreads the job's commits over the disconnect.
+    app.sim.set_latency(std::time::Duration::from_millis(3));
+    app.connect_queued("org-a", &host).await;
+    let org = shared::domain::OrganizationId::new("org-a");
+    let job_of = async || app.stack.store.get_sync_job(&org).await.unwrap().unwrap();
+    while app.get("/calendly/events?limit=100", "org-a").await.expect(200)["items"].as_array().unwrap().len() < 20 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(job_of().await.state.is_active(), "the initial job still runs when the customer disconnects");
+    let mut answer = app.post("/calendly/disconnect", "org-a", json!({ "purge": true })).await.expect(200);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while job_of().await.state.is_active() {
+        assert!(tokio::time::Instant::now() < deadline, "the job did not end after the disconnect");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Complete means nothing is left; otherwise a second call finishes.
+    if answer["purge"]["complete"] != true {
+        answer = app.post("/calendly/disconnect", "org-a", json!({ "purge": true })).await.expect(200);
+        assert_eq!(answer["purge"]["complete"], true, "{answer}");
+    }
+    assert_eq!(app.get("/calendly/events?limit=100", "org-a").await.expect(200)["items"], json!([]));
+    let notifications = app.notifications("org-a").await;
+    assert_eq!(notifications, Vec::<Value>::new(), "no notification, no reconnect notice");
+}
+on_both_stores!(a_purge_wins_its_race_with_the_running_initial_sync);

@@ -79,6 +79,14 @@ fn prospect(o: &OrganizationId, email: Option<&str>, source: &str, created_at: D
     }
 }
 
+/// The organization's active integration, the one `plan_new`'s bookings come from (every
+/// booking commit is conditioned on it).
+async fn connected(store: &Arc<dyn Store>, o: &OrganizationId) {
+    let mut active = integration(o, "int");
+    active.calendly_user_uri = format!("https://api.calendly.com/users/of-{o}");
+    store.save_connected_integration(active).await.unwrap();
+}
+
 fn integration(o: &OrganizationId, id: &str) -> Integration {
     let now = Utc::now();
     let account = ConnectedAccount {
@@ -101,6 +109,7 @@ fn integration(o: &OrganizationId, id: &str) -> Integration {
 
 async fn a_new_booking_is_recorded_once_among_twenty_concurrent_commits(store: Arc<dyn Store>) {
     let o = org("org-a");
+    connected(&store, &o).await;
     let snap = snapshot("b1", "john@example.com", Utc::now());
     let commits = (0..20).map(|_| {
         let (store, plan) = (store.clone(), plan_new(&o, &snap, None));
@@ -122,6 +131,7 @@ async fn a_new_booking_is_recorded_once_among_twenty_concurrent_commits(store: A
 
 async fn one_prospect_per_email_and_appends_keep_order(store: Arc<dyn Store>) {
     let o = org("org-a");
+    connected(&store, &o).await;
     let first = plan_new(&o, &snapshot("b1", "John@Example.com", Utc::now()), None);
     store.commit_booking(&first).await.unwrap();
     // Another booking planned as if the email were unknown loses on the claim.
@@ -146,6 +156,7 @@ async fn one_prospect_per_email_and_appends_keep_order(store: Arc<dyn Store>) {
 
 async fn appending_to_a_deleted_prospect_is_refused(store: Arc<dyn Store>) {
     let o = org("org-a");
+    connected(&store, &o).await;
     let p = prospect(&o, Some("ada@example.com"), "manual", Utc::now());
     store.create_prospect(&p).await.unwrap();
     let plan = plan_new(&o, &snapshot("b1", "ada@example.com", Utc::now()), Some(&p));
@@ -329,6 +340,7 @@ async fn prospects_keep_emails_unique_and_page_per_organization(store: Arc<dyn S
 
 async fn notifications_are_newest_first_and_marked_read_per_organization(store: Arc<dyn Store>) {
     let o = org("org-a");
+    connected(&store, &o).await;
     for (i, uuid) in ["n1", "n2", "n3"].iter().enumerate() {
         let plan = plan_new(&o, &snapshot(uuid, &format!("{uuid}@example.com"), Utc::now()), None);
         store.commit_booking(&plan).await.unwrap();
@@ -392,6 +404,7 @@ async fn settings_merge_without_losing_concurrent_keys(store: Arc<dyn Store>) {
 
 async fn fingerprints_and_bookings_read_back_in_bulk_and_in_order(store: Arc<dyn Store>) {
     let o = org("org-a");
+    connected(&store, &o).await;
     let uuids: Vec<String> = (0..130).map(|i| format!("ev{i}")).collect();
     for uuid in uuids.iter().step_by(2) {
         store.put_event_fingerprint(&o, uuid, &format!("fp-{uuid}"), None).await.unwrap();
@@ -569,11 +582,35 @@ async fn a_quota_counts_each_use_once_per_window_and_subject(store: Arc<dyn Stor
     assert_eq!(store.take_quota(&a, &quota, "u1", later).await.unwrap(), QuotaTake::Granted);
 }
 
+/// A booking commit lands only while its integration is the organization's active one: a sync
+/// or a delivery in flight at a disconnect (or a reconnect as another integration) writes nothing.
+async fn a_commit_for_an_integration_no_longer_active_writes_nothing(store: Arc<dyn Store>) {
+    let o = org("org-a");
+    let plan = plan_new(&o, &snapshot("b1", "john@example.com", Utc::now()), None);
+    let refused = store.commit_booking(&plan).await;
+    assert!(matches!(refused, Err(CommitError::Conflict(CommitConflict::IntegrationInactive))), "none: {refused:?}");
+    connected(&store, &o).await;
+    store.deactivate_integration(&o, Utc::now()).await.unwrap();
+    let refused = store.commit_booking(&plan).await;
+    assert!(matches!(refused, Err(CommitError::Conflict(CommitConflict::IntegrationInactive))), "off: {refused:?}");
+    let mut other = integration(&o, "int-2");
+    other.calendly_user_uri = "https://api.calendly.com/users/other".into();
+    store.save_connected_integration(other).await.unwrap();
+    let refused = store.commit_booking(&plan).await;
+    assert!(matches!(refused, Err(CommitError::Conflict(CommitConflict::IntegrationInactive))), "another: {refused:?}");
+    assert!(store.get_booking(&o, "b1").await.unwrap().is_none(), "nothing of it written");
+    assert!(store.find_prospect_by_email(&o, "john@example.com").await.unwrap().is_none());
+    assert!(store.list_notifications(&o, 10, None).await.unwrap().items.is_empty());
+    connected(&store, &o).await;
+    store.commit_booking(&plan).await.unwrap();
+}
+
 /// The person index follows commits, the suppression refuses them (under the current key or the
 /// previous one of a roll), and lifting it lets them through again.
 async fn a_suppressed_person_is_refused_by_every_commit_until_lifted(store: Arc<dyn Store>) {
     use shared::domain::PersonKeys;
     let o = org("org-a");
+    connected(&store, &o).await;
     let person = PersonKeys { current: "hash-now".into(), previous: Some("hash-before".into()) };
     let with_person = |mut plan: BookingPlan| {
         plan.person = Some(person.clone());
@@ -646,4 +683,5 @@ contract!(
     rate_windows_keep_the_newest_observation,
     a_quota_counts_each_use_once_per_window_and_subject,
     a_suppressed_person_is_refused_by_every_commit_until_lifted,
+    a_commit_for_an_integration_no_longer_active_writes_nothing,
 );

@@ -5,8 +5,8 @@ use crate::domain::bounds::MAX_INLINE_NOTES;
 use crate::domain::{Booking, OrganizationId};
 use crate::store::dynamodb::item::{from_item, get_s, n, s, to_item};
 use crate::store::dynamodb::keys::{
-    GSI1, PK, SK, TTL, booking_sk, bookings_gsi1pk, committed_counts_sk, event_sk, notification_sk, org_pk, person_sk,
-    prospect_sk, time_sort_key,
+    GSI1, INTEGRATION_SK, PK, SK, TTL, booking_sk, bookings_gsi1pk, committed_counts_sk, event_sk, notification_sk,
+    org_pk, person_sk, prospect_sk, time_sort_key,
 };
 use crate::store::dynamodb::shapes::{Query, claim_item, prospect_keys, put_item, ttl_of};
 use crate::store::dynamodb::{ITEM_VERSION, build, item};
@@ -158,6 +158,21 @@ impl BookingStore for DynamoStore {
                 items.push(TransactWriteItem::builder().condition_check(check).build());
             }
         }
+        // The booking's integration still the organization's active one: a sync or a delivery
+        // in flight when the organization disconnects writes nothing after it.
+        let integration_index = items.len();
+        let check = build(
+            ConditionCheck::builder()
+                .table_name(table)
+                .set_key(Some(Self::key(org_pk(org), INTEGRATION_SK)))
+                .condition_expression("#active = :true AND #id = :integration")
+                .expression_attribute_names("#active", "is_active")
+                .expression_attribute_names("#id", "id")
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":integration", s(booking.integration_id.as_str()))
+                .build(),
+        )?;
+        items.push(TransactWriteItem::builder().condition_check(check).build());
         // Last, and unconditional: it never is the item that failed.
         if let Some(job_id) = &plan.counted_for {
             let counts = plan.counts();
@@ -186,6 +201,7 @@ impl BookingStore for DynamoStore {
             Err(i) if Some(i) == claim_index => Err(CommitConflict::EmailClaimed.into()),
             Err(i) if Some(i) == append_index => Err(CommitConflict::ProspectMissing.into()),
             Err(i) if suppression_indexes.contains(&i) => Err(CommitConflict::Suppressed.into()),
+            Err(i) if i == integration_index => Err(CommitConflict::IntegrationInactive.into()),
             // A prospect or notification id collision: random ids make this a re-plan, not data loss.
             Err(_) => Err(CommitConflict::BookingChanged.into()),
         }

@@ -22,6 +22,10 @@ impl BookingStore for MemoryStore {
             // next write (reads skip it before).
             s.drop_expired(plan.booking.updated_at);
             // Check every guard before touching anything: all or nothing.
+            let active = s.integrations.get(org).is_some_and(|i| i.is_active && i.id == plan.booking.integration_id);
+            if !active {
+                return Err(CommitConflict::IntegrationInactive.into());
+            }
             let stored_revision = s.bookings.get(&booking_key).map(|b| b.revision);
             if stored_revision != plan.expected_revision {
                 return Err(CommitConflict::BookingChanged.into());
