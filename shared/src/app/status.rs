@@ -4,7 +4,9 @@ use crate::app::{AppError, CalendlyAccess, ErrorCode, MANUAL_RATE_LIMIT_BUDGET, 
 use crate::calendly::{EventType, EventTypeOwner, GrantedScopes, Scope};
 use crate::clock::Clock;
 use crate::domain::quota::{EVENT_TYPE_LISTINGS, QuotaTake, SCOPE_CHANGES};
-use crate::domain::{CalendlyScope, Integration, IntegrationId, OrganizationId, SYNC_INTERVAL_RANGE, SyncJob};
+use crate::domain::{
+    BookingFilter, CalendlyScope, Integration, IntegrationId, OrganizationId, SYNC_INTERVAL_RANGE, SyncJob,
+};
 use crate::store::{IntegrationStore, QuotaStore, SyncJobStore};
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
@@ -188,6 +190,7 @@ impl IntegrationSettings {
     ) -> Result<ConnectionStatus, AppError> {
         let integration = active_integration(self.integrations.as_ref(), org).await?;
         change.validate()?;
+        change.fits_beside(&integration.filter)?;
         let scope = change.scope.filter(|s| *s != integration.coverage);
         let Some(scope) = scope else {
             self.apply_settings(&integration, &change).await?;
@@ -309,6 +312,9 @@ const SCOPE_CHANGE_LEASE: Duration = Duration::seconds(60);
 pub const MAX_FILTER_ENTRIES: usize = 200;
 /// ...and the longest entry (an event type URI, an e-mail or an `@domain`).
 pub const MAX_FILTER_ENTRY_BYTES: usize = 320;
+/// The two lists together, as JSON (escapes included): what the status answer and the
+/// integration item carry of them. Keeps the status answer under 70 KB whatever is set.
+pub const MAX_FILTER_JSON_BYTES: usize = 48 * 1024;
 
 /// A change of `PATCH /calendly/settings`, each part optional.
 #[derive(Clone, Debug, Default)]
@@ -328,6 +334,28 @@ pub struct SettingsChange {
 }
 
 impl SettingsChange {
+    /// The booking filter it leaves (the stored one with this change's lists) within the one
+    /// byte budget the two lists share.
+    fn fits_beside(&self, stored: &BookingFilter) -> Result<(), AppError> {
+        if self.event_types.is_none() && self.ignore_emails.is_none() {
+            return Ok(());
+        }
+        let merged = BookingFilter {
+            event_types: self.event_types.clone().unwrap_or_else(|| stored.event_types.clone()),
+            ignore_emails: self.ignore_emails.clone().unwrap_or_else(|| stored.ignore_emails.clone()),
+        };
+        let bytes = serde_json::to_vec(&merged).map(|json| json.len()).unwrap_or(usize::MAX);
+        if bytes > MAX_FILTER_JSON_BYTES {
+            return Err(AppError::bad_request(
+                ErrorCode::InvalidField,
+                format!(
+                    "event_types and ignore_emails together take at most {MAX_FILTER_JSON_BYTES} bytes as JSON; this change would make {bytes}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Every part within its bounds (nothing is written before this passes).
     fn validate(&self) -> Result<(), AppError> {
         let range = crate::domain::privacy::RETENTION_DAYS_RANGE;

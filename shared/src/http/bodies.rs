@@ -146,11 +146,13 @@ pub struct SettingsInput {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>, nullable = false, minimum = 5, maximum = 1440)]
     pub sync_interval_minutes: Option<Option<u32>>,
-    /// Event type URIs whose bookings become prospects; `null` takes them all.
+    /// Event type URIs whose bookings become prospects; `null` takes them all. With
+    /// `ignore_emails`, at most 48 KB as JSON (`invalid_field` past it).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<String>>, max_items = 200)]
     pub event_types: Option<Option<Vec<String>>>,
-    /// E-mail addresses or `@domain` entries to leave out.
+    /// E-mail addresses or `@domain` entries to leave out. With `event_types`, at most 48 KB as
+    /// JSON (`invalid_field` past it).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<String>>, nullable = false, max_items = 200)]
     pub ignore_emails: Option<Option<Vec<String>>>,

@@ -67,6 +67,40 @@ async fn a_prospect_with_a_long_history_keeps_its_newest_notes_inline(kind: Stor
 
 crate::helpers::on_both_stores!(a_prospect_with_a_long_history_keeps_its_newest_notes_inline, kind);
 
+async fn the_booking_filter_shares_one_byte_budget_and_keeps_the_status_small(kind: StoreKind) {
+    let app = TestApp::spawn_on(kind).await;
+    app.connect("org-a", &app.host("Camille Martin")).await;
+    let event_type = |i: usize| {
+        let uri = format!("https://api.calendly.com/event_types/{i:04}-");
+        format!("{uri}{}", "x".repeat(320 - uri.len()))
+    };
+    let ignored =
+        |i: usize| format!("{i:04}{}@{}.{}.{}.example", "x".repeat(56), "d".repeat(50), "e".repeat(50), "f".repeat(50));
+    let lists = |types: usize, emails: usize| {
+        serde_json::json!({
+            "event_types": (0..types).map(event_type).collect::<Vec<_>>(),
+            "ignore_emails": (0..emails).map(ignored).collect::<Vec<_>>(),
+        })
+    };
+    // Each list within its own bounds, together past the budget: refused, nothing written.
+    let refused = app.patch("/calendly/settings", "org-a", lists(200, 200)).await;
+    assert_eq!(refused.status.as_u16(), 400, "{}", refused.body);
+    assert_eq!(refused.error_code(), "invalid_field");
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("together"), "{}", refused.body);
+    // Up to the budget: taken, and the status answer stays under 70 KB.
+    app.patch("/calendly/settings", "org-a", lists(90, 60)).await.expect(200);
+    let status = app.http.get(app.url("/calendly/status")).bearer_auth(app.token("org-a")).send().await.unwrap();
+    let bytes = status.bytes().await.unwrap().len();
+    assert!(bytes < 70 * 1024, "the status answer is {bytes} bytes");
+    // One list changed alone is counted beside the other one as stored.
+    let more_emails = serde_json::json!({ "ignore_emails": (0..110).map(ignored).collect::<Vec<_>>() });
+    assert_eq!(app.patch("/calendly/settings", "org-a", more_emails).await.status.as_u16(), 400);
+    let status = app.get("/calendly/status", "org-a").await.expect(200);
+    assert_eq!(status["ignore_emails"].as_array().map(Vec::len), Some(60), "nothing of the refused change");
+}
+
+crate::helpers::on_both_stores!(the_booking_filter_shares_one_byte_budget_and_keeps_the_status_small, kind);
+
 async fn a_settings_change_with_one_bad_part_changes_nothing(kind: StoreKind) {
     let app = TestApp::spawn_on(kind).await;
     let admin = app.host("Alice Admin");
