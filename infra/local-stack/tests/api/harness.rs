@@ -98,6 +98,16 @@ fn delete(table: &str, pk: &str) -> TransactWriteItem {
         .build()
 }
 
+/// A new item put, an item updated, an item created by an update, an item deleted.
+fn a_put_two_updates_and_a_delete(table: &str) -> Vec<TransactWriteItem> {
+    vec![
+        put_new(table, "created", "new"),
+        update(table, "updated", "after"),
+        update(table, "upserted", "new"),
+        delete(table, "deleted"),
+    ]
+}
+
 /// The reasons' codes of a cancelled transaction ("None" for the items that passed).
 fn cancellation_codes(error: aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>) -> Vec<String> {
     match error.into_service_error() {
@@ -124,10 +134,7 @@ async fn a_transaction_cancelled_by_its_last_condition_leaves_every_item_as_it_w
     let before = everything(&client, &table).await;
     let error = client
         .transact_write_items()
-        .transact_items(put_new(&table, "created", "new"))
-        .transact_items(update(&table, "updated", "after"))
-        .transact_items(update(&table, "upserted", "new"))
-        .transact_items(delete(&table, "deleted"))
+        .set_transact_items(Some(a_put_two_updates_and_a_delete(&table)))
         .transact_items(put_new(&table, "taken", "second"))
         .send()
         .await
@@ -146,10 +153,7 @@ async fn a_transaction_whose_conditions_hold_applies_all_of_it() {
     let (client, table) = seeded().await;
     client
         .transact_write_items()
-        .transact_items(put_new(&table, "created", "new"))
-        .transact_items(update(&table, "updated", "after"))
-        .transact_items(update(&table, "upserted", "new"))
-        .transact_items(delete(&table, "deleted"))
+        .set_transact_items(Some(a_put_two_updates_and_a_delete(&table)))
         .send()
         .await
         .unwrap();
