@@ -658,7 +658,9 @@ impl SyncEngine {
                 stored_prospect_missing,
                 full_prospect: full_prospect.as_ref(),
             };
-            let Some(mut plan) = booking::plan(org, &integration.id, snapshot, known, style, self.clock.now()) else {
+            let field_map = integration.field_map();
+            let rules = booking::Rules { style, fields: &field_map };
+            let Some(mut plan) = booking::plan(org, &integration.id, snapshot, known, rules, self.clock.now()) else {
                 return Ok(Applied::default());
             };
             plan.counted_for = counted_for.map(String::from);

@@ -31,6 +31,15 @@ pub struct ProspectView {
     pub email: Option<String>,
     /// Free-form phone number, as entered.
     pub phone: Option<String>,
+    /// The company.
+    pub company: Option<String>,
+    /// The e-mail of the salesperson who owns the prospect (from a booking in organization
+    /// scope: the event's host, by the default field map).
+    pub owner_email: Option<String>,
+    /// That salesperson's name.
+    pub owner_name: Option<String>,
+    /// The organization's own fields (`custom.<key>` targets of the field map, or set by hand).
+    pub custom_fields: std::collections::BTreeMap<String, String>,
     /// The CRM pipeline status (`new` for prospects created from a booking).
     pub status: String,
     /// `calendly` for prospects created from a booking, `manual` by default otherwise.
@@ -52,6 +61,10 @@ impl From<&Prospect> for ProspectView {
             lastname: p.lastname.clone(),
             email: p.email.as_ref().map(|e| e.as_str().to_string()),
             phone: p.phone.clone(),
+            company: p.company.clone(),
+            owner_email: p.owner_email.clone(),
+            owner_name: p.owner_name.clone(),
+            custom_fields: p.custom_fields.clone(),
             status: p.status.clone(),
             source: p.source.clone(),
             notes: crate::domain::notes::render_notes(&p.notes),
@@ -128,6 +141,10 @@ pub struct BookingView {
     pub invitee_email: String,
     /// The invitee's time zone (IANA name).
     pub invitee_timezone: Option<String>,
+    /// The number the invitee gave for SMS reminders.
+    pub invitee_phone: Option<String>,
+    /// The people the invitee added to the meeting.
+    pub guests: Vec<crate::domain::booking::Guest>,
     /// The invitee's Calendly URI.
     pub invitee_uri: String,
     /// The answers to the event type's questions, in their order.
@@ -180,6 +197,8 @@ impl From<&Booking> for BookingView {
             invitee_name: d.invitee_name.clone(),
             invitee_email: d.invitee_email.clone(),
             invitee_timezone: d.invitee_timezone.clone(),
+            invitee_phone: d.invitee_phone.clone(),
+            guests: d.guests.clone(),
             invitee_uri: d.invitee_uri.clone(),
             invitee_questions: d.questions.clone(),
             tracking: d.tracking.clone(),
@@ -307,6 +326,12 @@ pub struct StatusView {
     pub sync_interval_minutes: Option<u32>,
     /// Days bookings and notifications are kept (`null`: kept).
     pub retention_days: Option<u32>,
+    /// The field map in force: the organization's, or the default one of its scope.
+    pub field_map: Option<Vec<crate::domain::field_map::FieldMappingText>>,
+    /// Whether `field_map` is the default one (no map set).
+    pub field_map_is_default: Option<bool>,
+    /// Whether the invitee's guests become prospects.
+    pub guests_as_prospects: Option<bool>,
     /// Whether Calendly delivers bookings in real time (webhook subscription active).
     pub webhook_active: Option<bool>,
     /// Why real-time updates are off (the subscription could not be created), if they are.
@@ -348,6 +373,9 @@ impl From<&ConnectionStatus> for StatusView {
                 auto_sync_enabled: Some(i.auto_sync_enabled),
                 sync_interval_minutes: Some(i.sync_interval_minutes),
                 retention_days: i.retention_days,
+                field_map: Some(i.field_map().texts()),
+                field_map_is_default: Some(i.crm.field_map.is_none()),
+                guests_as_prospects: Some(i.crm.guests_as_prospects),
                 webhook_active: Some(i.webhook_active),
                 webhook_error: i.webhook_error.clone(),
                 needs_reconnect: Some(i.needs_reconnect),

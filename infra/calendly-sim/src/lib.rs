@@ -433,6 +433,16 @@ impl CalendlySim {
         self.inner.state().delivery_delay = delay;
     }
 
+    /// Deliveries a request of the API caused (a no-show marked through the API), sent after
+    /// the answer as Calendly does, in the background.
+    pub(crate) fn echo(shared: &Arc<Shared>, deliveries: Vec<model::Delivery>) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let sim = Self { inner: shared.clone(), base_url: String::new() };
+        tokio::spawn(async move { sim.deliver(deliveries).await });
+    }
+
     async fn deliver(&self, deliveries: Vec<model::Delivery>) {
         let delay = self.inner.state().delivery_delay;
         if delay.is_zero() {

@@ -39,6 +39,10 @@ pub struct BookingSpec {
     pub utm: Option<(String, String, String)>,
     /// A video call (a Zoom-type location with this join URL) instead of an in-person place.
     pub join_url: Option<String>,
+    /// An "outbound call" location: the host calls the invitee at this number.
+    pub call_phone: Option<String>,
+    /// The e-mails of the guests the invitee adds (`event_guests`).
+    pub guests: Vec<String>,
 }
 
 impl BookingSpec {
@@ -56,6 +60,8 @@ impl BookingSpec {
             questions: Vec::new(),
             utm: None,
             join_url: None,
+            call_phone: None,
+            guests: Vec::new(),
         }
     }
 }
@@ -129,6 +135,9 @@ pub(crate) struct Event {
     pub updated_at: DateTime<Utc>,
     pub cancellation: Option<Value>,
     pub join_url: Option<String>,
+    pub call_phone: Option<String>,
+    /// `(email, added at)`.
+    pub guests: Vec<(String, DateTime<Utc>)>,
 }
 
 pub(crate) struct InviteeRecord {
@@ -550,6 +559,8 @@ impl SimState {
             updated_at: now,
             cancellation: None,
             join_url: spec.join_url.clone(),
+            call_phone: spec.call_phone.clone(),
+            guests: spec.guests.iter().map(|g| (g.clone(), now)).collect(),
         });
         self.push_invitee(InviteeRecord {
             uuid: invitee_uuid.clone(),
@@ -656,6 +667,47 @@ impl SimState {
         self.deliveries_for(if no_show { "invitee_no_show.created" } else { "invitee_no_show.deleted" }, booked)
     }
 
+    /// `POST /invitee_no_shows` by `viewer`: the invitee must be theirs to see, its event
+    /// started and not canceled, and not already marked. The no-show's resource and the echo
+    /// deliveries, or Calendly's refusal.
+    pub fn mark_no_show(&mut self, viewer: &str, invitee_uri: &str) -> Result<(Value, Vec<Delivery>), (u16, String)> {
+        let mut segments = invitee_uri.trim_end_matches('/').rsplit('/');
+        let (invitee_uuid, event_uuid) = (segments.next().unwrap_or_default(), segments.nth(1).unwrap_or_default());
+        let booked = Booked { event_uuid: event_uuid.into(), invitee_uuid: invitee_uuid.into() };
+        let now = self.now();
+        let Some(event) = self.event(event_uuid).filter(|e| self.can_see(viewer, e)) else {
+            return Err((404, "The server could not find the requested resource.".into()));
+        };
+        if event.start > now {
+            return Err((400, "The event has not started yet".into()));
+        }
+        let Some(invitee) = self.invitee(&booked) else {
+            return Err((404, "The server could not find the requested resource.".into()));
+        };
+        if invitee.status != "active" {
+            return Err((400, "A canceled invitee can't be marked as a no-show".into()));
+        }
+        if invitee.no_show.is_some() {
+            return Err((422, "The invitee is already marked as a no-show".into()));
+        }
+        let deliveries = self.set_no_show(&booked, true);
+        let marked = self.invitee(&booked).and_then(|i| i.no_show.clone()).unwrap_or_default();
+        let resource = json!({ "uri": marked["uri"], "invitee": invitee_uri, "created_at": marked["created_at"] });
+        Ok((resource, deliveries))
+    }
+
+    /// `DELETE /invitee_no_shows/{uuid}` by `viewer`: the echo deliveries, or 404.
+    pub fn unmark_no_show(&mut self, viewer: &str, no_show_uuid: &str) -> Result<Vec<Delivery>, (u16, String)> {
+        let uri = format!("{API}/invitee_no_shows/{no_show_uuid}");
+        let found = self.invitees.iter().find(|i| i.no_show.as_ref().is_some_and(|n| n["uri"] == uri.as_str()));
+        let booked = found.map(|i| Booked { event_uuid: i.event_uuid.clone(), invitee_uuid: i.uuid.clone() });
+        let visible = booked.as_ref().and_then(|b| self.event(&b.event_uuid)).is_some_and(|e| self.can_see(viewer, e));
+        match booked.filter(|_| visible) {
+            Some(booked) => Ok(self.set_no_show(&booked, false)),
+            None => Err((404, "The server could not find the requested resource.".into())),
+        }
+    }
+
     pub fn event_json(&self, e: &Event) -> Value {
         let user = self.user(&e.user_uuid);
         let invitees: Vec<&InviteeRecord> = self.invitees_of(&e.uuid).collect();
@@ -669,15 +721,16 @@ impl SimState {
             "start_time": time(e.start),
             "end_time": time(e.end),
             "event_type": Self::event_type_uri(&e.user_uuid, &e.name),
-            "location": match &e.join_url {
-                Some(url) => json!({ "type": "zoom", "status": "pushed", "join_url": url, "data": { "id": 81234567890u64 } }),
-                None => json!({ "type": "physical", "location": "12 rue de la Paix, Paris" }),
+            "location": match (&e.join_url, &e.call_phone) {
+                (Some(url), _) => json!({ "type": "zoom", "status": "pushed", "join_url": url, "data": { "id": 81234567890u64 } }),
+                (None, Some(phone)) => json!({ "type": "outbound_call", "location": phone }),
+                (None, None) => json!({ "type": "physical", "location": "12 rue de la Paix, Paris" }),
             },
             "invitees_counter": { "total": invitees.len(), "active": active, "limit": invitees.len().max(1) },
             "created_at": time(e.created_at),
             "updated_at": time(e.updated_at),
             "event_memberships": [{ "user": user.map(|u| u.uri.clone()), "user_email": user.map(|u| u.email.clone()), "user_name": user.map(|u| u.name.clone()) }],
-            "event_guests": [],
+            "event_guests": e.guests.iter().map(|(email, at)| json!({ "email": email, "created_at": time(*at), "updated_at": time(*at) })).collect::<Vec<_>>(),
         });
         if let Some(c) = &e.cancellation {
             event["cancellation"] = c.clone();

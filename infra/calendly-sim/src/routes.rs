@@ -36,6 +36,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/organization_memberships", get(organization_memberships))
         .route("/webhook_subscriptions/{uuid}", axum::routing::delete(delete_webhook))
         .route("/data_compliance/deletion/invitees", post(delete_invitee_data))
+        .route("/invitee_no_shows", post(create_no_show))
+        .route("/invitee_no_shows/{uuid}", axum::routing::delete(delete_no_show))
         .with_state(shared)
 }
 
@@ -481,6 +483,53 @@ async fn delete_invitee_data(State(sim): Sim, headers: HeaderMap, body: String) 
     }
     state.invitee_deletions.push((organization, emails));
     with_headers((StatusCode::ACCEPTED, axum::Json(json!({}))).into_response(), rl)
+}
+
+/// `POST /invitee_no_shows {"invitee": uri}` (`scheduled_events:write`): 201 with the no-show,
+/// then Calendly's own `invitee_no_show.created` delivery (the echo of the caller's change).
+async fn create_no_show(State(sim): Sim, headers: HeaderMap, body: String) -> Response {
+    let (user, rl) = match gate(&sim, &headers, "invitee_no_shows", "scheduled_events:write").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let invitee = serde_json::from_str::<Value>(&body).ok().and_then(|b| b.get("invitee")?.as_str().map(String::from));
+    let Some(invitee) = invitee else {
+        return error(StatusCode::BAD_REQUEST, "Invalid Argument", "invitee is required");
+    };
+    let marked = sim.state().mark_no_show(&user, &invitee);
+    match marked {
+        Ok((resource, deliveries)) => {
+            crate::CalendlySim::echo(&sim, deliveries);
+            with_headers((StatusCode::CREATED, axum::Json(json!({ "resource": resource }))).into_response(), rl)
+        }
+        Err((status, message)) => refusal(status, &message),
+    }
+}
+
+/// `DELETE /invitee_no_shows/{uuid}` (`scheduled_events:write`): 204, then the
+/// `invitee_no_show.deleted` delivery.
+async fn delete_no_show(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>) -> Response {
+    let (user, rl) = match gate(&sim, &headers, "invitee_no_shows", "scheduled_events:write").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let unmarked = sim.state().unmark_no_show(&user, &uuid);
+    match unmarked {
+        Ok(deliveries) => {
+            crate::CalendlySim::echo(&sim, deliveries);
+            with_headers(StatusCode::NO_CONTENT.into_response(), rl)
+        }
+        Err((status, message)) => refusal(status, &message),
+    }
+}
+
+fn refusal(status: u16, message: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let title = match status {
+        StatusCode::NOT_FOUND => "Resource Not Found",
+        _ => "Invalid Argument",
+    };
+    error(status, title, message)
 }
 
 async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Response {

@@ -271,6 +271,8 @@ impl LocalStack {
             ("Marie Curie", "marie@example.org", "Démo produit", day(2, 9)),
             ("Ada Lovelace", "ada@example.net", "Découverte 30min", day(3, 13)),
             ("John Doe", "JOHN.DOE@example.com", "Suivi 15min", day(8, 10)),
+            // Yesterday's: one a salesperson can mark as a no-show.
+            ("Alan Turing", "alan@example.org", "Démo produit", day(-1, 11)),
         ];
         let bookings = specs.into_iter().filter_map(|(n, e, ev, t)| t.map(|t| BookingSpec::new(n, e, ev, t))).collect();
         sim.seed_bookings(&host, bookings);

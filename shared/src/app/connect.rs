@@ -300,6 +300,8 @@ impl Connecting {
             filter: previous.as_ref().map(|p| p.filter.clone()).unwrap_or_default(),
             // The organization's privacy policy outlives a reconnect.
             retention_days: previous.as_ref().and_then(|p| p.retention_days),
+            // So does how bookings fill its prospects.
+            crm: previous.as_ref().map(|p| p.crm.clone()).unwrap_or_default(),
             coverage,
             members_covered: members.as_ref().map(|m: &Vec<String>| u32::try_from(m.len()).unwrap_or(u32::MAX)),
             members_read_at: members.as_ref().map(|_| now),

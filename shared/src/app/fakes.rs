@@ -37,6 +37,12 @@ impl CalendlyApi for CalendlyDown {
     async fn delete_invitee_data(&self, _: &str, _: &[String]) -> Result<(), CalendlyError> {
         down()
     }
+    async fn create_invitee_no_show(&self, _: &str, _: &str) -> Result<crate::calendly::InviteeNoShow, CalendlyError> {
+        down()
+    }
+    async fn delete_invitee_no_show(&self, _: &str, _: &str) -> Result<(), CalendlyError> {
+        down()
+    }
     async fn revoke(&self, _: &str) -> Result<(), CalendlyError> {
         down()
     }

@@ -9,6 +9,7 @@ mod connect;
 mod error;
 #[cfg(test)]
 mod fakes;
+mod no_show;
 mod notifications;
 mod organization;
 mod pages;
@@ -25,6 +26,7 @@ pub use bookings::Bookings;
 pub use calendly_access::{CalendlyAccess, Coverage};
 pub use connect::{ConnectOutcome, ConnectStart, Connecting, ConnectingPorts};
 pub use error::{AppError, ErrorCode};
+pub use no_show::NoShows;
 pub use notifications::Notifications;
 pub use organization::Organizations;
 pub use pages::PageCursors;
@@ -78,6 +80,7 @@ pub struct Services {
     scheduler: Scheduler,
     webhooks: WebhookIntake,
     privacy: Privacy,
+    no_shows: NoShows,
 }
 
 /// Where Calendly's browser redirect hands code and state on (`FRONTEND_URL`), if anywhere.
@@ -235,7 +238,9 @@ impl Services {
             pusher: pusher.clone(),
             clock: clock.clone(),
         };
+        let no_shows = NoShows::new(store.clone(), store.clone(), access.clone(), engine.clone(), clock.clone());
         Self {
+            no_shows,
             privacy: Privacy::new(privacy_ports, people, access.clone(), cursors.clone()),
             prospects: Prospects::new(store.clone(), pusher.clone(), clock.clone(), cursors.clone()),
             notifications: Notifications::new(store.clone(), cursors.clone(), retention.clone()),
@@ -351,6 +356,7 @@ macro_rules! capabilities {
 }
 
 capabilities!(
+    no_shows: NoShows,
     prospects: Prospects,
     notifications: Notifications,
     bookings: Bookings,

@@ -18,6 +18,14 @@ pub struct ProspectDraft {
     pub email: Option<Email>,
     /// Phone.
     pub phone: Option<String>,
+    /// Company.
+    pub company: Option<String>,
+    /// The owning salesperson's e-mail.
+    pub owner_email: Option<String>,
+    /// The owning salesperson's name.
+    pub owner_name: Option<String>,
+    /// The organization's own fields (already checked).
+    pub custom_fields: std::collections::BTreeMap<String, String>,
     /// Pipeline status (`new` when absent).
     pub status: Option<String>,
     /// Where it came from (`manual` when absent).
@@ -84,6 +92,10 @@ impl Prospects {
             lastname: draft.lastname,
             email: draft.email,
             phone: draft.phone,
+            company: draft.company,
+            owner_email: draft.owner_email,
+            owner_name: draft.owner_name,
+            custom_fields: draft.custom_fields,
             status: draft.status.unwrap_or_else(|| crate::domain::STATUS_NEW.to_string()),
             source: draft.source.unwrap_or_else(|| "manual".to_string()),
             notes: draft.notes.into_iter().collect(),

@@ -242,6 +242,16 @@ impl IntegrationSettings {
         if let Some(days) = change.retention_days {
             self.integrations.set_retention(org, days).await?;
         }
+        if change.field_map.is_some() || change.guests_as_prospects.is_some() {
+            let mut rules = integration.crm.clone();
+            if let Some(map) = &change.field_map {
+                rules.field_map = map.clone();
+            }
+            if let Some(guests) = change.guests_as_prospects {
+                rules.guests_as_prospects = guests;
+            }
+            self.integrations.set_crm_rules(org, &rules).await?;
+        }
         if change.auto_sync_enabled.is_some() || change.sync_interval_minutes.is_some() {
             let interval = change.sync_interval_minutes.unwrap_or(integration.sync_interval_minutes);
             let enabled = change.auto_sync_enabled.unwrap_or(integration.auto_sync_enabled);
@@ -331,6 +341,10 @@ pub struct SettingsChange {
     pub sync_interval_minutes: Option<u32>,
     /// Days what came from Calendly is kept (`Some(None)`: kept).
     pub retention_days: Option<Option<u32>>,
+    /// The field map (`Some(None)`: back to the default one), already parsed.
+    pub field_map: Option<Option<crate::domain::FieldMap>>,
+    /// Whether guests become prospects.
+    pub guests_as_prospects: Option<bool>,
 }
 
 impl SettingsChange {

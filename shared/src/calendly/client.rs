@@ -1,9 +1,9 @@
 //! The reqwest adapter of `CalendlyApi`.
 
 use crate::calendly::{
-    CalendlyApi, CalendlyError, CalendlyUser, EventQuery, EventType, EventTypeOwner, Invitee, NewWebhookSubscription,
-    OrganizationMembership, Page, RateWindow, Resource, ScheduledEvent, TokenResponse, WEBHOOK_EVENTS,
-    WebhookSubscription, last_segment,
+    CalendlyApi, CalendlyError, CalendlyUser, EventQuery, EventType, EventTypeOwner, Invitee, InviteeNoShow,
+    NewWebhookSubscription, OrganizationMembership, Page, RateWindow, Resource, ScheduledEvent, TokenResponse,
+    WEBHOOK_EVENTS, WebhookSubscription, last_segment,
 };
 use crate::clock::{Clock, SystemClock};
 use async_trait::async_trait;
@@ -338,6 +338,24 @@ impl CalendlyApi for HttpCalendly {
         let body = json!({ "emails": emails });
         let url = self.api("/data_compliance/deletion/invitees");
         let response = self.send(access_token, self.request(reqwest::Method::POST, url).json(&body)).await?;
+        check(response).await.map(|_| ())
+    }
+
+    async fn create_invitee_no_show(
+        &self,
+        access_token: &str,
+        invitee_uri: &str,
+    ) -> Result<InviteeNoShow, CalendlyError> {
+        let body = json!({ "invitee": invitee_uri });
+        let url = self.api("/invitee_no_shows");
+        let response = self.send(access_token, self.request(reqwest::Method::POST, url).json(&body)).await?;
+        let created: Resource<InviteeNoShow> = decode(check(response).await?).await?;
+        Ok(created.resource)
+    }
+
+    async fn delete_invitee_no_show(&self, access_token: &str, no_show_uri: &str) -> Result<(), CalendlyError> {
+        let url = self.api(&format!("/invitee_no_shows/{}", last_segment(no_show_uri)));
+        let response = self.send(access_token, self.request(reqwest::Method::DELETE, url)).await?;
         check(response).await.map(|_| ())
     }
 

@@ -225,6 +225,14 @@ pub trait CalendlyApi: Send + Sync {
     /// Asks Calendly to delete these invitees' data across the organization (Enterprise plans,
     /// `data_compliance:write`); Calendly completes it within 7 days.
     async fn delete_invitee_data(&self, access_token: &str, emails: &[String]) -> Result<(), CalendlyError>;
+    /// Marks an invitee as a no-show (`scheduled_events:write`, once its event started).
+    async fn create_invitee_no_show(
+        &self,
+        access_token: &str,
+        invitee_uri: &str,
+    ) -> Result<InviteeNoShow, CalendlyError>;
+    /// Takes a no-show back (by the no-show's URI).
+    async fn delete_invitee_no_show(&self, access_token: &str, no_show_uri: &str) -> Result<(), CalendlyError>;
     /// The rate-limit window last observed for this token's user (none when not tracked).
     fn rate_window(&self, _access_token: &str) -> Option<RateWindow> {
         None

@@ -16,6 +16,8 @@ pub enum Scope {
     EventTypesRead,
     /// Scheduled events and their invitees.
     ScheduledEventsRead,
+    /// Marking invitees as no-shows from the CRM (implies `scheduled_events:read`).
+    ScheduledEventsWrite,
     /// Webhook subscriptions: create, list, delete (implies `webhooks:read`).
     WebhooksWrite,
     /// Deleting an invitee's data at Calendly (Enterprise plans only).
@@ -24,9 +26,10 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope the product uses, in the order the authorize URL lists them.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Self::UsersRead,
         Self::ScheduledEventsRead,
+        Self::ScheduledEventsWrite,
         Self::EventTypesRead,
         Self::OrganizationsRead,
         Self::WebhooksWrite,
@@ -40,6 +43,7 @@ impl Scope {
             Self::OrganizationsRead => "organizations:read",
             Self::EventTypesRead => "event_types:read",
             Self::ScheduledEventsRead => "scheduled_events:read",
+            Self::ScheduledEventsWrite => "scheduled_events:write",
             Self::WebhooksWrite => "webhooks:write",
             Self::DataComplianceWrite => "data_compliance:write",
         }
@@ -52,6 +56,7 @@ impl Scope {
             Self::OrganizationsRead => "organization scope (the team's members and roles)",
             Self::EventTypesRead => "the event-type filter",
             Self::ScheduledEventsRead => "syncing bookings",
+            Self::ScheduledEventsWrite => "marking no-shows from the CRM",
             Self::WebhooksWrite => "real-time updates (webhooks); the scheduled sync still runs",
             Self::DataComplianceWrite => "erasing an invitee's data at Calendly too (Enterprise plans)",
         }
@@ -88,11 +93,15 @@ pub enum CalendlyCall {
     DeleteWebhookSubscription,
     /// `POST /data_compliance/deletion/invitees`.
     DeleteInviteeData,
+    /// `POST /invitee_no_shows`.
+    CreateInviteeNoShow,
+    /// `DELETE /invitee_no_shows/{uuid}`.
+    DeleteInviteeNoShow,
 }
 
 impl CalendlyCall {
     /// Every call, for the union the authorize URL requests.
-    pub const ALL: [CalendlyCall; 11] = [
+    pub const ALL: [CalendlyCall; 13] = [
         Self::CurrentUser,
         Self::ListScheduledEvents,
         Self::GetScheduledEvent,
@@ -104,6 +113,8 @@ impl CalendlyCall {
         Self::CreateWebhookSubscription,
         Self::DeleteWebhookSubscription,
         Self::DeleteInviteeData,
+        Self::CreateInviteeNoShow,
+        Self::DeleteInviteeNoShow,
     ];
 
     /// The scope Calendly's catalog requires for this call.
@@ -119,6 +130,7 @@ impl CalendlyCall {
                 Scope::WebhooksWrite
             }
             Self::DeleteInviteeData => Scope::DataComplianceWrite,
+            Self::CreateInviteeNoShow | Self::DeleteInviteeNoShow => Scope::ScheduledEventsWrite,
         }
     }
 }
@@ -171,7 +183,7 @@ mod tests {
         }
         assert_eq!(
             requested,
-            "users:read scheduled_events:read event_types:read organizations:read webhooks:write data_compliance:write"
+            "users:read scheduled_events:read scheduled_events:write event_types:read organizations:read webhooks:write data_compliance:write"
         );
     }
 
@@ -189,6 +201,6 @@ mod tests {
     #[test]
     fn no_scope_in_the_token_response_presumes_what_was_requested() {
         assert!(GrantedScopes::parse(None).missing().is_empty());
-        assert_eq!(GrantedScopes::parse(Some("")).missing().len(), 6);
+        assert_eq!(GrantedScopes::parse(Some("")).missing().len(), 7);
     }
 }

@@ -117,6 +117,18 @@ pub struct ScheduledEvent {
     /// The event's hosts.
     #[serde(default)]
     pub event_memberships: Vec<EventMembership>,
+    /// The people the invitee added to the event.
+    #[serde(default)]
+    pub event_guests: Vec<EventGuest>,
+}
+
+/// A guest an invitee added to a scheduled event.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct EventGuest {
+    /// The guest's e-mail.
+    pub email: String,
+    /// When the guest was added.
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 /// One host of a scheduled event.
@@ -186,6 +198,14 @@ impl ScheduledEvent {
         let location = self.location.as_ref()?;
         ["join_url", "location"].iter().find_map(|key| location.get(key).and_then(Value::as_str)).map(String::from)
     }
+
+    /// The invitee's phone number when the host calls them (`outbound_call`). An
+    /// `inbound_call`'s number is the host's, where the invitee calls: not the invitee's.
+    pub fn call_phone(&self) -> Option<String> {
+        let location =
+            self.location.as_ref().filter(|l| l.get("type").and_then(Value::as_str) == Some("outbound_call"))?;
+        location.get("location").and_then(Value::as_str).map(str::trim).filter(|p| !p.is_empty()).map(String::from)
+    }
 }
 
 /// A cancellation block (events and invitees).
@@ -247,6 +267,15 @@ pub struct Invitee {
     pub tracking: Option<crate::domain::Tracking>,
 }
 
+/// A no-show mark (`POST /invitee_no_shows`'s resource, an invitee's `no_show`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct InviteeNoShow {
+    /// The mark's URI (what `DELETE /invitee_no_shows/{uuid}` takes back).
+    pub uri: String,
+    /// When it was marked.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
 /// One of an invitee's `questions_and_answers`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct CalendlyAnswer {
@@ -282,12 +311,19 @@ impl Invitee {
             invitee_first_name: self.first_name.clone(),
             invitee_last_name: self.last_name.clone(),
             invitee_phone: self.text_reminder_number.clone(),
+            call_phone: event.call_phone(),
+            guests: event
+                .event_guests
+                .iter()
+                .map(|g| crate::domain::booking::Guest { email: g.email.trim().to_string(), created_at: g.created_at })
+                .collect(),
             invitee_timezone: self.timezone.clone(),
             location: event.location_text(),
             rescheduled: self.rescheduled,
             old_invitee_uri: self.old_invitee.clone(),
             new_invitee_uri: self.new_invitee.clone(),
             no_show: self.no_show.as_ref().is_some_and(|v| !v.is_null()),
+            no_show_uri: self.no_show.as_ref().and_then(|v| v.get("uri")).and_then(Value::as_str).map(String::from),
             no_show_changed_at: self
                 .no_show
                 .as_ref()
@@ -407,5 +443,29 @@ mod tests {
             Some("https://calendly.com/events/9a15cc4a-c99d-48e4-bc2b-b363b35c669c/google_meet")
         );
         assert!(!snap.no_show);
+    }
+
+    #[test]
+    fn only_an_outbound_call_gives_the_invitee_s_phone_and_guests_are_kept() {
+        let envelope: Value = serde_json::from_str(CAPTURED).unwrap();
+        let mut event: Value = envelope["payload"]["scheduled_event"].clone();
+        event["event_guests"] = serde_json::json!([{ "email": " guest@example.com ", "created_at": "2026-01-10T10:00:00.000000Z", "updated_at": "2026-01-10T10:00:00.000000Z" }]);
+        let phone_of = |location: Value| {
+            let mut e = event.clone();
+            e["location"] = location;
+            serde_json::from_value::<ScheduledEvent>(e).unwrap().call_phone()
+        };
+        assert_eq!(
+            phone_of(serde_json::json!({ "type": "outbound_call", "location": " +33 6 12 34 56 78 " })).as_deref(),
+            Some("+33 6 12 34 56 78")
+        );
+        assert_eq!(phone_of(serde_json::json!({ "type": "inbound_call", "location": "+33 1 00 00 00 00" })), None);
+        assert_eq!(phone_of(serde_json::json!({ "type": "physical", "location": "Paris" })), None);
+        assert_eq!(phone_of(Value::Null), None);
+
+        let invitee: Invitee = serde_json::from_value(envelope["payload"].clone()).unwrap();
+        let snap = invitee.snapshot(&serde_json::from_value(event).unwrap());
+        assert_eq!(snap.guests.len(), 1);
+        assert_eq!(snap.guests[0].email, "guest@example.com");
     }
 }

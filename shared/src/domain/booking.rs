@@ -5,6 +5,7 @@
 //! Over 400 lines because of its tests (from `#[cfg(test)]` on): the plan's table of cases.
 
 use super::bounds::{self, clip};
+use super::field_map::{FieldMap, ProspectFields};
 use super::{
     CommittedCounts, Email, IntegrationId, NoteStyle, Notification, NotificationKind, OrganizationId, Prospect,
     ProspectId,
@@ -100,6 +101,25 @@ pub struct BookingSnapshot {
     /// The event's host (the member of the Calendly organization whose booking it is).
     #[serde(default)]
     pub host: Option<Host>,
+    /// The invitee's phone of an "outbound call" location (the host calls the invitee). An
+    /// "inbound call" location holds the host's number: never the invitee's.
+    #[serde(default)]
+    pub call_phone: Option<String>,
+    /// The guests the invitee added (Calendly's `event_guests`).
+    #[serde(default)]
+    pub guests: Vec<Guest>,
+    /// The no-show mark's URI while marked (what taking it back names).
+    #[serde(default)]
+    pub no_show_uri: Option<String>,
+}
+
+/// Someone the invitee invited to the meeting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Guest {
+    /// The guest's e-mail.
+    pub email: String,
+    /// When the invitee added them.
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 /// A Calendly user who hosts an event.
@@ -186,6 +206,11 @@ impl BookingSnapshot {
             host.name = clip_opt(&host.name, NAME_BYTES);
             host.email = clip_opt(&host.email, EMAIL_BYTES);
         }
+        self.call_phone = clip_opt(&self.call_phone, PHONE_BYTES);
+        self.guests.truncate(MAX_GUESTS);
+        for guest in &mut self.guests {
+            guest.email = clip(&guest.email, EMAIL_BYTES);
+        }
         self
     }
 
@@ -265,13 +290,17 @@ pub enum ProspectChange {
         expected_updated_at: DateTime<Utc>,
         /// Entries of `notes` that are this plan's (for counters).
         added: usize,
+        /// The fields the booking's field map set, as a whole (`None`: fields untouched).
+        fields: Option<ProspectFields>,
     },
 }
 
 impl ProspectChange {
-    /// Notes onto `existing`: appended while within the bound, else the list rewritten.
-    fn append_to(existing: &Prospect, notes: Vec<String>) -> Self {
-        if existing.notes.len() + notes.len() <= bounds::MAX_INLINE_NOTES {
+    /// Notes onto `existing`: appended while within the bound and no field changes, else the
+    /// list rewritten with the fields, guarded by the prospect being as read (a salesperson's
+    /// edit in between makes it a re-plan, never an overwrite).
+    fn append_to(existing: &Prospect, notes: Vec<String>, fields: Option<ProspectFields>) -> Self {
+        if fields.is_none() && existing.notes.len() + notes.len() <= bounds::MAX_INLINE_NOTES {
             return Self::Append { prospect_id: existing.id.clone(), notes };
         }
         Self::Rewrite {
@@ -280,6 +309,7 @@ impl ProspectChange {
             expected_len: existing.notes.len(),
             expected_updated_at: existing.updated_at,
             added: notes.len(),
+            fields,
         }
     }
 }
@@ -379,15 +409,25 @@ pub struct Known<'a> {
 
 /// Decides what to write for `snapshot`; `None` when nothing changed (or it is an old delivery).
 /// Note entries are bounded (`bounds`).
+/// The field map applies once, with the booking's first write.
 pub fn plan(
     organization_id: &OrganizationId,
     integration_id: &IntegrationId,
     snapshot: &BookingSnapshot,
     known: Known<'_>,
-    style: &NoteStyle,
+    rules: Rules<'_>,
     now: DateTime<Utc>,
 ) -> Option<BookingPlan> {
-    plan_change(organization_id, integration_id, snapshot, known, style, now).map(BookingPlan::with_bounded_notes)
+    plan_change(organization_id, integration_id, snapshot, known, rules, now).map(BookingPlan::with_bounded_notes)
+}
+
+/// How the organization writes what a booking brings: its notes' style and its field map.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    /// How notes are written.
+    pub style: &'a NoteStyle,
+    /// Which booking data fills which prospect field.
+    pub fields: &'a FieldMap,
 }
 
 fn plan_change(
@@ -395,15 +435,16 @@ fn plan_change(
     integration_id: &IntegrationId,
     snapshot: &BookingSnapshot,
     known: Known<'_>,
-    style: &NoteStyle,
+    rules: Rules<'_>,
     now: DateTime<Utc>,
 ) -> Option<BookingPlan> {
+    let style = rules.style;
     let name = snapshot.event_name.as_deref();
     let start = snapshot.start_time;
     let who = snapshot.invitee_name.trim();
 
     let Some(stored) = known.stored else {
-        return Some(plan_first_sight(organization_id, integration_id, snapshot, known, style, now));
+        return Some(plan_first_sight(organization_id, integration_id, snapshot, known, rules, now));
     };
 
     // A delivery older than what is stored (Calendly retries for 24 h, in no order) changes nothing.
@@ -439,7 +480,7 @@ fn plan_change(
 
     let prospect_id = stored.prospect_id.clone().filter(|_| !known.stored_prospect_missing);
     let prospect = match (&prospect_id, notes.is_empty(), known.full_prospect) {
-        (Some(_), false, Some(full)) => ProspectChange::append_to(full, notes),
+        (Some(_), false, Some(full)) => ProspectChange::append_to(full, notes, None),
         (Some(id), false, None) => ProspectChange::Append { prospect_id: id.clone(), notes },
         _ => ProspectChange::None,
     };
@@ -493,9 +534,10 @@ fn plan_first_sight(
     integration_id: &IntegrationId,
     snapshot: &BookingSnapshot,
     known: Known<'_>,
-    style: &NoteStyle,
+    rules: Rules<'_>,
     now: DateTime<Utc>,
 ) -> BookingPlan {
+    let style = rules.style;
     let booking = |prospect_id: Option<ProspectId>, no_show_noted: bool| Booking {
         organization_id: organization_id.clone(),
         integration_id: integration_id.clone(),
@@ -526,11 +568,18 @@ fn plan_first_sight(
     let notes = first_sight_notes(snapshot, known.replaced, style);
     let (kind, title, message) = first_sight_notice(snapshot, &known, style);
     let prospect = match known.prospect_with_email {
-        Some(existing) => ProspectChange::append_to(existing, notes),
-        // Calendly validates emails, so `None` is a guard, not a path: keep the booking, skip the CRM.
-        None => {
-            new_prospect(organization_id, snapshot, notes, now).map_or(ProspectChange::None, ProspectChange::Create)
+        Some(existing) => {
+            let mut enriched = existing.clone();
+            let fields = rules.fields.apply(snapshot, &mut enriched).then(|| ProspectFields::of(&enriched));
+            ProspectChange::append_to(existing, notes, fields)
         }
+        // Calendly validates emails, so `None` is a guard, not a path: keep the booking, skip the CRM.
+        None => new_prospect(organization_id, snapshot, notes, now)
+            .map(|mut p| {
+                rules.fields.apply(snapshot, &mut p);
+                p
+            })
+            .map_or(ProspectChange::None, ProspectChange::Create),
     };
     let prospect_id = match &prospect {
         ProspectChange::Create(p) => Some(p.id.clone()),
@@ -610,7 +659,7 @@ fn first_sight_notice(
 }
 
 /// The prospect an unknown invitee becomes (`source: calendly`), or `None` without a usable
-/// e-mail.
+/// e-mail; its other fields come from the field map.
 fn new_prospect(
     organization_id: &OrganizationId,
     snapshot: &BookingSnapshot,
@@ -625,7 +674,11 @@ fn new_prospect(
         firstname,
         lastname,
         email: Some(email),
-        phone: snapshot.invitee_phone.clone().filter(|p| !p.trim().is_empty()),
+        phone: None,
+        company: None,
+        owner_email: None,
+        owner_name: None,
+        custom_fields: Default::default(),
         status: super::STATUS_NEW.to_string(),
         source: super::SOURCE_CALENDLY.to_string(),
         notes,
@@ -657,10 +710,11 @@ fn notification_for(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
 
-    fn snapshot(uuid: &str, email: &str) -> BookingSnapshot {
+    /// A booking of John Doe on 16/01/2026 16:30 (Paris), with a phone, nothing else.
+    pub(crate) fn snapshot(uuid: &str, email: &str) -> BookingSnapshot {
         BookingSnapshot {
             invitee_uri: format!("https://api.calendly.com/scheduled_events/E{uuid}/invitees/{uuid}"),
             invitee_uuid: uuid.to_string(),
@@ -691,6 +745,23 @@ mod tests {
             tracking: Tracking::default(),
             join_url: None,
             host: None,
+            call_phone: None,
+            guests: Vec::new(),
+            no_show_uri: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::snapshot;
+    use super::*;
+    use crate::domain::CalendlyScope;
+
+    fn rules() -> Rules<'static> {
+        Rules {
+            style: Box::leak(Box::new(NoteStyle::default())),
+            fields: Box::leak(Box::new(FieldMap::default_for(CalendlyScope::User))),
         }
     }
 
@@ -705,8 +776,7 @@ mod tests {
     #[test]
     fn unknown_email_creates_a_calendly_prospect_with_one_note() {
         let (org, int) = ids();
-        let plan = plan(&org, &int, &snapshot("a", "john@example.com"), Known::default(), &NoteStyle::default(), now())
-            .unwrap();
+        let plan = plan(&org, &int, &snapshot("a", "john@example.com"), Known::default(), rules(), now()).unwrap();
         let ProspectChange::Create(prospect) = &plan.prospect else { panic!("expected a new prospect") };
         assert_eq!(prospect.source, "calendly");
         assert_eq!(prospect.status, "new");
@@ -722,34 +792,34 @@ mod tests {
     fn unchanged_booking_plans_nothing() {
         let (org, int) = ids();
         let snap = snapshot("a", "john@example.com");
-        let first = plan(&org, &int, &snap, Known::default(), &NoteStyle::default(), now()).unwrap();
+        let first = plan(&org, &int, &snap, Known::default(), rules(), now()).unwrap();
         let known = Known { stored: Some(&first.booking), ..Known::default() };
-        assert!(plan(&org, &int, &snap, known, &NoteStyle::default(), now()).is_none());
+        assert!(plan(&org, &int, &snap, known, rules(), now()).is_none());
     }
 
     #[test]
     fn cancellation_appends_one_note_and_a_stale_delivery_changes_nothing() {
         let (org, int) = ids();
         let snap = snapshot("a", "john@example.com");
-        let first = plan(&org, &int, &snap, Known::default(), &NoteStyle::default(), now()).unwrap();
+        let first = plan(&org, &int, &snap, Known::default(), rules(), now()).unwrap();
         let mut canceled = snap.clone();
         canceled.status = BookingStatus::Canceled;
         canceled.invitee_updated_at = "2026-01-11T10:00:00Z".parse().unwrap();
         let known = Known { stored: Some(&first.booking), ..Known::default() };
-        let second = plan(&org, &int, &canceled, known, &NoteStyle::default(), now()).unwrap();
+        let second = plan(&org, &int, &canceled, known, rules(), now()).unwrap();
         assert_eq!(second.expected_revision, Some(1));
         assert_eq!(second.notes_added(), 1);
         assert_eq!(second.notification.as_ref().unwrap().kind, NotificationKind::CalendlyAppointmentCanceled);
         // The older "created" delivery arriving after the cancellation is ignored.
         let known = Known { stored: Some(&second.booking), ..Known::default() };
-        assert!(plan(&org, &int, &snap, known, &NoteStyle::default(), now()).is_none());
+        assert!(plan(&org, &int, &snap, known, rules(), now()).is_none());
     }
 
     #[test]
     fn reschedule_writes_no_cancellation_and_one_reported_note() {
         let (org, int) = ids();
         let old = snapshot("old", "john@example.com");
-        let first = plan(&org, &int, &old, Known::default(), &NoteStyle::default(), now()).unwrap();
+        let first = plan(&org, &int, &old, Known::default(), rules(), now()).unwrap();
         let ProspectChange::Create(prospect) = first.prospect.clone() else { panic!() };
 
         let mut old_canceled = old.clone();
@@ -757,7 +827,7 @@ mod tests {
         old_canceled.rescheduled = true;
         old_canceled.invitee_updated_at = "2026-01-11T10:00:00Z".parse().unwrap();
         let known = Known { stored: Some(&first.booking), prospect_with_email: Some(&prospect), ..Known::default() };
-        let cancel = plan(&org, &int, &old_canceled, known, &NoteStyle::default(), now()).unwrap();
+        let cancel = plan(&org, &int, &old_canceled, known, rules(), now()).unwrap();
         assert_eq!(cancel.notes_added(), 0);
         assert!(cancel.notification.is_none());
 
@@ -765,7 +835,7 @@ mod tests {
         new.start_time = "2026-01-17T09:00:00Z".parse().unwrap();
         new.old_invitee_uri = Some(old.invitee_uri.clone());
         let known = Known { prospect_with_email: Some(&prospect), replaced: Some(&first.booking), ..Known::default() };
-        let created = plan(&org, &int, &new, known, &NoteStyle::default(), now()).unwrap();
+        let created = plan(&org, &int, &new, known, rules(), now()).unwrap();
         let ProspectChange::Append { notes, .. } = &created.prospect else { panic!() };
         assert_eq!(
             notes,
@@ -778,45 +848,27 @@ mod tests {
     fn no_show_is_noted_once_even_when_toggled() {
         let (org, int) = ids();
         let snap = snapshot("a", "john@example.com");
-        let first = plan(&org, &int, &snap, Known::default(), &NoteStyle::default(), now()).unwrap();
+        let first = plan(&org, &int, &snap, Known::default(), rules(), now()).unwrap();
         let mut absent = snap.clone();
         absent.no_show = true;
         absent.invitee_updated_at = "2026-01-17T10:00:00Z".parse().unwrap();
-        let second = plan(
-            &org,
-            &int,
-            &absent,
-            Known { stored: Some(&first.booking), ..Known::default() },
-            &NoteStyle::default(),
-            now(),
-        )
-        .unwrap();
+        let second =
+            plan(&org, &int, &absent, Known { stored: Some(&first.booking), ..Known::default() }, rules(), now())
+                .unwrap();
         assert_eq!(second.notes_added(), 1);
         let mut present = absent.clone();
         present.no_show = false;
         present.invitee_updated_at = "2026-01-17T11:00:00Z".parse().unwrap();
-        let third = plan(
-            &org,
-            &int,
-            &present,
-            Known { stored: Some(&second.booking), ..Known::default() },
-            &NoteStyle::default(),
-            now(),
-        )
-        .unwrap();
+        let third =
+            plan(&org, &int, &present, Known { stored: Some(&second.booking), ..Known::default() }, rules(), now())
+                .unwrap();
         assert_eq!(third.notes_added(), 0);
         let mut again = present.clone();
         again.no_show = true;
         again.invitee_updated_at = "2026-01-17T12:00:00Z".parse().unwrap();
-        let fourth = plan(
-            &org,
-            &int,
-            &again,
-            Known { stored: Some(&third.booking), ..Known::default() },
-            &NoteStyle::default(),
-            now(),
-        )
-        .unwrap();
+        let fourth =
+            plan(&org, &int, &again, Known { stored: Some(&third.booking), ..Known::default() }, rules(), now())
+                .unwrap();
         assert_eq!(fourth.notes_added(), 0);
     }
 

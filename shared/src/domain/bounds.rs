@@ -23,6 +23,8 @@ pub const QUESTION_BYTES: usize = 300;
 pub const ANSWER_BYTES: usize = 1_000;
 /// Answers kept per booking (event types ask at most ten custom questions).
 pub const MAX_ANSWERS: usize = 20;
+/// Guests kept per booking (Calendly allows up to ten).
+pub const MAX_GUESTS: usize = 20;
 /// A UTM value.
 pub const UTM_BYTES: usize = 200;
 /// One note entry, its detail lines included.

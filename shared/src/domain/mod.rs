@@ -5,6 +5,7 @@
 pub mod booking;
 pub mod bounds;
 pub mod email;
+pub mod field_map;
 pub mod ids;
 pub mod notes;
 pub mod privacy;
@@ -13,6 +14,7 @@ pub mod sync_job;
 
 pub use booking::{Booking, BookingSnapshot, BookingStatus, Host, QuestionAnswer, Tracking};
 pub use email::{Email, InvalidEmail, PersonAddress};
+pub use field_map::{CrmRules, FieldMap};
 pub use ids::{IntegrationId, NotificationId, OrganizationId, ProspectId, UserId};
 pub use notes::NoteStyle;
 pub use privacy::{CalendlyErasure, ErasureCounts, ErasureRecord, PersonIndex, PersonKeys};
@@ -57,6 +59,19 @@ pub struct Prospect {
     pub email: Option<Email>,
     /// Free-form phone number.
     pub phone: Option<String>,
+    /// The company (from a booking: through the field map).
+    #[serde(default)]
+    pub company: Option<String>,
+    /// The e-mail of the salesperson who owns the prospect (from a booking in organization
+    /// scope: the event's host, the round-robin assignee).
+    #[serde(default)]
+    pub owner_email: Option<String>,
+    /// That salesperson's name.
+    #[serde(default)]
+    pub owner_name: Option<String>,
+    /// The organization's own fields (`custom.<key>` targets of the field map).
+    #[serde(default)]
+    pub custom_fields: std::collections::BTreeMap<String, String>,
     /// The CRM pipeline status (`STATUS_NEW` from a booking).
     pub status: String,
     /// Where it came from (`SOURCE_CALENDLY`, `manual`, or a client's label).
@@ -327,6 +342,9 @@ pub struct Integration {
     /// Days bookings (past their event's end) and notifications are kept; `None` keeps them.
     #[serde(default)]
     pub retention_days: Option<u32>,
+    /// What a booking does to the CRM beyond its note (field map, guests).
+    #[serde(default)]
+    pub crm: CrmRules,
 }
 
 /// Which bookings the CRM takes: of some event types only, and never from some invitees.
@@ -461,6 +479,7 @@ impl Integration {
             updated_at: now,
             filter: BookingFilter::default(),
             retention_days: None,
+            crm: CrmRules::default(),
         }
     }
 }
@@ -555,6 +574,18 @@ impl Integration {
         let changed = self.retention_days != days;
         self.retention_days = days;
         changed
+    }
+
+    /// The field map and the guests rule. Whether it changed.
+    pub fn set_crm_rules(&mut self, rules: CrmRules) -> bool {
+        let changed = self.crm != rules;
+        self.crm = rules;
+        changed
+    }
+
+    /// The field map in force (the organization's, else the default of its scope).
+    pub fn field_map(&self) -> FieldMap {
+        self.crm.field_map_for(self.coverage)
     }
 
     /// Which bookings become prospects. Whether it changed.

@@ -43,6 +43,24 @@ pub struct ProspectInput {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 10000)]
     pub phone: Option<Option<String>>,
+    /// Company.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub company: Option<Option<String>>,
+    /// The e-mail of the salesperson who owns the prospect.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub owner_email: Option<Option<String>>,
+    /// That salesperson's name.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub owner_name: Option<Option<String>>,
+    /// The organization's own fields: keys of letters, digits, `_` and `-` (at most 64 bytes),
+    /// string values (at most 1,000 bytes), 100 keys at most. Replaces the whole set on update;
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
+    pub custom_fields: Option<Option<std::collections::BTreeMap<String, String>>>,
     /// Default `new`; can't be cleared.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 10000)]
@@ -88,6 +106,23 @@ fn email(value: Option<Option<String>>) -> Result<Option<Option<Email>>, ApiErro
         .transpose()
 }
 
+/// Custom fields as a prospect keeps them: values trimmed, empty ones dropped, keys and sizes
+/// checked.
+fn custom_fields(
+    value: Option<Option<std::collections::BTreeMap<String, String>>>,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, ApiError> {
+    let Some(fields) = value else { return Ok(None) };
+    let fields: std::collections::BTreeMap<String, String> = fields
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.trim().to_string()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    crate::domain::field_map::check_custom_fields(&fields)
+        .map_err(|m| ApiError::bad_request(ErrorCode::InvalidField, m))?;
+    Ok(Some(fields))
+}
+
 fn source(value: Option<Option<String>>) -> Result<Option<String>, ApiError> {
     let source = text("source", value)?.flatten();
     if let Some(s) = &source {
@@ -105,6 +140,10 @@ impl TryFrom<ProspectInput> for ProspectDraft {
             lastname: text("lastname", input.lastname)?.flatten(),
             email: email(input.email)?.flatten(),
             phone: text("phone", input.phone)?.flatten(),
+            company: text("company", input.company)?.flatten(),
+            owner_email: text("owner_email", input.owner_email)?.flatten(),
+            owner_name: text("owner_name", input.owner_name)?.flatten(),
+            custom_fields: custom_fields(input.custom_fields)?.unwrap_or_default(),
             status: text("status", input.status)?.flatten(),
             source: source(input.source)?,
             notes: text("notes", input.notes)?.flatten(),
@@ -128,6 +167,10 @@ impl TryFrom<ProspectInput> for ProspectPatch {
             lastname: text("lastname", input.lastname)?,
             email: email(input.email)?,
             phone: text("phone", input.phone)?,
+            company: text("company", input.company)?,
+            owner_email: text("owner_email", input.owner_email)?,
+            owner_name: text("owner_name", input.owner_name)?,
+            custom_fields: custom_fields(input.custom_fields)?,
             status,
             notes: text("notes", input.notes)?.map(|notes| notes.into_iter().collect()),
         })
@@ -165,6 +208,17 @@ pub struct SettingsInput {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<u32>, minimum = 30, maximum = 3650)]
     pub retention_days: Option<Option<u32>>,
+    /// Which booking data fills which prospect field, applied in order once per booking; at
+    /// most 50 entries, no target twice. `null` goes back to the default map (the SMS number,
+    /// else an outbound call's number, to `phone`; in organization scope the host to
+    /// `owner_email`/`owner_name`; all `fill_empty`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<crate::domain::field_map::FieldMappingText>>, max_items = 50)]
+    pub field_map: Option<Option<Vec<crate::domain::field_map::FieldMappingText>>>,
+    /// Whether each guest an invitee adds becomes (or enriches) a prospect too.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>, nullable = false)]
+    pub guests_as_prospects: Option<Option<bool>>,
 }
 
 /// A field that may be absent but not `null`.
@@ -190,6 +244,15 @@ impl TryFrom<SettingsInput> for SettingsChange {
             auto_sync_enabled: not_null("auto_sync_enabled", input.auto_sync_enabled)?,
             sync_interval_minutes: not_null("sync_interval_minutes", input.sync_interval_minutes)?,
             retention_days: input.retention_days,
+            field_map: input
+                .field_map
+                .map(|m| {
+                    m.map(|entries| crate::domain::FieldMap::parse(&entries))
+                        .transpose()
+                        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidFieldMap, e.to_string()))
+                })
+                .transpose()?,
+            guests_as_prospects: not_null("guests_as_prospects", input.guests_as_prospects)?,
         })
     }
 }

@@ -14,7 +14,8 @@ pub use contract::{Route, openapi, route_table_markdown, routes};
 pub use error::ApiError;
 
 use crate::app::{
-    Bookings, Connecting, ErrorCode, IntegrationSettings, Jobs, Notifications, Organizations, Privacy, Services,
+    Bookings, Connecting, ErrorCode, IntegrationSettings, Jobs, NoShows, Notifications, Organizations, Privacy,
+    Services,
 };
 use crate::domain::{NotificationId, SyncTrigger};
 use crate::views::{
@@ -80,7 +81,7 @@ where
 function_routers!(
     /// The router of the `api` function: everything but the OAuth callback, sync and webhooks.
     api_routes, api_routes_documented:
-    [health] [connect] [status] [update_settings] [list_events] [list_event_types] [disconnect]
+    [health] [connect] [status] [update_settings] [list_events] [mark_no_show, unmark_no_show] [list_event_types] [disconnect]
     [prospects::list, prospects::create]
     [prospects::get, prospects::update, prospects::delete]
     [list_notifications] [mark_notification_read] [get_organization, patch_organization]
@@ -266,6 +267,46 @@ async fn list_events(
     let limit = page_limit(page.limit.as_deref())?;
     let result = bookings.list(&caller.organization_id, limit, page.cursor.as_deref()).await?;
     Ok(Json(Page::of(&result)))
+}
+
+/// Marks the booking's invitee as a no-show, at Calendly and here (one `Absence` note).
+#[utoipa::path(post, path = "/calendly/events/{id}/no-show", tag = "api", operation_id = "mark_no_show",
+    summary = "Mark a no-show (at Calendly too; one `Absence` note)",
+    security(("bearer" = [])), params(("id" = String, Path, description = "The booking's id (the invitee's UUID)")),
+    responses(
+        (status = 200, description = "The booking as recorded (already marked: unchanged)", body = crate::views::BookingView),
+        (status = 403, body = ErrorBody, description = "`calendly_scope_missing` (`scheduled_events:write`) or `calendly_forbidden`"),
+        (status = 404, body = ErrorBody, description = "`not_found`"),
+        (status = 409, body = ErrorBody, description = "`event_not_started`, `booking_canceled`, `calendly_not_connected` or `calendly_needs_reconnect`"),
+        (status = 502, body = ErrorBody, description = "`calendly_unavailable`"),
+    ))]
+async fn mark_no_show(
+    State(no_shows): State<NoShows>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<crate::views::BookingView>, ApiError> {
+    let booking = no_shows.set(&caller.organization_id, &id, true).await?;
+    Ok(Json((&booking).into()))
+}
+
+/// Takes the no-show back, at Calendly and here (the `Absence` note stays: it happened).
+#[utoipa::path(delete, path = "/calendly/events/{id}/no-show", tag = "api", operation_id = "unmark_no_show",
+    summary = "Take a no-show back (at Calendly too)",
+    security(("bearer" = [])), params(("id" = String, Path, description = "The booking's id (the invitee's UUID)")),
+    responses(
+        (status = 200, description = "The booking as recorded (not marked: unchanged)", body = crate::views::BookingView),
+        (status = 403, body = ErrorBody, description = "`calendly_scope_missing` (`scheduled_events:write`) or `calendly_forbidden`"),
+        (status = 404, body = ErrorBody, description = "`not_found`"),
+        (status = 409, body = ErrorBody, description = "`calendly_not_connected` or `calendly_needs_reconnect`"),
+        (status = 502, body = ErrorBody, description = "`calendly_unavailable`"),
+    ))]
+async fn unmark_no_show(
+    State(no_shows): State<NoShows>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<crate::views::BookingView>, ApiError> {
+    let booking = no_shows.set(&caller.organization_id, &id, false).await?;
+    Ok(Json((&booking).into()))
 }
 
 /// The connected user's event types, each with whether the filter takes its bookings.

@@ -106,6 +106,14 @@ pub struct ProspectPatch {
     pub email: Option<Option<Email>>,
     /// New phone.
     pub phone: Option<Option<String>>,
+    /// New company.
+    pub company: Option<Option<String>>,
+    /// New owner's e-mail.
+    pub owner_email: Option<Option<String>>,
+    /// New owner's name.
+    pub owner_name: Option<Option<String>>,
+    /// The whole set of custom fields, replacing the old one.
+    pub custom_fields: Option<std::collections::BTreeMap<String, String>>,
     /// New pipeline status.
     pub status: Option<String>,
     /// The whole list of note entries, replacing the old one.
@@ -123,6 +131,18 @@ impl ProspectPatch {
         }
         if let Some(v) = &self.phone {
             prospect.phone = v.clone();
+        }
+        if let Some(v) = &self.company {
+            prospect.company = v.clone();
+        }
+        if let Some(v) = &self.owner_email {
+            prospect.owner_email = v.clone();
+        }
+        if let Some(v) = &self.owner_name {
+            prospect.owner_name = v.clone();
+        }
+        if let Some(v) = &self.custom_fields {
+            prospect.custom_fields = v.clone();
         }
         if let Some(v) = &self.status {
             prospect.status = v.clone();
@@ -244,6 +264,8 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// How many days what came from Calendly is kept (`None`: kept).
     async fn set_retention(&self, org: &OrganizationId, days: Option<u32>) -> Result<(), StoreError>;
+    /// What a booking does to the CRM beyond its note (the field map, guests).
+    async fn set_crm_rules(&self, org: &OrganizationId, rules: &crate::domain::CrmRules) -> Result<(), StoreError>;
     /// Back to user scope (organization scope was refused by Calendly).
     async fn fall_back_to_user_scope(&self, org: &OrganizationId) -> Result<(), StoreError>;
     /// Sets whose bookings the integration brings (and the members' e-mails, read at `read_at`).

@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod connect;
 mod contract;
+mod crm_fields;
 mod deliveries;
 mod events;
 mod grants;

@@ -119,6 +119,10 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
         .expect("POST /webhook_subscriptions (organization)");
     api.get_scheduled_event(token, "GBGBDCAADAEDCRZ2").await.expect("GET /scheduled_events/{uuid}");
     api.get_invitee(token, "GBGBDCAADAEDCRZ2", "AAAAAAAAAAAAAAAA").await.expect("GET …/invitees/{invitee_uuid}");
+    // No-shows from the CRM.
+    let invitee = "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/AAAAAAAAAAAAAAAA";
+    let mark = api.create_invitee_no_show(token, invitee).await.expect("POST /invitee_no_shows");
+    api.delete_invitee_no_show(token, &mark.uri).await.expect("DELETE /invitee_no_shows/{uuid}");
 
     let prism_log = std::fs::read_to_string(&log).unwrap();
     let violations: Vec<&str> = prism_log.lines().filter(|l| l.contains("Violation")).collect();

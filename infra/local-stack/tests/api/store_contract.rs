@@ -11,8 +11,9 @@ use shared::crypto::Sealed;
 use shared::domain::booking::{self, BookingPlan, Known, ProspectChange};
 use shared::domain::quota::{Quota, QuotaTake};
 use shared::domain::{
-    BookingSnapshot, BookingStatus, ConnectedAccount, Email, Integration, IntegrationId, NoteStyle, NotificationId,
-    OAuthState, OrganizationId, Prospect, ProspectId, SyncJob, SyncJobState, SyncTrigger, UserId,
+    BookingSnapshot, BookingStatus, CalendlyScope, ConnectedAccount, Email, FieldMap, Integration, IntegrationId,
+    NoteStyle, NotificationId, OAuthState, OrganizationId, Prospect, ProspectId, SyncJob, SyncJobState, SyncTrigger,
+    UserId,
 };
 use shared::store::{
     CLAIM_SETTLES, CommitConflict, CommitError, Connection, JobStart, ProspectPatch, StateTake, Store, StoreError,
@@ -55,12 +56,17 @@ fn snapshot(uuid: &str, email: &str, start: DateTime<Utc>) -> BookingSnapshot {
         tracking: Default::default(),
         join_url: None,
         host: None,
+        call_phone: None,
+        guests: Vec::new(),
+        no_show_uri: None,
     }
 }
 
 fn plan_new(o: &OrganizationId, snap: &BookingSnapshot, existing: Option<&Prospect>) -> BookingPlan {
     let known = Known { prospect_with_email: existing, ..Known::default() };
-    booking::plan(o, &IntegrationId::new("int"), snap, known, &NoteStyle::default(), Utc::now()).unwrap()
+    let fields = FieldMap::default_for(CalendlyScope::User);
+    let rules = booking::Rules { style: &NoteStyle::default(), fields: &fields };
+    booking::plan(o, &IntegrationId::new("int"), snap, known, rules, Utc::now()).unwrap()
 }
 
 fn prospect(o: &OrganizationId, email: Option<&str>, source: &str, created_at: DateTime<Utc>) -> Prospect {
@@ -71,6 +77,10 @@ fn prospect(o: &OrganizationId, email: Option<&str>, source: &str, created_at: D
         lastname: None,
         email: email.map(|e| Email::parse(e).unwrap()),
         phone: None,
+        company: None,
+        owner_email: None,
+        owner_name: None,
+        custom_fields: Default::default(),
         status: "new".into(),
         source: source.into(),
         notes: vec!["first".into()],

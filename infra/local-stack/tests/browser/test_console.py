@@ -57,8 +57,8 @@ def test_a_newcomer_connects_and_watches_prospects_arrive_live(stack):
         page.get_by_test_id("connect").click()
         expect(page.get_by_test_id("status")).to_contain_text("camille@velvena.example", timeout=15_000)
         expect(page.get_by_test_id("live")).to_have_attribute("data-state", "online")
-        # The demo host's 4 bookings: 3 people (one booked twice), one note line per booking.
-        expect(page.get_by_test_id("prospect-row")).to_have_count(3, timeout=15_000)
+        # The demo host's 5 bookings: 4 people (one booked twice), one note line per booking.
+        expect(page.get_by_test_id("prospect-row")).to_have_count(4, timeout=15_000)
         # Whichever of John's two spellings is synced first names the prospect (the local part's
         # case is kept): match the address case-insensitively.
         john = page.locator('[data-testid="prospect-row"][data-email="john.doe@example.com" i]')
@@ -84,6 +84,16 @@ def test_a_newcomer_connects_and_watches_prospects_arrive_live(stack):
         # Marked as read through the API.
         page.get_by_test_id("notification").first.get_by_role("button").click()
         expect(page.get_by_test_id("notification").first).to_have_attribute("data-read", "true")
+
+        # Yesterday's booking marked as a no-show from the CRM: at Calendly, and one note, live.
+        alan = page.locator('[data-testid="prospect-row"][data-email="alan@example.org"]')
+        alan_booking = page.locator('[data-testid="booking-row"]', has_text="alan@example.org")
+        alan_booking.get_by_test_id("no-show").click()
+        expect(alan.locator(".notes")).to_contain_text("Absence au rendez-vous Calendly", timeout=10_000)
+        expect(alan_booking.locator(".booking-status")).to_contain_text("absent")
+        expect(alan_booking.get_by_test_id("no-show")).to_have_text("Présent")
+        # Upcoming bookings can't be marked yet.
+        expect(page.locator('[data-testid="booking-row"]', has_text="marie@example.org").get_by_test_id("no-show")).to_have_count(0)
 
         # Erased (a GDPR request): the row, its bookings and notifications go, and say so.
         page.once("dialog", lambda dialog: dialog.accept())

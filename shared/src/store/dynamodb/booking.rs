@@ -89,25 +89,39 @@ impl BookingStore for DynamoStore {
                 )?;
                 items.push(TransactWriteItem::builder().update(update).build());
             }
-            ProspectChange::Rewrite { prospect_id, notes, expected_len, expected_updated_at, .. } => {
+            ProspectChange::Rewrite { prospect_id, notes, expected_len, expected_updated_at, fields, .. } => {
                 append_index = Some(items.len());
                 let time = |t: &chrono::DateTime<chrono::Utc>| {
                     item::to_attribute(&serde_json::to_value(t).unwrap_or_default())
                 };
+                let mut values = HashMap::from([
+                    (":notes".to_string(), AttributeValue::L(notes.iter().map(|n| s(n.clone())).collect())),
+                    (":at".to_string(), time(&booking.updated_at)),
+                    (":len".to_string(), n(*expected_len)),
+                    (":read_at".to_string(), time(expected_updated_at)),
+                    (":one".to_string(), n(1)),
+                ]);
+                let mut set = String::from("notes = :notes, updated_at = :at");
+                let mut names = HashMap::new();
+                // The field map's fields, as a whole, under the same guard as the notes.
+                if let Some(fields) = fields {
+                    let json = serde_json::to_value(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    for (i, (name, value)) in json.as_object().into_iter().flatten().enumerate() {
+                        set.push_str(&format!(", #f{i} = :f{i}"));
+                        names.insert(format!("#f{i}"), name.clone());
+                        values.insert(format!(":f{i}"), item::to_attribute(value));
+                    }
+                }
                 let update = build(
                     Update::builder()
                         .table_name(table)
                         .set_key(Some(Self::key(org_pk(org), &prospect_sk(prospect_id.as_str()))))
-                        .update_expression("SET notes = :notes, updated_at = :at ADD item_version :one")
-                        // The notes as read: a concurrent append or rewrite makes this a re-plan.
+                        .update_expression(format!("SET {set} ADD item_version :one"))
+                        // The prospect as read: a concurrent append, rewrite or edit makes this
+                        // a re-plan.
                         .condition_expression("attribute_exists(pk) AND size(notes) = :len AND updated_at = :read_at")
-                        .set_expression_attribute_values(Some(HashMap::from([
-                            (":notes".to_string(), AttributeValue::L(notes.iter().map(|n| s(n.clone())).collect())),
-                            (":at".to_string(), time(&booking.updated_at)),
-                            (":len".to_string(), n(*expected_len)),
-                            (":read_at".to_string(), time(expected_updated_at)),
-                            (":one".to_string(), n(1)),
-                        ])))
+                        .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                        .set_expression_attribute_values(Some(values))
                         .build(),
                 )?;
                 items.push(TransactWriteItem::builder().update(update).build());

@@ -219,6 +219,11 @@ impl IntegrationStore for DynamoStore {
         Ok(())
     }
 
+    async fn set_crm_rules(&self, org: &OrganizationId, rules: &crate::domain::CrmRules) -> Result<(), StoreError> {
+        self.update_integration(org, |i| i.set_crm_rules(rules.clone())).await?;
+        Ok(())
+    }
+
     async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError> {
         self.update_integration(org, |i| i.set_filter(filter.clone())).await?;
         Ok(())

@@ -77,8 +77,11 @@ impl BookingStore for MemoryStore {
                         p.updated_at = plan.booking.updated_at;
                     }
                 }
-                ProspectChange::Rewrite { prospect_id, notes, .. } => {
+                ProspectChange::Rewrite { prospect_id, notes, fields, .. } => {
                     if let Some(p) = s.prospects.get_mut(&(org.clone(), prospect_id.clone())) {
+                        if let Some(fields) = fields {
+                            fields.apply_to(p);
+                        }
                         p.notes = notes.clone();
                         p.updated_at = plan.booking.updated_at;
                     }

@@ -149,6 +149,15 @@ impl IntegrationStore for MemoryStore {
         }
     }
 
+    async fn set_crm_rules(&self, org: &OrganizationId, rules: &crate::domain::CrmRules) -> Result<(), StoreError> {
+        if self.with(|s| s.integrations.contains_key(org)) {
+            self.change_integration(org, |i| i.set_crm_rules(rules.clone()));
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
     async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError> {
         if self.with(|s| s.integrations.contains_key(org)) {
             self.change_integration(org, |i| i.set_filter(filter.clone()));
