@@ -379,16 +379,12 @@ impl ProspectFields {
     }
 }
 
-/// What a booking does to the CRM beyond its note: the field map (`None`: the default one) and
-/// whether the invitee's guests become prospects too.
+/// What a booking does to the CRM beyond its note: the field map (`None`: the default one).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrmRules {
     /// The map set by the organization; `None` applies `FieldMap::default_for` its scope.
     #[serde(default)]
     pub field_map: Option<FieldMap>,
-    /// Whether each guest an invitee adds becomes or enriches a prospect.
-    #[serde(default)]
-    pub guests_as_prospects: bool,
 }
 
 impl CrmRules {

@@ -215,10 +215,6 @@ pub struct SettingsInput {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<crate::domain::field_map::FieldMappingText>>, max_items = 50)]
     pub field_map: Option<Option<Vec<crate::domain::field_map::FieldMappingText>>>,
-    /// Whether each guest an invitee adds becomes (or enriches) a prospect too.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>, nullable = false)]
-    pub guests_as_prospects: Option<Option<bool>>,
 }
 
 /// A field that may be absent but not `null`.
@@ -252,7 +248,6 @@ impl TryFrom<SettingsInput> for SettingsChange {
                         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidFieldMap, e.to_string()))
                 })
                 .transpose()?,
-            guests_as_prospects: not_null("guests_as_prospects", input.guests_as_prospects)?,
         })
     }
 }

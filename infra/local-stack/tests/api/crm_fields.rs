@@ -40,7 +40,6 @@ async fn the_default_map_takes_the_phone_from_the_sms_number_else_the_call_and_k
         status["field_map"],
         json!([field("text_reminder_number", "phone", "fill_empty"), field("location_phone", "phone", "fill_empty"),])
     );
-    assert_eq!(status["guests_as_prospects"], false);
 
     let events = app.get("/calendly/events?limit=10", "org-a").await.expect(200)["items"].as_array().unwrap().clone();
     let of = |email: &str| events.iter().find(|e| e["invitee_email"] == email).unwrap().clone();
@@ -206,8 +205,9 @@ async fn a_wrong_field_map_is_a_400_naming_the_entry_and_changes_nothing() {
     let status = app.get("/calendly/status", "org-a").await.expect(200);
     assert_eq!(status["field_map_is_default"], true);
     assert!(status["retention_days"].is_null(), "nothing of a refused change is written");
-    let reply = app.patch("/calendly/settings", "org-a", json!({ "guests_as_prospects": null })).await;
-    assert_eq!(reply.error_code(), "invalid_field", "{}", reply.body);
+    // Guests as prospects is not built yet: not a setting either.
+    let reply = app.patch("/calendly/settings", "org-a", json!({ "guests_as_prospects": true })).await;
+    assert_eq!(reply.error_code(), "unknown_field", "{}", reply.body);
 }
 
 async fn prospects_carry_company_owner_and_custom_fields(app: TestApp) {
