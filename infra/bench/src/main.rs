@@ -273,7 +273,7 @@ where
         ));
     }
     let memory = match peaks.iter().max() {
-        Some(peak) => format!("; moto peak {peak} MB of {} (cap {} MB)", peaks.len(), moto_cap_mb()),
+        Some(peak) => format!("; moto peak {peak} MB ({} server(s), cap {} MB each)", peaks.len(), moto_cap_mb()),
         None if stops.is_empty() => String::new(),
         None => "; moto stopped".to_string(),
     };
