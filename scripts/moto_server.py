@@ -108,16 +108,12 @@ class TouchedItem:
             del self.table.stream_shard.items[self.stream_length :]
 
 
-def touched_item(backend, op_type, op):
-    """The item an operation touches, backed up; None when its table or key is missing (the
-    operation then fails by itself and changes nothing)."""
-    try:
-        table = backend.get_table(op["TableName"])
-        attrs = op["Item"] if op_type == "Put" else op["Key"]
-        hash_value = DynamoType(attrs[table.hash_key_attr])
-        range_value = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr is not None else None
-    except Exception:  # noqa: BLE001 (the operation reports its own error below)
-        return None
+def touched_item(backend, table_name, key):
+    """The item at `key`, backed up before an operation of the transaction changes it (the
+    operation's table and key were already read, so both are valid here)."""
+    table = backend.get_table(table_name)
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr is not None else None
     return TouchedItem(table, hash_value, range_value)
 
 
@@ -177,9 +173,7 @@ def transact_write_items(self, transact_items):
                     raise ConditionalCheckFailed(item=original_item)
 
             if op_type != "ConditionCheck":
-                touched = touched_item(self, op_type, op)
-                if touched is not None:
-                    backups.append(touched)
+                backups.append(touched_item(self, table_name, key))
             if op_type == "Put":
                 self.put_item(
                     table_name,

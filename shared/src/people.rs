@@ -73,7 +73,7 @@ impl People {
     }
 
     async fn load(&self) -> Result<PersonHasher, StoreError> {
-        // Two rounds at most: a first key stored by someone else meanwhile is read back.
+        // A first key stored by someone else meanwhile is read back on the next round.
         for _ in 0..3 {
             match self.store.person_hash_key().await? {
                 None => {

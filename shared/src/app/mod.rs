@@ -117,9 +117,8 @@ pub fn sealer_of(config: &Config) -> Sealer {
 /// `PRIVACY_KEY` when set (its previous one still opens), else with the token key; the token
 /// key's sealer opens it too (a `PRIVACY_KEY` set later re-seals it). A table without a key yet
 /// stores the one hashes were made under before (derived from the configured key).
-pub fn people_of(config: &Config, store: Arc<dyn PersonHashKeyStore>) -> Arc<People> {
+pub fn people_of(config: &Config, token_sealer: Sealer, store: Arc<dyn PersonHashKeyStore>) -> Arc<People> {
     let bytes = |secret: &crate::config::Secret| hex::decode(secret.expose()).expect("keys were validated at start-up");
-    let token_sealer = sealer_of(config);
     let (sealers, configured, previous) = match &config.privacy_key {
         Some(key) => {
             let privacy_sealer = Sealer::from_hex_key(key.expose()).expect("PRIVACY_KEY was validated at start-up");
@@ -162,7 +161,7 @@ impl Core {
         let sealer = sealer_of(config);
         let alarm = Arc::new(ReconnectAlarm::new(store.clone(), pusher.clone(), clock.clone()));
         let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone()).with_alarm(alarm);
-        let people = people_of(config, store.clone());
+        let people = people_of(config, sealer.clone(), store.clone());
         let engine = SyncEngine::new(
             store.clone(),
             calendly.clone(),
