@@ -7,6 +7,7 @@
 use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, EventQuery, Invitee, Page, ScheduledEvent};
 use crate::clock::Clock;
 use crate::domain::booking::{self, ChangeKind, Known, ProspectChange};
+use crate::domain::ledger;
 use crate::domain::privacy::expiry;
 use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle, PersonAddress, SyncJob};
 use crate::people::People;
@@ -665,6 +666,12 @@ impl SyncEngine {
             };
             plan.counted_for = counted_for.map(String::from);
             plan.person = person.clone();
+            // A sync (never a delivery) seeing a booking first that the webhook should have
+            // brought: the ledger counts it, with this commit.
+            let by_sync = counted_for.is_some() && plan.kind == ChangeKind::New;
+            plan.missed_delivery = snapshot.invitee_created_at.filter(|_| {
+                by_sync && ledger::missed_by_webhook(integration, snapshot.invitee_created_at, plan.booking.updated_at)
+            });
             // The organization's retention, as the table's TTL (and the embedded store) apply it.
             plan.booking.expires_at = expiry(plan.booking.details.end_time, integration.retention_days);
             if let Some(n) = &mut plan.notification {
@@ -673,6 +680,9 @@ impl SyncEngine {
             match self.store.commit_booking(&plan).await {
                 Ok(()) => {
                     self.push_committed(&plan).await;
+                    if plan.missed_delivery.is_some() {
+                        self.notice_webhook_gaps(integration, style).await;
+                    }
                     return Ok(Applied {
                         kind: Some(plan.kind),
                         prospect_created: matches!(plan.prospect, ProspectChange::Create(_)),
@@ -735,6 +745,31 @@ impl SyncEngine {
             tracing::info!(organization_id = %org, deleted, "items past the retention deleted");
         }
         Ok(deleted)
+    }
+
+    /// Once a day, while the ledger counts bookings the webhook missed, the organization is
+    /// told how many and since when (`calendly_webhook_gaps`). A failure only loses the notice.
+    async fn notice_webhook_gaps(&self, integration: &Integration, style: &NoteStyle) {
+        let org = &integration.organization_id;
+        let now = self.clock.now();
+        let hours = match self.store.ledger_hours(org).await {
+            Ok(hours) => hours,
+            Err(e) => return tracing::warn!(organization_id = %org, error = %e, "could not read the delivery ledger"),
+        };
+        let health = ledger::WebhookHealth::from_hours(&hours, now);
+        if health.missed_24h == 0 {
+            return;
+        }
+        let mut notice = ledger::gaps_notification(org, &health, style, now);
+        notice.expires_at = expiry(now, integration.retention_days);
+        match self.store.add_notification_once(&notice, &ledger::gaps_notice_key(now)).await {
+            Ok(true) => {
+                tracing::warn!(organization_id = %org, missed_24h = health.missed_24h, "bookings reached us by the sync only: the webhook missed them");
+                self.pusher.push(org, PushMessage::notification(&notice)).await;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not add the webhook gaps notice"),
+        }
     }
 
     async fn push_committed(&self, plan: &booking::BookingPlan) {

@@ -85,6 +85,11 @@ pub struct TokenKeeper {
 }
 
 impl TokenKeeper {
+    /// Now, by the keeper's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// A keeper over the integration store.
     pub fn new(integrations: Arc<dyn IntegrationStore>, sealer: Sealer, clock: Arc<dyn Clock>) -> Self {
         Self { integrations, sealer, clock, alarm: None }

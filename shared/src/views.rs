@@ -334,6 +334,8 @@ pub struct StatusView {
     pub webhook_active: Option<bool>,
     /// Why real-time updates are off (the subscription could not be created), if they are.
     pub webhook_error: Option<String>,
+    /// Whether the webhook's deliveries arrive: counted over the last 24 hours.
+    pub webhook_health: Option<WebhookHealthView>,
     /// Calendly refused the tokens: the user must connect again.
     pub needs_reconnect: Option<bool>,
     /// The event type URIs whose bookings become prospects (`null`: all of them).
@@ -375,6 +377,7 @@ impl From<&ConnectionStatus> for StatusView {
                 field_map_is_default: Some(i.crm.field_map.is_none()),
                 webhook_active: Some(i.webhook_active),
                 webhook_error: i.webhook_error.clone(),
+                webhook_health: status.webhook_health.as_ref().map(WebhookHealthView::from),
                 needs_reconnect: Some(i.needs_reconnect),
                 event_types: i.filter.event_types.clone(),
                 ignore_emails: Some(i.filter.ignore_emails.clone()),
@@ -387,6 +390,31 @@ impl From<&ConnectionStatus> for StatusView {
                 ),
                 sync,
             },
+        }
+    }
+}
+
+/// Whether Calendly's deliveries arrive (`webhook_health` of the status).
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct WebhookHealthView {
+    /// Signed deliveries received in the last 24 hours.
+    pub deliveries_24h: u64,
+    /// Bookings of the last 24 hours that a sync found more than 5 minutes after they were
+    /// made, while the subscription was active: deliveries Calendly never made.
+    pub missed_24h: u64,
+    /// The latest delivery received (within the last 8 days).
+    pub last_delivery_at: Option<DateTime<Utc>>,
+    /// When the earliest of `missed_24h` was booked.
+    pub missed_since: Option<DateTime<Utc>>,
+}
+
+impl From<&crate::domain::ledger::WebhookHealth> for WebhookHealthView {
+    fn from(h: &crate::domain::ledger::WebhookHealth) -> Self {
+        Self {
+            deliveries_24h: h.deliveries_24h,
+            missed_24h: h.missed_24h,
+            last_delivery_at: h.last_delivery_at,
+            missed_since: h.missed_since,
         }
     }
 }

@@ -26,6 +26,11 @@ impl CalendlyAccess {
         Self { api, tokens }
     }
 
+    /// Now, by the clock the tokens expire by.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.tokens.now()
+    }
+
     /// A session that may wait up to `rate_limit_budget` for a rate-limit reset.
     pub fn session(&self, rate_limit_budget: Duration) -> CalendlySession {
         CalendlySession::new(self.api.clone(), rate_limit_budget)

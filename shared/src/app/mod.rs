@@ -37,7 +37,7 @@ pub use retention::{Kept, Retention};
 pub use status::{ConnectionStatus, EventTypeChoice, IntegrationSettings, SettingsChange, SettingsPorts};
 pub use subscription::{Subscriptions, WebhookCheck};
 pub use sync::{JobError, JobPorts, JobTiming, Jobs, QueuedSync, Scheduler, Worker};
-pub use webhook::{DeliveryOutcome, WebhookIntake};
+pub use webhook::{DeliveryOutcome, IntakePorts, WebhookIntake};
 
 use crate::auth::JwtVerifier;
 use crate::calendly::CalendlyApi;
@@ -224,6 +224,7 @@ impl Services {
             integrations: store.clone(),
             jobs: store.clone(),
             quotas: store.clone(),
+            ledger: store.clone(),
             clock: clock.clone(),
         };
         let signing_keys = std::iter::once(config.calendly_webhook_signing_key.clone())
@@ -261,7 +262,12 @@ impl Services {
             settings: IntegrationSettings::new(settings_ports, access, subscriptions),
             worker,
             scheduler: Scheduler::new(store.clone(), store.clone(), queue, clock.clone(), engine.window()),
-            webhooks: WebhookIntake::new(signing_keys, clock, store.clone(), store.clone(), engine.clone()),
+            webhooks: WebhookIntake::new(
+                signing_keys,
+                clock,
+                IntakePorts { integrations: store.clone(), fingerprints: store.clone(), ledger: store.clone() },
+                engine.clone(),
+            ),
             jobs,
             store,
             calendly,

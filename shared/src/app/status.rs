@@ -3,11 +3,12 @@
 use crate::app::{AppError, CalendlyAccess, ErrorCode, MANUAL_RATE_LIMIT_BUDGET, Subscriptions, active_integration};
 use crate::calendly::{EventType, EventTypeOwner, GrantedScopes, Scope};
 use crate::clock::Clock;
+use crate::domain::ledger::WebhookHealth;
 use crate::domain::quota::{EVENT_TYPE_LISTINGS, QuotaTake, SCOPE_CHANGES};
 use crate::domain::{
     BookingFilter, CalendlyScope, Integration, IntegrationId, OrganizationId, SYNC_INTERVAL_RANGE, SyncJob,
 };
-use crate::store::{IntegrationStore, QuotaStore, SyncJobStore};
+use crate::store::{DeliveryLedgerStore, IntegrationStore, QuotaStore, SyncJobStore};
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ pub struct ConnectionStatus {
     pub integration: Option<Integration>,
     /// The organization's latest sync job.
     pub sync: Option<SyncJob>,
+    /// Whether the webhook delivers (while connected).
+    pub webhook_health: Option<WebhookHealth>,
 }
 
 /// One of the connected user's event types, and whether the booking filter takes it.
@@ -83,6 +86,7 @@ pub struct IntegrationSettings {
     integrations: Arc<dyn IntegrationStore>,
     jobs: Arc<dyn SyncJobStore>,
     quotas: Arc<dyn QuotaStore>,
+    ledger: Arc<dyn DeliveryLedgerStore>,
     clock: Arc<dyn Clock>,
     calendly: CalendlyAccess,
     subscriptions: Subscriptions,
@@ -97,6 +101,8 @@ pub struct SettingsPorts {
     pub jobs: Arc<dyn SyncJobStore>,
     /// Event-type listings per organization.
     pub quotas: Arc<dyn QuotaStore>,
+    /// The webhook delivery ledger, shown as the webhook's health.
+    pub ledger: Arc<dyn DeliveryLedgerStore>,
     /// Now.
     pub clock: Arc<dyn Clock>,
 }
@@ -104,16 +110,21 @@ pub struct SettingsPorts {
 impl IntegrationSettings {
     /// The settings over `ports`, with an empty event-type cache.
     pub fn new(ports: SettingsPorts, calendly: CalendlyAccess, subscriptions: Subscriptions) -> Self {
-        let SettingsPorts { integrations, jobs, quotas, clock } = ports;
-        Self { integrations, jobs, quotas, clock, calendly, subscriptions, event_types_cache: Arc::default() }
+        let SettingsPorts { integrations, jobs, quotas, ledger, clock } = ports;
+        Self { integrations, jobs, quotas, ledger, clock, calendly, subscriptions, event_types_cache: Arc::default() }
     }
 
     /// The connection's state, as the settings page shows it, with the latest sync job.
     pub async fn status(&self, org: &OrganizationId) -> Result<ConnectionStatus, AppError> {
-        // Two independent items: read at once (the settings page waits on one round trip).
-        let (sync, integration) =
-            tokio::try_join!(self.jobs.get_sync_job(org), self.integrations.get_integration(org))?;
-        Ok(ConnectionStatus { integration: integration.filter(|i| i.is_active), sync })
+        // Independent items: read at once (the settings page waits on one round trip).
+        let (sync, integration, hours) = tokio::try_join!(
+            self.jobs.get_sync_job(org),
+            self.integrations.get_integration(org),
+            self.ledger.ledger_hours(org)
+        )?;
+        let integration = integration.filter(|i| i.is_active);
+        let webhook_health = integration.as_ref().map(|_| WebhookHealth::from_hours(&hours, self.clock.now()));
+        Ok(ConnectionStatus { integration, sync, webhook_health })
     }
 
     /// The event types the filter can pick from: the connected user's, or in organization

@@ -56,7 +56,8 @@ impl Subscriptions {
             self.calendly.delete_subscription(&session, &token, &old.uri).await?;
         }
         if let Some(current) = keep.first() {
-            self.integrations.set_webhook(org, Some(current.uri.clone()), true, None).await?;
+            let since = current.created_at.unwrap_or_else(|| self.calendly.now());
+            self.integrations.set_webhook(org, Some(current.uri.clone()), true, None, since).await?;
             return Ok(WebhookCheck::Kept);
         }
         let request = NewWebhookSubscription {
@@ -73,7 +74,9 @@ impl Subscriptions {
             .await;
         match created {
             Ok(created) => {
-                self.integrations.set_webhook(org, Some(created.uri), created.state == "active", None).await?;
+                let since = created.created_at.unwrap_or_else(|| self.calendly.now());
+                let active = created.state == "active";
+                self.integrations.set_webhook(org, Some(created.uri), active, None, since).await?;
                 Ok(WebhookCheck::Created)
             }
             Err(e) => {
@@ -84,7 +87,7 @@ impl Subscriptions {
                     }
                     other => other.to_string(),
                 };
-                self.integrations.set_webhook(org, None, false, Some(reason)).await?;
+                self.integrations.set_webhook(org, None, false, Some(reason), self.calendly.now()).await?;
                 Err(e.into())
             }
         }

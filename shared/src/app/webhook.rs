@@ -8,7 +8,7 @@ use crate::calendly::{Invitee, last_segment};
 use crate::clock::Clock;
 use crate::config::Secret;
 use crate::domain::{BookingSnapshot, CalendlyScope, Integration, IntegrationId};
-use crate::store::{BookingStore, IntegrationStore, StoreError};
+use crate::store::{BookingStore, DeliveryLedgerStore, IntegrationStore, StoreError};
 use crate::sync::{SyncEngine, SyncError};
 use crate::tokens::TokenError;
 use crate::webhook_signature::verify_signature;
@@ -72,28 +72,35 @@ struct Envelope {
 }
 
 /// Calendly's deliveries: the signing keys and the clock (the signature's age), the integration
-/// items (routing), the event fingerprints (a deferred delivery is left to the next sync), and
-/// the sync engine that records a booking as the poll would.
+/// items (routing), the event fingerprints (a deferred delivery is left to the next sync), the
+/// delivery ledger (the status's webhook health), and the sync engine that records a booking
+/// as the poll would.
 #[derive(Clone)]
 pub struct WebhookIntake {
     signing_keys: Vec<Secret>,
     clock: Arc<dyn Clock>,
     integrations: Arc<dyn IntegrationStore>,
     fingerprints: Arc<dyn BookingStore>,
+    ledger: Arc<dyn DeliveryLedgerStore>,
     engine: SyncEngine,
+}
+
+/// The items a delivery reads and writes besides the engine's.
+pub struct IntakePorts {
+    /// The integration items (routing).
+    pub integrations: Arc<dyn IntegrationStore>,
+    /// The event fingerprints (a deferred delivery is left to the next sync).
+    pub fingerprints: Arc<dyn BookingStore>,
+    /// The delivery ledger.
+    pub ledger: Arc<dyn DeliveryLedgerStore>,
 }
 
 impl WebhookIntake {
     /// Intake checking signatures with `signing_keys` (the current key, then the previous one
     /// during a key roll).
-    pub fn new(
-        signing_keys: Vec<Secret>,
-        clock: Arc<dyn Clock>,
-        integrations: Arc<dyn IntegrationStore>,
-        fingerprints: Arc<dyn BookingStore>,
-        engine: SyncEngine,
-    ) -> Self {
-        Self { signing_keys, clock, integrations, fingerprints, engine }
+    pub fn new(signing_keys: Vec<Secret>, clock: Arc<dyn Clock>, ports: IntakePorts, engine: SyncEngine) -> Self {
+        let IntakePorts { integrations, fingerprints, ledger } = ports;
+        Self { signing_keys, clock, integrations, fingerprints, ledger, engine }
     }
 
     /// Receives one delivery: `signature` is the `Calendly-Webhook-Signature` header, `body`
@@ -157,6 +164,11 @@ impl WebhookIntake {
         if !delivery_hosts(&envelope).contains(&integration.calendly_user_uri) {
             tracing::warn!(organization_id = %integration.organization_id, "signed delivery for another Calendly user");
             return Ok(gone("the subscription is not this integration's Calendly user's"));
+        }
+        // Ours and signed: the ledger counts it (the status's webhook health). Losing the count
+        // loses no booking, so a failure here is not the delivery's.
+        if let Err(e) = self.ledger.record_delivery(&integration.organization_id, self.clock.now()).await {
+            tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not count a delivery in the ledger");
         }
         // User scope: another member's booking comes from an organization subscription that
         // outlived the organization scope.
@@ -364,7 +376,8 @@ mod tests {
             30,
             90,
         );
-        WebhookIntake::new(vec![Secret::new(KEY)], clock.clone(), store.clone(), store.clone(), engine)
+        let ports = IntakePorts { integrations: store.clone(), fingerprints: store.clone(), ledger: store.clone() };
+        WebhookIntake::new(vec![Secret::new(KEY)], clock.clone(), ports, engine)
     }
 
     fn signed(body: &[u8], clock: &SystemClock) -> String {

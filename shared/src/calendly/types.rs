@@ -334,6 +334,7 @@ impl Invitee {
             canceled_by: cancellation.and_then(|c| c.canceled_by.clone()),
             canceled_at: cancellation.and_then(|c| c.created_at),
             invitee_updated_at: self.updated_at,
+            invitee_created_at: self.created_at,
             questions: self
                 .questions_and_answers
                 .iter()
@@ -404,6 +405,9 @@ pub struct WebhookSubscription {
     /// `user` or `organization`.
     #[serde(default)]
     pub scope: Option<String>,
+    /// When it was created (it delivers since).
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 impl WebhookSubscription {

@@ -89,6 +89,9 @@ pub struct BookingSnapshot {
     pub canceled_at: Option<DateTime<Utc>>,
     /// Calendly's `updated_at` of the invitee: orders deliveries that arrive out of order.
     pub invitee_updated_at: DateTime<Utc>,
+    /// When the invitee booked (Calendly's `created_at`), as first recorded.
+    #[serde(default)]
+    pub invitee_created_at: Option<DateTime<Utc>>,
     /// The invitee's answers to the event type's questions (the seed's `invitee_questions`).
     #[serde(default)]
     pub questions: Vec<QuestionAnswer>,
@@ -343,6 +346,9 @@ pub struct BookingPlan {
     /// records a new booking or a notification about them indexes it under these, in the same
     /// write, and fails if they are suppressed. `None` when the e-mail doesn't parse.
     pub person: Option<super::PersonKeys>,
+    /// When the booking was made, if a sync saw it first though the webhook should have
+    /// delivered it: the commit counts it in the delivery ledger.
+    pub missed_delivery: Option<DateTime<Utc>>,
 }
 
 impl BookingPlan {
@@ -503,6 +509,7 @@ fn plan_change(
         kind: ChangeKind::Changed,
         counted_for: None,
         person: None,
+        missed_delivery: None,
     })
 }
 
@@ -511,6 +518,9 @@ fn plan_change(
 /// reschedule makes a new invitee), and a no-show change older than the stored one is stale.
 fn reconcile(snapshot: &BookingSnapshot, stored: &BookingSnapshot) -> BookingSnapshot {
     let mut merged = snapshot.clone();
+    // A booking is made once: what was first recorded stays (bookings stored before it was
+    // kept are not rewritten for it).
+    merged.invitee_created_at = stored.invitee_created_at;
     if stored.status == BookingStatus::Canceled && snapshot.status == BookingStatus::Active {
         merged.status = BookingStatus::Canceled;
         merged.rescheduled = stored.rescheduled;
@@ -562,6 +572,7 @@ fn plan_first_sight(
             kind: ChangeKind::New,
             counted_for: None,
             person: None,
+            missed_delivery: None,
         };
     }
 
@@ -598,6 +609,7 @@ fn plan_first_sight(
         kind: ChangeKind::New,
         counted_for: None,
         person: None,
+        missed_delivery: None,
     }
 }
 
@@ -741,6 +753,7 @@ pub(crate) mod tests_support {
             canceled_by: None,
             canceled_at: None,
             invitee_updated_at: "2026-01-10T10:00:00Z".parse().unwrap(),
+            invitee_created_at: None,
             questions: Vec::new(),
             tracking: Tracking::default(),
             join_url: None,

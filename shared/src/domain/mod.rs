@@ -7,6 +7,7 @@ pub mod bounds;
 pub mod email;
 pub mod field_map;
 pub mod ids;
+pub mod ledger;
 pub mod notes;
 pub mod privacy;
 pub mod quota;
@@ -102,6 +103,8 @@ pub enum NotificationKind {
     CalendlyReconnectNeeded,
     /// The connecting user lost the Calendly organization's owner/admin role: back to user scope.
     CalendlyScopeReduced,
+    /// Bookings reached the CRM by the periodic sync only: the webhook missed them (daily).
+    CalendlyWebhookGaps,
 }
 
 /// A notification shown to every user of an organization.
@@ -302,6 +305,10 @@ pub struct Integration {
     pub webhook_subscription_uri: Option<String>,
     /// Whether that subscription delivers.
     pub webhook_active: bool,
+    /// Since when it delivers (the subscription's creation when Calendly says it): a booking
+    /// made after this that only a sync brought is a missed delivery.
+    #[serde(default)]
+    pub webhook_active_since: Option<DateTime<Utc>>,
     /// Why no subscription delivers (e.g. Calendly's 403 on a plan without webhooks).
     #[serde(default)]
     pub webhook_error: Option<String>,
@@ -463,6 +470,7 @@ impl Integration {
             refresh_lease_until: None,
             webhook_subscription_uri: None,
             webhook_active: false,
+            webhook_active_since: None,
             webhook_error: None,
             auto_sync_enabled: true,
             sync_interval_minutes: DEFAULT_SYNC_INTERVAL_MINUTES,
@@ -595,11 +603,26 @@ impl Integration {
         changed
     }
 
-    /// The webhook subscription's URI and state, and why there is none when that is known.
-    pub fn set_webhook(&mut self, subscription_uri: Option<String>, active: bool, error: Option<String>) -> bool {
+    /// The webhook subscription's URI and state, and why there is none when that is known;
+    /// `since`: when it started delivering (kept while the same subscription stays active).
+    pub fn set_webhook(
+        &mut self,
+        subscription_uri: Option<String>,
+        active: bool,
+        error: Option<String>,
+        since: DateTime<Utc>,
+    ) -> bool {
+        let same_delivering = self.webhook_active && active && self.webhook_subscription_uri == subscription_uri;
+        let active_since = match (active, same_delivering) {
+            (false, _) => None,
+            (true, true) => self.webhook_active_since.or(Some(since)),
+            (true, false) => Some(since),
+        };
         let changed = self.webhook_subscription_uri != subscription_uri
             || self.webhook_active != active
-            || self.webhook_error != error;
+            || self.webhook_error != error
+            || self.webhook_active_since != active_since;
+        self.webhook_active_since = active_since;
         self.webhook_subscription_uri = subscription_uri;
         self.webhook_active = active;
         self.webhook_error = error;
@@ -610,6 +633,7 @@ impl Integration {
     pub fn deactivate(&mut self, now: DateTime<Utc>) {
         self.is_active = false;
         self.webhook_active = false;
+        self.webhook_active_since = None;
         self.webhook_subscription_uri = None;
         self.updated_at = now;
     }

@@ -11,6 +11,7 @@ pub use memory::MemoryStore;
 
 use crate::calendly::RateWindow;
 use crate::domain::booking::BookingPlan;
+use crate::domain::ledger::LedgerHour;
 use crate::domain::quota::{Quota, QuotaTake};
 use crate::domain::{
     Booking, CalendlyScope, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId,
@@ -285,13 +286,15 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Sets which bookings become prospects.
     async fn set_booking_filter(&self, org: &OrganizationId, filter: &BookingFilter) -> Result<(), StoreError>;
-    /// Records the webhook subscription's URI and state (and why there is none).
+    /// Records the webhook subscription's URI and state (and why there is none), delivering
+    /// since `since` when it is a newly active one.
     async fn set_webhook(
         &self,
         org: &OrganizationId,
         subscription_uri: Option<String>,
         active: bool,
         error: Option<String>,
+        since: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Soft-deletes the integration (`is_active: false`).
     async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError>;
@@ -381,6 +384,9 @@ pub trait NotificationStore: Send + Sync {
     ) -> Result<PageOf<Notification>, StoreError>;
     /// Adds a notification that no booking carries (the integration lost its access).
     async fn add_notification(&self, notification: &Notification) -> Result<(), StoreError>;
+    /// Adds `notification` unless one was added under `once_key` (remembered two days): the
+    /// daily notices. Whether it was added.
+    async fn add_notification_once(&self, notification: &Notification, once_key: &str) -> Result<bool, StoreError>;
     /// Marks one as read; false when it does not exist.
     async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError>;
 }
@@ -559,6 +565,15 @@ pub trait ConnectionStore: Send + Sync {
     }
 }
 
+/// The webhook delivery ledger, by the hour (misses are counted by the booking commits).
+#[async_trait]
+pub trait DeliveryLedgerStore: Send + Sync {
+    /// Counts one signed delivery received for the organization at `at`.
+    async fn record_delivery(&self, org: &OrganizationId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The ledger's hours (each kept `ledger::LEDGER_KEPT`).
+    async fn ledger_hours(&self, org: &OrganizationId) -> Result<Vec<LedgerHour>, StoreError>;
+}
+
 /// Every store capability, for wiring that needs them all.
 pub trait Store:
     OrganizationStore
@@ -573,6 +588,7 @@ pub trait Store:
     + QuotaStore
     + PrivacyStore
     + PersonHashKeyStore
+    + DeliveryLedgerStore
 {
 }
 impl<T> Store for T where
@@ -588,6 +604,7 @@ impl<T> Store for T where
         + QuotaStore
         + PrivacyStore
         + PersonHashKeyStore
+        + DeliveryLedgerStore
 {
 }
 

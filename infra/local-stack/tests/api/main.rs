@@ -15,6 +15,7 @@ mod grants;
 mod harness;
 mod https;
 mod jobs;
+mod ledger;
 mod limits;
 mod organization;
 mod prism;

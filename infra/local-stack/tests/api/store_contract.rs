@@ -52,6 +52,7 @@ fn snapshot(uuid: &str, email: &str, start: DateTime<Utc>) -> BookingSnapshot {
         canceled_by: None,
         canceled_at: None,
         invitee_updated_at: "2026-01-10T10:00:00Z".parse().unwrap(),
+        invitee_created_at: None,
         questions: Vec::new(),
         tracking: Default::default(),
         join_url: None,
@@ -654,6 +655,43 @@ async fn a_suppressed_person_is_refused_by_every_commit_until_lifted(store: Arc<
     store.commit_booking(&third).await.unwrap();
 }
 
+async fn the_ledger_counts_by_the_hour_and_a_notice_is_once_per_key(store: Arc<dyn Store>) {
+    use shared::domain::ledger::WebhookHealth;
+    use shared::domain::{Notification, NotificationKind};
+    let o = org("org-a");
+    connected(&store, &o).await;
+    let now = Utc::now();
+    for _ in 0..3 {
+        store.record_delivery(&o, now - Duration::hours(2)).await.unwrap();
+    }
+    store.record_delivery(&o, now).await.unwrap();
+    store.record_delivery(&o, now - Duration::days(2)).await.unwrap();
+    // A miss is counted by its booking's commit, and only if the commit holds.
+    let booked_at = now - Duration::minutes(30);
+    let mut missed = plan_new(&o, &snapshot("b1", "john@example.com", now), None);
+    missed.missed_delivery = Some(booked_at);
+    store.commit_booking(&missed).await.unwrap();
+    assert!(store.commit_booking(&missed).await.is_err(), "the same booking again");
+    let health = WebhookHealth::from_hours(&store.ledger_hours(&o).await.unwrap(), now);
+    assert_eq!(health.deliveries_24h, 4);
+    assert_eq!(health.missed_24h, 1);
+    assert_eq!(health.last_delivery_at.map(|t| t.timestamp()), Some(now.timestamp()));
+    assert_eq!(health.missed_since.map(|t| t.timestamp()), Some(booked_at.timestamp()));
+    assert!(store.ledger_hours(&org("org-b")).await.unwrap().is_empty(), "per organization");
+
+    let notice = |text: &str| {
+        Notification::new(o.clone(), NotificationKind::CalendlyWebhookGaps, "t", text.into(), json!({}), Utc::now())
+    };
+    let once = |n: Notification| {
+        let store = store.clone();
+        async move { store.add_notification_once(&n, "webhook-gaps-day").await.unwrap() }
+    };
+    let added = futures::future::join_all((0..5).map(|i| once(notice(&format!("n{i}"))))).await;
+    assert_eq!(added.iter().filter(|a| **a).count(), 1, "{added:?}");
+    let page = store.list_notifications(&o, 10, None).await.unwrap();
+    assert_eq!(page.items.iter().filter(|n| n.kind == NotificationKind::CalendlyWebhookGaps).count(), 1);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -694,4 +732,5 @@ contract!(
     a_quota_counts_each_use_once_per_window_and_subject,
     a_suppressed_person_is_refused_by_every_commit_until_lifted,
     a_commit_for_an_integration_no_longer_active_writes_nothing,
+    the_ledger_counts_by_the_hour_and_a_notice_is_once_per_key,
 );

@@ -187,6 +187,10 @@ impl BookingStore for DynamoStore {
                 .build(),
         )?;
         items.push(TransactWriteItem::builder().condition_check(check).build());
+        // Unconditional, like the counts below: never the item that failed.
+        if let Some(created_at) = plan.missed_delivery {
+            items.push(super::ledger::missed_delivery(table, org, created_at, booking.updated_at)?);
+        }
         // Last, and unconditional: it never is the item that failed.
         if let Some(job_id) = &plan.counted_for {
             let counts = plan.counts();

@@ -235,8 +235,9 @@ impl IntegrationStore for DynamoStore {
         subscription_uri: Option<String>,
         active: bool,
         error: Option<String>,
+        since: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.update_integration(org, |i| i.set_webhook(subscription_uri.clone(), active, error.clone())).await?;
+        self.update_integration(org, |i| i.set_webhook(subscription_uri.clone(), active, error.clone(), since)).await?;
         Ok(())
     }
 

@@ -112,6 +112,16 @@ pub fn committed_counts_sk(job_id: &str, booking_id: &str) -> String {
     let hash = booking_id.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
     format!("{}{:02}", committed_counts_prefix(job_id), hash % COMMITTED_COUNT_SHARDS)
 }
+/// The sort key prefix of the webhook delivery ledger's hours.
+pub const LEDGER_PREFIX: &str = "LEDGER#";
+/// One hour of the webhook delivery ledger (its start, to the hour: sorts by time).
+pub fn ledger_sk(hour: DateTime<Utc>) -> String {
+    format!("{LEDGER_PREFIX}{}", hour.format("%Y-%m-%dT%H"))
+}
+/// What makes a notice once per key (e.g. once a day).
+pub fn once_sk(key: &str) -> String {
+    format!("ONCE#{key}")
+}
 /// The sort key of a quota's window for one subject of the organization.
 pub fn quota_sk(quota: &str, subject: &str) -> String {
     format!("QUOTA#{quota}#{subject}")

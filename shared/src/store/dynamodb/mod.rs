@@ -13,6 +13,7 @@ pub mod table;
 mod booking;
 mod connection;
 mod integration;
+mod ledger;
 mod notification;
 mod oauth_state;
 mod organization;

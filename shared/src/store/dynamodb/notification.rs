@@ -1,12 +1,15 @@
 //! Notifications, newest first.
 use crate::domain::{Notification, NotificationId, OrganizationId};
 use crate::store::dynamodb::item::{from_item, to_item};
-use crate::store::dynamodb::keys::{NOTIFICATION_PREFIX, PK, SK, notification_sk, org_pk};
-use crate::store::dynamodb::shapes::Query;
+use crate::store::dynamodb::keys::{NOTIFICATION_PREFIX, PK, SK, TTL, notification_sk, once_sk, org_pk};
+use crate::store::dynamodb::shapes::{Query, put_item, ttl_of};
 use crate::store::{DynamoStore, NotificationStore, PageOf, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
+
+/// How long a once-key is remembered (a daily notice's day, and some).
+const ONCE_KEPT: chrono::Duration = chrono::Duration::days(2);
 
 #[async_trait]
 impl NotificationStore for DynamoStore {
@@ -26,6 +29,19 @@ impl NotificationStore for DynamoStore {
         let item = to_item(notification, &[(PK, org_pk(org)), (SK, notification_sk(notification.id.as_str()))])?;
         self.put(item, None).await?;
         Ok(())
+    }
+
+    async fn add_notification_once(&self, notification: &Notification, once_key: &str) -> Result<bool, StoreError> {
+        let org = &notification.organization_id;
+        let table = self.table.as_str();
+        let item = to_item(notification, &[(PK, org_pk(org)), (SK, notification_sk(notification.id.as_str()))])?;
+        let mut once = Self::key(org_pk(org), &once_sk(once_key));
+        once.insert(TTL.into(), ttl_of(notification.created_at + ONCE_KEPT));
+        let items = vec![
+            put_item(table, once, Some("attribute_not_exists(pk)"), None)?,
+            put_item(table, item, Some("attribute_not_exists(pk)"), None)?,
+        ];
+        Ok(self.transact(items).await?.is_ok())
     }
 
     async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError> {

@@ -100,6 +100,9 @@ impl BookingStore for MemoryStore {
                 added.notifications.extend(plan.notification.as_ref().map(|n| n.id.clone()));
                 index.merge(added);
             }
+            if let Some(created_at) = plan.missed_delivery {
+                s.ledger_hour(org, plan.booking.updated_at).missed_at(created_at);
+            }
             if let Some(job_id) = &plan.counted_for {
                 s.committed_counts.entry((org.clone(), job_id.clone())).or_default().add(&plan.counts());
             }

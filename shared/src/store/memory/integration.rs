@@ -173,8 +173,9 @@ impl IntegrationStore for MemoryStore {
         subscription_uri: Option<String>,
         active: bool,
         error: Option<String>,
+        since: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.change_integration(org, |i| i.set_webhook(subscription_uri, active, error));
+        self.change_integration(org, |i| i.set_webhook(subscription_uri, active, error, since));
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 mod booking;
 mod connection;
 mod integration;
+mod ledger;
 mod notification;
 mod oauth_state;
 mod organization;
@@ -50,6 +51,10 @@ struct State {
     erasures: BTreeMap<Key<String>, ErasureRecord>,
     /// The deployment's person-hash key, sealed.
     person_hash_key: Option<crate::crypto::Sealed>,
+    /// The webhook delivery ledger, by organization and hour.
+    ledger: BTreeMap<Key<DateTime<Utc>>, crate::domain::ledger::LedgerHour>,
+    /// Once-keys of notices, and when they are forgotten.
+    once_keys: HashMap<Key<String>, DateTime<Utc>>,
 }
 
 /// What is known of one person of an organization: the index of what commits wrote about them
@@ -93,6 +98,8 @@ impl State {
         self.bookings.retain(|_, b| live(b.expires_at));
         self.notifications.retain(|_, n| live(n.expires_at));
         self.fingerprints.retain(|_, (_, expires_at)| live(*expires_at));
+        self.ledger.retain(|_, h| h.hour + crate::domain::ledger::LEDGER_KEPT > now);
+        self.once_keys.retain(|_, until| *until > now);
     }
 }
 

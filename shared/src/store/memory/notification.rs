@@ -25,6 +25,19 @@ impl NotificationStore for MemoryStore {
         Ok(())
     }
 
+    async fn add_notification_once(&self, notification: &Notification, once_key: &str) -> Result<bool, StoreError> {
+        let org = &notification.organization_id;
+        Ok(self.with(|s| {
+            let key = (org.clone(), once_key.to_string());
+            if s.once_keys.contains_key(&key) {
+                return false;
+            }
+            s.once_keys.insert(key, notification.created_at + chrono::Duration::days(2));
+            s.notifications.insert((org.clone(), notification.id.clone()), notification.clone());
+            true
+        }))
+    }
+
     async fn mark_notification_read(&self, org: &OrganizationId, id: &NotificationId) -> Result<bool, StoreError> {
         Ok(self.with(|s| match s.notifications.get_mut(&(org.clone(), id.clone())) {
             Some(n) => {
