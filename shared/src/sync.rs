@@ -636,11 +636,23 @@ impl SyncEngine {
             Ok(address) => Some(self.people.person(address.key()).await?),
             Err(_) => None,
         };
+        let guest_leads = self.guest_leads(integration, snapshot).await?;
+        let mut refused_guests: Vec<String> = Vec::new();
         let mut stored_prospect_missing = false;
         // The prospect as read after its notes were found full (or changed).
         let mut full_prospect = None;
         for _ in 0..MAX_COMMIT_ATTEMPTS {
             let stored = self.store.get_booking(org, &snapshot.invitee_uuid).await?;
+            let noted = stored.as_ref().map(|b| b.guests_noted.as_slice()).unwrap_or_default();
+            let mut guests = Vec::new();
+            for (email, person) in &guest_leads {
+                let key = email.key();
+                if noted.contains(&key) || refused_guests.contains(&key) {
+                    continue;
+                }
+                let prospect = self.store.find_prospect_by_email(org, &key).await?;
+                guests.push(booking::KnownGuest { email: email.clone(), prospect, person: person.clone() });
+            }
             let (prospect_with_email, replaced) = match (&stored, &email_key) {
                 (None, Some(key)) => {
                     let prospect = self.store.find_prospect_by_email(org, key).await?;
@@ -658,9 +670,11 @@ impl SyncEngine {
                 replaced: replaced.as_ref(),
                 stored_prospect_missing,
                 full_prospect: full_prospect.as_ref(),
+                guests: &guests,
             };
             let field_map = integration.field_map();
-            let rules = booking::Rules { style, fields: &field_map };
+            let guests_as_prospects = integration.crm.guests_as_prospects;
+            let rules = booking::Rules { style, fields: &field_map, guests_as_prospects };
             let Some(mut plan) = booking::plan(org, &integration.id, snapshot, known, rules, self.clock.now()) else {
                 return Ok(Applied::default());
             };
@@ -690,6 +704,8 @@ impl SyncEngine {
                         suppressed: false,
                     });
                 }
+                // An erased guest stays erased: the booking is written without them.
+                Err(CommitError::Conflict(CommitConflict::GuestSuppressed(key))) => refused_guests.push(key),
                 // Gone, or its notes full or changed: which one, the prospect itself says.
                 Err(CommitError::Conflict(CommitConflict::ProspectMissing)) => {
                     let target = match &plan.prospect {
@@ -719,6 +735,33 @@ impl SyncEngine {
             }
         }
         Err(SyncError::Contended)
+    }
+
+    /// The booking's guests the organization takes as leads, when it takes guests at all:
+    /// valid e-mails the filter admits (the ignore list, members, the host), with whom the
+    /// privacy index knows them as.
+    async fn guest_leads(
+        &self,
+        integration: &Integration,
+        snapshot: &BookingSnapshot,
+    ) -> Result<Vec<(Email, Option<crate::domain::PersonKeys>)>, SyncError> {
+        if !integration.crm.guests_as_prospects {
+            return Ok(Vec::new());
+        }
+        let event_host = snapshot.host.as_ref().and_then(|h| h.email.as_deref());
+        let mut leads = Vec::new();
+        for guest in &snapshot.guests {
+            let Ok(email) = Email::parse(&guest.email) else { continue };
+            if !integration.admits(event_host, snapshot.event_type_uri.as_deref(), &guest.email) {
+                continue;
+            }
+            let person = match PersonAddress::parse(&guest.email) {
+                Ok(address) => Some(self.people.person(address.key()).await?),
+                Err(_) => None,
+            };
+            leads.push((email, person));
+        }
+        Ok(leads)
     }
 
     /// Deletes what the organization's retention let expire and the table's TTL has not yet
@@ -786,6 +829,18 @@ impl SyncEngine {
                 }
             }
             ProspectChange::None => {}
+        }
+        for guest in &plan.guests {
+            match &guest.prospect {
+                ProspectChange::Create(p) => self.pusher.push(org, PushMessage::prospect_created(p)).await,
+                other => {
+                    if let Some(id) = other.prospect_id()
+                        && let Ok(Some(p)) = self.store.get_prospect(org, id).await
+                    {
+                        self.pusher.push(org, PushMessage::prospect_updated(&p)).await;
+                    }
+                }
+            }
         }
         if let Some(n) = &plan.notification {
             self.pusher.push(org, PushMessage::notification(n)).await;

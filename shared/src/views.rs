@@ -330,6 +330,8 @@ pub struct StatusView {
     pub field_map: Option<Vec<crate::domain::field_map::FieldMappingText>>,
     /// Whether `field_map` is the default one (no map set).
     pub field_map_is_default: Option<bool>,
+    /// Whether the guests an invitee adds become prospects.
+    pub guests_as_prospects: Option<bool>,
     /// Whether Calendly delivers bookings in real time (webhook subscription active).
     pub webhook_active: Option<bool>,
     /// Why real-time updates are off (the subscription could not be created), if they are.
@@ -375,6 +377,7 @@ impl From<&ConnectionStatus> for StatusView {
                 retention_days: i.retention_days,
                 field_map: Some(i.field_map().texts()),
                 field_map_is_default: Some(i.crm.field_map.is_none()),
+                guests_as_prospects: Some(i.crm.guests_as_prospects),
                 webhook_active: Some(i.webhook_active),
                 webhook_error: i.webhook_error.clone(),
                 webhook_health: status.webhook_health.as_ref().map(WebhookHealthView::from),

@@ -253,9 +253,14 @@ impl IntegrationSettings {
         if let Some(days) = change.retention_days {
             self.integrations.set_retention(org, days).await?;
         }
-        if let Some(map) = &change.field_map {
+        if change.field_map.is_some() || change.guests_as_prospects.is_some() {
             let mut rules = integration.crm.clone();
-            rules.field_map = map.clone();
+            if let Some(map) = &change.field_map {
+                rules.field_map = map.clone();
+            }
+            if let Some(take) = change.guests_as_prospects {
+                rules.guests_as_prospects = take;
+            }
             self.integrations.set_crm_rules(org, &rules).await?;
         }
         if change.auto_sync_enabled.is_some() || change.sync_interval_minutes.is_some() {
@@ -349,6 +354,8 @@ pub struct SettingsChange {
     pub retention_days: Option<Option<u32>>,
     /// The field map (`Some(None)`: back to the default one), already parsed.
     pub field_map: Option<Option<crate::domain::FieldMap>>,
+    /// Whether guests become prospects.
+    pub guests_as_prospects: Option<bool>,
 }
 
 impl SettingsChange {

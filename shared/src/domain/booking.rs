@@ -247,6 +247,10 @@ pub struct Booking {
     pub prospect_id: Option<ProspectId>,
     /// Whether the no-show note was written (it is written once, even if the flag flips again).
     pub no_show_noted: bool,
+    /// The guests (e-mail keys) whose prospects got their note: each once, in the booking's
+    /// own guarded write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guests_noted: Vec<String>,
     /// Bumped on every write: the optimistic-concurrency guard.
     pub revision: u64,
     /// When first recorded.
@@ -299,6 +303,25 @@ pub enum ProspectChange {
 }
 
 impl ProspectChange {
+    /// How many note entries it appends or creates.
+    pub fn notes_added(&self) -> usize {
+        match self {
+            Self::None => 0,
+            Self::Create(p) => p.notes.len(),
+            Self::Append { notes, .. } => notes.len(),
+            Self::Rewrite { added, .. } => *added,
+        }
+    }
+
+    /// The prospect it writes, if any.
+    pub fn prospect_id(&self) -> Option<&ProspectId> {
+        match self {
+            Self::Create(p) => Some(&p.id),
+            Self::Append { prospect_id, .. } | Self::Rewrite { prospect_id, .. } => Some(prospect_id),
+            Self::None => None,
+        }
+    }
+
     /// Notes onto `existing`: appended while within the bound and no field changes, else the
     /// list rewritten with the fields, guarded by the prospect being as read (a salesperson's
     /// edit in between makes it a re-plan, never an overwrite).
@@ -315,6 +338,29 @@ impl ProspectChange {
             fields,
         }
     }
+}
+
+/// A guest of the booking made (or enriched as) a prospect in the booking's write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GuestChange {
+    /// The guest's e-mail key (what `Booking::guests_noted` records).
+    pub email_key: String,
+    /// Their prospect: created, or the note appended (or the list rewritten when full).
+    pub prospect: ProspectChange,
+    /// The guest as the privacy index knows them: the commit fails if they are suppressed.
+    pub person: Option<super::PersonKeys>,
+}
+
+/// A guest the organization takes as a lead (admitted by the filter, not the invitee), with
+/// the prospect holding their e-mail as read.
+#[derive(Clone, Debug)]
+pub struct KnownGuest {
+    /// The guest's e-mail, parsed.
+    pub email: Email,
+    /// The prospect holding it, if any.
+    pub prospect: Option<Prospect>,
+    /// The guest as the privacy index knows them.
+    pub person: Option<super::PersonKeys>,
 }
 
 /// Which kind of change a plan records (for sync counters).
@@ -349,6 +395,8 @@ pub struct BookingPlan {
     /// When the booking was made, if a sync saw it first though the webhook should have
     /// delivered it: the commit counts it in the delivery ledger.
     pub missed_delivery: Option<DateTime<Utc>>,
+    /// Guests made or enriched as prospects with this write.
+    pub guests: Vec<GuestChange>,
 }
 
 impl BookingPlan {
@@ -365,19 +413,16 @@ impl BookingPlan {
         CommittedCounts {
             bookings_new: u64::from(self.kind == ChangeKind::New),
             bookings_changed: u64::from(self.kind == ChangeKind::Changed),
-            prospects_created: u64::from(matches!(self.prospect, ProspectChange::Create(_))),
-            notes_added: self.notes_added() as u64,
+            prospects_created: u64::from(matches!(self.prospect, ProspectChange::Create(_)))
+                + self.guests.iter().filter(|g| matches!(g.prospect, ProspectChange::Create(_))).count() as u64,
+            notes_added: (self.notes_added() + self.guests.iter().map(|g| g.prospect.notes_added()).sum::<usize>())
+                as u64,
         }
     }
 
-    /// How many note entries this plan appends or creates.
+    /// How many note entries this plan appends or creates on the invitee's prospect.
     pub fn notes_added(&self) -> usize {
-        match &self.prospect {
-            ProspectChange::None => 0,
-            ProspectChange::Create(p) => p.notes.len(),
-            ProspectChange::Append { notes, .. } => notes.len(),
-            ProspectChange::Rewrite { added, .. } => *added,
-        }
+        self.prospect.notes_added()
     }
 
     /// Every note entry within `bounds::NOTE_ENTRY_BYTES`.
@@ -389,10 +434,13 @@ impl BookingPlan {
                 }
             }
         };
-        match &mut self.prospect {
-            ProspectChange::Create(p) => clip_all(&mut p.notes),
-            ProspectChange::Append { notes, .. } | ProspectChange::Rewrite { notes, .. } => clip_all(notes),
-            ProspectChange::None => {}
+        let changes = std::iter::once(&mut self.prospect).chain(self.guests.iter_mut().map(|g| &mut g.prospect));
+        for change in changes {
+            match change {
+                ProspectChange::Create(p) => clip_all(&mut p.notes),
+                ProspectChange::Append { notes, .. } | ProspectChange::Rewrite { notes, .. } => clip_all(notes),
+                ProspectChange::None => {}
+            }
         }
         self
     }
@@ -411,6 +459,8 @@ pub struct Known<'a> {
     pub stored_prospect_missing: bool,
     /// The booking's prospect as read after a write found its notes full.
     pub full_prospect: Option<&'a Prospect>,
+    /// The booking's guests the organization takes as leads (with `Rules::guests_as_prospects`).
+    pub guests: &'a [KnownGuest],
 }
 
 /// Decides what to write for `snapshot`; `None` when nothing changed (or it is an old delivery).
@@ -434,6 +484,8 @@ pub struct Rules<'a> {
     pub style: &'a NoteStyle,
     /// Which booking data fills which prospect field.
     pub fields: &'a FieldMap,
+    /// Whether guests become prospects.
+    pub guests_as_prospects: bool,
 }
 
 fn plan_change(
@@ -490,10 +542,12 @@ fn plan_change(
         (Some(id), false, None) => ProspectChange::Append { prospect_id: id.clone(), notes },
         _ => ProspectChange::None,
     };
+    let guests = plan_guests(organization_id, snapshot, &stored.guests_noted, &known, rules, prospect_id.as_ref(), now);
     let booking = Booking {
         details: snapshot.clone(),
         prospect_id: prospect_id.clone(),
         no_show_noted: stored.no_show_noted || no_show_note_due,
+        guests_noted: noted_with(&stored.guests_noted, &guests),
         revision: stored.revision + 1,
         updated_at: now,
         ..stored.clone()
@@ -510,7 +564,67 @@ fn plan_change(
         counted_for: None,
         person: None,
         missed_delivery: None,
+        guests,
     })
+}
+
+/// The guests' prospect changes this write brings: each guest taken as a lead (`known.guests`)
+/// and not yet noted gets one note, on their prospect or a new one, while the booking holds
+/// (a canceled meeting invites nobody). Never the invitee's own prospect (one item is written
+/// once per transaction).
+fn plan_guests(
+    organization_id: &OrganizationId,
+    snapshot: &BookingSnapshot,
+    noted: &[String],
+    known: &Known<'_>,
+    rules: Rules<'_>,
+    invitee_prospect: Option<&ProspectId>,
+    now: DateTime<Utc>,
+) -> Vec<GuestChange> {
+    if !rules.guests_as_prospects || snapshot.status != BookingStatus::Active {
+        return Vec::new();
+    }
+    let invitee_key = Email::parse(&snapshot.invitee_email).ok().map(|e| e.key());
+    let note = rules.style.guest(snapshot.start_time, snapshot.event_name.as_deref(), snapshot.invitee_name.trim());
+    let mut changes: Vec<GuestChange> = Vec::new();
+    for guest in known.guests {
+        let key = guest.email.key();
+        let own = guest.prospect.as_ref().is_some_and(|p| Some(&p.id) == invitee_prospect);
+        if noted.contains(&key)
+            || invitee_key.as_ref() == Some(&key)
+            || own
+            || changes.iter().any(|c| c.email_key == key)
+        {
+            continue;
+        }
+        let prospect = match &guest.prospect {
+            Some(existing) => ProspectChange::append_to(existing, vec![note.clone()], None),
+            None => ProspectChange::Create(Prospect {
+                id: ProspectId::generate(),
+                organization_id: organization_id.clone(),
+                firstname: None,
+                lastname: None,
+                email: Some(guest.email.clone()),
+                phone: None,
+                company: None,
+                owner_email: None,
+                owner_name: None,
+                custom_fields: Default::default(),
+                status: super::STATUS_NEW.to_string(),
+                source: super::SOURCE_CALENDLY.to_string(),
+                notes: vec![note.clone()],
+                created_at: now,
+                updated_at: now,
+            }),
+        };
+        changes.push(GuestChange { email_key: key, prospect, person: guest.person.clone() });
+    }
+    changes
+}
+
+/// The guests noted once `guests` are written.
+fn noted_with(noted: &[String], guests: &[GuestChange]) -> Vec<String> {
+    noted.iter().cloned().chain(guests.iter().map(|g| g.email_key.clone())).collect()
 }
 
 /// What Calendly says, less what can't be true after what is stored, whatever the order in
@@ -554,6 +668,7 @@ fn plan_first_sight(
         details: snapshot.clone(),
         prospect_id,
         no_show_noted,
+        guests_noted: Vec::new(),
         revision: 1,
         created_at: now,
         updated_at: now,
@@ -573,6 +688,7 @@ fn plan_first_sight(
             counted_for: None,
             person: None,
             missed_delivery: None,
+            guests: Vec::new(),
         };
     }
 
@@ -601,8 +717,9 @@ fn plan_first_sight(
     };
     let notification =
         prospect_id.as_ref().map(|id| notification_for(organization_id, kind, title, message, Some(id), snapshot, now));
+    let guests = plan_guests(organization_id, snapshot, &[], &known, rules, prospect_id.as_ref(), now);
     BookingPlan {
-        booking: booking(prospect_id, snapshot.no_show),
+        booking: Booking { guests_noted: noted_with(&[], &guests), ..booking(prospect_id, snapshot.no_show) },
         expected_revision: None,
         prospect,
         notification,
@@ -610,6 +727,7 @@ fn plan_first_sight(
         counted_for: None,
         person: None,
         missed_delivery: None,
+        guests,
     }
 }
 
@@ -775,7 +893,68 @@ mod tests {
         Rules {
             style: Box::leak(Box::new(NoteStyle::default())),
             fields: Box::leak(Box::new(FieldMap::default_for(CalendlyScope::User))),
+            guests_as_prospects: false,
         }
+    }
+
+    fn guest(email: &str, prospect: Option<Prospect>) -> KnownGuest {
+        KnownGuest { email: Email::parse(email).unwrap(), prospect, person: None }
+    }
+
+    #[test]
+    fn each_guest_gets_one_note_on_their_prospect_once_while_the_booking_holds() {
+        let (org, int) = ids();
+        let now = Utc::now();
+        let taking = Rules { guests_as_prospects: true, ..rules() };
+        let mut snap = snapshot("b1", "john@example.com");
+        snap.event_name = Some("Découverte 30min".into());
+        let known_ada = Prospect {
+            notes: vec!["old".into()],
+            ..new_prospect(&org, &snapshot("x", "ada@example.com"), vec![], now).unwrap()
+        };
+        let guests = [
+            guest("ada@example.com", Some(known_ada.clone())),
+            guest("new@example.com", None),
+            guest("NEW@example.com", None),
+            guest("john@example.com", None),
+        ];
+        let known = Known { guests: &guests, ..Known::default() };
+        let plan = plan(&org, &int, &snap, known, taking, now).unwrap();
+        assert_eq!(plan.guests.len(), 2, "the invitee and a repeated address are not guests: {:?}", plan.guests);
+        let note = "Invité(e) au rendez-vous Calendly prévu le 16/01/2026 16:30:00 - Découverte 30min (par John Doe)";
+        assert_eq!(
+            plan.guests[0].prospect,
+            ProspectChange::Append { prospect_id: known_ada.id.clone(), notes: vec![note.into()] }
+        );
+        match &plan.guests[1].prospect {
+            ProspectChange::Create(p) => {
+                assert_eq!(p.email.as_ref().map(Email::key).as_deref(), Some("new@example.com"));
+                assert_eq!(
+                    (p.source.as_str(), p.notes.clone()),
+                    (crate::domain::SOURCE_CALENDLY, vec![note.to_string()])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(plan.booking.guests_noted, vec!["ada@example.com".to_string(), "new@example.com".to_string()]);
+        assert_eq!(plan.counts().prospects_created, 2, "the invitee and the new guest");
+
+        // Written: the same guests are never noted again; one added later is.
+        let stored = plan.booking.clone();
+        let mut later = snap.clone();
+        later.invitee_updated_at += chrono::Duration::minutes(1);
+        later.guests.push(Guest { email: "late@example.com".into(), created_at: None });
+        let guests = [guest("ada@example.com", None), guest("late@example.com", None)];
+        let known = Known { stored: Some(&stored), guests: &guests, ..Known::default() };
+        let again = super::plan(&org, &int, &later, known, taking, now).unwrap();
+        assert_eq!(again.guests.iter().map(|g| g.email_key.as_str()).collect::<Vec<_>>(), ["late@example.com"]);
+
+        // Off, or a canceled meeting: no guest is taken.
+        let known = Known { guests: &guests, ..Known::default() };
+        assert!(super::plan(&org, &int, &snap, known, rules(), now).unwrap().guests.is_empty());
+        let mut canceled = snap.clone();
+        canceled.status = BookingStatus::Canceled;
+        assert!(super::plan(&org, &int, &canceled, known, taking, now).unwrap().guests.is_empty());
     }
 
     fn ids() -> (OrganizationId, IntegrationId) {

@@ -385,6 +385,9 @@ pub struct CrmRules {
     /// The map set by the organization; `None` applies `FieldMap::default_for` its scope.
     #[serde(default)]
     pub field_map: Option<FieldMap>,
+    /// Whether the guests an invitee adds become (or enrich) prospects too.
+    #[serde(default)]
+    pub guests_as_prospects: bool,
 }
 
 impl CrmRules {

@@ -115,6 +115,15 @@ impl NoteStyle {
         format!("Absence au rendez-vous Calendly du {} - {}", self.date(start), name(event_name))
     }
 
+    /// The note on a guest's prospect: invited to the meeting by its invitee.
+    pub fn guest(&self, start: DateTime<Utc>, event_name: Option<&str>, invitee: &str) -> String {
+        format!(
+            "Invité(e) au rendez-vous Calendly prévu le {} - {} (par {invitee})",
+            self.date(start),
+            name(event_name)
+        )
+    }
+
     /// The notification message for a booking: `John Doe a réservé un rendez-vous "X" le ...`.
     pub fn booked_message(&self, invitee: &str, start: DateTime<Utc>, event_name: Option<&str>) -> String {
         format!("{invitee} a réservé un rendez-vous \"{}\" le {}", name(event_name), self.date(start))

@@ -215,6 +215,12 @@ pub struct SettingsInput {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<crate::domain::field_map::FieldMappingText>>, max_items = 50)]
     pub field_map: Option<Option<Vec<crate::domain::field_map::FieldMappingText>>>,
+    /// Whether the guests an invitee adds become (or enrich) prospects, each with one note
+    /// (`Invité(e) au rendez-vous Calendly prévu le … - <event> (par <invitee>)`), the ignore
+    /// list and the host rule applying. Off by default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>, nullable = false)]
+    pub guests_as_prospects: Option<Option<bool>>,
 }
 
 /// A field that may be absent but not `null`.
@@ -240,6 +246,7 @@ impl TryFrom<SettingsInput> for SettingsChange {
             auto_sync_enabled: not_null("auto_sync_enabled", input.auto_sync_enabled)?,
             sync_interval_minutes: not_null("sync_interval_minutes", input.sync_interval_minutes)?,
             retention_days: input.retention_days,
+            guests_as_prospects: not_null("guests_as_prospects", input.guests_as_prospects)?,
             field_map: input
                 .field_map
                 .map(|m| {

@@ -74,6 +74,13 @@ pub enum CommitConflict {
     /// replaced by a reconnect): nothing lands after a disconnect, whatever was in flight.
     #[error("the integration is no longer active")]
     IntegrationInactive,
+    /// A guest's prospect changed since read (e-mail claimed, prospect gone or full).
+    #[error("a guest's prospect changed since it was read")]
+    GuestChanged,
+    /// A guest was erased from this organization (their e-mail key): they stay erased, the
+    /// booking is written without them.
+    #[error("a guest is on the organization's suppression list")]
+    GuestSuppressed(String),
 }
 
 /// A booking commit's failure.

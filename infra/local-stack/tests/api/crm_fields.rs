@@ -205,9 +205,8 @@ async fn a_wrong_field_map_is_a_400_naming_the_entry_and_changes_nothing() {
     let status = app.get("/calendly/status", "org-a").await.expect(200);
     assert_eq!(status["field_map_is_default"], true);
     assert!(status["retention_days"].is_null(), "nothing of a refused change is written");
-    // Guests as prospects is not built yet: not a setting either.
-    let reply = app.patch("/calendly/settings", "org-a", json!({ "guests_as_prospects": true })).await;
-    assert_eq!(reply.error_code(), "unknown_field", "{}", reply.body);
+    let reply = app.patch("/calendly/settings", "org-a", json!({ "guests_as_prospects": null })).await;
+    assert_eq!(reply.error_code(), "invalid_field", "{}", reply.body);
 }
 
 async fn prospects_carry_company_owner_and_custom_fields(app: TestApp) {

@@ -12,6 +12,7 @@ mod crm_fields;
 mod deliveries;
 mod events;
 mod grants;
+mod guests;
 mod harness;
 mod https;
 mod jobs;

@@ -66,7 +66,7 @@ fn snapshot(uuid: &str, email: &str, start: DateTime<Utc>) -> BookingSnapshot {
 fn plan_new(o: &OrganizationId, snap: &BookingSnapshot, existing: Option<&Prospect>) -> BookingPlan {
     let known = Known { prospect_with_email: existing, ..Known::default() };
     let fields = FieldMap::default_for(CalendlyScope::User);
-    let rules = booking::Rules { style: &NoteStyle::default(), fields: &fields };
+    let rules = booking::Rules { style: &NoteStyle::default(), fields: &fields, guests_as_prospects: false };
     booking::plan(o, &IntegrationId::new("int"), snap, known, rules, Utc::now()).unwrap()
 }
 

@@ -50,83 +50,36 @@ impl BookingStore for DynamoStore {
         });
         let mut claim_index = None;
         let mut append_index = None;
-        match &plan.prospect {
-            ProspectChange::Create(p) => {
-                let mut item = to_item(p, &prospect_keys(p))?;
-                item.insert(ITEM_VERSION.into(), n(1));
-                items.push(put_item(table, item, Some("attribute_not_exists(pk)"), None)?);
-                if let Some(email) = &p.email {
-                    claim_index = Some(items.len());
-                    items.push(put_item(
-                        table,
-                        claim_item(org, &email.key(), &p.id),
-                        Some("attribute_not_exists(pk)"),
-                        None,
-                    )?);
-                }
+        for (item, role) in prospect_change_items(table, org, &plan.prospect, booking.updated_at)? {
+            match role {
+                Role::Claim => claim_index = Some(items.len()),
+                Role::Notes => append_index = Some(items.len()),
+                Role::Prospect => {}
             }
-            ProspectChange::Append { prospect_id, notes } => {
-                append_index = Some(items.len());
-                let update = build(
-                    Update::builder()
+            items.push(item);
+        }
+        // The guests' prospects, each under the same guards as the invitee's, and their
+        // suppression (checked, not indexed: the booking is the invitee's).
+        let mut guest_changed = Vec::new();
+        let mut guest_suppressed = Vec::new();
+        for guest in &plan.guests {
+            for (item, role) in prospect_change_items(table, org, &guest.prospect, booking.updated_at)? {
+                if role != Role::Prospect {
+                    guest_changed.push(items.len());
+                }
+                items.push(item);
+            }
+            for hash in guest.person.iter().flat_map(|p| p.all()) {
+                guest_suppressed.push((items.len(), guest.email_key.clone()));
+                let check = build(
+                    ConditionCheck::builder()
                         .table_name(table)
-                        .set_key(Some(Self::key(org_pk(org), &prospect_sk(prospect_id.as_str()))))
-                        .update_expression(
-                            "SET notes = list_append(notes, :notes), updated_at = :at ADD item_version :one",
-                        )
-                        // Gone, or the inline notes would pass their bound (re-planned as a rewrite).
-                        .condition_expression("attribute_exists(pk) AND size(notes) <= :room")
-                        .set_expression_attribute_values(Some(HashMap::from([
-                            (":room".to_string(), n(MAX_INLINE_NOTES.saturating_sub(notes.len()))),
-                            (":notes".to_string(), AttributeValue::L(notes.iter().map(|n| s(n.clone())).collect())),
-                            (
-                                ":at".to_string(),
-                                item::to_attribute(&serde_json::to_value(booking.updated_at).unwrap_or_default()),
-                            ),
-                            (":one".to_string(), n(1)),
-                        ])))
+                        .set_key(Some(Self::key(org_pk(org), &person_sk(hash))))
+                        .condition_expression("attribute_not_exists(suppressed_at)")
                         .build(),
                 )?;
-                items.push(TransactWriteItem::builder().update(update).build());
+                items.push(TransactWriteItem::builder().condition_check(check).build());
             }
-            ProspectChange::Rewrite { prospect_id, notes, expected_len, expected_updated_at, fields, .. } => {
-                append_index = Some(items.len());
-                let time = |t: &chrono::DateTime<chrono::Utc>| {
-                    item::to_attribute(&serde_json::to_value(t).unwrap_or_default())
-                };
-                let mut values = HashMap::from([
-                    (":notes".to_string(), AttributeValue::L(notes.iter().map(|n| s(n.clone())).collect())),
-                    (":at".to_string(), time(&booking.updated_at)),
-                    (":len".to_string(), n(*expected_len)),
-                    (":read_at".to_string(), time(expected_updated_at)),
-                    (":one".to_string(), n(1)),
-                ]);
-                let mut set = String::from("notes = :notes, updated_at = :at");
-                let mut names = HashMap::new();
-                // The field map's fields, as a whole, under the same guard as the notes.
-                if let Some(fields) = fields {
-                    let json = serde_json::to_value(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    for (i, (name, value)) in json.as_object().into_iter().flatten().enumerate() {
-                        set.push_str(&format!(", #f{i} = :f{i}"));
-                        names.insert(format!("#f{i}"), name.clone());
-                        values.insert(format!(":f{i}"), item::to_attribute(value));
-                    }
-                }
-                let update = build(
-                    Update::builder()
-                        .table_name(table)
-                        .set_key(Some(Self::key(org_pk(org), &prospect_sk(prospect_id.as_str()))))
-                        .update_expression(format!("SET {set} ADD item_version :one"))
-                        // The prospect as read: a concurrent append, rewrite or edit makes this
-                        // a re-plan.
-                        .condition_expression("attribute_exists(pk) AND size(notes) = :len AND updated_at = :read_at")
-                        .set_expression_attribute_names((!names.is_empty()).then_some(names))
-                        .set_expression_attribute_values(Some(values))
-                        .build(),
-                )?;
-                items.push(TransactWriteItem::builder().update(update).build());
-            }
-            ProspectChange::None => {}
         }
         if let Some(notification) = &plan.notification {
             let mut item =
@@ -220,6 +173,10 @@ impl BookingStore for DynamoStore {
             Err(i) if Some(i) == append_index => Err(CommitConflict::ProspectMissing.into()),
             Err(i) if suppression_indexes.contains(&i) => Err(CommitConflict::Suppressed.into()),
             Err(i) if i == integration_index => Err(CommitConflict::IntegrationInactive.into()),
+            Err(i) if guest_changed.contains(&i) => Err(CommitConflict::GuestChanged.into()),
+            Err(i) if let Some((_, key)) = guest_suppressed.iter().find(|(at, _)| *at == i) => {
+                Err(CommitConflict::GuestSuppressed(key.clone()).into())
+            }
             // A prospect or notification id collision: random ids make this a re-plan, not data loss.
             Err(_) => Err(CommitConflict::BookingChanged.into()),
         }
@@ -266,4 +223,91 @@ impl BookingStore for DynamoStore {
         self.put(item, None).await?;
         Ok(())
     }
+}
+
+/// What a transaction item of a prospect change guards (its failure names the conflict).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// The new prospect (a random id: its failure is a collision, re-planned).
+    Prospect,
+    /// The e-mail claim of a new prospect.
+    Claim,
+    /// The notes (and fields) of an existing prospect, guarded by room or as read.
+    Notes,
+}
+
+/// The transaction items of one prospect change, written at `at`.
+fn prospect_change_items(
+    table: &str,
+    org: &OrganizationId,
+    change: &ProspectChange,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<(TransactWriteItem, Role)>, StoreError> {
+    let mut items = Vec::new();
+    match change {
+        ProspectChange::Create(p) => {
+            let mut item = to_item(p, &prospect_keys(p))?;
+            item.insert(ITEM_VERSION.into(), n(1));
+            items.push((put_item(table, item, Some("attribute_not_exists(pk)"), None)?, Role::Prospect));
+            if let Some(email) = &p.email {
+                let claim = claim_item(org, &email.key(), &p.id);
+                items.push((put_item(table, claim, Some("attribute_not_exists(pk)"), None)?, Role::Claim));
+            }
+        }
+        ProspectChange::Append { prospect_id, notes } => {
+            let update = build(
+                Update::builder()
+                    .table_name(table)
+                    .set_key(Some(DynamoStore::key(org_pk(org), &prospect_sk(prospect_id.as_str()))))
+                    .update_expression("SET notes = list_append(notes, :notes), updated_at = :at ADD item_version :one")
+                    // Gone, or the inline notes would pass their bound (re-planned as a rewrite).
+                    .condition_expression("attribute_exists(pk) AND size(notes) <= :room")
+                    .set_expression_attribute_values(Some(HashMap::from([
+                        (":room".to_string(), n(MAX_INLINE_NOTES.saturating_sub(notes.len()))),
+                        (":notes".to_string(), AttributeValue::L(notes.iter().map(|n| s(n.clone())).collect())),
+                        (":at".to_string(), item::to_attribute(&serde_json::to_value(at).unwrap_or_default())),
+                        (":one".to_string(), n(1)),
+                    ])))
+                    .build(),
+            )?;
+            items.push((TransactWriteItem::builder().update(update).build(), Role::Notes));
+        }
+        ProspectChange::Rewrite { prospect_id, notes, expected_len, expected_updated_at, fields, .. } => {
+            let time =
+                |t: &chrono::DateTime<chrono::Utc>| item::to_attribute(&serde_json::to_value(t).unwrap_or_default());
+            let mut values = HashMap::from([
+                (":notes".to_string(), AttributeValue::L(notes.iter().map(|n| s(n.clone())).collect())),
+                (":at".to_string(), time(&at)),
+                (":len".to_string(), n(*expected_len)),
+                (":read_at".to_string(), time(expected_updated_at)),
+                (":one".to_string(), n(1)),
+            ]);
+            let mut set = String::from("notes = :notes, updated_at = :at");
+            let mut names = HashMap::new();
+            // The field map's fields, as a whole, under the same guard as the notes.
+            if let Some(fields) = fields {
+                let json = serde_json::to_value(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                for (i, (name, value)) in json.as_object().into_iter().flatten().enumerate() {
+                    set.push_str(&format!(", #f{i} = :f{i}"));
+                    names.insert(format!("#f{i}"), name.clone());
+                    values.insert(format!(":f{i}"), item::to_attribute(value));
+                }
+            }
+            let update = build(
+                Update::builder()
+                    .table_name(table)
+                    .set_key(Some(DynamoStore::key(org_pk(org), &prospect_sk(prospect_id.as_str()))))
+                    .update_expression(format!("SET {set} ADD item_version :one"))
+                    // The prospect as read: a concurrent append, rewrite or edit makes this
+                    // a re-plan.
+                    .condition_expression("attribute_exists(pk) AND size(notes) = :len AND updated_at = :read_at")
+                    .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                    .set_expression_attribute_values(Some(values))
+                    .build(),
+            )?;
+            items.push((TransactWriteItem::builder().update(update).build(), Role::Notes));
+        }
+        ProspectChange::None => {}
+    }
+    Ok(items)
 }

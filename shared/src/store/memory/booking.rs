@@ -3,7 +3,7 @@
 use crate::domain::booking::{BookingPlan, ProspectChange};
 use crate::domain::bounds::MAX_INLINE_NOTES;
 use crate::domain::{Booking, OrganizationId};
-use crate::store::memory::paginate;
+use crate::store::memory::{State, paginate};
 use crate::store::{BookingStore, CommitConflict, CommitError, MemoryStore, PageOf, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -37,56 +37,25 @@ impl BookingStore for MemoryStore {
             if suppressed {
                 return Err(CommitConflict::Suppressed.into());
             }
-            match &plan.prospect {
-                ProspectChange::Create(p) => {
-                    let claim = p.email.as_ref().map(|e| (org.clone(), e.key()));
-                    if claim.as_ref().is_some_and(|c| s.email_claims.contains_key(c)) {
-                        return Err(CommitConflict::EmailClaimed.into());
-                    }
-                }
-                ProspectChange::Append { prospect_id, notes } => {
-                    let room = s
-                        .prospects
-                        .get(&(org.clone(), prospect_id.clone()))
-                        .is_some_and(|p| p.notes.len() + notes.len() <= MAX_INLINE_NOTES);
-                    if !room {
-                        return Err(CommitConflict::ProspectMissing.into());
-                    }
-                }
-                ProspectChange::Rewrite { prospect_id, expected_len, expected_updated_at, .. } => {
-                    let unchanged = s
-                        .prospects
-                        .get(&(org.clone(), prospect_id.clone()))
-                        .is_some_and(|p| p.notes.len() == *expected_len && p.updated_at == *expected_updated_at);
-                    if !unchanged {
-                        return Err(CommitConflict::ProspectMissing.into());
-                    }
-                }
-                ProspectChange::None => {}
+            match s.prospect_change_holds(org, &plan.prospect) {
+                Ok(()) => {}
+                Err(Guard::Claim) => return Err(CommitConflict::EmailClaimed.into()),
+                Err(Guard::Notes) => return Err(CommitConflict::ProspectMissing.into()),
             }
-            match &plan.prospect {
-                ProspectChange::Create(p) => {
-                    if let Some(email) = &p.email {
-                        s.email_claims.insert((org.clone(), email.key()), p.id.clone());
-                    }
-                    s.prospects.insert((org.clone(), p.id.clone()), p.clone());
+            for guest in &plan.guests {
+                let suppressed = guest.person.as_ref().is_some_and(|p| {
+                    p.all().any(|hash| s.people.get(&(org.clone(), hash.to_string())).is_some_and(|p| p.suppressed()))
+                });
+                if suppressed {
+                    return Err(CommitConflict::GuestSuppressed(guest.email_key.clone()).into());
                 }
-                ProspectChange::Append { prospect_id, notes } => {
-                    if let Some(p) = s.prospects.get_mut(&(org.clone(), prospect_id.clone())) {
-                        p.notes.extend(notes.iter().cloned());
-                        p.updated_at = plan.booking.updated_at;
-                    }
+                if s.prospect_change_holds(org, &guest.prospect).is_err() {
+                    return Err(CommitConflict::GuestChanged.into());
                 }
-                ProspectChange::Rewrite { prospect_id, notes, fields, .. } => {
-                    if let Some(p) = s.prospects.get_mut(&(org.clone(), prospect_id.clone())) {
-                        if let Some(fields) = fields {
-                            fields.apply_to(p);
-                        }
-                        p.notes = notes.clone();
-                        p.updated_at = plan.booking.updated_at;
-                    }
-                }
-                ProspectChange::None => {}
+            }
+            let at = plan.booking.updated_at;
+            for change in std::iter::once(&plan.prospect).chain(plan.guests.iter().map(|g| &g.prospect)) {
+                s.write_prospect_change(org, change, at);
             }
             if let Some(n) = &plan.notification {
                 s.notifications.insert((org.clone(), n.id.clone()), n.clone());
@@ -150,5 +119,80 @@ impl BookingStore for MemoryStore {
             s.fingerprints.insert((org.clone(), event_uuid.to_string()), (fingerprint.to_string(), expires_at))
         });
         Ok(())
+    }
+}
+
+/// Which guard of a prospect change failed.
+enum Guard {
+    /// A new prospect's e-mail is claimed.
+    Claim,
+    /// The prospect appended to is gone or full, or the one rewritten changed since read.
+    Notes,
+}
+
+impl State {
+    /// Whether `change` can be written as planned.
+    fn prospect_change_holds(&self, org: &OrganizationId, change: &ProspectChange) -> Result<(), Guard> {
+        match change {
+            ProspectChange::Create(p) => {
+                let claim = p.email.as_ref().map(|e| (org.clone(), e.key()));
+                if claim.as_ref().is_some_and(|c| self.email_claims.contains_key(c)) {
+                    return Err(Guard::Claim);
+                }
+            }
+            ProspectChange::Append { prospect_id, notes } => {
+                let room = self
+                    .prospects
+                    .get(&(org.clone(), prospect_id.clone()))
+                    .is_some_and(|p| p.notes.len() + notes.len() <= MAX_INLINE_NOTES);
+                if !room {
+                    return Err(Guard::Notes);
+                }
+            }
+            ProspectChange::Rewrite { prospect_id, expected_len, expected_updated_at, .. } => {
+                let unchanged = self
+                    .prospects
+                    .get(&(org.clone(), prospect_id.clone()))
+                    .is_some_and(|p| p.notes.len() == *expected_len && p.updated_at == *expected_updated_at);
+                if !unchanged {
+                    return Err(Guard::Notes);
+                }
+            }
+            ProspectChange::None => {}
+        }
+        Ok(())
+    }
+
+    /// Writes `change` (its guards checked).
+    fn write_prospect_change(
+        &mut self,
+        org: &OrganizationId,
+        change: &ProspectChange,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        match change {
+            ProspectChange::Create(p) => {
+                if let Some(email) = &p.email {
+                    self.email_claims.insert((org.clone(), email.key()), p.id.clone());
+                }
+                self.prospects.insert((org.clone(), p.id.clone()), p.clone());
+            }
+            ProspectChange::Append { prospect_id, notes } => {
+                if let Some(p) = self.prospects.get_mut(&(org.clone(), prospect_id.clone())) {
+                    p.notes.extend(notes.iter().cloned());
+                    p.updated_at = at;
+                }
+            }
+            ProspectChange::Rewrite { prospect_id, notes, fields, .. } => {
+                if let Some(p) = self.prospects.get_mut(&(org.clone(), prospect_id.clone())) {
+                    if let Some(fields) = fields {
+                        fields.apply_to(p);
+                    }
+                    p.notes = notes.clone();
+                    p.updated_at = at;
+                }
+            }
+            ProspectChange::None => {}
+        }
     }
 }
