@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::domain::booking::{self, ChangeKind, Known, ProspectChange};
 use crate::domain::ledger;
 use crate::domain::privacy::expiry;
+use crate::domain::routing::{self, KnownForSubmission, SubmissionSnapshot};
 use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle, PersonAddress, SyncJob};
 use crate::people::People;
 use crate::push::{PushMessage, Pusher};
@@ -39,6 +40,28 @@ const RECENT_PAGE_TOKENS: usize = 10;
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// ...or every this many events, whichever comes first.
 const PROGRESS_EVENTS: u64 = 100;
+
+/// Pages of one form's submissions one poll reads at the most (newest first: the rest is older
+/// than the last poll unless a burst of 1,000 came in one interval).
+const MAX_SUBMISSION_PAGES: usize = 10;
+
+/// What recording one routing form submission did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubmissionApplied {
+    /// Its note was written (on a new prospect or not).
+    Recorded {
+        /// Whether a prospect was created.
+        prospect_created: bool,
+    },
+    /// Recorded before (a repeated delivery, or the poll after the delivery).
+    AlreadyRecorded,
+    /// Its answers give no e-mail and no booking joined it: counted and left out.
+    WithoutEmail,
+    /// The filter leaves the submitter out (the ignore list, a member).
+    Ignored,
+    /// The submitter was erased from this organization.
+    Suppressed,
+}
 
 /// How a slice of a sync job ended (errors aside).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -604,6 +627,16 @@ impl SyncEngine {
         Ok((invitee, event))
     }
 
+    /// Records one delivered routing form submission, in the organization's note style.
+    pub async fn apply_delivered_submission(
+        &self,
+        integration: &Integration,
+        snapshot: &SubmissionSnapshot,
+    ) -> Result<SubmissionApplied, SyncError> {
+        let style = self.store.get_organization(&integration.organization_id).await?.note_style();
+        self.apply_submission(integration, snapshot, &style).await
+    }
+
     /// Records one webhook-delivered booking (its payload embeds the scheduled event).
     pub async fn apply_delivered(
         &self,
@@ -653,9 +686,23 @@ impl SyncEngine {
                 let prospect = self.store.find_prospect_by_email(org, &key).await?;
                 guests.push(booking::KnownGuest { email: email.clone(), prospect, person: person.clone() });
             }
+            // A booking a routing form led to joins the submission's prospect, while it exists.
+            let (submission, joined) = match (&stored, &snapshot.routing_form_submission) {
+                (None, Some(uuid)) => match self.store.get_submission_link(org, uuid).await? {
+                    Some(link) => {
+                        let joined = self.store.get_prospect(org, &link.prospect_id).await?;
+                        (Some(link), joined)
+                    }
+                    None => (None, None),
+                },
+                _ => (None, None),
+            };
             let (prospect_with_email, replaced) = match (&stored, &email_key) {
                 (None, Some(key)) => {
-                    let prospect = self.store.find_prospect_by_email(org, key).await?;
+                    let prospect = match joined {
+                        Some(joined) => Some(joined),
+                        None => self.store.find_prospect_by_email(org, key).await?,
+                    };
                     let replaced = match &snapshot.old_invitee_uri {
                         Some(old) => self.store.get_booking(org, crate::calendly::last_segment(old)).await?,
                         None => None,
@@ -671,6 +718,7 @@ impl SyncEngine {
                 stored_prospect_missing,
                 full_prospect: full_prospect.as_ref(),
                 guests: &guests,
+                submission: submission.as_ref(),
             };
             let field_map = integration.field_map();
             let guests_as_prospects = integration.crm.guests_as_prospects;
@@ -735,6 +783,165 @@ impl SyncEngine {
             }
         }
         Err(SyncError::Contended)
+    }
+
+    /// Records one routing form submission exactly once: its note on the prospect of its
+    /// booking if that came first, else on the prospect of the e-mail it gives (created if
+    /// new). What it did.
+    pub async fn apply_submission(
+        &self,
+        integration: &Integration,
+        snapshot: &SubmissionSnapshot,
+        style: &NoteStyle,
+    ) -> Result<SubmissionApplied, SyncError> {
+        let org = &integration.organization_id;
+        let email = snapshot.email();
+        if let Some(email) = &email
+            && !integration.admits(None, None, email.as_str())
+        {
+            return Ok(SubmissionApplied::Ignored);
+        }
+        let person = match &email {
+            Some(email) => Some(self.people.person(&email.key()).await?),
+            None => None,
+        };
+        for _ in 0..MAX_COMMIT_ATTEMPTS {
+            let link = self.store.get_submission_link(org, &snapshot.uuid).await?;
+            let linked_prospect = match &link {
+                Some(link) => self.store.get_prospect(org, &link.prospect_id).await?,
+                None => None,
+            };
+            let prospect_with_email = match (&linked_prospect, &email) {
+                (None, Some(email)) => self.store.find_prospect_by_email(org, &email.key()).await?,
+                _ => None,
+            };
+            let known = KnownForSubmission {
+                link: link.as_ref(),
+                linked_prospect: linked_prospect.as_ref(),
+                prospect_with_email: prospect_with_email.as_ref(),
+            };
+            let Some(mut plan) =
+                routing::plan_submission(org, &integration.id, snapshot, known, style, self.clock.now())
+            else {
+                return Ok(match (&link, &email) {
+                    (Some(_), _) => SubmissionApplied::AlreadyRecorded,
+                    (None, None) => SubmissionApplied::WithoutEmail,
+                    (None, Some(_)) => SubmissionApplied::Ignored,
+                });
+            };
+            plan.person = person.clone();
+            match self.store.commit_submission(&plan).await {
+                Ok(()) => {
+                    self.push_prospect_change(org, &plan.prospect).await;
+                    return Ok(SubmissionApplied::Recorded {
+                        prospect_created: matches!(plan.prospect, ProspectChange::Create(_)),
+                    });
+                }
+                Err(CommitError::Conflict(CommitConflict::Suppressed)) => return Ok(SubmissionApplied::Suppressed),
+                Err(CommitError::Conflict(CommitConflict::IntegrationInactive)) => {
+                    return Err(SyncError::Token(TokenError::NotConnected));
+                }
+                Err(CommitError::Conflict(conflict)) => {
+                    tracing::debug!(%conflict, "lost a race recording a routing form submission; re-planning");
+                }
+                Err(CommitError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Err(SyncError::Contended)
+    }
+
+    /// The routing form submissions made since `since`, read from Calendly (a missed delivery
+    /// still arrives), each recorded exactly once; how many were recorded, and how many gave
+    /// no e-mail. Pages newest first and stops at the first older than `since`.
+    pub async fn poll_routing_forms(
+        &self,
+        integration: &Integration,
+        since: chrono::DateTime<Utc>,
+        rate_limit_budget: Duration,
+    ) -> Result<(u64, u64), SyncError> {
+        let session = self.session(rate_limit_budget);
+        let organization = integration.calendly_organization_uri.clone();
+        let mut forms = Vec::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..crate::calendly::MAX_LIST_PAGES {
+            let page = self
+                .authorized(&session, integration, |api, token| {
+                    let (organization, page) = (organization.clone(), page_token.clone());
+                    async move { api.list_routing_forms(&token, &organization, page.as_deref()).await }
+                })
+                .await?;
+            forms.extend(page.collection);
+            match page.pagination.next_page_token {
+                Some(next) if Some(&next) != page_token.as_ref() => page_token = Some(next),
+                _ => break,
+            }
+        }
+        let style = self.store.get_organization(&integration.organization_id).await?.note_style();
+        let (mut recorded, mut without_email) = (0, 0);
+        for form in forms {
+            let mut page_token: Option<String> = None;
+            for _ in 0..MAX_SUBMISSION_PAGES {
+                let page = self
+                    .authorized(&session, integration, |api, token| {
+                        let (form, page) = (form.uri.clone(), page_token.clone());
+                        async move { api.list_routing_form_submissions(&token, &form, page.as_deref()).await }
+                    })
+                    .await?;
+                let mut reached_since = false;
+                for submission in page.collection {
+                    if submission.created_at < since {
+                        reached_since = true;
+                        break;
+                    }
+                    let snapshot = submission.snapshot(Some(form.name.clone()));
+                    match self.apply_submission(integration, &snapshot, &style).await? {
+                        SubmissionApplied::Recorded { .. } => recorded += 1,
+                        SubmissionApplied::WithoutEmail => without_email += 1,
+                        _ => {}
+                    }
+                }
+                match page.pagination.next_page_token {
+                    Some(next) if !reached_since => page_token = Some(next),
+                    _ => break,
+                }
+            }
+        }
+        if recorded + without_email > 0 {
+            tracing::info!(organization_id = %integration.organization_id, recorded, without_email, "routing form submissions polled");
+        }
+        Ok((recorded, without_email))
+    }
+
+    /// The name of a delivered submission's form, read from Calendly (a delivery names it by
+    /// URI only); `None` when Calendly won't say (the note then names no form).
+    pub async fn routing_form_name(&self, integration: &Integration, form_uri: &str) -> Option<String> {
+        let session = self.session(Duration::ZERO);
+        let form = self
+            .authorized(&session, integration, |api, token| {
+                let uri = form_uri.to_string();
+                async move { api.get_routing_form(&token, &uri).await }
+            })
+            .await;
+        match form {
+            Ok(form) => Some(form.name),
+            Err(e) => {
+                tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not read a routing form's name");
+                None
+            }
+        }
+    }
+
+    async fn push_prospect_change(&self, org: &crate::domain::OrganizationId, change: &ProspectChange) {
+        match change {
+            ProspectChange::Create(p) => self.pusher.push(org, PushMessage::prospect_created(p)).await,
+            other => {
+                if let Some(id) = other.prospect_id()
+                    && let Ok(Some(p)) = self.store.get_prospect(org, id).await
+                {
+                    self.pusher.push(org, PushMessage::prospect_updated(&p)).await;
+                }
+            }
+        }
     }
 
     /// The booking's guests the organization takes as leads, when it takes guests at all:
@@ -831,16 +1038,7 @@ impl SyncEngine {
             ProspectChange::None => {}
         }
         for guest in &plan.guests {
-            match &guest.prospect {
-                ProspectChange::Create(p) => self.pusher.push(org, PushMessage::prospect_created(p)).await,
-                other => {
-                    if let Some(id) = other.prospect_id()
-                        && let Ok(Some(p)) = self.store.get_prospect(org, id).await
-                    {
-                        self.pusher.push(org, PushMessage::prospect_updated(&p)).await;
-                    }
-                }
-            }
+            self.push_prospect_change(org, &guest.prospect).await;
         }
         if let Some(n) = &plan.notification {
             self.pusher.push(org, PushMessage::notification(n)).await;

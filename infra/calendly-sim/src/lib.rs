@@ -221,6 +221,29 @@ impl CalendlySim {
         booked
     }
 
+    /// A published routing form of `owner`'s Calendly organization, asking `questions`; its URI.
+    pub fn add_routing_form(&self, owner: &SimUser, name: &str, questions: &[&str]) -> String {
+        self.inner.state().add_routing_form(&owner.uuid, name, questions)
+    }
+
+    /// Someone submits `form_uri` with `answers` (`(question, answer)`): delivers
+    /// `routing_form_submission.created` to the organization's subscriptions asking for it.
+    /// The submission's URI.
+    pub async fn submit_form(&self, form_uri: &str, answers: &[(&str, &str)]) -> String {
+        let answers = answers.iter().map(|(q, a)| (q.to_string(), a.to_string())).collect();
+        let (uri, deliveries) = self.inner.state().submit_form(form_uri, answers);
+        self.deliver(deliveries).await;
+        uri
+    }
+
+    /// The booking `submission_uri` routed to (delivers `invitee.created`; the invitee names
+    /// the submission and the submission its submitter).
+    pub async fn book_after_form(&self, user: &SimUser, spec: BookingSpec, submission_uri: &str) -> Booked {
+        let (booked, deliveries) = self.inner.state().book_after_form(&user.uuid, spec, submission_uri);
+        self.deliver(deliveries).await;
+        booked
+    }
+
     /// Books many slots at once (no webhook deliveries): seeding for syncs and benchmarks.
     pub fn seed_bookings(&self, user: &SimUser, specs: Vec<BookingSpec>) -> Vec<Booked> {
         let mut state = self.inner.state();

@@ -43,6 +43,8 @@ pub struct BookingSpec {
     pub call_phone: Option<String>,
     /// The e-mails of the guests the invitee adds (`event_guests`).
     pub guests: Vec<String>,
+    /// The routing form submission that led to this booking (its URI).
+    pub routing_form_submission: Option<String>,
 }
 
 impl BookingSpec {
@@ -62,7 +64,76 @@ impl BookingSpec {
             join_url: None,
             call_phone: None,
             guests: Vec::new(),
+            routing_form_submission: None,
         }
+    }
+}
+
+/// A routing form of a Calendly organization.
+pub(crate) struct RoutingForm {
+    pub uuid: String,
+    pub organization_uri: String,
+    pub name: String,
+    pub questions: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl RoutingForm {
+    pub fn uri(&self) -> String {
+        format!("{API}/routing_forms/{}", self.uuid)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "uri": self.uri(),
+            "organization": self.organization_uri,
+            "name": self.name,
+            "status": "published",
+            "questions": self.questions.iter().map(|q| json!({
+                "uuid": uuid::org_for(&format!("{}|{q}", self.uuid)),
+                "name": q,
+                "type": if q.to_lowercase().contains("mail") { "email" } else { "text" },
+                "required": true,
+                "answer_choices": null,
+            })).collect::<Vec<_>>(),
+            "created_at": time(self.created_at),
+            "updated_at": time(self.created_at),
+        })
+    }
+}
+
+/// One submission of a routing form.
+pub(crate) struct FormSubmission {
+    pub uuid: String,
+    pub form_uuid: String,
+    pub answers: Vec<(String, String)>,
+    /// The invitee who booked after it (`null` until then).
+    pub submitter: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl FormSubmission {
+    pub fn uri(&self) -> String {
+        format!("{API}/routing_form_submissions/{}", self.uuid)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "uri": self.uri(),
+            "routing_form": format!("{API}/routing_forms/{}", self.form_uuid),
+            "questions_and_answers": self.answers.iter().map(|(q, a)| json!({
+                "question_uuid": uuid::org_for(&format!("{}|{q}", self.form_uuid)),
+                "question": q,
+                "answer": a,
+            })).collect::<Vec<_>>(),
+            "tracking": { "utm_campaign": null, "utm_source": null, "utm_medium": null, "utm_content": null, "utm_term": null, "salesforce_uuid": null },
+            "result": { "type": "event_type", "value": null },
+            "submitter": self.submitter,
+            "submitter_type": self.submitter.as_ref().map(|_| "Invitee"),
+            "created_at": time(self.created_at),
+            "updated_at": time(self.updated_at),
+        })
     }
 }
 
@@ -253,6 +324,8 @@ pub(crate) struct SimState {
     pub invitee_deletions: Vec<(String, Vec<String>)>,
     /// Requests per user in the current minute window: (window start, count).
     pub rate_windows: HashMap<String, (DateTime<Utc>, u32)>,
+    pub routing_forms: Vec<RoutingForm>,
+    pub submissions: Vec<FormSubmission>,
 }
 
 /// Calendly's time format: UTC with microseconds.
@@ -763,7 +836,7 @@ impl SimState {
             "new_invitee": i.new_invitee,
             "cancel_url": format!("https://calendly.com/cancellations/{}", i.uuid),
             "reschedule_url": format!("https://calendly.com/reschedulings/{}", i.uuid),
-            "routing_form_submission": null,
+            "routing_form_submission": i.spec.routing_form_submission,
             "cancellation": i.cancellation,
             "payment": null,
             "no_show": i.no_show,
@@ -814,6 +887,86 @@ impl SimState {
         {
             w.state = "disabled".into();
         }
+    }
+
+    /// A routing form of `owner`'s organization.
+    pub fn add_routing_form(&mut self, owner_uuid: &str, name: &str, questions: &[&str]) -> String {
+        let organization_uri = self.user(owner_uuid).map(|u| u.organization_uri.clone()).unwrap_or_default();
+        let form = RoutingForm {
+            uuid: uuid(),
+            organization_uri,
+            name: name.into(),
+            questions: questions.iter().map(|q| q.to_string()).collect(),
+            created_at: self.now(),
+        };
+        let uri = form.uri();
+        self.routing_forms.push(form);
+        uri
+    }
+
+    /// Someone fills a routing form in: the submission, and its `routing_form_submission.created`
+    /// deliveries (to the form's organization's subscriptions that asked for it).
+    pub fn submit_form(&mut self, form_uri: &str, answers: Vec<(String, String)>) -> (String, Vec<Delivery>) {
+        let now = self.now();
+        let submission = FormSubmission {
+            uuid: uuid(),
+            form_uuid: form_uri.rsplit('/').next().unwrap_or_default().to_string(),
+            answers,
+            submitter: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let uri = submission.uri();
+        let uuid = submission.uuid.clone();
+        self.submissions.push(submission);
+        let deliveries = self.submission_deliveries(&uuid);
+        (uri, deliveries)
+    }
+
+    /// The booking a submission routed to: the invitee names the submission, the submission
+    /// its submitter.
+    pub fn book_after_form(
+        &mut self,
+        user_uuid: &str,
+        mut spec: BookingSpec,
+        submission_uri: &str,
+    ) -> (Booked, Vec<Delivery>) {
+        spec.routing_form_submission = Some(submission_uri.to_string());
+        let (booked, deliveries) = self.book(user_uuid, spec);
+        let now = self.now();
+        let submitter = booked.invitee_uri();
+        if let Some(s) = self.submissions.iter_mut().find(|s| s.uri() == submission_uri) {
+            s.submitter = Some(submitter);
+            s.updated_at = now;
+        }
+        (booked, deliveries)
+    }
+
+    fn submission_deliveries(&self, submission_uuid: &str) -> Vec<Delivery> {
+        const EVENT: &str = "routing_form_submission.created";
+        if !self.deliveries_enabled {
+            return Vec::new();
+        }
+        let Some(submission) = self.submissions.iter().find(|s| s.uuid == submission_uuid) else { return Vec::new() };
+        let Some(form) = self.routing_forms.iter().find(|f| f.uuid == submission.form_uuid) else { return Vec::new() };
+        self.webhooks
+            .iter()
+            .filter(|w| w.state == "active" && w.scope == "organization" && w.organization_uri == form.organization_uri)
+            .filter(|w| w.events.iter().any(|e| e == EVENT))
+            .map(|w| {
+                let envelope = json!({
+                    "created_at": time(self.now()),
+                    "created_by": format!("{API}/users/{}", w.user_uuid),
+                    "event": EVENT,
+                    "payload": submission.to_json(),
+                });
+                Delivery {
+                    subscription_uuid: w.uuid.clone(),
+                    url: w.callback_url.clone(),
+                    body: serde_json::to_vec(&envelope).unwrap_or_default(),
+                }
+            })
+            .collect()
     }
 
     fn deliveries_for(&mut self, event: &str, booked: &Booked) -> Vec<Delivery> {

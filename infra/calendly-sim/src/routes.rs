@@ -38,6 +38,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/data_compliance/deletion/invitees", post(delete_invitee_data))
         .route("/invitee_no_shows", post(create_no_show))
         .route("/invitee_no_shows/{uuid}", axum::routing::delete(delete_no_show))
+        .route("/routing_forms", get(list_routing_forms))
+        .route("/routing_forms/{uuid}", get(get_routing_form))
+        .route("/routing_form_submissions", get(list_form_submissions))
         .with_state(shared)
 }
 
@@ -548,7 +551,8 @@ async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Re
         .unwrap_or_default();
     let scope = body.get("scope").and_then(Value::as_str).unwrap_or_default();
     let organization = body.get("organization").and_then(Value::as_str).unwrap_or_default().to_string();
-    let known = ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"];
+    let known =
+        ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted", ROUTING_EVENT];
     if url::Url::parse(&url).is_err()
         || events.is_empty()
         || events.iter().any(|e| !known.contains(&e.as_str()))
@@ -584,6 +588,30 @@ async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Re
     if let Some(message) = state.webhook_refusals.get(&user) {
         return error(StatusCode::FORBIDDEN, "Permission Denied", message);
     }
+    // Routing form events: organization subscriptions only, and the token must read routing
+    // forms (a family's payloads need its read scope).
+    if events.iter().any(|e| e == ROUTING_EVENT) {
+        if scope != "organization" {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Invalid Argument",
+                "routing_form_submission.created requires an organization scope",
+            );
+        }
+        let token = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let scopes = state.authenticate(token).map(|(_, s)| s).unwrap_or_default();
+        if !crate::model::grants(&scopes, "routing_forms:read") {
+            return error(
+                StatusCode::FORBIDDEN,
+                "Permission Denied",
+                "This request requires the routing_forms:read scope",
+            );
+        }
+    }
     // Within one organization, one user's subscriptions can't share a URL.
     if state.webhooks.iter().any(|w| w.callback_url == url && w.organization_uri == organization && w.user_uuid == user)
     {
@@ -604,6 +632,86 @@ async fn create_webhook(State(sim): Sim, headers: HeaderMap, body: String) -> Re
     let json = hook.to_json();
     state.webhooks.push(hook);
     with_headers((StatusCode::CREATED, axum::Json(json!({ "resource": json }))).into_response(), rl)
+}
+
+const ROUTING_EVENT: &str = "routing_form_submission.created";
+
+/// `GET /routing_forms?organization=` (`routing_forms:read`): the organization's forms, to
+/// any member of it.
+async fn list_routing_forms(State(sim): Sim, headers: HeaderMap, Query(q): Params) -> Response {
+    let (user, rl) = match gate(&sim, &headers, "routing_forms", "routing_forms:read").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let state = sim.state();
+    let organization = state.user(&user).map(|u| u.organization_uri.clone()).unwrap_or_default();
+    match q.get("organization") {
+        None => return error(StatusCode::BAD_REQUEST, "Invalid Argument", "organization is required"),
+        Some(o) if *o != organization => return permission_denied(),
+        Some(_) => {}
+    }
+    let list: Vec<Value> =
+        state.routing_forms.iter().filter(|f| f.organization_uri == organization).map(|f| f.to_json()).collect();
+    match page(&list, &q, "/routing_forms") {
+        Ok((collection, pagination)) => {
+            with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
+        }
+        Err(r) => r,
+    }
+}
+
+/// `GET /routing_forms/{uuid}`: a form of the caller's organization, else 404.
+async fn get_routing_form(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>) -> Response {
+    let (user, rl) = match gate(&sim, &headers, "routing_form", "routing_forms:read").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let state = sim.state();
+    let organization = state.user(&user).map(|u| u.organization_uri.clone()).unwrap_or_default();
+    match state.routing_forms.iter().find(|f| f.uuid == uuid && f.organization_uri == organization) {
+        Some(form) => with_headers(axum::Json(json!({ "resource": form.to_json() })).into_response(), rl),
+        None => error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource."),
+    }
+}
+
+/// `GET /routing_form_submissions?form=&sort=created_at:asc|desc` (paginated): a form of the
+/// caller's organization (403 otherwise).
+async fn list_form_submissions(State(sim): Sim, headers: HeaderMap, Query(q): Params) -> Response {
+    let (user, rl) = match gate(&sim, &headers, "routing_form_submissions", "routing_forms:read").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let state = sim.state();
+    let organization = state.user(&user).map(|u| u.organization_uri.clone()).unwrap_or_default();
+    let Some(form_uri) = q.get("form") else {
+        return error(StatusCode::BAD_REQUEST, "Invalid Argument", "form is required");
+    };
+    let Some(form) = state.routing_forms.iter().find(|f| &f.uri() == form_uri) else {
+        return error(StatusCode::NOT_FOUND, "Resource Not Found", "The server could not find the requested resource.");
+    };
+    if form.organization_uri != organization {
+        return permission_denied();
+    }
+    let mut submissions: Vec<&crate::model::FormSubmission> =
+        state.submissions.iter().filter(|s| s.form_uuid == form.uuid).collect();
+    match q.get("sort").map(String::as_str) {
+        None | Some("created_at:asc") => submissions.sort_by_key(|s| s.created_at),
+        Some("created_at:desc") => submissions.sort_by_key(|s| std::cmp::Reverse(s.created_at)),
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Invalid Argument",
+                "sort must be created_at:asc or created_at:desc",
+            );
+        }
+    }
+    let list: Vec<Value> = submissions.iter().map(|s| s.to_json()).collect();
+    match page(&list, &q, "/routing_form_submissions") {
+        Ok((collection, pagination)) => {
+            with_headers(axum::Json(json!({ "collection": collection, "pagination": pagination })).into_response(), rl)
+        }
+        Err(r) => r,
+    }
 }
 
 async fn delete_webhook(State(sim): Sim, headers: HeaderMap, Path(uuid): Path<String>) -> Response {

@@ -43,6 +43,25 @@ impl CalendlyApi for CalendlyDown {
     async fn delete_invitee_no_show(&self, _: &str, _: &str) -> Result<(), CalendlyError> {
         down()
     }
+    async fn list_routing_forms(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<Page<crate::calendly::RoutingForm>, CalendlyError> {
+        down()
+    }
+    async fn get_routing_form(&self, _: &str, _: &str) -> Result<crate::calendly::RoutingForm, CalendlyError> {
+        down()
+    }
+    async fn list_routing_form_submissions(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<Page<crate::calendly::RoutingFormSubmission>, CalendlyError> {
+        down()
+    }
     async fn revoke(&self, _: &str) -> Result<(), CalendlyError> {
         down()
     }

@@ -2,7 +2,10 @@
 //! deleted at Calendly.
 
 use crate::app::{AppError, CalendlyAccess, MANUAL_RATE_LIMIT_BUDGET};
-use crate::calendly::{CalendlyError, CalendlySession, NewWebhookSubscription, WEBHOOK_EVENTS, WebhookSubscription};
+use crate::calendly::{
+    CalendlyError, CalendlySession, GrantedScopes, NewWebhookSubscription, ROUTING_FORM_EVENT, Scope, WEBHOOK_EVENTS,
+    WebhookSubscription,
+};
 use crate::domain::{CalendlyScope, Integration};
 use crate::store::IntegrationStore;
 use std::sync::Arc;
@@ -48,8 +51,9 @@ impl Subscriptions {
         let organization_wide = integration.coverage == CalendlyScope::Organization;
         let wanted_scope = if organization_wide { "organization" } else { "user" };
         let at_our_url = self.subscriptions_at(&session, &token, integration, &url).await?;
+        let events = webhook_events(integration);
         let (keep, stale): (Vec<_>, Vec<_>) = at_our_url.into_iter().partition(|s| {
-            s.is_active() && covers_webhook_events(&s.events) && s.scope.as_deref().unwrap_or("user") == wanted_scope
+            s.is_active() && covers(&s.events, &events) && s.scope.as_deref().unwrap_or("user") == wanted_scope
         });
         for old in &stale {
             tracing::warn!(organization_id = %org, state = %old.state, "webhook subscription at our URL not delivering, or of the other scope; deleting it");
@@ -65,6 +69,7 @@ impl Subscriptions {
             organization_uri: integration.calendly_organization_uri.clone(),
             user_uri: integration.calendly_user_uri.clone(),
             organization_wide,
+            events,
         };
         let created = session
             .call(|api| {
@@ -121,7 +126,25 @@ impl Subscriptions {
     }
 }
 
-/// Whether a subscription delivers every event the product uses.
-fn covers_webhook_events(events: &[String]) -> bool {
-    WEBHOOK_EVENTS.iter().all(|e| events.iter().any(|x| x == e))
+/// The events an integration's subscription asks for: the bookings' always, routing form
+/// submissions in organization scope when the grant says routing forms may be read (Calendly
+/// refuses a family's events without its read scope).
+pub fn webhook_events(integration: &Integration) -> Vec<&'static str> {
+    let mut events = WEBHOOK_EVENTS.to_vec();
+    if takes_routing_forms(integration) {
+        events.push(ROUTING_FORM_EVENT);
+    }
+    events
+}
+
+/// Whether routing form submissions are read for this integration: organization scope, and
+/// `routing_forms:read` granted.
+pub fn takes_routing_forms(integration: &Integration) -> bool {
+    integration.coverage == CalendlyScope::Organization
+        && GrantedScopes::parse(integration.scope.as_deref()).says_granted(Scope::RoutingFormsRead)
+}
+
+/// Whether a subscription delivers every event in `wanted`.
+fn covers(events: &[String], wanted: &[&str]) -> bool {
+    wanted.iter().all(|e| events.iter().any(|x| x == e))
 }

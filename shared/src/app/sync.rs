@@ -31,6 +31,8 @@ const MAX_RETRIES: u32 = 5;
 const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
 /// The member list of an organization-scope integration is read again past this age.
 const MEMBERS_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
+/// How far before the last sync the routing form poll looks (exactly once either way).
+const ROUTING_POLL_OVERLAP: chrono::Duration = chrono::Duration::hours(1);
 /// Due integrations read per page by one scheduled tick...
 const SCHEDULE_PAGE: usize = 500;
 /// ...and queued at once.
@@ -283,6 +285,7 @@ impl Worker {
             }
             if integration.auto_sync_enabled {
                 integration = self.refresh_members(integration).await;
+                self.poll_routing_forms(&integration).await;
             }
         }
         if job.trigger == SyncTrigger::Scheduled && !integration.auto_sync_enabled {
@@ -292,6 +295,19 @@ impl Worker {
         }
         let outcome = self.engine.run_slice(job, &integration, deadline).await;
         self.end_slice(job, outcome)
+    }
+
+    /// Routing form submissions since the last sync (and an hour before: a submission made
+    /// while the last one ran), so a missed delivery still arrives; a failure waits for the
+    /// next scheduled sync.
+    async fn poll_routing_forms(&self, integration: &Integration) {
+        if !crate::app::subscription::takes_routing_forms(integration) {
+            return;
+        }
+        let since = integration.last_synced_at.unwrap_or(integration.created_at) - ROUTING_POLL_OVERLAP;
+        if let Err(e) = self.engine.poll_routing_forms(integration, since, Duration::ZERO).await {
+            tracing::warn!(organization_id = %integration.organization_id, error = %e, "routing form submissions could not be polled; the next scheduled sync retries");
+        }
     }
 
     /// A finished job moves the organization's schedule: `last_synced_at` (when it synced) and

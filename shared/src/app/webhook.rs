@@ -4,12 +4,12 @@
 //! Calendly call on the hot path, except to complete a payload that names its invitee only).
 
 use crate::app::AppError;
-use crate::calendly::{Invitee, last_segment};
+use crate::calendly::{Invitee, ROUTING_FORM_EVENT, RoutingFormSubmission, last_segment};
 use crate::clock::Clock;
 use crate::config::Secret;
 use crate::domain::{BookingSnapshot, CalendlyScope, Integration, IntegrationId};
 use crate::store::{BookingStore, DeliveryLedgerStore, IntegrationStore, StoreError};
-use crate::sync::{SyncEngine, SyncError};
+use crate::sync::{SubmissionApplied, SyncEngine, SyncError};
 use crate::tokens::TokenError;
 use crate::webhook_signature::verify_signature;
 use serde::Deserialize;
@@ -179,6 +179,9 @@ impl WebhookIntake {
         {
             return Ok(gone("the booking is another member's and the integration is in user scope"));
         }
+        if envelope.event == ROUTING_FORM_EVENT {
+            return self.record_submission(&integration, envelope).await;
+        }
         // The events the subscriptions ask for are the ones acted on; others are acknowledged and ignored.
         if !crate::calendly::WEBHOOK_EVENTS.contains(&envelope.event.as_str()) {
             return Ok(ignored(format!("event {} is not used", envelope.event)));
@@ -224,6 +227,37 @@ impl WebhookIntake {
         };
         tracing::info!(organization_id = %integration.organization_id, event = %envelope.event, invitee = last_segment(&snapshot.invitee_uri), ?applied.kind, "Calendly delivery processed");
         Ok(DeliveryOutcome::Processed { changed: applied.kind.is_some(), notes_added: applied.notes_added })
+    }
+
+    /// A routing form submission: recorded exactly once (the poll of the scheduled sync reads
+    /// it too), when this integration reads routing forms.
+    async fn record_submission(
+        &self,
+        integration: &Integration,
+        envelope: Envelope,
+    ) -> Result<DeliveryOutcome, AppError> {
+        if !crate::app::subscription::takes_routing_forms(integration) {
+            return Ok(ignored("routing forms are read in organization scope with routing_forms:read only"));
+        }
+        if integration.needs_reconnect {
+            return Ok(deferred("the integration needs reconnecting; the scheduled sync's poll reads this submission"));
+        }
+        let submission: RoutingFormSubmission = match serde_json::from_value(envelope.payload) {
+            Ok(submission) => submission,
+            Err(e) => return Ok(ignored(format!("the payload is not a routing form submission: {e}"))),
+        };
+        let form_name = self.engine.routing_form_name(integration, &submission.routing_form).await;
+        let snapshot = submission.snapshot(form_name);
+        let applied = self.engine.apply_delivered_submission(integration, &snapshot).await?;
+        tracing::info!(organization_id = %integration.organization_id, submission = %snapshot.uuid, ?applied, "routing form submission delivered");
+        Ok(match applied {
+            SubmissionApplied::Recorded { .. } => DeliveryOutcome::Processed { changed: true, notes_added: 1 },
+            SubmissionApplied::AlreadyRecorded | SubmissionApplied::Suppressed => {
+                DeliveryOutcome::Processed { changed: false, notes_added: 0 }
+            }
+            SubmissionApplied::WithoutEmail => ignored("the submission's answers give no e-mail"),
+            SubmissionApplied::Ignored => ignored("the booking filter leaves the submitter out"),
+        })
     }
 
     /// A deferred delivery's event is read again by the next sync even if Calendly's copy of

@@ -2,8 +2,8 @@
 
 use crate::calendly::{
     CalendlyApi, CalendlyError, CalendlyUser, EventQuery, EventType, EventTypeOwner, Invitee, InviteeNoShow,
-    NewWebhookSubscription, OrganizationMembership, Page, RateWindow, Resource, ScheduledEvent, TokenResponse,
-    WEBHOOK_EVENTS, WebhookSubscription, last_segment,
+    NewWebhookSubscription, OrganizationMembership, Page, RateWindow, Resource, RoutingForm, RoutingFormSubmission,
+    ScheduledEvent, TokenResponse, WebhookSubscription, last_segment,
 };
 use crate::clock::{Clock, SystemClock};
 use async_trait::async_trait;
@@ -302,13 +302,13 @@ impl CalendlyApi for HttpCalendly {
         let body = match request.organization_wide {
             true => json!({
                 "url": request.url,
-                "events": WEBHOOK_EVENTS,
+                "events": request.events,
                 "organization": request.organization_uri,
                 "scope": "organization",
             }),
             false => json!({
                 "url": request.url,
-                "events": WEBHOOK_EVENTS,
+                "events": request.events,
                 "organization": request.organization_uri,
                 "user": request.user_uri,
                 "scope": "user",
@@ -319,6 +319,34 @@ impl CalendlyApi for HttpCalendly {
             .await?;
         let created: Resource<WebhookSubscription> = decode(check(response).await?).await?;
         Ok(created.resource)
+    }
+
+    async fn list_routing_forms(
+        &self,
+        access_token: &str,
+        organization_uri: &str,
+        page_token: Option<&str>,
+    ) -> Result<Page<RoutingForm>, CalendlyError> {
+        let mut params = vec![("organization", organization_uri.to_string()), ("count", "100".to_string())];
+        with_page_token(&mut params, page_token);
+        self.get(access_token, &self.api("/routing_forms"), &params).await
+    }
+
+    async fn get_routing_form(&self, access_token: &str, form_uri: &str) -> Result<RoutingForm, CalendlyError> {
+        let url = self.api(&format!("/routing_forms/{}", last_segment(form_uri)));
+        self.get::<Resource<RoutingForm>>(access_token, &url, &[]).await.map(|r| r.resource)
+    }
+
+    async fn list_routing_form_submissions(
+        &self,
+        access_token: &str,
+        form_uri: &str,
+        page_token: Option<&str>,
+    ) -> Result<Page<RoutingFormSubmission>, CalendlyError> {
+        let mut params =
+            vec![("form", form_uri.to_string()), ("count", "100".to_string()), ("sort", "created_at:desc".to_string())];
+        with_page_token(&mut params, page_token);
+        self.get(access_token, &self.api("/routing_form_submissions"), &params).await
     }
 
     async fn delete_webhook_subscription(

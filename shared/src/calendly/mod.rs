@@ -148,6 +148,8 @@ pub struct NewWebhookSubscription {
     pub user_uri: String,
     /// `scope=organization`: every member's bookings (owners and admins only).
     pub organization_wide: bool,
+    /// The events it delivers.
+    pub events: Vec<&'static str>,
 }
 
 /// Calendly, as the product uses it. One call is exactly one HTTP request.
@@ -233,6 +235,22 @@ pub trait CalendlyApi: Send + Sync {
     ) -> Result<InviteeNoShow, CalendlyError>;
     /// Takes a no-show back (by the no-show's URI).
     async fn delete_invitee_no_show(&self, access_token: &str, no_show_uri: &str) -> Result<(), CalendlyError>;
+    /// One page (up to 100) of the Calendly organization's routing forms.
+    async fn list_routing_forms(
+        &self,
+        access_token: &str,
+        organization_uri: &str,
+        page_token: Option<&str>,
+    ) -> Result<Page<RoutingForm>, CalendlyError>;
+    /// One routing form (a delivery names its form by URI only).
+    async fn get_routing_form(&self, access_token: &str, form_uri: &str) -> Result<RoutingForm, CalendlyError>;
+    /// One page (up to 100) of a form's submissions, newest first.
+    async fn list_routing_form_submissions(
+        &self,
+        access_token: &str,
+        form_uri: &str,
+        page_token: Option<&str>,
+    ) -> Result<Page<RoutingFormSubmission>, CalendlyError>;
     /// The rate-limit window last observed for this token's user (none when not tracked).
     fn rate_window(&self, _access_token: &str) -> Option<RateWindow> {
         None

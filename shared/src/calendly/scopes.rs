@@ -18,6 +18,8 @@ pub enum Scope {
     ScheduledEventsRead,
     /// Marking invitees as no-shows from the CRM (implies `scheduled_events:read`).
     ScheduledEventsWrite,
+    /// Routing forms and their submissions (organization scope: leads who filled a form).
+    RoutingFormsRead,
     /// Webhook subscriptions: create, list, delete (implies `webhooks:read`).
     WebhooksWrite,
     /// Deleting an invitee's data at Calendly (Enterprise plans only).
@@ -26,12 +28,13 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope the product uses, in the order the authorize URL lists them.
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Self::UsersRead,
         Self::ScheduledEventsRead,
         Self::ScheduledEventsWrite,
         Self::EventTypesRead,
         Self::OrganizationsRead,
+        Self::RoutingFormsRead,
         Self::WebhooksWrite,
         Self::DataComplianceWrite,
     ];
@@ -44,6 +47,7 @@ impl Scope {
             Self::EventTypesRead => "event_types:read",
             Self::ScheduledEventsRead => "scheduled_events:read",
             Self::ScheduledEventsWrite => "scheduled_events:write",
+            Self::RoutingFormsRead => "routing_forms:read",
             Self::WebhooksWrite => "webhooks:write",
             Self::DataComplianceWrite => "data_compliance:write",
         }
@@ -57,6 +61,7 @@ impl Scope {
             Self::EventTypesRead => "the event-type filter",
             Self::ScheduledEventsRead => "syncing bookings",
             Self::ScheduledEventsWrite => "marking no-shows from the CRM",
+            Self::RoutingFormsRead => "routing-form leads (organization scope)",
             Self::WebhooksWrite => "real-time updates (webhooks); the scheduled sync still runs",
             Self::DataComplianceWrite => "erasing an invitee's data at Calendly too (Enterprise plans)",
         }
@@ -97,11 +102,17 @@ pub enum CalendlyCall {
     CreateInviteeNoShow,
     /// `DELETE /invitee_no_shows/{uuid}`.
     DeleteInviteeNoShow,
+    /// `GET /routing_forms`.
+    ListRoutingForms,
+    /// `GET /routing_forms/{uuid}`.
+    GetRoutingForm,
+    /// `GET /routing_form_submissions`.
+    ListRoutingFormSubmissions,
 }
 
 impl CalendlyCall {
     /// Every call, for the union the authorize URL requests.
-    pub const ALL: [CalendlyCall; 13] = [
+    pub const ALL: [CalendlyCall; 16] = [
         Self::CurrentUser,
         Self::ListScheduledEvents,
         Self::GetScheduledEvent,
@@ -115,6 +126,9 @@ impl CalendlyCall {
         Self::DeleteInviteeData,
         Self::CreateInviteeNoShow,
         Self::DeleteInviteeNoShow,
+        Self::ListRoutingForms,
+        Self::GetRoutingForm,
+        Self::ListRoutingFormSubmissions,
     ];
 
     /// The scope Calendly's catalog requires for this call.
@@ -131,6 +145,7 @@ impl CalendlyCall {
             }
             Self::DeleteInviteeData => Scope::DataComplianceWrite,
             Self::CreateInviteeNoShow | Self::DeleteInviteeNoShow => Scope::ScheduledEventsWrite,
+            Self::ListRoutingForms | Self::GetRoutingForm | Self::ListRoutingFormSubmissions => Scope::RoutingFormsRead,
         }
     }
 }
@@ -165,6 +180,12 @@ impl GrantedScopes {
         granted.iter().any(|g| g == wanted || (wanted.ends_with(":read") && *g == format!("{domain}:write")))
     }
 
+    /// Whether the token response said `scope` was granted (named or implied); an answer
+    /// without `scope` says nothing, so nothing optional is asked of it.
+    pub fn says_granted(&self, scope: Scope) -> bool {
+        self.0.is_some() && self.allows(scope)
+    }
+
     /// The scopes the product uses that were not granted.
     pub fn missing(&self) -> Vec<Scope> {
         Scope::ALL.into_iter().filter(|s| !self.allows(*s)).collect()
@@ -183,7 +204,7 @@ mod tests {
         }
         assert_eq!(
             requested,
-            "users:read scheduled_events:read scheduled_events:write event_types:read organizations:read webhooks:write data_compliance:write"
+            "users:read scheduled_events:read scheduled_events:write event_types:read organizations:read routing_forms:read webhooks:write data_compliance:write"
         );
     }
 
@@ -194,7 +215,13 @@ mod tests {
         assert!(!granted.allows(Scope::EventTypesRead));
         assert_eq!(
             granted.missing(),
-            vec![Scope::EventTypesRead, Scope::OrganizationsRead, Scope::WebhooksWrite, Scope::DataComplianceWrite]
+            vec![
+                Scope::EventTypesRead,
+                Scope::OrganizationsRead,
+                Scope::RoutingFormsRead,
+                Scope::WebhooksWrite,
+                Scope::DataComplianceWrite
+            ]
         );
     }
 

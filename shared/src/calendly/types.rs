@@ -265,6 +265,9 @@ pub struct Invitee {
     pub questions_and_answers: Vec<CalendlyAnswer>,
     /// The booking link's UTM parameters.
     pub tracking: Option<crate::domain::Tracking>,
+    /// The routing form submission that led to this booking, if one did.
+    #[serde(default)]
+    pub routing_form_submission: Option<String>,
 }
 
 /// A no-show mark (`POST /invitee_no_shows`'s resource, an invitee's `no_show`).
@@ -335,6 +338,7 @@ impl Invitee {
             canceled_at: cancellation.and_then(|c| c.created_at),
             invitee_updated_at: self.updated_at,
             invitee_created_at: self.created_at,
+            routing_form_submission: self.routing_form_submission.as_deref().map(|u| last_segment(u).to_string()),
             questions: self
                 .questions_and_answers
                 .iter()
@@ -420,6 +424,61 @@ impl WebhookSubscription {
 /// The events our subscriptions ask for, and the only ones a delivery is acted on for.
 pub const WEBHOOK_EVENTS: [&str; 4] =
     ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"];
+/// A routing form's submission: asked for by organization-scope subscriptions whose token
+/// reads routing forms.
+pub const ROUTING_FORM_EVENT: &str = "routing_form_submission.created";
+
+impl RoutingFormSubmission {
+    /// What the CRM records of it, its form named `form_name`.
+    pub fn snapshot(&self, form_name: Option<String>) -> crate::domain::routing::SubmissionSnapshot {
+        crate::domain::routing::SubmissionSnapshot {
+            uuid: last_segment(&self.uri).to_string(),
+            form_name,
+            answers: self
+                .questions_and_answers
+                .iter()
+                .filter_map(|qa| {
+                    let answer = qa.answer.as_deref().map(str::trim).filter(|a| !a.is_empty())?;
+                    Some(crate::domain::QuestionAnswer {
+                        question: qa.question.trim().to_string(),
+                        answer: answer.into(),
+                    })
+                })
+                .collect(),
+            tracking: self.tracking.clone().unwrap_or_default(),
+            created_at: self.created_at,
+        }
+        .bounded()
+    }
+}
+
+/// A routing form of the Calendly organization.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RoutingForm {
+    /// Its URI.
+    pub uri: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// One submission of a routing form (a list item, and the `routing_form_submission.created`
+/// payload).
+#[derive(Clone, Debug, Deserialize)]
+pub struct RoutingFormSubmission {
+    /// Its URI.
+    pub uri: String,
+    /// The form's URI.
+    pub routing_form: String,
+    /// The answers, in the form's order.
+    #[serde(default)]
+    pub questions_and_answers: Vec<CalendlyAnswer>,
+    /// The form link's UTM parameters.
+    pub tracking: Option<crate::domain::Tracking>,
+    /// The invitee who booked after it (an invitee URI), once they did.
+    pub submitter: Option<String>,
+    /// When it was submitted.
+    pub created_at: DateTime<Utc>,
+}
 
 /// The UUID at the end of a Calendly URI.
 pub fn last_segment(uri: &str) -> &str {

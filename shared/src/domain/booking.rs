@@ -92,6 +92,10 @@ pub struct BookingSnapshot {
     /// When the invitee booked (Calendly's `created_at`), as first recorded.
     #[serde(default)]
     pub invitee_created_at: Option<DateTime<Utc>>,
+    /// The routing form submission (its UUID) that led to the booking: its prospect is the
+    /// submission's, whichever arrives first.
+    #[serde(default)]
+    pub routing_form_submission: Option<String>,
     /// The invitee's answers to the event type's questions (the seed's `invitee_questions`).
     #[serde(default)]
     pub questions: Vec<QuestionAnswer>,
@@ -303,6 +307,11 @@ pub enum ProspectChange {
 }
 
 impl ProspectChange {
+    /// Notes onto `existing`: appended while within the bound, else its list rewritten.
+    pub fn append_to_prospect(existing: &Prospect, notes: Vec<String>) -> Self {
+        Self::append_to(existing, notes, None)
+    }
+
     /// How many note entries it appends or creates.
     pub fn notes_added(&self) -> usize {
         match self {
@@ -397,6 +406,8 @@ pub struct BookingPlan {
     pub missed_delivery: Option<DateTime<Utc>>,
     /// Guests made or enriched as prospects with this write.
     pub guests: Vec<GuestChange>,
+    /// The join with the routing form submission that led to the booking.
+    pub submission_link: Option<super::routing::LinkWrite>,
 }
 
 impl BookingPlan {
@@ -461,6 +472,9 @@ pub struct Known<'a> {
     pub full_prospect: Option<&'a Prospect>,
     /// The booking's guests the organization takes as leads (with `Rules::guests_as_prospects`).
     pub guests: &'a [KnownGuest],
+    /// The join of the booking's routing form submission, when one was written (its prospect
+    /// is then `prospect_with_email`, while it exists).
+    pub submission: Option<&'a super::routing::SubmissionLink>,
 }
 
 /// Decides what to write for `snapshot`; `None` when nothing changed (or it is an old delivery).
@@ -565,6 +579,7 @@ fn plan_change(
         person: None,
         missed_delivery: None,
         guests,
+        submission_link: None,
     })
 }
 
@@ -689,6 +704,7 @@ fn plan_first_sight(
             person: None,
             missed_delivery: None,
             guests: Vec::new(),
+            submission_link: None,
         };
     }
 
@@ -718,6 +734,7 @@ fn plan_first_sight(
     let notification =
         prospect_id.as_ref().map(|id| notification_for(organization_id, kind, title, message, Some(id), snapshot, now));
     let guests = plan_guests(organization_id, snapshot, &[], &known, rules, prospect_id.as_ref(), now);
+    let submission_link = submission_link(snapshot, known.submission, prospect_id.as_ref());
     BookingPlan {
         booking: Booking { guests_noted: noted_with(&[], &guests), ..booking(prospect_id, snapshot.no_show) },
         expected_revision: None,
@@ -728,7 +745,28 @@ fn plan_first_sight(
         person: None,
         missed_delivery: None,
         guests,
+        submission_link,
     }
+}
+
+/// The join a booking writes with its routing form submission: it names its prospect, or
+/// finds it named (then it is written back as read, a guard), keeping whether the
+/// submission's note was written.
+fn submission_link(
+    snapshot: &BookingSnapshot,
+    read: Option<&super::routing::SubmissionLink>,
+    prospect_id: Option<&ProspectId>,
+) -> Option<super::routing::LinkWrite> {
+    use super::routing::{LinkWrite, SubmissionLink};
+    let (submission_uuid, prospect_id) = (snapshot.routing_form_submission.clone()?, prospect_id?.clone());
+    Some(match read {
+        None => LinkWrite::Create { submission_uuid, link: SubmissionLink { prospect_id, noted: false } },
+        Some(read) => LinkWrite::Update {
+            submission_uuid,
+            read: read.clone(),
+            link: SubmissionLink { prospect_id, noted: read.noted },
+        },
+    })
 }
 
 /// The note lines of a booking seen for the first time: booked (or rescheduled from the booking
@@ -872,6 +910,7 @@ pub(crate) mod tests_support {
             canceled_at: None,
             invitee_updated_at: "2026-01-10T10:00:00Z".parse().unwrap(),
             invitee_created_at: None,
+            routing_form_submission: None,
             questions: Vec::new(),
             tracking: Tracking::default(),
             join_url: None,

@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod notes;
 pub mod privacy;
 pub mod quota;
+pub mod routing;
 pub mod sync_job;
 
 pub use booking::{Booking, BookingSnapshot, BookingStatus, Host, QuestionAnswer, Tracking};

@@ -81,6 +81,9 @@ pub enum CommitConflict {
     /// booking is written without them.
     #[error("a guest is on the organization's suppression list")]
     GuestSuppressed(String),
+    /// The join of a routing form submission was written or changed since read.
+    #[error("the routing form submission's join changed since it was read")]
+    SubmissionChanged,
 }
 
 /// A booking commit's failure.
@@ -581,6 +584,20 @@ pub trait DeliveryLedgerStore: Send + Sync {
     async fn ledger_hours(&self, org: &OrganizationId) -> Result<Vec<LedgerHour>, StoreError>;
 }
 
+/// Routing form submissions: their joins with prospects, and their all-or-nothing writes.
+#[async_trait]
+pub trait SubmissionStore: Send + Sync {
+    /// The join of a submission (by UUID), if its submission or booking wrote one.
+    async fn get_submission_link(
+        &self,
+        org: &OrganizationId,
+        submission_uuid: &str,
+    ) -> Result<Option<crate::domain::routing::SubmissionLink>, StoreError>;
+    /// Writes a submission's prospect change and join at once, under their guards, the
+    /// suppression list and the integration being the active one.
+    async fn commit_submission(&self, plan: &crate::domain::routing::SubmissionPlan) -> Result<(), CommitError>;
+}
+
 /// Every store capability, for wiring that needs them all.
 pub trait Store:
     OrganizationStore
@@ -596,6 +613,7 @@ pub trait Store:
     + PrivacyStore
     + PersonHashKeyStore
     + DeliveryLedgerStore
+    + SubmissionStore
 {
 }
 impl<T> Store for T where
@@ -612,6 +630,7 @@ impl<T> Store for T where
         + PrivacyStore
         + PersonHashKeyStore
         + DeliveryLedgerStore
+        + SubmissionStore
 {
 }
 

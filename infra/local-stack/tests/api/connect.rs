@@ -16,7 +16,7 @@ async fn connect_returns_an_authorize_url_with_pkce_scopes_and_state() {
     // Exactly what the calls need (Calendly grants nothing beyond since 2026-03-03).
     assert_eq!(
         q["scope"],
-        "users:read scheduled_events:read scheduled_events:write event_types:read organizations:read webhooks:write data_compliance:write"
+        "users:read scheduled_events:read scheduled_events:write event_types:read organizations:read routing_forms:read webhooks:write data_compliance:write"
     );
     assert_eq!(q["state"], start["state"].as_str().unwrap());
     assert_eq!(q["code_challenge_method"], "S256");

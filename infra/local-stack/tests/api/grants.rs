@@ -46,7 +46,13 @@ async fn a_missing_optional_scope_shows_in_the_status_and_its_feature_says_so() 
     let status = app.get("/calendly/status", "org-a").await.expect(200);
     assert_eq!(
         status["missing_scopes"],
-        json!(["scheduled_events:write", "event_types:read", "organizations:read", "data_compliance:write"]),
+        json!([
+            "scheduled_events:write",
+            "event_types:read",
+            "organizations:read",
+            "routing_forms:read",
+            "data_compliance:write"
+        ]),
         "{status}"
     );
     assert_eq!(status["scopes"], json!(["users:read", "scheduled_events:read", "webhooks:write"]));

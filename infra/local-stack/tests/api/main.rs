@@ -24,6 +24,7 @@ mod privacy;
 mod prospects;
 mod quotas;
 mod realtime;
+mod routing;
 mod secrets;
 mod security;
 mod store_contract;

@@ -98,6 +98,7 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
         organization_uri: org_uri.into(),
         user_uri: integration.calendly_user_uri.clone(),
         organization_wide: false,
+        events: shared::calendly::WEBHOOK_EVENTS.to_vec(),
     };
     let created = api.create_webhook_subscription(token, &request).await.expect("POST /webhook_subscriptions");
     api.delete_webhook_subscription(token, &created.uri).await.expect("DELETE /webhook_subscriptions/{uuid}");
@@ -113,7 +114,9 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
         page_token: None,
     };
     api.list_scheduled_events(token, &organization_events).await.expect("GET /scheduled_events?organization=");
-    let organization_wide = NewWebhookSubscription { organization_wide: true, ..request };
+    let mut events = shared::calendly::WEBHOOK_EVENTS.to_vec();
+    events.push(shared::calendly::ROUTING_FORM_EVENT);
+    let organization_wide = NewWebhookSubscription { organization_wide: true, events, ..request };
     api.create_webhook_subscription(token, &organization_wide)
         .await
         .expect("POST /webhook_subscriptions (organization)");
@@ -123,6 +126,12 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
     let invitee = "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2/invitees/AAAAAAAAAAAAAAAA";
     let mark = api.create_invitee_no_show(token, invitee).await.expect("POST /invitee_no_shows");
     api.delete_invitee_no_show(token, &mark.uri).await.expect("DELETE /invitee_no_shows/{uuid}");
+    // Routing forms and their submissions.
+    let forms = api.list_routing_forms(token, org_uri, None).await.expect("GET /routing_forms");
+    let form = forms.collection.first().expect("the document's example form").uri.clone();
+    api.get_routing_form(token, &form).await.expect("GET /routing_forms/{uuid}");
+    let submissions = api.list_routing_form_submissions(token, &form, None).await;
+    submissions.expect("GET /routing_form_submissions?form=&sort=created_at:desc");
 
     let prism_log = std::fs::read_to_string(&log).unwrap();
     let violations: Vec<&str> = prism_log.lines().filter(|l| l.contains("Violation")).collect();

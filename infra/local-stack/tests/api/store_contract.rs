@@ -53,6 +53,7 @@ fn snapshot(uuid: &str, email: &str, start: DateTime<Utc>) -> BookingSnapshot {
         canceled_at: None,
         invitee_updated_at: "2026-01-10T10:00:00Z".parse().unwrap(),
         invitee_created_at: None,
+        routing_form_submission: None,
         questions: Vec::new(),
         tracking: Default::default(),
         join_url: None,

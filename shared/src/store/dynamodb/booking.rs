@@ -140,6 +140,10 @@ impl BookingStore for DynamoStore {
                 .build(),
         )?;
         items.push(TransactWriteItem::builder().condition_check(check).build());
+        let link_index = items.len();
+        if let Some(link) = &plan.submission_link {
+            items.push(super::routing::link_item(table, org, link)?);
+        }
         // Unconditional, like the counts below: never the item that failed.
         if let Some(created_at) = plan.missed_delivery {
             items.push(super::ledger::missed_delivery(table, org, created_at, booking.updated_at)?);
@@ -174,6 +178,9 @@ impl BookingStore for DynamoStore {
             Err(i) if suppression_indexes.contains(&i) => Err(CommitConflict::Suppressed.into()),
             Err(i) if i == integration_index => Err(CommitConflict::IntegrationInactive.into()),
             Err(i) if guest_changed.contains(&i) => Err(CommitConflict::GuestChanged.into()),
+            Err(i) if plan.submission_link.is_some() && i == link_index => {
+                Err(CommitConflict::SubmissionChanged.into())
+            }
             Err(i) if let Some((_, key)) = guest_suppressed.iter().find(|(at, _)| *at == i) => {
                 Err(CommitConflict::GuestSuppressed(key.clone()).into())
             }
@@ -227,7 +234,7 @@ impl BookingStore for DynamoStore {
 
 /// What a transaction item of a prospect change guards (its failure names the conflict).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role {
+pub(super) enum Role {
     /// The new prospect (a random id: its failure is a collision, re-planned).
     Prospect,
     /// The e-mail claim of a new prospect.
@@ -237,7 +244,7 @@ enum Role {
 }
 
 /// The transaction items of one prospect change, written at `at`.
-fn prospect_change_items(
+pub(super) fn prospect_change_items(
     table: &str,
     org: &OrganizationId,
     change: &ProspectChange,

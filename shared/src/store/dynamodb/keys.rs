@@ -118,6 +118,10 @@ pub const LEDGER_PREFIX: &str = "LEDGER#";
 pub fn ledger_sk(hour: DateTime<Utc>) -> String {
     format!("{LEDGER_PREFIX}{}", hour.format("%Y-%m-%dT%H"))
 }
+/// The join of a routing form submission and its prospect.
+pub fn submission_sk(submission_uuid: &str) -> String {
+    format!("SUBMISSION#{submission_uuid}")
+}
 /// What makes a notice once per key (e.g. once a day).
 pub fn once_sk(key: &str) -> String {
     format!("ONCE#{key}")

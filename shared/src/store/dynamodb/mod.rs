@@ -21,6 +21,7 @@ mod privacy;
 mod prospect;
 mod quota;
 mod rate_limit;
+mod routing;
 mod shapes;
 mod sync_job;
 

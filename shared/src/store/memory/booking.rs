@@ -42,11 +42,11 @@ impl BookingStore for MemoryStore {
                 Err(Guard::Claim) => return Err(CommitConflict::EmailClaimed.into()),
                 Err(Guard::Notes) => return Err(CommitConflict::ProspectMissing.into()),
             }
+            if plan.submission_link.as_ref().is_some_and(|link| !s.link_holds(org, link)) {
+                return Err(CommitConflict::SubmissionChanged.into());
+            }
             for guest in &plan.guests {
-                let suppressed = guest.person.as_ref().is_some_and(|p| {
-                    p.all().any(|hash| s.people.get(&(org.clone(), hash.to_string())).is_some_and(|p| p.suppressed()))
-                });
-                if suppressed {
+                if s.person_suppressed(org, guest.person.as_ref()) {
                     return Err(CommitConflict::GuestSuppressed(guest.email_key.clone()).into());
                 }
                 if s.prospect_change_holds(org, &guest.prospect).is_err() {
@@ -68,6 +68,9 @@ impl BookingStore for MemoryStore {
                 }
                 added.notifications.extend(plan.notification.as_ref().map(|n| n.id.clone()));
                 index.merge(added);
+            }
+            if let Some(link) = &plan.submission_link {
+                s.write_link(org, link);
             }
             if let Some(created_at) = plan.missed_delivery {
                 s.ledger_hour(org, plan.booking.updated_at).missed_at(created_at);
@@ -123,7 +126,7 @@ impl BookingStore for MemoryStore {
 }
 
 /// Which guard of a prospect change failed.
-enum Guard {
+pub(super) enum Guard {
     /// A new prospect's e-mail is claimed.
     Claim,
     /// The prospect appended to is gone or full, or the one rewritten changed since read.
@@ -131,8 +134,15 @@ enum Guard {
 }
 
 impl State {
+    /// Whether `person` is on the organization's suppression list (by any of their hashes).
+    pub(super) fn person_suppressed(&self, org: &OrganizationId, person: Option<&crate::domain::PersonKeys>) -> bool {
+        person.is_some_and(|p| {
+            p.all().any(|hash| self.people.get(&(org.clone(), hash.to_string())).is_some_and(|p| p.suppressed()))
+        })
+    }
+
     /// Whether `change` can be written as planned.
-    fn prospect_change_holds(&self, org: &OrganizationId, change: &ProspectChange) -> Result<(), Guard> {
+    pub(super) fn prospect_change_holds(&self, org: &OrganizationId, change: &ProspectChange) -> Result<(), Guard> {
         match change {
             ProspectChange::Create(p) => {
                 let claim = p.email.as_ref().map(|e| (org.clone(), e.key()));
@@ -164,7 +174,7 @@ impl State {
     }
 
     /// Writes `change` (its guards checked).
-    fn write_prospect_change(
+    pub(super) fn write_prospect_change(
         &mut self,
         org: &OrganizationId,
         change: &ProspectChange,

@@ -13,6 +13,7 @@ mod privacy;
 mod prospect;
 mod quota;
 mod rate_limit;
+mod routing;
 mod sync_job;
 
 use crate::calendly::RateWindow;
@@ -53,6 +54,8 @@ struct State {
     person_hash_key: Option<crate::crypto::Sealed>,
     /// The webhook delivery ledger, by organization and hour.
     ledger: BTreeMap<Key<DateTime<Utc>>, crate::domain::ledger::LedgerHour>,
+    /// Routing form submissions' joins, by submission UUID.
+    submission_links: HashMap<Key<String>, crate::domain::routing::SubmissionLink>,
     /// Once-keys of notices, and when they are forgotten.
     once_keys: HashMap<Key<String>, DateTime<Utc>>,
 }

@@ -1,0 +1,113 @@
+//! Routing form submissions: one join item per submission, written with the prospect change
+//! of the submission (or of its booking) in one transaction.
+use crate::domain::OrganizationId;
+use crate::domain::ProspectId;
+use crate::domain::routing::{LinkWrite, SubmissionLink, SubmissionPlan};
+use crate::store::dynamodb::booking::{Role, prospect_change_items};
+use crate::store::dynamodb::item::{Item, get_s, s};
+use crate::store::dynamodb::keys::{INTEGRATION_SK, PK, SK, TTL, org_pk, person_sk, submission_sk};
+use crate::store::dynamodb::shapes::{put_item, ttl_of};
+use crate::store::dynamodb::{DynamoStore, build};
+use crate::store::{CommitConflict, CommitError, StoreError, SubmissionStore};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
+use std::collections::HashMap;
+
+/// A join outlives what it joins by far: a submission polled again within this finds it.
+const LINK_KEPT: chrono::Duration = chrono::Duration::days(400);
+
+#[async_trait]
+impl SubmissionStore for DynamoStore {
+    async fn get_submission_link(
+        &self,
+        org: &OrganizationId,
+        submission_uuid: &str,
+    ) -> Result<Option<SubmissionLink>, StoreError> {
+        Ok(self.get(org_pk(org), &submission_sk(submission_uuid)).await?.as_ref().and_then(link_of))
+    }
+
+    async fn commit_submission(&self, plan: &SubmissionPlan) -> Result<(), CommitError> {
+        let org = &plan.organization_id;
+        let table = self.table.as_str();
+        let mut items = Vec::new();
+        let (mut claim_index, mut notes_index) = (None, None);
+        for (item, role) in prospect_change_items(table, org, &plan.prospect, plan.at)? {
+            match role {
+                Role::Claim => claim_index = Some(items.len()),
+                Role::Notes => notes_index = Some(items.len()),
+                Role::Prospect => {}
+            }
+            items.push(item);
+        }
+        let link_index = items.len();
+        items.push(link_item(table, org, &plan.link)?);
+        let mut suppression_indexes = Vec::new();
+        for hash in plan.person.iter().flat_map(|p| p.all()) {
+            suppression_indexes.push(items.len());
+            let check = build(
+                ConditionCheck::builder()
+                    .table_name(table)
+                    .set_key(Some(DynamoStore::key(org_pk(org), &person_sk(hash))))
+                    .condition_expression("attribute_not_exists(suppressed_at)")
+                    .build(),
+            )?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+        }
+        let integration_index = items.len();
+        let check = build(
+            ConditionCheck::builder()
+                .table_name(table)
+                .set_key(Some(DynamoStore::key(org_pk(org), INTEGRATION_SK)))
+                .condition_expression("#active = :true AND #id = :integration")
+                .expression_attribute_names("#active", "is_active")
+                .expression_attribute_names("#id", "id")
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":integration", s(plan.integration_id.as_str()))
+                .build(),
+        )?;
+        items.push(TransactWriteItem::builder().condition_check(check).build());
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(i) if i == link_index => Err(CommitConflict::SubmissionChanged.into()),
+            Err(i) if Some(i) == claim_index => Err(CommitConflict::EmailClaimed.into()),
+            Err(i) if Some(i) == notes_index => Err(CommitConflict::ProspectMissing.into()),
+            Err(i) if suppression_indexes.contains(&i) => Err(CommitConflict::Suppressed.into()),
+            Err(i) if i == integration_index => Err(CommitConflict::IntegrationInactive.into()),
+            Err(_) => Err(CommitConflict::SubmissionChanged.into()),
+        }
+    }
+}
+
+fn link_of(item: &Item) -> Option<SubmissionLink> {
+    let prospect_id = ProspectId::new(get_s(item, "prospect_id")?);
+    let noted = item.get("noted").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+    Some(SubmissionLink { prospect_id, noted })
+}
+
+/// The transaction item writing a join: created if none exists, or over the one read, as read.
+pub(super) fn link_item(table: &str, org: &OrganizationId, write: &LinkWrite) -> Result<TransactWriteItem, StoreError> {
+    let (uuid, link) = match write {
+        LinkWrite::Create { submission_uuid, link } | LinkWrite::Update { submission_uuid, link, .. } => {
+            (submission_uuid, link)
+        }
+    };
+    let item: Item = HashMap::from([
+        (PK.to_string(), s(org_pk(org))),
+        (SK.to_string(), s(submission_sk(uuid))),
+        ("prospect_id".to_string(), s(link.prospect_id.as_str())),
+        ("noted".to_string(), AttributeValue::Bool(link.noted)),
+        (TTL.to_string(), ttl_of(chrono::Utc::now() + LINK_KEPT)),
+    ]);
+    match write {
+        LinkWrite::Create { .. } => put_item(table, item, Some("attribute_not_exists(pk)"), None),
+        LinkWrite::Update { read, .. } => put_item(
+            table,
+            item,
+            Some("prospect_id = :prospect AND noted = :noted"),
+            Some(HashMap::from([
+                (":prospect".to_string(), s(read.prospect_id.as_str())),
+                (":noted".to_string(), AttributeValue::Bool(read.noted)),
+            ])),
+        ),
+    }
+}
