@@ -236,6 +236,14 @@ impl CalendlySim {
         uri
     }
 
+    /// Delivers `routing_form_submission.created` for `submission_uri` again, as it stands now
+    /// (Calendly's retry of a delivery refused earlier, or one arriving after its booking's).
+    pub async fn redeliver_submission(&self, submission_uri: &str) {
+        let uuid = submission_uri.rsplit('/').next().unwrap_or_default().to_string();
+        let deliveries = self.inner.state().submission_deliveries(&uuid);
+        self.deliver(deliveries).await;
+    }
+
     /// The booking `submission_uri` routed to (delivers `invitee.created`; the invitee names
     /// the submission and the submission its submitter).
     pub async fn book_after_form(&self, user: &SimUser, spec: BookingSpec, submission_uri: &str) -> Booked {

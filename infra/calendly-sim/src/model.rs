@@ -942,7 +942,7 @@ impl SimState {
         (booked, deliveries)
     }
 
-    fn submission_deliveries(&self, submission_uuid: &str) -> Vec<Delivery> {
+    pub fn submission_deliveries(&self, submission_uuid: &str) -> Vec<Delivery> {
         const EVENT: &str = "routing_form_submission.created";
         if !self.deliveries_enabled {
             return Vec::new();

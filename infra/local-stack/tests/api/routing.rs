@@ -98,6 +98,47 @@ crate::helpers::on_both_stores!(
     kind
 );
 
+async fn a_submission_delivered_after_its_booking_joins_the_bookings_prospect(kind: StoreKind) {
+    let (app, admin, form) = organization_with_a_form(kind).await;
+    // The submission's delivery is lost at first; the booking's arrives; then Calendly's retry
+    // of the submission, twice.
+    app.sim.set_webhook_deliveries(false);
+    let submission = app.sim.submit_form(&form, &[("Votre e-mail", "eve@corp.example")]).await;
+    app.sim.set_webhook_deliveries(true);
+    let spec = BookingSpec::new("Eve Martin", "eve.home@mail.example", "Découverte 30min", in_days(2));
+    app.sim.book_after_form(&admin, spec, &submission).await;
+    let eve = app.prospect_by_email("org-a", "eve.home@mail.example").await.expect("the booking's lead");
+    assert_eq!((count(&eve, FORM_NOTE), count(&eve, BOOKED_NOTE)), (0, 1), "{eve}");
+    app.sim.redeliver_submission(&submission).await;
+    app.sim.redeliver_submission(&submission).await;
+    scheduled_sync(&app).await;
+    let eve = app.prospect_by_email("org-a", "eve.home@mail.example").await.unwrap();
+    assert_eq!((count(&eve, FORM_NOTE), count(&eve, BOOKED_NOTE)), (1, 1), "{eve}");
+    assert!(app.prospect_by_email("org-a", "eve@corp.example").await.is_none(), "no second lead");
+    assert_eq!(app.prospects("org-a").await.len(), 1);
+}
+
+crate::helpers::on_both_stores!(a_submission_delivered_after_its_booking_joins_the_bookings_prospect, kind);
+
+async fn a_submission_and_its_booking_racing_make_one_lead(kind: StoreKind) {
+    let (app, admin, form) = organization_with_a_form(kind).await;
+    for i in 0..5 {
+        app.sim.set_webhook_deliveries(false);
+        let email = format!("lead{i}@corp.example");
+        let submission = app.sim.submit_form(&form, &[("Votre e-mail", email.as_str())]).await;
+        app.sim.set_webhook_deliveries(true);
+        let spec = BookingSpec::new("Racing Lead", &format!("other{i}@mail.example"), "Découverte 30min", in_days(2));
+        tokio::join!(app.sim.book_after_form(&admin, spec, &submission), app.sim.redeliver_submission(&submission));
+    }
+    let prospects = app.prospects("org-a").await;
+    assert_eq!(prospects.len(), 5, "one lead per submission and booking: {prospects:?}");
+    for p in &prospects {
+        assert_eq!((count(p, FORM_NOTE), count(p, BOOKED_NOTE)), (1, 1), "{p}");
+    }
+}
+
+crate::helpers::on_both_stores!(a_submission_and_its_booking_racing_make_one_lead, kind);
+
 /// In user scope (or without `routing_forms:read`) submissions are neither asked for nor read.
 #[tokio::test]
 async fn user_scope_reads_no_routing_forms() {
