@@ -56,6 +56,7 @@ def test_a_newcomer_connects_and_watches_prospects_arrive_live(stack):
         # The real OAuth round trip through the simulator, back to the console.
         page.get_by_test_id("connect").click()
         expect(page.get_by_test_id("status")).to_contain_text("camille@velvena.example", timeout=15_000)
+        expect(page.get_by_test_id("status")).to_contain_text("webhook : ")
         expect(page.get_by_test_id("live")).to_have_attribute("data-state", "online")
         # The demo host's 5 bookings: 4 people (one booked twice), one note line per booking.
         expect(page.get_by_test_id("prospect-row")).to_have_count(4, timeout=15_000)
