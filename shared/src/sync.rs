@@ -669,22 +669,33 @@ impl SyncEngine {
             Ok(address) => Some(self.people.person(address.key()).await?),
             Err(_) => None,
         };
-        let guest_leads = self.guest_leads(integration, snapshot).await?;
+        let guest_people = self.guest_people(snapshot).await?;
+        let guest_leads = self.guest_leads(integration, snapshot);
+        // Guests found erased: left out of the booking itself, and of the CRM.
         let mut refused_guests: Vec<String> = Vec::new();
         let mut stored_prospect_missing = false;
         // The prospect as read after its notes were found full (or changed).
         let mut full_prospect = None;
+        let whole_snapshot = snapshot;
         for _ in 0..MAX_COMMIT_ATTEMPTS {
+            let without_refused;
+            let snapshot = match refused_guests.is_empty() {
+                true => whole_snapshot,
+                false => {
+                    without_refused = without_guests(whole_snapshot, &refused_guests);
+                    &without_refused
+                }
+            };
             let stored = self.store.get_booking(org, &snapshot.invitee_uuid).await?;
             let noted = stored.as_ref().map(|b| b.guests_noted.as_slice()).unwrap_or_default();
             let mut guests = Vec::new();
-            for (email, person) in &guest_leads {
+            for email in &guest_leads {
                 let key = email.key();
                 if noted.contains(&key) || refused_guests.contains(&key) {
                     continue;
                 }
                 let prospect = self.store.find_prospect_by_email(org, &key).await?;
-                guests.push(booking::KnownGuest { email: email.clone(), prospect, person: person.clone() });
+                guests.push(booking::KnownGuest { email: email.clone(), prospect });
             }
             // A booking a routing form led to joins the submission's prospect, while it exists.
             let (submission, joined) = match (&stored, &snapshot.routing_form_submission) {
@@ -728,6 +739,13 @@ impl SyncEngine {
             };
             plan.counted_for = counted_for.map(String::from);
             plan.person = person.clone();
+            // The invitee listed as their own guest is indexed once, as the invitee.
+            let invitee_key = PersonAddress::parse(&snapshot.invitee_email).ok().map(|a| a.key().to_string());
+            plan.guest_people = guest_people
+                .iter()
+                .filter(|(key, _)| !refused_guests.contains(key) && Some(key) != invitee_key.as_ref())
+                .cloned()
+                .collect();
             // A sync (never a delivery) seeing a booking first that the webhook should have
             // brought: the ledger counts it, with this commit.
             let by_sync = counted_for.is_some() && plan.kind == ChangeKind::New;
@@ -945,30 +963,35 @@ impl SyncEngine {
     }
 
     /// The booking's guests the organization takes as leads, when it takes guests at all:
-    /// valid e-mails the filter admits (the ignore list, members, the host), with whom the
-    /// privacy index knows them as.
-    async fn guest_leads(
-        &self,
-        integration: &Integration,
-        snapshot: &BookingSnapshot,
-    ) -> Result<Vec<(Email, Option<crate::domain::PersonKeys>)>, SyncError> {
+    /// valid e-mails the filter admits (the ignore list, members, the host).
+    fn guest_leads(&self, integration: &Integration, snapshot: &BookingSnapshot) -> Vec<Email> {
         if !integration.crm.guests_as_prospects {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         let event_host = snapshot.host.as_ref().and_then(|h| h.email.as_deref());
-        let mut leads = Vec::new();
+        snapshot
+            .guests
+            .iter()
+            .filter(|g| integration.admits(event_host, snapshot.event_type_uri.as_deref(), &g.email))
+            .filter_map(|g| Email::parse(&g.email).ok())
+            .collect()
+    }
+
+    /// Every guest the booking names, by address key, as the privacy index knows them (the
+    /// booking is indexed under each: their erasure takes them out of it).
+    async fn guest_people(
+        &self,
+        snapshot: &BookingSnapshot,
+    ) -> Result<Vec<(String, crate::domain::PersonKeys)>, SyncError> {
+        let mut people: Vec<(String, crate::domain::PersonKeys)> = Vec::new();
         for guest in &snapshot.guests {
-            let Ok(email) = Email::parse(&guest.email) else { continue };
-            if !integration.admits(event_host, snapshot.event_type_uri.as_deref(), &guest.email) {
+            let Ok(address) = PersonAddress::parse(&guest.email) else { continue };
+            if people.iter().any(|(key, _)| key == address.key()) {
                 continue;
             }
-            let person = match PersonAddress::parse(&guest.email) {
-                Ok(address) => Some(self.people.person(address.key()).await?),
-                Err(_) => None,
-            };
-            leads.push((email, person));
+            people.push((address.key().to_string(), self.people.person(address.key()).await?));
         }
-        Ok(leads)
+        Ok(people)
     }
 
     /// Deletes what the organization's retention let expire and the table's TTL has not yet
@@ -1044,6 +1067,13 @@ impl SyncEngine {
             self.pusher.push(org, PushMessage::notification(n)).await;
         }
     }
+}
+
+/// `snapshot` less the guests whose address keys are `refused` (erased: never recorded again).
+fn without_guests(snapshot: &BookingSnapshot, refused: &[String]) -> BookingSnapshot {
+    let mut kept = snapshot.clone();
+    kept.guests.retain(|g| PersonAddress::parse(&g.email).map_or(true, |a| !refused.iter().any(|r| r == a.key())));
+    kept
 }
 
 /// Moves the checkpoint past a finished page: the next page token (refusing one that came back

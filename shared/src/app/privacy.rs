@@ -106,6 +106,11 @@ impl Privacy {
             counts.notifications = people.get_notifications(org, &index.notifications).await?.len() as u64;
             people.delete_notifications(org, &index.notifications).await?;
         }
+        // The invitees' bookings that named them as a guest stay, without them.
+        let guest_of: Vec<String> = index.guest_of.iter().filter(|id| !index.bookings.contains(id)).cloned().collect();
+        if !guest_of.is_empty() {
+            people.remove_guest(org, &guest_of, address.key()).await?;
+        }
         // Prospects exist for valid addresses only.
         if let Some(email) = address.email()
             && let Some(prospect) = prospects.find_prospect_by_email(org, &email.key()).await?
@@ -185,8 +190,11 @@ impl Privacy {
             bookings: Vec::new(),
             notifications: Vec::new(),
         };
-        if !index.bookings.is_empty() {
-            data.bookings = people.get_bookings(org, &index.bookings).await?;
+        // Their bookings, and the bookings that name them as a guest.
+        let mut ids = index.bookings.clone();
+        ids.extend(index.guest_of.iter().filter(|id| !index.bookings.contains(id)).cloned());
+        if !ids.is_empty() {
+            data.bookings = people.get_bookings(org, &ids).await?;
             data.bookings.sort_by_key(|b| b.details.start_time);
         }
         if !index.notifications.is_empty() {

@@ -228,6 +228,9 @@ mod tests {
     #[test]
     fn no_scope_in_the_token_response_presumes_what_was_requested() {
         assert!(GrantedScopes::parse(None).missing().is_empty());
-        assert_eq!(GrantedScopes::parse(Some("")).missing().len(), 7);
+        assert_eq!(GrantedScopes::parse(Some("")).missing().len(), Scope::ALL.len());
+        // Nothing optional is asked of a grant that said nothing.
+        assert!(!GrantedScopes::parse(None).says_granted(Scope::RoutingFormsRead));
+        assert!(GrantedScopes::parse(Some("routing_forms:read")).says_granted(Scope::RoutingFormsRead));
     }
 }

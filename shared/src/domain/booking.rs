@@ -271,6 +271,15 @@ impl Booking {
     pub fn id(&self) -> &str {
         &self.details.invitee_uuid
     }
+
+    /// Takes the guest with this address key out (their erasure); whether they were in.
+    pub fn drop_guest(&mut self, key: &str) -> bool {
+        let before = (self.details.guests.len(), self.guests_noted.len());
+        let other = |email: &str| super::PersonAddress::parse(email).map_or(true, |a| a.key() != key);
+        self.details.guests.retain(|g| other(&g.email));
+        self.guests_noted.retain(|noted| noted != key);
+        before != (self.details.guests.len(), self.guests_noted.len())
+    }
 }
 
 /// What happens to the prospect in the same all-or-nothing write as the booking.
@@ -356,8 +365,6 @@ pub struct GuestChange {
     pub email_key: String,
     /// Their prospect: created, or the note appended (or the list rewritten when full).
     pub prospect: ProspectChange,
-    /// The guest as the privacy index knows them: the commit fails if they are suppressed.
-    pub person: Option<super::PersonKeys>,
 }
 
 /// A guest the organization takes as a lead (admitted by the filter, not the invitee), with
@@ -368,8 +375,6 @@ pub struct KnownGuest {
     pub email: Email,
     /// The prospect holding it, if any.
     pub prospect: Option<Prospect>,
-    /// The guest as the privacy index knows them.
-    pub person: Option<super::PersonKeys>,
 }
 
 /// Which kind of change a plan records (for sync counters).
@@ -408,6 +413,9 @@ pub struct BookingPlan {
     pub guests: Vec<GuestChange>,
     /// The join with the routing form submission that led to the booking.
     pub submission_link: Option<super::routing::LinkWrite>,
+    /// Every guest the booking names, by address key, as the privacy index knows them: the
+    /// commit indexes the booking under each (`guest_of`) and fails if one is suppressed.
+    pub guest_people: Vec<(String, super::PersonKeys)>,
 }
 
 impl BookingPlan {
@@ -580,6 +588,7 @@ fn plan_change(
         missed_delivery: None,
         guests,
         submission_link: None,
+        guest_people: Vec::new(),
     })
 }
 
@@ -632,7 +641,7 @@ fn plan_guests(
                 updated_at: now,
             }),
         };
-        changes.push(GuestChange { email_key: key, prospect, person: guest.person.clone() });
+        changes.push(GuestChange { email_key: key, prospect });
     }
     changes
 }
@@ -705,6 +714,7 @@ fn plan_first_sight(
             missed_delivery: None,
             guests: Vec::new(),
             submission_link: None,
+            guest_people: Vec::new(),
         };
     }
 
@@ -746,6 +756,7 @@ fn plan_first_sight(
         missed_delivery: None,
         guests,
         submission_link,
+        guest_people: Vec::new(),
     }
 }
 
@@ -937,7 +948,7 @@ mod tests {
     }
 
     fn guest(email: &str, prospect: Option<Prospect>) -> KnownGuest {
-        KnownGuest { email: Email::parse(email).unwrap(), prospect, person: None }
+        KnownGuest { email: Email::parse(email).unwrap(), prospect }
     }
 
     #[test]

@@ -85,9 +85,48 @@ pub fn random_id() -> String {
     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
-/// An id that sorts by creation time (milliseconds, then randomness), for newest-first lists.
+/// An id that sorts by creation time, for newest-first lists: microseconds, strictly
+/// increasing within the process for ids made within a second of each other (two made in the
+/// same microsecond still sort in the order they were made; a clock a second or more behind the
+/// last id, such as another local stack's in the same process, keeps its own time), then
+/// randomness (across processes).
+/// Ids of 13-digit milliseconds made before sort right among these: their first 13 digits
+/// are the same milliseconds.
 pub fn time_ordered_id(now: chrono::DateTime<chrono::Utc>) -> String {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let micros = now.timestamp_micros().max(0);
+    let mut last = LAST.load(Ordering::SeqCst);
+    let stamp = loop {
+        let next = if micros <= last && last - micros < 1_000_000 { last + 1 } else { micros };
+        match LAST.compare_exchange(last, next, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => break next,
+            Err(seen) => last = seen,
+        }
+    };
     let mut bytes = [0u8; 6];
     crate::crypto::fill_random(&mut bytes);
-    format!("{:013}-{}", now.timestamp_millis(), hex::encode(bytes))
+    format!("{stamp:016}-{}", hex::encode(bytes))
+}
+
+/// The upper bound of the ids `time_ordered_id` made before `at` (a range's end; moves no
+/// counter).
+pub fn time_ordered_bound(at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{:016}", at.timestamp_micros().max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_ordered_ids_made_at_one_instant_sort_in_the_order_they_were_made() {
+        let now = chrono::Utc::now();
+        let ids: Vec<String> = (0..100).map(|_| time_ordered_id(now)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        let earlier = format!("{:013}-abcdef", (now - chrono::Duration::milliseconds(1)).timestamp_millis());
+        let later = format!("{:013}-abcdef", (now + chrono::Duration::seconds(5)).timestamp_millis());
+        assert!(earlier < ids[0] && ids[99] < later, "older ids of milliseconds sort among them");
+        assert!(time_ordered_bound(now - chrono::Duration::seconds(1)) < ids[0]);
+    }
 }

@@ -31,6 +31,9 @@ pub struct PersonIndex {
     pub bookings: Vec<String>,
     /// The notifications' ids.
     pub notifications: Vec<NotificationId>,
+    /// The bookings (invitee UUIDs) that name them as a guest: an erasure takes them out of
+    /// those, the invitee's booking stays.
+    pub guest_of: Vec<String>,
 }
 
 impl PersonIndex {
@@ -44,6 +47,11 @@ impl PersonIndex {
         for id in other.notifications {
             if !self.notifications.contains(&id) {
                 self.notifications.push(id);
+            }
+        }
+        for id in other.guest_of {
+            if !self.guest_of.contains(&id) {
+                self.guest_of.push(id);
             }
         }
     }

@@ -446,6 +446,9 @@ pub trait PrivacyStore: Send + Sync {
     ) -> Result<Vec<Notification>, StoreError>;
     /// Deletes these bookings (absent ones are no error).
     async fn delete_bookings(&self, org: &OrganizationId, ids: &[String]) -> Result<(), StoreError>;
+    /// Takes the guest with this address key out of these bookings (absent ones are no
+    /// error); how many named them.
+    async fn remove_guest(&self, org: &OrganizationId, ids: &[String], key: &str) -> Result<u64, StoreError>;
     /// Deletes these notifications (absent ones are no error).
     async fn delete_notifications(&self, org: &OrganizationId, ids: &[NotificationId]) -> Result<(), StoreError>;
     /// Records an erasure in the audit.

@@ -64,12 +64,26 @@ async fn each_guest_becomes_a_prospect_once_whatever_delivers_it(kind: StoreKind
     let with_email = app.prospects("org-a").await.into_iter().filter(|p| p["email"] == "new@example.com").count();
     assert_eq!(with_email, 1, "one prospect per e-mail");
 
-    // Erased, a guest stays erased; the booking that names them is still recorded.
+    // Their export holds the bookings that name them as a guest.
+    let export = app.get("/privacy/export?email=new%40example.com", "org-a").await.expect(200);
+    let exported: Vec<&str> =
+        export["bookings"].as_array().unwrap().iter().map(|b| b["invitee_email"].as_str().unwrap()).collect();
+    assert_eq!(exported.len(), 2, "Jane's and Paul's: {export}");
+
+    // Erased, a guest is taken out of the bookings that named them and stays erased; those
+    // bookings, and the next one naming them, are still recorded.
     app.post("/privacy/erasures", "org-a", json!({ "email": "new@example.com", "calendly": false })).await.expect(200);
-    app.sim.book(&host, with_guests("Lea Petit", "lea@example.com", 5, &["new@example.com"])).await;
+    app.sim
+        .book(&host, with_guests("Lea Petit", "lea@example.com", 5, &["new@example.com", "other@example.com"]))
+        .await;
     app.sync("org-a").await;
     assert!(app.prospect_by_email("org-a", "new@example.com").await.is_none(), "erased stays erased");
     assert!(app.prospect_by_email("org-a", "lea@example.com").await.is_some(), "the booking is not lost");
+    let events = app.get("/calendly/events?limit=100", "org-a").await.expect(200);
+    assert_eq!(events["items"].as_array().unwrap().len(), 4, "{events}");
+    assert!(!events.to_string().to_lowercase().contains("new@example.com"), "no trace of the guest: {events}");
+    let lea = events["items"].as_array().unwrap().iter().find(|b| b["invitee_email"] == "lea@example.com").unwrap();
+    assert_eq!(lea["guests"].as_array().unwrap().len(), 1, "the other guest stays: {lea}");
 }
 
 crate::helpers::on_both_stores!(each_guest_becomes_a_prospect_once_whatever_delivers_it, kind);

@@ -58,10 +58,8 @@ impl BookingStore for DynamoStore {
             }
             items.push(item);
         }
-        // The guests' prospects, each under the same guards as the invitee's, and their
-        // suppression (checked, not indexed: the booking is the invitee's).
+        // The guests' prospects, each under the same guards as the invitee's.
         let mut guest_changed = Vec::new();
-        let mut guest_suppressed = Vec::new();
         for guest in &plan.guests {
             for (item, role) in prospect_change_items(table, org, &guest.prospect, booking.updated_at)? {
                 if role != Role::Prospect {
@@ -69,12 +67,28 @@ impl BookingStore for DynamoStore {
                 }
                 items.push(item);
             }
-            for hash in guest.person.iter().flat_map(|p| p.all()) {
-                guest_suppressed.push((items.len(), guest.email_key.clone()));
+        }
+        // Every guest named: the booking indexed under them (`guest_of`, what their erasure
+        // takes them out of), refused if they were erased.
+        let mut guest_suppressed = Vec::new();
+        for (key, person) in &plan.guest_people {
+            guest_suppressed.push((items.len(), key.clone()));
+            let update = build(
+                Update::builder()
+                    .table_name(table)
+                    .set_key(Some(Self::key(org_pk(org), &person_sk(&person.current))))
+                    .update_expression("ADD guest_of :booking")
+                    .condition_expression("attribute_not_exists(suppressed_at)")
+                    .expression_attribute_values(":booking", AttributeValue::Ss(vec![booking.id().to_string()]))
+                    .build(),
+            )?;
+            items.push(TransactWriteItem::builder().update(update).build());
+            if let Some(previous) = &person.previous {
+                guest_suppressed.push((items.len(), key.clone()));
                 let check = build(
                     ConditionCheck::builder()
                         .table_name(table)
-                        .set_key(Some(Self::key(org_pk(org), &person_sk(hash))))
+                        .set_key(Some(Self::key(org_pk(org), &person_sk(previous))))
                         .condition_expression("attribute_not_exists(suppressed_at)")
                         .build(),
                 )?;

@@ -3,7 +3,7 @@
 //! person (string sets, added in the commit's transaction) and, once they are erased,
 //! `suppressed_at`: the commits' condition then fails.
 
-use crate::domain::ids::time_ordered_id;
+use crate::domain::ids::time_ordered_bound;
 use crate::domain::{Booking, ErasureRecord, Notification, NotificationId, OrganizationId, PersonIndex, PersonKeys};
 use crate::store::dynamodb::item::{Item, from_item, get_s, s, to_item};
 use crate::store::dynamodb::keys::{
@@ -27,6 +27,7 @@ fn index_of(item: &Item) -> PersonIndex {
     PersonIndex {
         bookings: set("bookings"),
         notifications: set("notifications").into_iter().map(NotificationId::new).collect(),
+        guest_of: set("guest_of"),
     }
 }
 
@@ -129,7 +130,7 @@ impl PrivacyStore for DynamoStore {
         for hash in person.all() {
             self.update_if(
                 Self::key(org_pk(org), &person_sk(hash)),
-                "REMOVE bookings, notifications",
+                "REMOVE bookings, notifications, guest_of",
                 "attribute_exists(pk)",
                 &[],
                 HashMap::new(),
@@ -185,6 +186,35 @@ impl PrivacyStore for DynamoStore {
         self.batch_delete(ids.iter().map(|id| Self::key(org_pk(org), &booking_sk(id))).collect()).await
     }
 
+    async fn remove_guest(&self, org: &OrganizationId, ids: &[String], key: &str) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for id in ids {
+            // Read, drop, write back under the revision read: a commit in between re-reads.
+            for _ in 0..10 {
+                let Some(item) = self.get(org_pk(org), &booking_sk(id)).await? else { break };
+                let mut booking: Booking = from_item(&item)?;
+                let revision = booking.revision;
+                if !booking.drop_guest(key) {
+                    break;
+                }
+                let json = |v: serde_json::Value| crate::store::dynamodb::item::to_attribute(&v);
+                let values = HashMap::from([
+                    (":guests".to_string(), json(serde_json::to_value(&booking.details.guests).unwrap_or_default())),
+                    (":noted".to_string(), json(serde_json::to_value(&booking.guests_noted).unwrap_or_default())),
+                    (":r".to_string(), crate::store::dynamodb::item::n(revision)),
+                    (":next".to_string(), crate::store::dynamodb::item::n(revision + 1)),
+                ]);
+                let update = "SET guests = :guests, guests_noted = :noted, revision = :next";
+                if self.update_if(Self::key(org_pk(org), &booking_sk(id)), update, "revision = :r", &[], values).await?
+                {
+                    removed += 1;
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     async fn delete_notifications(&self, org: &OrganizationId, ids: &[NotificationId]) -> Result<(), StoreError> {
         self.batch_delete(ids.iter().map(|id| Self::key(org_pk(org), &notification_sk(id.as_str()))).collect()).await
     }
@@ -209,7 +239,7 @@ impl PrivacyStore for DynamoStore {
             (CalendlyData::Fingerprints, Some(_)) => return Ok((0, None)),
             (CalendlyData::Notifications, before) => Query {
                 sk_prefix: Some(NOTIFICATION_PREFIX),
-                sk_at_most: before.map(|b| notification_sk(&time_ordered_id(b))),
+                sk_at_most: before.map(|b| notification_sk(&time_ordered_bound(b))),
                 ..Query::partition(partition)
             },
         };

@@ -45,10 +45,12 @@ impl BookingStore for MemoryStore {
             if plan.submission_link.as_ref().is_some_and(|link| !s.link_holds(org, link)) {
                 return Err(CommitConflict::SubmissionChanged.into());
             }
-            for guest in &plan.guests {
-                if s.person_suppressed(org, guest.person.as_ref()) {
-                    return Err(CommitConflict::GuestSuppressed(guest.email_key.clone()).into());
+            for (key, person) in &plan.guest_people {
+                if s.person_suppressed(org, Some(person)) {
+                    return Err(CommitConflict::GuestSuppressed(key.clone()).into());
                 }
+            }
+            for guest in &plan.guests {
                 if s.prospect_change_holds(org, &guest.prospect).is_err() {
                     return Err(CommitConflict::GuestChanged.into());
                 }
@@ -71,6 +73,12 @@ impl BookingStore for MemoryStore {
             }
             if let Some(link) = &plan.submission_link {
                 s.write_link(org, link);
+            }
+            for (_, person) in &plan.guest_people {
+                let guest_of = &mut s.people.entry((org.clone(), person.current.clone())).or_default().index.guest_of;
+                if !guest_of.iter().any(|id| id == plan.booking.id()) {
+                    guest_of.push(plan.booking.id().to_string());
+                }
             }
             if let Some(created_at) = plan.missed_delivery {
                 s.ledger_hour(org, plan.booking.updated_at).missed_at(created_at);

@@ -33,6 +33,21 @@ impl PrivacyStore for MemoryStore {
         }))
     }
 
+    async fn remove_guest(&self, org: &OrganizationId, ids: &[String], key: &str) -> Result<u64, StoreError> {
+        Ok(self.with(|s| {
+            let mut removed = 0;
+            for id in ids {
+                if let Some(b) = s.bookings.get_mut(&(org.clone(), id.clone()))
+                    && b.drop_guest(key)
+                {
+                    b.revision += 1;
+                    removed += 1;
+                }
+            }
+            removed
+        }))
+    }
+
     async fn forget_person_index(&self, org: &OrganizationId, person: &PersonKeys) -> Result<(), StoreError> {
         self.with(|s| {
             for hash in person.all() {
