@@ -270,6 +270,17 @@ pub struct Invitee {
     pub routing_form_submission: Option<String>,
 }
 
+/// The answered questions, trimmed (an unanswered optional question is left out).
+fn answered(answers: &[CalendlyAnswer]) -> Vec<crate::domain::QuestionAnswer> {
+    answers
+        .iter()
+        .filter_map(|qa| {
+            let answer = qa.answer.as_deref().map(str::trim).filter(|a| !a.is_empty())?;
+            Some(crate::domain::QuestionAnswer { question: qa.question.trim().to_string(), answer: answer.into() })
+        })
+        .collect()
+}
+
 /// A no-show mark (`POST /invitee_no_shows`'s resource, an invitee's `no_show`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct InviteeNoShow {
@@ -339,17 +350,7 @@ impl Invitee {
             invitee_updated_at: self.updated_at,
             invitee_created_at: self.created_at,
             routing_form_submission: self.routing_form_submission.as_deref().map(|u| last_segment(u).to_string()),
-            questions: self
-                .questions_and_answers
-                .iter()
-                .filter_map(|qa| {
-                    let answer = qa.answer.as_deref().map(str::trim).filter(|a| !a.is_empty())?;
-                    Some(crate::domain::QuestionAnswer {
-                        question: qa.question.trim().to_string(),
-                        answer: answer.into(),
-                    })
-                })
-                .collect(),
+            questions: answered(&self.questions_and_answers),
             tracking: self.tracking.clone().unwrap_or_default(),
             host: event.event_memberships.first().map(|m| crate::domain::Host {
                 user_uri: m.user.clone(),
@@ -434,17 +435,7 @@ impl RoutingFormSubmission {
         crate::domain::routing::SubmissionSnapshot {
             uuid: last_segment(&self.uri).to_string(),
             form_name,
-            answers: self
-                .questions_and_answers
-                .iter()
-                .filter_map(|qa| {
-                    let answer = qa.answer.as_deref().map(str::trim).filter(|a| !a.is_empty())?;
-                    Some(crate::domain::QuestionAnswer {
-                        question: qa.question.trim().to_string(),
-                        answer: answer.into(),
-                    })
-                })
-                .collect(),
+            answers: answered(&self.questions_and_answers),
             tracking: self.tracking.clone().unwrap_or_default(),
             created_at: self.created_at,
         }

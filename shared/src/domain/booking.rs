@@ -623,23 +623,13 @@ fn plan_guests(
         }
         let prospect = match &guest.prospect {
             Some(existing) => ProspectChange::append_to(existing, vec![note.clone()], None),
-            None => ProspectChange::Create(Prospect {
-                id: ProspectId::generate(),
-                organization_id: organization_id.clone(),
-                firstname: None,
-                lastname: None,
-                email: Some(guest.email.clone()),
-                phone: None,
-                company: None,
-                owner_email: None,
-                owner_name: None,
-                custom_fields: Default::default(),
-                status: super::STATUS_NEW.to_string(),
-                source: super::SOURCE_CALENDLY.to_string(),
-                notes: vec![note.clone()],
-                created_at: now,
-                updated_at: now,
-            }),
+            None => ProspectChange::Create(Prospect::from_calendly(
+                organization_id,
+                guest.email.clone(),
+                (None, None),
+                vec![note.clone()],
+                now,
+            )),
         };
         changes.push(GuestChange { email_key: key, prospect });
     }
@@ -846,24 +836,7 @@ fn new_prospect(
     now: DateTime<Utc>,
 ) -> Option<Prospect> {
     let email = Email::parse(&snapshot.invitee_email).ok()?;
-    let (firstname, lastname) = snapshot.names();
-    Some(Prospect {
-        id: ProspectId::generate(),
-        organization_id: organization_id.clone(),
-        firstname,
-        lastname,
-        email: Some(email),
-        phone: None,
-        company: None,
-        owner_email: None,
-        owner_name: None,
-        custom_fields: Default::default(),
-        status: super::STATUS_NEW.to_string(),
-        source: super::SOURCE_CALENDLY.to_string(),
-        notes,
-        created_at: now,
-        updated_at: now,
-    })
+    Some(Prospect::from_calendly(organization_id, email, snapshot.names(), notes, now))
 }
 
 fn notification_for(

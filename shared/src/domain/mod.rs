@@ -108,6 +108,36 @@ pub enum NotificationKind {
     CalendlyWebhookGaps,
 }
 
+impl Prospect {
+    /// A new lead from Calendly (`source: calendly`, status `new`) with its first notes; its
+    /// other fields come from the field map.
+    pub fn from_calendly(
+        organization_id: &OrganizationId,
+        email: Email,
+        names: (Option<String>, Option<String>),
+        notes: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: ProspectId::generate(),
+            organization_id: organization_id.clone(),
+            firstname: names.0,
+            lastname: names.1,
+            email: Some(email),
+            phone: None,
+            company: None,
+            owner_email: None,
+            owner_name: None,
+            custom_fields: Default::default(),
+            status: STATUS_NEW.to_string(),
+            source: SOURCE_CALENDLY.to_string(),
+            notes,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// A notification shown to every user of an organization.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notification {

@@ -145,23 +145,7 @@ pub fn plan_submission(
         Some(existing) => ProspectChange::append_to_prospect(existing, vec![note]),
         None => {
             let email = snapshot.email()?;
-            ProspectChange::Create(Prospect {
-                id: ProspectId::generate(),
-                organization_id: organization_id.clone(),
-                firstname: None,
-                lastname: None,
-                email: Some(email),
-                phone: None,
-                company: None,
-                owner_email: None,
-                owner_name: None,
-                custom_fields: Default::default(),
-                status: super::STATUS_NEW.to_string(),
-                source: super::SOURCE_CALENDLY.to_string(),
-                notes: vec![note],
-                created_at: now,
-                updated_at: now,
-            })
+            ProspectChange::Create(Prospect::from_calendly(organization_id, email, (None, None), vec![note], now))
         }
     };
     let prospect_id = prospect.prospect_id()?.clone();

@@ -85,14 +85,7 @@ impl BookingStore for DynamoStore {
             items.push(TransactWriteItem::builder().update(update).build());
             if let Some(previous) = &person.previous {
                 guest_suppressed.push((items.len(), key.clone()));
-                let check = build(
-                    ConditionCheck::builder()
-                        .table_name(table)
-                        .set_key(Some(Self::key(org_pk(org), &person_sk(previous))))
-                        .condition_expression("attribute_not_exists(suppressed_at)")
-                        .build(),
-                )?;
-                items.push(TransactWriteItem::builder().condition_check(check).build());
+                items.push(unsuppressed_check(table, org, previous)?);
             }
         }
         if let Some(notification) = &plan.notification {
@@ -129,31 +122,13 @@ impl BookingStore for DynamoStore {
             items.push(TransactWriteItem::builder().update(update).build());
             if let Some(previous) = &person.previous {
                 suppression_indexes.push(items.len());
-                let check = build(
-                    ConditionCheck::builder()
-                        .table_name(table)
-                        .set_key(Some(Self::key(org_pk(org), &person_sk(previous))))
-                        .condition_expression("attribute_not_exists(suppressed_at)")
-                        .build(),
-                )?;
-                items.push(TransactWriteItem::builder().condition_check(check).build());
+                items.push(unsuppressed_check(table, org, previous)?);
             }
         }
         // The booking's integration still the organization's active one: a sync or a delivery
         // in flight when the organization disconnects writes nothing after it.
         let integration_index = items.len();
-        let check = build(
-            ConditionCheck::builder()
-                .table_name(table)
-                .set_key(Some(Self::key(org_pk(org), INTEGRATION_SK)))
-                .condition_expression("#active = :true AND #id = :integration")
-                .expression_attribute_names("#active", "is_active")
-                .expression_attribute_names("#id", "id")
-                .expression_attribute_values(":true", AttributeValue::Bool(true))
-                .expression_attribute_values(":integration", s(booking.integration_id.as_str()))
-                .build(),
-        )?;
-        items.push(TransactWriteItem::builder().condition_check(check).build());
+        items.push(integration_active_check(table, org, &booking.integration_id)?);
         let link_index = items.len();
         if let Some(link) = &plan.submission_link {
             items.push(super::routing::link_item(table, org, link)?);
@@ -331,4 +306,41 @@ pub(super) fn prospect_change_items(
         ProspectChange::None => {}
     }
     Ok(items)
+}
+
+/// The check that a person (by one of their hashes) is not suppressed.
+pub(super) fn unsuppressed_check(
+    table: &str,
+    org: &OrganizationId,
+    hash: &str,
+) -> Result<TransactWriteItem, StoreError> {
+    let check = build(
+        ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(DynamoStore::key(org_pk(org), &person_sk(hash))))
+            .condition_expression("attribute_not_exists(suppressed_at)")
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
+}
+
+/// The check that `integration` is still the organization's active one: a sync or a delivery
+/// in flight when the organization disconnects writes nothing after it.
+pub(super) fn integration_active_check(
+    table: &str,
+    org: &OrganizationId,
+    integration: &crate::domain::IntegrationId,
+) -> Result<TransactWriteItem, StoreError> {
+    let check = build(
+        ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(DynamoStore::key(org_pk(org), INTEGRATION_SK)))
+            .condition_expression("#active = :true AND #id = :integration")
+            .expression_attribute_names("#active", "is_active")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":integration", s(integration.as_str()))
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
 }

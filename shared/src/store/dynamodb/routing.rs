@@ -3,14 +3,14 @@
 use crate::domain::OrganizationId;
 use crate::domain::ProspectId;
 use crate::domain::routing::{LinkWrite, SubmissionLink, SubmissionPlan};
-use crate::store::dynamodb::booking::{Role, prospect_change_items};
+use crate::store::dynamodb::DynamoStore;
+use crate::store::dynamodb::booking::{Role, integration_active_check, prospect_change_items, unsuppressed_check};
 use crate::store::dynamodb::item::{Item, get_s, s};
-use crate::store::dynamodb::keys::{INTEGRATION_SK, PK, SK, TTL, org_pk, person_sk, submission_sk};
+use crate::store::dynamodb::keys::{PK, SK, TTL, org_pk, submission_sk};
 use crate::store::dynamodb::shapes::{put_item, ttl_of};
-use crate::store::dynamodb::{DynamoStore, build};
 use crate::store::{CommitConflict, CommitError, StoreError, SubmissionStore};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use std::collections::HashMap;
 
 /// A join outlives what it joins by far: a submission polled again within this finds it.
@@ -44,28 +44,10 @@ impl SubmissionStore for DynamoStore {
         let mut suppression_indexes = Vec::new();
         for hash in plan.person.iter().flat_map(|p| p.all()) {
             suppression_indexes.push(items.len());
-            let check = build(
-                ConditionCheck::builder()
-                    .table_name(table)
-                    .set_key(Some(DynamoStore::key(org_pk(org), &person_sk(hash))))
-                    .condition_expression("attribute_not_exists(suppressed_at)")
-                    .build(),
-            )?;
-            items.push(TransactWriteItem::builder().condition_check(check).build());
+            items.push(unsuppressed_check(table, org, hash)?);
         }
         let integration_index = items.len();
-        let check = build(
-            ConditionCheck::builder()
-                .table_name(table)
-                .set_key(Some(DynamoStore::key(org_pk(org), INTEGRATION_SK)))
-                .condition_expression("#active = :true AND #id = :integration")
-                .expression_attribute_names("#active", "is_active")
-                .expression_attribute_names("#id", "id")
-                .expression_attribute_values(":true", AttributeValue::Bool(true))
-                .expression_attribute_values(":integration", s(plan.integration_id.as_str()))
-                .build(),
-        )?;
-        items.push(TransactWriteItem::builder().condition_check(check).build());
+        items.push(integration_active_check(table, org, &plan.integration_id)?);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(i) if i == link_index => Err(CommitConflict::SubmissionChanged.into()),
