@@ -252,6 +252,10 @@ pub struct SyncJobView {
     pub last_event_error: Option<String>,
     /// Bookings of erased invitees left out (the organization's suppression list).
     pub suppressed: u64,
+    /// Routing form submissions the scheduled sync's poll recorded (deliveries Calendly missed).
+    pub form_submissions: u64,
+    /// Routing form submissions left out for want of an e-mail in their answers.
+    pub form_submissions_without_email: u64,
     /// Why the job failed (`failed` only).
     pub error: Option<String>,
     /// Paused under Calendly's rate limit until then.
@@ -278,6 +282,8 @@ impl From<&SyncJob> for SyncJobView {
             events_failed: j.report.events_failed,
             last_event_error: j.report.last_event_error.clone(),
             suppressed: j.report.suppressed,
+            form_submissions: j.report.form_submissions,
+            form_submissions_without_email: j.report.form_submissions_without_email,
             error: j.error.clone(),
             waiting_until: j.resume_at,
             slices: j.slices,

@@ -285,7 +285,7 @@ impl Worker {
             }
             if integration.auto_sync_enabled {
                 integration = self.refresh_members(integration).await;
-                self.poll_routing_forms(&integration).await;
+                self.poll_routing_forms(job, &integration).await;
             }
         }
         if job.trigger == SyncTrigger::Scheduled && !integration.auto_sync_enabled {
@@ -300,13 +300,19 @@ impl Worker {
     /// Routing form submissions since the last sync (and an hour before: a submission made
     /// while the last one ran), so a missed delivery still arrives; a failure waits for the
     /// next scheduled sync.
-    async fn poll_routing_forms(&self, integration: &Integration) {
+    async fn poll_routing_forms(&self, job: &mut SyncJob, integration: &Integration) {
         if !crate::app::subscription::takes_routing_forms(integration) {
             return;
         }
         let since = integration.last_synced_at.unwrap_or(integration.created_at) - ROUTING_POLL_OVERLAP;
-        if let Err(e) = self.engine.poll_routing_forms(integration, since, Duration::ZERO).await {
-            tracing::warn!(organization_id = %integration.organization_id, error = %e, "routing form submissions could not be polled; the next scheduled sync retries");
+        match self.engine.poll_routing_forms(integration, since, Duration::ZERO).await {
+            Ok((recorded, without_email)) => {
+                job.report.form_submissions += recorded;
+                job.report.form_submissions_without_email += without_email;
+            }
+            Err(e) => {
+                tracing::warn!(organization_id = %integration.organization_id, error = %e, "routing form submissions could not be polled; the next scheduled sync retries");
+            }
         }
     }
 

@@ -101,6 +101,12 @@ pub struct SyncReport {
     /// Bookings of erased invitees left out (the organization's suppression list).
     #[serde(default)]
     pub suppressed: u64,
+    /// Routing form submissions the scheduled sync's poll recorded (missed deliveries).
+    #[serde(default)]
+    pub form_submissions: u64,
+    /// Submissions the poll left out for want of an e-mail.
+    #[serde(default)]
+    pub form_submissions_without_email: u64,
 }
 
 /// What a job's commits added, counted by the commits themselves.

@@ -29,13 +29,14 @@ async fn organization_with_a_form(kind: StoreKind) -> (TestApp, SimUser, String)
     (app, admin, form)
 }
 
-/// The scheduled sync, as the schedule runs it (it polls the forms).
-async fn scheduled_sync(app: &TestApp) {
+/// The scheduled sync, as the schedule runs it (it polls the forms); the ended job.
+async fn scheduled_sync(app: &TestApp) -> Value {
     app.advance_clocks(chrono::Duration::minutes(31));
     let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
     assert_eq!(run["queued"], 1, "{run}");
     let ended = app.wait_for_sync("org-a").await;
     assert_eq!((ended["trigger"].as_str(), ended["state"].as_str()), (Some("scheduled"), Some("succeeded")), "{ended}");
+    ended
 }
 
 async fn a_submission_makes_a_lead_and_its_booking_joins_it(kind: StoreKind) {
@@ -74,8 +75,14 @@ async fn a_booking_first_then_its_missed_submission_from_the_poll_is_noted_on_it
     let bob = app.prospect_by_email("org-a", "bob.other@mail.example").await.expect("the booking's lead");
     assert_eq!(count(&bob, FORM_NOTE), 0);
 
-    scheduled_sync(&app).await;
-    scheduled_sync(&app).await;
+    let first = scheduled_sync(&app).await;
+    assert_eq!(
+        (first["form_submissions"].as_u64(), first["form_submissions_without_email"].as_u64()),
+        (Some(1), Some(1)),
+        "{first}"
+    );
+    let second = scheduled_sync(&app).await;
+    assert_eq!(second["form_submissions"], 0, "recorded once: {second}");
     let bob = app.prospect_by_email("org-a", "bob.other@mail.example").await.unwrap();
     assert_eq!((count(&bob, FORM_NOTE), count(&bob, BOOKED_NOTE)), (1, 1), "{bob}");
     assert!(app.prospect_by_email("org-a", "bob@corp.example").await.is_none(), "joined the booking's lead");
