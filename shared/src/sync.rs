@@ -15,6 +15,7 @@ use crate::people::People;
 use crate::push::{PushMessage, Pusher};
 use crate::store::CalendlyData;
 use crate::store::{CommitConflict, CommitError, Store, StoreError};
+use crate::telemetry::metrics::{self, Metric};
 use crate::tokens::{TokenError, TokenKeeper};
 use chrono::Utc;
 use futures::StreamExt;
@@ -759,6 +760,14 @@ impl SyncEngine {
             }
             match self.store.commit_booking(&plan).await {
                 Ok(()) => {
+                    let was_active =
+                        stored.as_ref().is_some_and(|b| b.details.status == booking::BookingStatus::Active);
+                    let outcome = match (plan.kind, plan.booking.details.status) {
+                        (ChangeKind::New, _) => "created",
+                        (ChangeKind::Changed, booking::BookingStatus::Canceled) if was_active => "canceled",
+                        (ChangeKind::Changed, _) => "updated",
+                    };
+                    metrics::count(Metric::Bookings, Some(outcome), 1);
                     self.push_committed(&plan).await;
                     if plan.missed_delivery.is_some() {
                         self.notice_webhook_gaps(integration, style).await;

@@ -1,4 +1,6 @@
-//! Logging: JSON lines on Lambda (CloudWatch), readable lines locally.
+//! Logging: JSON lines on Lambda (CloudWatch), readable lines locally; metrics as EMF lines.
+
+pub mod metrics;
 
 /// Installs the global subscriber once; `RUST_LOG` filters (default `info`).
 pub fn init(json: bool) {

@@ -193,6 +193,11 @@ impl TokenKeeper {
                         .seal(&tokens.refresh_token, &seal_context(current, SealPurpose::RefreshToken)),
                     expires_at: tokens.expires_at(self.clock.now()),
                 };
+                crate::telemetry::metrics::count(
+                    crate::telemetry::metrics::Metric::TokenRefreshes,
+                    Some("succeeded"),
+                    1,
+                );
                 if self.integrations.store_refreshed_tokens(org, version, update).await? {
                     tracing::info!(organization_id = %org, token_version = version + 1, "Calendly tokens refreshed");
                     Ok((tokens.access_token, version + 1))
@@ -202,11 +207,13 @@ impl TokenKeeper {
                 }
             }
             Err(e) if e.is_invalid_grant() => {
+                crate::telemetry::metrics::count(crate::telemetry::metrics::Metric::TokenRefreshes, Some("failed"), 1);
                 tracing::warn!(organization_id = %org, "Calendly refused the refresh token (grant revoked or spent)");
                 self.access_lost(current, version).await?;
                 Err(TokenError::NeedsReconnect)
             }
             Err(e) => {
+                crate::telemetry::metrics::count(crate::telemetry::metrics::Metric::TokenRefreshes, Some("failed"), 1);
                 self.integrations.release_refresh_lease(org, version).await?;
                 Err(e.into())
             }

@@ -396,6 +396,7 @@ impl<T: Wired> Lazy<T> {
 /// API's middleware; rebuilt when the use cases were (a rotated secret).
 #[derive(Clone)]
 pub struct LazyHttpApp {
+    function: &'static str,
     services: Arc<LazyServices>,
     routes: fn() -> axum::Router<Services>,
     app: Arc<tokio::sync::Mutex<Option<(axum::Router, u64)>>>,
@@ -403,8 +404,8 @@ pub struct LazyHttpApp {
 
 impl LazyHttpApp {
     /// `function` serving `routes` (e.g. `http::api_routes`); builds nothing yet.
-    pub fn new(function: &str, routes: fn() -> axum::Router<Services>) -> Self {
-        Self { services: Arc::new(LazyServices::for_function(function)), routes, app: Arc::default() }
+    pub fn new(function: &'static str, routes: fn() -> axum::Router<Services>) -> Self {
+        Self { function, services: Arc::new(LazyServices::for_function(function)), routes, app: Arc::default() }
     }
 
     async fn router(&self) -> Result<axum::Router, StartupError> {
@@ -441,9 +442,16 @@ where
         let this = self.clone();
         Box::pin(async move {
             use tower::ServiceExt;
-            let router = this.router().await?;
-            let answer = router.oneshot(request.map(axum::body::Body::new)).await;
-            Ok(answer.unwrap_or_else(|never| match never {}))
+            let router = this.router().await;
+            let answer = match router {
+                Ok(router) => {
+                    Ok(router.oneshot(request.map(axum::body::Body::new)).await.unwrap_or_else(|never| match never {}))
+                }
+                Err(e) => Err(e.into()),
+            };
+            // The invocation's metrics, written when it ends.
+            crate::telemetry::metrics::flush(this.function);
+            answer
         })
     }
 }

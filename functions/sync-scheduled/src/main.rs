@@ -14,7 +14,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let scheduler = scheduler.get_or_try_init(shared::wiring::scheduler_from_env).await.map_err(|e| {
             lambda_runtime::Diagnostic { error_type: "StartupError".into(), error_message: e.to_string() }
         })?;
-        sync_scheduled::handle(scheduler, event.payload).await
+        let answer = sync_scheduled::handle(scheduler, event.payload).await;
+        shared::telemetry::metrics::flush("sync-scheduled");
+        answer
     }))
     .await
 }

@@ -12,7 +12,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let (worker, _) = worker.get().await.map_err(Box::new)?;
         let deadline = sync_worker::slice_deadline(event.context.deadline, worker.job_budget());
-        Ok::<_, lambda_runtime::Error>(sync_worker::handle(&worker, event.payload, deadline).await)
+        let answer = sync_worker::handle(&worker, event.payload, deadline).await;
+        shared::telemetry::metrics::flush("sync-worker");
+        Ok::<_, lambda_runtime::Error>(answer)
     }))
     .await
 }

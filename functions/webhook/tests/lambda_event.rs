@@ -109,3 +109,32 @@ async fn the_captured_signature_is_refused_as_stale() {
         store.find_prospect_by_email(&OrganizationId::new("org-a"), "invitee@example.com").await.unwrap().is_none()
     );
 }
+
+/// What the invocations of this test process recorded, as the function writes it (EMF).
+fn emf_documents() -> Vec<serde_json::Value> {
+    shared::telemetry::metrics::registry().take_documents("webhook", chrono::Utc::now().timestamp_millis())
+}
+
+#[tokio::test]
+async fn a_delivery_is_counted_by_its_answer_with_its_lag_and_the_booking_it_made() {
+    let (services, _) = services_with_integration().await;
+    let (status, _) = run(&services, event_with_signature(None)).await;
+    assert_eq!(status, 200);
+    let forged = "t=1703438858,v1=7bff2692ea0d43207e689e22b16202e63f93d271b53bbbe4adb4d5ac34955159";
+    assert_eq!(run(&services, event_with_signature(Some(forged))).await.0, 401);
+    let documents = emf_documents();
+    let of = |outcome: &str| documents.iter().find(|d| d["Outcome"] == outcome).cloned().unwrap_or_default();
+    assert!(of("processed")["WebhookDeliveries"].as_f64().unwrap_or(0.0) >= 1.0, "{documents:?}");
+    assert!(of("rejected")["WebhookDeliveries"].as_f64().unwrap_or(0.0) >= 1.0, "{documents:?}");
+    assert!(of("created")["Bookings"].as_f64().unwrap_or(0.0) >= 1.0, "{documents:?}");
+    let plain = documents.iter().find(|d| d.get("Outcome").is_none()).unwrap();
+    assert!(!plain["WebhookLag"].as_array().unwrap().is_empty(), "the event's lag: {plain}");
+    for document in &documents {
+        let directive = &document["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Velvena/Calendly");
+        assert!(document.get("organization_id").is_none(), "never an organization");
+        for metric in directive["Metrics"].as_array().unwrap() {
+            assert!(document.get(metric["Name"].as_str().unwrap()).is_some(), "{document}");
+        }
+    }
+}

@@ -11,7 +11,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let connector = &shared::wiring::Lazy::<shared::app::Connector>::for_function("ws-connect");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
         let (connector, _) = connector.get().await.map_err(Box::new)?;
-        Ok::<_, lambda_runtime::Error>(ws_connect::handle(&connector, event.payload).await)
+        let answer = ws_connect::handle(&connector, event.payload).await;
+        shared::telemetry::metrics::flush("ws-connect");
+        Ok::<_, lambda_runtime::Error>(answer)
     }))
     .await
 }

@@ -12,7 +12,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = &tokio::sync::OnceCell::new();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
         let store = store.get_or_try_init(shared::wiring::connection_store_from_env).await?;
-        Ok::<_, lambda_runtime::Error>(ws_disconnect::handle(store, event.payload).await)
+        let answer = ws_disconnect::handle(store, event.payload).await;
+        shared::telemetry::metrics::flush("ws-disconnect");
+        Ok::<_, lambda_runtime::Error>(answer)
     }))
     .await
 }

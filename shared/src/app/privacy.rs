@@ -139,6 +139,7 @@ impl Privacy {
             calendly_reason,
         };
         people.record_erasure(&erasure).await?;
+        crate::telemetry::metrics::count(crate::telemetry::metrics::Metric::Erasures, None, 1);
         tracing::info!(
             organization_id = %org,
             erasure_id = %erasure.id,

@@ -16,6 +16,7 @@ use crate::push::{PushMessage, Pusher};
 use crate::queue::{JobQueue, QueueError};
 use crate::store::{IntegrationStore, JobStart, StoreError, SyncJobStore};
 use crate::sync::{SliceEnd, SyncEngine, SyncError};
+use crate::telemetry::metrics::{self, Metric};
 use crate::tokens::TokenError;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -230,6 +231,14 @@ impl Worker {
             None => None,
             Some(integration) => self.run_turn(&mut job, integration, deadline).await,
         };
+        if matches!(job.state, SyncJobState::Succeeded | SyncJobState::Failed) {
+            let outcome = if job.state == SyncJobState::Succeeded { "succeeded" } else { "failed" };
+            metrics::count(Metric::SyncJobs, Some(outcome), 1);
+            if let (Some(started), Some(finished)) = (job.started_at, job.finished_at) {
+                let ms = (finished - started).num_milliseconds().max(0);
+                metrics::observe(Metric::SyncJobDuration, Some(outcome), ms as f64);
+            }
+        }
         // The integration first, the job second: whoever sees the job succeeded also sees
         // `last_synced_at` and `next_sync_at` moved.
         if job.state == SyncJobState::Succeeded {
@@ -353,6 +362,7 @@ impl Worker {
             }
             Ok(SliceEnd::RateLimited { retry_after }) => {
                 tracing::info!(job_id = %job.id, retry_after_secs = retry_after.as_secs(), "Calendly's window is spent; the job resumes after the reset");
+                metrics::count(Metric::RateLimitPauses, None, 1);
                 job.pause(now, Some(now + to_chrono(retry_after)));
                 Some(retry_after)
             }

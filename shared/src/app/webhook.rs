@@ -126,6 +126,11 @@ impl WebhookIntake {
             Ok(envelope) => envelope,
             Err(reason) => return Ok(ignored(reason)),
         };
+        // How late Calendly delivers (retries included): receipt less the event's own time.
+        if let Some(at) = envelope.created_at {
+            let lag = (self.clock.now() - at).num_milliseconds().max(0);
+            crate::telemetry::metrics::observe(crate::telemetry::metrics::Metric::WebhookLag, None, lag as f64);
+        }
         let integration = match route {
             DeliveryRoute::Integration(id) => match IntegrationId::parse(id) {
                 Ok(id) => self.integrations.get_integration_by_id(&id).await?,

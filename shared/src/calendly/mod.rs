@@ -332,6 +332,10 @@ impl CalendlySession {
             let result = request(self.api.clone()).await;
             if !matches!(result, Err(CalendlyError::Paced { .. })) {
                 self.requests.fetch_add(1, Ordering::Relaxed);
+                crate::telemetry::metrics::count(crate::telemetry::metrics::Metric::CalendlyRequests, None, 1);
+                if matches!(result, Err(CalendlyError::RateLimited { .. })) {
+                    crate::telemetry::metrics::count(crate::telemetry::metrics::Metric::CalendlyRateLimited, None, 1);
+                }
             }
             match result {
                 Err(e) if e.rate_limit_reset().is_some() => {

@@ -3,8 +3,9 @@
 
 use super::ApiError;
 use super::contract::ErrorBody;
-use crate::app::WebhookIntake;
 use crate::app::webhook::{DeliveryOutcome, DeliveryRoute};
+use crate::app::{AppError, WebhookIntake};
+use crate::telemetry::metrics::{self, Metric};
 use crate::views::WebhookOutcome;
 use axum::Json;
 use axum::body::Bytes;
@@ -37,8 +38,22 @@ pub(super) async fn receive_for_integration(
     body: Bytes,
 ) -> Result<(StatusCode, Json<WebhookOutcome>), ApiError> {
     let route = DeliveryRoute::Integration(&integration_id);
-    let outcome = intake.receive_delivery(route, signature_header(&headers), &body).await?;
+    let outcome = counted(intake.receive_delivery(route, signature_header(&headers), &body).await)?;
     Ok(answer(&outcome))
+}
+
+/// Counts a delivery by its answer (the `WebhookDeliveries` metric), passing it on.
+fn counted(outcome: Result<DeliveryOutcome, AppError>) -> Result<DeliveryOutcome, AppError> {
+    let answer = match &outcome {
+        Ok(DeliveryOutcome::Processed { .. }) => "processed",
+        Ok(DeliveryOutcome::Ignored { .. }) => "ignored",
+        Ok(DeliveryOutcome::Deferred { .. }) => "deferred",
+        Ok(DeliveryOutcome::Gone { .. }) => "gone",
+        Err(AppError::Unauthorized(_) | AppError::PayloadTooLarge(_)) => "rejected",
+        Err(_) => "failed",
+    };
+    metrics::count(Metric::WebhookDeliveries, Some(answer), 1);
+    outcome
 }
 
 /// 410 for a subscription that is not ours (Calendly deletes it at once); 200 for the rest.
@@ -68,6 +83,6 @@ pub(super) async fn receive_unrouted(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<WebhookOutcome>), ApiError> {
-    let outcome = intake.receive_delivery(DeliveryRoute::Hosts, signature_header(&headers), &body).await?;
+    let outcome = counted(intake.receive_delivery(DeliveryRoute::Hosts, signature_header(&headers), &body).await)?;
     Ok(answer(&outcome))
 }

@@ -1,6 +1,7 @@
 //! The real-time port: one message to every browser connection of an organization.
 
 use crate::domain::{Notification, OrganizationId, Prospect, ProspectId, SyncJob};
+use crate::telemetry::metrics::{self, Metric};
 use async_trait::async_trait;
 
 /// What browsers are told, in the domain's terms; its wire form (`{"event": …, "data": …}`,
@@ -168,13 +169,15 @@ impl Pusher for ConnectionPusher {
             .await;
         for (connection_id, result) in results {
             match result {
-                Ok(()) => {}
+                Ok(()) => metrics::count(Metric::Pushes, Some("sent"), 1),
                 Err(PostError::Gone) => {
+                    metrics::count(Metric::Pushes, Some("gone"), 1);
                     if let Err(e) = self.connections.remove_connection(&connection_id).await {
                         tracing::warn!(%connection_id, error = %e, "could not remove a gone connection");
                     }
                 }
                 Err(e) => {
+                    metrics::count(Metric::Pushes, Some("failed"), 1);
                     tracing::warn!(organization_id = %org, %connection_id, error = %e, "push to a connection failed")
                 }
             }

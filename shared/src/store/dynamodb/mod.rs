@@ -101,6 +101,12 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     let detail = || format!("{}: {}", e.code().unwrap_or("unknown"), e.message().unwrap_or_default());
+    if matches!(
+        e.code(),
+        Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded")
+    ) {
+        crate::telemetry::metrics::count(crate::telemetry::metrics::Metric::DynamoThrottles, None, 1);
+    }
     match e.code() {
         Some(
             "ProvisionedThroughputExceededException"
@@ -298,7 +304,14 @@ impl DynamoStore {
                     match reasons {
                         Some(codes) => match codes.iter().position(|c| c == "ConditionalCheckFailed") {
                             Some(index) => Cancelled::Condition(index),
-                            None => Cancelled::Retry,
+                            None => {
+                                crate::telemetry::metrics::count(
+                                    crate::telemetry::metrics::Metric::DynamoConflictsRetried,
+                                    None,
+                                    1,
+                                );
+                                Cancelled::Retry
+                            }
                         },
                         None => match error(e) {
                             StoreError::Throttled => Cancelled::Retry,
