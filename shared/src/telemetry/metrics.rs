@@ -51,6 +51,23 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Every metric, as the dashboard shows them.
+    pub const ALL: [Metric; 13] = [
+        Self::SyncJobs,
+        Self::SyncJobDuration,
+        Self::RateLimitPauses,
+        Self::Bookings,
+        Self::CalendlyRequests,
+        Self::CalendlyRateLimited,
+        Self::WebhookDeliveries,
+        Self::WebhookLag,
+        Self::Pushes,
+        Self::DynamoThrottles,
+        Self::DynamoConflictsRetried,
+        Self::TokenRefreshes,
+        Self::Erasures,
+    ];
+
     /// Its name in CloudWatch.
     pub fn name(self) -> &'static str {
         match self {

@@ -281,3 +281,60 @@ fn both_apis_are_throttled_and_log_each_request_without_its_query() {
     assert_eq!(intrinsic(&ws["ThrottlingRateLimit"]), Some(("Ref".into(), "WebSocketThrottlingRateLimit".into())));
     assert_eq!(intrinsic(&ws["ThrottlingBurstLimit"]), Some(("Ref".into(), "WebSocketThrottlingBurstLimit".into())));
 }
+
+#[test]
+fn every_function_has_alarms_and_every_alarm_watches_what_the_code_emits() {
+    use shared::telemetry::metrics::{Metric, NAMESPACE};
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let deployed: BTreeSet<String> = functions(&t).into_iter().map(|(name, _)| name).collect();
+    let emitted: BTreeSet<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    // Each function: its errors and its throttles.
+    for (logical, resource) in resources {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let logical = str_of(logical);
+        for metric in ["Errors", "Throttles"] {
+            let alarm = format!("{}{metric}Alarm", logical.trim_end_matches("Function"));
+            let alarm = &t["Resources"][alarm.as_str()];
+            assert_eq!(alarm["Properties"]["MetricName"], metric, "{logical}");
+            let watched = intrinsic(&alarm["Properties"]["Dimensions"][0]["Value"]);
+            assert_eq!(watched, Some(("Ref".to_string(), logical.clone())), "{logical} {metric}");
+        }
+    }
+    // Every alarm notifies the optional topic, says where its runbook entry is, and watches
+    // metrics the code writes, under the functions' own names.
+    let mut alarms = 0;
+    for (logical, resource) in resources.iter().filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm") {
+        alarms += 1;
+        let properties = &resource["Properties"];
+        let actions = match &properties["AlarmActions"] {
+            Value::Tagged(tagged) => tagged.tag.to_string(),
+            other => panic!("{logical:?}: AlarmActions is {other:?}"),
+        };
+        assert_eq!(actions, "!If", "{logical:?} notifies AlarmTopicArn when set");
+        let description = str_of(&properties["AlarmDescription"]);
+        assert!(description.contains("docs/OPERATIONS.md#") || logical == "SyncJobDeadLetterAlarm", "{logical:?}");
+        let stats: Vec<&Value> = match properties["Metrics"].as_sequence() {
+            Some(metrics) => metrics.iter().filter_map(|m| m.get("MetricStat")).map(|s| &s["Metric"]).collect(),
+            None => vec![properties],
+        };
+        for stat in stats.into_iter().filter(|s| s["Namespace"] == NAMESPACE) {
+            let name = str_of(&stat["MetricName"]);
+            assert!(emitted.contains(name.as_str()), "{logical:?} watches {name}, which the code never writes");
+            let function = stat["Dimensions"].as_sequence().unwrap().iter().find(|d| d["Name"] == "Function").unwrap();
+            assert!(deployed.contains(&str_of(&function["Value"])), "{logical:?}: {function:?}");
+        }
+    }
+    assert_eq!(alarms, 23, "two per function, the APIs, the dead-letter queue and three of our metrics");
+    // One dashboard shows every metric the code writes.
+    let dashboard = &t["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"];
+    let body = match dashboard {
+        Value::Tagged(tagged) => str_of(&tagged.value),
+        other => str_of(other),
+    };
+    for metric in emitted {
+        assert!(body.contains(&format!("\"{metric}\"")), "the dashboard shows {metric}");
+    }
+}
