@@ -10,6 +10,7 @@ mod connect;
 mod contract;
 mod crm_fields;
 mod deliveries;
+mod dlq;
 mod events;
 mod grants;
 mod guests;

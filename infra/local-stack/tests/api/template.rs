@@ -303,8 +303,20 @@ fn every_function_has_alarms_and_every_alarm_watches_what_the_code_emits() {
             assert_eq!(watched, Some(("Ref".to_string(), logical.clone())), "{logical} {metric}");
         }
     }
-    // Every alarm notifies the optional topic, says where its runbook entry is, and watches
-    // metrics the code writes, under the functions' own names.
+    // Every alarm notifies the optional topic, names its runbook entry (a heading of
+    // docs/OPERATIONS.md), and watches metrics the code writes, under the functions' own names.
+    let runbook = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/OPERATIONS.md")).unwrap();
+    let runbook_anchors: BTreeSet<String> = runbook
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|h| {
+            h.to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+                .collect::<String>()
+                .replace(' ', "-")
+        })
+        .collect();
     let mut alarms = 0;
     for (logical, resource) in resources.iter().filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm") {
         alarms += 1;
@@ -315,7 +327,9 @@ fn every_function_has_alarms_and_every_alarm_watches_what_the_code_emits() {
         };
         assert_eq!(actions, "!If", "{logical:?} notifies AlarmTopicArn when set");
         let description = str_of(&properties["AlarmDescription"]);
-        assert!(description.contains("docs/OPERATIONS.md#") || logical == "SyncJobDeadLetterAlarm", "{logical:?}");
+        let anchor = description.split("docs/OPERATIONS.md#").nth(1).map(|a| a.trim_end_matches('"').to_string());
+        let anchor = anchor.unwrap_or_else(|| panic!("{logical:?} names its runbook entry"));
+        assert!(runbook_anchors.contains(&anchor), "{logical:?}: #{anchor} is no heading of docs/OPERATIONS.md");
         let stats: Vec<&Value> = match properties["Metrics"].as_sequence() {
             Some(metrics) => metrics.iter().filter_map(|m| m.get("MetricStat")).map(|s| &s["Metric"]).collect(),
             None => vec![properties],
