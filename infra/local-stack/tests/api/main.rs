@@ -26,6 +26,7 @@ mod prospects;
 mod quotas;
 mod realtime;
 mod routing;
+mod runtime;
 mod secrets;
 mod security;
 mod store_contract;
