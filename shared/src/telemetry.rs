@@ -8,7 +8,7 @@ pub fn init(json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let result = if json {
-        builder.json().flatten_event(true).with_current_span(false).without_time().try_init()
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).without_time().try_init()
     } else {
         builder.compact().try_init()
     };

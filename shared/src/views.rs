@@ -224,6 +224,9 @@ impl From<&Booking> for BookingView {
 pub struct SyncJobView {
     /// The job's id.
     pub id: String,
+    /// What the job's log lines carry as `correlation_id` (its id): follow one sync from
+    /// its pushes to its logs.
+    pub correlation_id: String,
     /// Where the job is: `queued`, `running`, `succeeded` or `failed`.
     pub state: SyncJobState,
     /// What started it: `initial` (connect), `manual`, `scheduled`.
@@ -268,6 +271,7 @@ impl From<&SyncJob> for SyncJobView {
     fn from(j: &SyncJob) -> Self {
         Self {
             id: j.id.clone(),
+            correlation_id: j.id.clone(),
             state: j.state,
             trigger: j.trigger,
             queued_at: j.queued_at,

@@ -211,6 +211,14 @@ impl Worker {
     /// Runs one slice of the job `message` names, if the message is of the job's current turn
     /// and no other worker holds the job.
     pub async fn run_sync_job(&self, message: &SyncJobMessage, deadline: Instant) -> Result<(), JobError> {
+        use tracing::Instrument;
+        // Every line a job's slices write carries its id: the correlation id of its logs and of
+        // its `calendly:sync` pushes.
+        let span = tracing::info_span!("job", correlation_id = %message.job_id);
+        self.run_slice_of(message, deadline).instrument(span).await
+    }
+
+    async fn run_slice_of(&self, message: &SyncJobMessage, deadline: Instant) -> Result<(), JobError> {
         let org = &message.organization_id;
         let now = self.ports.clock.now();
         let slice = chrono::Duration::from_std(deadline.saturating_duration_since(Instant::now())).unwrap_or_default();

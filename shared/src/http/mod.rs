@@ -165,11 +165,42 @@ async fn json_errors(request: axum::extract::Request, next: axum::middleware::Ne
 }
 
 async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let correlation_id = correlation_id(&request);
+    let span = tracing::info_span!("request", correlation_id = %correlation_id);
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(%method, %path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(%method, %path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    });
+    if let Ok(value) = axum::http::HeaderValue::from_str(&correlation_id) {
+        response.headers_mut().insert(CORRELATION_HEADER, value);
+    }
     response
+}
+
+/// The answer header naming the request's correlation id (what its log lines carry).
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// One id per request, on every log line it writes: the HTTP API's own `requestId` (the key of
+/// its access log) when API Gateway invoked us, else the caller's `x-request-id` when it is a
+/// plausible id, else a new one.
+fn correlation_id(request: &axum::extract::Request) -> String {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let from_gateway = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    let plausible =
+        |id: &&str| (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_=.".contains(c));
+    from_gateway
+        .or_else(|| {
+            let header = request.headers().get("x-request-id").and_then(|v| v.to_str().ok());
+            header.filter(plausible).map(String::from)
+        })
+        .unwrap_or_else(crate::domain::ids::random_id)
 }
 
 /// Liveness.

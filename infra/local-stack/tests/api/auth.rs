@@ -110,3 +110,15 @@ async fn the_callback_page_shows_only_its_own_text_for_a_refusal() {
     let page = app.http.get(&url).query(&[("error", "access_denied")]).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("L'accès à Calendly a été refusé"), "{page}");
 }
+
+#[tokio::test]
+async fn every_answer_names_the_correlation_id_of_its_log_lines() {
+    let app = TestApp::spawn().await;
+    let given = app.http.get(app.url("/health")).header("x-request-id", "req-42_abc").send().await.unwrap();
+    assert_eq!(given.headers()["x-correlation-id"], "req-42_abc", "the caller's plausible id");
+    let made = app.http.get(app.url("/health")).header("x-request-id", "not an id; drop table").send().await.unwrap();
+    let id = made.headers()["x-correlation-id"].to_str().unwrap().to_string();
+    assert!(id.len() == 36 && id != "not an id", "a new one: {id}");
+    let other = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_ne!(other.headers()["x-correlation-id"].to_str().unwrap(), id, "one per request");
+}

@@ -267,6 +267,14 @@ async fn every_function_binary_answers_its_events_under_a_runtime_api_with_the_t
     let created =
         api.invoke(&http_event("POST", "/prospects", &token, Some(json!({ "email": "ada@example.com" })))).await;
     assert_eq!(created["statusCode"], 201, "{created}");
+    // The HTTP API's requestId (the access log's key) is the request's correlation id: on its
+    // answer and on every log line it wrote.
+    let request_id = event("api-get-calendly-status.json")["requestContext"]["requestId"].as_str().unwrap().to_string();
+    assert_eq!(created["headers"]["x-correlation-id"], request_id.as_str(), "{created}");
+    let logged = api.stdout.lock().unwrap().clone();
+    let line = logged.iter().find(|l| l.contains("\"message\":\"request\"")).unwrap_or_else(|| panic!("{logged:?}"));
+    let line: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["span"]["correlation_id"], request_id.as_str(), "{line}");
     let status = api.invoke(&http_event("GET", "/calendly/status", &token, None)).await;
     assert_eq!(
         (status["statusCode"].as_u64(), body_of(&status)["connected"].as_bool()),
