@@ -323,6 +323,21 @@ pub(super) async fn cold_starts(rows: &Rows) -> Result<(), String> {
             ratio((init + first).as_secs_f64(), (hello_init + hello_first).as_secs_f64()),
         ));
         if name != "hello-lambda" {
+            // The same without writing metrics: what the EMF lines cost a cold start.
+            let mut quiet_env = env.clone();
+            quiet_env.insert("EMF_METRICS".into(), "off".into());
+            let quiet = runs(&binary, &quiet_env, &event, RUNS, None).await?;
+            rows.push(row(
+                format!("cold start `{name}`: with metrics (init · first invocation · peak RSS)"),
+                format!("{} · {} · {:.1} MB", ms(init), ms(first), rss as f64 / 1024.0),
+                format!(
+                    "without (EMF_METRICS=off) {} · {} · {:.1} MB; goal init ≤ 1.5×",
+                    ms(quiet.init),
+                    ms(quiet.first),
+                    quiet.rss as f64 / 1024.0
+                ),
+                ratio(init.as_secs_f64(), quiet.init.as_secs_f64()),
+            ));
             let measured = runs(&binary, &measured_env, &event, RUNS, Some(&aws_busy)).await?;
             rows.push(row(
                 format!("cold start `{name}`: init + first invocation, own work (less AWS answering)"),

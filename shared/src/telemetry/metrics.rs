@@ -178,11 +178,14 @@ pub fn observe(metric: Metric, outcome: Option<&'static str>, value: f64) {
 }
 
 /// Ends an invocation of `function`: on Lambda (the Runtime API is set), what it recorded
-/// goes to stdout as EMF lines; elsewhere (the local stack, tests) it is dropped, so the
-/// registry never grows.
+/// goes to stdout as EMF lines; elsewhere (the local stack, tests), or with `EMF_METRICS=off`
+/// (no metrics, no log volume for them), it is dropped, so the registry never grows.
 pub fn flush(function: &str) {
     static ON_LAMBDA: OnceLock<bool> = OnceLock::new();
-    let on_lambda = *ON_LAMBDA.get_or_init(|| std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some());
+    let on_lambda = *ON_LAMBDA.get_or_init(|| {
+        std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+            && std::env::var("EMF_METRICS").map_or(true, |v| v.trim() != "off")
+    });
     let documents = registry().take_documents(function, chrono::Utc::now().timestamp_millis());
     if on_lambda {
         use std::io::Write;
