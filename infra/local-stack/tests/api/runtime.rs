@@ -113,18 +113,18 @@ impl Deployed {
         let memory = template()["Globals"]["Function"]["MemorySize"].as_u64().unwrap().to_string();
         // What Lambda itself sets, and the local endpoints standing in for AWS's.
         env.extend([
-            ("AWS_LAMBDA_RUNTIME_API".into(), format!("http://127.0.0.1:{port}/.rt")),
-            ("AWS_LAMBDA_FUNCTION_NAME".into(), "_".into()),
-            ("AWS_LAMBDA_FUNCTION_VERSION".into(), "1".into()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), memory),
-            ("AWS_LAMBDA_LOG_GROUP_NAME".into(), format!("/aws/lambda/{binary}")),
-            ("AWS_LAMBDA_LOG_STREAM_NAME".into(), "local".into()),
-            ("AWS_REGION".into(), "eu-west-3".into()),
-            ("AWS_ACCESS_KEY_ID".into(), "local".into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), "local".into()),
-            ("AWS_ENDPOINT_URL_DYNAMODB".into(), endpoint.into()),
-            ("AWS_ENDPOINT_URL_SQS".into(), endpoint.into()),
-            ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), endpoint.into()),
+            (String::from("AWS_LAMBDA_RUNTIME_API"), format!("http://127.0.0.1:{port}/.rt")),
+            (String::from("AWS_LAMBDA_FUNCTION_NAME"), String::from("_")),
+            (String::from("AWS_LAMBDA_FUNCTION_VERSION"), String::from("1")),
+            (String::from("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), memory),
+            (String::from("AWS_LAMBDA_LOG_GROUP_NAME"), format!("/aws/lambda/{binary}")),
+            (String::from("AWS_LAMBDA_LOG_STREAM_NAME"), String::from("local")),
+            (String::from("AWS_REGION"), String::from("eu-west-3")),
+            (String::from("AWS_ACCESS_KEY_ID"), String::from("local")),
+            (String::from("AWS_SECRET_ACCESS_KEY"), String::from("local")),
+            (String::from("AWS_ENDPOINT_URL_DYNAMODB"), endpoint.to_string()),
+            (String::from("AWS_ENDPOINT_URL_SQS"), endpoint.to_string()),
+            (String::from("AWS_ENDPOINT_URL_SECRETS_MANAGER"), endpoint.to_string()),
         ]);
         let mut function = tokio::process::Command::new(&path)
             .env_clear()
@@ -232,11 +232,11 @@ async fn every_function_binary_answers_its_events_under_a_runtime_api_with_the_t
         ("Table".into(), table),
         ("Secret".into(), secret_arn),
         ("SyncJobQueue".into(), queue),
-        ("CalendlyClientId".into(), "runtime-client-id".into()),
-        ("PublicBaseUrl".into(), "https://api.velvena.example".into()),
-        ("WebSocketApi".into(), "local".into()),
-        ("AWS::Region".into(), "eu-west-3".into()),
-        ("AWS::URLSuffix".into(), "amazonaws.com".into()),
+        (String::from("CalendlyClientId"), String::from("runtime-client-id")),
+        (String::from("PublicBaseUrl"), String::from("https://api.velvena.example")),
+        (String::from("WebSocketApi"), String::from("local")),
+        (String::from("AWS::Region"), String::from("eu-west-3")),
+        (String::from("AWS::URLSuffix"), String::from("amazonaws.com")),
     ]);
     for (name, parameter) in template()["Parameters"].as_mapping().unwrap() {
         if let Some(default) = parameter
