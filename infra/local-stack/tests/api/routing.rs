@@ -16,7 +16,10 @@ fn count(prospect: &Value, line: &str) -> usize {
 
 /// `org-a` connected in organization scope by an admin; the admin and the form's URI.
 async fn organization_with_a_form(kind: StoreKind) -> (TestApp, SimUser, String) {
-    let app = TestApp::spawn_on(kind).await;
+    organization_with_a_form_on(TestApp::spawn_on(kind).await).await
+}
+
+async fn organization_with_a_form_on(app: TestApp) -> (TestApp, SimUser, String) {
     let admin = app.host("Alice Admin");
     app.sim.set_role(&admin, "admin");
     let start = app.post("/calendly/connect", "org-a", json!({ "scope": "organization" })).await.expect(200);
@@ -157,4 +160,30 @@ async fn user_scope_reads_no_routing_forms() {
     app.sync("org-a").await;
     assert!(app.prospect_by_email("org-a", "dan@corp.example").await.is_none());
     assert_eq!(app.sim.request_count("routing_form_submissions"), 0, "never polled in user scope");
+}
+
+/// Organization scope, but the app is not granted `routing_forms:read` (Calendly refuses a
+/// family's events and lists without it): the subscription does not ask for submissions, no
+/// routing form endpoint is called, the status says the scope is missing, bookings still sync.
+#[tokio::test]
+async fn without_routing_forms_read_no_submission_is_asked_for_or_read() {
+    let app = TestApp::spawn().await;
+    app.sim.set_app_scopes(&[
+        "users:read",
+        "organizations:read",
+        "event_types:read",
+        "scheduled_events:read",
+        "webhooks:write",
+    ]);
+    let (app, admin, form) = organization_with_a_form_on(app).await;
+    app.sim.submit_form(&form, &[("Votre e-mail", "fay@corp.example")]).await;
+    app.sim.book(&admin, BookingSpec::new("Gil Lead", "gil@corp.example", "Découverte 30min", in_days(2))).await;
+    scheduled_sync(&app).await;
+    assert!(app.prospect_by_email("org-a", "gil@corp.example").await.is_some(), "bookings still arrive");
+    assert!(app.prospect_by_email("org-a", "fay@corp.example").await.is_none());
+    for endpoint in ["routing_forms", "routing_form", "routing_form_submissions", "scope_refused"] {
+        assert_eq!(app.sim.request_count(endpoint), 0, "{endpoint}: nothing Calendly would refuse was asked");
+    }
+    let status = app.get("/calendly/status", "org-a").await.expect(200);
+    assert!(status["missing_scopes"].as_array().unwrap().contains(&json!("routing_forms:read")), "{status}");
 }
