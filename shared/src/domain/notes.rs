@@ -55,18 +55,30 @@ impl NoteStyle {
     /// An appointment note followed (one line each) by what helps a salesperson: the
     /// invitee's answers, where the booking came from, the meeting link.
     pub fn with_booking_details(&self, first_line: String, booking: &super::BookingSnapshot) -> String {
+        let mut note = self.with_answers(first_line, &booking.questions, &booking.tracking);
+        if let Some(url) = booking.join_url.as_ref().filter(|_| self.details) {
+            note.push_str(&format!("\nLien de la réunion : {}", one_line(url)));
+        }
+        note
+    }
+
+    /// A note followed (one line each) by the answers given and where they came from (the
+    /// UTM parameters), unless the organization keeps first lines only.
+    pub fn with_answers(
+        &self,
+        first_line: String,
+        answers: &[super::QuestionAnswer],
+        tracking: &super::Tracking,
+    ) -> String {
         let mut lines = vec![first_line];
         if self.details {
-            for qa in &booking.questions {
+            for qa in answers {
                 lines.push(format!("{} : {}", one_line(&qa.question), one_line(&qa.answer)));
             }
-            let utm = booking.tracking.present();
+            let utm = tracking.present();
             if !utm.is_empty() {
                 let parts: Vec<String> = utm.iter().map(|(k, v)| format!("{k}={}", one_line(v))).collect();
                 lines.push(format!("Provenance : {}", parts.join(", ")));
-            }
-            if let Some(url) = &booking.join_url {
-                lines.push(format!("Lien de la réunion : {}", one_line(url)));
             }
         }
         lines.join("\n")

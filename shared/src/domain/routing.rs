@@ -108,21 +108,12 @@ pub struct KnownForSubmission<'a> {
     pub prospect_with_email: Option<&'a Prospect>,
 }
 
-/// The note of a submission: `Formulaire Calendly « X » envoyé le …`, then its answers.
+/// The note of a submission: `Formulaire Calendly « X » envoyé le …`, then its answers and
+/// UTM fields (unless the organization keeps first lines only, as for bookings).
 pub fn submission_note(snapshot: &SubmissionSnapshot, style: &NoteStyle) -> String {
     let name = snapshot.form_name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("sans nom");
-    let mut lines = vec![format!("Formulaire Calendly « {name} » envoyé le {}", style.date(snapshot.created_at))];
-    lines.extend(snapshot.answers.iter().map(|qa| format!("{} : {}", one_line(&qa.question), one_line(&qa.answer))));
-    let utm = snapshot.tracking.present();
-    if !utm.is_empty() {
-        let parts: Vec<String> = utm.iter().map(|(k, v)| format!("{k}={}", one_line(v))).collect();
-        lines.push(format!("Provenance : {}", parts.join(", ")));
-    }
-    clip(&lines.join("\n"), bounds::NOTE_ENTRY_BYTES)
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let first_line = format!("Formulaire Calendly « {name} » envoyé le {}", style.date(snapshot.created_at));
+    clip(&style.with_answers(first_line, &snapshot.answers, &snapshot.tracking), bounds::NOTE_ENTRY_BYTES)
 }
 
 /// Decides what a submission writes; `None` when its note is written already, or when it
@@ -205,6 +196,9 @@ mod tests {
             ]
         );
         assert!(matches!(&plan.link, LinkWrite::Create { link, .. } if link.noted && link.prospect_id == p.id));
+        // An organization keeping first lines only gets no answers in form notes either.
+        let brief = submission_note(&s, &NoteStyle::default().with_details(false));
+        assert_eq!(brief, "Formulaire Calendly « Qualification » envoyé le 16/01/2026 16:30:00");
 
         // The booking came first and joined its own prospect: the note goes there, once.
         let booked = p.clone();
