@@ -233,6 +233,9 @@ pub struct SyncEngine {
     tokens: TokenKeeper,
     people: Arc<People>,
     window: crate::domain::SyncWindow,
+    /// The day's gaps notices this instance already saw through (`org|key`): a sync finding
+    /// many missed bookings reads the ledger for the first one only.
+    gaps_noticed: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl SyncEngine {
@@ -250,7 +253,7 @@ impl SyncEngine {
         days_ahead: i64,
     ) -> Self {
         let window = crate::domain::SyncWindow { days_past, days_ahead };
-        Self { store, calendly, pusher, clock, tokens, people, window }
+        Self { store, calendly, pusher, clock, tokens, people, window, gaps_noticed: Arc::default() }
     }
 
     /// The rolling window a sync queued at `now` covers.
@@ -958,14 +961,25 @@ impl SyncEngine {
         }
     }
 
+    fn remember_gaps_notice(&self, seen: String) {
+        let mut done = self.gaps_noticed.lock().unwrap_or_else(|e| e.into_inner());
+        // Keys of past days are of no use: forgotten together now and then.
+        if done.len() >= 10_000 {
+            done.clear();
+        }
+        done.insert(seen);
+    }
+
     async fn push_prospect_change(&self, org: &crate::domain::OrganizationId, change: &ProspectChange) {
         match change {
             ProspectChange::Create(p) => self.pusher.push(org, PushMessage::prospect_created(p)).await,
             other => {
-                if let Some(id) = other.prospect_id()
-                    && let Ok(Some(p)) = self.store.get_prospect(org, id).await
-                {
-                    self.pusher.push(org, PushMessage::prospect_updated(&p)).await;
+                if let Some(id) = other.prospect_id() {
+                    match self.store.get_prospect(org, id).await {
+                        Ok(Some(p)) => self.pusher.push(org, PushMessage::prospect_updated(&p)).await,
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "could not read the prospect to push its update"),
+                    }
                 }
             }
         }
@@ -1034,6 +1048,12 @@ impl SyncEngine {
     async fn notice_webhook_gaps(&self, integration: &Integration, style: &NoteStyle) {
         let org = &integration.organization_id;
         let now = self.clock.now();
+        let once_key = ledger::gaps_notice_key(now);
+        let seen = format!("{org}|{once_key}");
+        let noticed = |s: &Self| s.gaps_noticed.lock().unwrap_or_else(|e| e.into_inner()).contains(&seen);
+        if noticed(self) {
+            return;
+        }
         let hours = match self.store.ledger_hours(org).await {
             Ok(hours) => hours,
             Err(e) => return tracing::warn!(organization_id = %org, error = %e, "could not read the delivery ledger"),
@@ -1044,33 +1064,23 @@ impl SyncEngine {
         }
         let mut notice = ledger::gaps_notification(org, &health, style, now);
         notice.expires_at = expiry(now, integration.retention_days);
-        match self.store.add_notification_once(&notice, &ledger::gaps_notice_key(now)).await {
-            Ok(true) => {
-                tracing::warn!(organization_id = %org, missed_24h = health.missed_24h, "bookings reached us by the sync only: the webhook missed them");
-                self.pusher.push(org, PushMessage::notification(&notice)).await;
+        match self.store.add_notification_once(&notice, &once_key).await {
+            Ok(added) => {
+                self.remember_gaps_notice(seen);
+                if added {
+                    tracing::warn!(organization_id = %org, missed_24h = health.missed_24h, "bookings reached us by the sync only: the webhook missed them");
+                    self.pusher.push(org, PushMessage::notification(&notice)).await;
+                }
             }
-            Ok(false) => {}
             Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not add the webhook gaps notice"),
         }
     }
 
     async fn push_committed(&self, plan: &booking::BookingPlan) {
         let org = &plan.booking.organization_id;
-        match &plan.prospect {
-            ProspectChange::Create(p) => self.pusher.push(org, PushMessage::prospect_created(p)).await,
-            ProspectChange::Append { prospect_id, .. } | ProspectChange::Rewrite { prospect_id, .. } => {
-                match self.store.get_prospect(org, prospect_id).await {
-                    Ok(Some(p)) => self.pusher.push(org, PushMessage::prospect_updated(&p)).await,
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not read the prospect to push its update")
-                    }
-                }
-            }
-            ProspectChange::None => {}
-        }
-        for guest in &plan.guests {
-            self.push_prospect_change(org, &guest.prospect).await;
+        let changes = std::iter::once(&plan.prospect).chain(plan.guests.iter().map(|g| &g.prospect));
+        for change in changes {
+            self.push_prospect_change(org, change).await;
         }
         if let Some(n) = &plan.notification {
             self.pusher.push(org, PushMessage::notification(n)).await;

@@ -31,10 +31,7 @@ impl BookingStore for MemoryStore {
                 return Err(CommitConflict::BookingChanged.into());
             }
             let person = plan.person.as_ref().filter(|_| plan.indexes_person());
-            let suppressed = person.is_some_and(|p| {
-                p.all().any(|hash| s.people.get(&(org.clone(), hash.to_string())).is_some_and(|p| p.suppressed()))
-            });
-            if suppressed {
+            if s.person_suppressed(org, person) {
                 return Err(CommitConflict::Suppressed.into());
             }
             match s.prospect_change_holds(org, &plan.prospect) {
