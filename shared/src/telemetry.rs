@@ -15,3 +15,37 @@ pub fn init(json: bool) {
     // A second init (tests, the local stack) keeps the first subscriber.
     let _ = result;
 }
+
+/// The correlation id of the work in progress (an HTTP request's, a sync job's), readable by
+/// whatever that work calls without being handed it: the pushes it makes carry it, so one
+/// booking can be followed from Calendly's delivery to the browser.
+pub mod correlation {
+    use std::future::Future;
+
+    tokio::task_local! {
+        static CORRELATION_ID: String;
+    }
+
+    /// Runs `work` with `id` as its correlation id.
+    pub async fn within<F: Future>(id: String, work: F) -> F::Output {
+        CORRELATION_ID.scope(id, work).await
+    }
+
+    /// The correlation id of the work in progress, if it has one.
+    pub fn current() -> Option<String> {
+        CORRELATION_ID.try_with(Clone::clone).ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[tokio::test]
+        async fn work_reads_its_own_id_and_none_outside() {
+            assert_eq!(current(), None);
+            let inner = within("req-1".into(), async { current() }).await;
+            assert_eq!(inner.as_deref(), Some("req-1"));
+            assert_eq!(current(), None);
+        }
+    }
+}

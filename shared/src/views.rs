@@ -642,10 +642,23 @@ pub struct ProspectIdView {
 }
 
 /// A message pushed to every WebSocket connection of an organization:
-/// `{"event": "…", "data": {…}}`.
+/// `{"event": "…", "data": {…}, "correlation_id": "…"}`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PushEnvelope {
+    /// What happened, and its data.
+    #[serde(flatten)]
+    pub message: PushedEvent,
+    /// The correlation id of the work that made this push (the HTTP request's, e.g. a webhook
+    /// delivery's, or the sync job's id): the `correlation_id` of that work's log lines and
+    /// the `x-correlation-id` of its answer. Absent when no such work is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+/// What a push says happened: `event` names it, `data` carries it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(tag = "event", content = "data")]
-pub enum PushEnvelope {
+pub enum PushedEvent {
     /// A prospect was created (by a booking or by a user).
     #[serde(rename = "prospect:created")]
     ProspectCreated(ProspectView),
@@ -663,7 +676,7 @@ pub enum PushEnvelope {
     Sync(SyncJobView),
 }
 
-impl From<&crate::push::PushMessage> for PushEnvelope {
+impl From<&crate::push::PushMessage> for PushedEvent {
     fn from(message: &crate::push::PushMessage) -> Self {
         use crate::push::PushMessage;
         match message {
@@ -676,9 +689,12 @@ impl From<&crate::push::PushMessage> for PushEnvelope {
     }
 }
 
-/// A pushed message's bytes on the wire: its `PushEnvelope` as JSON (the pushers' encoder).
+/// A pushed message's bytes on the wire: its `PushEnvelope` as JSON, with the correlation id
+/// of the work in progress (the pushers' encoder).
 pub fn push_payload(message: &crate::push::PushMessage) -> Vec<u8> {
-    serde_json::to_vec(&PushEnvelope::from(message)).unwrap_or_default()
+    let envelope =
+        PushEnvelope { message: PushedEvent::from(message), correlation_id: crate::telemetry::correlation::current() };
+    serde_json::to_vec(&envelope).unwrap_or_default()
 }
 
 /// Any view as a JSON value (for the places that still assemble JSON, e.g. notifications' meta).

@@ -215,7 +215,8 @@ impl Worker {
         // Every line a job's slices write carries its id: the correlation id of its logs and of
         // its `calendly:sync` pushes.
         let span = tracing::info_span!("job", correlation_id = %message.job_id);
-        self.run_slice_of(message, deadline).instrument(span).await
+        let work = self.run_slice_of(message, deadline).instrument(span);
+        crate::telemetry::correlation::within(message.job_id.to_string(), work).await
     }
 
     async fn run_slice_of(&self, message: &SyncJobMessage, deadline: Instant) -> Result<(), JobError> {

@@ -114,6 +114,7 @@ pub fn openapi() -> OpenApi {
         .schema_from::<ErrorBody>()
         .schema_from::<ErrorDetail>()
         .schema_from::<views::PushEnvelope>()
+        .schema_from::<views::PushedEvent>()
         .schema_from::<views::ProspectView>()
         .schema_from::<views::ProspectIdView>()
         .schema_from::<views::NotificationView>()

@@ -170,7 +170,8 @@ async fn trace_request(request: axum::extract::Request, next: axum::middleware::
     let correlation_id = correlation_id(&request);
     let span = tracing::info_span!("request", correlation_id = %correlation_id);
     let started = std::time::Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let work = next.run(request).instrument(span.clone());
+    let mut response = crate::telemetry::correlation::within(correlation_id.clone(), work).await;
     span.in_scope(|| {
         tracing::info!(%method, %path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
     });

@@ -108,7 +108,7 @@ fn the_document_describes_every_error_code_and_every_push() {
     assert_eq!(doc["openapi"], "3.1.0");
     let codes = doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"].as_array().unwrap();
     assert_eq!(codes.len(), shared::app::ErrorCode::ALL.len());
-    let pushes = serde_json::to_string(&doc["components"]["schemas"]["PushEnvelope"]).unwrap();
+    let pushes = serde_json::to_string(&doc["components"]["schemas"]["PushedEvent"]).unwrap();
     for event in ["prospect:created", "prospect:updated", "prospect:deleted", "notification", "calendly:sync"] {
         assert!(pushes.contains(&format!("\"{event}\"")), "{event} is described");
     }

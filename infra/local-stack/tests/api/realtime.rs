@@ -130,3 +130,49 @@ async fn two_hundred_connections_of_one_organization_all_receive_a_message() {
 }
 
 crate::helpers::on_both_stores!(a_booking_reaches_every_connection_of_its_organization_and_no_other);
+
+/// One booking can be followed from the work that made it to the browser: each push carries
+/// the correlation id of that work (the request's, the delivery's, the job's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_push_names_the_correlation_id_of_the_work_that_made_it() {
+    let app = TestApp::spawn().await;
+    let mut browser = app.browser("org-a").await;
+    let answer = app
+        .http
+        .post(app.url("/prospects"))
+        .bearer_auth(app.token("org-a"))
+        .header("x-request-id", "req-push-7")
+        .json(&json!({ "email": "ada@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    let pushed = browser.next(SECOND).await.expect("prospect:created");
+    assert_eq!(pushed["event"], "prospect:created");
+    assert_eq!(pushed["correlation_id"], "req-push-7", "{pushed}");
+
+    // A connect queues the first sync: its pushes carry the job's id, as its log lines do.
+    let host = app.host("Camille Martin");
+    app.connect("org-a", &host).await;
+    let deadline = Instant::now() + 10 * SECOND;
+    let job = loop {
+        let message = browser.next(deadline.saturating_duration_since(Instant::now())).await.expect("calendly:sync");
+        if message["event"] == "calendly:sync" && message["data"]["state"] == "succeeded" {
+            break message;
+        }
+    };
+    assert_eq!(job["correlation_id"], job["data"]["correlation_id"], "{job}");
+
+    // A webhook delivery's pushes carry the delivery's id, one per delivery.
+    app.sim.book(&host, BookingSpec::new("John Doe", "john@example.com", "Découverte 30min", in_days(2))).await;
+    let created = loop {
+        let message = browser.next(SECOND).await.expect("prospect:created from the delivery");
+        if message["event"] == "prospect:created" {
+            break message;
+        }
+    };
+    let notification = browser.next(SECOND).await.expect("notification");
+    let delivery = created["correlation_id"].as_str().expect("a correlation id").to_string();
+    assert!(!delivery.is_empty() && delivery != "req-push-7" && job["correlation_id"] != delivery.as_str());
+    assert_eq!(notification["correlation_id"], delivery.as_str(), "the same delivery");
+}
