@@ -130,6 +130,23 @@ pub struct ScheduleConfig {
     pub sync_days_ahead: i64,
     /// The SQS queue of sync jobs (`SYNC_QUEUE_URL`).
     pub sync_queue_url: Option<String>,
+    /// The SQS queue where a tick near its deadline hands the rest on (`TICK_QUEUE_URL`).
+    pub tick_queue_url: Option<String>,
+    /// How many parts the schedule is kept in (`DUE_SHARDS`).
+    pub due_shards: u16,
+}
+
+/// How many parts the schedule is kept in (`DUE_SHARDS`, 1..=256, default 16). Every function
+/// that writes an integration lays its schedule out by it; raise it only (see `DuePartition`).
+pub fn due_shards(lookup: impl Fn(&str) -> Option<String>) -> Result<u16, ConfigError> {
+    match lookup("DUE_SHARDS").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+        None => Ok(crate::domain::schedule::DEFAULT_DUE_SHARDS),
+        Some(v) => v
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=256).contains(n))
+            .ok_or(ConfigError::Invalid { name: "DUE_SHARDS", reason: "expected a number of parts (1..=256)".into() }),
+    }
 }
 
 impl ScheduleConfig {
@@ -151,6 +168,8 @@ impl ScheduleConfig {
             sync_days_past: days("SYNC_DAYS_PAST", 30)?,
             sync_days_ahead: days("SYNC_DAYS_AHEAD", 365)?,
             sync_queue_url: get("SYNC_QUEUE_URL"),
+            tick_queue_url: get("TICK_QUEUE_URL"),
+            due_shards: due_shards(&lookup)?,
         })
     }
 }

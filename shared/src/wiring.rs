@@ -20,7 +20,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::push::apigateway::ApiGatewayConnections;
 use crate::push::{ConnectionPusher, NoPushEndpoint, Pusher};
-use crate::queue::{JobQueue, NoQueue, SqsQueue};
+use crate::queue::{JobQueue, NoQueue, SqsQueue, TickQueue};
 use crate::secrets::{SecretsManager, StartupError, load_config};
 use crate::store::{DynamoStore, Store};
 use std::sync::Arc;
@@ -249,11 +249,17 @@ impl Clients {
     /// Built from the environment alone (table, queue, WebSocket endpoint): no secret needed.
     /// Only what `wiring` says the function uses is built: a queue client for `queue`, a
     /// management API client for `push`.
-    fn build(env: &Lookup, wiring: FunctionWiring, aws: Option<&AwsEnvironment>, secrets: SecretsManager) -> Self {
+    fn build(
+        env: &Lookup,
+        wiring: FunctionWiring,
+        aws: Option<&AwsEnvironment>,
+        secrets: SecretsManager,
+        due_shards: u16,
+    ) -> Self {
         let aws = aws.expect("the setup is loaded for the first build");
         let table = env("TABLE_NAME").unwrap_or_default();
         let dynamodb = sdk_client!(aws_sdk_dynamodb, aws, endpoint_url(env, "DYNAMODB"));
-        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(dynamodb, table));
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(dynamodb, table).with_due_shards(due_shards));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
         // Only the functions that push are given the management API (and its client).
         let endpoint = env("WEBSOCKET_MANAGEMENT_ENDPOINT").filter(|v| wiring.push && !v.is_empty());
@@ -337,6 +343,7 @@ impl<T: Wired> Lazy<T> {
             true => Some(AwsEnvironment::read(env)?),
             false => None,
         };
+        let due_shards = crate::config::due_shards(|name| env(name))?;
         let aws_environment_ms = ms(phase);
         let phase = Instant::now();
         let secrets = match (&aws, self.clients.get()) {
@@ -355,7 +362,7 @@ impl<T: Wired> Lazy<T> {
             let built = Instant::now();
             let clients = self
                 .clients
-                .get_or_init(|| async { Clients::build(env, self.wiring, aws.as_ref(), secrets.clone()) })
+                .get_or_init(|| async { Clients::build(env, self.wiring, aws.as_ref(), secrets.clone(), due_shards) })
                 .await;
             (clients, ms(built))
         };
@@ -371,6 +378,8 @@ impl<T: Wired> Lazy<T> {
             calendly,
             pusher: clients.pusher.clone(),
             queue: clients.queue.clone(),
+            // The HTTP functions and the worker run no tick: only `sync-scheduled` hands on.
+            ticks: Arc::new(NoQueue),
             clock: clients.clock.clone(),
         };
         let built = T::wire(&config, adapters);
@@ -474,14 +483,20 @@ pub async fn scheduler_from_env() -> Result<crate::app::Scheduler, StartupError>
     let config = crate::config::ScheduleConfig::from_lookup(|name| env(name))?;
     let aws = AwsEnvironment::read(&env)?;
     let dynamodb = sdk_client!(aws_sdk_dynamodb, &aws, endpoint_url(&env, "DYNAMODB"));
-    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(dynamodb, config.table_name.clone()));
+    let store = DynamoStore::new(dynamodb, config.table_name.clone()).with_due_shards(config.due_shards);
+    let store: Arc<dyn Store> = Arc::new(store);
+    let sqs = || sdk_client!(aws_sdk_sqs, &aws, endpoint_url(&env, "SQS"));
     let queue: Arc<dyn JobQueue> = match config.sync_queue_url {
-        Some(url) => Arc::new(SqsQueue::new(sdk_client!(aws_sdk_sqs, &aws, endpoint_url(&env, "SQS")), url)),
+        Some(url) => Arc::new(SqsQueue::new(sqs(), url)),
+        None => Arc::new(NoQueue),
+    };
+    let ticks: Arc<dyn TickQueue> = match config.tick_queue_url {
+        Some(url) => Arc::new(SqsQueue::new(sqs(), url)),
         None => Arc::new(NoQueue),
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
     let window = crate::domain::SyncWindow { days_past: config.sync_days_past, days_ahead: config.sync_days_ahead };
-    let scheduler = crate::app::Scheduler::new(store.clone(), store, queue, clock, window);
+    let scheduler = crate::app::Scheduler::new(store.clone(), store, queue, ticks, clock, window);
     tracing::info!(total_ms = ms(started), "cold start wiring done");
     Ok(scheduler)
 }

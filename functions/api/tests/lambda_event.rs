@@ -35,6 +35,7 @@ fn services() -> Services {
             calendly,
             pusher: Arc::new(NoPushEndpoint),
             queue: Arc::new(shared::queue::NoQueue),
+            ticks: Arc::new(shared::queue::NoQueue),
             clock: Arc::new(SystemClock::default()),
         },
     )

@@ -1,5 +1,6 @@
 //! The `sync-scheduled` Lambda function: invoked by an EventBridge schedule, queues a sync job
-//! for every active integration whose `next_sync_at` has passed. It reads no secret.
+//! for every active integration whose `next_sync_at` has passed; invoked by its tick queue, it
+//! carries on what a tick near its deadline handed on. It reads no secret.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -14,7 +15,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let scheduler = scheduler.get_or_try_init(shared::wiring::scheduler_from_env).await.map_err(|e| {
             lambda_runtime::Diagnostic { error_type: "StartupError".into(), error_message: e.to_string() }
         })?;
-        let answer = sync_scheduled::handle(scheduler, event.payload).await;
+        let deadline = sync_scheduled::tick_deadline(event.context.deadline);
+        let answer = sync_scheduled::handle(scheduler, event.payload, deadline).await;
         shared::telemetry::metrics::flush("sync-scheduled");
         answer
     }))

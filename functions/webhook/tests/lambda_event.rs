@@ -40,6 +40,7 @@ async fn services_with_integration() -> (Services, Arc<MemoryStore>) {
             calendly: shared::wiring::calendly_client(&config),
             pusher: Arc::new(NoPushEndpoint),
             queue: Arc::new(shared::queue::NoQueue),
+            ticks: Arc::new(shared::queue::NoQueue),
             clock: Arc::new(SystemClock::default()),
         },
     );

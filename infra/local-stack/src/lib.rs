@@ -190,14 +190,25 @@ impl LocalStack {
                 StackError::Config(ConfigError::Invalid { name: "SYNC_WORKERS", reason: "expected 1..=1000".into() })
             })?,
         };
+        let (ticks, mut tick_rests) = shared::queue::EmbeddedTicks::new();
         let adapters = shared::app::Adapters {
             store: store.clone(),
             calendly,
             pusher,
             queue: queue.sender(),
+            ticks: Arc::new(ticks),
             clock: clock.clone(),
         };
         let services = Services::new(&config, adapters);
+        // What a tick hands on is resumed here, as `sync-scheduled` resumes its SQS messages.
+        let resumer = services.clone();
+        tokio::spawn(async move {
+            while let Some(rest) = tick_rests.recv().await {
+                if let Err(e) = resumer.scheduler().resume(rest, tick_deadline()).await {
+                    tracing::warn!(error = %e, "a handed-on scheduled tick failed");
+                }
+            }
+        });
         queue.start_workers(services.clone(), workers);
 
         let app = shared::http::serve(shared::http::all_routes(), services.clone())
@@ -217,7 +228,7 @@ impl LocalStack {
                 tick.tick().await;
                 loop {
                     tick.tick().await;
-                    if let Err(e) = services.scheduler().run().await {
+                    if let Err(e) = services.scheduler().tick(tick_deadline()).await {
                         tracing::warn!(error = %e, "scheduled sync run failed");
                     }
                 }
@@ -302,6 +313,11 @@ fn management_client(endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
 
 async fn scheduled_sync(
     State(services): State<Services>,
-) -> Result<axum::Json<serde_json::Value>, shared::http::ApiError> {
-    Ok(axum::Json(services.scheduler().run().await?))
+) -> Result<axum::Json<shared::app::TickReport>, shared::http::ApiError> {
+    Ok(axum::Json(services.scheduler().tick(tick_deadline()).await?))
+}
+
+/// A local tick has the time `sync-scheduled` has on AWS (its template timeout, 120 s).
+fn tick_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(120)
 }

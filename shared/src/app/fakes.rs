@@ -5,9 +5,10 @@ use crate::calendly::{
     CalendlyApi, CalendlyError, CalendlyUser, EventQuery, EventType, EventTypeOwner, Invitee, NewWebhookSubscription,
     OrganizationMembership, Page, ScheduledEvent, TokenResponse, WebhookSubscription,
 };
+use crate::domain::schedule::TickRest;
 use crate::domain::{ConnectedAccount, Integration, IntegrationId, OrganizationId, SyncJobMessage, UserId};
 use crate::push::{PushMessage, Pusher};
-use crate::queue::{JobQueue, QueueError};
+use crate::queue::{JobQueue, QueueError, TickQueue};
 use crate::store::{IntegrationStore, MemoryStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -132,6 +133,25 @@ impl JobQueue for RecordingQueue {
             return Err(QueueError::Send("the queue refuses in this test".into()));
         }
         self.sent.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(messages);
+        Ok(())
+    }
+}
+
+/// A tick queue that keeps the rests handed on.
+#[derive(Default)]
+pub struct RecordingTicks(pub Mutex<Vec<TickRest>>);
+
+impl RecordingTicks {
+    /// The rests handed on so far, taken out.
+    pub fn take(&self) -> Vec<TickRest> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[async_trait]
+impl TickQueue for RecordingTicks {
+    async fn hand_on(&self, rests: &[TickRest]) -> Result<(), QueueError> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(rests);
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ mod privacy;
 mod prospects;
 mod realtime;
 mod retention;
+mod schedule;
 mod status;
 mod subscription;
 pub mod sync;
@@ -34,9 +35,10 @@ pub use privacy::{Erasure, PersonalData, Privacy, PrivacyPorts, Purge};
 pub use prospects::{ProspectDraft, Prospects};
 pub use realtime::{Connector, forget_connection};
 pub use retention::{Kept, Retention};
+pub use schedule::{Scheduler, TickFailure, TickReport};
 pub use status::{ConnectionStatus, EventTypeChoice, IntegrationSettings, SettingsChange, SettingsPorts};
 pub use subscription::{Subscriptions, WebhookCheck};
-pub use sync::{JobError, JobPorts, JobTiming, Jobs, QueuedSync, Scheduler, Worker};
+pub use sync::{JobError, JobPorts, JobTiming, Jobs, QueuedSync, Worker};
 pub use webhook::{DeliveryOutcome, IntakePorts, WebhookIntake};
 
 use crate::auth::JwtVerifier;
@@ -47,7 +49,7 @@ use crate::crypto::{CursorSigner, PersonHasher, Sealer};
 use crate::domain::{Integration, OrganizationId};
 use crate::people::People;
 use crate::push::Pusher;
-use crate::queue::JobQueue;
+use crate::queue::{JobQueue, TickQueue};
 use crate::store::{IntegrationStore, PersonHashKeyStore, Store};
 use crate::sync::{ReconnectAlarm, SyncEngine};
 use crate::tokens::TokenKeeper;
@@ -97,6 +99,8 @@ pub struct Adapters {
     pub pusher: Arc<dyn Pusher>,
     /// Where sync jobs wait for a worker.
     pub queue: Arc<dyn JobQueue>,
+    /// Where a scheduled tick near its deadline leaves the rest.
+    pub ticks: Arc<dyn TickQueue>,
     /// Now (a fixed or advanceable clock in tests).
     pub clock: Arc<dyn Clock>,
 }
@@ -157,7 +161,7 @@ struct Core {
 
 impl Core {
     fn new(config: &Config, adapters: &Adapters) -> Self {
-        let Adapters { store, calendly, pusher, queue, clock } = adapters;
+        let Adapters { store, calendly, pusher, queue, clock, .. } = adapters;
         let sealer = sealer_of(config);
         let alarm = Arc::new(ReconnectAlarm::new(store.clone(), pusher.clone(), clock.clone()));
         let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone()).with_alarm(alarm);
@@ -207,7 +211,7 @@ impl Services {
     pub fn new(config: &Config, adapters: Adapters) -> Self {
         let core = Core::new(config, &adapters);
         let worker = core.worker(config);
-        let Adapters { store, calendly, pusher, queue, clock } = adapters;
+        let Adapters { store, calendly, pusher, queue, ticks, clock } = adapters;
         let Core { sealer, jwt, engine, access, subscriptions, jobs, people, .. } = core;
         let cursors = PageCursors::new(
             CursorSigner::from_hex_key(config.encryption_key.expose())
@@ -261,7 +265,7 @@ impl Services {
             ),
             settings: IntegrationSettings::new(settings_ports, access, subscriptions),
             worker,
-            scheduler: Scheduler::new(store.clone(), store.clone(), queue, clock.clone(), engine.window()),
+            scheduler: Scheduler::new(store.clone(), store.clone(), queue, ticks, clock.clone(), engine.window()),
             webhooks: WebhookIntake::new(
                 signing_keys,
                 clock,

@@ -1,4 +1,5 @@
-//! Sync jobs: `Jobs` queues one (connect, `POST /calendly/sync`), `Scheduler` the due ones,
+//! Sync jobs: `Jobs` queues one (connect, `POST /calendly/sync`), `Scheduler` the due ones
+//! (`schedule.rs`),
 //! and `Worker` runs one slice of one per queue message. A slice claims the job's lease for
 //! its turn, runs the engine until done, out of budget or rate-limited, then either finishes
 //! the job or saves the pause and sends the next turn's message (delayed until Calendly's
@@ -19,8 +20,6 @@ use crate::sync::{SliceEnd, SyncEngine, SyncError};
 use crate::telemetry::metrics::{self, Metric};
 use crate::tokens::TokenError;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
-use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -34,10 +33,6 @@ const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
 const MEMBERS_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
 /// How far before the last sync the routing form poll looks (exactly once either way).
 const ROUTING_POLL_OVERLAP: chrono::Duration = chrono::Duration::hours(1);
-/// Due integrations read per page by one scheduled tick...
-const SCHEDULE_PAGE: usize = 500;
-/// ...and queued at once.
-const SCHEDULE_CONCURRENCY: usize = 16;
 
 /// Why a worker could not finish with a message: the queue must bring it back.
 #[derive(Debug, thiserror::Error)]
@@ -445,100 +440,6 @@ impl Worker {
                 tracing::warn!(organization_id = %integration.organization_id, error = %e, "webhook subscription check failed")
             }
         }
-    }
-}
-
-/// The scheduled tick: reads the due integrations, records and queues their jobs. It needs the
-/// store, the queue and the clock only (`sync-scheduled` reads no secret).
-#[derive(Clone)]
-pub struct Scheduler {
-    integrations: Arc<dyn IntegrationStore>,
-    jobs: Arc<dyn SyncJobStore>,
-    queue: Arc<dyn JobQueue>,
-    clock: Arc<dyn Clock>,
-    window: SyncWindow,
-}
-
-impl Scheduler {
-    /// A scheduler whose jobs cover `window` around their tick.
-    pub fn new(
-        integrations: Arc<dyn IntegrationStore>,
-        jobs: Arc<dyn SyncJobStore>,
-        queue: Arc<dyn JobQueue>,
-        clock: Arc<dyn Clock>,
-        window: SyncWindow,
-    ) -> Self {
-        Self { integrations, jobs, queue, clock, window }
-    }
-
-    /// One scheduled tick: pages through every due integration, records a job for each
-    /// (unless one is under way), moves its next sync an interval ahead, and queues the jobs
-    /// ten messages a request. Runs no sync itself, so it returns in seconds at any scale.
-    pub async fn run(&self) -> Result<Value, AppError> {
-        let now = self.clock.now();
-        let (mut queued, mut already_running, mut failed) = (0usize, 0usize, Vec::new());
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.integrations.list_due_integrations(now, SCHEDULE_PAGE, cursor.as_deref()).await?;
-            let outcomes: Vec<(Integration, Result<JobStart, StoreError>)> = futures::stream::iter(page.items)
-                .map(|integration| async move {
-                    let (start, end) = self.window.at(now);
-                    let job = SyncJob::queued(
-                        integration.organization_id.clone(),
-                        integration.id.clone(),
-                        SyncTrigger::Scheduled,
-                        start,
-                        end,
-                        now,
-                    );
-                    let started = self.jobs.start_sync_job(&job, now).await;
-                    if started.is_ok() {
-                        // Off the due index until its next interval, whether queued now or already running.
-                        let next = now + chrono::Duration::minutes(i64::from(integration.schedule_interval_minutes()));
-                        if let Err(e) = self.integrations.record_sync(&integration.organization_id, None, next).await {
-                            tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not move the next sync");
-                        }
-                    }
-                    (integration, started)
-                })
-                .buffer_unordered(SCHEDULE_CONCURRENCY)
-                .collect()
-                .await;
-            let mut jobs = Vec::new();
-            for (integration, started) in outcomes {
-                match started {
-                    Ok(JobStart::Created(job)) => jobs.push(job),
-                    Ok(JobStart::AlreadyActive(_)) => already_running += 1,
-                    Err(e) => {
-                        tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not record a scheduled sync");
-                        failed.push(json!({ "organization_id": integration.organization_id, "error": e.to_string() }));
-                    }
-                }
-            }
-            let messages: Vec<SyncJobMessage> = jobs.iter().map(SyncJob::message).collect();
-            if let Err(e) = self.queue.send(&messages, Duration::ZERO).await {
-                // Nothing will run these: fail them (so they block nothing) and make them due again.
-                for job in &jobs {
-                    let reason = e.to_string();
-                    let _ = self
-                        .jobs
-                        .update_sync_job(&job.organization_id, &job.id, &|j| {
-                            j.finish(now, Some(reason.clone()));
-                            true
-                        })
-                        .await;
-                    let _ = self.integrations.record_sync(&job.organization_id, None, now).await;
-                }
-                return Err(AppError::QueueUnavailable(e));
-            }
-            queued += jobs.len();
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        tracing::info!(queued, already_running, failed = failed.len(), "scheduled sync tick");
-        Ok(json!({ "queued": queued, "already_running": already_running, "failed": failed }))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod notes;
 pub mod privacy;
 pub mod quota;
 pub mod routing;
+pub mod schedule;
 pub mod sync_job;
 
 pub use booking::{Booking, BookingSnapshot, BookingStatus, Host, QuestionAnswer, Tracking};

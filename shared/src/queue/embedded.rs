@@ -82,3 +82,28 @@ impl EmbeddedReceiver {
         }
     }
 }
+
+/// The local stack's tick queue: rests wait in a channel the local stack's scheduler loop
+/// reads and resumes, as `sync-scheduled` resumes SQS messages.
+#[derive(Clone, Debug)]
+pub struct EmbeddedTicks {
+    sender: mpsc::UnboundedSender<crate::domain::schedule::TickRest>,
+}
+
+impl EmbeddedTicks {
+    /// A tick queue and its receiving half.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<crate::domain::schedule::TickRest>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (Self { sender }, receiver)
+    }
+}
+
+#[async_trait]
+impl super::TickQueue for EmbeddedTicks {
+    async fn hand_on(&self, rests: &[crate::domain::schedule::TickRest]) -> Result<(), QueueError> {
+        for rest in rests {
+            self.sender.send(rest.clone()).map_err(|_| QueueError::Closed)?;
+        }
+        Ok(())
+    }
+}

@@ -4,10 +4,11 @@
 pub mod embedded;
 pub mod sqs;
 
-pub use embedded::EmbeddedQueue;
+pub use embedded::{EmbeddedQueue, EmbeddedTicks};
 pub use sqs::SqsQueue;
 
 use crate::domain::SyncJobMessage;
+use crate::domain::schedule::TickRest;
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -33,6 +34,14 @@ pub trait JobQueue: Send + Sync {
     async fn send(&self, messages: &[SyncJobMessage], delay: Duration) -> Result<(), QueueError>;
 }
 
+/// Where a scheduled tick that nears its deadline leaves what it has not handed out, for
+/// another invocation of the scheduler (SQS on AWS; the local stack runs it in-process).
+#[async_trait]
+pub trait TickQueue: Send + Sync {
+    /// Sends each rest as its own message, delivered at once.
+    async fn hand_on(&self, rests: &[TickRest]) -> Result<(), QueueError>;
+}
+
 /// A message as a queue delivers it to a worker: its receipt id and its body.
 #[derive(Clone, Debug)]
 pub struct Delivery {
@@ -50,5 +59,12 @@ pub struct NoQueue;
 impl JobQueue for NoQueue {
     async fn send(&self, _messages: &[SyncJobMessage], _delay: Duration) -> Result<(), QueueError> {
         Err(QueueError::Send("this function has no SYNC_QUEUE_URL".into()))
+    }
+}
+
+#[async_trait]
+impl TickQueue for NoQueue {
+    async fn hand_on(&self, _rests: &[TickRest]) -> Result<(), QueueError> {
+        Err(QueueError::Send("this function has no TICK_QUEUE_URL".into()))
     }
 }

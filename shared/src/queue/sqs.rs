@@ -1,7 +1,8 @@
 //! The SQS adapter of the job queue (`SendMessageBatch`, ten messages a request).
 
-use super::{JobQueue, MAX_DELAY, QueueError};
+use super::{JobQueue, MAX_DELAY, QueueError, TickQueue};
 use crate::domain::SyncJobMessage;
+use crate::domain::schedule::TickRest;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
@@ -36,6 +37,20 @@ impl SqsQueue {
 #[async_trait]
 impl JobQueue for SqsQueue {
     async fn send(&self, messages: &[SyncJobMessage], delay: Duration) -> Result<(), QueueError> {
+        self.send_all(messages, delay).await
+    }
+}
+
+#[async_trait]
+impl TickQueue for SqsQueue {
+    async fn hand_on(&self, rests: &[TickRest]) -> Result<(), QueueError> {
+        self.send_all(rests, Duration::ZERO).await
+    }
+}
+
+impl SqsQueue {
+    /// Sends each of `messages` as JSON, ten a request.
+    async fn send_all(&self, messages: &[impl serde::Serialize + Sync], delay: Duration) -> Result<(), QueueError> {
         let delay_seconds = i32::try_from(delay.min(MAX_DELAY).as_secs()).unwrap_or(900);
         for chunk in messages.chunks(BATCH) {
             let mut entries = Vec::with_capacity(chunk.len());

@@ -308,15 +308,22 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Soft-deletes the integration (`is_active: false`).
     async fn deactivate_integration(&self, org: &OrganizationId, now: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Active, healthy integrations whose `next_sync_at` has passed (oldest first), a page at
-    /// a time (auto-sync off ones too: they are due for their webhook check).
+    /// The parts the schedule is kept in (`due_shard` of each organization, and any part an
+    /// earlier layout wrote): a tick reads each of them, concurrently.
+    fn due_partitions(&self) -> Vec<DuePartition>;
+    /// Active, healthy integrations of one part of the schedule whose `next_sync_at` has
+    /// passed (oldest first), a page at a time (auto-sync off ones too: they are due for their
+    /// webhook check). A part this store does not keep is `InvalidCursor`.
     async fn list_due_integrations(
         &self,
         now: DateTime<Utc>,
+        partition: &DuePartition,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<PageOf<Integration>, StoreError>;
 }
+
+pub use crate::domain::schedule::{DEFAULT_DUE_SHARDS, DuePartition};
 
 /// Bookings, and the all-or-nothing write that records one with its note and notification.
 #[async_trait]

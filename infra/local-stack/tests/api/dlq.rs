@@ -88,6 +88,7 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_and_a_redrive_runs_it() 
         calendly: shared::wiring::calendly_client(&app.stack.config),
         pusher: Arc::new(shared::push::NoPushEndpoint),
         queue: Arc::new(shared::queue::NoQueue),
+        ticks: Arc::new(shared::queue::NoQueue),
         clock: app.stack.clock.clone(),
     };
     let broken = shared::app::worker_of(&app.stack.config, adapters);

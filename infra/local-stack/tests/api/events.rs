@@ -2,6 +2,7 @@
 
 use crate::helpers::TestApp;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use shared::clock::Clock;
 use shared::domain::OrganizationId;
 
 fn sample(name: &str) -> String {
@@ -81,9 +82,32 @@ async fn the_scheduled_sample_event_runs_the_due_syncs() {
     app.advance_clocks(chrono::Duration::minutes(31));
     // What `sync-scheduled` receives from EventBridge, through the function's own handler.
     let event: serde_json::Value = serde_json::from_str(&sample("sync-scheduled.json")).unwrap();
-    let run = sync_scheduled::handle(app.stack.services.scheduler(), event).await.unwrap();
+    let run =
+        sync_scheduled::handle(app.stack.services.scheduler(), event, crate::helpers::tick_deadline()).await.unwrap();
     assert_eq!(run["queued"], 1);
     assert_eq!(app.wait_for_sync("org-a").await["trigger"], "scheduled");
+    assert_eq!(app.prospects("org-a").await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_handed_on_tick_sample_event_carries_its_part_on_and_reports_the_malformed_record() {
+    let app = TestApp::spawn().await;
+    let host = app.host("Camille Martin");
+    app.connect("org-a", &host).await;
+    app.seed(&host, "John Doe", "john@example.com", "Découverte 30min", crate::helpers::in_days(2));
+    app.advance_clocks(chrono::Duration::minutes(31));
+    // What the tick queue delivers to `sync-scheduled`: the rest names org-a's part, as due now.
+    let mut event: serde_json::Value = serde_json::from_str(&sample("sync-scheduled-handed-on.json")).unwrap();
+    let mut rest: serde_json::Value = serde_json::from_str(event["Records"][0]["body"].as_str().unwrap()).unwrap();
+    rest["partition"] = serde_json::json!(shared::store::DuePartition::of(&OrganizationId::new("org-a"), 16));
+    rest["tick_at"] = serde_json::json!(app.stack.clock.now());
+    event["Records"][0]["body"] = serde_json::json!(rest.to_string());
+    let answer =
+        sync_scheduled::handle(app.stack.services.scheduler(), event, crate::helpers::tick_deadline()).await.unwrap();
+    let failures: Vec<&str> =
+        answer["batchItemFailures"].as_array().unwrap().iter().map(|f| f["itemIdentifier"].as_str().unwrap()).collect();
+    assert_eq!(failures, ["b7c8d9e0-f1a2-4b3c-9d4e-5f6a7b8c9d0e"], "only the malformed one comes back: {answer}");
+    assert_eq!(app.wait_for_sync("org-a").await["trigger"], "scheduled", "the rest handed org-a out");
     assert_eq!(app.prospects("org-a").await.len(), 1);
 }
 

@@ -304,3 +304,8 @@ impl Browser {
         let _ = self.socket.close(None).await;
     }
 }
+
+/// The deadline of a scheduled tick as `sync-scheduled` has it on AWS (its 120-s timeout).
+pub fn tick_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(120)
+}

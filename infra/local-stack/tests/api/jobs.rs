@@ -369,7 +369,8 @@ async fn a_queue_that_refuses_the_job_is_a_503_and_blocks_nothing() {
     let sync = app.get("/calendly/status", "org-a").await.expect(200)["sync"].clone();
     assert_eq!(sync["state"], "failed", "a job nobody will run is failed, so the next request can queue one");
     // The schedule still finds it due: its next sync was never moved.
-    let due = app.stack.store.list_due_integrations(chrono::Utc::now(), 10, None).await.unwrap();
+    let part = shared::store::DuePartition::of(&shared::domain::OrganizationId::new("org-a"), 16);
+    let due = app.stack.store.list_due_integrations(chrono::Utc::now(), &part, 10, None).await.unwrap();
     assert!(due.items.iter().any(|i| i.organization_id.as_str() == "org-a"));
 }
 

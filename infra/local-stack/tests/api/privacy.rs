@@ -398,7 +398,7 @@ async fn retention_hides_then_deletes_what_came_from_calendly_and_keeps_prospect
     assert_eq!(app.notifications("org-a").await, Vec::<Value>::new());
     assert_eq!(app.prospects("org-a").await.len(), 2, "prospects and their notes are CRM records and stay");
     // The scheduled sync deletes what was written before the retention was set.
-    app.stack.services.scheduler().run().await.unwrap();
+    app.stack.services.scheduler().tick(crate::helpers::tick_deadline()).await.unwrap();
     app.wait_for_sync("org-a").await;
     let export = app.get("/privacy/export?email=john.doe%40example.com", "org-a").await.expect(200);
     assert_eq!(export["bookings"], json!([]), "deleted, not only hidden: {export}");

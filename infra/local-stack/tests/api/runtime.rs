@@ -200,6 +200,8 @@ async fn every_function_binary_answers_its_events_under_a_runtime_api_with_the_t
     let sqs = local_stack::jobs::sqs_client(Some(&endpoint), None, None);
     let suffix = shared::crypto::random_token(6).to_lowercase().replace(['-', '_'], "x");
     let queue = sqs.create_queue().queue_name(format!("velvena-rt-{suffix}")).send().await.unwrap().queue_url.unwrap();
+    let ticks =
+        sqs.create_queue().queue_name(format!("velvena-rt-ticks-{suffix}")).send().await.unwrap().queue_url.unwrap();
     let secrets = {
         use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
         aws_sdk_secretsmanager::Client::from_conf(
@@ -232,6 +234,7 @@ async fn every_function_binary_answers_its_events_under_a_runtime_api_with_the_t
         ("Table".into(), table),
         ("Secret".into(), secret_arn),
         ("SyncJobQueue".into(), queue),
+        ("TickQueue".into(), ticks),
         (String::from("CalendlyClientId"), String::from("runtime-client-id")),
         (String::from("PublicBaseUrl"), String::from("https://api.velvena.example")),
         (String::from("WebSocketApi"), String::from("local")),
@@ -318,7 +321,17 @@ async fn every_function_binary_answers_its_events_under_a_runtime_api_with_the_t
 
     // sync-scheduled: the EventBridge tick.
     let tick = scheduled.invoke(&event("sync-scheduled.json")).await;
-    assert_eq!(tick["queued"], 0, "{tick}");
+    assert_eq!((tick["queued"].as_u64(), tick["handed_on"].as_u64()), (Some(0), Some(0)), "{tick}");
+    // sync-scheduled: a part handed on by the tick queue (read from its position) and a
+    // malformed message (reported, so SQS brings it back and then sets it aside).
+    let resumed = scheduled.invoke(&event("sync-scheduled-handed-on.json")).await;
+    let failures: Vec<&str> = resumed["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(failures, ["b7c8d9e0-f1a2-4b3c-9d4e-5f6a7b8c9d0e"], "{resumed}");
 
     // ws-connect / ws-disconnect.
     let mut connecting = event("ws-connect.json");

@@ -16,8 +16,8 @@ use shared::domain::{
     UserId,
 };
 use shared::store::{
-    CLAIM_SETTLES, CommitConflict, CommitError, Connection, JobStart, ProspectPatch, StateTake, Store, StoreError,
-    TokenUpdate,
+    CLAIM_SETTLES, CommitConflict, CommitError, Connection, DEFAULT_DUE_SHARDS, DuePartition, JobStart, ProspectPatch,
+    StateTake, Store, StoreError, TokenUpdate,
 };
 use std::sync::Arc;
 
@@ -266,34 +266,27 @@ async fn integrations_are_found_by_id_user_and_due_time(store: Arc<dyn Store>) {
     store.update_sync_settings(&b, false, 30, None).await.unwrap();
     store.mark_needs_reconnect(&c, 1).await.unwrap();
     // Auto-sync off (b) stays on the schedule for its webhook check; needing reconnection (c) does not.
-    let mut due: Vec<OrganizationId> = store
-        .list_due_integrations(now, 100, None)
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|i| i.organization_id)
-        .collect();
+    let mut due: Vec<OrganizationId> = all_due(&store, now).await.into_iter().map(|i| i.organization_id).collect();
     due.sort();
     assert_eq!(due, vec![a.clone(), b.clone()]);
     store.record_sync(&b, None, now + Duration::days(1)).await.unwrap();
     store.record_sync(&a, Some(now), now + Duration::minutes(30)).await.unwrap();
-    assert!(store.list_due_integrations(now, 100, None).await.unwrap().items.is_empty());
-    assert_eq!(store.list_due_integrations(now + Duration::minutes(31), 100, None).await.unwrap().items.len(), 1);
+    assert!(all_due(&store, now).await.is_empty());
+    assert_eq!(all_due(&store, now + Duration::minutes(31)).await.len(), 1);
     // The scheduler moves only the next sync: the last one stays as it was.
     store.record_sync(&a, None, now + Duration::minutes(60)).await.unwrap();
     assert_eq!(
         store.get_integration(&a).await.unwrap().unwrap().last_synced_at.map(|t| t.timestamp()),
         Some(now.timestamp())
     );
-    assert!(store.list_due_integrations(now + Duration::minutes(31), 100, None).await.unwrap().items.is_empty());
+    assert!(all_due(&store, now + Duration::minutes(31)).await.is_empty());
 
     assert_eq!(store.get_integration_by_id(&IntegrationId::new("int-b")).await.unwrap().unwrap().organization_id, b);
     let by_user = store.find_integration_by_calendly_user("https://api.calendly.com/users/int-a").await.unwrap();
     assert_eq!(by_user.unwrap().organization_id, a);
     store.deactivate_integration(&a, now).await.unwrap();
     assert!(store.find_integration_by_calendly_user("https://api.calendly.com/users/int-a").await.unwrap().is_none());
-    assert!(store.list_due_integrations(now + Duration::hours(2), 100, None).await.unwrap().items.is_empty());
+    assert!(all_due(&store, now + Duration::hours(2)).await.is_empty());
     assert!(!store.get_integration(&a).await.unwrap().unwrap().is_active, "soft-deleted, not gone");
 }
 
@@ -439,32 +432,59 @@ async fn fingerprints_and_bookings_read_back_in_bulk_and_in_order(store: Arc<dyn
     assert!(store.list_bookings(&org("org-b"), 3, None).await.unwrap().items.is_empty());
 }
 
+/// Every due integration, over every part of the schedule.
+async fn all_due(store: &Arc<dyn Store>, now: DateTime<Utc>) -> Vec<shared::domain::Integration> {
+    let mut due = Vec::new();
+    for partition in store.due_partitions() {
+        due.extend(store.list_due_integrations(now, &partition, 100, None).await.unwrap().items);
+    }
+    due
+}
+
 async fn due_integrations_page_through_every_one_of_them(store: Arc<dyn Store>) {
     let now = Utc::now();
-    for i in 0..25 {
+    for i in 0..40 {
         store
             .save_connected_integration(integration(&org(&format!("org-{i:02}")), &format!("int-{i:02}")))
             .await
             .unwrap();
     }
     let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store.list_due_integrations(now, 10, cursor.as_deref()).await.unwrap();
-        assert!(page.items.len() <= 10);
-        for i in &page.items {
-            // The scheduler moves each one off the index while it pages: no page may skip any.
-            store.record_sync(&i.organization_id, None, now + Duration::minutes(30)).await.unwrap();
+    let mut parts_used = 0;
+    for partition in store.due_partitions() {
+        let mut cursor: Option<String> = None;
+        let mut in_part = 0;
+        loop {
+            let page = store.list_due_integrations(now, &partition, 3, cursor.as_deref()).await.unwrap();
+            assert!(page.items.len() <= 3);
+            for i in &page.items {
+                // Each is kept in its organization's own part.
+                assert_eq!(DuePartition::of(&i.organization_id, DEFAULT_DUE_SHARDS), partition);
+                // The scheduler moves each one off the index while it pages: no page may skip any.
+                store.record_sync(&i.organization_id, None, now + Duration::minutes(30)).await.unwrap();
+            }
+            in_part += page.items.len();
+            seen.extend(page.items.into_iter().map(|i| i.organization_id));
+            match page.next_cursor {
+                // A position in one part is no position in another.
+                Some(c) => {
+                    let shard = if partition == DuePartition::shard(0) { 1 } else { 0 };
+                    let crossed = store.list_due_integrations(now, &DuePartition::shard(shard), 3, Some(&c)).await;
+                    assert!(matches!(crossed, Err(StoreError::InvalidCursor)), "{crossed:?}");
+                    cursor = Some(c)
+                }
+                None => break,
+            }
         }
-        seen.extend(page.items.into_iter().map(|i| i.organization_id));
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
+        parts_used += usize::from(in_part > 0);
     }
     seen.sort();
     seen.dedup();
-    assert_eq!(seen.len(), 25);
+    assert_eq!(seen.len(), 40);
+    assert!(parts_used >= 8, "40 organizations spread over the parts: {parts_used} used");
+    // A part the store does not keep is refused, not read.
+    let foreign = serde_json::from_value::<DuePartition>(serde_json::json!("DUE#999")).unwrap();
+    assert!(matches!(store.list_due_integrations(now, &foreign, 3, None).await, Err(StoreError::InvalidCursor)));
 }
 
 fn sync_job(o: &OrganizationId, trigger: SyncTrigger, now: DateTime<Utc>) -> SyncJob {

@@ -203,7 +203,18 @@ fn only_the_functions_that_queue_jobs_may_send_to_the_queue() {
                 let actions: Vec<String> = statement["Action"].as_sequence().unwrap().iter().map(str_of).collect();
                 if actions.iter().any(|a| a.starts_with("sqs:")) {
                     assert_eq!(actions, vec!["sqs:SendMessage".to_string()], "{name} may only send");
-                    assert_eq!(intrinsic(&statement["Resource"]), get_att("SyncJobQueue.Arn"), "{name}");
+                    let resources: Vec<_> = match statement["Resource"].as_sequence() {
+                        Some(all) => all.iter().map(intrinsic).collect(),
+                        None => vec![intrinsic(&statement["Resource"])],
+                    };
+                    // Only the scheduler may hand a tick on, and it says where.
+                    let mut expected = vec![get_att("SyncJobQueue.Arn")];
+                    if name == "sync-scheduled" {
+                        expected.push(get_att("TickQueue.Arn"));
+                        let tick_url = intrinsic(&f["Properties"]["Environment"]["Variables"]["TICK_QUEUE_URL"]);
+                        assert_eq!(tick_url, Some(("Ref".to_string(), "TickQueue".to_string())));
+                    }
+                    assert_eq!(resources, expected, "{name}");
                     sends = true;
                 }
             }
@@ -341,7 +352,7 @@ fn every_function_has_alarms_and_every_alarm_watches_what_the_code_emits() {
             assert!(deployed.contains(&str_of(&function["Value"])), "{logical:?}: {function:?}");
         }
     }
-    assert_eq!(alarms, 23, "two per function, the APIs, the dead-letter queue and three of our metrics");
+    assert_eq!(alarms, 24, "two per function, the APIs, the two dead-letter queues and three of our metrics");
     // One dashboard shows every metric the code writes.
     let dashboard = &t["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"];
     let body = match dashboard {

@@ -2,12 +2,20 @@
 use crate::domain::{BookingFilter, CalendlyScope, Integration, IntegrationId, OrganizationId};
 use crate::store::dynamodb::item::{Item, from_item, get_n, get_s, n, s};
 use crate::store::dynamodb::keys::{
-    CALENDLY_USER_OWNER_SK, DUE_GSI3PK, GSI1, GSI2, GSI3, INTEGRATION_SK, PK, SK, calendly_user_gsi2pk,
-    calendly_user_pk, integration_gsi1pk, org_pk, time_sort_key,
+    CALENDLY_USER_OWNER_SK, GSI1, GSI2, GSI3, INTEGRATION_SK, PK, SK, calendly_user_gsi2pk, calendly_user_pk,
+    integration_gsi1pk, org_pk, time_sort_key,
 };
 use crate::store::dynamodb::shapes::{Query, integration_index_keys};
+
+impl DynamoStore {
+    /// The index keys of an integration item as this store lays them out.
+    pub(super) fn integration_keys(&self) -> impl Fn(&Integration) -> Vec<(&'static str, String)> + use<> {
+        let shards = self.due_shards;
+        move |i| integration_index_keys(i, shards)
+    }
+}
 use crate::store::dynamodb::{error, is_condition_failure, item};
-use crate::store::{CLAIM_SETTLES, DynamoStore, IntegrationStore, PageOf, StoreError, TokenUpdate};
+use crate::store::{CLAIM_SETTLES, DuePartition, DynamoStore, IntegrationStore, PageOf, StoreError, TokenUpdate};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -31,7 +39,7 @@ impl IntegrationStore for DynamoStore {
     async fn save_connected_integration(&self, integration: Integration) -> Result<Integration, StoreError> {
         let org = integration.organization_id.clone();
         let saved = self
-            .update_versioned(org_pk(&org), INTEGRATION_SK, integration_index_keys, |previous: Option<Integration>| {
+            .update_versioned(org_pk(&org), INTEGRATION_SK, self.integration_keys(), |previous: Option<Integration>| {
                 let mut next = integration.clone();
                 if let Some(previous) = previous {
                     next.token_version = next.token_version.max(previous.token_version + 1);
@@ -250,15 +258,27 @@ impl IntegrationStore for DynamoStore {
         Ok(())
     }
 
+    fn due_partitions(&self) -> Vec<DuePartition> {
+        // The unsharded layout's part stays on the list: an integration written before the
+        // schedule was sharded is found there until its next write moves it.
+        let mut partitions = DuePartition::all(self.due_shards);
+        partitions.push(DuePartition::unsharded());
+        partitions
+    }
+
     async fn list_due_integrations(
         &self,
         now: DateTime<Utc>,
+        partition: &DuePartition,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<PageOf<Integration>, StoreError> {
+        if !self.due_partitions().contains(partition) {
+            return Err(StoreError::InvalidCursor);
+        }
         let query = Query {
             sk_at_most: Some(format!("{:020}#~", now.timestamp_micros())),
-            ..Query::index(GSI3, DUE_GSI3PK.to_string())
+            ..Query::index(GSI3, partition.as_str().to_string())
         };
         let (items, next_cursor) = self.query(query, limit, cursor).await?;
         Ok(PageOf { items: items.iter().map(from_item).collect::<Result<_, _>>()?, next_cursor })

@@ -157,8 +157,7 @@ pub fn prospects_gsi1pk(org: &OrganizationId) -> String {
 pub fn prospects_by_source_gsi2pk(org: &OrganizationId, source: &str) -> String {
     format!("PROSPECTS#{org}#{source}")
 }
-/// GSI3: the one partition of due integrations (sorted by `next_sync_at`).
-pub const DUE_GSI3PK: &str = "DUE";
+// GSI3: due integrations, by `next_sync_at`, in the parts `store::DuePartition` names.
 
 /// A sort key that orders by time then id (fixed-width microseconds).
 pub fn time_sort_key(at: DateTime<Utc>, id: &str) -> String {

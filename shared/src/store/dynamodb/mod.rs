@@ -83,6 +83,8 @@ impl DynamoMetrics {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// How many parts the due index is spread over (`DUE_SHARDS`).
+    due_shards: u16,
     #[cfg(feature = "request-metrics")]
     metrics: Arc<DynamoMetrics>,
 }
@@ -155,9 +157,18 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            due_shards: super::DEFAULT_DUE_SHARDS,
             #[cfg(feature = "request-metrics")]
             metrics: Arc::default(),
         }
+    }
+
+    /// The same store with its due index spread over `shards` parts (`DUE_SHARDS`). Raise it
+    /// only: an integration stays in its part until its next write, and a part above the new
+    /// count would no longer be read.
+    pub fn with_due_shards(mut self, shards: u16) -> Self {
+        self.due_shards = shards.max(1);
+        self
     }
 
     /// The SDK client (table creation in tests and the local stack).
@@ -437,7 +448,7 @@ impl DynamoStore {
         change: impl Fn(&mut Integration) -> bool,
     ) -> Result<bool, StoreError> {
         let changed = self
-            .update_versioned(org_pk(org), INTEGRATION_SK, integration_index_keys, |current: Option<Integration>| {
+            .update_versioned(org_pk(org), INTEGRATION_SK, self.integration_keys(), |current: Option<Integration>| {
                 let Some(mut integration) = current else { return Ok(None) };
                 Ok(change(&mut integration).then_some((integration, ())))
             })

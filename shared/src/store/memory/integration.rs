@@ -1,6 +1,8 @@
 //! Integrations, tokens, refresh leases, Calendly-user claims, the schedule.
 use crate::domain::{BookingFilter, CalendlyScope, Integration, IntegrationId, OrganizationId};
-use crate::store::{CLAIM_SETTLES, IntegrationStore, MemoryStore, PageOf, StoreError, TokenUpdate, cursor};
+use crate::store::{
+    CLAIM_SETTLES, DuePartition, IntegrationStore, MemoryStore, PageOf, StoreError, TokenUpdate, cursor,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -187,12 +189,21 @@ impl IntegrationStore for MemoryStore {
         Ok(())
     }
 
+    fn due_partitions(&self) -> Vec<DuePartition> {
+        DuePartition::all(self.due_shards)
+    }
+
     async fn list_due_integrations(
         &self,
         now: DateTime<Utc>,
+        partition: &DuePartition,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<PageOf<Integration>, StoreError> {
+        if !self.due_partitions().contains(partition) {
+            return Err(StoreError::InvalidCursor);
+        }
+        let shards = self.due_shards;
         let position = |i: &Integration| {
             format!("{:020}#{}", i.next_sync_at.map_or(0, |n| n.timestamp_micros().max(0)), i.organization_id)
         };
@@ -200,6 +211,7 @@ impl IntegrationStore for MemoryStore {
             s.integrations
                 .values()
                 .filter(|i| i.is_active && !i.needs_reconnect && i.next_sync_at.is_none_or(|n| n <= now))
+                .filter(|i| &DuePartition::of(&i.organization_id, shards) == partition)
                 .cloned()
                 .collect()
         });

@@ -69,15 +69,28 @@ struct Person {
 }
 
 /// The in-memory store used by the local stack and fast tests.
-#[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// How many parts the schedule is kept in (as the DynamoDB store's due index).
+    due_shards: u16,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self { state: Mutex::default(), due_shards: super::DEFAULT_DUE_SHARDS }
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same store with its schedule kept in `shards` parts.
+    pub fn with_due_shards(mut self, shards: u16) -> Self {
+        self.due_shards = shards.max(1);
+        self
     }
 
     /// Applies a transition to the organization's integration; false when there is none or
