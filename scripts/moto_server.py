@@ -34,6 +34,7 @@ import argparse
 import copy
 import hashlib
 import inspect
+import io
 import os
 import resource
 import signal
@@ -269,10 +270,19 @@ def main():
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 
+    # MOTO_TRACE=<file>: one line per DynamoDB request (its operation and body), to see what a
+    # code path asks of the table (e.g. `grep -c GetItem`).
+    trace = open(os.environ["MOTO_TRACE"], "a", buffering=1) if os.environ.get("MOTO_TRACE") else None
+
     def serialized(environ, start_response):
         if environ.get("PATH_INFO") == "/_harness/peak":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [f"{resident_mb('VmHWM')}\n".encode()]
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if trace is not None and target.startswith("DynamoDB_"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            trace.write(f"{target.split('.')[-1]} {body.decode(errors='replace')[:400]}\n")
         with lock:
             return list(app(environ, start_response))
 

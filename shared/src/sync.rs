@@ -4,7 +4,9 @@
 //! One file on purpose: paging, planning, committing and their guards are one loop whose
 //! exactly-once argument must be read whole.
 
-use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, EventQuery, Invitee, Page, ScheduledEvent};
+use crate::calendly::{
+    CalendlyApi, CalendlyError, CalendlySession, EventQuery, Invitee, Page, RateWindow, ScheduledEvent,
+};
 use crate::clock::Clock;
 use crate::domain::booking::{self, ChangeKind, Known, ProspectChange};
 use crate::domain::ledger;
@@ -82,11 +84,13 @@ pub enum SliceEnd {
 struct Progress {
     at: Instant,
     events: u64,
+    /// Whether the current page had events to read and write (it is worth its checkpoint).
+    worked: bool,
 }
 
 impl Progress {
     fn new(job: &SyncJob) -> Self {
-        Self { at: Instant::now(), events: job.report.events_seen }
+        Self { at: Instant::now(), events: job.report.events_seen, worked: false }
     }
 
     fn due(&self, job: &SyncJob) -> bool {
@@ -304,17 +308,26 @@ impl SyncEngine {
         }
         // The counters of bookings, prospects and notes are what the commits counted: an earlier
         // slice that died mid-page committed more than its last saved progress says.
+        // A job's first slice has nothing committed before it.
         let org = &integration.organization_id;
-        job.report.set_committed(self.store.committed_counts(org, &job.id).await?);
+        if job.slices > 1 {
+            job.report.set_committed(self.store.committed_counts(org, &job.id).await?);
+        }
+        let before = job.report.clone();
         let mut progress = Progress::new(job);
         let result = self.run_pages(&session, job, integration, deadline, &mut progress).await;
         job.report.calendly_requests += session.requests();
-        match self.store.committed_counts(org, &job.id).await {
-            Ok(counts) => job.report.set_committed(counts),
-            Err(e) => tracing::warn!(job_id = %job.id, error = %e, "could not read the job's committed counts"),
+        // Read back only when this slice wrote (or may have written) a booking.
+        let wrote =
+            job.report.committed_part() != before.committed_part() || job.report.events_failed != before.events_failed;
+        if wrote || result.is_err() {
+            match self.store.committed_counts(org, &job.id).await {
+                Ok(counts) => job.report.set_committed(counts),
+                Err(e) => tracing::warn!(job_id = %job.id, error = %e, "could not read the job's committed counts"),
+            }
         }
         let (token, _) = self.tokens.access_token(&session, integration).await.unwrap_or((token, 0));
-        if let Some(window) = self.calendly.rate_window(&token)
+        if let Some(window) = self.calendly.rate_window(&token).filter(RateWindow::worth_sharing)
             && let Err(e) = self.store.record_rate_window(user, &window).await
         {
             tracing::warn!(error = %e, "could not share the rate-limit window");
@@ -338,7 +351,8 @@ impl SyncEngine {
     ) -> Result<SliceEnd, SyncError> {
         // Owned: organization scope may fall back to user scope mid-run.
         let mut integration = integration.clone();
-        let style = self.store.get_organization(&integration.organization_id).await?.note_style();
+        // Read once, and only by a slice that has a booking to write.
+        let style = tokio::sync::OnceCell::new();
         // Every slice gets through at least one page (and one event of it), however small its
         // budget: a slice that can't make progress would re-queue itself forever.
         let mut pages_this_slice = 0;
@@ -347,6 +361,7 @@ impl SyncEngine {
                 return Ok(SliceEnd::OutOfTime);
             }
             pages_this_slice += 1;
+            progress.worked = false;
             let checkpoint = job.checkpoint.clone();
             let Some(page) = self.read_page(session, job, &mut integration).await? else { continue };
             let all_done =
@@ -357,7 +372,12 @@ impl SyncEngine {
             if let Some(end) = advance_checkpoint(job, checkpoint.page_token, page.pagination.next_page_token)? {
                 return Ok(end);
             }
-            progress.report(self, job, session).await;
+            // A page of changed events is checkpointed (a slice that dies does not read its
+            // invitees again); a page of unchanged ones only when progress is due: redoing it
+            // costs its one request, and an unchanged sync writes no progress.
+            if progress.worked || progress.due(job) {
+                progress.report(self, job, session).await;
+            }
         }
     }
 
@@ -414,7 +434,7 @@ impl SyncEngine {
         job: &mut SyncJob,
         integration: &Integration,
         events: Vec<ScheduledEvent>,
-        style: &NoteStyle,
+        style: &tokio::sync::OnceCell<NoteStyle>,
         deadline: Instant,
         progress: &mut Progress,
     ) -> Result<bool, SyncError> {
@@ -427,6 +447,13 @@ impl SyncEngine {
                 && known.get(e.uuid()) != Some(&e.fingerprint_at(now))
         });
         job.report.events_seen = job.checkpoint.events_before_page + unchanged.len() as u64;
+        if changed.is_empty() {
+            return Ok(true);
+        }
+        progress.worked = true;
+        let style = style
+            .get_or_try_init(|| async { Ok::<_, SyncError>(self.store.get_organization(org).await?.note_style()) })
+            .await?;
 
         // Stop launching events once the budget is spent or an error came back; the ones
         // in flight finish, so counters and fingerprints stay true.

@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::push::{PushMessage, Pusher};
 use crate::queue::{JobQueue, QueueError};
-use crate::store::{IntegrationStore, JobStart, StoreError, SyncJobStore};
+use crate::store::{IntegrationStore, JobStart, ScheduleSeen, StoreError, SyncJobStore};
 use crate::sync::{SliceEnd, SyncEngine, SyncError};
 use crate::telemetry::metrics::{self, Metric};
 use crate::tokens::TokenError;
@@ -231,6 +231,7 @@ impl Worker {
         let integration = self.integration_for(&mut job, now).await?;
         let interval = integration.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |i| i.schedule_interval_minutes());
         let synced = integration.as_ref().is_some_and(|i| i.auto_sync_enabled || job.trigger != SyncTrigger::Scheduled);
+        let seen = integration.as_ref().map(ScheduleSeen::of);
         let next_delay = match integration {
             None => None,
             Some(integration) => self.run_turn(&mut job, integration, deadline).await,
@@ -246,7 +247,7 @@ impl Worker {
         // The integration first, the job second: whoever sees the job succeeded also sees
         // `last_synced_at` and `next_sync_at` moved.
         if job.state == SyncJobState::Succeeded {
-            self.schedule_next(&job, synced, interval, now).await?;
+            self.schedule_next(&job, synced, (seen, interval), now).await?;
         }
         let saved = self
             .ports
@@ -331,22 +332,31 @@ impl Worker {
 
     /// A finished job moves the organization's schedule: `last_synced_at` (when it synced) and
     /// the next due time, by the interval set now, not at the slice's start: a change made
-    /// while the job ran (e.g. right after connecting) applies to this very schedule.
+    /// while the job ran (e.g. right after connecting) applies to this very schedule. Written
+    /// on the settings the slice started with, unless they changed (then read again).
     async fn schedule_next(
         &self,
         job: &SyncJob,
         synced: bool,
-        interval: u32,
+        (seen, interval): (Option<ScheduleSeen>, u32),
         now: DateTime<Utc>,
     ) -> Result<(), JobError> {
         let org = &job.organization_id;
         let finished = job.finished_at.unwrap_or(now);
+        let synced_at = synced.then_some(finished);
+        if let Some(seen) = seen {
+            let next = finished + chrono::Duration::minutes(i64::from(interval));
+            if self.ports.integrations.record_finished_sync(org, synced_at, next, seen).await? {
+                tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
+                return Ok(());
+            }
+        }
         let interval = match self.ports.integrations.get_integration(org).await? {
             Some(current) if current.is_active => current.schedule_interval_minutes(),
             _ => interval,
         };
         let next = finished + chrono::Duration::minutes(i64::from(interval));
-        self.ports.integrations.record_sync(org, synced.then_some(finished), next).await?;
+        self.ports.integrations.record_sync(org, synced_at, next).await?;
         tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
         Ok(())
     }

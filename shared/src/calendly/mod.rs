@@ -96,6 +96,15 @@ pub struct RateWindow {
 impl RateWindow {
     /// Requests kept in reserve: a sync has up to this many in flight when it reads `remaining`.
     pub const RESERVE: u64 = 8;
+    /// A window is shared with other workers (one write) only once this little is left: with
+    /// more, no worker is near the reserve, and each learns the window from its own first
+    /// answer (Calendly's headers), so a small sync writes nothing for pacing.
+    pub const SHARED_BELOW: u64 = 100;
+
+    /// Whether other workers need to know of it.
+    pub fn worth_sharing(&self) -> bool {
+        self.remaining < Self::SHARED_BELOW
+    }
 
     /// The window observed now from `X-RateLimit-Remaining` and `X-RateLimit-Reset`. The reset
     /// is whole seconds rounded down: one more keeps us from waking just before it.

@@ -140,6 +140,11 @@ impl SyncReport {
         self.prospects_created = counts.prospects_created;
         self.notes_added = counts.notes_added;
     }
+
+    /// The counters commits keep (`set_committed`): bookings new and changed, prospects, notes.
+    pub fn committed_part(&self) -> (u64, u64, u64, u64) {
+        (self.bookings_new, self.bookings_changed, self.prospects_created, self.notes_added)
+    }
 }
 
 /// Where a job resumes: the window is fixed when the job is queued so page tokens stay valid.

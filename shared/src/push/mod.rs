@@ -79,8 +79,9 @@ impl Pusher for NoPushEndpoint {
 pub mod apigateway;
 
 use crate::clock::Clock;
-use crate::store::ConnectionStore;
+use crate::store::{Connection, ConnectionStore};
 use futures::StreamExt;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// How many `PostToConnection` calls are in flight at once: fan-out costs about one round
@@ -107,6 +108,17 @@ pub trait ConnectionGateway: Send + Sync {
     async fn delete_connection(&self, connection_id: &str) -> Result<(), PostError>;
 }
 
+/// How long one piece of work (a request, a delivery, a job slice: its correlation id) reuses
+/// an organization's connection list for its next pushes: a webhook delivery's two pushes
+/// read it once, a job slice once per progress report; a browser that connects meanwhile
+/// hears from the next one (and lists what it missed, as after any reconnect).
+const CONNECTIONS_REUSED_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+/// At most this many lists are kept (a worker runs ten jobs at once; a container one request).
+const REUSED_LISTS: usize = 64;
+
+/// Connection lists read for a piece of work, by its correlation id and organization.
+type ReusedLists = std::sync::Mutex<HashMap<(String, OrganizationId), (std::time::Instant, Vec<Connection>)>>;
+
 /// Pushes to every live connection of an organization through a `ConnectionGateway`,
 /// concurrently; a gone connection's records are deleted, other failures are logged.
 pub struct ConnectionPusher {
@@ -114,6 +126,7 @@ pub struct ConnectionPusher {
     gateway: Arc<dyn ConnectionGateway>,
     clock: Arc<dyn Clock>,
     encode: Encoder,
+    reused: ReusedLists,
 }
 
 impl ConnectionPusher {
@@ -125,14 +138,47 @@ impl ConnectionPusher {
         clock: Arc<dyn Clock>,
         encode: Encoder,
     ) -> Self {
-        Self { connections, gateway, clock, encode }
+        Self { connections, gateway, clock, encode, reused: ReusedLists::default() }
+    }
+
+    /// The organization's connections: read once per piece of work and `CONNECTIONS_REUSED_FOR`.
+    async fn connections_of(&self, org: &OrganizationId) -> Result<Vec<Connection>, crate::store::StoreError> {
+        let Some(work) = crate::telemetry::correlation::current() else {
+            return self.connections.connections(org).await;
+        };
+        let key = (work, org.clone());
+        let lists = || self.reused.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, list)) = lists().get(&key).filter(|(at, _)| at.elapsed() < CONNECTIONS_REUSED_FOR) {
+            return Ok(list.clone());
+        }
+        let list = self.connections.connections(org).await?;
+        let mut kept = lists();
+        if kept.len() >= REUSED_LISTS {
+            kept.retain(|_, (at, _)| at.elapsed() < CONNECTIONS_REUSED_FOR);
+            if kept.len() >= REUSED_LISTS {
+                kept.clear();
+            }
+        }
+        kept.insert(key, (std::time::Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    /// Forgets connections that are gone or closed from every reused list.
+    fn forget(&self, gone: &[String]) {
+        if gone.is_empty() {
+            return;
+        }
+        let mut kept = self.reused.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, list) in kept.values_mut() {
+            list.retain(|c| !gone.contains(&c.connection_id));
+        }
     }
 }
 
 #[async_trait]
 impl Pusher for ConnectionPusher {
     async fn push(&self, org: &OrganizationId, message: PushMessage) {
-        let all = match self.connections.connections(org).await {
+        let all = match self.connections_of(org).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(organization_id = %org, error = %e, "could not list connections; push skipped");
@@ -143,6 +189,7 @@ impl Pusher for ConnectionPusher {
         // it is closed and forgotten, so a browser whose session ended stops receiving.
         let now = self.clock.now();
         let (connections, expired): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.expires_at > now);
+        let mut forgotten: Vec<String> = expired.iter().map(|c| c.connection_id.clone()).collect();
         for c in expired {
             match self.gateway.delete_connection(&c.connection_id).await {
                 Ok(()) | Err(PostError::Gone) => {}
@@ -155,6 +202,7 @@ impl Pusher for ConnectionPusher {
             }
         }
         if connections.is_empty() {
+            self.forget(&forgotten);
             return;
         }
         let payload = (self.encode)(&message);
@@ -172,6 +220,7 @@ impl Pusher for ConnectionPusher {
                 Ok(()) => metrics::count(Metric::Pushes, Some("sent"), 1),
                 Err(PostError::Gone) => {
                     metrics::count(Metric::Pushes, Some("gone"), 1);
+                    forgotten.push(connection_id.clone());
                     if let Err(e) = self.connections.remove_connection(&connection_id).await {
                         tracing::warn!(%connection_id, error = %e, "could not remove a gone connection");
                     }
@@ -182,5 +231,6 @@ impl Pusher for ConnectionPusher {
                 }
             }
         }
+        self.forget(&forgotten);
     }
 }

@@ -265,6 +265,16 @@ pub trait IntegrationStore: Send + Sync {
         synced_at: Option<DateTime<Utc>>,
         next_sync_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Records a finished sync and its next due time, reckoned from the schedule `seen` when
+    /// the job started; false, and nothing written, when the schedule changed since (or the
+    /// integration is gone): the caller reads it again.
+    async fn record_finished_sync(
+        &self,
+        org: &OrganizationId,
+        synced_at: Option<DateTime<Utc>>,
+        next_sync_at: DateTime<Utc>,
+        seen: ScheduleSeen,
+    ) -> Result<bool, StoreError>;
     /// Changes the auto-sync settings (and the next due time).
     async fn update_sync_settings(
         &self,
@@ -324,6 +334,25 @@ pub trait IntegrationStore: Send + Sync {
 }
 
 pub use crate::domain::schedule::{DEFAULT_DUE_SHARDS, DuePartition};
+
+/// The schedule settings of an integration as a job saw them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScheduleSeen {
+    /// `auto_sync_enabled`.
+    pub auto_sync_enabled: bool,
+    /// `sync_interval_minutes`.
+    pub sync_interval_minutes: u32,
+}
+
+impl ScheduleSeen {
+    /// What `integration` says now.
+    pub fn of(integration: &Integration) -> Self {
+        Self {
+            auto_sync_enabled: integration.auto_sync_enabled,
+            sync_interval_minutes: integration.sync_interval_minutes,
+        }
+    }
+}
 
 /// Bookings, and the all-or-nothing write that records one with its note and notification.
 #[async_trait]

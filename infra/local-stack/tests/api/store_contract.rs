@@ -17,7 +17,7 @@ use shared::domain::{
 };
 use shared::store::{
     CLAIM_SETTLES, CommitConflict, CommitError, Connection, DEFAULT_DUE_SHARDS, DuePartition, JobStart, ProspectPatch,
-    StateTake, Store, StoreError, TokenUpdate,
+    StateTake, Store, StoreError, SyncJobStore, TokenUpdate,
 };
 use std::sync::Arc;
 
@@ -755,3 +755,41 @@ contract!(
     a_commit_for_an_integration_no_longer_active_writes_nothing,
     the_ledger_counts_by_the_hour_and_a_notice_is_once_per_key,
 );
+
+/// A process starts a change of a sync job from the copy it wrote last (no read): another
+/// process's write since is never overwritten, and a change refused on that copy is decided
+/// again on what is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_job_copy_never_overwrites_another_process_write() {
+    let a = local_stack::dynamo::test_store().await;
+    let b = shared::store::DynamoStore::new(a.client().clone(), a.table());
+    let (o, now) = (org("org-a"), Utc::now());
+    let first = sync_job(&o, SyncTrigger::Manual, now);
+    assert!(matches!(a.start_sync_job(&first, now).await.unwrap(), JobStart::Created(_)));
+    let retries = |n: u32| {
+        move |j: &mut SyncJob| {
+            j.retries = n;
+            true
+        }
+    };
+    b.update_sync_job(&o, &first.id, &retries(7)).await.unwrap().unwrap();
+    let bumped = a.update_sync_job(&o, &first.id, &|j| {
+        j.retries += 1;
+        true
+    });
+    assert_eq!(bumped.await.unwrap().unwrap().retries, 8, "b's write is the base of a's change");
+    // Refused on a's copy (retries 8), accepted on the stored one (b wrote 5 since).
+    b.update_sync_job(&o, &first.id, &retries(5)).await.unwrap().unwrap();
+    let only_after_five = a.update_sync_job(&o, &first.id, &|j| {
+        let ours = j.retries == 5;
+        j.retries = 6;
+        ours
+    });
+    assert_eq!(only_after_five.await.unwrap().map(|j| j.retries), Some(6));
+    // Replaced by another process's job: a's copy of the first names a job that is gone.
+    let second = sync_job(&o, SyncTrigger::Initial, now);
+    assert!(matches!(b.start_sync_job(&second, now).await.unwrap(), JobStart::Created(_)));
+    assert!(a.update_sync_job(&o, &first.id, &retries(9)).await.unwrap().is_none());
+    let stored = b.get_sync_job(&o).await.unwrap().unwrap();
+    assert_eq!((stored.id, stored.retries), (second.id, second.retries));
+}

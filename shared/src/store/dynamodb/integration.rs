@@ -13,9 +13,43 @@ impl DynamoStore {
         let shards = self.due_shards;
         move |i| integration_index_keys(i, shards)
     }
+
+    /// Moves the next due time (and records the last sync), if the integration is there and,
+    /// given `seen`, its schedule settings are still those.
+    async fn move_schedule(
+        &self,
+        org: &OrganizationId,
+        synced_at: Option<DateTime<Utc>>,
+        next_sync_at: DateTime<Utc>,
+        seen: Option<ScheduleSeen>,
+    ) -> Result<bool, StoreError> {
+        // A plain update: concurrent syncs of one integration must not contend on it. The due
+        // index's sort key moves with it (it only counts while the index's hash key is there).
+        let at = |t: DateTime<Utc>| item::to_attribute(&serde_json::to_value(t).unwrap_or_default());
+        let mut values = HashMap::from([
+            (":next".to_string(), at(next_sync_at)),
+            (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
+            (":one".to_string(), n(1)),
+        ]);
+        let mut set = "SET next_sync_at = :next, #due = :due".to_string();
+        if let Some(synced_at) = synced_at {
+            set.push_str(", last_synced_at = :last");
+            values.insert(":last".to_string(), at(synced_at));
+        }
+        let mut condition = "attribute_exists(pk)".to_string();
+        if let Some(seen) = seen {
+            condition.push_str(" AND auto_sync_enabled = :auto AND sync_interval_minutes = :interval");
+            values.insert(":auto".to_string(), aws_sdk_dynamodb::types::AttributeValue::Bool(seen.auto_sync_enabled));
+            values.insert(":interval".to_string(), n(u64::from(seen.sync_interval_minutes)));
+        }
+        let key = Self::key(org_pk(org), INTEGRATION_SK);
+        self.update_if(key, format!("{set} ADD item_version :one"), &condition, &[("#due", GSI3.sk)], values).await
+    }
 }
 use crate::store::dynamodb::{error, is_condition_failure, item};
-use crate::store::{CLAIM_SETTLES, DuePartition, DynamoStore, IntegrationStore, PageOf, StoreError, TokenUpdate};
+use crate::store::{
+    CLAIM_SETTLES, DuePartition, DynamoStore, IntegrationStore, PageOf, ScheduleSeen, StoreError, TokenUpdate,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -165,29 +199,19 @@ impl IntegrationStore for DynamoStore {
         synced_at: Option<DateTime<Utc>>,
         next_sync_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // A plain update: concurrent syncs of one integration must not contend on it. The due
-        // index's sort key moves with it (it only counts while the index's hash key is there).
-        let at = |t: DateTime<Utc>| item::to_attribute(&serde_json::to_value(t).unwrap_or_default());
-        let mut values = HashMap::from([
-            (":next".to_string(), at(next_sync_at)),
-            (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
-            (":one".to_string(), n(1)),
-        ]);
-        let mut set = "SET next_sync_at = :next, #due = :due".to_string();
-        if let Some(synced_at) = synced_at {
-            set.push_str(", last_synced_at = :last");
-            values.insert(":last".to_string(), at(synced_at));
-        }
         // A missing integration (disconnected meanwhile) is left alone.
-        self.update_if(
-            Self::key(org_pk(org), INTEGRATION_SK),
-            format!("{set} ADD item_version :one"),
-            "attribute_exists(pk)",
-            &[("#due", GSI3.sk)],
-            values,
-        )
-        .await?;
+        self.move_schedule(org, synced_at, next_sync_at, None).await?;
         Ok(())
+    }
+
+    async fn record_finished_sync(
+        &self,
+        org: &OrganizationId,
+        synced_at: Option<DateTime<Utc>>,
+        next_sync_at: DateTime<Utc>,
+        seen: ScheduleSeen,
+    ) -> Result<bool, StoreError> {
+        self.move_schedule(org, synced_at, next_sync_at, Some(seen)).await
     }
 
     async fn update_sync_settings(

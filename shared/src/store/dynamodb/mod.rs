@@ -85,6 +85,11 @@ pub struct DynamoStore {
     table: String,
     /// How many parts the due index is spread over (`DUE_SHARDS`).
     due_shards: u16,
+    /// The sync job items this process wrote last, by partition key: the next change of one
+    /// starts from it instead of reading it (a worker's claim, progress and end are one read
+    /// and three writes, not three of each). Only ever a first guess: the write is conditional
+    /// on its version, and a guess that fails, or that the change refuses, is read afresh.
+    written_jobs: std::sync::Arc<std::sync::Mutex<HashMap<String, Item>>>,
     #[cfg(feature = "request-metrics")]
     metrics: Arc<DynamoMetrics>,
 }
@@ -158,6 +163,7 @@ impl DynamoStore {
             client,
             table: table.into(),
             due_shards: super::DEFAULT_DUE_SHARDS,
+            written_jobs: std::sync::Arc::default(),
             #[cfg(feature = "request-metrics")]
             metrics: Arc::default(),
         }
@@ -421,25 +427,70 @@ impl DynamoStore {
     where
         T: serde::Serialize + serde::de::DeserializeOwned,
     {
+        let remembered = sk == SYNC_JOB_SK;
+        let mut guess = if remembered { self.written_job(&pk) } else { None };
         for attempt in 0..MAX_ATTEMPTS {
-            let current = self.get(pk.clone(), sk).await?;
+            let guessed = guess.is_some();
+            let current = match guess.take() {
+                Some(item) => Some(item),
+                None => self.get(pk.clone(), sk).await?,
+            };
             let version = current.as_ref().and_then(|i| get_n(i, ITEM_VERSION));
             let value = current.as_ref().map(from_item::<T>).transpose()?;
-            let Some((updated, result)) = change(value)? else { return Ok(None) };
+            let Some((updated, result)) = change(value)? else {
+                if guessed {
+                    // Refused on what this process last wrote: decide again on what is stored.
+                    self.forget_written_job(&pk);
+                    continue;
+                }
+                return Ok(None);
+            };
             let mut item_keys = vec![(PK, pk.clone()), (SK, sk.to_string())];
             item_keys.extend(keys(&updated));
             let mut item = to_item(&updated, &item_keys)?;
             item.insert(ITEM_VERSION.into(), n(version.unwrap_or(0) + 1));
-            let condition = match version {
+            let mut condition = match version {
                 Some(v) => ("item_version = :v", HashMap::from([(":v".to_string(), n(v))])),
                 None => ("attribute_not_exists(pk)", HashMap::new()),
             };
+            // A guessed job must still be that job: a deleted and re-created one starts its
+            // versions over.
+            if let (true, Some(id)) = (guessed, current.as_ref().and_then(|i| i.get("id")).cloned()) {
+                condition.0 = "item_version = :v AND id = :id";
+                condition.1.insert(":id".to_string(), id);
+            }
+            let written = remembered.then(|| item.clone());
             if self.put(item, Some(condition)).await? {
+                if let Some(item) = written {
+                    self.remember_written_job(pk, item);
+                }
                 return Ok(Some(result));
             }
-            backoff(attempt).await;
+            if remembered {
+                self.forget_written_job(&pk);
+            }
+            if !guessed {
+                backoff(attempt).await;
+            }
         }
         Err(StoreError::Conflict("the item kept changing under concurrent writers".into()))
+    }
+
+    fn written_job(&self, pk: &str) -> Option<Item> {
+        self.written_jobs.lock().unwrap_or_else(|e| e.into_inner()).get(pk).cloned()
+    }
+
+    fn remember_written_job(&self, pk: String, item: Item) {
+        let mut jobs = self.written_jobs.lock().unwrap_or_else(|e| e.into_inner());
+        // A scheduled tick or a busy worker meets many organizations: keep the last few hundred.
+        if jobs.len() >= 512 {
+            jobs.clear();
+        }
+        jobs.insert(pk, item);
+    }
+
+    fn forget_written_job(&self, pk: &str) {
+        self.written_jobs.lock().unwrap_or_else(|e| e.into_inner()).remove(pk);
     }
 
     async fn update_integration(

@@ -1,5 +1,6 @@
 //! Integrations, tokens, refresh leases, Calendly-user claims, the schedule.
 use crate::domain::{BookingFilter, CalendlyScope, Integration, IntegrationId, OrganizationId};
+use crate::store::ScheduleSeen;
 use crate::store::{
     CLAIM_SETTLES, DuePartition, IntegrationStore, MemoryStore, PageOf, StoreError, TokenUpdate, cursor,
 };
@@ -112,6 +113,25 @@ impl IntegrationStore for MemoryStore {
             }
         });
         Ok(())
+    }
+
+    async fn record_finished_sync(
+        &self,
+        org: &OrganizationId,
+        synced_at: Option<DateTime<Utc>>,
+        next_sync_at: DateTime<Utc>,
+        seen: ScheduleSeen,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| match s.integrations.get_mut(org) {
+            Some(i) if ScheduleSeen::of(i) == seen => {
+                if synced_at.is_some() {
+                    i.last_synced_at = synced_at;
+                }
+                i.next_sync_at = Some(next_sync_at);
+                true
+            }
+            _ => false,
+        }))
     }
 
     async fn update_sync_settings(
