@@ -321,6 +321,14 @@ async fn main() {
         })
         .await;
     }
+    if wants("tick-scale") {
+        let r = rows.clone();
+        run_part(&rows, "tick-scale", async move {
+            tick::tick_at_scale(&r).await;
+            Ok(())
+        })
+        .await;
+    }
     // The DynamoDB tick prices a job from the embedded run's job time too.
     let embedded_job = Arc::new(Mutex::new(None));
     if wants("tick") || wants("tick-embedded") {

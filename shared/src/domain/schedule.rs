@@ -33,6 +33,10 @@ impl DuePartition {
     pub fn all(shards: u16) -> Vec<Self> {
         (0..shards.max(1)).map(Self::shard).collect()
     }
+    /// Its shard number, if it is a shard (not the unsharded layout's part).
+    pub fn shard_number(&self) -> Option<u16> {
+        self.0.strip_prefix("DUE#").and_then(|n| n.parse().ok())
+    }
     /// Its name (the due index's hash key).
     pub fn as_str(&self) -> &str {
         &self.0

@@ -223,7 +223,7 @@ impl IntegrationStore for MemoryStore {
         if !self.due_partitions().contains(partition) {
             return Err(StoreError::InvalidCursor);
         }
-        let shards = self.due_shards;
+        let (shards, wanted) = (self.due_shards, partition.shard_number());
         let position = |i: &Integration| {
             format!("{:020}#{}", i.next_sync_at.map_or(0, |n| n.timestamp_micros().max(0)), i.organization_id)
         };
@@ -231,7 +231,7 @@ impl IntegrationStore for MemoryStore {
             s.integrations
                 .values()
                 .filter(|i| i.is_active && !i.needs_reconnect && i.next_sync_at.is_none_or(|n| n <= now))
-                .filter(|i| &DuePartition::of(&i.organization_id, shards) == partition)
+                .filter(|i| Some(crate::domain::schedule::due_shard(&i.organization_id, shards)) == wanted)
                 .cloned()
                 .collect()
         });
