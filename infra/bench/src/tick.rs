@@ -141,6 +141,28 @@ pub(super) fn cost_row(
         "us-east-1 on-demand: Lambda arm64 $0.0000133334/GB-s + $0.20/M req; SQS $0.40/M; DynamoDB $0.625/M WRU, $0.125/M RRU",
         "–",
     ));
+    // At scale: the per-organization figure times the organizations, their logs, and what does
+    // not grow with them (the tick's invocations, 8,640 a month, each reading 17 parts).
+    const LOG_BYTES_PER_SYNC: f64 = 1_500.0;
+    const LOG_GB: f64 = 0.50 / 1e9;
+    let fixed = 8_640.0 * (LAMBDA_REQUEST + 0.1 * GB * LAMBDA_GB_S + 17.0 * RRU);
+    for (interval, syncs) in [("30-min", SYNCS_PER_MONTH), ("5-min", 12.0 * 24.0 * 30.0)] {
+        let per_org = syncs * (lambda + sqs + dynamodb + LOG_BYTES_PER_SYNC * LOG_GB);
+        let at = |orgs: f64| per_org * orgs + fixed;
+        rows.push(row(
+            format!("AWS cost per month, {interval} interval, nothing new ({timing})"),
+            format!(
+                "1,000 organizations ${:.2} · 10,000 ${:.0} · 100,000 ${:.0} (${:.4} per organization, of which logs ${:.4})",
+                at(1e3),
+                at(1e4),
+                at(1e5),
+                per_org,
+                syncs * LOG_BYTES_PER_SYNC * LOG_GB
+            ),
+            "as above; CloudWatch Logs $0.50/GB ingested at 1.5 KB per sync (the slice's lines and its EMF line, estimated)",
+            "–",
+        ));
+    }
 }
 
 /// Counts the job messages a tick sends, and the organizations they name.
