@@ -28,3 +28,13 @@ impl Clock for SystemClock {
         Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
     }
 }
+
+/// The instant `margin` before a Lambda invocation's deadline (`deadline_ms`, epoch ms, as the
+/// runtime hands it): when a handler stops starting work, to answer in time.
+pub fn before_invocation_deadline(deadline_ms: u64, margin: std::time::Duration) -> tokio::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms)).saturating_sub(margin);
+    tokio::time::Instant::now() + left
+}

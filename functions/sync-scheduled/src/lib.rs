@@ -60,9 +60,5 @@ async fn resume(scheduler: &Scheduler, batch: SqsEvent, deadline: Instant) -> Sq
 
 /// The tick's deadline for an invocation that must end by `invocation_deadline_ms` (epoch ms).
 pub fn tick_deadline(invocation_deadline_ms: u64) -> Instant {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let left = Duration::from_millis(invocation_deadline_ms.saturating_sub(now_ms)).saturating_sub(DEADLINE_MARGIN);
-    Instant::now() + left
+    shared::clock::before_invocation_deadline(invocation_deadline_ms, DEADLINE_MARGIN)
 }

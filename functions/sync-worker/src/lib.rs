@@ -44,9 +44,5 @@ pub async fn handle(worker: &Worker, event: SqsEvent, deadline: Instant) -> SqsB
 /// The slice deadline for an invocation that must end by `invocation_deadline_ms` (epoch ms),
 /// capped by the configured job budget.
 pub fn slice_deadline(invocation_deadline_ms: u64, budget: Duration) -> Instant {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let left = Duration::from_millis(invocation_deadline_ms.saturating_sub(now_ms)).saturating_sub(DEADLINE_MARGIN);
-    Instant::now() + left.min(budget)
+    shared::clock::before_invocation_deadline(invocation_deadline_ms, DEADLINE_MARGIN).min(Instant::now() + budget)
 }

@@ -6,6 +6,13 @@ use crate::store::dynamodb::keys::{
     integration_gsi1pk, org_pk, time_sort_key,
 };
 use crate::store::dynamodb::shapes::{Query, integration_index_keys};
+use crate::store::dynamodb::{error, is_condition_failure, item};
+use crate::store::{
+    CLAIM_SETTLES, DuePartition, DynamoStore, IntegrationStore, PageOf, ScheduleSeen, StoreError, TokenUpdate,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 impl DynamoStore {
     /// The index keys of an integration item as this store lays them out.
@@ -46,13 +53,6 @@ impl DynamoStore {
         self.update_if(key, format!("{set} ADD item_version :one"), &condition, &[("#due", GSI3.sk)], values).await
     }
 }
-use crate::store::dynamodb::{error, is_condition_failure, item};
-use crate::store::{
-    CLAIM_SETTLES, DuePartition, DynamoStore, IntegrationStore, PageOf, ScheduleSeen, StoreError, TokenUpdate,
-};
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 
 #[async_trait]
 impl IntegrationStore for DynamoStore {

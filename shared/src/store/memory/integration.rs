@@ -7,6 +7,29 @@ use crate::store::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+impl MemoryStore {
+    /// Moves the next due time (and records the last sync), if the integration is there and,
+    /// given `seen`, its schedule settings are still those.
+    fn move_schedule(
+        &self,
+        org: &OrganizationId,
+        synced_at: Option<DateTime<Utc>>,
+        next_sync_at: DateTime<Utc>,
+        seen: Option<ScheduleSeen>,
+    ) -> bool {
+        self.with(|s| match s.integrations.get_mut(org) {
+            Some(i) if seen.is_none_or(|seen| ScheduleSeen::of(i) == seen) => {
+                if synced_at.is_some() {
+                    i.last_synced_at = synced_at;
+                }
+                i.next_sync_at = Some(next_sync_at);
+                true
+            }
+            _ => false,
+        })
+    }
+}
+
 #[async_trait]
 impl IntegrationStore for MemoryStore {
     async fn get_integration(&self, org: &OrganizationId) -> Result<Option<Integration>, StoreError> {
@@ -104,14 +127,7 @@ impl IntegrationStore for MemoryStore {
         synced_at: Option<DateTime<Utc>>,
         next_sync_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.with(|s| {
-            if let Some(i) = s.integrations.get_mut(org) {
-                if synced_at.is_some() {
-                    i.last_synced_at = synced_at;
-                }
-                i.next_sync_at = Some(next_sync_at);
-            }
-        });
+        self.move_schedule(org, synced_at, next_sync_at, None);
         Ok(())
     }
 
@@ -122,16 +138,7 @@ impl IntegrationStore for MemoryStore {
         next_sync_at: DateTime<Utc>,
         seen: ScheduleSeen,
     ) -> Result<bool, StoreError> {
-        Ok(self.with(|s| match s.integrations.get_mut(org) {
-            Some(i) if ScheduleSeen::of(i) == seen => {
-                if synced_at.is_some() {
-                    i.last_synced_at = synced_at;
-                }
-                i.next_sync_at = Some(next_sync_at);
-                true
-            }
-            _ => false,
-        }))
+        Ok(self.move_schedule(org, synced_at, next_sync_at, Some(seen)))
     }
 
     async fn update_sync_settings(
