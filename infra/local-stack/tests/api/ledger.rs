@@ -13,6 +13,11 @@ fn gaps_notices(notifications: &[Value]) -> Vec<Value> {
 
 async fn the_ledger_counts_deliveries_and_the_bookings_only_a_sync_found(kind: StoreKind) {
     let app = TestApp::spawn_on(kind).await;
+    // The notice is once per UTC day: the story starts at 01:00 UTC so its 10-minute steps
+    // never cross midnight, whatever the hour the suite runs at.
+    let now = shared::clock::Clock::now(app.stack.clock.as_ref());
+    let one_am = (now.date_naive() + chrono::Days::new(1)).and_hms_opt(1, 0, 0).unwrap().and_utc();
+    app.advance_clocks(one_am - now);
     let host = app.host("Camille Martin");
     app.connect("org-a", &host).await;
     let health = app.get("/calendly/status", "org-a").await.expect(200)["webhook_health"].clone();
