@@ -97,10 +97,13 @@ impl Progress {
         self.at.elapsed() >= PROGRESS_EVERY || job.report.events_seen >= self.events + PROGRESS_EVENTS
     }
 
-    async fn report(&mut self, engine: &SyncEngine, job: &SyncJob, session: &CalendlySession) {
+    async fn report(&mut self, engine: &SyncEngine, job: &mut SyncJob, session: &CalendlySession) {
         let mut snapshot = job.clone();
         snapshot.report.calendly_requests += session.requests();
-        engine.save_progress(&snapshot).await;
+        if engine.save_progress(&snapshot).await {
+            // A handed-out job is recorded by its first save.
+            job.unrecorded = None;
+        }
         self.at = Instant::now();
         self.events = job.report.events_seen;
     }
@@ -512,18 +515,31 @@ impl SyncEngine {
         }
     }
 
-    /// Saves a running job's counters and checkpoint (if this slice still owns its turn) and
-    /// pushes them to the organization's browsers.
-    pub async fn save_progress(&self, job: &SyncJob) {
-        let snapshot = job.clone();
-        let saved = self
-            .store
-            .update_sync_job(&job.organization_id, &job.id, &|stored| stored.record_progress(&snapshot))
-            .await;
+    /// Saves a running job's counters and checkpoint (if this slice still owns its turn; a
+    /// handed-out job is recorded whole, if the job it replaces is still stored) and pushes
+    /// them to the organization's browsers. Whether it was saved.
+    pub async fn save_progress(&self, job: &SyncJob) -> bool {
+        let saved = match &job.unrecorded {
+            Some(unrecorded) => self.store.record_job(job, unrecorded.replaces.as_deref()).await,
+            None => self
+                .store
+                .update_sync_job(&job.organization_id, &job.id, &|stored| stored.record_progress(job))
+                .await
+                .map(|stored| stored.is_some()),
+        };
         match saved {
-            Ok(Some(_)) => self.pusher.push(&job.organization_id, PushMessage::sync(job)).await,
-            Ok(None) => tracing::debug!(job_id = %job.id, "job moved on; progress not saved"),
-            Err(e) => tracing::warn!(job_id = %job.id, error = %e, "could not save the job's progress"),
+            Ok(true) => {
+                self.pusher.push(&job.organization_id, PushMessage::sync(job)).await;
+                true
+            }
+            Ok(false) => {
+                tracing::debug!(job_id = %job.id, "job moved on; progress not saved");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(job_id = %job.id, error = %e, "could not save the job's progress");
+                false
+            }
         }
     }
 

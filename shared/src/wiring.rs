@@ -496,7 +496,7 @@ pub async fn scheduler_from_env() -> Result<crate::app::Scheduler, StartupError>
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
     let window = crate::domain::SyncWindow { days_past: config.sync_days_past, days_ahead: config.sync_days_ahead };
-    let scheduler = crate::app::Scheduler::new(store.clone(), store, queue, ticks, clock, window);
+    let scheduler = crate::app::Scheduler::new(store, queue, ticks, clock, window);
     tracing::info!(total_ms = ms(started), "cold start wiring done");
     Ok(scheduler)
 }

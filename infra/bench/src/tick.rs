@@ -50,7 +50,7 @@ pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded_job_sec
     let tick = started.elapsed();
     let mut durations = Vec::with_capacity(orgs);
     for org in &names {
-        let job = stack.wait_for_sync(org, Duration::from_secs(3600)).await.expect("the job ends");
+        let job = job_ended(&stack, org, Duration::from_secs(3600)).await.expect("the job ends");
         assert_eq!(job.trigger, shared::domain::SyncTrigger::Scheduled, "{org} was not synced by the tick");
         if let (Some(s), Some(f)) = (job.started_at, job.finished_at) {
             durations.push((f - s).to_std().unwrap_or_default());
@@ -241,8 +241,7 @@ pub(super) async fn tick_at_scale(rows: &Rows) {
     seed(store.clone()).await;
     let seeded = resident_mb();
     let (queue, ticks) = (Arc::new(CountingQueue::default()), Arc::new(KeptRests::default()));
-    let scheduler =
-        shared::app::Scheduler::new(store.clone(), store.clone(), queue.clone(), ticks.clone(), clock.clone(), window);
+    let scheduler = shared::app::Scheduler::new(store.clone(), queue.clone(), ticks.clone(), clock.clone(), window);
     let started = Instant::now();
     let report = scheduler.tick(tokio::time::Instant::now() + Duration::from_secs(108)).await.unwrap();
     let took = started.elapsed();
@@ -269,8 +268,7 @@ pub(super) async fn tick_at_scale(rows: &Rows) {
     let store = Arc::new(shared::store::MemoryStore::new());
     seed(store.clone()).await;
     let (queue, ticks) = (Arc::new(CountingQueue::default()), Arc::new(KeptRests::default()));
-    let scheduler =
-        shared::app::Scheduler::new(store.clone(), store.clone(), queue.clone(), ticks.clone(), clock, window);
+    let scheduler = shared::app::Scheduler::new(store.clone(), queue.clone(), ticks.clone(), clock, window);
     let started = Instant::now();
     let mut invocations = 1;
     let mut queued = scheduler.tick(tokio::time::Instant::now()).await.unwrap().queued;

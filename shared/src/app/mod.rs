@@ -265,7 +265,7 @@ impl Services {
             ),
             settings: IntegrationSettings::new(settings_ports, access, subscriptions),
             worker,
-            scheduler: Scheduler::new(store.clone(), store.clone(), queue, ticks, clock.clone(), engine.window()),
+            scheduler: Scheduler::new(store.clone(), queue, ticks, clock.clone(), engine.window()),
             webhooks: WebhookIntake::new(
                 signing_keys,
                 clock,

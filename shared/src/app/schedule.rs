@@ -1,22 +1,22 @@
 //! The scheduled tick: hands out every integration whose `next_sync_at` has passed, as a
-//! recorded and queued sync job, and runs no sync itself.
+//! queued sync job kept on the integration item (`HandedOutJob`), and runs no sync itself.
 //!
 //! The schedule is kept in parts (`DuePartition`: shards of organizations, so no index
 //! partition takes every organization's writes); a tick reads its parts concurrently, page by
 //! page. Near its deadline it stops and hands what is left of each part (the part and its
 //! position) to another invocation through the tick queue, which carries on from there with
 //! the same range (what was due at the tick's time). So any number of due organizations is
-//! handed out within one interval, none twice (a handed-out integration's next due time moves
-//! past the tick's range, and a second job of an organization is refused while one is under
-//! way) and none skipped (a rest names its position).
+//! handed out within one interval, none twice (a hand-out is conditional on the due time the
+//! tick read and moves it past the tick's range; a worker drops a hand-out that meets a job
+//! under way) and none skipped (a rest names its position).
 
 use crate::app::AppError;
 use crate::clock::Clock;
 use crate::domain::schedule::TickRest;
-use crate::domain::{Integration, SyncJob, SyncJobMessage, SyncTrigger, SyncWindow};
+use crate::domain::{HandedOutJob, Integration, SyncJobMessage, SyncWindow};
 use crate::queue::{JobQueue, TickQueue};
-use crate::store::{IntegrationStore, JobStart, StoreError, SyncJobStore};
-use chrono::{DateTime, Utc};
+use crate::store::{IntegrationStore, StoreError};
+use chrono::DateTime;
 use futures::StreamExt;
 use serde::Serialize;
 use std::sync::Arc;
@@ -38,8 +38,9 @@ pub const HAND_ON_MARGIN: Duration = Duration::from_secs(10);
 pub struct TickReport {
     /// Jobs recorded and queued.
     pub queued: usize,
-    /// Organizations whose job was already under way (it stands for this tick).
-    pub already_running: usize,
+    /// Organizations another tick handed out, or whose schedule a settings change moved,
+    /// since this tick read them.
+    pub moved_meanwhile: usize,
     /// Organizations whose job could not be recorded (they stay due: the next tick retries).
     pub failed: Vec<TickFailure>,
     /// Parts handed on to another invocation, near the deadline.
@@ -58,18 +59,17 @@ pub struct TickFailure {
 impl TickReport {
     fn add(&mut self, other: TickReport) {
         self.queued += other.queued;
-        self.already_running += other.already_running;
+        self.moved_meanwhile += other.moved_meanwhile;
         self.failed.extend(other.failed);
         self.handed_on += other.handed_on;
     }
 }
 
-/// The scheduled tick's capability: the schedule and the job items, the job queue, the tick
-/// queue and the clock (`sync-scheduled` reads no secret).
+/// The scheduled tick's capability: the schedule (integration items), the job queue, the tick
+/// queue and the clock (`sync-scheduled` reads no secret and no job item).
 #[derive(Clone)]
 pub struct Scheduler {
     integrations: Arc<dyn IntegrationStore>,
-    jobs: Arc<dyn SyncJobStore>,
     queue: Arc<dyn JobQueue>,
     ticks: Arc<dyn TickQueue>,
     clock: Arc<dyn Clock>,
@@ -87,13 +87,12 @@ impl Scheduler {
     /// A scheduler whose jobs cover `window` around their tick.
     pub fn new(
         integrations: Arc<dyn IntegrationStore>,
-        jobs: Arc<dyn SyncJobStore>,
         queue: Arc<dyn JobQueue>,
         ticks: Arc<dyn TickQueue>,
         clock: Arc<dyn Clock>,
         window: SyncWindow,
     ) -> Self {
-        Self { integrations, jobs, queue, ticks, clock, window, page: SCHEDULE_PAGE }
+        Self { integrations, queue, ticks, clock, window, page: SCHEDULE_PAGE }
     }
 
     /// The same scheduler reading `page` integrations a page (tests and benchmarks of
@@ -145,7 +144,7 @@ impl Scheduler {
         }
         tracing::info!(
             queued = report.queued,
-            already_running = report.already_running,
+            moved_meanwhile = report.moved_meanwhile,
             failed = report.failed.len(),
             handed_on = report.handed_on,
             "scheduled sync tick"
@@ -175,62 +174,48 @@ impl Scheduler {
         }
     }
 
-    /// Records a job for each integration (unless one is under way), moves its next sync an
-    /// interval ahead, and queues the jobs ten messages a request.
+    /// Hands a job out for each integration (one write each: the job and the next due time
+    /// an interval ahead, on the integration item), and queues them ten messages a request.
+    /// Whether a job is under way already is the worker's to find (it reads the job item
+    /// anyway): the tick reads nothing but the schedule.
     async fn hand_out_page(&self, due: Vec<Integration>) -> Result<TickReport, AppError> {
         let now = self.clock.now();
-        let outcomes: Vec<(Integration, Result<JobStart, StoreError>)> = futures::stream::iter(due)
+        let outcomes: Vec<(Integration, HandedOutJob, Result<bool, StoreError>)> = futures::stream::iter(due)
             .map(|integration| async move {
-                let started = self.jobs.start_sync_job(&self.scheduled_job(&integration, now), now).await;
-                if started.is_ok() {
-                    // Off the schedule until its next interval, whether queued now or already running.
-                    let next = now + chrono::Duration::minutes(i64::from(integration.schedule_interval_minutes()));
-                    if let Err(e) = self.integrations.record_sync(&integration.organization_id, None, next).await {
-                        tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not move the next sync");
-                    }
-                }
-                (integration, started)
+                let job = HandedOutJob::new(integration.id.clone(), self.window, now);
+                let next = now + chrono::Duration::minutes(i64::from(integration.schedule_interval_minutes()));
+                let was_due = integration.next_sync_at.unwrap_or(DateTime::UNIX_EPOCH);
+                let handed = self.integrations.hand_out(&integration.organization_id, was_due, next, &job).await;
+                (integration, job, handed)
             })
             .buffer_unordered(SCHEDULE_CONCURRENCY)
             .collect()
             .await;
         let mut report = TickReport::default();
-        let mut jobs = Vec::new();
-        for (integration, started) in outcomes {
-            match started {
-                Ok(JobStart::Created(job)) => jobs.push(job),
-                Ok(JobStart::AlreadyActive(_)) => report.already_running += 1,
+        let mut handed_out = Vec::new();
+        for (integration, job, handed) in outcomes {
+            match handed {
+                Ok(true) => handed_out.push((integration.organization_id, job)),
+                Ok(false) => report.moved_meanwhile += 1,
                 Err(e) => {
-                    tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not record a scheduled sync");
+                    tracing::warn!(organization_id = %integration.organization_id, error = %e, "could not hand out a scheduled sync");
                     let organization_id = integration.organization_id.to_string();
                     report.failed.push(TickFailure { organization_id, error: e.to_string() });
                 }
             }
         }
-        let messages: Vec<SyncJobMessage> = jobs.iter().map(SyncJob::message).collect();
+        let messages: Vec<SyncJobMessage> = handed_out.iter().map(|(org, job)| job.message(org.clone())).collect();
         if let Err(e) = self.queue.send(&messages, Duration::ZERO).await {
-            // Nothing will run these: fail them (so they block nothing) and make them due again.
-            for job in &jobs {
-                let reason = e.to_string();
-                let _ = self
-                    .jobs
-                    .update_sync_job(&job.organization_id, &job.id, &|j| {
-                        j.finish(now, Some(reason.clone()));
-                        true
-                    })
-                    .await;
-                let _ = self.integrations.record_sync(&job.organization_id, None, now).await;
+            // Nothing will run these: take them back, due again now (the next tick retries).
+            for (org, job) in &handed_out {
+                if let Err(e) = self.integrations.withdraw_hand_out(org, &job.id, Some(now)).await {
+                    tracing::warn!(organization_id = %org, error = %e, "could not take back a scheduled sync");
+                }
             }
             return Err(AppError::QueueUnavailable(e));
         }
-        report.queued = jobs.len();
+        report.queued = handed_out.len();
         Ok(report)
-    }
-
-    fn scheduled_job(&self, integration: &Integration, now: DateTime<Utc>) -> SyncJob {
-        let (start, end) = self.window.at(now);
-        let (org, id) = (integration.organization_id.clone(), integration.id.clone());
-        SyncJob::queued(org, id, SyncTrigger::Scheduled, start, end, now)
     }
 }
 
@@ -241,6 +226,7 @@ mod tests {
     use crate::clock::SystemClock;
     use crate::domain::SyncWindow;
     use crate::store::MemoryStore;
+    use chrono::Utc;
     use std::collections::HashSet;
 
     struct Fixture {
@@ -258,8 +244,7 @@ mod tests {
         }
         let (queue, ticks) = (Arc::new(RecordingQueue::default()), Arc::new(RecordingTicks::default()));
         let window = SyncWindow { days_past: 30, days_ahead: 365 };
-        let scheduler =
-            Scheduler::new(store.clone(), store.clone(), queue.clone(), ticks.clone(), clock, window).with_page(page);
+        let scheduler = Scheduler::new(store.clone(), queue.clone(), ticks.clone(), clock, window).with_page(page);
         Fixture { store, queue, ticks, scheduler }
     }
 
@@ -275,7 +260,7 @@ mod tests {
         assert_eq!((report.queued, report.handed_on, report.failed.len()), (60, 0, 0));
         assert!(f.ticks.take().is_empty());
         let again = f.scheduler.tick(Instant::now() + Duration::from_secs(120)).await.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(again.queued + again.already_running, 0, "moved off the schedule until their next interval");
+        assert_eq!(again.queued + again.moved_meanwhile, 0, "moved off the schedule until their next interval");
         assert_eq!(queued_organizations(&f.queue).into_iter().collect::<HashSet<_>>().len(), 60);
     }
 
@@ -296,12 +281,12 @@ mod tests {
                 assert!(rest.cursor.is_some() && rest.hop >= 1, "{rest:?}");
                 let resumed = f.scheduler.resume(rest, Instant::now()).await.unwrap_or_else(|e| panic!("{e}"));
                 report.queued += resumed.queued;
-                report.already_running += resumed.already_running;
+                report.moved_meanwhile += resumed.moved_meanwhile;
                 hops += 1;
             }
         }
         assert!(hops >= 8, "each part went through several invocations: {hops}");
-        assert_eq!((report.queued, report.already_running), (60, 0));
+        assert_eq!((report.queued, report.moved_meanwhile), (60, 0));
         let queued = queued_organizations(&f.queue);
         assert_eq!(queued.len(), 60, "no organization twice");
         assert_eq!(queued.into_iter().collect::<HashSet<_>>().len(), 60, "none skipped");

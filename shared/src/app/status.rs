@@ -117,13 +117,13 @@ impl IntegrationSettings {
     /// The connection's state, as the settings page shows it, with the latest sync job.
     pub async fn status(&self, org: &OrganizationId) -> Result<ConnectionStatus, AppError> {
         // Independent items: read at once (the settings page waits on one round trip).
-        let (sync, integration, hours) = tokio::try_join!(
-            self.jobs.get_sync_job(org),
-            self.integrations.get_integration(org),
-            self.ledger.ledger_hours(org)
-        )?;
-        let integration = integration.filter(|i| i.is_active);
-        let webhook_health = integration.as_ref().map(|_| WebhookHealth::from_hours(&hours, self.clock.now()));
+        let ((recorded, integration), hours) =
+            tokio::try_join!(self.jobs.get_sync_job_with_integration(org), self.ledger.ledger_hours(org))?;
+        let now = self.clock.now();
+        let handed_out = integration.as_ref().and_then(|i| i.handed_out.as_ref());
+        let sync = crate::domain::current_job(recorded.clone(), handed_out, org, now);
+        let integration = integration.filter(|i| i.is_active).map(|i| i.with_sync_of(recorded.as_ref()));
+        let webhook_health = integration.as_ref().map(|_| WebhookHealth::from_hours(&hours, now));
         Ok(ConnectionStatus { integration, sync, webhook_health })
     }
 
@@ -268,7 +268,10 @@ impl IntegrationSettings {
             let enabled = change.auto_sync_enabled.unwrap_or(integration.auto_sync_enabled);
             // Due one (new) interval after the last sync ended, or from now when none has yet
             // (the initial job may still run: it schedules by the interval it finds at its end).
-            let since = integration.last_synced_at.unwrap_or_else(|| self.clock.now());
+            // Scheduled syncs record theirs on the job item.
+            let last_job = self.jobs.get_sync_job(org).await?;
+            let since = integration.clone().with_sync_of(last_job.as_ref()).last_synced_at;
+            let since = since.unwrap_or_else(|| self.clock.now());
             let next = Some(since + Duration::minutes(i64::from(interval)));
             self.integrations.update_sync_settings(org, enabled, interval, next).await?;
         }

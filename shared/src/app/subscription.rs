@@ -61,7 +61,11 @@ impl Subscriptions {
         }
         if let Some(current) = keep.first() {
             let since = current.created_at.unwrap_or_else(|| self.calendly.now());
-            self.integrations.set_webhook(org, Some(current.uri.clone()), true, None, since).await?;
+            // Recorded as it is already (every scheduled sync checks): nothing to read or write.
+            let changes = integration.clone().set_webhook(Some(current.uri.clone()), true, None, since);
+            if changes {
+                self.integrations.set_webhook(org, Some(current.uri.clone()), true, None, since).await?;
+            }
             return Ok(WebhookCheck::Kept);
         }
         let request = NewWebhookSubscription {

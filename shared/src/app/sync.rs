@@ -7,11 +7,11 @@
 //! message to come back from the queue, and that message may carry on the paused job (see
 //! `SyncJob::claim`).
 
-use crate::app::{AppError, CalendlyAccess, ErrorCode, Subscriptions, WebhookCheck, active_integration};
+use crate::app::{AppError, CalendlyAccess, ErrorCode, Subscriptions, WebhookCheck};
 use crate::clock::Clock;
 use crate::domain::{
     CalendlyScope, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState,
-    SyncTrigger, SyncWindow,
+    SyncTrigger, SyncWindow, Unrecorded,
 };
 use crate::push::{PushMessage, Pusher};
 use crate::queue::{JobQueue, QueueError};
@@ -73,14 +73,20 @@ impl Jobs {
         Self { ports, window, manual_sync_cooldown }
     }
 
-    /// Queues a sync of the organization's integration, or returns the one already under way.
+    /// Queues a sync of the organization's integration, or returns the one already under way
+    /// (a handed-out scheduled job included).
     pub async fn request_sync(&self, org: &OrganizationId, trigger: SyncTrigger) -> Result<QueuedSync, AppError> {
-        let integration = active_integration(self.ports.integrations.as_ref(), org).await?;
+        let (recorded, integration) = self.ports.jobs.get_sync_job_with_integration(org).await?;
+        let integration = integration.filter(|i| i.is_active).ok_or_else(AppError::not_connected)?;
         if integration.needs_reconnect {
             return Err(TokenError::NeedsReconnect.into());
         }
+        let now = self.ports.clock.now();
+        if let Some(handed_out) = integration.handed_out.as_ref().filter(|h| h.pending(recorded.as_ref(), now)) {
+            return Ok(QueuedSync { job: handed_out.job(org.clone()), created: false });
+        }
         if trigger == SyncTrigger::Manual {
-            self.check_manual_cooldown(org).await?;
+            self.check_manual_cooldown(recorded.as_ref(), now)?;
         }
         self.queue_sync(&integration, trigger).await
     }
@@ -89,9 +95,8 @@ impl Jobs {
     /// organization, so no member can spend the organization's Calendly budget by asking
     /// again and again (webhooks already bring every booking within seconds). A job still
     /// under way is no refusal: the answer is that job.
-    async fn check_manual_cooldown(&self, org: &OrganizationId) -> Result<(), AppError> {
-        let Some(latest) = self.ports.jobs.get_sync_job(org).await? else { return Ok(()) };
-        let now = self.ports.clock.now();
+    fn check_manual_cooldown(&self, latest: Option<&SyncJob>, now: DateTime<Utc>) -> Result<(), AppError> {
+        let Some(latest) = latest else { return Ok(()) };
         let allowed_at = latest.queued_at + self.manual_sync_cooldown;
         if latest.trigger == SyncTrigger::Manual && !latest.state.is_active() && allowed_at > now {
             return Err(AppError::too_many_requests(
@@ -136,9 +141,12 @@ impl Jobs {
         Ok(QueuedSync { job, created: true })
     }
 
-    /// The organization's current or latest sync job.
+    /// The organization's current or latest sync job (a handed-out one not recorded yet
+    /// included).
     pub async fn current_sync(&self, org: &OrganizationId) -> Result<Option<SyncJob>, AppError> {
-        Ok(self.ports.jobs.get_sync_job(org).await?)
+        let (recorded, integration) = self.ports.jobs.get_sync_job_with_integration(org).await?;
+        let handed_out = integration.as_ref().and_then(|i| i.handed_out.as_ref());
+        Ok(crate::domain::current_job(recorded, handed_out, org, self.ports.clock.now()))
     }
 }
 
@@ -219,16 +227,16 @@ impl Worker {
         let now = self.ports.clock.now();
         let slice = chrono::Duration::from_std(deadline.saturating_duration_since(Instant::now())).unwrap_or_default();
         let lease_until = now + slice + LEASE_MARGIN;
-        let claimed =
-            self.ports.jobs.update_sync_job(org, &message.job_id, &|j| j.claim(message, now, lease_until)).await?;
-        let Some(mut job) = claimed else {
-            tracing::info!(organization_id = %org, job_id = %message.job_id, turn = message.turn, "stale or duplicate job message dropped");
+        // The job item and the integration item (which keeps a handed-out job) in one read.
+        let (recorded, integration) = self.ports.jobs.get_sync_job_with_integration(org).await?;
+        let integration = integration.map(|i| i.with_sync_of(recorded.as_ref()));
+        let Some(mut job) = self.take_turn(message, recorded, integration.as_ref(), now, lease_until).await? else {
             return Ok(());
         };
         let turn = job.turn;
         self.ports.pusher.push(org, PushMessage::sync(&job)).await;
 
-        let integration = self.integration_for(&mut job, now).await?;
+        let integration = self.integration_for(&mut job, integration, now);
         let interval = integration.as_ref().map_or(DEFAULT_SYNC_INTERVAL_MINUTES, |i| i.schedule_interval_minutes());
         let synced = integration.as_ref().is_some_and(|i| i.auto_sync_enabled || job.trigger != SyncTrigger::Scheduled);
         let seen = integration.as_ref().map(ScheduleSeen::of);
@@ -244,23 +252,32 @@ impl Worker {
                 metrics::observe(Metric::SyncJobDuration, Some(outcome), ms as f64);
             }
         }
-        // The integration first, the job second: whoever sees the job succeeded also sees
-        // `last_synced_at` and `next_sync_at` moved.
         if job.state == SyncJobState::Succeeded {
-            self.schedule_next(&job, synced, (seen, interval), now).await?;
+            job.synced_at = synced.then_some(job.finished_at.unwrap_or(now));
+            // A scheduled job's hand-out moved the schedule already, and its sync is recorded on
+            // the job: it ends in one write. Any other job moves the schedule first, the job
+            // second: whoever sees it succeeded also sees `next_sync_at` moved.
+            if job.trigger != SyncTrigger::Scheduled {
+                self.schedule_next(&job, synced, (seen, interval), now).await?;
+            }
+            tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
         }
-        let saved = self
-            .ports
-            .jobs
-            .update_sync_job(org, &job.id, &|stored| {
-                let ours = stored.turn == turn;
-                if ours {
-                    *stored = job.clone();
-                }
-                ours
-            })
-            .await?;
-        if saved.is_none() {
+        let saved = match job.unrecorded.take() {
+            Some(unrecorded) => self.ports.jobs.record_job(&job, unrecorded.replaces.as_deref()).await?,
+            None => self
+                .ports
+                .jobs
+                .update_sync_job(org, &job.id, &|stored| {
+                    let ours = stored.turn == turn;
+                    if ours {
+                        *stored = job.clone();
+                    }
+                    ours
+                })
+                .await?
+                .is_some(),
+        };
+        if !saved {
             tracing::warn!(organization_id = %org, job_id = %job.id, "the job was replaced while its slice ran");
             return Ok(());
         }
@@ -272,10 +289,52 @@ impl Worker {
         Ok(())
     }
 
-    /// The integration the claimed job syncs, or `None` with the job finished: disconnected,
-    /// replaced by another connect, or waiting for a reconnect.
-    async fn integration_for(&self, job: &mut SyncJob, now: DateTime<Utc>) -> Result<Option<Integration>, JobError> {
-        Ok(match self.ports.integrations.get_integration(&job.organization_id).await? {
+    /// The job `message` may run a slice of, claimed: a recorded job's lease, taken by a
+    /// write; or a handed-out job's first turn, taken without one (unless a job under way
+    /// stands for it): its first write records it, in the place of the job read here. `None`
+    /// for a stale or duplicate message.
+    async fn take_turn(
+        &self,
+        message: &SyncJobMessage,
+        recorded: Option<SyncJob>,
+        integration: Option<&Integration>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<SyncJob>, JobError> {
+        let org = &message.organization_id;
+        let handed_out = integration.and_then(|i| i.handed_out.as_ref()).filter(|h| h.id == message.job_id);
+        let recorded_is_ours = recorded.as_ref().is_some_and(|j| j.id == message.job_id);
+        if let (Some(handed_out), false) = (handed_out, recorded_is_ours)
+            && message.turn == 0
+        {
+            if let Some(under_way) = recorded.as_ref().filter(|j| j.blocks_new_job(now)) {
+                tracing::info!(organization_id = %org, job_id = %message.job_id, under_way = %under_way.id, "a sync is under way: the scheduled one is dropped");
+                self.ports.integrations.withdraw_hand_out(org, &handed_out.id, None).await?;
+                return Ok(None);
+            }
+            let mut job = handed_out.job(org.clone());
+            job.claim(message, now, lease_until);
+            job.unrecorded = Some(Unrecorded { replaces: recorded.map(|j| j.id) });
+            return Ok(Some(job));
+        }
+        let claimed =
+            self.ports.jobs.update_sync_job(org, &message.job_id, &|j| j.claim(message, now, lease_until)).await?;
+        if claimed.is_none() {
+            tracing::info!(organization_id = %org, job_id = %message.job_id, turn = message.turn, "stale or duplicate job message dropped");
+        }
+        Ok(claimed)
+    }
+
+    /// The integration the claimed job syncs (with the last sync its job recorded), or `None`
+    /// with the job finished: disconnected, replaced by another connect, or waiting for a
+    /// reconnect.
+    fn integration_for(
+        &self,
+        job: &mut SyncJob,
+        integration: Option<Integration>,
+        now: DateTime<Utc>,
+    ) -> Option<Integration> {
+        match integration {
             Some(i) if i.is_active && i.id == job.integration_id && !i.needs_reconnect => Some(i),
             Some(i) if i.is_active && i.needs_reconnect => {
                 job.finish(now, Some(AppError::from(TokenError::NeedsReconnect).to_string()));
@@ -285,7 +344,7 @@ impl Worker {
                 job.finish(now, Some("Calendly was disconnected".into()));
                 None
             }
-        })
+        }
     }
 
     /// This turn's work: on a scheduled job's first slice the subscription check and the member
@@ -347,7 +406,6 @@ impl Worker {
         if let Some(seen) = seen {
             let next = finished + chrono::Duration::minutes(i64::from(interval));
             if self.ports.integrations.record_finished_sync(org, synced_at, next, seen).await? {
-                tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
                 return Ok(());
             }
         }
@@ -357,7 +415,6 @@ impl Worker {
         };
         let next = finished + chrono::Duration::minutes(i64::from(interval));
         self.ports.integrations.record_sync(org, synced_at, next).await?;
-        tracing::info!(organization_id = %org, job_id = %job.id, report = ?job.report, slices = job.slices, "Calendly sync finished");
         Ok(())
     }
 
@@ -526,6 +583,30 @@ mod tests {
         assert!(scheduled.created);
         finish(&f.store, &scheduled.job, f.clock.now()).await;
         f.clock.advance(chrono::Duration::seconds(61));
+        assert!(f.jobs.request_sync(&org, SyncTrigger::Manual).await.is_ok_and(|q| q.created));
+    }
+
+    #[tokio::test]
+    async fn a_sync_asked_for_while_a_scheduled_one_waits_unrecorded_is_that_one() {
+        let f = fixture();
+        let org = OrganizationId::new("org-c");
+        let now = f.clock.now();
+        let integration = connected(&f.store, "org-c", now - chrono::Duration::minutes(1)).await;
+        let window = SyncWindow { days_past: 30, days_ahead: 90 };
+        let handed_out = crate::domain::HandedOutJob::new(integration.id.clone(), window, now);
+        let due = integration.next_sync_at.unwrap_or_else(|| panic!("due"));
+        let next = now + chrono::Duration::minutes(30);
+        assert!(f.store.hand_out(&org, due, next, &handed_out).await.unwrap_or_else(|e| panic!("{e}")));
+
+        let asked = f.jobs.request_sync(&org, SyncTrigger::Manual).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((asked.created, asked.job.id.as_str()), (false, handed_out.id.as_str()));
+        assert_eq!((asked.job.state, asked.job.trigger), (SyncJobState::Queued, SyncTrigger::Scheduled));
+        assert!(f.queue.sent.lock().unwrap_or_else(|e| e.into_inner()).is_empty(), "nothing more queued");
+        let current = f.jobs.current_sync(&org).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(current.map(|j| j.id), Some(handed_out.id.clone()));
+
+        // Lost (never recorded within the stale time): it no longer stands for a sync.
+        f.clock.advance(crate::domain::sync_job::STALE_AFTER + chrono::Duration::seconds(1));
         assert!(f.jobs.request_sync(&org, SyncTrigger::Manual).await.is_ok_and(|q| q.created));
     }
 

@@ -22,7 +22,8 @@ pub use ids::{IntegrationId, NotificationId, OrganizationId, ProspectId, UserId}
 pub use notes::NoteStyle;
 pub use privacy::{CalendlyErasure, ErasureCounts, ErasureRecord, PersonIndex, PersonKeys};
 pub use sync_job::{
-    CommittedCounts, SyncCheckpoint, SyncJob, SyncJobMessage, SyncJobState, SyncReport, SyncTrigger, SyncWindow,
+    CommittedCounts, HandedOutJob, SyncCheckpoint, SyncJob, SyncJobMessage, SyncJobState, SyncReport, SyncTrigger,
+    SyncWindow, Unrecorded, current_job,
 };
 
 use crate::crypto::Sealed;
@@ -367,6 +368,9 @@ pub struct Integration {
     pub last_synced_at: Option<DateTime<Utc>>,
     /// When the schedule runs its next job (the scheduler's index key).
     pub next_sync_at: Option<DateTime<Utc>>,
+    /// The scheduled job last handed out (written with `next_sync_at`; see `HandedOutJob`).
+    #[serde(default)]
+    pub handed_out: Option<HandedOutJob>,
     /// Calendly refused the tokens for good: the user must connect again.
     pub needs_reconnect: bool,
     /// `false` once disconnected (soft delete).
@@ -513,6 +517,7 @@ impl Integration {
             scope_change_until: None,
             last_synced_at: None,
             next_sync_at: Some(now),
+            handed_out: None,
             needs_reconnect: false,
             is_active: true,
             created_at: now,
@@ -538,6 +543,13 @@ pub struct TokenUpdate {
 /// The integration's state transitions, shared by every store (each store decides how to make
 /// them atomic). Those returning `bool` say whether anything changed.
 impl Integration {
+    /// Takes the last sync a job recorded (scheduled jobs record theirs on the job item only,
+    /// sparing the integration item a write per sync): `last_synced_at` is the later of both.
+    pub fn with_sync_of(mut self, job: Option<&SyncJob>) -> Self {
+        self.last_synced_at = self.last_synced_at.max(job.and_then(|j| j.synced_at));
+        self
+    }
+
     /// Takes the refresh lease if nobody holds a live one and the tokens are still `token_version`.
     pub fn take_refresh_lease(&mut self, token_version: u64, now: DateTime<Utc>, until: DateTime<Utc>) -> bool {
         let free = self.refresh_lease_until.is_none_or(|l| l <= now);

@@ -242,6 +242,91 @@ pub struct SyncJob {
     pub slices: u32,
     /// Transient failures (Calendly or the store unreachable) retried so far.
     pub retries: u32,
+    /// When it synced (it succeeded, and read Calendly: a scheduled job with auto-sync off
+    /// only checks the webhook subscription). Scheduled jobs record their sync here only.
+    #[serde(default)]
+    pub synced_at: Option<DateTime<Utc>>,
+    /// Set on a job the schedule handed out while no write has recorded it yet (see
+    /// `HandedOutJob`); never stored.
+    #[serde(skip)]
+    pub unrecorded: Option<Unrecorded>,
+}
+
+/// A handed-out job not recorded yet: its first write takes the place of the job the worker
+/// found stored, and only if that one is still there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unrecorded {
+    /// The id of the job stored when the slice started (`None`: none was).
+    pub replaces: Option<String>,
+}
+
+/// A scheduled job as the schedule hands it out: kept on the integration item, written in the
+/// same request that moves the integration's next due time, so handing out costs one write.
+/// The job item records it only when a worker has something to record: an unchanged sync is
+/// written once, when it ends. Until then it is the organization's current job for whoever
+/// asks (`current_job`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandedOutJob {
+    /// The job's id.
+    pub id: String,
+    /// The integration it syncs.
+    pub integration_id: IntegrationId,
+    /// When it was handed out.
+    pub queued_at: DateTime<Utc>,
+    /// Its window's first start time.
+    pub window_start: DateTime<Utc>,
+    /// Its window's last start time.
+    pub window_end: DateTime<Utc>,
+}
+
+impl HandedOutJob {
+    /// A scheduled job of `integration_id` over `window`, handed out at `now`.
+    pub fn new(integration_id: IntegrationId, window: SyncWindow, now: DateTime<Utc>) -> Self {
+        let (window_start, window_end) = window.at(now);
+        Self { id: super::ids::time_ordered_id(now), integration_id, queued_at: now, window_start, window_end }
+    }
+
+    /// The queued job it stands for.
+    pub fn job(&self, organization_id: OrganizationId) -> SyncJob {
+        let mut job = SyncJob::queued(
+            organization_id,
+            self.integration_id.clone(),
+            SyncTrigger::Scheduled,
+            self.window_start,
+            self.window_end,
+            self.queued_at,
+        );
+        job.id = self.id.clone();
+        job
+    }
+
+    /// The message that runs it (its first turn).
+    pub fn message(&self, organization_id: OrganizationId) -> SyncJobMessage {
+        SyncJobMessage { organization_id, job_id: self.id.clone(), turn: 0 }
+    }
+
+    /// Whether it still waits for its first record: no job queued as late is recorded (its
+    /// own record included), the recorded one is not under way (a worker drops a hand-out
+    /// that meets a job under way), and it is not presumed lost.
+    pub fn pending(&self, recorded: Option<&SyncJob>, now: DateTime<Utc>) -> bool {
+        let superseded = recorded.is_some_and(|r| r.queued_at >= self.queued_at || r.blocks_new_job(now));
+        !superseded && now < self.queued_at + STALE_AFTER
+    }
+}
+
+/// The organization's current (or latest) job: the recorded one, unless the schedule handed a
+/// later one out that no worker has recorded yet (it is queued, or its first slice has written
+/// nothing so far).
+pub fn current_job(
+    recorded: Option<SyncJob>,
+    handed_out: Option<&HandedOutJob>,
+    organization_id: &OrganizationId,
+    now: DateTime<Utc>,
+) -> Option<SyncJob> {
+    match handed_out {
+        Some(h) if h.pending(recorded.as_ref(), now) => Some(h.job(organization_id.clone())),
+        _ => recorded,
+    }
 }
 
 /// The queue message that asks a worker to run a job's next slice.
@@ -292,6 +377,8 @@ impl SyncJob {
             resume_at: None,
             slices: 0,
             retries: 0,
+            synced_at: None,
+            unrecorded: None,
         }
     }
 

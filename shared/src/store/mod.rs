@@ -17,7 +17,7 @@ use crate::domain::{
     Booking, CalendlyScope, Integration, Notification, OAuthState, Organization, OrganizationId, Prospect, ProspectId,
     SyncJob,
 };
-use crate::domain::{BookingFilter, CommittedCounts, Email, IntegrationId, NotificationId, UserId};
+use crate::domain::{BookingFilter, CommittedCounts, Email, HandedOutJob, IntegrationId, NotificationId, UserId};
 use crate::domain::{ErasureRecord, PersonIndex, PersonKeys};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -274,6 +274,24 @@ pub trait IntegrationStore: Send + Sync {
         synced_at: Option<DateTime<Utc>>,
         next_sync_at: DateTime<Utc>,
         seen: ScheduleSeen,
+    ) -> Result<bool, StoreError>;
+    /// Hands a scheduled job out: records `job` on the integration and moves its next due time
+    /// to `next_sync_at`, in one write, if its due time is still `due` (no other tick handed it
+    /// out, no settings change moved it). Whether it was handed out.
+    async fn hand_out(
+        &self,
+        org: &OrganizationId,
+        due: DateTime<Utc>,
+        next_sync_at: DateTime<Utc>,
+        job: &HandedOutJob,
+    ) -> Result<bool, StoreError>;
+    /// Takes back the handed-out job `job_id` (its message could not be sent, or a job under
+    /// way stands for it), due again at `due_again` when given. Whether it was still there.
+    async fn withdraw_hand_out(
+        &self,
+        org: &OrganizationId,
+        job_id: &str,
+        due_again: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError>;
     /// Changes the auto-sync settings (and the next due time).
     async fn update_sync_settings(
@@ -545,6 +563,15 @@ pub type JobChange<'a> = &'a (dyn Fn(&mut SyncJob) -> bool + Send + Sync);
 pub trait SyncJobStore: Send + Sync {
     /// The organization's current or latest job.
     async fn get_sync_job(&self, org: &OrganizationId) -> Result<Option<SyncJob>, StoreError>;
+    /// The recorded job with the integration it belongs with (the handed-out job is on the
+    /// integration): one request where the store allows.
+    async fn get_sync_job_with_integration(
+        &self,
+        org: &OrganizationId,
+    ) -> Result<(Option<SyncJob>, Option<Integration>), StoreError>;
+    /// Records a handed-out job (`job.unrecorded`) in the place of the job `replaces` names
+    /// (`None`: no job is stored), if that is still the stored one. Whether it was recorded.
+    async fn record_job(&self, job: &SyncJob, replaces: Option<&str>) -> Result<bool, StoreError>;
     /// Records `job` as current unless an active job blocks it (`SyncJob::blocks_new_job`).
     async fn start_sync_job(&self, job: &SyncJob, now: DateTime<Utc>) -> Result<JobStart, StoreError>;
     /// Applies `change` atomically to the current job if it is `job_id`; the job as changed,

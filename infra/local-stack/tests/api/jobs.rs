@@ -410,3 +410,82 @@ async fn one_event_calendly_refuses_is_skipped_and_the_others_are_synced() {
     app.sync("org-a").await;
     assert_eq!(app.sim.request_count("invitees") - before, 2);
 }
+
+/// The tick hands a job out while a manual sync runs: the worker finds that one under way,
+/// drops the scheduled one and takes its hand-out back, so nothing runs twice and no queued
+/// job is left showing.
+async fn a_scheduled_sync_meeting_a_sync_under_way_is_dropped_and_leaves_nothing_queued(app: TestApp) {
+    app.sim.set_webhook_deliveries(false);
+    let host = app.host("Camille Martin");
+    app.sim.seed_bookings(&host, bookings(5, "busy"));
+    app.connect("org-a", &host).await;
+    app.advance_clocks(chrono::Duration::minutes(31));
+    app.sim.set_latency(Duration::from_millis(300));
+    let lists = app.sim.request_count("scheduled_events");
+    let manual = app.post("/calendly/sync", "org-a", json!({})).await.expect(202);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app.get("/calendly/status", "org-a").await.expect(200)["sync"]["state"] != "running" {
+        assert!(tokio::time::Instant::now() < deadline, "the manual sync never ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let run = app.request(reqwest::Method::POST, "/_local/scheduled-sync", None, None).await.expect(200);
+    assert_eq!(run["queued"], 1, "due: handed out, for the worker to find the sync under way");
+    let ended = app.wait_for_sync("org-a").await;
+    assert_eq!(
+        (&ended["id"], &ended["trigger"], &ended["state"]),
+        (&manual["id"], &json!("manual"), &json!("succeeded"))
+    );
+    app.sim.set_latency(Duration::ZERO);
+    let status = app.get("/calendly/status", "org-a").await.expect(200);
+    assert_eq!(status["sync"]["id"], manual["id"], "no scheduled job left queued: {status}");
+    // One sync read the events: the window's upcoming part, then its past part.
+    assert_eq!(app.sim.request_count("scheduled_events") - lists, 2, "one sync read the events");
+}
+
+crate::helpers::on_both_stores!(a_scheduled_sync_meeting_a_sync_under_way_is_dropped_and_leaves_nothing_queued);
+
+/// An unchanged scheduled sync writes once to hand out (job and next due time on the
+/// integration) and once to end (the job, with when it synced), and reads the job with the
+/// integration in one request: the request shape the cost per organization rests on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_scheduled_sync_is_written_twice_and_read_four_times() {
+    use shared::clock::Clock;
+    use shared::store::{IntegrationStore, SyncJobStore};
+    let app = app_with(StoreKind::DynamoDb, false, &[], SimConfig::default()).await;
+    app.sim.set_webhook_deliveries(false);
+    let host = app.host("Camille Martin");
+    app.sim.seed_bookings(&host, bookings(3, "same"));
+    app.connect("org-a", &host).await;
+    app.advance_clocks(chrono::Duration::minutes(31));
+    let dynamo = app.stack.dynamo.as_ref().expect("on DynamoDB");
+    let (observer, org) = (dynamo.observer(), OrganizationId::new("org-a"));
+    let parts = observer.due_partitions().len() as u64;
+    let before = dynamo.metrics().snapshot();
+    let report = app.stack.services.scheduler().tick(crate::helpers::tick_deadline()).await.unwrap();
+    assert_eq!(report.queued, 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let job = loop {
+        let (recorded, integration) = observer.get_sync_job_with_integration(&org).await.unwrap();
+        let handed_out = integration.as_ref().and_then(|i| i.handed_out.as_ref());
+        let current = shared::domain::current_job(recorded, handed_out, &org, app.stack.clock.now()).unwrap();
+        if !current.state.is_active() {
+            break current;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the scheduled sync never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let after = dynamo.metrics().snapshot();
+    assert_eq!(
+        (job.trigger, job.report.bookings_new, job.report.events_seen),
+        (shared::domain::SyncTrigger::Scheduled, 0, 3)
+    );
+    assert!(job.synced_at.is_some());
+    let (reads, writes, transactions) = (after.0 - before.0 - parts, after.1 - before.1, after.2 - before.2);
+    assert_eq!((writes, transactions), (2, 0), "one write to hand it out, one to end it");
+    assert!(
+        reads <= 4,
+        "the job with the integration, the pacing window, the events' fingerprints, the browsers: {reads}"
+    );
+    let status = app.get("/calendly/status", "org-a").await.expect(200);
+    assert_eq!(status["last_synced_at"], serde_json::to_value(job.synced_at).unwrap(), "{status}");
+}

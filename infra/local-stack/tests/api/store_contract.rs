@@ -11,9 +11,9 @@ use shared::crypto::Sealed;
 use shared::domain::booking::{self, BookingPlan, Known, ProspectChange};
 use shared::domain::quota::{Quota, QuotaTake};
 use shared::domain::{
-    BookingSnapshot, BookingStatus, CalendlyScope, ConnectedAccount, Email, FieldMap, Integration, IntegrationId,
-    NoteStyle, NotificationId, OAuthState, OrganizationId, Prospect, ProspectId, SyncJob, SyncJobState, SyncTrigger,
-    UserId,
+    BookingSnapshot, BookingStatus, CalendlyScope, ConnectedAccount, Email, FieldMap, HandedOutJob, Integration,
+    IntegrationId, NoteStyle, NotificationId, OAuthState, OrganizationId, Prospect, ProspectId, SyncJob, SyncJobState,
+    SyncTrigger, UserId, current_job,
 };
 use shared::store::{
     CLAIM_SETTLES, CommitConflict, CommitError, Connection, DEFAULT_DUE_SHARDS, DuePartition, JobStart, ProspectPatch,
@@ -574,6 +574,66 @@ async fn one_active_sync_job_per_organization_and_one_worker_per_turn(store: Arc
     assert!(store.update_sync_job(&o, &third.id, &|_| true).await.unwrap().is_none(), "a replaced job takes no writes");
 }
 
+/// The schedule's one write per hand-out, and the handed-out job's one write when it ends.
+async fn a_scheduled_job_is_handed_out_once_and_recorded_in_place_of_the_job_read(store: Arc<dyn Store>) {
+    let (o, now) = (org("org-a"), Utc::now());
+    connected(&store, &o).await;
+    let earlier = sync_job(&o, SyncTrigger::Manual, now - Duration::minutes(40));
+    assert!(matches!(store.start_sync_job(&earlier, now).await.unwrap(), JobStart::Created(_)));
+    store
+        .update_sync_job(&o, &earlier.id, &|j| {
+            j.finish(now - Duration::minutes(39), None);
+            true
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let due = store.get_integration(&o).await.unwrap().unwrap().next_sync_at.unwrap();
+    let window = shared::domain::SyncWindow { days_past: 30, days_ahead: 365 };
+    let next = now + Duration::minutes(30);
+
+    // Ten ticks at once: one hands it out.
+    let jobs: Vec<HandedOutJob> = (0..10).map(|_| HandedOutJob::new(IntegrationId::new("int"), window, now)).collect();
+    let handed = futures::future::join_all(jobs.iter().map(|job| store.hand_out(&o, due, next, job))).await;
+    let winners: Vec<&HandedOutJob> =
+        jobs.iter().zip(&handed).filter(|(_, h)| *h.as_ref().unwrap()).map(|(j, _)| j).collect();
+    assert_eq!(winners.len(), 1, "handed out once");
+    let winner = winners[0].clone();
+    assert!(!store.hand_out(&o, due, next, &jobs[0]).await.unwrap(), "its due time moved");
+    assert!(all_due(&store, now).await.is_empty(), "off the schedule until the next interval");
+
+    // One read gives both items; until recorded, the handed-out job is the current one.
+    let (recorded, found) = store.get_sync_job_with_integration(&o).await.unwrap();
+    let found = found.unwrap();
+    assert_eq!(
+        (recorded.as_ref().map(|j| j.id.as_str()), found.handed_out.as_ref()),
+        (Some(earlier.id.as_str()), Some(&winner))
+    );
+    assert_eq!(found.next_sync_at, Some(next));
+    let current = current_job(recorded, found.handed_out.as_ref(), &o, now).unwrap();
+    assert_eq!(
+        (current.id.as_str(), current.state, current.trigger),
+        (winner.id.as_str(), SyncJobState::Queued, SyncTrigger::Scheduled)
+    );
+
+    // Recorded only in the place of the job read, and once.
+    let mut job = winner.job(o.clone());
+    job.finish(now, None);
+    assert!(!store.record_job(&job, Some("another-job")).await.unwrap());
+    assert!(store.record_job(&job, Some(&earlier.id)).await.unwrap());
+    let twice = HandedOutJob::new(IntegrationId::new("int"), window, now).job(o.clone());
+    assert!(!store.record_job(&twice, Some(&earlier.id)).await.unwrap(), "the job read is gone");
+    let (recorded, found) = store.get_sync_job_with_integration(&o).await.unwrap();
+    let current = current_job(recorded, found.unwrap().handed_out.as_ref(), &o, now).unwrap();
+    assert_eq!((current.id, current.state), (winner.id.clone(), SyncJobState::Succeeded));
+
+    // Taken back (its message could not be sent): only by its id, due again.
+    assert!(!store.withdraw_hand_out(&o, "another-job", Some(now)).await.unwrap());
+    assert!(store.withdraw_hand_out(&o, &winner.id, Some(now)).await.unwrap());
+    assert_eq!(store.get_integration(&o).await.unwrap().unwrap().handed_out, None);
+    assert_eq!(all_due(&store, now).await.len(), 1, "due again");
+}
+
 async fn rate_windows_keep_the_newest_observation(store: Arc<dyn Store>) {
     let now = Utc::now();
     let user = "https://api.calendly.com/users/HOST";
@@ -749,6 +809,7 @@ contract!(
     fingerprints_and_bookings_read_back_in_bulk_and_in_order,
     due_integrations_page_through_every_one_of_them,
     one_active_sync_job_per_organization_and_one_worker_per_turn,
+    a_scheduled_job_is_handed_out_once_and_recorded_in_place_of_the_job_read,
     rate_windows_keep_the_newest_observation,
     a_quota_counts_each_use_once_per_window_and_subject,
     a_suppressed_person_is_refused_by_every_commit_until_lifted,

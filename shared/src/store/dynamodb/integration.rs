@@ -1,5 +1,5 @@
 //! Integrations: connect, tokens and their refresh lease, the Calendly-user claim, the schedule index.
-use crate::domain::{BookingFilter, CalendlyScope, Integration, IntegrationId, OrganizationId};
+use crate::domain::{BookingFilter, CalendlyScope, HandedOutJob, Integration, IntegrationId, OrganizationId};
 use crate::store::dynamodb::item::{Item, from_item, get_n, get_s, n, s};
 use crate::store::dynamodb::keys::{
     CALENDLY_USER_OWNER_SK, GSI1, GSI2, GSI3, INTEGRATION_SK, PK, SK, calendly_user_gsi2pk, calendly_user_pk,
@@ -212,6 +212,54 @@ impl IntegrationStore for DynamoStore {
         seen: ScheduleSeen,
     ) -> Result<bool, StoreError> {
         self.move_schedule(org, synced_at, next_sync_at, Some(seen)).await
+    }
+
+    async fn hand_out(
+        &self,
+        org: &OrganizationId,
+        due: DateTime<Utc>,
+        next_sync_at: DateTime<Utc>,
+        job: &HandedOutJob,
+    ) -> Result<bool, StoreError> {
+        // Only while it is on the schedule (healthy) at the due time the tick read: of two
+        // ticks, or a tick and a settings change, one moves it.
+        let at = |t: DateTime<Utc>| item::to_attribute(&serde_json::to_value(t).unwrap_or_default());
+        let values = HashMap::from([
+            (":next".to_string(), at(next_sync_at)),
+            (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
+            (":seen".to_string(), s(time_sort_key(due, org.as_str()))),
+            (":job".to_string(), item::to_attribute(&serde_json::to_value(job).unwrap_or_default())),
+            (":one".to_string(), n(1)),
+        ]);
+        let key = Self::key(org_pk(org), INTEGRATION_SK);
+        self.update_if(
+            key,
+            "SET next_sync_at = :next, #due = :due, handed_out = :job ADD item_version :one",
+            "attribute_exists(#part) AND #due = :seen",
+            &[("#due", GSI3.sk), ("#part", GSI3.pk)],
+            values,
+        )
+        .await
+    }
+
+    async fn withdraw_hand_out(
+        &self,
+        org: &OrganizationId,
+        job_id: &str,
+        due_again: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let mut values = HashMap::from([(":id".to_string(), s(job_id)), (":one".to_string(), n(1))]);
+        let mut update = "REMOVE handed_out ADD item_version :one".to_string();
+        let mut names = vec![];
+        if let Some(again) = due_again {
+            let at = item::to_attribute(&serde_json::to_value(again).unwrap_or_default());
+            values.insert(":next".to_string(), at);
+            values.insert(":due".to_string(), s(time_sort_key(again, org.as_str())));
+            update = format!("SET next_sync_at = :next, #due = :due {update}");
+            names.push(("#due", GSI3.sk));
+        }
+        let key = Self::key(org_pk(org), INTEGRATION_SK);
+        self.update_if(key, update, "handed_out.id = :id", &names, values).await
     }
 
     async fn update_sync_settings(

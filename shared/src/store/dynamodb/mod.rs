@@ -85,11 +85,12 @@ pub struct DynamoStore {
     table: String,
     /// How many parts the due index is spread over (`DUE_SHARDS`).
     due_shards: u16,
-    /// The sync job items this process wrote last, by partition key: the next change of one
-    /// starts from it instead of reading it (a worker's claim, progress and end are one read
-    /// and three writes, not three of each). Only ever a first guess: the write is conditional
-    /// on its version, and a guess that fails, or that the change refuses, is read afresh.
-    written_jobs: std::sync::Arc<std::sync::Mutex<HashMap<String, Item>>>,
+    /// The sync job items this process wrote or read last, by partition key: the next change
+    /// of one starts from it instead of reading it (a worker's start read, progress and end
+    /// are one read and two writes, not two of each). Only ever a first guess: the write is
+    /// conditional on its version, and a guess that fails, or that the change refuses, is
+    /// read afresh.
+    known_jobs: std::sync::Arc<std::sync::Mutex<HashMap<String, Item>>>,
     #[cfg(feature = "request-metrics")]
     metrics: Arc<DynamoMetrics>,
 }
@@ -163,7 +164,7 @@ impl DynamoStore {
             client,
             table: table.into(),
             due_shards: super::DEFAULT_DUE_SHARDS,
-            written_jobs: std::sync::Arc::default(),
+            known_jobs: std::sync::Arc::default(),
             #[cfg(feature = "request-metrics")]
             metrics: Arc::default(),
         }
@@ -191,6 +192,13 @@ impl DynamoStore {
     /// Requests and capacity so far.
     pub fn metrics(&self) -> &DynamoMetrics {
         &self.metrics
+    }
+
+    #[cfg(feature = "request-metrics")]
+    /// The same table through a store of its own (its own counts and job guesses): what a
+    /// benchmark reads to watch does not count in what it measures.
+    pub fn observer(&self) -> Self {
+        Self { known_jobs: std::sync::Arc::default(), metrics: Arc::default(), ..self.clone() }
     }
 
     #[cfg(not(feature = "request-metrics"))]
@@ -428,7 +436,7 @@ impl DynamoStore {
         T: serde::Serialize + serde::de::DeserializeOwned,
     {
         let remembered = sk == SYNC_JOB_SK;
-        let mut guess = if remembered { self.written_job(&pk) } else { None };
+        let mut guess = if remembered { self.known_job(&pk) } else { None };
         for attempt in 0..MAX_ATTEMPTS {
             let guessed = guess.is_some();
             let current = match guess.take() {
@@ -440,7 +448,7 @@ impl DynamoStore {
             let Some((updated, result)) = change(value)? else {
                 if guessed {
                     // Refused on what this process last wrote: decide again on what is stored.
-                    self.forget_written_job(&pk);
+                    self.forget_job(&pk);
                     continue;
                 }
                 return Ok(None);
@@ -462,12 +470,12 @@ impl DynamoStore {
             let written = remembered.then(|| item.clone());
             if self.put(item, Some(condition)).await? {
                 if let Some(item) = written {
-                    self.remember_written_job(pk, item);
+                    self.remember_job(pk, item);
                 }
                 return Ok(Some(result));
             }
             if remembered {
-                self.forget_written_job(&pk);
+                self.forget_job(&pk);
             }
             if !guessed {
                 backoff(attempt).await;
@@ -476,12 +484,12 @@ impl DynamoStore {
         Err(StoreError::Conflict("the item kept changing under concurrent writers".into()))
     }
 
-    fn written_job(&self, pk: &str) -> Option<Item> {
-        self.written_jobs.lock().unwrap_or_else(|e| e.into_inner()).get(pk).cloned()
+    fn known_job(&self, pk: &str) -> Option<Item> {
+        self.known_jobs.lock().unwrap_or_else(|e| e.into_inner()).get(pk).cloned()
     }
 
-    fn remember_written_job(&self, pk: String, item: Item) {
-        let mut jobs = self.written_jobs.lock().unwrap_or_else(|e| e.into_inner());
+    pub(super) fn remember_job(&self, pk: String, item: Item) {
+        let mut jobs = self.known_jobs.lock().unwrap_or_else(|e| e.into_inner());
         // A scheduled tick or a busy worker meets many organizations: keep the last few hundred.
         if jobs.len() >= 512 {
             jobs.clear();
@@ -489,8 +497,8 @@ impl DynamoStore {
         jobs.insert(pk, item);
     }
 
-    fn forget_written_job(&self, pk: &str) {
-        self.written_jobs.lock().unwrap_or_else(|e| e.into_inner()).remove(pk);
+    fn forget_job(&self, pk: &str) {
+        self.known_jobs.lock().unwrap_or_else(|e| e.into_inner()).remove(pk);
     }
 
     async fn update_integration(

@@ -1,7 +1,7 @@
 //! Sync jobs: one item per organization, written under conditions.
-use crate::domain::{CommittedCounts, OrganizationId, SyncJob};
-use crate::store::dynamodb::item::from_item;
-use crate::store::dynamodb::keys::{SYNC_JOB_SK, committed_counts_prefix, org_pk};
+use crate::domain::{CommittedCounts, Integration, OrganizationId, SyncJob};
+use crate::store::dynamodb::item::{from_item, get_s};
+use crate::store::dynamodb::keys::{INTEGRATION_SK, SK, SYNC_JOB_SK, committed_counts_prefix, org_pk};
 use crate::store::dynamodb::shapes::Query;
 use crate::store::{DynamoStore, JobChange, JobStart, StoreError, SyncJobStore};
 use async_trait::async_trait;
@@ -11,6 +11,46 @@ use chrono::{DateTime, Utc};
 impl SyncJobStore for DynamoStore {
     async fn get_sync_job(&self, org: &OrganizationId) -> Result<Option<SyncJob>, StoreError> {
         self.get(org_pk(org), SYNC_JOB_SK).await?.map(|i| from_item(&i)).transpose()
+    }
+
+    async fn get_sync_job_with_integration(
+        &self,
+        org: &OrganizationId,
+    ) -> Result<(Option<SyncJob>, Option<Integration>), StoreError> {
+        let pk = org_pk(org);
+        let items =
+            self.batch_get(vec![Self::key(pk.clone(), SYNC_JOB_SK), Self::key(pk.clone(), INTEGRATION_SK)]).await?;
+        let (mut job, mut integration) = (None, None);
+        for item in items {
+            let sk = get_s(&item, SK).map(str::to_string);
+            match sk.as_deref() {
+                Some(SYNC_JOB_SK) => {
+                    job = Some(from_item(&item)?);
+                    // The job's next write (its record, or its claim) starts from this.
+                    self.remember_job(pk.clone(), item);
+                }
+                Some(INTEGRATION_SK) => integration = Some(from_item(&item)?),
+                _ => {}
+            }
+        }
+        Ok((job, integration))
+    }
+
+    async fn record_job(&self, job: &SyncJob, replaces: Option<&str>) -> Result<bool, StoreError> {
+        let mut recorded = job.clone();
+        recorded.unrecorded = None;
+        let written = self
+            .update_versioned(
+                org_pk(&job.organization_id),
+                SYNC_JOB_SK,
+                |_| Vec::new(),
+                |current: Option<SyncJob>| {
+                    let still = current.as_ref().map(|c| c.id.as_str()) == replaces;
+                    Ok(still.then(|| (recorded.clone(), ())))
+                },
+            )
+            .await?;
+        Ok(written.is_some())
     }
 
     async fn start_sync_job(&self, job: &SyncJob, now: DateTime<Utc>) -> Result<JobStart, StoreError> {

@@ -1,5 +1,5 @@
 //! Integrations, tokens, refresh leases, Calendly-user claims, the schedule.
-use crate::domain::{BookingFilter, CalendlyScope, Integration, IntegrationId, OrganizationId};
+use crate::domain::{BookingFilter, CalendlyScope, HandedOutJob, Integration, IntegrationId, OrganizationId};
 use crate::store::ScheduleSeen;
 use crate::store::{
     CLAIM_SETTLES, DuePartition, IntegrationStore, MemoryStore, PageOf, StoreError, TokenUpdate, cursor,
@@ -139,6 +139,41 @@ impl IntegrationStore for MemoryStore {
         seen: ScheduleSeen,
     ) -> Result<bool, StoreError> {
         Ok(self.move_schedule(org, synced_at, next_sync_at, Some(seen)))
+    }
+
+    async fn hand_out(
+        &self,
+        org: &OrganizationId,
+        due: DateTime<Utc>,
+        next_sync_at: DateTime<Utc>,
+        job: &HandedOutJob,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| match s.integrations.get_mut(org) {
+            Some(i) if i.is_active && !i.needs_reconnect && i.next_sync_at.unwrap_or(DateTime::UNIX_EPOCH) == due => {
+                i.next_sync_at = Some(next_sync_at);
+                i.handed_out = Some(job.clone());
+                true
+            }
+            _ => false,
+        }))
+    }
+
+    async fn withdraw_hand_out(
+        &self,
+        org: &OrganizationId,
+        job_id: &str,
+        due_again: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| match s.integrations.get_mut(org) {
+            Some(i) if i.handed_out.as_ref().is_some_and(|h| h.id == job_id) => {
+                i.handed_out = None;
+                if due_again.is_some() {
+                    i.next_sync_at = due_again;
+                }
+                true
+            }
+            _ => false,
+        }))
     }
 
     async fn update_sync_settings(

@@ -1,5 +1,5 @@
 //! Sync jobs.
-use crate::domain::{CommittedCounts, OrganizationId, SyncJob};
+use crate::domain::{CommittedCounts, Integration, OrganizationId, SyncJob};
 use crate::store::{JobChange, JobStart, MemoryStore, StoreError, SyncJobStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -8,6 +8,26 @@ use chrono::{DateTime, Utc};
 impl SyncJobStore for MemoryStore {
     async fn get_sync_job(&self, org: &OrganizationId) -> Result<Option<SyncJob>, StoreError> {
         Ok(self.with(|s| s.sync_jobs.get(org).cloned()))
+    }
+
+    async fn get_sync_job_with_integration(
+        &self,
+        org: &OrganizationId,
+    ) -> Result<(Option<SyncJob>, Option<Integration>), StoreError> {
+        Ok(self.with(|s| (s.sync_jobs.get(org).cloned(), s.integrations.get(org).cloned())))
+    }
+
+    async fn record_job(&self, job: &SyncJob, replaces: Option<&str>) -> Result<bool, StoreError> {
+        Ok(self.with(|s| {
+            let stored = s.sync_jobs.get(&job.organization_id).map(|j| j.id.as_str());
+            let still = stored == replaces;
+            if still {
+                let mut recorded = job.clone();
+                recorded.unrecorded = None;
+                s.sync_jobs.insert(job.organization_id.clone(), recorded);
+            }
+            still
+        }))
     }
 
     async fn start_sync_job(&self, job: &SyncJob, now: DateTime<Utc>) -> Result<JobStart, StoreError> {
