@@ -4,16 +4,28 @@ pub mod metrics;
 
 /// Installs the global subscriber once; `RUST_LOG` filters (default `info`).
 pub fn init(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let result = if json {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).without_time().try_init()
+    if json {
+        init_json_with(std::io::stdout);
     } else {
-        builder.compact().try_init()
-    };
-    // A second init (tests, the local stack) keeps the first subscriber.
-    let _ = result;
+        let builder = tracing_subscriber::fmt().with_env_filter(filter()).with_target(false);
+        // A second init (tests, the local stack) keeps the first subscriber.
+        let _ = builder.compact().try_init();
+    }
+}
+
+/// Installs, once, the JSON lines Lambda writes (one object per event, the current span's
+/// fields flattened in, no timestamp: CloudWatch stamps each line), to `writer` (stdout on
+/// Lambda; the benchmark counts the bytes one sync logs).
+pub fn init_json_with<W>(writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt().with_env_filter(filter()).with_target(false).with_writer(writer);
+    let _ = builder.json().flatten_event(true).with_current_span(true).with_span_list(false).without_time().try_init();
+}
+
+fn filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
 }
 
 /// The correlation id of the work in progress (an HTTP request's, a sync job's), readable by

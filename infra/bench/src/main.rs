@@ -350,13 +350,13 @@ async fn main() {
         })
         .await;
     }
-    // The DynamoDB tick prices a job from the embedded run's job time too.
+    // The DynamoDB tick prices a job from the embedded run's job time and log volume too.
     let embedded_job = Arc::new(Mutex::new(None));
     if wants("tick") || wants("tick-embedded") {
         let (r, job) = (rows.clone(), embedded_job.clone());
         run_part(&rows, "tick-embedded", async move {
-            let secs = tick::scheduled_tick(&r, false, None).await;
-            *job.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(secs);
+            let measured = tick::scheduled_tick(&r, false, None).await;
+            *job.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(measured);
             Ok(())
         })
         .await;

@@ -1,10 +1,21 @@
 //! One scheduled tick over many due organizations, and what a month of them costs.
 
 use super::*;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// What the embedded run measured per sync, for the DynamoDB run to price with.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PerSync {
+    /// Mean job time (first slice to end), seconds.
+    pub job_secs: f64,
+    /// Bytes of log lines one sync writes (JSON lines and its share of the EMF lines).
+    pub log_bytes: f64,
+}
 
 /// One scheduled tick of `orgs` due organizations with nothing new: how fast the queue drains,
-/// and what one organization's sync costs (counted here, priced below).
-pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded_job_secs: Option<f64>) -> f64 {
+/// and what one organization's sync costs (counted here, priced below). On the embedded store
+/// it also counts the log lines the syncs write, as the Lambda functions write them.
+pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded: Option<PerSync>) -> PerSync {
     // moto keeps growing (~15 MB per organization set up here) and serializes every request:
     // its run uses fewer organizations.
     let default = if dynamodb { 300 } else { 2000 };
@@ -44,6 +55,11 @@ pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded_job_sec
     sim.advance_clock(ChronoDuration::minutes(31));
     let (calendly_before, dynamo_before) =
         (sim.api_request_count(), stack.dynamo.as_ref().map(|d| d.metrics().snapshot()));
+    if !dynamodb {
+        shared::telemetry::init_json_with(|| CountingWriter);
+        shared::telemetry::metrics::registry().take_documents("sync-worker", 0);
+        COUNTING.store(true, Ordering::SeqCst);
+    }
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let run = stack.services.scheduler().tick(deadline).await.expect("the tick runs");
@@ -57,6 +73,8 @@ pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded_job_sec
         }
     }
     let drained = started.elapsed();
+    COUNTING.store(false, Ordering::SeqCst);
+    let log_bytes = if dynamodb { 0.0 } else { logged_per_sync(rows, orgs) };
     let per_org_calendly = (sim.api_request_count() - calendly_before) as f64 / orgs as f64;
     rows.push(row(
         format!("one scheduled tick of {orgs} due organizations, {label}: tick (queues them all)"),
@@ -76,28 +94,101 @@ pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded_job_sec
         ratio(drained.as_secs_f64() * 300.0 / orgs as f64, 120.0),
     ));
     let mean_job = durations.iter().map(Duration::as_secs_f64).sum::<f64>() / durations.len().max(1) as f64;
+    let measured = PerSync { job_secs: mean_job, log_bytes };
     if let (Some(before), Some(d)) = (dynamo_before, stack.dynamo.as_ref()) {
         let now = d.metrics().snapshot();
         let per = |a: u64, b: u64| (a - b) as f64 / orgs as f64;
-        let (reads, writes, transactions) = (per(now.0, before.0), per(now.1, before.1), per(now.2, before.2));
+        let requests = Requests {
+            reads: per(now.0, before.0),
+            writes: per(now.1, before.1),
+            transactions: per(now.2, before.2),
+            units: (now.3 - before.3) / orgs as f64,
+        };
+        let log_bytes = embedded.map_or(ESTIMATED_LOG_BYTES, |e| e.log_bytes);
         let tick_share = tick.as_secs_f64() / orgs as f64;
-        cost_row(rows, "measured on moto", reads, writes, transactions, mean_job, tick_share);
+        cost_row(rows, "measured on moto", requests, PerSync { job_secs: mean_job, log_bytes }, tick_share);
         // moto serializes every request, so its jobs wait on one lock: also price a job as long
         // as the embedded run's plus 5 ms per DynamoDB request (DynamoDB's usual latency).
-        if let Some(embedded) = embedded_job_secs {
-            let job = embedded + (reads + writes + transactions) * 0.005;
-            cost_row(
-                rows,
-                "embedded run's job time + 5 ms per DynamoDB request",
-                reads,
-                writes,
-                transactions,
-                job,
-                0.0,
-            );
+        if let Some(embedded) = embedded {
+            let job_secs = embedded.job_secs + (requests.reads + requests.writes + requests.transactions) * 0.005;
+            let timing = "embedded run's job time + 5 ms per DynamoDB request";
+            cost_row(rows, timing, requests, PerSync { job_secs, log_bytes }, 0.0);
         }
     }
-    mean_job
+    measured
+}
+
+/// Log bytes counted while a part counts (`COUNTING`), through the JSON subscriber Lambda uses.
+static LOG_BYTES: AtomicU64 = AtomicU64::new(0);
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+/// Where the bench's JSON log lines go: counted, then dropped.
+struct CountingWriter;
+
+impl std::io::Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if COUNTING.load(Ordering::Relaxed) {
+            LOG_BYTES.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Used when no embedded run measured the log volume.
+const ESTIMATED_LOG_BYTES: f64 = 1_500.0;
+/// Lambda's own lines per invocation (START, END, REPORT), estimated from their published form.
+const PLATFORM_LOG_BYTES: f64 = 350.0;
+/// The worker's SQS batch (`BatchSize` in template.yaml): a tick hands out its page at once, so
+/// at scale the batches are full.
+const BATCH: f64 = 10.0;
+
+/// The log volume per sync of the run just counted: the JSON lines (tick and jobs, divided
+/// among the organizations), plus a batch's EMF lines and Lambda's platform lines shared by
+/// its syncs. A row says what it found.
+fn logged_per_sync(rows: &Rows, orgs: usize) -> f64 {
+    let lines = LOG_BYTES.swap(0, Ordering::SeqCst) as f64 / orgs as f64;
+    // The registry gathered every job's metrics; one invocation's EMF lines hold a batch's: its
+    // counts, and ten values of each distribution.
+    let documents = shared::telemetry::metrics::registry().take_documents("sync-worker", Utc::now().timestamp_millis());
+    let emf: usize = documents
+        .into_iter()
+        .map(|mut document| {
+            if let Some(fields) = document.as_object_mut() {
+                for value in fields.values_mut() {
+                    if let Some(values) = value.as_array_mut().filter(|v| v.iter().all(Value::is_number)) {
+                        values.truncate(BATCH as usize);
+                    }
+                }
+            }
+            document.to_string().len() + 1
+        })
+        .sum();
+    let per_sync = lines + (emf as f64 + PLATFORM_LOG_BYTES) / BATCH;
+    rows.push(row(
+        "log volume per scheduled sync with nothing new (JSON lines as on Lambda)",
+        format!(
+            "{per_sync:.0} bytes: {lines:.0} of the function's lines, {:.0} of a batch's EMF lines ({emf} bytes per invocation), {:.0} of Lambda's START/END/REPORT (≈ {PLATFORM_LOG_BYTES:.0} per invocation, estimated)",
+            emf as f64 / BATCH,
+            PLATFORM_LOG_BYTES / BATCH
+        ),
+        "CloudWatch Logs bills ingestion per GB",
+        "–",
+    ));
+    per_sync
+}
+
+/// DynamoDB requests per sync, as counted.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Requests {
+    reads: f64,
+    writes: f64,
+    transactions: f64,
+    /// Capacity units consumed, as the server reported them.
+    units: f64,
 }
 
 /// AWS cost of keeping one organization in sync for a month at the default 30-minute interval,
@@ -105,17 +196,10 @@ pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded_job_sec
 /// in Nov 2026 (DynamoDB after its Nov 2024 on-demand price cut):
 /// Lambda arm64 $0.0000133334 per GB-s and $0.20 per million requests; SQS standard $0.40 per
 /// million requests; DynamoDB on-demand $0.625 per million write request units and $0.125 per
-/// million read request units. Each write counts one WRU, each strongly consistent read one
-/// RRU (items are under 1 KB), a transaction two WRU per item (none when nothing changed).
-pub(super) fn cost_row(
-    rows: &Rows,
-    timing: &str,
-    reads: f64,
-    writes: f64,
-    transactions: f64,
-    job_secs: f64,
-    tick_secs: f64,
-) {
+/// million read request units; CloudWatch Logs $0.50 per GB ingested. Each write counts one
+/// WRU and each read one RRU (items under 1 KB, strongly consistent), a transaction two WRU
+/// per item (none when nothing changed).
+pub(super) fn cost_row(rows: &Rows, timing: &str, requests: Requests, per_sync: PerSync, tick_secs: f64) {
     const SYNCS_PER_MONTH: f64 = 48.0 * 30.0;
     const GB: f64 = 128.0 / 1024.0;
     const LAMBDA_GB_S: f64 = 0.000_013_333_4;
@@ -123,43 +207,50 @@ pub(super) fn cost_row(
     const SQS_REQUEST: f64 = 0.40 / 1e6;
     const WRU: f64 = 0.625 / 1e6;
     const RRU: f64 = 0.125 / 1e6;
-    // Worker: a whole invocation per sync (no credit for batches of 10 sharing one), the tick's
-    // share, and SQS: a tenth of a SendMessageBatch, one receive and one delete per message.
-    let lambda = (job_secs + tick_secs) * GB * LAMBDA_GB_S + 2.0 * LAMBDA_REQUEST;
-    let sqs = (0.1 + 1.0 + 1.0) * SQS_REQUEST;
+    const LOG_GB: f64 = 0.50 / 1e9;
+    let Requests { reads, writes, transactions, units } = requests;
+    let PerSync { job_secs, log_bytes } = per_sync;
+    // Worker: one invocation per batch of ten, whose records run at once (the handler runs
+    // ten slices concurrently, each waiting on Calendly and DynamoDB most of its time), so an
+    // invocation lasts about one job: a tenth of a job's GB-s per sync (modelled, not
+    // measured on Lambda); the tick's share. SQS: a tenth of a SendMessageBatch, of a receive
+    // and of a DeleteMessageBatch per message.
+    let lambda = (job_secs / BATCH + tick_secs) * GB * LAMBDA_GB_S + LAMBDA_REQUEST / BATCH;
+    let sqs = 3.0 / BATCH * SQS_REQUEST;
     let dynamodb = reads * RRU + (writes + 2.0 * transactions) * WRU;
-    let month = SYNCS_PER_MONTH * (lambda + sqs + dynamodb);
+    let logs = log_bytes * LOG_GB;
+    let month = SYNCS_PER_MONTH * (lambda + sqs + dynamodb + logs);
     rows.push(row(
         format!("AWS cost per organization-month, 30-min interval (1,440 syncs, nothing new; {timing})"),
         format!(
-            "${month:.4}: Lambda ${:.4} ({:.0} ms/sync at 128 MB), SQS ${:.4}, DynamoDB ${:.4} ({reads:.1} reads, {writes:.1} writes per sync)",
+            "${month:.4}: DynamoDB ${:.4} ({reads:.1} reads, {writes:.1} writes per sync; {units:.1} capacity units as the server counted them), Lambda ${:.4} ({:.0} ms a job at 128 MB, ten at once per invocation), SQS ${:.4}, logs ${:.4} ({log_bytes:.0} bytes/sync)",
+            SYNCS_PER_MONTH * dynamodb,
             SYNCS_PER_MONTH * lambda,
             job_secs * 1000.0,
             SYNCS_PER_MONTH * sqs,
-            SYNCS_PER_MONTH * dynamodb
+            SYNCS_PER_MONTH * logs,
         ),
-        "us-east-1 on-demand: Lambda arm64 $0.0000133334/GB-s + $0.20/M req; SQS $0.40/M; DynamoDB $0.625/M WRU, $0.125/M RRU",
-        "–",
+        "us-east-1 on-demand: Lambda arm64 $0.0000133334/GB-s + $0.20/M req; SQS $0.40/M; DynamoDB $0.625/M WRU, $0.125/M RRU; Logs $0.50/GB; goal ≤ $0.004 at 10,000 organizations",
+        ratio(month, 0.004),
     ));
-    // At scale: the per-organization figure times the organizations, their logs, and what does
-    // not grow with them (the tick's invocations, 8,640 a month, each reading 17 parts).
-    const LOG_BYTES_PER_SYNC: f64 = 1_500.0;
-    const LOG_GB: f64 = 0.50 / 1e9;
-    let fixed = 8_640.0 * (LAMBDA_REQUEST + 0.1 * GB * LAMBDA_GB_S + 17.0 * RRU);
+    // At scale: the per-organization figure times the organizations, and what does not grow
+    // with them: the tick's invocations (8,640 a month, each reading 17 parts) and the worker
+    // queue's pollers' empty long polls (5 pollers, one 20-s poll each, a month: 648,000).
+    let fixed = 8_640.0 * (LAMBDA_REQUEST + 0.1 * GB * LAMBDA_GB_S + 17.0 * RRU) + 648_000.0 * SQS_REQUEST;
     for (interval, syncs) in [("30-min", SYNCS_PER_MONTH), ("5-min", 12.0 * 24.0 * 30.0)] {
-        let per_org = syncs * (lambda + sqs + dynamodb + LOG_BYTES_PER_SYNC * LOG_GB);
+        let per_org = syncs * (lambda + sqs + dynamodb + logs);
         let at = |orgs: f64| per_org * orgs + fixed;
         rows.push(row(
             format!("AWS cost per month, {interval} interval, nothing new ({timing})"),
             format!(
-                "1,000 organizations ${:.2} · 10,000 ${:.0} · 100,000 ${:.0} (${:.4} per organization, of which logs ${:.4})",
+                "1,000 organizations ${:.2} · 10,000 ${:.0} · 100,000 ${:.0} (${:.4} per organization at 10,000, of which logs ${:.4}; ${fixed:.2} a month whatever the count)",
                 at(1e3),
                 at(1e4),
                 at(1e5),
-                per_org,
-                syncs * LOG_BYTES_PER_SYNC * LOG_GB
+                at(1e4) / 1e4,
+                syncs * logs
             ),
-            "as above; CloudWatch Logs $0.50/GB ingested at 1.5 KB per sync (the slice's lines and its EMF line, estimated)",
+            "as above, with the tick's and the queue pollers' fixed share",
             "–",
         ));
     }
