@@ -98,11 +98,22 @@ pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded: Option
     if let (Some(before), Some(d)) = (dynamo_before, stack.dynamo.as_ref()) {
         let now = d.metrics().snapshot();
         let per = |a: u64, b: u64| (a - b) as f64 / orgs as f64;
+        // What the writes cost depends on the items' sizes: the hand-out updates the
+        // integration item, the end puts the job item; each costs a unit per started KB.
+        let observer = d.observer();
+        let first = OrganizationId::new(&names[0]);
+        let kb = |bytes: Option<usize>| bytes.unwrap_or(0).div_ceil(1024).max(1) as f64;
+        let integration = observer.billed_item_size(&first, "CALENDLY").await.ok().flatten();
+        let job = observer.billed_item_size(&first, "SYNCJOB").await.ok().flatten();
+        let (reads, writes) = (per(now.0, before.0), per(now.1, before.1));
         let requests = Requests {
-            reads: per(now.0, before.0),
-            writes: per(now.1, before.1),
+            reads,
+            writes,
             transactions: per(now.2, before.2),
-            units: (now.3 - before.3) / orgs as f64,
+            // The worker's first read takes two items (the job and the integration) in one request.
+            read_units: reads + 1.0,
+            write_units: kb(integration) + kb(job) + (writes - 2.0).max(0.0),
+            sizes: (integration.unwrap_or(0), job.unwrap_or(0)),
         };
         let log_bytes = embedded.map_or(ESTIMATED_LOG_BYTES, |e| e.log_bytes);
         let tick_share = tick.as_secs_f64() / orgs as f64;
@@ -181,14 +192,18 @@ fn logged_per_sync(rows: &Rows, orgs: usize) -> f64 {
     per_sync
 }
 
-/// DynamoDB requests per sync, as counted.
+/// DynamoDB requests per sync, as counted, and the capacity units they cost.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Requests {
     reads: f64,
     writes: f64,
     transactions: f64,
-    /// Capacity units consumed, as the server reported them.
-    units: f64,
+    /// Read units (strongly consistent, items under 4 KB: one per item read).
+    read_units: f64,
+    /// Write units (one per started KB of each item written).
+    write_units: f64,
+    /// The billed sizes of the integration item and the job item, bytes.
+    sizes: (usize, usize),
 }
 
 /// AWS cost of keeping one organization in sync for a month at the default 30-minute interval,
@@ -196,9 +211,9 @@ pub(super) struct Requests {
 /// in Nov 2026 (DynamoDB after its Nov 2024 on-demand price cut):
 /// Lambda arm64 $0.0000133334 per GB-s and $0.20 per million requests; SQS standard $0.40 per
 /// million requests; DynamoDB on-demand $0.625 per million write request units and $0.125 per
-/// million read request units; CloudWatch Logs $0.50 per GB ingested. Each write counts one
-/// WRU and each read one RRU (items under 1 KB, strongly consistent), a transaction two WRU
-/// per item (none when nothing changed).
+/// million read request units; CloudWatch Logs $0.50 per GB ingested. Writes cost a WRU per
+/// started KB of the item, strongly consistent reads an RRU per item (under 4 KB), a
+/// transaction two WRU per item (none when nothing changed).
 pub(super) fn cost_row(rows: &Rows, timing: &str, requests: Requests, per_sync: PerSync, tick_secs: f64) {
     const SYNCS_PER_MONTH: f64 = 48.0 * 30.0;
     const GB: f64 = 128.0 / 1024.0;
@@ -208,7 +223,7 @@ pub(super) fn cost_row(rows: &Rows, timing: &str, requests: Requests, per_sync: 
     const WRU: f64 = 0.625 / 1e6;
     const RRU: f64 = 0.125 / 1e6;
     const LOG_GB: f64 = 0.50 / 1e9;
-    let Requests { reads, writes, transactions, units } = requests;
+    let Requests { reads, writes, transactions, read_units, write_units, sizes } = requests;
     let PerSync { job_secs, log_bytes } = per_sync;
     // Worker: one invocation per batch of ten, whose records run at once (the handler runs
     // ten slices concurrently, each waiting on Calendly and DynamoDB most of its time), so an
@@ -217,14 +232,16 @@ pub(super) fn cost_row(rows: &Rows, timing: &str, requests: Requests, per_sync: 
     // and of a DeleteMessageBatch per message.
     let lambda = (job_secs / BATCH + tick_secs) * GB * LAMBDA_GB_S + LAMBDA_REQUEST / BATCH;
     let sqs = 3.0 / BATCH * SQS_REQUEST;
-    let dynamodb = reads * RRU + (writes + 2.0 * transactions) * WRU;
+    let dynamodb = read_units * RRU + (write_units + 2.0 * transactions) * WRU;
     let logs = log_bytes * LOG_GB;
     let month = SYNCS_PER_MONTH * (lambda + sqs + dynamodb + logs);
     rows.push(row(
         format!("AWS cost per organization-month, 30-min interval (1,440 syncs, nothing new; {timing})"),
         format!(
-            "${month:.4}: DynamoDB ${:.4} ({reads:.1} reads, {writes:.1} writes per sync; {units:.1} capacity units as the server counted them), Lambda ${:.4} ({:.0} ms a job at 128 MB, ten at once per invocation), SQS ${:.4}, logs ${:.4} ({log_bytes:.0} bytes/sync)",
+            "${month:.4}: DynamoDB ${:.4} ({reads:.1} reads, {writes:.1} writes per sync = {read_units:.1} RRU, {write_units:.1} WRU: integration item {} bytes, job item {} bytes), Lambda ${:.4} ({:.0} ms a job at 128 MB, ten at once per invocation), SQS ${:.4}, logs ${:.4} ({log_bytes:.0} bytes/sync)",
             SYNCS_PER_MONTH * dynamodb,
+            sizes.0,
+            sizes.1,
             SYNCS_PER_MONTH * lambda,
             job_secs * 1000.0,
             SYNCS_PER_MONTH * sqs,

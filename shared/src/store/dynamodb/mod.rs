@@ -195,6 +195,13 @@ impl DynamoStore {
     }
 
     #[cfg(feature = "request-metrics")]
+    /// The billed size of `org`'s item `sk` (e.g. `CALENDLY`, `SYNCJOB`), if there is one: what
+    /// a write of it costs (benchmarks).
+    pub async fn billed_item_size(&self, org: &OrganizationId, sk: &str) -> Result<Option<usize>, StoreError> {
+        Ok(self.get(keys::org_pk(org), sk).await?.as_ref().map(item::billed_size))
+    }
+
+    #[cfg(feature = "request-metrics")]
     /// The same table through a store of its own (its own counts and job guesses): what a
     /// benchmark reads to watch does not count in what it measures.
     pub fn observer(&self) -> Self {
