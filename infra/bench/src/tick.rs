@@ -98,22 +98,24 @@ pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded: Option
     if let (Some(before), Some(d)) = (dynamo_before, stack.dynamo.as_ref()) {
         let now = d.metrics().snapshot();
         let per = |a: u64, b: u64| (a - b) as f64 / orgs as f64;
-        // What the writes cost depends on the items' sizes: the hand-out updates the
-        // integration item, the end puts the job item; each costs a unit per started KB.
+        // What the writes cost depends on the items' sizes: the hand-out updates the schedule
+        // item, the end puts the job item; each costs a unit per started KB.
         let observer = d.observer();
         let first = OrganizationId::new(&names[0]);
         let kb = |bytes: Option<usize>| bytes.unwrap_or(0).div_ceil(1024).max(1) as f64;
-        let integration = observer.billed_item_size(&first, "CALENDLY").await.ok().flatten();
+        let schedule = observer.billed_item_size(&first, "SCHEDULE").await.ok().flatten();
         let job = observer.billed_item_size(&first, "SYNCJOB").await.ok().flatten();
+        let integration = observer.billed_item_size(&first, "CALENDLY").await.ok().flatten();
         let (reads, writes) = (per(now.0, before.0), per(now.1, before.1));
         let requests = Requests {
             reads,
             writes,
             transactions: per(now.2, before.2),
-            // The worker's first read takes two items (the job and the integration) in one request.
-            read_units: reads + 1.0,
-            write_units: kb(integration) + kb(job) + (writes - 2.0).max(0.0),
-            sizes: (integration.unwrap_or(0), job.unwrap_or(0)),
+            // The worker's first read takes three items (the job, the integration, its
+            // schedule) in one request.
+            read_units: reads + 2.0,
+            write_units: kb(schedule) + kb(job) + (writes - 2.0).max(0.0),
+            sizes: (schedule.unwrap_or(0), job.unwrap_or(0), integration.unwrap_or(0)),
         };
         let log_bytes = embedded.map_or(ESTIMATED_LOG_BYTES, |e| e.log_bytes);
         let tick_share = tick.as_secs_f64() / orgs as f64;
@@ -202,8 +204,8 @@ pub(super) struct Requests {
     read_units: f64,
     /// Write units (one per started KB of each item written).
     write_units: f64,
-    /// The billed sizes of the integration item and the job item, bytes.
-    sizes: (usize, usize),
+    /// The billed sizes of the schedule item, the job item and the integration item, bytes.
+    sizes: (usize, usize, usize),
 }
 
 /// AWS cost of keeping one organization in sync for a month at the default 30-minute interval,
@@ -238,10 +240,11 @@ pub(super) fn cost_row(rows: &Rows, timing: &str, requests: Requests, per_sync: 
     rows.push(row(
         format!("AWS cost per organization-month, 30-min interval (1,440 syncs, nothing new; {timing})"),
         format!(
-            "${month:.4}: DynamoDB ${:.4} ({reads:.1} reads, {writes:.1} writes per sync = {read_units:.1} RRU, {write_units:.1} WRU: integration item {} bytes, job item {} bytes), Lambda ${:.4} ({:.0} ms a job at 128 MB, ten at once per invocation), SQS ${:.4}, logs ${:.4} ({log_bytes:.0} bytes/sync)",
+            "${month:.4}: DynamoDB ${:.4} ({reads:.1} reads, {writes:.1} writes per sync = {read_units:.1} RRU, {write_units:.1} WRU: schedule item {} bytes, job item {} bytes, integration item {} bytes), Lambda ${:.4} ({:.0} ms a job at 128 MB, ten at once per invocation), SQS ${:.4}, logs ${:.4} ({log_bytes:.0} bytes/sync)",
             SYNCS_PER_MONTH * dynamodb,
             sizes.0,
             sizes.1,
+            sizes.2,
             SYNCS_PER_MONTH * lambda,
             job_secs * 1000.0,
             SYNCS_PER_MONTH * sqs,

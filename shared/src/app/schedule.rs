@@ -13,10 +13,9 @@
 use crate::app::AppError;
 use crate::clock::Clock;
 use crate::domain::schedule::TickRest;
-use crate::domain::{HandedOutJob, Integration, SyncJobMessage, SyncWindow};
+use crate::domain::{HandedOutJob, SyncJobMessage, SyncWindow};
 use crate::queue::{JobQueue, TickQueue};
-use crate::store::{IntegrationStore, StoreError};
-use chrono::DateTime;
+use crate::store::{IntegrationStore, Scheduled, StoreError};
 use futures::StreamExt;
 use serde::Serialize;
 use std::sync::Arc;
@@ -178,14 +177,14 @@ impl Scheduler {
     /// an interval ahead, on the integration item), and queues them ten messages a request.
     /// Whether a job is under way already is the worker's to find (it reads the job item
     /// anyway): the tick reads nothing but the schedule.
-    async fn hand_out_page(&self, due: Vec<Integration>) -> Result<TickReport, AppError> {
+    async fn hand_out_page(&self, due: Vec<Scheduled>) -> Result<TickReport, AppError> {
         let now = self.clock.now();
-        let outcomes: Vec<(Integration, HandedOutJob, Result<bool, StoreError>)> = futures::stream::iter(due)
+        let outcomes: Vec<(Scheduled, HandedOutJob, Result<bool, StoreError>)> = futures::stream::iter(due)
             .map(|integration| async move {
-                let job = HandedOutJob::new(integration.id.clone(), self.window, now);
-                let next = now + chrono::Duration::minutes(i64::from(integration.schedule_interval_minutes()));
-                let was_due = integration.next_sync_at.unwrap_or(DateTime::UNIX_EPOCH);
-                let handed = self.integrations.hand_out(&integration.organization_id, was_due, next, &job).await;
+                let job = HandedOutJob::new(integration.integration_id.clone(), self.window, now);
+                let next = now + chrono::Duration::minutes(i64::from(integration.interval_minutes));
+                let org = &integration.organization_id;
+                let handed = self.integrations.hand_out(org, integration.due(), next, &job).await;
                 (integration, job, handed)
             })
             .buffer_unordered(SCHEDULE_CONCURRENCY)

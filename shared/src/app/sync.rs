@@ -302,7 +302,9 @@ impl Worker {
         lease_until: DateTime<Utc>,
     ) -> Result<Option<SyncJob>, JobError> {
         let org = &message.organization_id;
-        let handed_out = integration.and_then(|i| i.handed_out.as_ref()).filter(|h| h.id == message.job_id);
+        // A hand-out for the integration a reconnect replaced is no job of this one.
+        let handed_out = integration
+            .and_then(|i| i.handed_out.as_ref().filter(|h| h.id == message.job_id && h.integration_id == i.id));
         let recorded_is_ours = recorded.as_ref().is_some_and(|j| j.id == message.job_id);
         if let (Some(handed_out), false) = (handed_out, recorded_is_ours)
             && message.turn == 0

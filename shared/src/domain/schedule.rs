@@ -2,7 +2,7 @@
 //! in parts (shards of organizations), and a tick that nears its deadline hands the parts it
 //! has not finished to another invocation.
 
-use super::OrganizationId;
+use super::{HandedOutJob, Integration, IntegrationId, OrganizationId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +55,49 @@ pub fn due_shard(org: &OrganizationId, shards: u16) -> u16 {
     let hash =
         org.as_str().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     (hash % u64::from(shards.max(1))) as u16
+}
+
+/// An integration's place on the schedule: what a tick needs to hand its job out, and the
+/// job it last handed out. Kept apart from the integration (a small item on DynamoDB), so a
+/// hand-out writes a few hundred bytes whatever the integration holds (tokens, an
+/// organization's member list).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scheduled {
+    /// The organization.
+    pub organization_id: OrganizationId,
+    /// The integration it syncs.
+    pub integration_id: IntegrationId,
+    /// Minutes from a hand-out to the next (`Integration::schedule_interval_minutes`).
+    pub interval_minutes: u32,
+    /// When it is due (the index key).
+    pub next_sync_at: Option<DateTime<Utc>>,
+    /// The scheduled job last handed out (see `HandedOutJob`).
+    #[serde(default)]
+    pub handed_out: Option<HandedOutJob>,
+}
+
+impl Scheduled {
+    /// The schedule of `integration` as it stands on it.
+    pub fn of(integration: &Integration) -> Self {
+        Self {
+            organization_id: integration.organization_id.clone(),
+            integration_id: integration.id.clone(),
+            interval_minutes: integration.schedule_interval_minutes(),
+            next_sync_at: integration.next_sync_at,
+            handed_out: integration.handed_out.clone(),
+        }
+    }
+
+    /// Whether `integration` is on the schedule at all: connected and healthy (auto-sync off
+    /// still comes for its webhook check).
+    pub fn applies_to(integration: &Integration) -> bool {
+        integration.is_active && !integration.needs_reconnect
+    }
+
+    /// The due time as the index orders it (never scheduled: at once).
+    pub fn due(&self) -> DateTime<Utc> {
+        self.next_sync_at.unwrap_or(DateTime::UNIX_EPOCH)
+    }
 }
 
 /// What is left of a scheduled tick: one part of the schedule, from a position on, for the

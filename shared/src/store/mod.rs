@@ -348,10 +348,10 @@ pub trait IntegrationStore: Send + Sync {
         partition: &DuePartition,
         limit: usize,
         cursor: Option<&str>,
-    ) -> Result<PageOf<Integration>, StoreError>;
+    ) -> Result<PageOf<Scheduled>, StoreError>;
 }
 
-pub use crate::domain::schedule::{DEFAULT_DUE_SHARDS, DuePartition};
+pub use crate::domain::schedule::{DEFAULT_DUE_SHARDS, DuePartition, Scheduled};
 
 /// The schedule settings of an integration as a job saw them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -433,7 +433,7 @@ async fn fingerprints_and_bookings_read_back_in_bulk_and_in_order(store: Arc<dyn
 }
 
 /// Every due integration, over every part of the schedule.
-async fn all_due(store: &Arc<dyn Store>, now: DateTime<Utc>) -> Vec<shared::domain::Integration> {
+async fn all_due(store: &Arc<dyn Store>, now: DateTime<Utc>) -> Vec<shared::store::Scheduled> {
     let mut due = Vec::new();
     for partition in store.due_partitions() {
         due.extend(store.list_due_integrations(now, &partition, 100, None).await.unwrap().items);
@@ -853,4 +853,52 @@ async fn a_remembered_job_copy_never_overwrites_another_process_write() {
     assert!(a.update_sync_job(&o, &first.id, &retries(9)).await.unwrap().is_none());
     let stored = b.get_sync_job(&o).await.unwrap().unwrap();
     assert_eq!((stored.id, stored.retries), (second.id, second.retries));
+}
+
+/// Integration items written before the schedule had an item of its own carry the due index's
+/// keys themselves (in the unsharded part, or in their shard): the tick still finds each,
+/// hands it out once, and its entry moves onto a schedule item; one rewritten before any tick
+/// met it keeps its place too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrations_of_the_layout_before_stay_on_the_schedule_and_move_onto_their_own_item() {
+    use shared::store::dynamodb::item::to_item;
+    use shared::store::dynamodb::keys::time_sort_key;
+    let dynamo = local_stack::dynamo::test_store().await;
+    let now = Utc::now();
+    let legacy = [
+        (org("org-old-a"), DuePartition::unsharded()),
+        (org("org-old-b"), DuePartition::of(&org("org-old-b"), DEFAULT_DUE_SHARDS)),
+    ];
+    for (o, part) in &legacy {
+        let old = integration(o, &format!("int-{o}"));
+        let due = time_sort_key(old.next_sync_at.unwrap(), o.as_str());
+        let keys = [
+            ("pk", format!("ORG#{o}")),
+            ("sk", "CALENDLY".to_string()),
+            ("gsi3pk", part.as_str().to_string()),
+            ("gsi3sk", due),
+        ];
+        let mut item = to_item(&old, &keys).unwrap();
+        item.insert("item_version".into(), aws_sdk_dynamodb::types::AttributeValue::N("1".into()));
+        dynamo.client().put_item().table_name(dynamo.table()).set_item(Some(item)).send().await.unwrap();
+    }
+    let store: Arc<dyn Store> = Arc::new(dynamo);
+    // B is rewritten (a settings change) before any tick: it keeps its place on the schedule.
+    store.set_retention(&legacy[1].0, Some(30)).await.unwrap();
+
+    let due = all_due(&store, now).await;
+    let mut orgs: Vec<&str> = due.iter().map(|d| d.organization_id.as_str()).collect();
+    orgs.sort();
+    assert_eq!(orgs, vec!["org-old-a", "org-old-b"], "each found once");
+    let window = shared::domain::SyncWindow { days_past: 30, days_ahead: 365 };
+    for entry in &due {
+        let job = HandedOutJob::new(entry.integration_id.clone(), window, now);
+        let next = now + Duration::minutes(30);
+        assert!(store.hand_out(&entry.organization_id, entry.due(), next, &job).await.unwrap());
+        let (_, found) = store.get_sync_job_with_integration(&entry.organization_id).await.unwrap();
+        let found = found.unwrap();
+        assert_eq!((found.handed_out, found.next_sync_at), (Some(job), Some(next)));
+    }
+    assert!(all_due(&store, now).await.is_empty(), "no entry left behind in the layout before");
+    assert_eq!(all_due(&store, now + Duration::minutes(31)).await.len(), 2);
 }

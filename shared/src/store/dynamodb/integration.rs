@@ -3,12 +3,13 @@ use crate::domain::{BookingFilter, CalendlyScope, HandedOutJob, Integration, Int
 use crate::store::dynamodb::item::{Item, from_item, get_n, get_s, n, s};
 use crate::store::dynamodb::keys::{
     CALENDLY_USER_OWNER_SK, GSI1, GSI2, GSI3, INTEGRATION_SK, PK, SK, calendly_user_gsi2pk, calendly_user_pk,
-    integration_gsi1pk, org_pk, time_sort_key,
+    integration_gsi1pk, org_pk,
 };
 use crate::store::dynamodb::shapes::{Query, integration_index_keys};
 use crate::store::dynamodb::{error, is_condition_failure, item};
 use crate::store::{
-    CLAIM_SETTLES, DuePartition, DynamoStore, IntegrationStore, PageOf, ScheduleSeen, StoreError, TokenUpdate,
+    CLAIM_SETTLES, DuePartition, DynamoStore, IntegrationStore, PageOf, ScheduleSeen, Scheduled, StoreError,
+    TokenUpdate,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,12 +18,11 @@ use std::collections::HashMap;
 impl DynamoStore {
     /// The index keys of an integration item as this store lays them out.
     pub(super) fn integration_keys(&self) -> impl Fn(&Integration) -> Vec<(&'static str, String)> + use<> {
-        let shards = self.due_shards;
-        move |i| integration_index_keys(i, shards)
+        integration_index_keys
     }
 
     /// Moves the next due time (and records the last sync), if the integration is there and,
-    /// given `seen`, its schedule settings are still those.
+    /// given `seen`, its schedule settings are still those; its schedule item follows.
     async fn move_schedule(
         &self,
         org: &OrganizationId,
@@ -30,15 +30,11 @@ impl DynamoStore {
         next_sync_at: DateTime<Utc>,
         seen: Option<ScheduleSeen>,
     ) -> Result<bool, StoreError> {
-        // A plain update: concurrent syncs of one integration must not contend on it. The due
-        // index's sort key moves with it (it only counts while the index's hash key is there).
+        // A plain update: concurrent syncs of one integration must not contend on it. An entry
+        // of the due index the item carried from the layout before leaves with it.
         let at = |t: DateTime<Utc>| item::to_attribute(&serde_json::to_value(t).unwrap_or_default());
-        let mut values = HashMap::from([
-            (":next".to_string(), at(next_sync_at)),
-            (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
-            (":one".to_string(), n(1)),
-        ]);
-        let mut set = "SET next_sync_at = :next, #due = :due".to_string();
+        let mut values = HashMap::from([(":next".to_string(), at(next_sync_at)), (":one".to_string(), n(1))]);
+        let mut set = "SET next_sync_at = :next".to_string();
         if let Some(synced_at) = synced_at {
             set.push_str(", last_synced_at = :last");
             values.insert(":last".to_string(), at(synced_at));
@@ -50,7 +46,13 @@ impl DynamoStore {
             values.insert(":interval".to_string(), n(u64::from(seen.sync_interval_minutes)));
         }
         let key = Self::key(org_pk(org), INTEGRATION_SK);
-        self.update_if(key, format!("{set} ADD item_version :one"), &condition, &[("#due", GSI3.sk)], values).await
+        let update = format!("{set} REMOVE #part, #due ADD item_version :one");
+        let names = [("#due", GSI3.sk), ("#part", GSI3.pk)];
+        let Some(written) = self.update_returning(key, update, &condition, &names, values).await? else {
+            return Ok(false);
+        };
+        self.keep_schedule(&from_item(&written)?, true).await?;
+        Ok(true)
     }
 }
 
@@ -81,8 +83,12 @@ impl IntegrationStore for DynamoStore {
                 }
                 Ok(Some((next.clone(), next)))
             })
-            .await?;
-        saved.ok_or(StoreError::NotFound)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        // A connect starts the schedule over: due at once. (A job handed out for the integration
+        // it replaced is dropped by its worker: it names another integration.)
+        self.keep_schedule(&saved, true).await?;
+        Ok(saved)
     }
 
     async fn claim_calendly_user(
@@ -223,23 +229,7 @@ impl IntegrationStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         // Only while it is on the schedule (healthy) at the due time the tick read: of two
         // ticks, or a tick and a settings change, one moves it.
-        let at = |t: DateTime<Utc>| item::to_attribute(&serde_json::to_value(t).unwrap_or_default());
-        let values = HashMap::from([
-            (":next".to_string(), at(next_sync_at)),
-            (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
-            (":seen".to_string(), s(time_sort_key(due, org.as_str()))),
-            (":job".to_string(), item::to_attribute(&serde_json::to_value(job).unwrap_or_default())),
-            (":one".to_string(), n(1)),
-        ]);
-        let key = Self::key(org_pk(org), INTEGRATION_SK);
-        self.update_if(
-            key,
-            "SET next_sync_at = :next, #due = :due, handed_out = :job ADD item_version :one",
-            "attribute_exists(#part) AND #due = :seen",
-            &[("#due", GSI3.sk), ("#part", GSI3.pk)],
-            values,
-        )
-        .await
+        self.hand_out_scheduled(org, due, next_sync_at, job).await
     }
 
     async fn withdraw_hand_out(
@@ -248,18 +238,7 @@ impl IntegrationStore for DynamoStore {
         job_id: &str,
         due_again: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
-        let mut values = HashMap::from([(":id".to_string(), s(job_id)), (":one".to_string(), n(1))]);
-        let mut update = "REMOVE handed_out ADD item_version :one".to_string();
-        let mut names = vec![];
-        if let Some(again) = due_again {
-            let at = item::to_attribute(&serde_json::to_value(again).unwrap_or_default());
-            values.insert(":next".to_string(), at);
-            values.insert(":due".to_string(), s(time_sort_key(again, org.as_str())));
-            update = format!("SET next_sync_at = :next, #due = :due {update}");
-            names.push(("#due", GSI3.sk));
-        }
-        let key = Self::key(org_pk(org), INTEGRATION_SK);
-        self.update_if(key, update, "handed_out.id = :id", &names, values).await
+        self.withdraw_scheduled(org, job_id, due_again).await
     }
 
     async fn update_sync_settings(
@@ -344,7 +323,7 @@ impl IntegrationStore for DynamoStore {
         partition: &DuePartition,
         limit: usize,
         cursor: Option<&str>,
-    ) -> Result<PageOf<Integration>, StoreError> {
+    ) -> Result<PageOf<Scheduled>, StoreError> {
         if !self.due_partitions().contains(partition) {
             return Err(StoreError::InvalidCursor);
         }
@@ -353,6 +332,10 @@ impl IntegrationStore for DynamoStore {
             ..Query::index(GSI3, partition.as_str().to_string())
         };
         let (items, next_cursor) = self.query(query, limit, cursor).await?;
-        Ok(PageOf { items: items.iter().map(from_item).collect::<Result<_, _>>()?, next_cursor })
+        let mut due = Vec::with_capacity(items.len());
+        for entry in &items {
+            due.push(self.scheduled_entry(entry).await?);
+        }
+        Ok(PageOf { items: due, next_cursor })
     }
 }

@@ -26,7 +26,8 @@ pub struct Index {
 pub const GSI1: Index = Index { name: "gsi1", pk: "gsi1pk", sk: "gsi1sk" };
 /// Overloaded: active integration by Calendly user URI; prospects by source.
 pub const GSI2: Index = Index { name: "gsi2", pk: "gsi2pk", sk: "gsi2sk" };
-/// Sparse "due" index: only active, healthy integrations, by `next_sync_at`.
+/// Sparse "due" index: the schedule items of active, healthy integrations, by `next_sync_at`
+/// (integration items written before the schedule had its own item, until moved).
 pub const GSI3: Index = Index { name: "gsi3", pk: "gsi3pk", sk: "gsi3sk" };
 /// Every index of the table.
 pub const INDEXES: [Index; 3] = [GSI1, GSI2, GSI3];
@@ -90,6 +91,8 @@ pub fn connection_owner_pk(connection_id: &str) -> String {
 pub const CONNECTION_OWNER_SK: &str = "CONN";
 /// The organization's current (or latest) sync job.
 pub const SYNC_JOB_SK: &str = "SYNCJOB";
+/// The organization's place on the schedule (the due index's entry, the job handed out).
+pub const SCHEDULE_SK: &str = "SCHEDULE";
 /// Items about one Calendly user: its rate-limit window, shared by every worker, and which
 /// organization holds it.
 pub fn calendly_user_pk(user_uri: &str) -> String {

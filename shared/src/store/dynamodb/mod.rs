@@ -22,6 +22,7 @@ mod prospect;
 mod quota;
 mod rate_limit;
 mod routing;
+mod schedule;
 mod shapes;
 mod sync_job;
 
@@ -256,8 +257,9 @@ impl DynamoStore {
         self.conditional_write(result, capacity)
     }
 
-    /// One conditional `UpdateItem`: `true` when applied, `false` when the condition failed;
-    /// counted in the metrics either way. Every single-item update goes through here.
+    /// One conditional `UpdateItem` (an empty `condition`: none): `true` when applied, `false`
+    /// when the condition failed; counted in the metrics either way. Every single-item update
+    /// goes through here or `update_returning`.
     async fn update_if(
         &self,
         key: Item,
@@ -266,22 +268,50 @@ impl DynamoStore {
         names: &[(&str, &str)],
         values: Item,
     ) -> Result<bool, StoreError> {
+        Ok(self.update_item(key, update.into(), condition, names, values, false).await?.is_some())
+    }
+
+    /// `update_if`, answering the item as written (`None`: the condition failed).
+    async fn update_returning(
+        &self,
+        key: Item,
+        update: impl Into<String>,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Item,
+    ) -> Result<Option<Item>, StoreError> {
+        Ok(self.update_item(key, update.into(), condition, names, values, true).await?.map(Option::unwrap_or_default))
+    }
+
+    async fn update_item(
+        &self,
+        key: Item,
+        update: String,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Item,
+        return_new: bool,
+    ) -> Result<Option<Option<Item>>, StoreError> {
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key))
             .update_expression(update)
-            .condition_expression(condition)
+            .set_condition_expression((!condition.is_empty()).then(|| condition.to_string()))
             // DynamoDB refuses an empty map here: none is sent when the update names no value.
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .set_return_consumed_capacity(CONSUMED_CAPACITY);
+        if return_new {
+            request = request.return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        }
         for (name, attribute) in names {
             request = request.expression_attribute_names(*name, *attribute);
         }
         let result = request.send().await;
         let capacity = result.as_ref().ok().and_then(|out| out.consumed_capacity()).and_then(|c| c.capacity_units());
-        self.conditional_write(result, capacity)
+        let written = result.as_ref().ok().map(|out| out.attributes.clone());
+        Ok(self.conditional_write(result, capacity)?.then(|| written.flatten()))
     }
 
     /// A conditional write's outcome: `true` when applied, `false` when its condition failed,
@@ -513,12 +543,20 @@ impl DynamoStore {
         org: &OrganizationId,
         change: impl Fn(&mut Integration) -> bool,
     ) -> Result<bool, StoreError> {
-        let changed = self
+        let written = self
             .update_versioned(org_pk(org), INTEGRATION_SK, self.integration_keys(), |current: Option<Integration>| {
                 let Some(mut integration) = current else { return Ok(None) };
-                Ok(change(&mut integration).then_some((integration, ())))
+                let before = integration.next_sync_at;
+                Ok(change(&mut integration).then(|| {
+                    let moved = integration.next_sync_at != before;
+                    (integration.clone(), (integration, moved))
+                }))
             })
             .await?;
-        Ok(changed.is_some())
+        let Some((integration, moved)) = written else { return Ok(false) };
+        // Its schedule item follows every write (the settings, the health; the due time when
+        // this write moved it).
+        self.keep_schedule(&integration, moved).await?;
+        Ok(true)
     }
 }

@@ -2,11 +2,11 @@
 use crate::domain::{Integration, OrganizationId, Prospect, ProspectId};
 use crate::store::dynamodb::item::{Item, n, s};
 use crate::store::dynamodb::keys::{
-    GSI1, GSI2, GSI3, PK, SK, calendly_user_gsi2pk, email_sk, integration_gsi1pk, org_pk, prospect_sk,
+    GSI1, GSI2, PK, SK, calendly_user_gsi2pk, email_sk, integration_gsi1pk, org_pk, prospect_sk,
     prospects_by_source_gsi2pk, prospects_gsi1pk, time_sort_key,
 };
 use crate::store::dynamodb::{build, keys};
-use crate::store::{DuePartition, StoreError, cursor};
+use crate::store::{StoreError, cursor};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -49,19 +49,13 @@ pub(super) fn decode_cursor(cursor: Option<&str>, pk_name: &str, partition: &str
     Ok(Some(map.into_iter().map(|(k, v)| (k, s(v))).collect()))
 }
 
-pub(super) fn integration_index_keys(i: &Integration, due_shards: u16) -> Vec<(&'static str, String)> {
+pub(super) fn integration_index_keys(i: &Integration) -> Vec<(&'static str, String)> {
     let mut keys = vec![(GSI1.pk, integration_gsi1pk(&i.id)), (GSI1.sk, "INTEGRATION".to_string())];
     if i.is_active {
         keys.push((GSI2.pk, calendly_user_gsi2pk(&i.calendly_user_uri)));
         keys.push((GSI2.sk, i.organization_id.to_string()));
     }
-    // Every healthy integration is on the schedule: auto-sync off still gets its daily
-    // webhook subscription check (see `jobs.rs`).
-    if i.is_active && !i.needs_reconnect {
-        let next = i.next_sync_at.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-        keys.push((GSI3.pk, DuePartition::of(&i.organization_id, due_shards).as_str().to_string()));
-        keys.push((GSI3.sk, time_sort_key(next, i.organization_id.as_str())));
-    }
+    // The due index is on the schedule item (`schedule.rs`), not here.
     keys
 }
 

@@ -1,9 +1,9 @@
 //! Sync jobs: one item per organization, written under conditions.
 use crate::domain::{CommittedCounts, Integration, OrganizationId, SyncJob};
 use crate::store::dynamodb::item::{from_item, get_s};
-use crate::store::dynamodb::keys::{INTEGRATION_SK, SK, SYNC_JOB_SK, committed_counts_prefix, org_pk};
+use crate::store::dynamodb::keys::{INTEGRATION_SK, SCHEDULE_SK, SK, SYNC_JOB_SK, committed_counts_prefix, org_pk};
 use crate::store::dynamodb::shapes::Query;
-use crate::store::{DynamoStore, JobChange, JobStart, StoreError, SyncJobStore};
+use crate::store::{DynamoStore, JobChange, JobStart, Scheduled, StoreError, SyncJobStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -17,11 +17,11 @@ impl SyncJobStore for DynamoStore {
         &self,
         org: &OrganizationId,
     ) -> Result<(Option<SyncJob>, Option<Integration>), StoreError> {
+        // The integration's due time and handed-out job are its schedule item's.
         let pk = org_pk(org);
-        let items =
-            self.batch_get(vec![Self::key(pk.clone(), SYNC_JOB_SK), Self::key(pk.clone(), INTEGRATION_SK)]).await?;
-        let (mut job, mut integration) = (None, None);
-        for item in items {
+        let keys = [SYNC_JOB_SK, INTEGRATION_SK, SCHEDULE_SK].map(|sk| Self::key(pk.clone(), sk));
+        let (mut job, mut integration, mut schedule) = (None, None::<Integration>, None::<Scheduled>);
+        for item in self.batch_get(keys.to_vec()).await? {
             let sk = get_s(&item, SK).map(str::to_string);
             match sk.as_deref() {
                 Some(SYNC_JOB_SK) => {
@@ -30,8 +30,13 @@ impl SyncJobStore for DynamoStore {
                     self.remember_job(pk.clone(), item);
                 }
                 Some(INTEGRATION_SK) => integration = Some(from_item(&item)?),
+                Some(SCHEDULE_SK) => schedule = Some(from_item(&item)?),
                 _ => {}
             }
+        }
+        if let (Some(integration), Some(schedule)) = (integration.as_mut(), schedule) {
+            integration.next_sync_at = schedule.next_sync_at;
+            integration.handed_out = schedule.handed_out;
         }
         Ok((job, integration))
     }

@@ -2,7 +2,7 @@
 use crate::domain::{BookingFilter, CalendlyScope, HandedOutJob, Integration, IntegrationId, OrganizationId};
 use crate::store::ScheduleSeen;
 use crate::store::{
-    CLAIM_SETTLES, DuePartition, IntegrationStore, MemoryStore, PageOf, StoreError, TokenUpdate, cursor,
+    CLAIM_SETTLES, DuePartition, IntegrationStore, MemoryStore, PageOf, Scheduled, StoreError, TokenUpdate, cursor,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -149,7 +149,7 @@ impl IntegrationStore for MemoryStore {
         job: &HandedOutJob,
     ) -> Result<bool, StoreError> {
         Ok(self.with(|s| match s.integrations.get_mut(org) {
-            Some(i) if i.is_active && !i.needs_reconnect && i.next_sync_at.unwrap_or(DateTime::UNIX_EPOCH) == due => {
+            Some(i) if Scheduled::applies_to(i) && i.next_sync_at.unwrap_or(DateTime::UNIX_EPOCH) == due => {
                 i.next_sync_at = Some(next_sync_at);
                 i.handed_out = Some(job.clone());
                 true
@@ -261,7 +261,7 @@ impl IntegrationStore for MemoryStore {
         partition: &DuePartition,
         limit: usize,
         cursor: Option<&str>,
-    ) -> Result<PageOf<Integration>, StoreError> {
+    ) -> Result<PageOf<Scheduled>, StoreError> {
         if !self.due_partitions().contains(partition) {
             return Err(StoreError::InvalidCursor);
         }
@@ -272,7 +272,7 @@ impl IntegrationStore for MemoryStore {
         let mut due: Vec<Integration> = self.with(|s| {
             s.integrations
                 .values()
-                .filter(|i| i.is_active && !i.needs_reconnect && i.next_sync_at.is_none_or(|n| n <= now))
+                .filter(|i| Scheduled::applies_to(i) && i.next_sync_at.is_none_or(|n| n <= now))
                 .filter(|i| Some(crate::domain::schedule::due_shard(&i.organization_id, shards)) == wanted)
                 .cloned()
                 .collect()
@@ -285,6 +285,6 @@ impl IntegrationStore for MemoryStore {
         let limit = limit.max(1);
         let next_cursor = (due.len() > limit).then(|| cursor::encode(&position(&due[limit - 1])));
         due.truncate(limit);
-        Ok(PageOf { items: due, next_cursor })
+        Ok(PageOf { items: due.iter().map(Scheduled::of).collect(), next_cursor })
     }
 }

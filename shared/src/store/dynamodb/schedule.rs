@@ -1,0 +1,119 @@
+//! The schedule: one small item per organization (`ORG#{org}` / `SCHEDULE`) holding the due
+//! index's keys, the next due time, the interval and the job last handed out. A hand-out
+//! writes only it (a few hundred bytes: one write unit), whatever the integration item holds
+//! (sealed tokens, an organization's member list: two to six units).
+//!
+//! The integration item stays the record of the settings and the health: every write of it
+//! brings the schedule item in line (`keep_schedule`). Its own `next_sync_at` is the due time
+//! as of its last write; the schedule's moves on with every hand-out, and readers that show it
+//! read the schedule item with it (`get_sync_job_with_integration`). Integration items written
+//! before the schedule had its own item carry the due index's keys themselves: the first tick
+//! that meets one, or its next write, moves its entry onto a schedule item.
+
+use crate::domain::{HandedOutJob, Integration, OrganizationId};
+use crate::store::dynamodb::item::{self, Item, from_item, get_s, n, s};
+use crate::store::dynamodb::keys::{GSI3, INTEGRATION_SK, SCHEDULE_SK, SK, org_pk, time_sort_key};
+use crate::store::{DuePartition, DynamoStore, Scheduled, StoreError};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+fn at(t: DateTime<Utc>) -> aws_sdk_dynamodb::types::AttributeValue {
+    item::to_attribute(&serde_json::to_value(t).unwrap_or_default())
+}
+
+impl DynamoStore {
+    /// Brings `integration`'s schedule item in line with it as just written: its ids and
+    /// interval, on the due index while it is healthy, and its due time when this write moved
+    /// it (`moved`); otherwise the schedule item's own due time stands (a hand-out moved it
+    /// since), or the integration's for a schedule item not kept yet.
+    pub(super) async fn keep_schedule(&self, integration: &Integration, moved: bool) -> Result<(), StoreError> {
+        let org = &integration.organization_id;
+        let scheduled = Scheduled::of(integration);
+        let due = scheduled.due();
+        let values = HashMap::from([
+            (":org".to_string(), s(org.as_str())),
+            (":id".to_string(), s(integration.id.as_str())),
+            (":interval".to_string(), n(u64::from(scheduled.interval_minutes))),
+            (":next".to_string(), at(due)),
+            (":due".to_string(), s(time_sort_key(due, org.as_str()))),
+        ]);
+        let (next, due_key) =
+            if moved { (":next", ":due") } else { ("if_not_exists(next_sync_at, :next)", "if_not_exists(#due, :due)") };
+        let mut update = format!(
+            "SET organization_id = :org, integration_id = :id, interval_minutes = :interval, next_sync_at = {next}, #due = {due_key}"
+        );
+        let mut values = values;
+        if Scheduled::applies_to(integration) {
+            update.push_str(", #part = :part");
+            values.insert(":part".to_string(), s(DuePartition::of(org, self.due_shards).as_str()));
+        } else {
+            update.push_str(" REMOVE #part");
+        }
+        let key = Self::key(org_pk(org), SCHEDULE_SK);
+        self.update_if(key, update, "", &[("#due", GSI3.sk), ("#part", GSI3.pk)], values).await?;
+        Ok(())
+    }
+
+    /// Hands `job` out on the schedule item, if it is still on the index at `due`.
+    pub(super) async fn hand_out_scheduled(
+        &self,
+        org: &OrganizationId,
+        due: DateTime<Utc>,
+        next_sync_at: DateTime<Utc>,
+        job: &HandedOutJob,
+    ) -> Result<bool, StoreError> {
+        let values = HashMap::from([
+            (":next".to_string(), at(next_sync_at)),
+            (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
+            (":seen".to_string(), s(time_sort_key(due, org.as_str()))),
+            (":job".to_string(), item::to_attribute(&serde_json::to_value(job).unwrap_or_default())),
+        ]);
+        self.update_if(
+            Self::key(org_pk(org), SCHEDULE_SK),
+            "SET next_sync_at = :next, #due = :due, handed_out = :job",
+            "attribute_exists(#part) AND #due = :seen",
+            &[("#due", GSI3.sk), ("#part", GSI3.pk)],
+            values,
+        )
+        .await
+    }
+
+    /// Takes the handed-out job `job_id` back, due again at `due_again` when given.
+    pub(super) async fn withdraw_scheduled(
+        &self,
+        org: &OrganizationId,
+        job_id: &str,
+        due_again: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let mut values = HashMap::from([(":id".to_string(), s(job_id))]);
+        let mut update = "REMOVE handed_out".to_string();
+        let mut names = vec![];
+        if let Some(again) = due_again {
+            values.insert(":next".to_string(), at(again));
+            values.insert(":due".to_string(), s(time_sort_key(again, org.as_str())));
+            update = format!("SET next_sync_at = :next, #due = :due {update}");
+            names.push(("#due", GSI3.sk));
+        }
+        self.update_if(Self::key(org_pk(org), SCHEDULE_SK), update, "handed_out.id = :id", &names, values).await
+    }
+
+    /// A due index entry as the tick reads it: a schedule item, or an integration item of the
+    /// layout before, whose entry moves onto a schedule item here (same part, same due time;
+    /// a tick of another part meeting it there finds it handed out).
+    pub(super) async fn scheduled_entry(&self, entry: &Item) -> Result<Scheduled, StoreError> {
+        if get_s(entry, SK) != Some(INTEGRATION_SK) {
+            return from_item(entry);
+        }
+        let integration: Integration = from_item(entry)?;
+        self.keep_schedule(&integration, true).await?;
+        self.update_if(
+            Self::key(org_pk(&integration.organization_id), INTEGRATION_SK),
+            "REMOVE #part, #due",
+            "attribute_exists(pk)",
+            &[("#due", GSI3.sk), ("#part", GSI3.pk)],
+            HashMap::new(),
+        )
+        .await?;
+        Ok(Scheduled::of(&integration))
+    }
+}
