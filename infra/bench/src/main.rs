@@ -171,8 +171,7 @@ async fn job_ended(stack: &LocalStack, org: &str, within: Duration) -> Option<sh
     let deadline = tokio::time::Instant::now() + within;
     while tokio::time::Instant::now() < deadline {
         let (recorded, integration) = observer.get_sync_job_with_integration(&org).await.ok()?;
-        let handed_out = integration.as_ref().and_then(|i| i.handed_out.as_ref());
-        let job = shared::domain::current_job(recorded, handed_out, &org, shared::clock::Clock::now(&*stack.clock));
+        let job = shared::domain::current_job(recorded, integration.as_ref(), shared::clock::Clock::now(&*stack.clock));
         if let Some(job) = job.filter(|j| !j.state.is_active()) {
             return Some(job);
         }

@@ -120,8 +120,7 @@ impl IntegrationSettings {
         let ((recorded, integration), hours) =
             tokio::try_join!(self.jobs.get_sync_job_with_integration(org), self.ledger.ledger_hours(org))?;
         let now = self.clock.now();
-        let handed_out = integration.as_ref().and_then(|i| i.handed_out.as_ref());
-        let sync = crate::domain::current_job(recorded.clone(), handed_out, org, now);
+        let sync = crate::domain::current_job(recorded.clone(), integration.as_ref(), now);
         let integration = integration.filter(|i| i.is_active).map(|i| i.with_sync_of(recorded.as_ref()));
         let webhook_health = integration.as_ref().map(|_| WebhookHealth::from_hours(&hours, now));
         Ok(ConnectionStatus { integration, sync, webhook_health })

@@ -145,8 +145,7 @@ impl Jobs {
     /// included).
     pub async fn current_sync(&self, org: &OrganizationId) -> Result<Option<SyncJob>, AppError> {
         let (recorded, integration) = self.ports.jobs.get_sync_job_with_integration(org).await?;
-        let handed_out = integration.as_ref().and_then(|i| i.handed_out.as_ref());
-        Ok(crate::domain::current_job(recorded, handed_out, org, self.ports.clock.now()))
+        Ok(crate::domain::current_job(recorded, integration.as_ref(), self.ports.clock.now()))
     }
 }
 

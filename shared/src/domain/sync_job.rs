@@ -315,16 +315,16 @@ impl HandedOutJob {
 }
 
 /// The organization's current (or latest) job: the recorded one, unless the schedule handed a
-/// later one out that no worker has recorded yet (it is queued, or its first slice has written
-/// nothing so far).
+/// later one out on `integration` that no worker has recorded yet (it is queued, or its first
+/// slice has written nothing so far).
 pub fn current_job(
     recorded: Option<SyncJob>,
-    handed_out: Option<&HandedOutJob>,
-    organization_id: &OrganizationId,
+    integration: Option<&super::Integration>,
     now: DateTime<Utc>,
 ) -> Option<SyncJob> {
+    let handed_out = integration.and_then(|i| Some((i.handed_out.as_ref()?, &i.organization_id)));
     match handed_out {
-        Some(h) if h.pending(recorded.as_ref(), now) => Some(h.job(organization_id.clone())),
+        Some((h, org)) if h.pending(recorded.as_ref(), now) => Some(h.job(org.clone())),
         _ => recorded,
     }
 }

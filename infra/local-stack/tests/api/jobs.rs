@@ -466,8 +466,7 @@ async fn an_unchanged_scheduled_sync_is_written_twice_and_read_four_times() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let job = loop {
         let (recorded, integration) = observer.get_sync_job_with_integration(&org).await.unwrap();
-        let handed_out = integration.as_ref().and_then(|i| i.handed_out.as_ref());
-        let current = shared::domain::current_job(recorded, handed_out, &org, app.stack.clock.now()).unwrap();
+        let current = shared::domain::current_job(recorded, integration.as_ref(), app.stack.clock.now()).unwrap();
         if !current.state.is_active() {
             break current;
         }

@@ -610,7 +610,7 @@ async fn a_scheduled_job_is_handed_out_once_and_recorded_in_place_of_the_job_rea
         (Some(earlier.id.as_str()), Some(&winner))
     );
     assert_eq!(found.next_sync_at, Some(next));
-    let current = current_job(recorded, found.handed_out.as_ref(), &o, now).unwrap();
+    let current = current_job(recorded, Some(&found), now).unwrap();
     assert_eq!(
         (current.id.as_str(), current.state, current.trigger),
         (winner.id.as_str(), SyncJobState::Queued, SyncTrigger::Scheduled)
@@ -624,7 +624,7 @@ async fn a_scheduled_job_is_handed_out_once_and_recorded_in_place_of_the_job_rea
     let twice = HandedOutJob::new(IntegrationId::new("int"), window, now).job(o.clone());
     assert!(!store.record_job(&twice, Some(&earlier.id)).await.unwrap(), "the job read is gone");
     let (recorded, found) = store.get_sync_job_with_integration(&o).await.unwrap();
-    let current = current_job(recorded, found.unwrap().handed_out.as_ref(), &o, now).unwrap();
+    let current = current_job(recorded, found.as_ref(), now).unwrap();
     assert_eq!((current.id, current.state), (winner.id.clone(), SyncJobState::Succeeded));
 
     // Taken back (its message could not be sent): only by its id, due again.

@@ -2,9 +2,10 @@
 use crate::domain::{BookingFilter, CalendlyScope, HandedOutJob, Integration, IntegrationId, OrganizationId};
 use crate::store::dynamodb::item::{Item, from_item, get_n, get_s, n, s};
 use crate::store::dynamodb::keys::{
-    CALENDLY_USER_OWNER_SK, GSI1, GSI2, GSI3, INTEGRATION_SK, PK, SK, calendly_user_gsi2pk, calendly_user_pk,
-    integration_gsi1pk, org_pk,
+    CALENDLY_USER_OWNER_SK, GSI1, GSI2, GSI3, INTEGRATION_SK, PK, SCHEDULE_SK, SK, calendly_user_gsi2pk,
+    calendly_user_pk, integration_gsi1pk, org_pk, time_sort_key,
 };
+use crate::store::dynamodb::schedule::at;
 use crate::store::dynamodb::shapes::{Query, integration_index_keys};
 use crate::store::dynamodb::{error, is_condition_failure, item};
 use crate::store::{
@@ -16,11 +17,6 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 impl DynamoStore {
-    /// The index keys of an integration item as this store lays them out.
-    pub(super) fn integration_keys(&self) -> impl Fn(&Integration) -> Vec<(&'static str, String)> + use<> {
-        integration_index_keys
-    }
-
     /// Moves the next due time (and records the last sync), if the integration is there and,
     /// given `seen`, its schedule settings are still those; its schedule item follows.
     async fn move_schedule(
@@ -32,7 +28,6 @@ impl DynamoStore {
     ) -> Result<bool, StoreError> {
         // A plain update: concurrent syncs of one integration must not contend on it. An entry
         // of the due index the item carried from the layout before leaves with it.
-        let at = |t: DateTime<Utc>| item::to_attribute(&serde_json::to_value(t).unwrap_or_default());
         let mut values = HashMap::from([(":next".to_string(), at(next_sync_at)), (":one".to_string(), n(1))]);
         let mut set = "SET next_sync_at = :next".to_string();
         if let Some(synced_at) = synced_at {
@@ -75,7 +70,7 @@ impl IntegrationStore for DynamoStore {
     async fn save_connected_integration(&self, integration: Integration) -> Result<Integration, StoreError> {
         let org = integration.organization_id.clone();
         let saved = self
-            .update_versioned(org_pk(&org), INTEGRATION_SK, self.integration_keys(), |previous: Option<Integration>| {
+            .update_versioned(org_pk(&org), INTEGRATION_SK, integration_index_keys, |previous: Option<Integration>| {
                 let mut next = integration.clone();
                 if let Some(previous) = previous {
                     next.token_version = next.token_version.max(previous.token_version + 1);
@@ -227,9 +222,22 @@ impl IntegrationStore for DynamoStore {
         next_sync_at: DateTime<Utc>,
         job: &HandedOutJob,
     ) -> Result<bool, StoreError> {
-        // Only while it is on the schedule (healthy) at the due time the tick read: of two
-        // ticks, or a tick and a settings change, one moves it.
-        self.hand_out_scheduled(org, due, next_sync_at, job).await
+        // On the schedule item, only while it is on the index at the due time the tick read:
+        // of two ticks, or a tick and a settings change, one moves it.
+        let values = HashMap::from([
+            (":next".to_string(), at(next_sync_at)),
+            (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
+            (":seen".to_string(), s(time_sort_key(due, org.as_str()))),
+            (":job".to_string(), item::to_attribute(&serde_json::to_value(job).unwrap_or_default())),
+        ]);
+        self.update_if(
+            Self::key(org_pk(org), SCHEDULE_SK),
+            "SET next_sync_at = :next, #due = :due, handed_out = :job",
+            "attribute_exists(#part) AND #due = :seen",
+            &[("#due", GSI3.sk), ("#part", GSI3.pk)],
+            values,
+        )
+        .await
     }
 
     async fn withdraw_hand_out(
@@ -238,7 +246,16 @@ impl IntegrationStore for DynamoStore {
         job_id: &str,
         due_again: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
-        self.withdraw_scheduled(org, job_id, due_again).await
+        let mut values = HashMap::from([(":id".to_string(), s(job_id))]);
+        let mut update = "REMOVE handed_out".to_string();
+        let mut names = vec![];
+        if let Some(again) = due_again {
+            values.insert(":next".to_string(), at(again));
+            values.insert(":due".to_string(), s(time_sort_key(again, org.as_str())));
+            update = format!("SET next_sync_at = :next, #due = :due {update}");
+            names.push(("#due", GSI3.sk));
+        }
+        self.update_if(Self::key(org_pk(org), SCHEDULE_SK), update, "handed_out.id = :id", &names, values).await
     }
 
     async fn update_sync_settings(

@@ -544,7 +544,7 @@ impl DynamoStore {
         change: impl Fn(&mut Integration) -> bool,
     ) -> Result<bool, StoreError> {
         let written = self
-            .update_versioned(org_pk(org), INTEGRATION_SK, self.integration_keys(), |current: Option<Integration>| {
+            .update_versioned(org_pk(org), INTEGRATION_SK, integration_index_keys, |current: Option<Integration>| {
                 let Some(mut integration) = current else { return Ok(None) };
                 let before = integration.next_sync_at;
                 Ok(change(&mut integration).then(|| {

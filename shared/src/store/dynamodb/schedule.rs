@@ -10,14 +10,14 @@
 //! before the schedule had its own item carry the due index's keys themselves: the first tick
 //! that meets one, or its next write, moves its entry onto a schedule item.
 
-use crate::domain::{HandedOutJob, Integration, OrganizationId};
+use crate::domain::Integration;
 use crate::store::dynamodb::item::{self, Item, from_item, get_s, n, s};
 use crate::store::dynamodb::keys::{GSI3, INTEGRATION_SK, SCHEDULE_SK, SK, org_pk, time_sort_key};
 use crate::store::{DuePartition, DynamoStore, Scheduled, StoreError};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
-fn at(t: DateTime<Utc>) -> aws_sdk_dynamodb::types::AttributeValue {
+pub(super) fn at(t: DateTime<Utc>) -> aws_sdk_dynamodb::types::AttributeValue {
     item::to_attribute(&serde_json::to_value(t).unwrap_or_default())
 }
 
@@ -30,7 +30,7 @@ impl DynamoStore {
         let org = &integration.organization_id;
         let scheduled = Scheduled::of(integration);
         let due = scheduled.due();
-        let values = HashMap::from([
+        let mut values = HashMap::from([
             (":org".to_string(), s(org.as_str())),
             (":id".to_string(), s(integration.id.as_str())),
             (":interval".to_string(), n(u64::from(scheduled.interval_minutes))),
@@ -42,7 +42,6 @@ impl DynamoStore {
         let mut update = format!(
             "SET organization_id = :org, integration_id = :id, interval_minutes = :interval, next_sync_at = {next}, #due = {due_key}"
         );
-        let mut values = values;
         if Scheduled::applies_to(integration) {
             update.push_str(", #part = :part");
             values.insert(":part".to_string(), s(DuePartition::of(org, self.due_shards).as_str()));
@@ -52,49 +51,6 @@ impl DynamoStore {
         let key = Self::key(org_pk(org), SCHEDULE_SK);
         self.update_if(key, update, "", &[("#due", GSI3.sk), ("#part", GSI3.pk)], values).await?;
         Ok(())
-    }
-
-    /// Hands `job` out on the schedule item, if it is still on the index at `due`.
-    pub(super) async fn hand_out_scheduled(
-        &self,
-        org: &OrganizationId,
-        due: DateTime<Utc>,
-        next_sync_at: DateTime<Utc>,
-        job: &HandedOutJob,
-    ) -> Result<bool, StoreError> {
-        let values = HashMap::from([
-            (":next".to_string(), at(next_sync_at)),
-            (":due".to_string(), s(time_sort_key(next_sync_at, org.as_str()))),
-            (":seen".to_string(), s(time_sort_key(due, org.as_str()))),
-            (":job".to_string(), item::to_attribute(&serde_json::to_value(job).unwrap_or_default())),
-        ]);
-        self.update_if(
-            Self::key(org_pk(org), SCHEDULE_SK),
-            "SET next_sync_at = :next, #due = :due, handed_out = :job",
-            "attribute_exists(#part) AND #due = :seen",
-            &[("#due", GSI3.sk), ("#part", GSI3.pk)],
-            values,
-        )
-        .await
-    }
-
-    /// Takes the handed-out job `job_id` back, due again at `due_again` when given.
-    pub(super) async fn withdraw_scheduled(
-        &self,
-        org: &OrganizationId,
-        job_id: &str,
-        due_again: Option<DateTime<Utc>>,
-    ) -> Result<bool, StoreError> {
-        let mut values = HashMap::from([(":id".to_string(), s(job_id))]);
-        let mut update = "REMOVE handed_out".to_string();
-        let mut names = vec![];
-        if let Some(again) = due_again {
-            values.insert(":next".to_string(), at(again));
-            values.insert(":due".to_string(), s(time_sort_key(again, org.as_str())));
-            update = format!("SET next_sync_at = :next, #due = :due {update}");
-            names.push(("#due", GSI3.sk));
-        }
-        self.update_if(Self::key(org_pk(org), SCHEDULE_SK), update, "handed_out.id = :id", &names, values).await
     }
 
     /// A due index entry as the tick reads it: a schedule item, or an integration item of the
