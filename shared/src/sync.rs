@@ -16,7 +16,7 @@ use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle, PersonAddres
 use crate::people::People;
 use crate::push::{PushMessage, Pusher};
 use crate::store::CalendlyData;
-use crate::store::{CommitConflict, CommitError, Store, StoreError};
+use crate::store::{BookingContext, CommitConflict, CommitError, Store, StoreError};
 use crate::telemetry::metrics::{self, Metric};
 use crate::tokens::{TokenError, TokenKeeper};
 use chrono::Utc;
@@ -690,8 +690,15 @@ impl SyncEngine {
         integration: &Integration,
         snapshot: &BookingSnapshot,
     ) -> Result<Applied, SyncError> {
-        let style = self.store.get_organization(&integration.organization_id).await?.note_style();
-        self.apply(integration, snapshot, &style, None).await
+        // The organization, the booking, the e-mail's prospect and the browsers, read at once.
+        let org = &integration.organization_id;
+        let email_key = Email::parse(&snapshot.invitee_email).ok().map(|e| e.key());
+        let mut context = self.store.booking_context(org, &snapshot.invitee_uuid, email_key.as_deref()).await?;
+        if let Some(connections) = context.connections.take() {
+            self.pusher.reuse_connections(org, connections);
+        }
+        let style = context.organization.note_style();
+        self.record(integration, snapshot, &style, None, Some(context)).await
     }
 
     /// Records one booking exactly once: plan against what is stored, commit all-or-nothing
@@ -703,6 +710,18 @@ impl SyncEngine {
         snapshot: &BookingSnapshot,
         style: &NoteStyle,
         counted_for: Option<&str>,
+    ) -> Result<Applied, SyncError> {
+        self.record(integration, snapshot, style, counted_for, None).await
+    }
+
+    /// `apply`, its first attempt planned on `context` when the caller read it.
+    async fn record(
+        &self,
+        integration: &Integration,
+        snapshot: &BookingSnapshot,
+        style: &NoteStyle,
+        counted_for: Option<&str>,
+        mut context: Option<BookingContext>,
     ) -> Result<Applied, SyncError> {
         let org = &integration.organization_id;
         let event_host = snapshot.host.as_ref().and_then(|h| h.email.as_deref());
@@ -733,7 +752,13 @@ impl SyncEngine {
                     &without_refused
                 }
             };
-            let stored = self.store.get_booking(org, &snapshot.invitee_uuid).await?;
+            // Read for this attempt, unless the caller read it for the first (later attempts
+            // follow a lost race: they read what the winner wrote).
+            let first = context.take();
+            let stored = match &first {
+                Some(context) => context.stored.clone(),
+                None => self.store.get_booking(org, &snapshot.invitee_uuid).await?,
+            };
             let noted = stored.as_ref().map(|b| b.guests_noted.as_slice()).unwrap_or_default();
             let mut guests = Vec::new();
             for email in &guest_leads {
@@ -757,9 +782,10 @@ impl SyncEngine {
             };
             let (prospect_with_email, replaced) = match (&stored, &email_key) {
                 (None, Some(key)) => {
-                    let prospect = match joined {
-                        Some(joined) => Some(joined),
-                        None => self.store.find_prospect_by_email(org, key).await?,
+                    let prospect = match (joined, first) {
+                        (Some(joined), _) => Some(joined),
+                        (None, Some(context)) => context.prospect_with_email,
+                        (None, None) => self.store.find_prospect_by_email(org, key).await?,
                     };
                     let replaced = match &snapshot.old_invitee_uri {
                         Some(old) => self.store.get_booking(org, crate::calendly::last_segment(old)).await?,

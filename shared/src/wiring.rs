@@ -31,9 +31,11 @@ use std::time::Instant;
 pub enum StoreAccess {
     /// The whole store (every port).
     All,
-    /// `$connect`: counts the organization's connections and puts one (`app::Connector`).
+    /// `$connect`: counts the organization's connections (their roster, and the items of the
+    /// layout before while it has any) and puts one (`app::Connector`).
     ConnectionWrites,
-    /// `$disconnect`: reads and deletes connection records (`app::forget_connection`).
+    /// `$disconnect`: reads and deletes connection records, and takes the connection off its
+    /// organization's roster (`app::forget_connection`).
     ConnectionRemoval,
 }
 
@@ -50,8 +52,10 @@ impl StoreAccess {
                 "dynamodb:BatchGetItem",
                 "dynamodb:BatchWriteItem",
             ],
-            Self::ConnectionWrites => &["dynamodb:Query", "dynamodb:PutItem"],
-            Self::ConnectionRemoval => &["dynamodb:GetItem", "dynamodb:DeleteItem"],
+            Self::ConnectionWrites => {
+                &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+            }
+            Self::ConnectionRemoval => &["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"],
         }
     }
 }

@@ -63,6 +63,11 @@ pub type Encoder = fn(&PushMessage) -> Vec<u8>;
 pub trait Pusher: Send + Sync {
     /// Sends `message` to every connection of `org`, and to no other organization's.
     async fn push(&self, org: &OrganizationId, message: PushMessage);
+
+    /// The organization's connections, read by the caller along with its own items: the
+    /// current piece of work pushes to these rather than reading them again (a pusher that
+    /// reads no connections ignores them).
+    fn reuse_connections(&self, _org: &OrganizationId, _connections: Vec<crate::store::Connection>) {}
 }
 
 /// The pusher of a deployment with no WebSocket API configured: messages are only traced.
@@ -152,15 +157,20 @@ impl ConnectionPusher {
             return Ok(list.clone());
         }
         let list = self.connections.connections(org).await?;
-        let mut kept = lists();
+        self.keep(key, list.clone());
+        Ok(list)
+    }
+
+    /// Keeps a piece of work's connection list for its next pushes.
+    fn keep(&self, key: (String, OrganizationId), list: Vec<Connection>) {
+        let mut kept = self.reused.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() >= REUSED_LISTS {
             kept.retain(|_, (at, _)| at.elapsed() < CONNECTIONS_REUSED_FOR);
             if kept.len() >= REUSED_LISTS {
                 kept.clear();
             }
         }
-        kept.insert(key, (std::time::Instant::now(), list.clone()));
-        Ok(list)
+        kept.insert(key, (std::time::Instant::now(), list));
     }
 
     /// Forgets connections that are gone or closed from every reused list.
@@ -177,6 +187,12 @@ impl ConnectionPusher {
 
 #[async_trait]
 impl Pusher for ConnectionPusher {
+    fn reuse_connections(&self, org: &OrganizationId, connections: Vec<Connection>) {
+        if let Some(work) = crate::telemetry::correlation::current() {
+            self.keep((work, org.clone()), connections);
+        }
+    }
+
     async fn push(&self, org: &OrganizationId, message: PushMessage) {
         let all = match self.connections_of(org).await {
             Ok(c) => c,

@@ -403,6 +403,35 @@ pub trait BookingStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// What recording a delivered booking starts from.
+#[derive(Clone, Debug)]
+pub struct BookingContext {
+    /// The organization (its note style).
+    pub organization: Organization,
+    /// The booking as stored, if it is.
+    pub stored: Option<Booking>,
+    /// The prospect holding the invitee's e-mail, if any.
+    pub prospect_with_email: Option<Prospect>,
+    /// The organization's connections, when the store read them along (`None`: the pusher
+    /// reads them itself).
+    pub connections: Option<Vec<Connection>>,
+}
+
+/// The reads that start a delivered booking's record, together: on DynamoDB one
+/// `BatchGetItem` (and the prospect's `GetItem` when the e-mail is known), where reading them
+/// one by one took four requests.
+#[async_trait]
+pub trait BookingContextStore: Send + Sync {
+    /// The organization, the stored booking, the prospect of `email_key` and the organization's
+    /// connections.
+    async fn booking_context(
+        &self,
+        org: &OrganizationId,
+        invitee_uuid: &str,
+        email_key: Option<&str>,
+    ) -> Result<BookingContext, StoreError>;
+}
+
 /// Prospects and their per-organization email uniqueness.
 #[async_trait]
 pub trait ProspectStore: Send + Sync {
@@ -670,6 +699,7 @@ pub trait Store:
     + OAuthStateStore
     + IntegrationStore
     + BookingStore
+    + BookingContextStore
     + ProspectStore
     + NotificationStore
     + ConnectionStore
@@ -687,6 +717,7 @@ impl<T> Store for T where
         + OAuthStateStore
         + IntegrationStore
         + BookingStore
+        + BookingContextStore
         + ProspectStore
         + NotificationStore
         + ConnectionStore

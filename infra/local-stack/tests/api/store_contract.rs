@@ -902,3 +902,58 @@ async fn integrations_of_the_layout_before_stay_on_the_schedule_and_move_onto_th
     assert!(all_due(&store, now).await.is_empty(), "no entry left behind in the layout before");
     assert_eq!(all_due(&store, now + Duration::minutes(31)).await.len(), 2);
 }
+
+/// Connections stored before the roster (an item each, and a reverse record naming only the
+/// organization) are still pushed to: the first read moves them onto the roster, beside any
+/// connection opened since, and `$disconnect` removes one of either layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_of_the_layout_before_are_listed_once_with_the_new_ones_and_removed_alike() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let dynamo = local_stack::dynamo::test_store().await;
+    let now = Utc::now();
+    let expires = (now + Duration::hours(2)).timestamp().to_string();
+    for id in ["old-1", "old-2"] {
+        let connection = [
+            ("pk", "ORG#org-a".to_string()),
+            ("sk", format!("CONN#{id}")),
+            ("connection_id", id.to_string()),
+            ("organization_id", "org-a".to_string()),
+            ("user_id", "u".to_string()),
+        ];
+        let owner =
+            [("pk", format!("CONN#{id}")), ("sk", "CONN".to_string()), ("organization_id", "org-a".to_string())];
+        for (fields, with_time) in [(&connection[..], true), (&owner[..], false)] {
+            let mut item: std::collections::HashMap<String, AttributeValue> =
+                fields.iter().map(|(k, v)| (k.to_string(), AttributeValue::S(v.clone()))).collect();
+            item.insert("ttl".into(), AttributeValue::N(expires.clone()));
+            if with_time {
+                item.insert("connected_at".into(), AttributeValue::N(now.timestamp_millis().to_string()));
+            }
+            dynamo.client().put_item().table_name(dynamo.table()).set_item(Some(item)).send().await.unwrap();
+        }
+    }
+    let store: Arc<dyn Store> = Arc::new(dynamo);
+    let fresh = Connection {
+        connection_id: "new-1".into(),
+        organization_id: org("org-a"),
+        user_id: UserId::new("u"),
+        connected_at: now,
+        expires_at: now + Duration::hours(2),
+    };
+    store.put_connection(&fresh).await.unwrap();
+    let ids = |list: Vec<Connection>| {
+        let mut ids: Vec<String> = list.into_iter().map(|c| c.connection_id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(store.live_connections(&org("org-a"), now).await.unwrap()), ["new-1", "old-1", "old-2"]);
+    assert_eq!(ids(store.live_connections(&org("org-a"), now).await.unwrap()), ["new-1", "old-1", "old-2"]);
+    let removed = store.remove_connection("old-1").await.unwrap().expect("known");
+    assert_eq!((removed.organization_id, removed.user_id), (org("org-a"), UserId::new("u")));
+    assert_eq!(
+        store.remove_connection("new-1").await.unwrap().map(|c| c.expires_at.timestamp()),
+        Some(fresh.expires_at.timestamp())
+    );
+    assert_eq!(ids(store.live_connections(&org("org-a"), now).await.unwrap()), ["old-2"]);
+    assert!(store.remove_connection("old-1").await.unwrap().is_none());
+}

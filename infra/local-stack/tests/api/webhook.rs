@@ -393,3 +393,32 @@ async fn a_delivery_arriving_after_the_sync_that_already_saw_its_booking_adds_no
     assert_eq!(notes(&p).len(), 1);
     assert_eq!(app.notifications("org-a").await.len(), 1);
 }
+
+/// A delivered new booking reads its integration (by the subscription's URL), then the
+/// organization, the booking, the e-mail's claim and the browsers in one request, writes the
+/// booking with its prospect and notification in one transaction, and counts the delivery in
+/// the ledger: the request shape a webhook's cost rests on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivered_new_booking_is_two_reads_and_one_transaction() {
+    let (app, host, url) = connected(TestApp::spawn_on(crate::helpers::StoreKind::DynamoDb).await).await;
+    let mut browser = app.browser("org-a").await;
+    app.sim.set_webhook_deliveries(false);
+    // The first delivery of a process also reads what a process reads once.
+    let first = book_john(&app, &host).await;
+    deliver(&app, &url, "invitee.created", &first).await;
+    browser.expect_event("prospect:created", std::time::Duration::from_secs(2)).await;
+    let booked =
+        app.sim.book(&host, BookingSpec::new("Jane Roe", "jane@example.com", "Découverte 30min", in_days(3))).await;
+    let dynamo = app.stack.dynamo.as_ref().expect("on DynamoDB");
+    let before = dynamo.metrics().snapshot();
+    let outcome = deliver(&app, &url, "invitee.created", &booked).await;
+    let after = dynamo.metrics().snapshot();
+    assert_eq!(outcome["changed"], true, "{outcome}");
+    let prospect = browser.expect_event("prospect:created", std::time::Duration::from_secs(2)).await;
+    assert_eq!(prospect["email"], "jane@example.com");
+    browser.expect_event("notification", std::time::Duration::from_secs(2)).await;
+    let (reads, writes, transactions) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
+    assert_eq!(transactions, 1, "the booking, its prospect and its notification at once");
+    assert_eq!(writes, 1, "the ledger's count of deliveries");
+    assert_eq!(reads, 2, "the integration, then everything else the record and its pushes start from");
+}

@@ -77,9 +77,11 @@ pub const NOTIFICATION_PREFIX: &str = "NOTIF#";
 pub fn notification_sk(id: &str) -> String {
     format!("{NOTIFICATION_PREFIX}{id}")
 }
-/// The sort key prefix of an organization's WebSocket connections.
+/// The organization's roster of WebSocket connections (an attribute per connection).
+pub const CONNECTIONS_SK: &str = "CONNECTIONS";
+/// The prefix of a connection's attribute on the roster (and of the layout before's items).
 pub const CONNECTION_PREFIX: &str = "CONN#";
-/// A WebSocket connection, in its organization's partition.
+/// A WebSocket connection's attribute on the roster (and its item in the layout before).
 pub fn connection_sk(connection_id: &str) -> String {
     format!("{CONNECTION_PREFIX}{connection_id}")
 }

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod table;
 
 mod booking;
+mod booking_context;
 mod connection;
 mod integration;
 mod ledger;

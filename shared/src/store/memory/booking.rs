@@ -211,3 +211,25 @@ impl State {
         }
     }
 }
+
+#[async_trait]
+impl crate::store::BookingContextStore for MemoryStore {
+    async fn booking_context(
+        &self,
+        org: &OrganizationId,
+        invitee_uuid: &str,
+        email_key: Option<&str>,
+    ) -> Result<crate::store::BookingContext, StoreError> {
+        use crate::store::{ConnectionStore, OrganizationStore, ProspectStore};
+        let prospect_with_email = match email_key {
+            Some(key) => self.find_prospect_by_email(org, key).await?,
+            None => None,
+        };
+        Ok(crate::store::BookingContext {
+            organization: self.get_organization(org).await?,
+            stored: self.get_booking(org, invitee_uuid).await?,
+            prospect_with_email,
+            connections: Some(self.connections(org).await?),
+        })
+    }
+}
