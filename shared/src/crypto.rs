@@ -4,7 +4,6 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -43,27 +42,7 @@ pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-/// A value sealed with AES-256-GCM: `v1:` + base64(nonce ‖ ciphertext ‖ tag). Opaque to logs.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Sealed(String);
-
-impl Sealed {
-    /// Wraps a stored sealed value.
-    pub fn from_stored(value: String) -> Self {
-        Self(value)
-    }
-    /// The stored form.
-    pub fn as_stored(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Sealed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Sealed(..)")
-    }
-}
+pub use crate::domain::Sealed;
 
 /// Why a sealed value did not open.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -126,7 +105,7 @@ impl Sealer {
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&ciphertext);
-        Sealed(format!("{VERSION}{}", STANDARD.encode(out)))
+        Sealed::from_stored(format!("{VERSION}{}", STANDARD.encode(out)))
     }
 
     /// Opens a value sealed for the same `context`.
@@ -137,7 +116,7 @@ impl Sealer {
     /// Opens a value sealed for the same `context`, and says which key opened it: `Current`, or
     /// `Previous` (the value should be sealed again before the previous key goes).
     pub fn open_noting_key(&self, sealed: &Sealed, context: &str) -> Result<(String, OpenedWith), SealError> {
-        let body = sealed.0.strip_prefix(VERSION).ok_or(SealError::Malformed)?;
+        let body = sealed.as_stored().strip_prefix(VERSION).ok_or(SealError::Malformed)?;
         let raw = STANDARD.decode(body).map_err(|_| SealError::Malformed)?;
         if raw.len() < NONCE_LEN + 16 {
             return Err(SealError::Malformed);

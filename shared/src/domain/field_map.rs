@@ -5,7 +5,7 @@
 //! a field that is empty when written (a salesperson's edit is never overwritten), `overwrite`
 //! sets it whenever the booking has a value.
 
-use super::booking::BookingSnapshot;
+use super::snapshot::BookingSnapshot;
 use super::{CalendlyScope, Prospect};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;

@@ -75,10 +75,16 @@ fn check_id(value: &str) -> Result<(), InvalidId> {
     Ok(())
 }
 
+/// Fills `buf` from the operating system's secure random source (ids must not be guessable).
+fn fill_random(buf: &mut [u8]) {
+    // The OS random source failing means the machine cannot make an unguessable id at all.
+    getrandom::fill(buf).expect("the operating system's random source is unavailable");
+}
+
 /// A random UUID-v4-shaped identifier.
 pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
-    crate::crypto::fill_random(&mut bytes);
+    fill_random(&mut bytes);
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex = hex::encode(bytes);
@@ -105,7 +111,7 @@ pub fn time_ordered_id(now: chrono::DateTime<chrono::Utc>) -> String {
         }
     };
     let mut bytes = [0u8; 6];
-    crate::crypto::fill_random(&mut bytes);
+    fill_random(&mut bytes);
     format!("{stamp:016}-{}", hex::encode(bytes))
 }
 

@@ -13,20 +13,24 @@ pub mod privacy;
 pub mod quota;
 pub mod routing;
 pub mod schedule;
+pub mod sealed;
+pub mod snapshot;
+pub mod submission_link;
 pub mod sync_job;
 
-pub use booking::{Booking, BookingSnapshot, BookingStatus, Host, QuestionAnswer, Tracking};
+pub use booking::Booking;
 pub use email::{Email, InvalidEmail, PersonAddress};
 pub use field_map::{CrmRules, FieldMap};
 pub use ids::{IntegrationId, NotificationId, OrganizationId, ProspectId, UserId};
 pub use notes::NoteStyle;
 pub use privacy::{CalendlyErasure, ErasureCounts, ErasureRecord, PersonIndex, PersonKeys};
+pub use sealed::Sealed;
+pub use snapshot::{BookingSnapshot, BookingStatus, Host, QuestionAnswer, Tracking};
 pub use sync_job::{
     CommittedCounts, HandedOutJob, SyncCheckpoint, SyncJob, SyncJobMessage, SyncJobState, SyncReport, SyncTrigger,
     SyncWindow, Unrecorded, current_job,
 };
 
-use crate::crypto::Sealed;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

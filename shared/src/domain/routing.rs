@@ -8,7 +8,9 @@
 
 use super::booking::ProspectChange;
 use super::bounds::{self, clip};
-use super::{Email, NoteStyle, OrganizationId, Prospect, ProspectId, QuestionAnswer, Tracking};
+use super::snapshot::{QuestionAnswer, Tracking};
+pub use super::submission_link::{LinkWrite, SubmissionLink};
+use super::{Email, NoteStyle, OrganizationId, Prospect};
 use chrono::{DateTime, Utc};
 
 /// What Calendly says of one routing form submission.
@@ -48,36 +50,6 @@ impl SubmissionSnapshot {
         }
         self
     }
-}
-
-/// The join of a submission and its prospect, as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SubmissionLink {
-    /// The prospect the submission and its booking go to.
-    pub prospect_id: ProspectId,
-    /// Whether the submission's note was written.
-    pub noted: bool,
-}
-
-/// How a commit writes the join.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LinkWrite {
-    /// None was read: written, failing if one was written meanwhile.
-    Create {
-        /// The submission's UUID.
-        submission_uuid: String,
-        /// The join as written.
-        link: SubmissionLink,
-    },
-    /// The one read, still as read (its prospect unchanged), now `noted` when the plan says so.
-    Update {
-        /// The submission's UUID.
-        submission_uuid: String,
-        /// The join as read.
-        read: SubmissionLink,
-        /// The join as written.
-        link: SubmissionLink,
-    },
 }
 
 /// Everything one submission writes, at once.

@@ -12,6 +12,7 @@ pub mod table;
 
 mod booking;
 mod booking_context;
+mod commit_items;
 mod connection;
 mod integration;
 mod ledger;

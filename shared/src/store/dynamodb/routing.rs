@@ -2,19 +2,15 @@
 //! of the submission (or of its booking) in one transaction.
 use crate::domain::OrganizationId;
 use crate::domain::ProspectId;
-use crate::domain::routing::{LinkWrite, SubmissionLink, SubmissionPlan};
+use crate::domain::routing::{SubmissionLink, SubmissionPlan};
 use crate::store::dynamodb::DynamoStore;
-use crate::store::dynamodb::booking::{Role, integration_active_check, prospect_change_items, unsuppressed_check};
-use crate::store::dynamodb::item::{Item, get_s, s};
-use crate::store::dynamodb::keys::{PK, SK, TTL, org_pk, submission_sk};
-use crate::store::dynamodb::shapes::{put_item, ttl_of};
+use crate::store::dynamodb::commit_items::{
+    Role, integration_active_check, link_item, prospect_change_items, unsuppressed_check,
+};
+use crate::store::dynamodb::item::{Item, get_s};
+use crate::store::dynamodb::keys::{org_pk, submission_sk};
 use crate::store::{CommitConflict, CommitError, StoreError, SubmissionStore};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use std::collections::HashMap;
-
-/// A join outlives what it joins by far: a submission polled again within this finds it.
-const LINK_KEPT: chrono::Duration = chrono::Duration::days(400);
 
 #[async_trait]
 impl SubmissionStore for DynamoStore {
@@ -64,32 +60,4 @@ fn link_of(item: &Item) -> Option<SubmissionLink> {
     let prospect_id = ProspectId::new(get_s(item, "prospect_id")?);
     let noted = item.get("noted").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
     Some(SubmissionLink { prospect_id, noted })
-}
-
-/// The transaction item writing a join: created if none exists, or over the one read, as read.
-pub(super) fn link_item(table: &str, org: &OrganizationId, write: &LinkWrite) -> Result<TransactWriteItem, StoreError> {
-    let (uuid, link) = match write {
-        LinkWrite::Create { submission_uuid, link } | LinkWrite::Update { submission_uuid, link, .. } => {
-            (submission_uuid, link)
-        }
-    };
-    let item: Item = HashMap::from([
-        (PK.to_string(), s(org_pk(org))),
-        (SK.to_string(), s(submission_sk(uuid))),
-        ("prospect_id".to_string(), s(link.prospect_id.as_str())),
-        ("noted".to_string(), AttributeValue::Bool(link.noted)),
-        (TTL.to_string(), ttl_of(chrono::Utc::now() + LINK_KEPT)),
-    ]);
-    match write {
-        LinkWrite::Create { .. } => put_item(table, item, Some("attribute_not_exists(pk)"), None),
-        LinkWrite::Update { read, .. } => put_item(
-            table,
-            item,
-            Some("prospect_id = :prospect AND noted = :noted"),
-            Some(HashMap::from([
-                (":prospect".to_string(), s(read.prospect_id.as_str())),
-                (":noted".to_string(), AttributeValue::Bool(read.noted)),
-            ])),
-        ),
-    }
 }
