@@ -1,6 +1,6 @@
 //! Configuration from the environment. Secrets are wrapped so they cannot be logged.
 
-use crate::crypto::{SealError, Sealer};
+use crate::crypto::SecretKey;
 use std::fmt;
 
 /// A secret string: `Debug` and `Display` never show it.
@@ -79,14 +79,14 @@ pub struct Config {
     /// This API's public base URL: webhook subscriptions deliver under it (`WEBHOOK_BASE_URL`).
     pub webhook_base_url: String,
     /// The AES-256-GCM key sealing tokens (`ENCRYPTION_KEY`, 64 hexadecimal characters).
-    pub encryption_key: Secret,
+    pub encryption_key: SecretKey,
     /// The key being rolled away from (`ENCRYPTION_KEY_PREVIOUS`): opens old seals only.
-    pub encryption_key_previous: Option<Secret>,
+    pub encryption_key_previous: Option<SecretKey>,
     /// The key of the suppression list's hashes (`PRIVACY_KEY`, 64 hexadecimal characters);
     /// when unset, one derived from `ENCRYPTION_KEY` (and rolled with it).
-    pub privacy_key: Option<Secret>,
+    pub privacy_key: Option<SecretKey>,
     /// The privacy key being rolled away from (`PRIVACY_KEY_PREVIOUS`): still checked, never written.
-    pub privacy_key_previous: Option<Secret>,
+    pub privacy_key_previous: Option<SecretKey>,
     /// The HS256 key of CRM tokens (`JWT_SECRET`, at least `MIN_JWT_SECRET_BYTES`).
     pub jwt_secret: Secret,
     /// When set, CRM tokens must carry this `iss` (`JWT_ISSUER`).
@@ -214,29 +214,29 @@ impl Config {
                 reason: format!("expected at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"),
             });
         }
-        let encryption_key = secret("ENCRYPTION_KEY")?.expose().to_string();
-        if let Err(SealError::InvalidKey) = Sealer::from_hex_key(&encryption_key) {
-            return Err(ConfigError::Invalid {
+        let encryption_key =
+            SecretKey::from_hex(secret("ENCRYPTION_KEY")?.expose()).map_err(|_| ConfigError::Invalid {
                 name: "ENCRYPTION_KEY",
                 reason: "expected 64 hexadecimal characters (a 32-byte AES-256 key), e.g. `openssl rand -hex 32`"
                     .into(),
-            });
-        }
-        let encryption_key_previous = optional_secret("ENCRYPTION_KEY_PREVIOUS")?;
-        if encryption_key_previous.as_deref().is_some_and(|k| Sealer::from_hex_key(k).is_err()) {
-            return Err(ConfigError::Invalid {
+            })?;
+        let encryption_key_previous = match optional_secret("ENCRYPTION_KEY_PREVIOUS")? {
+            Some(key) => Some(SecretKey::from_hex(&key).map_err(|_| ConfigError::Invalid {
                 name: "ENCRYPTION_KEY_PREVIOUS",
                 reason: "expected 64 hexadecimal characters (the key being rolled away from)".into(),
-            });
-        }
-        let hex_key = |name: &'static str| -> Result<Option<Secret>, ConfigError> {
-            match optional_secret(name)? {
-                Some(k) if hex::decode(&k).map_or(true, |b| b.len() != 32) => Err(ConfigError::Invalid {
-                    name,
-                    reason: "expected 64 hexadecimal characters (a 32-byte key), e.g. `openssl rand -hex 32`".into(),
-                }),
-                key => Ok(key.map(Secret::new)),
-            }
+            })?),
+            None => None,
+        };
+        let hex_key = |name: &'static str| -> Result<Option<SecretKey>, ConfigError> {
+            optional_secret(name)?
+                .map(|key| {
+                    SecretKey::from_hex(&key).map_err(|_| ConfigError::Invalid {
+                        name,
+                        reason: "expected 64 hexadecimal characters (a 32-byte key), e.g. `openssl rand -hex 32`"
+                            .into(),
+                    })
+                })
+                .transpose()
         };
         let url = |name: &'static str, value: String| -> Result<String, ConfigError> {
             url::Url::parse(&value).map_err(|e| ConfigError::Invalid { name, reason: e.to_string() })?;
@@ -258,8 +258,8 @@ impl Config {
                 get("CALENDLY_AUTH_BASE_URL").unwrap_or_else(|| "https://auth.calendly.com".into()),
             )?,
             webhook_base_url: url("WEBHOOK_BASE_URL", required("WEBHOOK_BASE_URL")?)?,
-            encryption_key: Secret::new(encryption_key),
-            encryption_key_previous: encryption_key_previous.map(Secret::new),
+            encryption_key,
+            encryption_key_previous,
             privacy_key: hex_key("PRIVACY_KEY")?,
             privacy_key_previous: hex_key("PRIVACY_KEY_PREVIOUS")?,
             jwt_secret,

@@ -61,6 +61,29 @@ pub enum SealError {
 const VERSION: &str = "v1:";
 const NONCE_LEN: usize = 12;
 
+/// A 256-bit secret key, parsed once (at start-up) from its 64 hexadecimal characters.
+/// Opaque to logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey([u8; 32]);
+
+impl SecretKey {
+    /// The key written as 64 hexadecimal characters (surrounding blanks ignored).
+    pub fn from_hex(hex_key: &str) -> Result<Self, SealError> {
+        let bytes = hex::decode(hex_key.trim()).map_err(|_| SealError::InvalidKey)?;
+        bytes.try_into().map(Self).map_err(|_| SealError::InvalidKey)
+    }
+    /// The key's bytes.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
 /// Seals and opens secrets bound to a context (organization, integration, purpose), so a
 /// sealed token copied into another tenant's item does not open.
 #[derive(Clone)]
@@ -79,19 +102,23 @@ impl fmt::Debug for Sealer {
 impl Sealer {
     /// A sealer from a 64-hex-character key.
     pub fn from_hex_key(hex_key: &str) -> Result<Self, SealError> {
-        let bytes = hex::decode(hex_key.trim()).map_err(|_| SealError::InvalidKey)?;
-        if bytes.len() != 32 {
-            return Err(SealError::InvalidKey);
-        }
-        let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| SealError::InvalidKey)?;
-        Ok(Self { cipher, previous: None })
+        Ok(Self::new(&SecretKey::from_hex(hex_key)?))
+    }
+
+    /// A sealer under `key`.
+    pub fn new(key: &SecretKey) -> Self {
+        Self { cipher: Aes256Gcm::new(key.bytes().into()), previous: None }
     }
 
     /// During a key roll: seals with this sealer's key, and still opens what `previous_hex_key`
     /// sealed. Tokens are re-sealed with the new key at their next refresh (within 2 hours).
     pub fn with_previous_key(self, previous_hex_key: &str) -> Result<Self, SealError> {
-        let previous = Self::from_hex_key(previous_hex_key)?.cipher;
-        Ok(Self { previous: Some(previous), ..self })
+        Ok(self.with_previous(&SecretKey::from_hex(previous_hex_key)?))
+    }
+
+    /// `with_previous_key`, with the key parsed.
+    pub fn with_previous(self, previous: &SecretKey) -> Self {
+        Self { previous: Some(Self::new(previous).cipher), ..self }
     }
 
     /// Seals `plaintext` for `context`, with a fresh 96-bit nonce.
@@ -286,12 +313,17 @@ impl CursorSigner {
     /// A signer whose key is derived from the 64-hex-character sealing key (its own key, not
     /// the sealing key itself: one purpose per key).
     pub fn from_hex_key(hex_key: &str) -> Result<Self, SealError> {
+        Ok(Self::new(&SecretKey::from_hex(hex_key)?))
+    }
+
+    /// A signer whose key is derived from `sealing_key`.
+    pub fn new(sealing_key: &SecretKey) -> Self {
         use hmac::{KeyInit, Mac};
-        let bytes = hex::decode(hex_key.trim()).map_err(|_| SealError::InvalidKey)?;
-        let mut derive = hmac::Hmac::<Sha256>::new_from_slice(&bytes).map_err(|_| SealError::InvalidKey)?;
+        let mut derive = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(sealing_key.bytes())
+            .expect("an HMAC takes keys of any length");
         derive.update(b"velvena list cursors v1");
         let key = derive.finalize().into_bytes();
-        Ok(Self { key: hmac::Hmac::new_from_slice(&key).map_err(|_| SealError::InvalidKey)? })
+        Self { key: <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("an HMAC takes keys of any length") }
     }
 
     fn mac(&self, scope: &str, position: &str) -> hmac::Hmac<Sha256> {

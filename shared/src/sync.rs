@@ -644,13 +644,11 @@ impl SyncEngine {
     pub async fn fetch_delivered(
         &self,
         integration: &Integration,
-        invitee_uri: &str,
+        invitee_uri: &crate::calendly::delivery::InviteeUri,
         invitee: Option<Invitee>,
     ) -> Result<(Invitee, ScheduledEvent), SyncError> {
         let session = self.session(Duration::ZERO);
-        // `…/scheduled_events/{event}/invitees/{invitee}`
-        let mut segments = invitee_uri.rsplit('/');
-        let (invitee_uuid, event_uuid) = (segments.next().unwrap_or_default(), segments.nth(1).unwrap_or_default());
+        let (invitee_uuid, event_uuid) = (invitee_uri.invitee_uuid(), invitee_uri.event_uuid());
         let invitee = match invitee {
             Some(invitee) => invitee,
             None => {

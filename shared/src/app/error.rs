@@ -236,9 +236,11 @@ impl From<StoreError> for AppError {
                 Self::StoreBusy
             }
             // Retrying won't help: a 500, logged with the store's error code.
-            e @ (StoreError::Rejected(_) | StoreError::Misconfigured(_) | StoreError::Corrupt(_)) => {
-                Self::Internal(Box::new(e))
-            }
+            e @ (StoreError::Rejected(_)
+            | StoreError::Misconfigured(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Unconvertible(_)
+            | StoreError::RequestBuild(_)) => Self::Internal(Box::new(e)),
         }
     }
 }

@@ -107,12 +107,9 @@ pub struct Adapters {
 
 /// The sealer of tokens at rest from the configured keys.
 pub fn sealer_of(config: &Config) -> Sealer {
-    let sealer =
-        Sealer::from_hex_key(config.encryption_key.expose()).expect("ENCRYPTION_KEY was validated at start-up");
+    let sealer = Sealer::new(&config.encryption_key);
     match &config.encryption_key_previous {
-        Some(previous) => {
-            sealer.with_previous_key(previous.expose()).expect("ENCRYPTION_KEY_PREVIOUS was validated at start-up")
-        }
+        Some(previous) => sealer.with_previous(previous),
         None => sealer,
     }
 }
@@ -122,22 +119,18 @@ pub fn sealer_of(config: &Config) -> Sealer {
 /// key's sealer opens it too (a `PRIVACY_KEY` set later re-seals it). A table without a key yet
 /// stores the one hashes were made under before (derived from the configured key).
 pub fn people_of(config: &Config, token_sealer: Sealer, store: Arc<dyn PersonHashKeyStore>) -> Arc<People> {
-    let bytes = |secret: &crate::config::Secret| hex::decode(secret.expose()).expect("keys were validated at start-up");
     let (sealers, configured, previous) = match &config.privacy_key {
         Some(key) => {
-            let privacy_sealer = Sealer::from_hex_key(key.expose()).expect("PRIVACY_KEY was validated at start-up");
             let privacy_sealer = match &config.privacy_key_previous {
-                Some(previous) => privacy_sealer
-                    .with_previous_key(previous.expose())
-                    .expect("PRIVACY_KEY_PREVIOUS was validated at start-up"),
-                None => privacy_sealer,
+                Some(previous) => Sealer::new(key).with_previous(previous),
+                None => Sealer::new(key),
             };
-            (vec![privacy_sealer, token_sealer], bytes(key), config.privacy_key_previous.as_ref().map(bytes))
+            (vec![privacy_sealer, token_sealer], key, config.privacy_key_previous.as_ref())
         }
-        None => (vec![token_sealer], bytes(&config.encryption_key), config.encryption_key_previous.as_ref().map(bytes)),
+        None => (vec![token_sealer], &config.encryption_key, config.encryption_key_previous.as_ref()),
     };
-    let first_key = PersonHasher::derived_key(&configured);
-    let legacy = previous.map(|p| PersonHasher::derived_key(&p));
+    let first_key = PersonHasher::derived_key(configured.bytes());
+    let legacy = previous.map(|p| PersonHasher::derived_key(p.bytes()));
     Arc::new(People::new(store, sealers, first_key, legacy))
 }
 
@@ -213,10 +206,7 @@ impl Services {
         let worker = core.worker(config);
         let Adapters { store, calendly, pusher, queue, ticks, clock } = adapters;
         let Core { sealer, jwt, engine, access, subscriptions, jobs, people, .. } = core;
-        let cursors = PageCursors::new(
-            CursorSigner::from_hex_key(config.encryption_key.expose())
-                .expect("ENCRYPTION_KEY was validated at start-up"),
-        );
+        let cursors = PageCursors::new(CursorSigner::new(&config.encryption_key));
         let connecting_ports = ConnectingPorts {
             states: store.clone(),
             quotas: store.clone(),

@@ -4,6 +4,7 @@
 //! `Absence` note is written once and the delivery Calendly echoes finds nothing new.
 
 use crate::app::{AppError, CalendlyAccess, ErrorCode, MANUAL_RATE_LIMIT_BUDGET, active_integration};
+use crate::calendly::delivery::InviteeUri;
 use crate::calendly::{CalendlyError, GrantedScopes, Scope};
 use crate::clock::Clock;
 use crate::domain::{Booking, BookingStatus, Integration, OrganizationId};
@@ -118,7 +119,9 @@ impl NoShows {
 
     /// Reads the invitee from Calendly and records it as a delivery would; the booking stored.
     async fn read_back(&self, integration: &Integration, invitee_uri: &str) -> Result<Booking, AppError> {
-        let (invitee, event) = self.engine.fetch_delivered(integration, invitee_uri, None).await?;
+        // A URI that names no invitee can't be at Calendly either.
+        let uri = InviteeUri::parse(invitee_uri).ok_or(AppError::NotFound("booking at Calendly"))?;
+        let (invitee, event) = self.engine.fetch_delivered(integration, &uri, None).await?;
         let snapshot = invitee.snapshot(&event);
         self.engine.apply_delivered(integration, &snapshot).await?;
         let org = &integration.organization_id;

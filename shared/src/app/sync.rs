@@ -46,7 +46,7 @@ pub enum JobError {
     /// The message is not a job message: it fails every delivery, so SQS hands it to the
     /// dead-letter queue after `maxReceiveCount` (5) tries, where its alarm fires.
     #[error("malformed job message: {0}")]
-    Malformed(String),
+    Malformed(#[source] serde_json::Error),
 }
 
 /// A queued (or already running) sync.
@@ -206,7 +206,7 @@ impl Worker {
     /// Handles one delivery of the job queue. `Ok` when the queue may forget it (the slice
     /// ran, or the message was stale or a duplicate); `Err` when it must come back.
     pub async fn handle_job_delivery(&self, body: &str, deadline: Instant) -> Result<(), JobError> {
-        let message: SyncJobMessage = serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))?;
+        let message: SyncJobMessage = serde_json::from_str(body).map_err(JobError::Malformed)?;
         self.run_sync_job(&message, deadline).await
     }
 

@@ -4,7 +4,8 @@
 //! Calendly call on the hot path, except to complete a payload that names its invitee only).
 
 use crate::app::AppError;
-use crate::calendly::{Invitee, ROUTING_FORM_EVENT, RoutingFormSubmission, last_segment};
+use crate::calendly::delivery::{DeliveredPayload, Delivery};
+use crate::calendly::{ROUTING_FORM_EVENT, last_segment};
 use crate::clock::Clock;
 use crate::config::Secret;
 use crate::domain::{BookingSnapshot, CalendlyScope, Integration, IntegrationId};
@@ -12,8 +13,6 @@ use crate::store::{BookingStore, DeliveryLedgerStore, IntegrationStore, StoreErr
 use crate::sync::{SubmissionApplied, SyncEngine, SyncError};
 use crate::tokens::TokenError;
 use crate::webhook_signature::verify_signature;
-use serde::Deserialize;
-use serde_json::Value;
 use std::sync::Arc;
 
 /// Deliveries larger than this are refused before any HMAC is computed (a real one is a few KB).
@@ -60,15 +59,6 @@ pub enum DeliveryOutcome {
         /// Why.
         reason: String,
     },
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    event: String,
-    /// When the change happened: orders no-show toggles delivered out of order.
-    created_at: Option<chrono::DateTime<chrono::Utc>>,
-    created_by: Option<String>,
-    payload: Value,
 }
 
 /// Calendly's deliveries: the signing keys and the clock (the signature's age), the integration
@@ -122,12 +112,12 @@ impl WebhookIntake {
             tracing::warn!(error = %e, "refused a Calendly webhook delivery");
             AppError::Unauthorized(e.to_string())
         })?;
-        let envelope = match parse_envelope(body) {
-            Ok(envelope) => envelope,
+        let delivery = match Delivery::parse(body) {
+            Ok(delivery) => delivery,
             Err(reason) => return Ok(ignored(reason)),
         };
         // How late Calendly delivers (retries included): receipt less the event's own time.
-        if let Some(at) = envelope.created_at {
+        if let Some(at) = delivery.created_at {
             let lag = (self.clock.now() - at).num_milliseconds().max(0);
             crate::telemetry::metrics::observe(crate::telemetry::metrics::Metric::WebhookLag, None, lag as f64);
         }
@@ -136,14 +126,14 @@ impl WebhookIntake {
                 Ok(id) => self.integrations.get_integration_by_id(&id).await?,
                 Err(_) => None,
             },
-            DeliveryRoute::Hosts => match delivery_hosts(&envelope).first() {
+            DeliveryRoute::Hosts => match delivery.about_users().next() {
                 Some(uri) => self.integrations.find_integration_by_calendly_user(uri).await?,
                 None => None,
             },
         };
         // Calendly stops reading at 15 s: a delivery that can't finish in time is a 503, which
         // it retries (processing is idempotent, so a half-done attempt is finished by the next).
-        match tokio::time::timeout(DELIVERY_BUDGET, self.record_delivery(integration, envelope)).await {
+        match tokio::time::timeout(DELIVERY_BUDGET, self.record_delivery(integration, delivery)).await {
             Ok(outcome) => outcome,
             Err(_) => {
                 tracing::warn!("a Calendly delivery did not finish in time; Calendly will retry it");
@@ -155,7 +145,7 @@ impl WebhookIntake {
     async fn record_delivery(
         &self,
         integration: Option<Integration>,
-        envelope: Envelope,
+        delivery: Delivery,
     ) -> Result<DeliveryOutcome, AppError> {
         let Some(integration) = integration else {
             return Ok(gone("no integration of ours has this subscription"));
@@ -166,7 +156,7 @@ impl WebhookIntake {
         // Signed by Calendly is not enough: the delivery must be about this integration's user, or
         // a correctly signed delivery for one account could be recorded in another's CRM. Such
         // a delivery comes from a subscription that outlived a reconnect to another user.
-        if !delivery_hosts(&envelope).contains(&integration.calendly_user_uri) {
+        if !delivery.about_users().any(|user| user == integration.calendly_user_uri) {
             tracing::warn!(organization_id = %integration.organization_id, "signed delivery for another Calendly user");
             return Ok(gone("the subscription is not this integration's Calendly user's"));
         }
@@ -177,37 +167,37 @@ impl WebhookIntake {
         }
         // User scope: another member's booking comes from an organization subscription that
         // outlived the organization scope.
-        let hosts = event_hosts(&envelope);
+        let hosts = &delivery.event_hosts;
         if integration.coverage == CalendlyScope::User
             && !hosts.is_empty()
             && !hosts.contains(&integration.calendly_user_uri)
         {
             return Ok(gone("the booking is another member's and the integration is in user scope"));
         }
-        if envelope.event == ROUTING_FORM_EVENT {
-            return self.record_submission(&integration, envelope).await;
+        if delivery.event == ROUTING_FORM_EVENT {
+            return self.record_submission(&integration, delivery).await;
         }
         // The events the subscriptions ask for are the ones acted on; others are acknowledged and ignored.
-        if !crate::calendly::WEBHOOK_EVENTS.contains(&envelope.event.as_str()) {
-            return Ok(ignored(format!("event {} is not used", envelope.event)));
+        if !crate::calendly::WEBHOOK_EVENTS.contains(&delivery.event.as_str()) {
+            return Ok(ignored(format!("event {} is not used", delivery.event)));
         }
         if integration.needs_reconnect {
-            self.mark_for_next_sync(&integration, &envelope).await?;
+            self.mark_for_next_sync(&integration, &delivery).await?;
             return Ok(deferred("the integration needs reconnecting; the first sync after it reads this booking"));
         }
         // What the payload leaves out (a no-show naming only its invitee, a cancel without its
         // event) is read from Calendly; Calendly unreachable is a 502, which it retries.
-        let fetched = match delivered_invitee(&envelope) {
-            Delivered::Full(invitee) if invitee.scheduled_event.is_some() => {
-                let event = invitee.scheduled_event.clone().expect("checked just above");
-                Ok((*invitee, event))
-            }
-            Delivered::Full(invitee) => {
-                let uri = invitee.uri.clone();
-                self.engine.fetch_delivered(&integration, &uri, Some(*invitee)).await
-            }
-            Delivered::Uri(uri) => self.engine.fetch_delivered(&integration, &uri, None).await,
-            Delivered::Unusable(reason) => return Ok(ignored(reason)),
+        let fetched = match delivery.payload.clone() {
+            DeliveredPayload::Invitee(invitee) => match invitee.scheduled_event.clone() {
+                Some(event) => Ok((*invitee, event)),
+                None => match delivery.invitee_uri.as_ref() {
+                    Some(uri) => self.engine.fetch_delivered(&integration, uri, Some(*invitee)).await,
+                    None => return Ok(ignored("the invitee's URI names no scheduled event")),
+                },
+            },
+            DeliveredPayload::InviteeNamed(uri) => self.engine.fetch_delivered(&integration, &uri, None).await,
+            DeliveredPayload::Unusable(reason) => return Ok(ignored(reason)),
+            DeliveredPayload::Submission(_) => return Ok(ignored("a routing form submission under another event")),
         };
         let (invitee, event) = match fetched {
             Ok(fetched) => fetched,
@@ -215,12 +205,12 @@ impl WebhookIntake {
             // would fail the same way for 24 h. The poll reads the event when it can.
             Err(e) if e.is_event_scoped() || matches!(e, SyncError::Token(TokenError::NeedsReconnect)) => {
                 tracing::warn!(organization_id = %integration.organization_id, error = %e, "a delivery could not be completed from Calendly; left to the next sync");
-                self.mark_for_next_sync(&integration, &envelope).await?;
+                self.mark_for_next_sync(&integration, &delivery).await?;
                 return Ok(deferred(format!("left to the next sync: {e}")));
             }
             Err(e) => return Err(e.into()),
         };
-        let snapshot = with_no_show_of(&envelope, invitee.snapshot(&event));
+        let snapshot = with_no_show_of(&delivery, invitee.snapshot(&event));
         let applied = match self.engine.apply_delivered(&integration, &snapshot).await {
             Ok(applied) => applied,
             // The store refuses this booking's own content: retries would be refused too.
@@ -230,7 +220,7 @@ impl WebhookIntake {
             }
             Err(e) => return Err(e.into()),
         };
-        tracing::info!(organization_id = %integration.organization_id, event = %envelope.event, invitee = last_segment(&snapshot.invitee_uri), ?applied.kind, "Calendly delivery processed");
+        tracing::info!(organization_id = %integration.organization_id, event = %delivery.event, invitee = last_segment(&snapshot.invitee_uri), ?applied.kind, "Calendly delivery processed");
         Ok(DeliveryOutcome::Processed { changed: applied.kind.is_some(), notes_added: applied.notes_added })
     }
 
@@ -239,7 +229,7 @@ impl WebhookIntake {
     async fn record_submission(
         &self,
         integration: &Integration,
-        envelope: Envelope,
+        delivery: Delivery,
     ) -> Result<DeliveryOutcome, AppError> {
         if !crate::app::subscription::takes_routing_forms(integration) {
             return Ok(ignored("routing forms are read in organization scope with routing_forms:read only"));
@@ -247,9 +237,10 @@ impl WebhookIntake {
         if integration.needs_reconnect {
             return Ok(deferred("the integration needs reconnecting; the scheduled sync's poll reads this submission"));
         }
-        let submission: RoutingFormSubmission = match serde_json::from_value(envelope.payload) {
-            Ok(submission) => submission,
-            Err(e) => return Ok(ignored(format!("the payload is not a routing form submission: {e}"))),
+        let submission = match delivery.payload {
+            DeliveredPayload::Submission(submission) => submission,
+            DeliveredPayload::Unusable(reason) => return Ok(ignored(reason)),
+            _ => return Ok(ignored("the payload is not a routing form submission")),
         };
         let form_name = self.engine.routing_form_name(integration, &submission.routing_form).await;
         let snapshot = submission.snapshot(form_name);
@@ -268,32 +259,11 @@ impl WebhookIntake {
     /// A deferred delivery's event is read again by the next sync even if Calendly's copy of
     /// the event did not change (a no-show changes the invitee only): its fingerprint is
     /// forgotten.
-    async fn mark_for_next_sync(&self, integration: &Integration, envelope: &Envelope) -> Result<(), AppError> {
-        let Some(event_uuid) = delivered_invitee_uri(envelope).as_deref().and_then(event_of_invitee) else {
-            return Ok(());
-        };
-        self.fingerprints.put_event_fingerprint(&integration.organization_id, &event_uuid, "", None).await?;
+    async fn mark_for_next_sync(&self, integration: &Integration, delivery: &Delivery) -> Result<(), AppError> {
+        let Some(invitee) = &delivery.invitee_uri else { return Ok(()) };
+        self.fingerprints.put_event_fingerprint(&integration.organization_id, invitee.event_uuid(), "", None).await?;
         Ok(())
     }
-}
-
-/// The invitee URI a delivery names: the payload's own, or its `invitee` (a URI or embedded).
-fn delivered_invitee_uri(envelope: &Envelope) -> Option<String> {
-    let payload = &envelope.payload;
-    let uri = match payload.get("invitee") {
-        _ if payload.get("email").is_some() => payload.get("uri"),
-        Some(Value::String(_)) => payload.get("invitee"),
-        Some(embedded) => embedded.get("uri"),
-        None => payload.get("uri"),
-    };
-    uri.and_then(Value::as_str).filter(|u| u.contains("/invitees/")).map(String::from)
-}
-
-/// `…/scheduled_events/{event}/invitees/{invitee}` → `event`.
-fn event_of_invitee(invitee_uri: &str) -> Option<String> {
-    let mut segments = invitee_uri.rsplit('/');
-    let (_invitee, invitees, event) = (segments.next()?, segments.next()?, segments.next()?);
-    (invitees == "invitees" && !event.is_empty()).then(|| event.to_string())
 }
 
 /// A signed delivery we don't act on.
@@ -315,72 +285,22 @@ fn gone(reason: impl Into<String>) -> DeliveryOutcome {
     DeliveryOutcome::Gone { reason }
 }
 
-/// The Calendly users a delivery is about: who created the subscription, then the event's hosts.
-fn delivery_hosts(envelope: &Envelope) -> Vec<String> {
-    envelope.created_by.iter().cloned().chain(event_hosts(envelope)).collect()
-}
-
-/// The hosts the delivery's event names (none when the payload leaves its event out).
-fn event_hosts(envelope: &Envelope) -> Vec<String> {
-    let event = envelope
-        .payload
-        .get("scheduled_event")
-        .or_else(|| envelope.payload.pointer("/invitee/scheduled_event"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let members = event.get("event_memberships").and_then(Value::as_array).cloned().unwrap_or_default();
-    members.iter().filter_map(|m| m.get("user").and_then(Value::as_str).map(String::from)).collect()
-}
-
-fn parse_envelope(body: &[u8]) -> Result<Envelope, String> {
-    serde_json::from_slice(body).map_err(|e| format!("not a Calendly webhook envelope: {e}"))
-}
-
-/// What a delivery says of its invitee.
-enum Delivered {
-    /// The whole invitee (maybe without its `scheduled_event`).
-    Full(Box<Invitee>),
-    /// Only its URI (a no-show shaped `{uri, invitee: "<invitee uri>", created_at}`).
-    Uri(String),
-    Unusable(String),
-}
-
-/// The invitee of a delivery: `invitee.*` payloads are the invitee; no-show payloads carry it
-/// embedded (`{invitee: {...}}`) or name it (`{invitee: "<uri>"}`).
-fn delivered_invitee(envelope: &Envelope) -> Delivered {
-    let payload = &envelope.payload;
-    let candidate = match payload.get("invitee") {
-        _ if payload.get("email").is_some() => payload.clone(),
-        Some(Value::String(uri)) if uri.contains("/invitees/") => return Delivered::Uri(uri.clone()),
-        Some(embedded) => embedded.clone(),
-        None => Value::Null,
-    };
-    match serde_json::from_value::<Invitee>(candidate) {
-        Ok(invitee) => Delivered::Full(Box::new(invitee)),
-        Err(e) => Delivered::Unusable(format!("the payload is not a Calendly invitee: {e}")),
-    }
-}
-
 /// The no-show events say what the flag is now, whatever the invitee copy lags behind, as of
 /// the delivery's own time (the envelope's `created_at`: a deleted no-show's payload carries
 /// the no-show's creation time, which would tie it with its creation).
-fn with_no_show_of(envelope: &Envelope, mut snapshot: BookingSnapshot) -> BookingSnapshot {
-    let no_show = match envelope.event.as_str() {
+fn with_no_show_of(delivery: &Delivery, mut snapshot: BookingSnapshot) -> BookingSnapshot {
+    let no_show = match delivery.event.as_str() {
         "invitee_no_show.created" => true,
         "invitee_no_show.deleted" => false,
         _ => return snapshot,
     };
-    let changed_at = envelope.created_at.or_else(|| envelope_time(&envelope.payload));
+    let changed_at = delivery.created_at.or(delivery.payload_created_at);
     snapshot.no_show = no_show;
     snapshot.no_show_changed_at = changed_at.or(snapshot.no_show_changed_at);
     if let Some(at) = changed_at {
         snapshot.invitee_updated_at = snapshot.invitee_updated_at.max(at);
     }
     snapshot
-}
-
-fn envelope_time(payload: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
-    payload.get("created_at").and_then(Value::as_str).and_then(|s| s.parse().ok())
 }
 
 #[cfg(test)]

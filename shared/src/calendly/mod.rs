@@ -2,6 +2,7 @@
 //! requests and waits out rate limits.
 
 pub mod client;
+pub mod delivery;
 pub mod scopes;
 pub mod types;
 

@@ -29,7 +29,7 @@ impl ConnectionGateway for ApiGatewayConnections {
             Err(SdkError::ServiceError(e)) if e.err().is_gone_exception() || e.raw().status().as_u16() == 410 => {
                 Err(PostError::Gone)
             }
-            Err(e) => Err(PostError::Failed(aws_sdk_apigatewaymanagement::error::DisplayErrorContext(e).to_string())),
+            Err(e) => Err(PostError::Failed(Box::new(e))),
         }
     }
 
@@ -39,7 +39,7 @@ impl ConnectionGateway for ApiGatewayConnections {
             Err(SdkError::ServiceError(e)) if e.err().is_gone_exception() || e.raw().status().as_u16() == 410 => {
                 Err(PostError::Gone)
             }
-            Err(e) => Err(PostError::Failed(aws_sdk_apigatewaymanagement::error::DisplayErrorContext(e).to_string())),
+            Err(e) => Err(PostError::Failed(Box::new(e))),
         }
     }
 }

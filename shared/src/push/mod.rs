@@ -100,8 +100,8 @@ pub enum PostError {
     #[error("connection is gone")]
     Gone,
     /// Any other failure (the connection is kept: it may work next time).
-    #[error("post to connection failed: {0}")]
-    Failed(String),
+    #[error("post to connection failed: {}", crate::errors::chain(.0.as_ref()))]
+    Failed(#[source] crate::errors::BoxError),
 }
 
 /// API Gateway's management API, as the pusher uses it.

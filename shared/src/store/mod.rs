@@ -52,6 +52,12 @@ pub enum StoreError {
     /// A stored item doesn't parse as its type (which item, and why).
     #[error("stored item is corrupt: {0}")]
     Corrupt(String),
+    /// An item doesn't convert to or from its type (serde's error is the cause).
+    #[error("stored item does not convert to or from its type: {0}")]
+    Unconvertible(#[source] serde_json::Error),
+    /// A request could not be built (the SDK's error is the cause).
+    #[error("the store request could not be built: {0}")]
+    RequestBuild(#[source] crate::errors::BoxError),
 }
 
 /// Why an all-or-nothing booking write did not happen: someone else wrote first.

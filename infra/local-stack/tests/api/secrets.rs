@@ -48,7 +48,7 @@ async fn the_secret_supplies_the_sensitive_configuration() {
         "jwt-from-the-secret-of-32-bytes-or-more",
         "the secret wins over the environment"
     );
-    assert_eq!(config.encryption_key.expose(), "ef".repeat(32));
+    assert_eq!(config.encryption_key.bytes(), &[0xef; 32]);
     assert_eq!(config.calendly_client_id, "client-id", "non-secret values stay in the environment");
 }
 

@@ -77,7 +77,7 @@ pub(super) fn prospect_change_items(
             let mut names = HashMap::new();
             // The field map's fields, as a whole, under the same guard as the notes.
             if let Some(fields) = fields {
-                let json = serde_json::to_value(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let json = serde_json::to_value(fields).map_err(StoreError::Unconvertible)?;
                 for (i, (name, value)) in json.as_object().into_iter().flatten().enumerate() {
                     set.push_str(&format!(", #f{i} = :f{i}"));
                     names.insert(format!("#f{i}"), name.clone());

@@ -48,7 +48,7 @@ pub fn from_attribute(value: &AttributeValue) -> Result<Value, StoreError> {
 
 /// A domain value as an item, plus its key attributes.
 pub fn to_item<T: Serialize>(value: &T, keys: &[(&str, String)]) -> Result<Item, StoreError> {
-    let json = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let json = serde_json::to_value(value).map_err(StoreError::Unconvertible)?;
     let Value::Object(fields) = json else { return Err(StoreError::Corrupt("items are objects".into())) };
     let mut item: Item = fields.iter().map(|(k, v)| (k.clone(), to_attribute(v))).collect();
     for (name, value) in keys {
@@ -61,7 +61,7 @@ pub fn to_item<T: Serialize>(value: &T, keys: &[(&str, String)]) -> Result<Item,
 pub fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
     let map: Map<String, Value> =
         item.iter().map(|(k, v)| Ok((k.clone(), from_attribute(v)?))).collect::<Result<_, StoreError>>()?;
-    serde_json::from_value(Value::Object(map)).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::from_value(Value::Object(map)).map_err(StoreError::Unconvertible)
 }
 
 /// A string attribute.

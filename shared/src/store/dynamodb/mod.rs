@@ -143,8 +143,8 @@ fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool 
     e.code() == Some("ConditionalCheckFailedException")
 }
 
-fn build<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Corrupt(format!("request build: {e}")))
+fn build<T, E: std::error::Error + Send + Sync + 'static>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::RequestBuild(Box::new(e)))
 }
 
 async fn backoff(attempt: u32) {
