@@ -48,6 +48,9 @@ impl StoreAccess {
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",
+                // A transaction's condition checks (a booking's commit: the integration still
+                // active, the people not erased) are their own IAM action.
+                "dynamodb:ConditionCheckItem",
                 "dynamodb:Query",
                 "dynamodb:BatchGetItem",
                 "dynamodb:BatchWriteItem",

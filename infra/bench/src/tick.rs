@@ -54,7 +54,7 @@ pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded: Option
     clock.advance(ChronoDuration::minutes(31));
     sim.advance_clock(ChronoDuration::minutes(31));
     let (calendly_before, dynamo_before) =
-        (sim.api_request_count(), stack.dynamo.as_ref().map(|d| d.metrics().snapshot()));
+        (sim.api_request_counts(), stack.dynamo.as_ref().map(|d| d.metrics().snapshot()));
     if !dynamodb {
         shared::telemetry::init_json_with(|| CountingWriter);
         shared::telemetry::metrics::registry().take_documents("sync-worker", 0);
@@ -75,7 +75,14 @@ pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded: Option
     let drained = started.elapsed();
     COUNTING.store(false, Ordering::SeqCst);
     let log_bytes = if dynamodb { 0.0 } else { logged_per_sync(rows, orgs) };
-    let per_org_calendly = (sim.api_request_count() - calendly_before) as f64 / orgs as f64;
+    let calendly_after = sim.api_request_counts();
+    let calls = |kind: &str| calendly_after[kind] - calendly_before[kind];
+    let per_org_calendly = calendly_after.keys().map(|k| calls(k)).sum::<u64>() as f64 / orgs as f64;
+    let calendly_kinds: Vec<String> = calendly_after
+        .keys()
+        .filter(|k| calls(k) > 0)
+        .map(|k| format!("{k} {:.1}", calls(k) as f64 / orgs as f64))
+        .collect();
     rows.push(row(
         format!("one scheduled tick of {orgs} due organizations, {label}: tick (queues them all)"),
         format!("{} ({} queued)", ms(tick), run.queued),
@@ -85,10 +92,11 @@ pub(super) async fn scheduled_tick(rows: &Rows, dynamodb: bool, embedded: Option
     rows.push(row(
         format!("one scheduled tick of {orgs} due organizations, {label}: all synced"),
         format!(
-            "{:.1} s = {:.0} organizations/s with {workers} jobs at once; {:.1} Calendly requests each (100 ms per request)",
+            "{:.1} s = {:.0} organizations/s with {workers} jobs at once; {:.1} Calendly requests each ({}; 100 ms per request)",
             drained.as_secs_f64(),
             orgs as f64 / drained.as_secs_f64(),
-            per_org_calendly
+            per_org_calendly,
+            calendly_kinds.join(", ")
         ),
         "300 in < 2 min",
         ratio(drained.as_secs_f64() * 300.0 / orgs as f64, 120.0),

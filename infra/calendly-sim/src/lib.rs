@@ -15,6 +15,17 @@ use chrono::{DateTime, Duration, Utc};
 use model::SimState;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+/// The kinds of API request counted (the token endpoint is not one).
+const API_REQUEST_KINDS: [&str; 8] = [
+    "users_me",
+    "scheduled_events",
+    "scheduled_event",
+    "invitees",
+    "invitee",
+    "webhook_subscriptions",
+    "event_types",
+    "organization_memberships",
+];
 
 /// Who the simulated Calendly thinks our app is.
 #[derive(Clone, Debug)]
@@ -391,19 +402,13 @@ impl CalendlySim {
     /// Every API request so far (token endpoint excluded).
     pub fn api_request_count(&self) -> u64 {
         let state = self.inner.state();
-        [
-            "users_me",
-            "scheduled_events",
-            "scheduled_event",
-            "invitees",
-            "invitee",
-            "webhook_subscriptions",
-            "event_types",
-            "organization_memberships",
-        ]
-        .iter()
-        .map(|k| state.requests.get(*k).copied().unwrap_or(0))
-        .sum()
+        API_REQUEST_KINDS.iter().map(|k| state.requests.get(*k).copied().unwrap_or(0)).sum()
+    }
+
+    /// API requests so far, by kind (`scheduled_events`, `webhook_subscriptions`, …).
+    pub fn api_request_counts(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let state = self.inner.state();
+        API_REQUEST_KINDS.iter().map(|k| (*k, state.requests.get(*k).copied().unwrap_or(0))).collect()
     }
 
     /// Refresh-token reuses refused with `invalid_grant`.
