@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
-use shared::app::Services;
+use shared::app::Connector;
+use shared::store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -28,7 +29,10 @@ enum Outbound {
 
 #[derive(Clone)]
 struct Gateway {
-    services: Services,
+    /// `ws-connect`'s capability.
+    connector: Connector,
+    /// `ws-disconnect`'s store.
+    disconnections: Arc<dyn Store>,
     connections: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Outbound>>>>,
 }
 
@@ -39,8 +43,8 @@ impl Gateway {
 }
 
 /// The WebSocket endpoint and the management API, over the same use cases as the functions.
-pub fn routes(services: Services) -> Router {
-    let gateway = Gateway { services, connections: Arc::default() };
+pub fn routes(connector: Connector, disconnections: Arc<dyn Store>) -> Router {
+    let gateway = Gateway { connector, disconnections, connections: Arc::default() };
     Router::new()
         .route("/ws", get(accept))
         .route(
@@ -93,8 +97,7 @@ async fn accept(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let connection_id = new_connection_id();
-    let answer =
-        ws_connect::handle(gateway.services.connector(), event("$connect", "CONNECT", &connection_id, &query)).await;
+    let answer = ws_connect::handle(&gateway.connector, event("$connect", "CONNECT", &connection_id, &query)).await;
     if answer.status_code != 200 {
         let status = StatusCode::from_u16(answer.status_code as u16).unwrap_or(StatusCode::FORBIDDEN);
         return (status, "connection refused").into_response();
@@ -133,7 +136,7 @@ async fn serve_connection(
     }
     gateway.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&connection_id);
     let disconnect = event("$disconnect", "DISCONNECT", &connection_id, &HashMap::new());
-    ws_disconnect::handle(gateway.services.store().as_ref(), disconnect).await;
+    ws_disconnect::handle(gateway.disconnections.as_ref(), disconnect).await;
 }
 
 fn gone() -> Response {

@@ -20,6 +20,7 @@ use shared::domain::{OrganizationId, SyncJob, SyncTrigger};
 use shared::push::apigateway::ApiGatewayConnections;
 use shared::push::{ConnectionPusher, Pusher};
 use shared::store::{DynamoStore, MemoryStore, Store};
+use shared::wiring::wiring_of;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -151,13 +152,22 @@ impl LocalStack {
             Some(d) => Arc::new(d.clone()),
             None => options.embedded_store.clone().unwrap_or_else(|| Arc::new(MemoryStore::new())),
         };
+        // Each function reaches DynamoDB through its own grant, refused as IAM refuses on AWS
+        // (the template grants the same actions: a test holds the two together).
+        let granted = |function: &str| -> Arc<dyn Store> {
+            match &dynamo {
+                Some(d) => Arc::new(d.clone().granted_only(wiring_of(function).store().dynamodb_actions())),
+                None => store.clone(),
+            }
+        };
+        let routes_store = granted("api");
         let calendly = shared::wiring::calendly_client(&config);
         // Pushes go through the real SDK client, to our own management endpoint by default.
         let management_endpoint = lookup("WEBSOCKET_MANAGEMENT_ENDPOINT")
             .unwrap_or_else(|| format!("{local_url}{}", gateway::MANAGEMENT_PATH));
         let gateway_client = ApiGatewayConnections::new(management_client(&management_endpoint));
         let pusher: Arc<dyn Pusher> = Arc::new(ConnectionPusher::new(
-            store.clone(),
+            routes_store.clone(),
             Arc::new(gateway_client),
             clock.clone(),
             shared::views::push_payload,
@@ -191,8 +201,14 @@ impl LocalStack {
             })?,
         };
         let (ticks, mut tick_rests) = shared::queue::EmbeddedTicks::new();
+        let connector = shared::app::Connector::new(
+            shared::app::jwt_of(&config),
+            granted("ws-connect"),
+            clock.clone(),
+            config.ws_max_connections_per_organization,
+        );
         let adapters = shared::app::Adapters {
-            store: store.clone(),
+            store: routes_store,
             calendly,
             pusher,
             queue: queue.sender(),
@@ -214,7 +230,7 @@ impl LocalStack {
         let app = shared::http::serve(shared::http::all_routes(), services.clone())
             .merge(Router::new().route("/_local/scheduled-sync", post(scheduled_sync)).with_state(services.clone()))
             .route("/openapi.json", get(openapi_document))
-            .merge(gateway::routes(services.clone()))
+            .merge(gateway::routes(connector, granted("ws-disconnect")))
             .merge(console::routes(services.clone(), simulator.clone()));
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {

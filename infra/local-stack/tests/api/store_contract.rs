@@ -957,3 +957,32 @@ async fn connections_of_the_layout_before_are_listed_once_with_the_new_ones_and_
     assert_eq!(ids(store.live_connections(&org("org-a"), now).await.unwrap()), ["old-2"]);
     assert!(store.remove_connection("old-1").await.unwrap().is_none());
 }
+
+/// A store given a grant refuses what the grant leaves out, as IAM does on AWS (the local
+/// stack runs each function on its own grant), a transaction item by item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_refuses_what_its_grant_leaves_out_as_iam_would() {
+    let dynamo = local_stack::dynamo::test_store().await;
+    let reader: Arc<dyn Store> = Arc::new(dynamo.clone().granted_only(&["dynamodb:GetItem", "dynamodb:Query"]));
+    assert!(reader.get_integration(&org("org-a")).await.unwrap().is_none(), "reads pass");
+    let patch = json!({ "k": 1 }).as_object().unwrap().clone();
+    let refused = reader.merge_settings(&org("org-a"), &patch).await.map(|_| ());
+    assert!(
+        matches!(&refused, Err(StoreError::Misconfigured(m)) if m.contains("AccessDeniedException")),
+        "{refused:?}"
+    );
+    let now = Utc::now();
+    let connection = Connection {
+        connection_id: "c1".into(),
+        organization_id: org("org-a"),
+        user_id: UserId::new("u"),
+        connected_at: now,
+        expires_at: now + Duration::hours(2),
+    };
+    // A put and an update in one transaction: the update is not granted, so nothing is written.
+    let putter: Arc<dyn Store> = Arc::new(dynamo.clone().granted_only(&["dynamodb:PutItem"]));
+    assert!(matches!(putter.put_connection(&connection).await, Err(StoreError::Misconfigured(_))));
+    let full: Arc<dyn Store> = Arc::new(dynamo);
+    assert!(full.live_connections(&org("org-a"), now).await.unwrap().is_empty());
+    assert!(full.remove_connection("c1").await.unwrap().is_none(), "no reverse record either");
+}

@@ -102,6 +102,7 @@ impl DynamoStore {
             values.insert(format!(":c{i}"), roster_entry(connection));
             sets.push(format!("#c{i} = if_not_exists(#c{i}, :c{i})"));
         }
+        self.may("dynamodb:UpdateItem")?;
         let out = self
             .client
             .update_item()

@@ -124,6 +124,7 @@ impl IntegrationStore for DynamoStore {
     }
 
     async fn release_calendly_user(&self, user_uri: &str, org: &OrganizationId) -> Result<(), StoreError> {
+        self.may("dynamodb:DeleteItem")?;
         let result = self
             .client
             .delete_item()

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 impl DeliveryLedgerStore for DynamoStore {
     async fn record_delivery(&self, org: &OrganizationId, at: DateTime<Utc>) -> Result<(), StoreError> {
         let hour = hour_of(at);
+        self.may("dynamodb:UpdateItem")?;
         let out = self
             .client
             .update_item()

@@ -94,6 +94,10 @@ pub struct DynamoStore {
     /// conditional on its version, and a guess that fails, or that the change refuses, is
     /// read afresh.
     known_jobs: std::sync::Arc<std::sync::Mutex<HashMap<String, Item>>>,
+    /// The IAM actions the function using this store is granted (`None`: not checked here;
+    /// IAM checks them on AWS, and the local stack gives each function a store that refuses
+    /// what the function's grant leaves out, as IAM would).
+    granted: Option<&'static [&'static str]>,
     #[cfg(feature = "request-metrics")]
     metrics: Arc<DynamoMetrics>,
 }
@@ -168,9 +172,42 @@ impl DynamoStore {
             table: table.into(),
             due_shards: super::DEFAULT_DUE_SHARDS,
             known_jobs: std::sync::Arc::default(),
+            granted: None,
             #[cfg(feature = "request-metrics")]
             metrics: Arc::default(),
         }
+    }
+
+    /// The same store, refusing every request that `actions` (IAM action names,
+    /// `dynamodb:GetItem`…) leave out with the error IAM's `AccessDeniedException` gives: the
+    /// local stack runs each function on its grant, so a test proves the grant is enough.
+    pub fn granted_only(mut self, actions: &'static [&'static str]) -> Self {
+        self.granted = Some(actions);
+        self
+    }
+
+    /// Whether the grant allows `action` (as IAM would refuse it).
+    fn may(&self, action: &'static str) -> Result<(), StoreError> {
+        match self.granted {
+            Some(granted) if !granted.contains(&action) => Err(StoreError::Misconfigured(format!(
+                "AccessDeniedException: the function is not authorized to perform {action}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the grant allows every item of a transaction (each is its own action).
+    fn may_transact(&self, items: &[TransactWriteItem]) -> Result<(), StoreError> {
+        for item in items {
+            let action = match item {
+                i if i.put().is_some() => "dynamodb:PutItem",
+                i if i.update().is_some() => "dynamodb:UpdateItem",
+                i if i.delete().is_some() => "dynamodb:DeleteItem",
+                _ => "dynamodb:ConditionCheckItem",
+            };
+            self.may(action)?;
+        }
+        Ok(())
     }
 
     /// The same store with its due index spread over `shards` parts (`DUE_SHARDS`). Raise it
@@ -232,6 +269,7 @@ impl DynamoStore {
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.may("dynamodb:GetItem")?;
         let out = self
             .client
             .get_item()
@@ -247,6 +285,7 @@ impl DynamoStore {
     }
 
     async fn put(&self, item: Item, condition: Option<(&str, Item)>) -> Result<bool, StoreError> {
+        self.may("dynamodb:PutItem")?;
         let mut request = self.client.put_item().table_name(&self.table).set_item(Some(item));
         if let Some((expression, values)) = condition {
             request = request.condition_expression(expression);
@@ -294,6 +333,7 @@ impl DynamoStore {
         values: Item,
         return_new: bool,
     ) -> Result<Option<Option<Item>>, StoreError> {
+        self.may("dynamodb:UpdateItem")?;
         let mut request = self
             .client
             .update_item()
@@ -342,6 +382,7 @@ impl DynamoStore {
 
     /// Runs a transaction, retrying conflicts and throttling; reports a failed condition.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), usize>, StoreError> {
+        self.may_transact(&items)?;
         for attempt in 0..MAX_ATTEMPTS {
             let result = self
                 .client
@@ -399,6 +440,7 @@ impl DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        self.may("dynamodb:Query")?;
         let (pk_name, sk_name) = match query.index {
             Some(index) => (index.pk, index.sk),
             None => (PK, SK),

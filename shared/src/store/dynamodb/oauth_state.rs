@@ -28,6 +28,7 @@ impl OAuthStateStore for DynamoStore {
     ) -> Result<StateTake, StoreError> {
         // Delete-and-return is atomic: of two callbacks racing with one state, one gets it; the
         // condition leaves a state someone else started where it is (nothing burnt).
+        self.may("dynamodb:DeleteItem")?;
         let result = self
             .client
             .delete_item()

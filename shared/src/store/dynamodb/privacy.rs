@@ -34,6 +34,7 @@ fn index_of(item: &Item) -> PersonIndex {
 impl DynamoStore {
     /// Every item of `keys` that exists (consistent reads, unprocessed keys retried).
     pub(super) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        self.may("dynamodb:BatchGetItem")?;
         let mut found = Vec::new();
         for chunk in keys.chunks(BATCH_GET) {
             let mut pending = chunk.to_vec();
@@ -64,6 +65,7 @@ impl DynamoStore {
 
     /// Deletes every item of `keys` (absent ones are no error), 25 a request.
     pub(super) async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        self.may("dynamodb:BatchWriteItem")?;
         for chunk in keys.chunks(BATCH_WRITE) {
             let mut pending: Vec<WriteRequest> = chunk
                 .iter()
@@ -104,6 +106,7 @@ impl PrivacyStore for DynamoStore {
     ) -> Result<PersonIndex, StoreError> {
         // One update: from the moment it lands, every commit about the person fails its
         // condition, and what it returns is exactly what the commits before it indexed.
+        self.may("dynamodb:UpdateItem")?;
         let out = self
             .client
             .update_item()
@@ -153,6 +156,7 @@ impl PrivacyStore for DynamoStore {
     async fn lift_suppression(&self, org: &OrganizationId, person: &PersonKeys) -> Result<bool, StoreError> {
         let mut lifted = false;
         for hash in person.all() {
+            self.may("dynamodb:DeleteItem")?;
             let out = self
                 .client
                 .delete_item()
