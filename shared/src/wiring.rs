@@ -22,52 +22,22 @@ use crate::push::apigateway::ApiGatewayConnections;
 use crate::push::{ConnectionPusher, NoPushEndpoint, Pusher};
 use crate::queue::{JobQueue, NoQueue, SqsQueue, TickQueue};
 use crate::secrets::{SecretsManager, StartupError, load_config};
+use crate::store::StorePort;
 use crate::store::{DynamoStore, Store};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Which DynamoDB requests a function's wiring can make.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreAccess {
-    /// The whole store (every port).
-    All,
-    /// `$connect`: counts the organization's connections (their roster, and the items of the
-    /// layout before while it has any) and puts one (`app::Connector`).
-    ConnectionWrites,
-    /// `$disconnect`: reads and deletes connection records, and takes the connection off its
-    /// organization's roster (`app::forget_connection`).
-    ConnectionRemoval,
-}
-
-impl StoreAccess {
-    /// The DynamoDB actions these requests need (the SAM template grants exactly these).
-    pub fn dynamodb_actions(self) -> &'static [&'static str] {
-        match self {
-            Self::All => &[
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:DeleteItem",
-                // A transaction's condition checks (a booking's commit: the integration still
-                // active, the people not erased) are their own IAM action.
-                "dynamodb:ConditionCheckItem",
-                "dynamodb:Query",
-                "dynamodb:BatchGetItem",
-                "dynamodb:BatchWriteItem",
-            ],
-            Self::ConnectionWrites => {
-                &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-            }
-            Self::ConnectionRemoval => &["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"],
-        }
-    }
-}
-
-/// What a function's wiring constructs: its capability, and so the store requests it can make.
+/// What a function's wiring constructs: its capability, and so the store ports it calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Builds {
-    /// An HTTP router over the composed capabilities (`app::Services`).
-    Routes,
+    /// The `api` routes (`app::Api`).
+    Api,
+    /// The OAuth callback (`app::OAuthCallback`).
+    OAuthCallback,
+    /// The manual sync (`app::ManualSync`).
+    ManualSync,
+    /// Calendly's deliveries (`app::WebhookIntake`).
+    Webhook,
     /// The queue's consumer (`app::worker_of`).
     Worker,
     /// The scheduled tick (`scheduler_from_env`).
@@ -76,18 +46,84 @@ pub enum Builds {
     Connector,
     /// `$disconnect` over the connection records (`connection_store_from_env`).
     ConnectionRemoval,
+    /// Every capability at once (`app::Services`: a local run, not a deployed function).
+    Everything,
 }
 
+/// The ports a pusher calls: it lists an organization's connections and removes gone ones.
+const PUSH: [StorePort; 2] = [StorePort::ConnectionRecords, StorePort::ConnectionRemoval];
+/// The ports tokens call: the integration they live on, Calendly's rate window, and the
+/// notification a revoked grant leaves.
+const TOKENS: [StorePort; 3] = [StorePort::Integrations, StorePort::RateLimits, StorePort::Notifications];
+/// The ports the sync engine calls besides the tokens' and the pusher's: what recording a
+/// booking reads and writes, the people's keyed hashes, a job's committed counts.
+const ENGINE: [StorePort; 8] = [
+    StorePort::Organizations,
+    StorePort::Bookings,
+    StorePort::BookingContext,
+    StorePort::Prospects,
+    StorePort::Submissions,
+    StorePort::PersonHashKey,
+    StorePort::SyncJobs,
+    StorePort::DeliveryLedger,
+];
+
 impl Builds {
-    /// The DynamoDB requests what it builds can make.
-    pub fn store_access(self) -> StoreAccess {
-        match self {
-            Self::Connector => StoreAccess::ConnectionWrites,
-            Self::ConnectionRemoval => StoreAccess::ConnectionRemoval,
-            Self::Routes | Self::Worker | Self::Scheduler => StoreAccess::All,
+    /// The store ports what it builds calls: its capability's own, and its parts' (tokens,
+    /// engine, pusher).
+    pub fn store_ports(self) -> Vec<StorePort> {
+        let parts: &[&[StorePort]] = match self {
+            Self::Api | Self::Everything => &[&StorePort::ALL],
+            // Takes the state, claims the Calendly user, mirrors the settings, checks the
+            // subscription, queues the first sync and tells the browsers.
+            Self::OAuthCallback => &[
+                &[StorePort::OAuthStates, StorePort::Quotas, StorePort::Organizations, StorePort::SyncJobs],
+                &TOKENS,
+                &PUSH,
+            ],
+            // Reads the job with its integration, records the queued one, tells the browsers.
+            Self::ManualSync => &[&[StorePort::SyncJobs, StorePort::Integrations], &PUSH],
+            // Routes by integration, counts deliveries in the ledger, records through the engine.
+            Self::Webhook => &[&ENGINE, &TOKENS, &PUSH],
+            // Runs jobs through the engine, checks the subscription, and deletes what the
+            // organization's retention let expire.
+            Self::Worker => &[&ENGINE, &TOKENS, &PUSH, &[StorePort::CalendlyDataDeletion]],
+            // Reads the due index and hands jobs out on the schedule items.
+            Self::Scheduler => &[&[StorePort::Schedule]],
+            Self::Connector => &[&[StorePort::ConnectionRecords]],
+            Self::ConnectionRemoval => &[&[StorePort::ConnectionRemoval]],
+        };
+        let mut ports: Vec<StorePort> = Vec::new();
+        for port in parts.iter().flat_map(|p| p.iter()) {
+            if !ports.contains(port) {
+                ports.push(*port);
+            }
         }
+        ports
+    }
+
+    /// The DynamoDB actions its ports need: what the template grants the function, and what
+    /// the local stack lets it do.
+    pub fn dynamodb_actions(self) -> Vec<&'static str> {
+        let ports = self.store_ports();
+        let used: Vec<&'static str> =
+            ports.iter().flat_map(|p| crate::store::dynamodb::actions_of(*p).iter().copied()).collect();
+        // In one order, whatever the ports': the template's.
+        ACTION_ORDER.iter().copied().filter(|a| used.contains(a)).collect()
     }
 }
+
+/// The order actions are listed in (the template's).
+const ACTION_ORDER: [&str; 8] = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:Query",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+];
 
 /// What one function wires. The wiring builds only this (`Lazy` refuses to build another
 /// capability for the function), and the template test derives each function's IAM actions
@@ -107,20 +143,20 @@ pub struct FunctionWiring {
 }
 
 impl FunctionWiring {
-    /// The DynamoDB requests the function can make.
-    pub fn store(&self) -> StoreAccess {
-        self.builds.store_access()
+    /// The DynamoDB actions the function is granted.
+    pub fn dynamodb_actions(&self) -> Vec<&'static str> {
+        self.builds.dynamodb_actions()
     }
 }
 
 /// Every function's wiring.
 pub const FUNCTIONS: [FunctionWiring; 8] = [
-    FunctionWiring { function: "api", builds: Builds::Routes, secret: true, push: true, queue: false },
-    FunctionWiring { function: "oauth-callback", builds: Builds::Routes, secret: true, push: true, queue: true },
-    FunctionWiring { function: "sync-manual", builds: Builds::Routes, secret: true, push: true, queue: true },
+    FunctionWiring { function: "api", builds: Builds::Api, secret: true, push: true, queue: false },
+    FunctionWiring { function: "oauth-callback", builds: Builds::OAuthCallback, secret: true, push: true, queue: true },
+    FunctionWiring { function: "sync-manual", builds: Builds::ManualSync, secret: true, push: true, queue: true },
     FunctionWiring { function: "sync-scheduled", builds: Builds::Scheduler, secret: false, push: false, queue: true },
     FunctionWiring { function: "sync-worker", builds: Builds::Worker, secret: true, push: true, queue: true },
-    FunctionWiring { function: "webhook", builds: Builds::Routes, secret: true, push: true, queue: false },
+    FunctionWiring { function: "webhook", builds: Builds::Webhook, secret: true, push: true, queue: false },
     FunctionWiring { function: "ws-connect", builds: Builds::Connector, secret: true, push: false, queue: false },
     FunctionWiring {
         function: "ws-disconnect",
@@ -135,11 +171,56 @@ pub const FUNCTIONS: [FunctionWiring; 8] = [
 pub fn wiring_of(function: &str) -> FunctionWiring {
     FUNCTIONS.iter().find(|w| w.function == function).copied().unwrap_or(FunctionWiring {
         function: "local",
-        builds: Builds::Routes,
+        builds: Builds::Everything,
         secret: true,
         push: true,
         queue: true,
     })
+}
+
+/// The start of README's table of what each function may do.
+pub const README_GRANTS_BEGIN: &str =
+    "<!-- grants:begin (generated from shared::wiring::FUNCTIONS: cargo run -p local-stack --bin contract) -->";
+/// See `README_GRANTS_BEGIN`.
+pub const README_GRANTS_END: &str = "<!-- grants:end -->";
+
+/// What each function builds, the store ports it calls and the AWS actions it is granted for
+/// them (the template's policies hold exactly these: a test compares the two).
+pub fn grants_table_markdown() -> String {
+    let mut table =
+        String::from("| function | builds | store ports | DynamoDB actions | also |\n|---|---|---|---|---|\n");
+    for wiring in FUNCTIONS {
+        let ports: Vec<String> = wiring.builds.store_ports().iter().map(|p| format!("{p:?}")).collect();
+        let ports = if ports.len() == StorePort::ALL.len() { "every one".to_string() } else { ports.join(", ") };
+        let actions: Vec<&str> =
+            wiring.dynamodb_actions().into_iter().map(|a| a.trim_start_matches("dynamodb:")).collect();
+        let mut also = Vec::new();
+        if wiring.secret {
+            also.push("`secretsmanager:GetSecretValue`");
+        }
+        if wiring.push {
+            also.push("`execute-api:ManageConnections`");
+        }
+        if wiring.queue {
+            also.push("`sqs:SendMessage`");
+        }
+        table.push_str(&format!(
+            "| `{}` | {:?} | {} | {} | {} |\n",
+            wiring.function,
+            wiring.builds,
+            ports,
+            actions.join(", "),
+            if also.is_empty() { "–".to_string() } else { also.join(", ") }
+        ));
+    }
+    table
+}
+
+/// `readme` with its table of grants replaced by the one `FUNCTIONS` implies (`None`: no markers).
+pub fn readme_with_grants_table(readme: &str) -> Option<String> {
+    let start = readme.find(README_GRANTS_BEGIN)? + README_GRANTS_BEGIN.len();
+    let end = start + readme[start..].find(README_GRANTS_END)?;
+    Some(format!("{}\n{}{}", &readme[..start], grants_table_markdown(), &readme[end..]))
 }
 
 /// A capability a function's wiring can construct from the configuration and the adapters its
@@ -151,26 +232,28 @@ pub trait Wired: Clone + Send + Sync + 'static {
     fn wire(config: &Config, adapters: Adapters) -> Self;
 }
 
-impl Wired for Services {
-    const BUILDS: Builds = Builds::Routes;
-    fn wire(config: &Config, adapters: Adapters) -> Self {
-        Services::new(config, adapters)
-    }
+macro_rules! wired {
+    ($($type:ty => $builds:ident via $wire:path),* $(,)?) => {
+        $(
+            impl Wired for $type {
+                const BUILDS: Builds = Builds::$builds;
+                fn wire(config: &Config, adapters: Adapters) -> Self {
+                    $wire(config, adapters)
+                }
+            }
+        )*
+    };
 }
 
-impl Wired for crate::app::Worker {
-    const BUILDS: Builds = Builds::Worker;
-    fn wire(config: &Config, adapters: Adapters) -> Self {
-        crate::app::worker_of(config, adapters)
-    }
-}
-
-impl Wired for crate::app::Connector {
-    const BUILDS: Builds = Builds::Connector;
-    fn wire(config: &Config, adapters: Adapters) -> Self {
-        crate::app::connector_of(config, adapters)
-    }
-}
+wired!(
+    Services => Everything via Services::new,
+    crate::app::Api => Api via crate::app::Api::new,
+    crate::app::OAuthCallback => OAuthCallback via crate::app::OAuthCallback::new,
+    crate::app::ManualSync => ManualSync via crate::app::ManualSync::new,
+    crate::app::WebhookIntake => Webhook via crate::app::WebhookIntake::of,
+    crate::app::Worker => Worker via crate::app::worker_of,
+    crate::app::Connector => Connector via crate::app::connector_of,
+);
 
 /// Region and credentials, from the environment: on Lambda they are all variables
 /// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
@@ -408,24 +491,34 @@ impl<T: Wired> Lazy<T> {
     }
 }
 
-/// An HTTP function's app, built on its first request: the use cases and `routes` with the
-/// API's middleware; rebuilt when the use cases were (a rotated secret).
-#[derive(Clone)]
-pub struct LazyHttpApp {
+/// An HTTP function's app, built on its first request: its capability `S` and `routes` with
+/// the API's middleware; rebuilt when the capability was (a rotated secret).
+pub struct LazyHttpApp<S> {
     function: &'static str,
-    services: Arc<LazyServices>,
-    routes: fn() -> axum::Router<Services>,
+    capability: Arc<Lazy<S>>,
+    routes: fn() -> axum::Router<S>,
     app: Arc<tokio::sync::Mutex<Option<(axum::Router, u64)>>>,
 }
 
-impl LazyHttpApp {
-    /// `function` serving `routes` (e.g. `http::api_routes`); builds nothing yet.
-    pub fn new(function: &'static str, routes: fn() -> axum::Router<Services>) -> Self {
-        Self { function, services: Arc::new(LazyServices::for_function(function)), routes, app: Arc::default() }
+impl<S> Clone for LazyHttpApp<S> {
+    fn clone(&self) -> Self {
+        Self {
+            function: self.function,
+            capability: self.capability.clone(),
+            routes: self.routes,
+            app: self.app.clone(),
+        }
+    }
+}
+
+impl<S: Wired> LazyHttpApp<S> {
+    /// `function` serving `routes` (e.g. `http::api_routes`) over its capability; builds nothing yet.
+    pub fn new(function: &'static str, routes: fn() -> axum::Router<S>) -> Self {
+        Self { function, capability: Arc::new(Lazy::for_function(function)), routes, app: Arc::default() }
     }
 
     async fn router(&self) -> Result<axum::Router, StartupError> {
-        let (services, generation) = self.services.get().await?;
+        let (capability, generation) = self.capability.get().await?;
         let mut app = self.app.lock().await;
         if let Some((router, built_for)) = app.as_ref()
             && *built_for == generation
@@ -433,14 +526,14 @@ impl LazyHttpApp {
             return Ok(router.clone());
         }
         let phase = Instant::now();
-        let router = crate::http::serve((self.routes)(), services);
+        let router = crate::http::serve((self.routes)(), capability);
         tracing::info!(router_ms = ms(phase), "router built");
         *app = Some((router.clone(), generation));
         Ok(router)
     }
 }
 
-impl<B> tower::Service<axum::http::Request<B>> for LazyHttpApp
+impl<S: Wired, B> tower::Service<axum::http::Request<B>> for LazyHttpApp<S>
 where
     B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
@@ -533,7 +626,10 @@ mod tests {
     #[test]
     fn a_function_builds_the_capability_its_row_names_and_no_other() {
         let connector = Lazy::<crate::app::Connector>::for_function("ws-connect");
-        assert_eq!(connector.wiring.store(), StoreAccess::ConnectionWrites);
+        assert_eq!(
+            connector.wiring.dynamodb_actions(),
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+        );
         let worker = Lazy::<crate::app::Worker>::for_function("sync-worker");
         assert!(worker.wiring.queue && worker.wiring.push);
         let whole = std::panic::catch_unwind(|| Lazy::<Services>::for_function("ws-connect"));

@@ -47,7 +47,8 @@ fn sample(name: &str) -> String {
 
 async fn run(services: &Services, event: &str) -> (u16, serde_json::Value) {
     let request: lambda_http::Request = serde_json::from_str::<LambdaRequest>(event).unwrap().into();
-    let response = shared::http::serve(shared::http::api_routes(), services.clone()).oneshot(request).await.unwrap();
+    let response =
+        shared::http::serve(shared::http::api_routes(), services.api().clone()).oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap())

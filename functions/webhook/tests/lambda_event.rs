@@ -82,8 +82,10 @@ fn event_with_signature(signature: Option<&str>) -> lambda_http::Request {
 }
 
 async fn run(services: &Services, request: lambda_http::Request) -> (u16, serde_json::Value) {
-    let response =
-        shared::http::serve(shared::http::webhook_routes(), services.clone()).oneshot(request).await.unwrap();
+    let response = shared::http::serve(shared::http::webhook_routes(), services.webhooks().clone())
+        .oneshot(request)
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap())

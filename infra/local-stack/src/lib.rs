@@ -156,22 +156,16 @@ impl LocalStack {
         // (the template grants the same actions: a test holds the two together).
         let granted = |function: &str| -> Arc<dyn Store> {
             match &dynamo {
-                Some(d) => Arc::new(d.clone().granted_only(wiring_of(function).store().dynamodb_actions())),
+                Some(d) => Arc::new(d.clone().granted_only(&wiring_of(function).dynamodb_actions())),
                 None => store.clone(),
             }
         };
-        let routes_store = granted("api");
         let calendly = shared::wiring::calendly_client(&config);
         // Pushes go through the real SDK client, to our own management endpoint by default.
         let management_endpoint = lookup("WEBSOCKET_MANAGEMENT_ENDPOINT")
             .unwrap_or_else(|| format!("{local_url}{}", gateway::MANAGEMENT_PATH));
-        let gateway_client = ApiGatewayConnections::new(management_client(&management_endpoint));
-        let pusher: Arc<dyn Pusher> = Arc::new(ConnectionPusher::new(
-            routes_store.clone(),
-            Arc::new(gateway_client),
-            clock.clone(),
-            shared::views::push_payload,
-        ));
+        let gateway_client: Arc<dyn shared::push::ConnectionGateway> =
+            Arc::new(ApiGatewayConnections::new(management_client(&management_endpoint)));
         let queue = match lookup("QUEUE").as_deref() {
             None | Some("embedded") => {
                 let (queue, receiver) = shared::queue::EmbeddedQueue::new();
@@ -201,21 +195,27 @@ impl LocalStack {
             })?,
         };
         let (ticks, mut tick_rests) = shared::queue::EmbeddedTicks::new();
-        let connector = shared::app::Connector::new(
-            shared::app::jwt_of(&config),
-            granted("ws-connect"),
-            clock.clone(),
-            config.ws_max_connections_per_organization,
-        );
-        let adapters = shared::app::Adapters {
-            store: routes_store,
-            calendly,
-            pusher,
-            queue: queue.sender(),
-            ticks: Arc::new(ticks),
-            clock: clock.clone(),
-        };
-        let services = Services::new(&config, adapters);
+        let ticks: Arc<dyn shared::queue::TickQueue> = Arc::new(ticks);
+        let job_queue = queue.sender();
+        // Each function over its own grant, and a pusher of its own over it (as each Lambda
+        // function's container has).
+        let services = Services::per_function(&config, |function| {
+            let store = granted(function);
+            let pusher: Arc<dyn Pusher> = Arc::new(ConnectionPusher::new(
+                store.clone(),
+                gateway_client.clone(),
+                clock.clone(),
+                shared::views::push_payload,
+            ));
+            shared::app::Adapters {
+                store,
+                calendly: calendly.clone(),
+                pusher,
+                queue: job_queue.clone(),
+                ticks: ticks.clone(),
+                clock: clock.clone(),
+            }
+        });
         // What a tick hands on is resumed here, as `sync-scheduled` resumes its SQS messages.
         let resumer = services.clone();
         tokio::spawn(async move {
@@ -227,10 +227,10 @@ impl LocalStack {
         });
         queue.start_workers(services.clone(), workers);
 
-        let app = shared::http::serve(shared::http::all_routes(), services.clone())
+        let app = shared::http::all_routes(&services)
             .merge(Router::new().route("/_local/scheduled-sync", post(scheduled_sync)).with_state(services.clone()))
             .route("/openapi.json", get(openapi_document))
-            .merge(gateway::routes(connector, granted("ws-disconnect")))
+            .merge(gateway::routes(services.connector().clone(), granted("ws-disconnect")))
             .merge(console::routes(services.clone(), simulator.clone()));
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {

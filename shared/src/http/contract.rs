@@ -92,7 +92,7 @@ pub struct CallbackInput {
 
 /// The OpenAPI document of every route, with the WebSocket messages as components.
 pub fn openapi() -> OpenApi {
-    let mut doc = super::all_routes_documented().into_openapi();
+    let mut doc = super::all_operations_documented();
     doc.info = utoipa::openapi::InfoBuilder::new()
         .title("Velvena — Calendly integration")
         .version(env!("CARGO_PKG_VERSION"))

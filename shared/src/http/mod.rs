@@ -14,8 +14,8 @@ pub use contract::{Route, openapi, route_table_markdown, routes};
 pub use error::ApiError;
 
 use crate::app::{
-    Bookings, Connecting, ErrorCode, IntegrationSettings, Jobs, NoShows, Notifications, Organizations, Privacy,
-    Services,
+    Api, Bookings, Connecting, ErrorCode, IntegrationSettings, Jobs, ManualSync, NoShows, Notifications, OAuthCallback,
+    Organizations, Privacy, Services, WebhookIntake,
 };
 use crate::domain::{NotificationId, SyncTrigger};
 use crate::views::{
@@ -40,13 +40,13 @@ use utoipa_axum::routes;
 /// without building the document (for `api`: 0.6 ms and a few hundred KB of heap at its first
 /// request). Handlers sharing a path go in one group (the document keeps one item per path).
 macro_rules! function_routers {
-    ($(#[$doc:meta])* $lean:ident, $documented:ident: $([$($handler:ident $(:: $inner:ident)?),+])+) => {
-        fn $documented() -> OpenApiRouter<Services> {
+    ($(#[$doc:meta])* $lean:ident, $documented:ident, $state:ty: $([$($handler:ident $(:: $inner:ident)?),+])+) => {
+        fn $documented() -> OpenApiRouter<$state> {
             OpenApiRouter::new()$(.routes(routes!($($handler $(:: $inner)?),+)))+
         }
 
         $(#[$doc])*
-        pub fn $lean() -> Router<Services> {
+        pub fn $lean() -> Router<$state> {
             let router = Router::new();
             $($(let router = lean_route!(router, $handler $(:: $inner)?);)+)+
             router
@@ -57,19 +57,20 @@ macro_rules! function_routers {
 /// `router` with `handler` routed by the path and methods of its `#[utoipa::path]`.
 macro_rules! lean_route {
     ($router:expr, $module:ident :: $handler:ident) => {
-        utoipa_axum::paste! { route_by::<$module::[<__path_ $handler>], _, _>($router, $module::$handler) }
+        utoipa_axum::paste! { route_by::<$module::[<__path_ $handler>], _, _, _>($router, $module::$handler) }
     };
     ($router:expr, $handler:ident) => {
-        utoipa_axum::paste! { route_by::<[<__path_ $handler>], _, _>($router, $handler) }
+        utoipa_axum::paste! { route_by::<[<__path_ $handler>], _, _, _>($router, $handler) }
     };
 }
 
 /// Routes `handler` as its documentation `P` says (only `path()` and `methods()` are read).
-fn route_by<P, H, T>(router: Router<Services>, handler: H) -> Router<Services>
+fn route_by<P, H, T, S>(router: Router<S>, handler: H) -> Router<S>
 where
     P: utoipa::Path,
-    H: axum::handler::Handler<T, Services>,
+    H: axum::handler::Handler<T, S>,
     T: 'static,
+    S: Clone + Send + Sync + 'static,
 {
     use utoipa_axum::PathItemExt;
     let methods = P::methods().iter().fold(axum::routing::MethodRouter::new(), |methods, method| {
@@ -80,7 +81,7 @@ where
 
 function_routers!(
     /// The router of the `api` function: everything but the OAuth callback, sync and webhooks.
-    api_routes, api_routes_documented:
+    api_routes, api_routes_documented, Api:
     [health] [connect] [status] [update_settings] [list_events] [mark_no_show, unmark_no_show] [list_event_types] [disconnect]
     [prospects::list, prospects::create]
     [prospects::get, prospects::update, prospects::delete]
@@ -89,49 +90,58 @@ function_routers!(
 );
 function_routers!(
     /// The router of the `oauth-callback` function.
-    oauth_routes, oauth_routes_documented: [callback::callback_redirect, callback::callback_json]
+    oauth_routes, oauth_routes_documented, OAuthCallback: [callback::callback_redirect, callback::callback_json]
 );
 function_routers!(
     /// The router of the `sync-manual` function.
-    sync_routes, sync_routes_documented: [sync_now]
+    sync_routes, sync_routes_documented, ManualSync: [sync_now]
 );
 function_routers!(
     /// The router of the `webhook` function.
-    webhook_routes, webhook_routes_documented:
+    webhook_routes, webhook_routes_documented, WebhookIntake:
     [webhook::receive_unrouted] [webhook::receive_for_integration]
 );
 
-/// Every route with its documentation (the OpenAPI document is built from this).
-fn all_routes_documented() -> OpenApiRouter<Services> {
-    api_routes_documented()
-        .merge(oauth_routes_documented())
-        .merge(sync_routes_documented())
-        .merge(webhook_routes_documented())
+/// Every operation's documentation (the OpenAPI document is built from this): each function's
+/// router documents its own, under its own state.
+fn all_operations_documented() -> utoipa::openapi::OpenApi {
+    let mut document = api_routes_documented().into_openapi();
+    document.merge(oauth_routes_documented().into_openapi());
+    document.merge(sync_routes_documented().into_openapi());
+    document.merge(webhook_routes_documented().into_openapi());
+    document
 }
 
-/// The router of an HTTP function, by its binary name (the tag of its operations).
-pub fn routes_of(function: &str) -> Option<Router<Services>> {
-    match function {
-        "api" => Some(api_routes()),
-        "oauth-callback" => Some(oauth_routes()),
-        "sync-manual" => Some(sync_routes()),
-        "webhook" => Some(webhook_routes()),
-        _ => None,
-    }
+/// Every function's routes, each over its own capability, as one service (the local stack),
+/// served as `serve` serves one function's.
+pub fn all_routes(services: &Services) -> Router {
+    let routes = Router::new()
+        .merge(Router::from(api_routes_documented()).with_state(services.api().clone()))
+        .merge(Router::from(oauth_routes_documented()).with_state(services.oauth_callback().clone()))
+        .merge(Router::from(sync_routes_documented()).with_state(services.manual_sync().clone()))
+        .merge(Router::from(webhook_routes_documented()).with_state(services.webhooks().clone()));
+    serve(routes, ())
 }
 
-/// Every route, documented, as one service (the local stack).
-pub fn all_routes() -> Router<Services> {
-    all_routes_documented().into()
+/// An HTTP function's lean router, by its binary name, served over its capability out of
+/// `services` (what each Lambda function serves, in one process: tests).
+pub fn function_router(function: &str, services: &Services) -> Option<Router> {
+    Some(match function {
+        "api" => serve(api_routes(), services.api().clone()),
+        "oauth-callback" => serve(oauth_routes(), services.oauth_callback().clone()),
+        "sync-manual" => serve(sync_routes(), services.manual_sync().clone()),
+        "webhook" => serve(webhook_routes(), services.webhooks().clone()),
+        _ => return None,
+    })
 }
 
 /// Serves `routes` with request tracing, JSON 404s, and every error in the JSON format.
-pub fn serve(routes: Router<Services>, services: Services) -> Router {
+pub fn serve<S: Clone + Send + Sync + 'static>(routes: Router<S>, state: S) -> Router {
     routes
         .fallback(|| async { ApiError::App(crate::app::AppError::NotFound("route")) })
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn(trace_request))
-        .with_state(services)
+        .with_state(state)
 }
 
 /// Errors axum answers by itself (a body over the size limit, a wrong method or content

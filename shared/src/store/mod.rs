@@ -699,6 +699,73 @@ pub trait SubmissionStore: Send + Sync {
     async fn commit_submission(&self, plan: &crate::domain::routing::SubmissionPlan) -> Result<(), CommitError>;
 }
 
+/// A family of store requests, by which each function's DynamoDB grant is derived
+/// (`wiring::Builds::store_ports`, `dynamodb::actions_of`): a port, or the part of one that a
+/// function uses alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorePort {
+    /// `OrganizationStore`.
+    Organizations,
+    /// `OAuthStateStore`.
+    OAuthStates,
+    /// `IntegrationStore`.
+    Integrations,
+    /// `IntegrationStore`'s schedule alone: the due index and the hand-outs.
+    Schedule,
+    /// `BookingStore` (a booking's commit included).
+    Bookings,
+    /// `BookingContextStore`.
+    BookingContext,
+    /// `ProspectStore`.
+    Prospects,
+    /// `NotificationStore`.
+    Notifications,
+    /// `ConnectionStore`'s records: put and list.
+    ConnectionRecords,
+    /// `ConnectionStore`'s removal.
+    ConnectionRemoval,
+    /// `SyncJobStore`.
+    SyncJobs,
+    /// `RateLimitStore`.
+    RateLimits,
+    /// `QuotaStore`.
+    Quotas,
+    /// `PrivacyStore`.
+    Privacy,
+    /// `PrivacyStore`'s deletion of Calendly data alone (retention's sweep, a purge).
+    CalendlyDataDeletion,
+    /// `PersonHashKeyStore`.
+    PersonHashKey,
+    /// `DeliveryLedgerStore`.
+    DeliveryLedger,
+    /// `SubmissionStore`.
+    Submissions,
+}
+
+impl StorePort {
+    /// Every port.
+    pub const ALL: [StorePort; 18] = [
+        Self::Organizations,
+        Self::OAuthStates,
+        Self::Integrations,
+        Self::Schedule,
+        Self::Bookings,
+        Self::BookingContext,
+        Self::Prospects,
+        Self::Notifications,
+        Self::ConnectionRecords,
+        Self::ConnectionRemoval,
+        Self::SyncJobs,
+        Self::RateLimits,
+        Self::Quotas,
+        Self::Privacy,
+        Self::CalendlyDataDeletion,
+        Self::PersonHashKey,
+        Self::DeliveryLedger,
+        Self::Submissions,
+    ];
+}
+
 /// Every store capability, for wiring that needs them all.
 pub trait Store:
     OrganizationStore

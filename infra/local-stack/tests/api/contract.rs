@@ -100,6 +100,11 @@ fn the_committed_document_is_the_one_the_code_generates() {
         Some(readme.as_str()),
         "README's route table is stale: run `cargo run -p local-stack --bin contract`"
     );
+    assert_eq!(
+        shared::wiring::readme_with_grants_table(&readme).as_deref(),
+        Some(readme.as_str()),
+        "README's table of grants is stale: run `cargo run -p local-stack --bin contract`"
+    );
 }
 
 #[test]

@@ -42,7 +42,7 @@ async fn run_http_event(app: &TestApp, function: &str, event: &str) -> (u16, ser
     use tower::ServiceExt;
     let request: lambda_http::Request =
         serde_json::from_str::<lambda_http::request::LambdaRequest>(event).unwrap().into();
-    let router = shared::http::serve(shared::http::routes_of(function).unwrap(), app.stack.services.clone());
+    let router = shared::http::function_router(function, &app.stack.services).unwrap();
     let response = router.oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();

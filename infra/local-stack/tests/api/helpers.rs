@@ -13,6 +13,18 @@ pub struct TestApp {
     pub http: reqwest::Client,
 }
 
+/// Every function ran within its grant: a refusal a function only logged fails the test too.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(dynamo) = &self.stack.dynamo
+            && !std::thread::panicking()
+        {
+            let denied = dynamo.denied_actions();
+            assert!(denied.is_empty(), "a function was refused what its grant leaves out: {denied:?}");
+        }
+    }
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,

@@ -83,8 +83,7 @@ async fn each_function_router_serves_its_declared_routes_and_no_other() {
     for function in &functions {
         for shared::http::Route { function: owner, method, path, .. } in &routes {
             // The Lambda router (built without the document) of `function`.
-            let router = shared::http::routes_of(function).expect("an HTTP function");
-            let service = shared::http::serve(router, app.stack.services.clone());
+            let service = shared::http::function_router(function, &app.stack.services).expect("an HTTP function");
             let concrete = path.replace("{id}", "x").replace("{integration_id}", "x");
             let request = axum::http::Request::builder()
                 .method(method.as_str())
@@ -239,7 +238,7 @@ fn each_function_is_granted_exactly_what_its_wiring_builds() {
             .iter()
             .find(|w| w.function == name)
             .unwrap_or_else(|| panic!("{name} is missing from shared::wiring::FUNCTIONS"));
-        let mut expected: BTreeSet<String> = wiring.store().dynamodb_actions().iter().map(|a| a.to_string()).collect();
+        let mut expected: BTreeSet<String> = wiring.dynamodb_actions().iter().map(|a| a.to_string()).collect();
         if wiring.secret {
             expected.insert("secretsmanager:GetSecretValue".into());
         }
