@@ -211,18 +211,7 @@ impl crate::tokens::AccessLostAlarm for ReconnectAlarm {
         if let Err(e) = self.store.merge_calendly_settings(org, &mirror).await {
             tracing::warn!(organization_id = %org, error = %e, "could not mirror the lost connection");
         }
-        let now = self.clock.now();
-        let notification = crate::domain::Notification::new(
-            org.clone(),
-            crate::domain::NotificationKind::CalendlyReconnectNeeded,
-            "Reconnexion Calendly nécessaire",
-            format!(
-                "Calendly n'accepte plus l'accès au compte {} : reconnectez Calendly dans les paramètres.",
-                integration.email
-            ),
-            serde_json::json!({ "integration_id": integration.id, "calendly_user_uri": integration.calendly_user_uri }),
-            now,
-        );
+        let notification = crate::domain::Notification::reconnect_needed(integration, self.clock.now());
         match self.store.add_notification(&notification).await {
             Ok(()) => self.pusher.push(org, PushMessage::notification(&notification)).await,
             Err(e) => tracing::warn!(organization_id = %org, error = %e, "could not add the reconnection notification"),
@@ -613,18 +602,7 @@ impl SyncEngine {
         let org = &integration.organization_id;
         tracing::warn!(organization_id = %org, "Calendly refuses organization scope; back to user scope");
         self.store.fall_back_to_user_scope(org).await?;
-        let now = self.clock.now();
-        let notification = crate::domain::Notification::new(
-            org.clone(),
-            crate::domain::NotificationKind::CalendlyScopeReduced,
-            "Calendly : seuls vos rendez-vous sont synchronisés",
-            format!(
-                "{} n'est plus propriétaire ni administrateur de l'organisation Calendly : seuls ses propres rendez-vous sont désormais synchronisés.",
-                integration.email
-            ),
-            serde_json::json!({ "integration_id": integration.id, "calendly_organization_uri": integration.calendly_organization_uri }),
-            now,
-        );
+        let notification = crate::domain::Notification::scope_reduced(integration, self.clock.now());
         self.store.add_notification(&notification).await?;
         self.pusher.push(org, crate::push::PushMessage::notification(&notification)).await;
         Ok(())

@@ -702,43 +702,6 @@ pub fn to_value(view: &impl Serialize) -> Value {
     serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{IntegrationId, OrganizationId};
-
-    #[test]
-    fn the_sync_view_names_every_counter() {
-        let now = Utc::now();
-        let job = SyncJob::queued(
-            OrganizationId::new("org"),
-            IntegrationId::new("int"),
-            SyncTrigger::Manual,
-            now - chrono::Duration::days(30),
-            now + chrono::Duration::days(365),
-            now,
-        );
-        let value = to_value(&SyncJobView::from(&job));
-        for key in [
-            "state",
-            "trigger",
-            "started_at",
-            "finished_at",
-            "events_seen",
-            "bookings_new",
-            "bookings_changed",
-            "prospects_created",
-            "notes_added",
-            "calendly_requests",
-            "error",
-        ] {
-            assert!(value.get(key).is_some(), "{key}");
-        }
-        assert_eq!(value["state"], "queued");
-        assert_eq!(value["trigger"], "manual");
-    }
-}
-
 /// What an erasure removed from the organization (`POST /privacy/erasures`), and its entry in
 /// the audit (`GET /privacy/erasures`). No personal data: the e-mail is only its keyed hash.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -814,3 +777,6 @@ pub struct SuppressionLiftedView {
     /// Whether the person was suppressed (false: nothing to lift; the call is idempotent).
     pub lifted: bool,
 }
+
+#[cfg(test)]
+mod tests;
