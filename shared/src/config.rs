@@ -39,7 +39,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// A secret still holds a template's placeholder: the variable's name.
-    #[error("{0} still holds a placeholder; set the real value (README, Deploy)")]
+    #[error("{0} still holds a placeholder; set the real value (docs/DEPLOY.md)")]
     Placeholder(&'static str),
 }
 

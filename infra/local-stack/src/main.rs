@@ -1,4 +1,4 @@
-//! `local-stack`: runs the whole product on 127.0.0.1 (see README "Run it locally").
+//! `local-stack`: runs the whole product on 127.0.0.1 (see README, "The two commands").
 
 use local_stack::{LocalStack, StackOptions};
 

@@ -1,8 +1,8 @@
 //! What a use case's failure is, by kind; `http::error` maps each kind to one status.
 
 use crate::calendly::CalendlyError;
+use crate::engine::SyncError;
 use crate::store::StoreError;
-use crate::sync::SyncError;
 use crate::tokens::TokenError;
 
 /// Every `code` an error body can carry, with what it means: the one list the API document's

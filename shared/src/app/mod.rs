@@ -10,6 +10,7 @@ mod connect;
 mod error;
 #[cfg(test)]
 mod fakes;
+pub mod jobs;
 mod no_show;
 mod notifications;
 mod organization;
@@ -21,7 +22,6 @@ mod retention;
 mod schedule;
 mod status;
 mod subscription;
-pub mod sync;
 pub mod webhook;
 
 pub use bookings::Bookings;
@@ -32,6 +32,7 @@ pub use compose::{
 };
 pub use connect::{ConnectOutcome, ConnectStart, Connecting, ConnectingPorts};
 pub use error::{AppError, ErrorCode};
+pub use jobs::{JobError, JobPorts, JobTiming, Jobs, QueuedSync, Worker};
 pub use no_show::NoShows;
 pub use notifications::Notifications;
 pub use organization::Organizations;
@@ -43,7 +44,6 @@ pub use retention::{Kept, Retention};
 pub use schedule::{Scheduler, TickFailure, TickReport};
 pub use status::{ConnectionStatus, EventTypeChoice, IntegrationSettings, SettingsChange, SettingsPorts};
 pub use subscription::{Subscriptions, WebhookCheck};
-pub use sync::{JobError, JobPorts, JobTiming, Jobs, QueuedSync, Worker};
 pub use webhook::{DeliveryOutcome, IntakePorts, WebhookIntake};
 
 use crate::domain::{Integration, OrganizationId};

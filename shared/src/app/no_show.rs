@@ -8,8 +8,8 @@ use crate::calendly::delivery::InviteeUri;
 use crate::calendly::{CalendlyError, GrantedScopes, Scope};
 use crate::clock::Clock;
 use crate::domain::{Booking, BookingStatus, Integration, OrganizationId};
+use crate::engine::SyncEngine;
 use crate::store::{BookingStore, IntegrationStore};
-use crate::sync::SyncEngine;
 use std::sync::Arc;
 
 /// No-shows marked by a salesperson: the integration and booking items, Calendly, the engine

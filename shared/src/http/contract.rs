@@ -1,6 +1,6 @@
 //! The HTTP and WebSocket contract as an OpenAPI 3.1 document, generated from the handlers'
 //! annotations and the types they serialize (`crate::views`). `GET /openapi.json` serves it,
-//! `docs/openapi.json` is its committed copy, the README's route table and the SAM template
+//! `docs/openapi.json` is its committed copy, the route table of `docs/API.md` and the SAM template
 //! test derive from it (`routes()`).
 
 use crate::app::ErrorCode;
@@ -143,17 +143,17 @@ pub fn openapi_json() -> String {
     text
 }
 
-/// Where the README's generated route table starts and ends.
-pub const README_TABLE_BEGIN: &str =
+/// Where the generated route table of `docs/API.md` starts and ends.
+pub const ROUTE_TABLE_BEGIN: &str =
     "<!-- routes:begin (generated from the OpenAPI document: cargo run -p local-stack --bin contract) -->";
-/// See `README_TABLE_BEGIN`.
-pub const README_TABLE_END: &str = "<!-- routes:end -->";
+/// See `ROUTE_TABLE_BEGIN`.
+pub const ROUTE_TABLE_END: &str = "<!-- routes:end -->";
 
-/// `readme` with its route table replaced by the one of the document (`None`: no markers).
-pub fn readme_with_route_table(readme: &str) -> Option<String> {
-    let start = readme.find(README_TABLE_BEGIN)? + README_TABLE_BEGIN.len();
-    let end = start + readme[start..].find(README_TABLE_END)?;
-    Some(format!("{}\n{}{}", &readme[..start], route_table_markdown(), &readme[end..]))
+/// `document` with its route table replaced by the one of the OpenAPI document (`None`: no markers).
+pub fn with_route_table(document: &str) -> Option<String> {
+    let start = document.find(ROUTE_TABLE_BEGIN)? + ROUTE_TABLE_BEGIN.len();
+    let end = start + document[start..].find(ROUTE_TABLE_END)?;
+    Some(format!("{}\n{}{}", &document[..start], route_table_markdown(), &document[end..]))
 }
 
 /// One HTTP route: which function serves it, and what it does (the operation's summary).
@@ -191,7 +191,7 @@ pub fn routes() -> Vec<Route> {
     routes
 }
 
-/// The README's route table, as Markdown.
+/// The route table of `docs/API.md`, as Markdown.
 pub fn route_table_markdown() -> String {
     let mut table = String::from("| Method | Path | Function | Auth | What it does |\n|---|---|---|---|---|\n");
     for r in routes() {

@@ -1,4 +1,4 @@
-//! The contract: the committed OpenAPI document and README table are the generated ones, the
+//! The contract: the committed OpenAPI document and the route table of docs/API.md are the generated ones, the
 //! stack serves it, and every answer and push the other tests see conforms to it (checked in
 //! `helpers` on every request and every WebSocket message).
 
@@ -94,16 +94,17 @@ fn the_committed_document_is_the_one_the_code_generates() {
         repository_file("docs/openapi.json") == generated,
         "docs/openapi.json is stale: run `cargo run -p local-stack --bin contract`"
     );
-    let readme = repository_file("README.md");
+    let api = repository_file("docs/API.md");
     assert_eq!(
-        shared::http::contract::readme_with_route_table(&readme).as_deref(),
-        Some(readme.as_str()),
-        "README's route table is stale: run `cargo run -p local-stack --bin contract`"
+        shared::http::contract::with_route_table(&api).as_deref(),
+        Some(api.as_str()),
+        "docs/API.md's route table is stale: run `cargo run -p local-stack --bin contract`"
     );
+    let security = repository_file("docs/SECURITY.md");
     assert_eq!(
-        shared::wiring::readme_with_grants_table(&readme).as_deref(),
-        Some(readme.as_str()),
-        "README's table of grants is stale: run `cargo run -p local-stack --bin contract`"
+        shared::wiring::with_grants_table(&security).as_deref(),
+        Some(security.as_str()),
+        "docs/SECURITY.md's table of grants is stale: run `cargo run -p local-stack --bin contract`"
     );
 }
 

@@ -105,7 +105,7 @@ async fn a_delivery_about_an_erased_person_is_acknowledged_and_records_nothing(a
 }
 on_both_stores!(a_delivery_about_an_erased_person_is_acknowledged_and_records_nothing);
 
-/// Which key a roll test rolls, as README's "Rolling secrets" says: the new key with the old
+/// Which key a roll test rolls, as "Rolling secrets" in docs/SECURITY.md says: the new key with the old
 /// one as the previous, a while (tokens and the person-hash key sealed again), then the
 /// previous key removed.
 #[derive(Clone, Copy)]

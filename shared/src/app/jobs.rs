@@ -13,10 +13,10 @@ use crate::domain::{
     CalendlyScope, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState,
     SyncTrigger, SyncWindow, Unrecorded,
 };
+use crate::engine::{SliceEnd, SyncEngine, SyncError};
 use crate::push::{PushMessage, Pusher};
 use crate::queue::{JobQueue, QueueError};
 use crate::store::{IntegrationStore, JobStart, ScheduleSeen, StoreError, SyncJobStore};
-use crate::sync::{SliceEnd, SyncEngine, SyncError};
 use crate::telemetry::metrics::{self, Metric};
 use crate::tokens::TokenError;
 use chrono::{DateTime, Utc};
