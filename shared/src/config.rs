@@ -1,28 +1,7 @@
 //! Configuration from the environment. Secrets are wrapped so they cannot be logged.
 
+pub use crate::crypto::Secret;
 use crate::crypto::SecretKey;
-use std::fmt;
-
-/// A secret string: `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
 
 /// Why start-up cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -360,7 +339,7 @@ mod tests {
 
     #[test]
     fn a_placeholder_in_any_secret_stops_start_up_naming_it() {
-        for name in crate::secrets::SECRET_NAMES.map(|(name, _)| name) {
+        for name in crate::startup::secrets::SECRET_NAMES.map(|(name, _)| name) {
             for placeholder in ["FILL_ME", "<previous signing key>", "CHANGE-ME", "${SECRET}"] {
                 let mut vars = env();
                 vars.insert(name, placeholder.to_string());

@@ -61,6 +61,27 @@ pub enum SealError {
 const VERSION: &str = "v1:";
 const NONCE_LEN: usize = 12;
 
+/// A secret string: `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
 /// A 256-bit secret key, parsed once (at start-up) from its 64 hexadecimal characters.
 /// Opaque to logs.
 #[derive(Clone, PartialEq, Eq)]

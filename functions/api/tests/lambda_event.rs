@@ -27,7 +27,7 @@ fn services() -> Services {
         ("TABLE_NAME", "velvena".to_string()),
     ]);
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let calendly = shared::wiring::calendly_client(&config);
+    let calendly = shared::startup::wiring::calendly_client(&config);
     Services::new(
         &config,
         Adapters {

@@ -5,5 +5,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init(true);
     // Init builds nothing: the first request reads the secret and builds the app.
-    lambda_http::run(shared::wiring::LazyHttpApp::new("sync-manual", shared::http::sync_routes)).await
+    lambda_http::run(shared::startup::wiring::LazyHttpApp::new("sync-manual", shared::http::sync_routes)).await
 }

@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Init builds nothing: the first tick builds the table's and the queue's clients.
     let scheduler = &tokio::sync::OnceCell::new();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let scheduler = scheduler.get_or_try_init(shared::wiring::scheduler_from_env).await.map_err(|e| {
+        let scheduler = scheduler.get_or_try_init(shared::startup::wiring::scheduler_from_env).await.map_err(|e| {
             lambda_runtime::Diagnostic { error_type: "StartupError".into(), error_message: e.to_string() }
         })?;
         let deadline = sync_scheduled::tick_deadline(event.context.deadline);

@@ -8,7 +8,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
     // Init builds nothing: the first batch reads the secret and builds the worker.
-    let worker = &shared::wiring::Lazy::<shared::app::Worker>::for_function("sync-worker");
+    let worker = &shared::startup::wiring::Lazy::<shared::app::Worker>::for_function("sync-worker");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let (worker, _) = worker.get().await.map_err(Box::new)?;
         let deadline = sync_worker::slice_deadline(event.context.deadline, worker.job_budget());

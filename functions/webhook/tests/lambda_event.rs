@@ -11,9 +11,9 @@ use shared::app::{Adapters, Services};
 use shared::clock::SystemClock;
 use shared::config::Config;
 use shared::domain::{Integration, IntegrationId, OrganizationId, UserId};
+use shared::engine::tokens::seal_context;
 use shared::push::NoPushEndpoint;
 use shared::store::{IntegrationStore, MemoryStore, ProspectStore};
-use shared::tokens::seal_context;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -37,7 +37,7 @@ async fn services_with_integration() -> (Services, Arc<MemoryStore>) {
         &config,
         Adapters {
             store: store.clone(),
-            calendly: shared::wiring::calendly_client(&config),
+            calendly: shared::startup::wiring::calendly_client(&config),
             pusher: Arc::new(NoPushEndpoint),
             queue: Arc::new(shared::queue::NoQueue),
             ticks: Arc::new(shared::queue::NoQueue),
@@ -61,9 +61,10 @@ async fn services_with_integration() -> (Services, Arc<MemoryStore>) {
         ..Integration::connected(account, now + chrono::Duration::hours(2), now)
     };
     integration.access_token =
-        services.sealer().seal("access", &seal_context(&integration, shared::tokens::SealPurpose::AccessToken));
-    integration.refresh_token =
-        services.sealer().seal("refresh", &seal_context(&integration, shared::tokens::SealPurpose::RefreshToken));
+        services.sealer().seal("access", &seal_context(&integration, shared::engine::tokens::SealPurpose::AccessToken));
+    integration.refresh_token = services
+        .sealer()
+        .seal("refresh", &seal_context(&integration, shared::engine::tokens::SealPurpose::RefreshToken));
     store.save_connected_integration(integration).await.unwrap();
     (services, store)
 }
@@ -75,7 +76,7 @@ fn event_with_signature(signature: Option<&str>) -> lambda_http::Request {
     let mut event: serde_json::Value = serde_json::from_str(&raw).unwrap();
     let body = base64::engine::general_purpose::STANDARD.decode(event["body"].as_str().unwrap()).unwrap();
     let header = signature.map(String::from).unwrap_or_else(|| {
-        shared::webhook_signature::signature_header(SIGNING_KEY, chrono::Utc::now().timestamp(), &body)
+        shared::calendly::webhook_signature::signature_header(SIGNING_KEY, chrono::Utc::now().timestamp(), &body)
     });
     event["headers"]["calendly-webhook-signature"] = header.into();
     serde_json::from_value::<LambdaRequest>(event).unwrap().into()

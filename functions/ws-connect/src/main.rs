@@ -8,7 +8,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init(true);
     // Init builds nothing: the first connection reads the secret and builds the connector.
-    let connector = &shared::wiring::Lazy::<shared::app::Connector>::for_function("ws-connect");
+    let connector = &shared::startup::wiring::Lazy::<shared::app::Connector>::for_function("ws-connect");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
         let (connector, _) = connector.get().await.map_err(Box::new)?;
         let answer = ws_connect::handle(&connector, event.payload).await;

@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Init builds nothing: the first disconnect builds the table's client.
     let store = &tokio::sync::OnceCell::new();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-        let store = store.get_or_try_init(shared::wiring::connection_store_from_env).await?;
+        let store = store.get_or_try_init(shared::startup::wiring::connection_store_from_env).await?;
         let answer = ws_disconnect::handle(store, event.payload).await;
         shared::telemetry::metrics::flush("ws-disconnect");
         Ok::<_, lambda_runtime::Error>(answer)

@@ -226,7 +226,7 @@ pub(super) async fn cold_starts(rows: &Rows) -> Result<(), String> {
         ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench".to_string()),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_string()),
         // Info for the wiring: its cold start phases are read from the log.
-        ("RUST_LOG", "warn,shared::wiring=info".to_string()),
+        ("RUST_LOG", "warn,shared::startup::wiring=info".to_string()),
         ("TABLE_NAME", store.table().to_string()),
         ("SECRET_ARN", arn),
         ("CALENDLY_CLIENT_ID", sim.config().client_id.clone()),
@@ -262,7 +262,7 @@ pub(super) async fn cold_starts(rows: &Rows) -> Result<(), String> {
         let mut event: Value = serde_json::from_str(&sample("webhook-invitee-created.json")).unwrap();
         let body = base64::engine::general_purpose::STANDARD.decode(event["body"].as_str().unwrap()).unwrap();
         event["headers"]["calendly-webhook-signature"] =
-            json!(shared::webhook_signature::signature_header(&signing_key, Utc::now().timestamp(), &body));
+            json!(shared::calendly::webhook_signature::signature_header(&signing_key, Utc::now().timestamp(), &body));
         event.to_string()
     };
     let functions: Vec<(&str, String)> = vec![

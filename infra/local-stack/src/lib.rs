@@ -19,8 +19,8 @@ use shared::config::{Config, ConfigError};
 use shared::domain::{OrganizationId, SyncJob, SyncTrigger};
 use shared::push::apigateway::ApiGatewayConnections;
 use shared::push::{ConnectionPusher, Pusher};
+use shared::startup::wiring::wiring_of;
 use shared::store::{DynamoStore, MemoryStore, Store};
-use shared::wiring::wiring_of;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -160,7 +160,7 @@ impl LocalStack {
                 None => store.clone(),
             }
         };
-        let calendly = shared::wiring::calendly_client(&config);
+        let calendly = shared::startup::wiring::calendly_client(&config);
         // Pushes go through the real SDK client, to our own management endpoint by default.
         let management_endpoint = lookup("WEBSOCKET_MANAGEMENT_ENDPOINT")
             .unwrap_or_else(|| format!("{local_url}{}", gateway::MANAGEMENT_PATH));

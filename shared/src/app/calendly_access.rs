@@ -5,7 +5,7 @@
 use crate::app::AppError;
 use crate::calendly::{CalendlyApi, CalendlyError, CalendlySession, OrganizationMembership, Scope, TokenResponse};
 use crate::domain::{CalendlyScope, Integration};
-use crate::tokens::TokenKeeper;
+use crate::engine::tokens::TokenKeeper;
 use std::sync::Arc;
 use std::time::Duration;
 

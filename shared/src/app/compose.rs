@@ -14,12 +14,12 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{CursorSigner, PersonHasher, Sealer};
 use crate::domain::SyncWindow;
+use crate::engine::people::People;
+use crate::engine::tokens::TokenKeeper;
 use crate::engine::{ReconnectAlarm, SyncEngine};
-use crate::people::People;
 use crate::push::Pusher;
 use crate::queue::{JobQueue, TickQueue};
 use crate::store::{PersonHashKeyStore, Store};
-use crate::tokens::TokenKeeper;
 use std::cell::OnceCell;
 use std::sync::Arc;
 

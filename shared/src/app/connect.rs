@@ -11,8 +11,8 @@ use crate::domain::{
     CalendlyScope, ConnectedAccount, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, IntegrationId, OAuthState,
     OrganizationId, SyncJob, SyncTrigger,
 };
+use crate::engine::tokens::{SealPurpose, seal_context};
 use crate::store::{IntegrationStore, OAuthStateStore, OrganizationStore, QuotaStore, StateTake};
-use crate::tokens::{SealPurpose, seal_context};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, json};
@@ -505,8 +505,8 @@ mod tests {
     use crate::app::fakes::{CalendlyDown, RecordingPusher, RecordingQueue};
     use crate::clock::SystemClock;
     use crate::domain::{SyncWindow, UserId};
+    use crate::engine::tokens::TokenKeeper;
     use crate::store::MemoryStore;
-    use crate::tokens::TokenKeeper;
 
     fn connecting(store: &Arc<MemoryStore>, clock: &Arc<SystemClock>) -> Connecting {
         let sealer = Sealer::from_hex_key(&"ef".repeat(32)).unwrap_or_else(|e| panic!("{e}"));

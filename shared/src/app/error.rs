@@ -2,8 +2,8 @@
 
 use crate::calendly::CalendlyError;
 use crate::engine::SyncError;
+use crate::engine::tokens::TokenError;
 use crate::store::StoreError;
-use crate::tokens::TokenError;
 
 /// Every `code` an error body can carry, with what it means: the one list the API document's
 /// enum and descriptions are generated from (`http::contract`).

@@ -13,12 +13,12 @@ use crate::domain::{
     CalendlyScope, DEFAULT_SYNC_INTERVAL_MINUTES, Integration, OrganizationId, SyncJob, SyncJobMessage, SyncJobState,
     SyncTrigger, SyncWindow, Unrecorded,
 };
+use crate::engine::tokens::TokenError;
 use crate::engine::{SliceEnd, SyncEngine, SyncError};
 use crate::push::{PushMessage, Pusher};
 use crate::queue::{JobQueue, QueueError};
 use crate::store::{IntegrationStore, JobStart, ScheduleSeen, StoreError, SyncJobStore};
 use crate::telemetry::metrics::{self, Metric};
-use crate::tokens::TokenError;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;

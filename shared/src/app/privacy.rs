@@ -11,7 +11,7 @@ use crate::domain::ids::time_ordered_id;
 use crate::domain::{
     Booking, CalendlyErasure, ErasureCounts, ErasureRecord, Notification, OrganizationId, PersonAddress, Prospect,
 };
-use crate::people::People;
+use crate::engine::people::People;
 use crate::push::{PushMessage, Pusher};
 use crate::store::{CalendlyData, IntegrationStore, PageOf, PrivacyStore, ProspectStore};
 use std::sync::Arc;

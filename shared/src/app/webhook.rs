@@ -5,14 +5,14 @@
 
 use crate::app::AppError;
 use crate::calendly::delivery::{DeliveredPayload, Delivery};
+use crate::calendly::webhook_signature::verify_signature;
 use crate::calendly::{ROUTING_FORM_EVENT, last_segment};
 use crate::clock::Clock;
-use crate::config::Secret;
+use crate::crypto::Secret;
 use crate::domain::{BookingSnapshot, CalendlyScope, Integration, IntegrationId};
+use crate::engine::tokens::TokenError;
 use crate::engine::{SubmissionApplied, SyncEngine, SyncError};
 use crate::store::{BookingStore, DeliveryLedgerStore, IntegrationStore, StoreError};
-use crate::tokens::TokenError;
-use crate::webhook_signature::verify_signature;
 use std::sync::Arc;
 
 /// Deliveries larger than this are refused before any HMAC is computed (a real one is a few KB).
@@ -307,11 +307,11 @@ fn with_no_show_of(delivery: &Delivery, mut snapshot: BookingSnapshot) -> Bookin
 mod tests {
     use super::*;
     use crate::app::fakes::{CalendlyDown, RecordingPusher, connected};
+    use crate::calendly::webhook_signature::signature_header;
     use crate::clock::SystemClock;
     use crate::crypto::Sealer;
+    use crate::engine::tokens::TokenKeeper;
     use crate::store::MemoryStore;
-    use crate::tokens::TokenKeeper;
-    use crate::webhook_signature::signature_header;
 
     const KEY: &str = "webhook-signing-key";
 
@@ -319,7 +319,7 @@ mod tests {
         let sealer = Sealer::from_hex_key(&"cd".repeat(32)).unwrap_or_else(|e| panic!("{e}"));
         let tokens = TokenKeeper::new(store.clone(), sealer.clone(), clock.clone());
         let pusher = Arc::new(RecordingPusher::default());
-        let people = crate::people::People::new(
+        let people = crate::engine::people::People::new(
             store.clone(),
             vec![sealer],
             crate::crypto::PersonHasher::derived_key(&[1; 32]),

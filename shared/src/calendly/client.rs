@@ -19,7 +19,7 @@ pub struct CalendlySettings {
     /// The OAuth application's client id.
     pub client_id: String,
     /// The OAuth application's client secret.
-    pub client_secret: crate::config::Secret,
+    pub client_secret: crate::crypto::Secret,
     /// The redirect URI registered with the application.
     pub redirect_uri: String,
     /// Calendly's API (the simulator's locally).

@@ -5,6 +5,7 @@ pub mod client;
 pub mod delivery;
 pub mod scopes;
 pub mod types;
+pub mod webhook_signature;
 
 pub use client::HttpCalendly;
 pub use scopes::{CalendlyCall, GrantedScopes, Scope};

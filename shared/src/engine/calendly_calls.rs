@@ -102,7 +102,7 @@ impl ReconnectAlarm {
 }
 
 #[async_trait::async_trait]
-impl crate::tokens::AccessLostAlarm for ReconnectAlarm {
+impl crate::engine::tokens::AccessLostAlarm for ReconnectAlarm {
     async fn raise(&self, integration: &Integration) {
         let org = &integration.organization_id;
         let mut mirror = serde_json::Map::new();

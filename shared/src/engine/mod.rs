@@ -7,6 +7,8 @@
 //! under the tokens' rules; in `upkeep`, the retention sweep and the webhook-gaps notice.
 
 mod calendly_calls;
+pub mod people;
+pub mod tokens;
 pub use calendly_calls::ReconnectAlarm;
 mod record;
 mod submissions;
@@ -21,12 +23,12 @@ use crate::domain::ledger;
 use crate::domain::privacy::expiry;
 use crate::domain::routing::{self, KnownForSubmission, SubmissionSnapshot};
 use crate::domain::{BookingSnapshot, Email, Integration, NoteStyle, PersonAddress, SyncJob};
-use crate::people::People;
+use crate::engine::people::People;
+use crate::engine::tokens::{TokenError, TokenKeeper};
 use crate::push::{PushMessage, Pusher};
 use crate::store::CalendlyData;
 use crate::store::{BookingContext, CommitConflict, CommitError, Store, StoreError};
 use crate::telemetry::metrics::{self, Metric};
-use crate::tokens::{TokenError, TokenKeeper};
 use chrono::Utc;
 use futures::StreamExt;
 use std::sync::Arc;

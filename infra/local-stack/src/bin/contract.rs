@@ -13,8 +13,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("docs/API.md has no route table markers (see shared::http::contract::ROUTE_TABLE_BEGIN)")?;
     std::fs::write(&api, updated)?;
     let security = root.join("docs/SECURITY.md");
-    let updated = shared::wiring::with_grants_table(&std::fs::read_to_string(&security)?)
-        .ok_or("docs/SECURITY.md has no grants table markers (see shared::wiring::GRANTS_TABLE_BEGIN)")?;
+    let updated = shared::startup::wiring::with_grants_table(&std::fs::read_to_string(&security)?)
+        .ok_or("docs/SECURITY.md has no grants table markers (see shared::startup::wiring::GRANTS_TABLE_BEGIN)")?;
     std::fs::write(&security, updated)?;
     let operations = shared::http::routes().len();
     println!(

@@ -102,7 +102,7 @@ fn the_committed_document_is_the_one_the_code_generates() {
     );
     let security = repository_file("docs/SECURITY.md");
     assert_eq!(
-        shared::wiring::with_grants_table(&security).as_deref(),
+        shared::startup::wiring::with_grants_table(&security).as_deref(),
         Some(security.as_str()),
         "docs/SECURITY.md's table of grants is stale: run `cargo run -p local-stack --bin contract`"
     );

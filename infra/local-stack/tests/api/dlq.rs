@@ -85,7 +85,7 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_and_a_redrive_runs_it() 
         shared::store::DynamoStore::new(local_stack::dynamo::client(Some("http://127.0.0.1:9"), None, None), "t");
     let adapters = Adapters {
         store: Arc::new(dead_store),
-        calendly: shared::wiring::calendly_client(&app.stack.config),
+        calendly: shared::startup::wiring::calendly_client(&app.stack.config),
         pusher: Arc::new(shared::push::NoPushEndpoint),
         queue: Arc::new(shared::queue::NoQueue),
         ticks: Arc::new(shared::queue::NoQueue),

@@ -63,11 +63,11 @@ async fn our_calendly_requests_follow_calendlys_openapi_document() {
         Integration { next_sync_at: None, ..Integration::connected(account, now + Duration::hours(2), now) };
     integration.access_token = services.sealer().seal(
         "prism-access-token",
-        &shared::tokens::seal_context(&integration, shared::tokens::SealPurpose::AccessToken),
+        &shared::engine::tokens::seal_context(&integration, shared::engine::tokens::SealPurpose::AccessToken),
     );
     integration.refresh_token = services.sealer().seal(
         "prism-refresh-token",
-        &shared::tokens::seal_context(&integration, shared::tokens::SealPurpose::RefreshToken),
+        &shared::engine::tokens::seal_context(&integration, shared::engine::tokens::SealPurpose::RefreshToken),
     );
     let integration = services.store().save_connected_integration(integration).await.unwrap();
 

@@ -290,7 +290,7 @@ async fn every_function_binary_answers_its_events_under_a_runtime_api_with_the_t
     let raw =
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, delivery["body"].as_str().unwrap()).unwrap();
     delivery["headers"]["calendly-webhook-signature"] =
-        json!(shared::webhook_signature::signature_header(SIGNING_KEY, chrono::Utc::now().timestamp(), &raw));
+        json!(shared::calendly::webhook_signature::signature_header(SIGNING_KEY, chrono::Utc::now().timestamp(), &raw));
     let answered = webhook.invoke(&delivery).await;
     assert_eq!(
         (answered["statusCode"].as_u64(), body_of(&answered)["status"].as_str()),

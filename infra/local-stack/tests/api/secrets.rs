@@ -1,7 +1,7 @@
 //! The secret is read from a Secrets Manager-compatible server (moto) over the wire.
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-use shared::secrets::{SecretsManager, StartupError, load_config};
+use shared::startup::secrets::{SecretsManager, StartupError, load_config};
 use std::collections::HashMap;
 
 async fn secrets_manager() -> aws_sdk_secretsmanager::Client {
@@ -65,7 +65,7 @@ async fn a_missing_secret_stops_start_up_naming_it() {
 /// and a rotated secret is picked up once the TTL has passed (and not before).
 async fn lazy_services(
     ttl_seconds: &str,
-) -> (aws_sdk_secretsmanager::Client, String, String, shared::wiring::LazyServices) {
+) -> (aws_sdk_secretsmanager::Client, String, String, shared::startup::wiring::LazyServices) {
     let client = secrets_manager().await;
     let name = format!("velvena/calendly/{}", shared::crypto::random_token(6));
     let secret = |jwt: &str| {
@@ -92,7 +92,8 @@ async fn lazy_services(
     ] {
         env.insert(k.to_string(), v.to_string());
     }
-    let lazy = shared::wiring::LazyServices::with_lookup(std::sync::Arc::new(move |k: &str| env.get(k).cloned()));
+    let lazy =
+        shared::startup::wiring::LazyServices::with_lookup(std::sync::Arc::new(move |k: &str| env.get(k).cloned()));
     (client, lazy_arn, secret("second-jwt-secret-of-32-bytes-or-more"), lazy)
 }
 

@@ -234,10 +234,10 @@ fn only_the_functions_that_queue_jobs_may_send_to_the_queue() {
 fn each_function_is_granted_exactly_what_its_wiring_builds() {
     let t = template();
     for (name, f) in functions(&t) {
-        let wiring = shared::wiring::FUNCTIONS
+        let wiring = shared::startup::wiring::FUNCTIONS
             .iter()
             .find(|w| w.function == name)
-            .unwrap_or_else(|| panic!("{name} is missing from shared::wiring::FUNCTIONS"));
+            .unwrap_or_else(|| panic!("{name} is missing from shared::startup::wiring::FUNCTIONS"));
         let mut expected: BTreeSet<String> = wiring.dynamodb_actions().iter().map(|a| a.to_string()).collect();
         if wiring.secret {
             expected.insert("secretsmanager:GetSecretValue".into());
@@ -259,7 +259,7 @@ fn each_function_is_granted_exactly_what_its_wiring_builds() {
         let queue_url = !f["Properties"]["Environment"]["Variables"]["SYNC_QUEUE_URL"].is_null();
         assert_eq!(queue_url, wiring.queue, "{name}: SYNC_QUEUE_URL goes with a queue");
     }
-    assert_eq!(functions(&t).len(), shared::wiring::FUNCTIONS.len());
+    assert_eq!(functions(&t).len(), shared::startup::wiring::FUNCTIONS.len());
 }
 
 #[test]

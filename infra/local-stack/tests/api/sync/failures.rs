@@ -53,7 +53,7 @@ async fn a_dead_refresh_token_marks_the_integration_for_reconnection() {
         .sealer()
         .open(
             &integration.refresh_token,
-            &shared::tokens::seal_context(&integration, shared::tokens::SealPurpose::RefreshToken),
+            &shared::engine::tokens::seal_context(&integration, shared::engine::tokens::SealPurpose::RefreshToken),
         )
         .unwrap();
     app.http

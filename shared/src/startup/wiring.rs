@@ -21,7 +21,7 @@ use crate::config::{Config, ConfigError};
 use crate::push::apigateway::ApiGatewayConnections;
 use crate::push::{ConnectionPusher, NoPushEndpoint, Pusher};
 use crate::queue::{JobQueue, NoQueue, SqsQueue, TickQueue};
-use crate::secrets::{SecretsManager, StartupError, load_config};
+use crate::startup::secrets::{SecretsManager, StartupError, load_config};
 use crate::store::{DynamoStore, Store};
 use std::sync::Arc;
 use std::time::Instant;

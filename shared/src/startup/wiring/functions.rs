@@ -155,8 +155,7 @@ pub fn wiring_of(function: &str) -> FunctionWiring {
 }
 
 /// The start of `docs/SECURITY.md`'s table of what each function may do.
-pub const GRANTS_TABLE_BEGIN: &str =
-    "<!-- grants:begin (generated from shared::wiring::FUNCTIONS: cargo run -p local-stack --bin contract) -->";
+pub const GRANTS_TABLE_BEGIN: &str = "<!-- grants:begin (generated from shared::startup::wiring::FUNCTIONS: cargo run -p local-stack --bin contract) -->";
 /// See `GRANTS_TABLE_BEGIN`.
 pub const GRANTS_TABLE_END: &str = "<!-- grants:end -->";
 
