@@ -1,7 +1,7 @@
 //! Composition. Each function builds its own capability from configuration and adapters, over
 //! exactly the ports that capability calls: `Api`, `OAuthCallback`, `ManualSync`,
 //! `WebhookIntake`, `Worker`, `Scheduler`, `Connector`. `Services` holds them all at once, for
-//! the local stack (every function in one process) and the tests.
+//! the local stack (every function in one process) and the tests: only with the `local` feature.
 
 use super::{
     Bookings, CalendlyAccess, Connecting, ConnectingPorts, Connector, IntakePorts, IntegrationSettings, JobPorts,
@@ -335,6 +335,7 @@ pub fn scheduler_of(config: &Config, adapters: Adapters) -> Scheduler {
     Parts::new(config, &adapters).scheduler()
 }
 
+#[cfg(feature = "local")]
 /// Every function's capability in one process (the local stack, tests, benchmarks), each
 /// built over the adapters `adapters_of` gives its function (the local stack gives each its
 /// own DynamoDB grant), plus what tests reach for directly.
@@ -354,6 +355,7 @@ pub struct Services {
     engine: SyncEngine,
 }
 
+#[cfg(feature = "local")]
 impl Services {
     /// Every capability over the same adapters.
     pub fn new(config: &Config, adapters: Adapters) -> Self {

@@ -26,8 +26,10 @@ pub mod webhook;
 
 pub use bookings::Bookings;
 pub use calendly_access::{CalendlyAccess, Coverage};
+#[cfg(feature = "local")]
+pub use compose::Services;
 pub use compose::{
-    Adapters, Api, FrontendUrl, ManualSync, OAuthCallback, Services, connector_of, jwt_of, people_of, sealer_of,
+    Adapters, Api, FrontendUrl, ManualSync, OAuthCallback, connector_of, jwt_of, people_of, scheduler_of, sealer_of,
     worker_of,
 };
 pub use connect::{ConnectOutcome, ConnectStart, Connecting, ConnectingPorts};

@@ -13,9 +13,11 @@ mod webhook;
 pub use contract::{Route, openapi, route_table_markdown, routes};
 pub use error::ApiError;
 
+#[cfg(feature = "local")]
+use crate::app::Services;
 use crate::app::{
     Api, Bookings, Connecting, ErrorCode, IntegrationSettings, Jobs, ManualSync, NoShows, Notifications, OAuthCallback,
-    Organizations, Privacy, Services, WebhookIntake,
+    Organizations, Privacy, WebhookIntake,
 };
 use crate::domain::{NotificationId, SyncTrigger};
 use crate::views::{
@@ -112,6 +114,7 @@ fn all_operations_documented() -> utoipa::openapi::OpenApi {
     document
 }
 
+#[cfg(feature = "local")]
 /// Every function's routes, each over its own capability, as one service (the local stack),
 /// served as `serve` serves one function's.
 pub fn all_routes(services: &Services) -> Router {
@@ -123,6 +126,7 @@ pub fn all_routes(services: &Services) -> Router {
     serve(routes, ())
 }
 
+#[cfg(feature = "local")]
 /// An HTTP function's lean router, by its binary name, served over its capability out of
 /// `services` (what each Lambda function serves, in one process: tests).
 pub fn function_router(function: &str, services: &Services) -> Option<Router> {

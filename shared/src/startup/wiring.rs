@@ -13,7 +13,9 @@
 //! Over 400 lines on purpose: what each function wires (`FUNCTIONS`, from which the template
 //! test derives IAM) and the lazy wiring that honours it read best side by side.
 
-use crate::app::{Adapters, Services};
+use crate::app::Adapters;
+#[cfg(feature = "local")]
+use crate::app::Services;
 use crate::calendly::HttpCalendly;
 use crate::calendly::client::CalendlySettings;
 use crate::clock::{Clock, SystemClock};
@@ -55,7 +57,6 @@ macro_rules! wired {
 }
 
 wired!(
-    Services => Everything via Services::new,
     crate::app::Api => Api via crate::app::Api::new,
     crate::app::OAuthCallback => OAuthCallback via crate::app::OAuthCallback::new,
     crate::app::ManualSync => ManualSync via crate::app::ManualSync::new,
@@ -195,7 +196,16 @@ pub struct Lazy<T> {
 }
 
 /// Every capability, composed (the HTTP functions, the local stack).
+#[cfg(feature = "local")]
 pub type LazyServices = Lazy<Services>;
+
+#[cfg(feature = "local")]
+impl Wired for Services {
+    const BUILDS: Builds = Builds::Everything;
+    fn wire(config: &Config, adapters: Adapters) -> Self {
+        Services::new(config, adapters)
+    }
+}
 
 struct Loaded<T> {
     built: T,

@@ -15,8 +15,8 @@ fn a_function_builds_the_capability_its_row_names_and_no_other() {
     );
     let worker = Lazy::<crate::app::Worker>::for_function("sync-worker");
     assert!(worker.wiring.queue && worker.wiring.push);
-    let whole = std::panic::catch_unwind(|| Lazy::<Services>::for_function("ws-connect"));
-    assert!(whole.is_err(), "ws-connect must not be able to build every capability");
+    let whole = std::panic::catch_unwind(|| Lazy::<crate::app::Api>::for_function("ws-connect"));
+    assert!(whole.is_err(), "ws-connect must not be able to build another function's capability");
     let narrow = std::panic::catch_unwind(|| Lazy::<crate::app::Connector>::for_function("api"));
     assert!(narrow.is_err());
 }
