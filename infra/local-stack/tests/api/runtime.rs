@@ -147,10 +147,25 @@ impl Deployed {
         Self { emulator, function, invocations: format!("{runtime}/2015-03-31/functions/_/invocations"), http, stdout }
     }
 
-    /// The EMF documents the function wrote so far.
-    fn metrics(&self) -> Vec<Value> {
-        let lines = self.stdout.lock().unwrap().clone();
-        lines.iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v.get("_aws").is_some()).collect()
+    /// What the function wrote to stdout, once a line is `wanted` (or after 5 s). The function
+    /// writes its logs and metrics before it answers, but this process reads its stdout on a
+    /// task of its own, which may not have read them yet when the answer arrives.
+    async fn lines_with(&self, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let lines = self.stdout.lock().unwrap().clone();
+            if lines.iter().any(|l| wanted(l)) || tokio::time::Instant::now() > deadline {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The EMF documents the function wrote, once one of them is `wanted` (or after 5 s).
+    async fn metrics_with(&self, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let emf = |line: &str| serde_json::from_str::<Value>(line).ok().filter(|v| v.get("_aws").is_some());
+        let lines = self.lines_with(|line| emf(line).is_some_and(|v| wanted(&v))).await;
+        lines.iter().filter_map(|l| emf(l)).collect()
     }
 
     async fn invoke(&self, event: &Value) -> Value {
@@ -274,7 +289,7 @@ async fn every_function_binary_answers_its_events_under_a_runtime_api_with_the_t
     // answer and on every log line it wrote.
     let request_id = event("api-get-calendly-status.json")["requestContext"]["requestId"].as_str().unwrap().to_string();
     assert_eq!(created["headers"]["x-correlation-id"], request_id.as_str(), "{created}");
-    let logged = api.stdout.lock().unwrap().clone();
+    let logged = api.lines_with(|l| l.contains("\"message\":\"request\"")).await;
     let line = logged.iter().find(|l| l.contains("\"message\":\"request\"")).unwrap_or_else(|| panic!("{logged:?}"));
     let line: Value = serde_json::from_str(line).unwrap();
     assert_eq!(line["span"]["correlation_id"], request_id.as_str(), "{line}");
@@ -298,7 +313,7 @@ async fn every_function_binary_answers_its_events_under_a_runtime_api_with_the_t
         "{answered}"
     );
     // Its metrics, as CloudWatch reads them from the function's output when the invocation ends.
-    let metrics = webhook.metrics();
+    let metrics = webhook.metrics_with(|m| m["Outcome"] == "gone").await;
     let gone = metrics.iter().find(|m| m["Outcome"] == "gone").unwrap_or_else(|| panic!("{metrics:?}"));
     assert_eq!((gone["Function"].as_str(), gone["WebhookDeliveries"].as_f64()), (Some("webhook"), Some(1.0)), "{gone}");
     assert_eq!(gone["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Velvena/Calendly");
