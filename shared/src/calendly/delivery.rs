@@ -118,10 +118,10 @@ impl Delivery {
     /// Parses a delivery's body (`Err`: not a Calendly webhook envelope, and why).
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let envelope: Envelope =
-            serde_json::from_slice(body).map_err(|e| format!("not a Calendly webhook envelope: {e}"))?;
+            serde_json::from_slice(body).map_err(|e| format!("not a Calendly webhook envelope: {}", why(&e)))?;
         // An `invitee.*` payload is the invitee: it has the e-mail.
         let is_invitee = envelope.payload.as_object().is_some_and(|fields| fields.contains_key("email"));
-        let outline: Outline = serde_json::from_value(envelope.payload.clone()).unwrap_or_default();
+        let outline = Outline::deserialize(&envelope.payload).unwrap_or_default();
         let (invitee_uri, embedded_event) = match (is_invitee, outline.invitee) {
             (false, Some(NoShowInvitee::Named(uri))) => (Some(uri), None),
             (false, Some(NoShowInvitee::Embedded(embedded))) => (embedded.uri, embedded.scheduled_event),
@@ -156,7 +156,7 @@ fn payload_of(event: &str, payload: Value, is_invitee: bool) -> DeliveredPayload
     if event == ROUTING_FORM_EVENT {
         return match serde_json::from_value(payload) {
             Ok(submission) => DeliveredPayload::Submission(Box::new(submission)),
-            Err(e) => DeliveredPayload::Unusable(format!("the payload is not a routing form submission: {e}")),
+            Err(e) => DeliveredPayload::Unusable(format!("the payload is not a routing form submission: {}", why(&e))),
         };
     }
     let candidate = match payload {
@@ -173,7 +173,22 @@ fn payload_of(event: &str, payload: Value, is_invitee: bool) -> DeliveredPayload
     };
     match serde_json::from_value::<Invitee>(candidate) {
         Ok(invitee) => DeliveredPayload::Invitee(Box::new(invitee)),
-        Err(e) => DeliveredPayload::Unusable(format!("the payload is not a Calendly invitee: {e}")),
+        Err(e) => DeliveredPayload::Unusable(format!("the payload is not a Calendly invitee: {}", why(&e))),
+    }
+}
+
+/// Why a body did not parse, without the value that did not fit (serde's message quotes it,
+/// and it may be a person's e-mail, name or phone): this reason is logged and answered.
+fn why(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "a field missing or of the wrong type",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    match (e.line(), e.column()) {
+        (0, _) => kind.to_string(),
+        (line, column) => format!("{kind} (line {line}, column {column})"),
     }
 }
 
@@ -222,6 +237,19 @@ mod tests {
         let delivery = Delivery::parse(unusable.as_bytes()).unwrap();
         assert!(matches!(&delivery.payload, DeliveredPayload::Unusable(why) if why.contains("not a Calendly invitee")));
         assert_eq!(delivery.invitee_uri.as_ref().map(InviteeUri::invitee_uuid), Some("IN2"), "still names it");
+    }
+
+    #[test]
+    fn a_reason_never_quotes_the_value_that_did_not_fit() {
+        let body = r#"{"event":"invitee.created","payload":{"email":"ada@example.com","name":"Ada Lovelace","uri":"u","status":"active","text_reminder_number":33612345678,"updated_at":"2026-01-16T10:00:00Z"}}"#;
+        let delivery = Delivery::parse(body.as_bytes()).unwrap();
+        let DeliveredPayload::Unusable(reason) = &delivery.payload else { panic!("{:?}", delivery.payload) };
+        assert!(reason.contains("wrong type"), "{reason}");
+        for personal in ["33612345678", "ada@example.com", "Ada"] {
+            assert!(!reason.contains(personal), "{reason}");
+        }
+        let envelope = Delivery::parse(br#"{"event": 3, "payload": "ada@example.com"}"#).unwrap_err();
+        assert!(envelope.starts_with("not a Calendly webhook envelope") && !envelope.contains("ada"), "{envelope}");
     }
 
     #[test]

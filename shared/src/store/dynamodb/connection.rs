@@ -166,14 +166,8 @@ fn connection_from_owner(connection_id: &str, owner: &Item) -> Option<Connection
     })
 }
 
-/// A connection item of the layout before (one item per connection in the organization's partition).
+/// A connection item of the layout before (one item per connection in the organization's
+/// partition): the reverse record's fields, and the connection's id.
 fn legacy_connection(item: &Item) -> Option<Connection> {
-    let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms);
-    Some(Connection {
-        connection_id: get_s(item, "connection_id")?.to_string(),
-        organization_id: OrganizationId::new(get_s(item, "organization_id")?),
-        user_id: UserId::new(get_s(item, "user_id")?),
-        connected_at: at(get_n(item, "connected_at")?)?,
-        expires_at: DateTime::<Utc>::from_timestamp(get_n(item, TTL)?, 0)?,
-    })
+    connection_from_owner(get_s(item, "connection_id")?, item)
 }
